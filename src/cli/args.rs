@@ -1,0 +1,112 @@
+//! Command-line flags (clap). Nothing below `cli` sees these types: `cli::resolve` turns them
+//! into library settings.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "missions-bench",
+    version,
+    about = "Benchmark which model should play which role in autonomous multi-agent software missions",
+    long_about = "Runs suites of software missions (orchestrator plans, workers implement test-first, validators judge, \
+findings become fixes) with a model bound to each role, checks the result against hidden acceptance tests, and \
+writes runs, tokens, rounds-to-pass, coverage and ground truth into Parquet reports.\n\n\
+Exit codes: 0 done; 1 suite check found invalid missions; 2 bad usage or input; 3 run finished with \
+infrastructure errors; 4 harness failure."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the missions of a suite and write a report folder.
+    Run(RunArgs),
+    /// Work with suites.
+    #[command(subcommand)]
+    Suite(SuiteCommand),
+    /// Compare pairings across one or more report folders.
+    Compare(CompareArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SuiteCommand {
+    /// Prove every mission valid: the oracle passes every milestone in round 1 and every
+    /// acceptance test; nop fails acceptance.
+    Check(CheckArgs),
+}
+
+/// Folders and environment shared by `run` and `suite check`.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// Missions run in parallel.
+    #[arg(long, short = 'j', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: u16,
+    /// Folder the report folder `<run-id>/` is written into.
+    #[arg(long, default_value = "reports")]
+    pub out: PathBuf,
+    /// Folder for mission workspaces [default: <system temp>/missions-bench/work].
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+    /// Folder for cached suite environments [default: $XDG_CACHE_HOME/missions-bench or ~/.cache/missions-bench].
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Keep each mission's workspace after it ends (they are deleted otherwise; the final diff is always kept in the report).
+    #[arg(long)]
+    pub keep_workspaces: bool,
+    /// Print no progress, only the result.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The suite folder (with suite.toml), e.g. suites/core.
+    pub suite: PathBuf,
+    /// Run only this mission (repeatable).
+    #[arg(long = "mission", short = 'm', value_name = "ID")]
+    pub missions: Vec<String>,
+    /// Pairing to run, by name from the config, or a model name for that model in every role (repeatable) [default: the config's default_pairing].
+    #[arg(long = "pairing", short = 'p', value_name = "NAME")]
+    pub pairings: Vec<String>,
+    /// Bind a role to a model on top of each pairing: orchestrator, worker, validator (both validator roles), scrutiny, user_testing, subagent (repeatable).
+    #[arg(long = "role", short = 'r', value_name = "ROLE=MODEL")]
+    pub roles: Vec<String>,
+    /// Runs of each mission per pairing [default: the suite's defaults.repeats].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeats: Option<u32>,
+    /// Config file with models and pairings [default: ./missions-bench.toml if present, else the embedded default].
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Seed recorded in run.json and passed to models that sample.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The suite folder (with suite.toml).
+    pub suite: PathBuf,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Report folders (reports/<run-id>).
+    #[arg(required = true)]
+    pub reports: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}

@@ -1,0 +1,18 @@
+//! Exit codes, defined here only and documented in the README.
+
+use std::process::ExitCode;
+
+/// The command did what was asked (a run finished and its reports are written; a suite is valid).
+pub const OK: u8 = 0;
+/// `suite check` found invalid missions.
+pub const CHECK_FAILED: u8 = 1;
+/// Bad usage or bad input: flags, config, suite, mission or contract files.
+pub const INPUT_ERROR: u8 = 2;
+/// The run finished, but at least one mission ended in an infrastructure error (status `error`).
+pub const INFRA_ERRORS: u8 = 3;
+/// The harness itself failed (cannot write reports, cannot start).
+pub const HARNESS_ERROR: u8 = 4;
+
+pub fn code(value: u8) -> ExitCode {
+    ExitCode::from(value)
+}

@@ -1,0 +1,255 @@
+//! The command line: parse flags, resolve them with the environment into library settings, run,
+//! print, and pick the exit code. The only module that prints or reads environment variables.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod args;
+mod exit;
+mod progress;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+
+use crate::events::EventSink;
+use crate::mission::{check_suite, run_suite, RunError, RunSettings};
+use crate::report::compare::{compare, mission_table, render_compare};
+use crate::report::{read_tables, HarnessInfo};
+use crate::spec::config::Config;
+use crate::spec::suite::load_suite;
+use args::{Cli, Command, CommonArgs, Format, SuiteCommand};
+
+/// Variables setup commands may see: what installers need, no credentials of models.
+const SETUP_ENV_NAMES: [&str; 9] = ["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"];
+const SETUP_ENV_PREFIXES: [&str; 3] = ["PIP_", "PYENV", "UV_"];
+const SETUP_ENV_PROXIES: [&str; 6] = ["http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"];
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::code(exit::HARNESS_ERROR);
+        }
+    };
+    runtime.block_on(dispatch(cli))
+}
+
+async fn dispatch(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Run(args) => run(args).await,
+        Command::Suite(SuiteCommand::Check(args)) => suite_check(args).await,
+        Command::Compare(args) => compare_reports(args),
+    }
+}
+
+fn harness_info() -> HarnessInfo {
+    HarnessInfo { version: env!("CARGO_PKG_VERSION").to_string(), git_commit: env!("MISSIONS_BENCH_GIT_COMMIT").to_string() }
+}
+
+fn new_run_id(prefix: &str) -> String {
+    let now = chrono::Utc::now();
+    let nanos = now.timestamp_subsec_nanos();
+    let salt = (u64::from(nanos) ^ u64::from(std::process::id()).rotate_left(20)) & 0xffff;
+    format!("{prefix}{}-{salt:04x}", now.format("%Y%m%d-%H%M%S"))
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn cache_dir(flag: Option<&Path>) -> PathBuf {
+    if let Some(dir) = flag {
+        return dir.to_path_buf();
+    }
+    if let Some(xdg) = env_var("XDG_CACHE_HOME") {
+        return PathBuf::from(xdg).join("missions-bench");
+    }
+    match env_var("HOME") {
+        Some(home) => PathBuf::from(home).join(".cache").join("missions-bench"),
+        None => std::env::temp_dir().join("missions-bench-cache"),
+    }
+}
+
+fn setup_env() -> Vec<(String, String)> {
+    std::env::vars()
+        .filter(|(name, _)| {
+            SETUP_ENV_NAMES.contains(&name.as_str())
+                || SETUP_ENV_PROXIES.contains(&name.as_str())
+                || SETUP_ENV_PREFIXES.iter().any(|p| name.starts_with(p))
+        })
+        .collect()
+}
+
+fn base_settings(common: &CommonArgs, suite: &Path, config: Config, run_id: String, seed: Option<u64>) -> RunSettings {
+    RunSettings {
+        suite_dir: suite.to_path_buf(),
+        config,
+        pairings: Vec::new(),
+        missions: Vec::new(),
+        repeats: None,
+        jobs: usize::from(common.jobs),
+        out_dir: common.out.clone(),
+        run_id,
+        work_dir: common.work_dir.clone().unwrap_or_else(|| std::env::temp_dir().join("missions-bench").join("work")),
+        cache_dir: cache_dir(common.cache_dir.as_deref()),
+        setup_env: setup_env(),
+        base_path: env_var("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".to_string()),
+        keep_workspaces: common.keep_workspaces,
+        command_line: std::env::args().collect(),
+        harness: harness_info(),
+        seed,
+    }
+}
+
+fn load_config(flag: Option<&Path>) -> Result<Config, String> {
+    let path = match flag {
+        Some(path) => path.to_path_buf(),
+        None if Path::new("missions-bench.toml").is_file() => PathBuf::from("missions-bench.toml"),
+        None => return Config::default_config().map_err(|e| e.to_string()),
+    };
+    let source = std::fs::read_to_string(&path).map_err(|e| format!("{}: cannot read config: {e}", path.display()))?;
+    Config::parse(&path, &source).map_err(|e| e.to_string())
+}
+
+/// Counts planned mission runs for the progress bar; 0 when the suite does not load (the run
+/// reports that error itself).
+fn planned_runs(suite: &Path, missions: usize, pairings: usize, repeats: Option<u32>) -> u64 {
+    let Ok(loaded) = load_suite(suite) else { return 0 };
+    let missions = if missions == 0 { loaded.missions.len() } else { missions };
+    let repeats = repeats.unwrap_or(loaded.file.defaults.repeats).max(1) as usize;
+    (missions * pairings * repeats) as u64
+}
+
+fn report_error(error: &RunError) -> ExitCode {
+    eprintln!("error: {error}");
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        eprintln!("  caused by: {cause}");
+        source = cause.source();
+    }
+    match error {
+        RunError::Spec(_) | RunError::Settings(_) => exit::code(exit::INPUT_ERROR),
+        RunError::Report(_) | RunError::Io { .. } => exit::code(exit::HARNESS_ERROR),
+    }
+}
+
+async fn run(args: args::RunArgs) -> ExitCode {
+    let config = match load_config(args.config.as_deref()) {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return exit::code(exit::INPUT_ERROR);
+        }
+    };
+    let names = if args.pairings.is_empty() { vec![config.default_pairing.clone()] } else { args.pairings.clone() };
+    let mut overrides = Vec::new();
+    for role in &args.roles {
+        match role.split_once('=') {
+            Some((role, model)) if !role.trim().is_empty() && !model.trim().is_empty() => {
+                overrides.push((role.trim().to_string(), model.trim().to_string()));
+            }
+            _ => {
+                eprintln!("error: --role `{role}`: expected ROLE=MODEL, e.g. --role worker=nop");
+                return exit::code(exit::INPUT_ERROR);
+            }
+        }
+    }
+    let mut pairings = Vec::new();
+    for name in &names {
+        let pairing = config.pairing(name).and_then(|p| p.with_overrides(&overrides)).and_then(|p| config.check_pairing(&p).map(|()| p));
+        match pairing {
+            Ok(pairing) => pairings.push(pairing),
+            Err(message) => {
+                eprintln!("error: {message}");
+                return exit::code(exit::INPUT_ERROR);
+            }
+        }
+    }
+    let mut settings = base_settings(&args.common, &args.suite, config, new_run_id(""), args.seed);
+    settings.pairings = pairings;
+    settings.missions = args.missions.clone();
+    settings.repeats = args.repeats;
+    let total = planned_runs(&args.suite, args.missions.len(), settings.pairings.len(), args.repeats);
+    let progress = Arc::new(progress::Progress::new(total));
+    let sinks: Vec<Arc<dyn EventSink>> = if args.common.quiet { Vec::new() } else { vec![progress.clone()] };
+    let result = run_suite(&settings, sinks).await;
+    progress.finish();
+    match result {
+        Ok(report) => {
+            print!("{}", mission_table(&report.tables.missions));
+            println!("\nreport: {}", report.dir.display());
+            let errors = report.tables.missions.iter().filter(|m| m.status == "error").count();
+            if errors > 0 {
+                eprintln!("{errors} mission runs ended in an infrastructure error (status `error`); see halt_detail in missions.parquet");
+                return exit::code(exit::INFRA_ERRORS);
+            }
+            exit::code(exit::OK)
+        }
+        Err(error) => report_error(&error),
+    }
+}
+
+async fn suite_check(args: args::CheckArgs) -> ExitCode {
+    let config = match Config::default_config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::code(exit::HARNESS_ERROR);
+        }
+    };
+    let settings = base_settings(&args.common, &args.suite, config, new_run_id("check-"), None);
+    let total = planned_runs(&args.suite, 0, 2, Some(1));
+    let progress = Arc::new(progress::Progress::new(total));
+    let sinks: Vec<Arc<dyn EventSink>> = if args.common.quiet { Vec::new() } else { vec![progress.clone()] };
+    let result = check_suite(&settings, sinks).await;
+    progress.finish();
+    match result {
+        Ok(check) => {
+            for mission in &check.missions {
+                if mission.problems.is_empty() {
+                    println!("ok       {}", mission.mission);
+                } else {
+                    println!("INVALID  {}", mission.mission);
+                    for problem in &mission.problems {
+                        println!("  - mission `{}`: {problem}", mission.mission);
+                    }
+                }
+            }
+            println!("\nreport: {}", check.report_dir.display());
+            if check.is_valid() {
+                exit::code(exit::OK)
+            } else {
+                exit::code(exit::CHECK_FAILED)
+            }
+        }
+        Err(error) => report_error(&error),
+    }
+}
+
+fn compare_reports(args: args::CompareArgs) -> ExitCode {
+    let mut tables = Vec::new();
+    for dir in &args.reports {
+        match read_tables(dir) {
+            Ok(table) => tables.push(table),
+            Err(e) => {
+                eprintln!("error: {}: {e}", dir.display());
+                return exit::code(exit::INPUT_ERROR);
+            }
+        }
+    }
+    let summaries = compare(&tables);
+    match args.format {
+        Format::Table => print!("{}", render_compare(&summaries)),
+        Format::Json => match serde_json::to_string_pretty(&summaries) {
+            Ok(json) => println!("{json}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::code(exit::HARNESS_ERROR);
+            }
+        },
+    }
+    exit::code(exit::OK)
+}

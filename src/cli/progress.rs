@@ -1,0 +1,100 @@
+//! Progress while a run goes: an overall bar (missions done / total) and a line per running
+//! mission (milestone, round, the role at work). Without a terminal, one line per finished mission.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::events::{Event, EventRecord, EventSink, MissionKey};
+
+pub struct Progress {
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    multi: MultiProgress,
+    overall: ProgressBar,
+    missions: HashMap<MissionKey, (ProgressBar, String)>,
+    interactive: bool,
+}
+
+impl Progress {
+    pub fn new(total: u64) -> Progress {
+        let interactive = std::io::stderr().is_terminal();
+        let multi = MultiProgress::with_draw_target(if interactive { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
+        let overall = multi.add(ProgressBar::new(total));
+        overall.set_style(
+            ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} missions {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        Progress { inner: Mutex::new(Inner { multi, overall, missions: HashMap::new(), interactive }) }
+    }
+
+    pub fn finish(&self) {
+        if let Ok(inner) = self.inner.lock() {
+            inner.overall.finish_and_clear();
+            let _ = inner.multi.clear();
+        }
+    }
+}
+
+impl EventSink for Progress {
+    fn record(&self, record: &EventRecord) {
+        let Ok(mut inner) = self.inner.lock() else { return };
+        let Some(key) = &record.mission else {
+            if let Event::EnvironmentReady { reused, .. } = &record.event {
+                inner.overall.set_message(if *reused { "(environment reused)" } else { "(environment built)" });
+            }
+            return;
+        };
+        match &record.event {
+            Event::MissionStarted { .. } => {
+                let bar = inner.multi.insert_before(&inner.overall, ProgressBar::new_spinner());
+                bar.set_style(ProgressStyle::with_template("  {spinner} {prefix}: {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+                bar.set_prefix(key.to_string());
+                bar.set_message("setting up");
+                bar.enable_steady_tick(Duration::from_millis(120));
+                inner.missions.insert(key.clone(), (bar, String::new()));
+            }
+            Event::AgentStarted { role, milestone, feature, round, .. } => {
+                if let Some((bar, _)) = inner.missions.get(key) {
+                    let mut message = String::new();
+                    if let Some(milestone) = milestone {
+                        message.push_str(&format!("{milestone} round {} ", round.unwrap_or(1)));
+                    }
+                    message.push_str(role.as_str());
+                    if let Some(feature) = feature {
+                        message.push_str(&format!(" {feature}"));
+                    }
+                    bar.set_message(message);
+                }
+            }
+            Event::AcceptanceFinished { .. } => {
+                if let Some((bar, _)) = inner.missions.get(key) {
+                    bar.set_message("acceptance tests done, measuring coverage");
+                }
+            }
+            Event::MissionFinished { status, halt_reason, duration_ms, .. } => {
+                let halt = halt_reason.map(|h| format!(" ({})", h.as_str())).unwrap_or_default();
+                let line = format!("{key}: {}{halt} in {:.1}s", status.as_str(), duration_ms / 1000.0);
+                if let Some((bar, _)) = inner.missions.remove(key) {
+                    bar.finish_and_clear();
+                }
+                if inner.interactive {
+                    let _ = inner.multi.println(format!("  {line}"));
+                } else {
+                    let done = inner.overall.position() + 1;
+                    let total = inner.overall.length().unwrap_or(0);
+                    #[allow(clippy::print_stderr)]
+                    {
+                        eprintln!("[{done}/{total}] {line}");
+                    }
+                }
+                inner.overall.inc(1);
+            }
+            _ => {}
+        }
+    }
+}

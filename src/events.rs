@@ -1,0 +1,540 @@
+//! Typed events: everything a run does is one [`Event`], stamped with a sequence number, a time
+//! and the mission it belongs to, and sent to [`EventSink`]s. `events.jsonl` is the record of a
+//! run; the metrics fold turns it into tables, and the CLI's progress display is another sink.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{CallTiming, StopReason, Usage};
+use crate::spec::{Assertion, Feature, FeatureId, Finding, Milestone, MilestoneId, MissionId, Role};
+
+/// Version of the event format, written in every record.
+pub const EVENTS_VERSION: u32 = 1;
+
+/// One mission run: a mission under one pairing, one repeat.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct MissionKey {
+    pub suite: String,
+    pub mission: MissionId,
+    pub pairing: String,
+    pub repeat: u32,
+}
+
+impl MissionKey {
+    /// A file-name-safe label: `wordfreq.oracle.r0`.
+    pub fn slug(&self) -> String {
+        let pairing: String =
+            self.pairing.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+        format!("{}.{}.r{}", self.mission, pairing, self.repeat)
+    }
+}
+
+impl fmt::Display for MissionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} [{}] #{}", self.mission, self.pairing, self.repeat)
+    }
+}
+
+/// How a mission ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MissionStatus {
+    /// Every milestone passed validation and every acceptance test passed.
+    Passed,
+    /// Every milestone passed validation, but hidden acceptance tests failed.
+    Failed,
+    /// The mission stopped before every milestone passed; `halt_reason` says why.
+    Halted,
+    /// The infrastructure failed, not the models; `halt_reason` says how.
+    Error,
+}
+
+impl MissionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MissionStatus::Passed => "passed",
+            MissionStatus::Failed => "failed",
+            MissionStatus::Halted => "halted",
+            MissionStatus::Error => "error",
+        }
+    }
+}
+
+/// Why a mission stopped early. The first group are the models' doing, the last three the
+/// infrastructure's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HaltReason {
+    /// The orchestrator ended without a valid contract and plan.
+    NoPlan,
+    /// A milestone failed validation in its last allowed round.
+    MaxRounds,
+    MaxTokens,
+    MaxCost,
+    MaxWallTime,
+    /// Work was blocked and the orchestrator planned nothing to resolve it.
+    Blocked,
+    /// The orchestrator planned no fix for a failed milestone.
+    NoFixes,
+    /// The orchestrator called `halt`.
+    OrchestratorHalt,
+    EnvironmentSetupFailed,
+    BackendUnavailable,
+    HarnessError,
+}
+
+impl HaltReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HaltReason::NoPlan => "no_plan",
+            HaltReason::MaxRounds => "max_rounds",
+            HaltReason::MaxTokens => "max_tokens",
+            HaltReason::MaxCost => "max_cost",
+            HaltReason::MaxWallTime => "max_wall_time",
+            HaltReason::Blocked => "blocked",
+            HaltReason::NoFixes => "no_fixes",
+            HaltReason::OrchestratorHalt => "orchestrator_halt",
+            HaltReason::EnvironmentSetupFailed => "environment_setup_failed",
+            HaltReason::BackendUnavailable => "backend_unavailable",
+            HaltReason::HarnessError => "harness_error",
+        }
+    }
+
+    pub fn is_infrastructure(self) -> bool {
+        matches!(self, HaltReason::EnvironmentSetupFailed | HaltReason::BackendUnavailable | HaltReason::HarnessError)
+    }
+}
+
+/// How one agent run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentOutcome {
+    /// Called its final tool.
+    Finished,
+    /// Called `blocked`.
+    Blocked,
+    /// Called `halt` (orchestrator).
+    Halted,
+    TurnLimit,
+    /// Too many malformed or unknown tool calls in a row.
+    MalformedLimit,
+    /// Too many answers without a tool call in a row.
+    NoToolCallLimit,
+    /// The mission's token, cost or time budget ran out during the run.
+    BudgetExhausted,
+    ContextLength,
+    BackendError,
+}
+
+impl AgentOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentOutcome::Finished => "finished",
+            AgentOutcome::Blocked => "blocked",
+            AgentOutcome::Halted => "halted",
+            AgentOutcome::TurnLimit => "turn_limit",
+            AgentOutcome::MalformedLimit => "malformed_limit",
+            AgentOutcome::NoToolCallLimit => "no_tool_call_limit",
+            AgentOutcome::BudgetExhausted => "budget_exhausted",
+            AgentOutcome::ContextLength => "context_length",
+            AgentOutcome::BackendError => "backend_error",
+        }
+    }
+}
+
+/// What a tool call came to, as counted per run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallStatus {
+    Ok,
+    /// The arguments were not valid JSON, or did not match the schema.
+    Malformed,
+    /// No tool of that name is offered to this role.
+    UnknownTool,
+    Refused,
+    Failed,
+    PlanViolation,
+}
+
+/// What a file a worker wrote counts as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileClass {
+    Test,
+    Source,
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerdictStatus {
+    Pass,
+    Fail,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TestStatus {
+    Passed,
+    Failed,
+    Skipped,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestResult {
+    /// `classname::name`.
+    pub id: String,
+    pub milestone: Option<MilestoneId>,
+    pub status: TestStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelRef {
+    pub name: String,
+    pub provider: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    EnvironmentReady {
+        hash: String,
+        reused: bool,
+        duration_ms: f64,
+    },
+    EnvironmentFailed {
+        hash: String,
+        message: String,
+    },
+    MissionStarted {
+        mission_hash: String,
+        models: BTreeMap<Role, ModelRef>,
+        workspace: String,
+    },
+    AgentStarted {
+        run: u32,
+        parent: Option<u32>,
+        role: Role,
+        model: String,
+        provider: String,
+        task: String,
+        milestone: Option<MilestoneId>,
+        feature: Option<FeatureId>,
+        round: Option<u32>,
+    },
+    Turn {
+        run: u32,
+        turn: u32,
+        context_messages: u32,
+        usage: Usage,
+        cost_usd: Option<f64>,
+        timing: CallTiming,
+        tool_calls: u32,
+        stop: StopReason,
+    },
+    ToolCalled {
+        run: u32,
+        turn: u32,
+        tool: String,
+        status: CallStatus,
+        duration_ms: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        path: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        file_class: Option<FileClass>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        command: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exit_code: Option<i32>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        timed_out: bool,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        dropped_bytes: u64,
+    },
+    /// A model answered without calling a tool and was reminded to.
+    NoToolCall {
+        run: u32,
+        turn: u32,
+    },
+    AgentFinished {
+        run: u32,
+        outcome: AgentOutcome,
+        turns: u32,
+        duration_ms: f64,
+        summary: String,
+    },
+    UserAsked {
+        run: u32,
+        question: String,
+        answered: bool,
+    },
+    PlanViolation {
+        run: u32,
+        tool: String,
+        violations: Vec<String>,
+    },
+    ContractWritten {
+        run: u32,
+        milestones: Vec<Milestone>,
+        assertions: Vec<Assertion>,
+    },
+    FeaturesPlanned {
+        run: u32,
+        /// The round after which fix features were planned; `None` for the initial plan.
+        after_round: Option<u32>,
+        features: Vec<Feature>,
+    },
+    LibraryWritten {
+        run: u32,
+        bytes: u64,
+    },
+    FindingRaised {
+        run: Option<u32>,
+        finding: Finding,
+    },
+    FindingsClosed {
+        ids: Vec<String>,
+    },
+    VerdictReported {
+        run: u32,
+        milestone: MilestoneId,
+        round: u32,
+        assertion: String,
+        status: VerdictStatus,
+        evidence: String,
+    },
+    MechanicalCheck {
+        milestone: MilestoneId,
+        round: u32,
+        assertion: String,
+        passed: bool,
+        exit_code: Option<i32>,
+        timed_out: bool,
+        duration_ms: f64,
+    },
+    MilestoneRound {
+        milestone: MilestoneId,
+        round: u32,
+        passed: bool,
+        open_blocking: u32,
+    },
+    MissionHalted {
+        reason: HaltReason,
+        detail: String,
+    },
+    AcceptanceFinished {
+        tests: Vec<TestResult>,
+        exit_code: Option<i32>,
+        timed_out: bool,
+        duration_ms: f64,
+        error: Option<String>,
+    },
+    CoverageMeasured {
+        percent: Option<f64>,
+        covered_lines: Option<u64>,
+        total_lines: Option<u64>,
+        error: Option<String>,
+    },
+    LinesCounted {
+        source_files: u64,
+        source_lines: u64,
+        test_files: u64,
+        test_lines: u64,
+    },
+    MissionFinished {
+        status: MissionStatus,
+        halt_reason: Option<HaltReason>,
+        detail: String,
+        duration_ms: f64,
+    },
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
+}
+
+/// One line of `events.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub v: u32,
+    pub seq: u64,
+    /// Milliseconds since the Unix epoch.
+    pub time_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mission: Option<MissionKey>,
+    pub event: Event,
+}
+
+/// Receives every event of a run, in order per mission.
+pub trait EventSink: Send + Sync {
+    fn record(&self, record: &EventRecord);
+}
+
+/// Stamps events and hands them to the sinks. Cheap to clone; clones share the sequence.
+#[derive(Clone)]
+pub struct Emitter {
+    sinks: Arc<Vec<Arc<dyn EventSink>>>,
+    seq: Arc<AtomicU64>,
+    mission: Option<MissionKey>,
+}
+
+impl Emitter {
+    pub fn new(sinks: Vec<Arc<dyn EventSink>>) -> Emitter {
+        Emitter { sinks: Arc::new(sinks), seq: Arc::new(AtomicU64::new(0)), mission: None }
+    }
+
+    /// An emitter whose events belong to `mission`.
+    pub fn for_mission(&self, mission: MissionKey) -> Emitter {
+        Emitter { mission: Some(mission), ..self.clone() }
+    }
+
+    pub fn mission(&self) -> Option<&MissionKey> {
+        self.mission.as_ref()
+    }
+
+    pub fn emit(&self, event: Event) {
+        let record = EventRecord {
+            v: EVENTS_VERSION,
+            seq: self.seq.fetch_add(1, Ordering::SeqCst),
+            time_ms: chrono::Utc::now().timestamp_millis(),
+            mission: self.mission.clone(),
+            event,
+        };
+        for sink in self.sinks.iter() {
+            sink.record(&record);
+        }
+    }
+}
+
+/// Appends each record to `events.jsonl` as one line and flushes it before returning.
+pub struct JsonlSink {
+    file: Mutex<File>,
+    /// The first write error; later records are not attempted.
+    error: Mutex<Option<io::Error>>,
+}
+
+impl JsonlSink {
+    pub fn create(path: &Path) -> io::Result<JsonlSink> {
+        let file = File::options().create(true).append(true).open(path)?;
+        Ok(JsonlSink { file: Mutex::new(file), error: Mutex::new(None) })
+    }
+
+    /// The first error met while writing, if any.
+    pub fn take_error(&self) -> Option<io::Error> {
+        self.error.lock().ok().and_then(|mut e| e.take())
+    }
+
+    /// Syncs the file to disk.
+    pub fn sync(&self) -> io::Result<()> {
+        match self.file.lock() {
+            Ok(file) => file.sync_data(),
+            Err(_) => Err(io::Error::other("event log lock poisoned")),
+        }
+    }
+}
+
+impl EventSink for JsonlSink {
+    fn record(&self, record: &EventRecord) {
+        let Ok(mut error) = self.error.lock() else { return };
+        if error.is_some() {
+            return;
+        }
+        let mut line = match serde_json::to_vec(record) {
+            Ok(line) => line,
+            Err(e) => {
+                *error = Some(io::Error::other(e));
+                return;
+            }
+        };
+        line.push(b'\n');
+        let result = match self.file.lock() {
+            // One write call per line keeps lines whole even if the process dies mid-run.
+            Ok(mut file) => file.write_all(&line).and_then(|()| file.flush()),
+            Err(_) => Err(io::Error::other("event log lock poisoned")),
+        };
+        if let Err(e) = result {
+            *error = Some(e);
+        }
+    }
+}
+
+/// Keeps every record in memory (for tests and in-process folds).
+#[derive(Default)]
+pub struct MemorySink {
+    pub records: Mutex<Vec<EventRecord>>,
+}
+
+impl EventSink for MemorySink {
+    fn record(&self, record: &EventRecord) {
+        if let Ok(mut records) = self.records.lock() {
+            records.push(record.clone());
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadEventsError {
+    #[error("cannot read `{path}`")]
+    Io {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("`{path}` line {line}: {message}")]
+    Malformed { path: String, line: usize, message: String },
+}
+
+/// Reads `events.jsonl`. A torn last line (a crash mid-write) is ignored; a bad line elsewhere
+/// is an error.
+pub fn read_events(path: &Path) -> Result<Vec<EventRecord>, ReadEventsError> {
+    let display = path.display().to_string();
+    let file = File::open(path).map_err(|source| ReadEventsError::Io { path: display.clone(), source })?;
+    let lines: Vec<String> = BufReader::new(file)
+        .lines()
+        .collect::<Result<_, _>>()
+        .map_err(|source| ReadEventsError::Io { path: display.clone(), source })?;
+    let mut records = Vec::with_capacity(lines.len());
+    let last = lines.len().saturating_sub(1);
+    for (index, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<EventRecord>(line) {
+            Ok(record) => records.push(record),
+            Err(_) if index == last => break,
+            Err(e) => return Err(ReadEventsError::Malformed { path: display, line: index + 1, message: e.to_string() }),
+        }
+    }
+    Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_torn_tails_are_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let sink = Arc::new(JsonlSink::create(&path).unwrap());
+        let emitter = Emitter::new(vec![sink.clone()]);
+        let key = MissionKey { suite: "s".into(), mission: "m".into(), pairing: "p+worker=nop".into(), repeat: 0 };
+        emitter.emit(Event::EnvironmentReady { hash: "h".into(), reused: true, duration_ms: 1.0 });
+        emitter.for_mission(key.clone()).emit(Event::MissionHalted { reason: HaltReason::MaxRounds, detail: "d".into() });
+        assert!(sink.take_error().is_none());
+        let records = read_events(&path).unwrap();
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[1].mission.as_ref(), Some(&key));
+        assert_eq!(records[1].seq, 1);
+        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"{\"v\":1,\"se").unwrap();
+        assert_eq!(read_events(&path).unwrap().len(), 2);
+        assert_eq!(key.slug(), "m.p_worker_nop.r0");
+    }
+}

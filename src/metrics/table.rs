@@ -1,0 +1,131 @@
+//! Rows as columns and back, without knowing any file format: each row type lists its fields
+//! once (in [`table_rows!`]) and gets conversions to and from typed [`ColumnData`].
+
+use std::collections::BTreeMap;
+
+/// One column's values. `Option` fields give nullable columns.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ColumnData {
+    Str(Vec<Option<String>>),
+    U32(Vec<Option<u32>>),
+    U64(Vec<Option<u64>>),
+    I64(Vec<Option<i64>>),
+    F64(Vec<Option<f64>>),
+    Bool(Vec<Option<bool>>),
+}
+
+impl ColumnData {
+    pub fn len(&self) -> usize {
+        match self {
+            ColumnData::Str(v) => v.len(),
+            ColumnData::U32(v) => v.len(),
+            ColumnData::U64(v) => v.len(),
+            ColumnData::I64(v) => v.len(),
+            ColumnData::F64(v) => v.len(),
+            ColumnData::Bool(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A Rust type that can be one cell of a column.
+pub trait Cell: Sized {
+    fn into_column(values: Vec<Self>) -> ColumnData;
+    fn from_column(column: &str, data: &ColumnData) -> Result<Vec<Self>, String>;
+}
+
+fn wrong_type(column: &str, expected: &str) -> String {
+    format!("column `{column}` is not of type {expected}")
+}
+
+fn null_in(column: &str, row: usize) -> String {
+    format!("column `{column}` is null in row {row}, which this schema does not allow")
+}
+
+macro_rules! cell {
+    ($ty:ty, $variant:ident, $label:literal) => {
+        impl Cell for $ty {
+            fn into_column(values: Vec<Self>) -> ColumnData {
+                ColumnData::$variant(values.into_iter().map(Some).collect())
+            }
+            fn from_column(column: &str, data: &ColumnData) -> Result<Vec<Self>, String> {
+                let ColumnData::$variant(values) = data else { return Err(wrong_type(column, $label)) };
+                values.iter().enumerate().map(|(row, v)| v.clone().ok_or_else(|| null_in(column, row))).collect()
+            }
+        }
+        impl Cell for Option<$ty> {
+            fn into_column(values: Vec<Self>) -> ColumnData {
+                ColumnData::$variant(values)
+            }
+            fn from_column(column: &str, data: &ColumnData) -> Result<Vec<Self>, String> {
+                let ColumnData::$variant(values) = data else { return Err(wrong_type(column, $label)) };
+                Ok(values.clone())
+            }
+        }
+    };
+}
+
+cell!(String, Str, "string");
+cell!(u32, U32, "u32");
+cell!(u64, U64, "u64");
+cell!(i64, I64, "i64");
+cell!(f64, F64, "f64");
+cell!(bool, Bool, "bool");
+
+/// A row type of a report table.
+pub trait TableRow: Sized {
+    /// The file name stem of the table (`missions` for `missions.parquet`).
+    const TABLE: &'static str;
+    /// Column names in order.
+    fn column_names() -> Vec<&'static str>;
+    fn to_columns(rows: &[Self]) -> Vec<(&'static str, ColumnData)>;
+    fn from_columns(height: usize, columns: &BTreeMap<String, ColumnData>) -> Result<Vec<Self>, String>;
+}
+
+/// Declares row structs and their [`TableRow`] impls from one field list.
+#[macro_export]
+macro_rules! table_rows {
+    ($( $(#[$meta:meta])* pub struct $row:ident in $table:literal { $( $(#[$fmeta:meta])* pub $field:ident : $ty:ty ),* $(,)? } )*) => {
+        $(
+            $(#[$meta])*
+            #[derive(Debug, Clone, PartialEq)]
+            pub struct $row { $( $(#[$fmeta])* pub $field: $ty ),* }
+
+            impl $crate::metrics::table::TableRow for $row {
+                const TABLE: &'static str = $table;
+
+                fn column_names() -> Vec<&'static str> {
+                    vec![$(stringify!($field)),*]
+                }
+
+                fn to_columns(rows: &[Self]) -> Vec<(&'static str, $crate::metrics::table::ColumnData)> {
+                    vec![$(
+                        (stringify!($field), <$ty as $crate::metrics::table::Cell>::into_column(rows.iter().map(|r| r.$field.clone()).collect()))
+                    ),*]
+                }
+
+                fn from_columns(
+                    height: usize,
+                    columns: &std::collections::BTreeMap<String, $crate::metrics::table::ColumnData>,
+                ) -> Result<Vec<Self>, String> {
+                    $(
+                        let data = columns.get(stringify!($field)).ok_or_else(|| format!("table `{}` has no column `{}`", $table, stringify!($field)))?;
+                        let $field: Vec<$ty> = <$ty as $crate::metrics::table::Cell>::from_column(stringify!($field), data)?;
+                        if $field.len() != height {
+                            return Err(format!("column `{}` has {} values for {} rows", stringify!($field), $field.len(), height));
+                        }
+                        let mut $field = $field.into_iter();
+                    )*
+                    let mut rows = Vec::with_capacity(height);
+                    for _ in 0..height {
+                        rows.push($row { $( $field: $field.next().ok_or("short column")? ),* });
+                    }
+                    Ok(rows)
+                }
+            }
+        )*
+    };
+}

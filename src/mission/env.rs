@@ -1,0 +1,192 @@
+//! The suite environment: setup commands run once into a cache directory keyed by their hash
+//! (core: a Python venv with pytest and coverage), reused by later runs and parallel runs.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::events::{Emitter, Event};
+use crate::spec::hash::{hash_bytes, short};
+use crate::spec::suite::EnvironmentSpec;
+use crate::tools::{run_shell, CommandEnv};
+
+/// Longest a single setup command may take (installing packages over a slow link).
+const SETUP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// Bumped when the way environments are built changes, so old caches are not reused.
+const LAYOUT_VERSION: &str = "env-v1";
+
+/// A ready environment: what agents, checks and acceptance tests run with.
+#[derive(Debug, Clone)]
+pub struct PreparedEnvironment {
+    pub hash: String,
+    /// The cache folder, when the suite has setup commands.
+    pub dir: Option<PathBuf>,
+    /// Folders put in front of the PATH.
+    pub path_entries: Vec<String>,
+    pub vars: Vec<(String, String)>,
+    pub reused: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnvironmentError {
+    #[error("cannot prepare the environment cache `{path}`")]
+    Cache {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("environment setup command failed: `{command}` ({status}); log: {log}\n{tail}")]
+    Command { command: String, status: String, log: String, tail: String },
+}
+
+/// The key of an environment: its settings and the layout version.
+pub fn environment_hash(spec: &EnvironmentSpec) -> String {
+    let text = format!("{LAYOUT_VERSION}\n{:?}\n{:?}\n{:?}", spec.setup, spec.path, spec.vars);
+    hash_bytes(text.as_bytes())
+}
+
+/// Builds the environment, or reuses the cached one. `host_env` is what setup commands run
+/// with (a filtered copy of the harness's environment: they install packages).
+pub async fn prepare_environment(
+    spec: &EnvironmentSpec,
+    cache_root: &Path,
+    host_env: &[(String, String)],
+    emitter: &Emitter,
+) -> Result<PreparedEnvironment, EnvironmentError> {
+    let started = Instant::now();
+    let hash = environment_hash(spec);
+    let result = build(spec, cache_root, host_env, &hash).await;
+    match &result {
+        Ok(prepared) => emitter.emit(Event::EnvironmentReady {
+            hash: hash.clone(),
+            reused: prepared.reused,
+            duration_ms: crate::model::millis(started.elapsed()),
+        }),
+        Err(error) => emitter.emit(Event::EnvironmentFailed { hash: hash.clone(), message: error.to_string() }),
+    }
+    result
+}
+
+async fn build(
+    spec: &EnvironmentSpec,
+    cache_root: &Path,
+    host_env: &[(String, String)],
+    hash: &str,
+) -> Result<PreparedEnvironment, EnvironmentError> {
+    let mut prepared = PreparedEnvironment {
+        hash: hash.to_string(),
+        dir: None,
+        path_entries: spec.path.clone(),
+        vars: spec.vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        reused: true,
+    };
+    if spec.setup.is_empty() && !spec.path.iter().chain(spec.vars.values()).any(|v| v.contains("{env}")) {
+        return Ok(prepared);
+    }
+    let envs = cache_root.join("envs");
+    let cache_error = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| EnvironmentError::Cache { path, source }
+    };
+    std::fs::create_dir_all(&envs).map_err(cache_error(&envs))?;
+    let dir = envs.join(short(hash));
+    let lock_path = envs.join(format!("{}.lock", short(hash)));
+    let lock = std::fs::File::create(&lock_path).map_err(cache_error(&lock_path))?;
+    // Another run may be building the same environment: wait for it rather than race it.
+    let lock = tokio::task::spawn_blocking(move || lock.lock().map(|()| lock))
+        .await
+        .map_err(|e| EnvironmentError::Cache { path: lock_path.display().to_string(), source: std::io::Error::other(e) })?
+        .map_err(cache_error(&envs))?;
+    let substitute = |value: &str| value.replace("{env}", &dir.display().to_string());
+    prepared.path_entries = spec.path.iter().map(|p| substitute(p)).collect();
+    prepared.vars = spec.vars.iter().map(|(k, v)| (k.clone(), substitute(v))).collect();
+    prepared.dir = Some(dir.clone());
+    let ready = dir.join(".ready");
+    if ready.is_file() {
+        drop(lock);
+        return Ok(prepared);
+    }
+    prepared.reused = false;
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(cache_error(&dir))?;
+    }
+    std::fs::create_dir_all(&dir).map_err(cache_error(&dir))?;
+    let log_path = dir.join("setup.log");
+    let mut log = std::fs::File::create(&log_path).map_err(cache_error(&log_path))?;
+    let command_env = CommandEnv { vars: host_env.to_vec(), timeout: SETUP_TIMEOUT, max_output_bytes: 256 * 1024 };
+    for command in &spec.setup {
+        let command = substitute(command);
+        let output = run_shell(&command, &dir, &command_env).await.map_err(cache_error(&dir))?;
+        let _ = writeln!(log, "$ {command}\n{}\n{}", output.stdout, output.stderr);
+        if !output.success() {
+            let status = if output.timed_out {
+                format!("timed out after {} s", SETUP_TIMEOUT.as_secs())
+            } else {
+                format!("exit code {:?}", output.exit_code)
+            };
+            let tail: String = output.stderr.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+            return Err(EnvironmentError::Command { command, status, log: log_path.display().to_string(), tail });
+        }
+    }
+    std::fs::write(&ready, hash).map_err(cache_error(&ready))?;
+    drop(lock);
+    Ok(prepared)
+}
+
+impl PreparedEnvironment {
+    /// The complete environment of a command run for a mission: PATH from the suite
+    /// environment in front of `base_path`, a private HOME and TMPDIR, the suite's variables.
+    pub fn command_vars(&self, base_path: &str, home: &Path, tmp: &Path) -> Vec<(String, String)> {
+        let mut path: Vec<String> = self.path_entries.clone();
+        path.extend(base_path.split(':').filter(|p| !p.is_empty()).map(str::to_string));
+        let mut vars = vec![
+            ("PATH".to_string(), path.join(":")),
+            ("HOME".to_string(), home.display().to_string()),
+            ("TMPDIR".to_string(), tmp.display().to_string()),
+            ("LANG".to_string(), "C.UTF-8".to_string()),
+        ];
+        vars.extend(self.vars.iter().cloned());
+        vars
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::MemorySink;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn built_once_then_reused() {
+        let cache = tempfile::tempdir().unwrap();
+        let spec = EnvironmentSpec {
+            setup: vec!["mkdir -p {env}/bin && printf '#!/bin/sh\\necho tool-ok\\n' > {env}/bin/tool && chmod +x {env}/bin/tool".into()],
+            path: vec!["{env}/bin".into()],
+            vars: [("MARK".to_string(), "{env}/mark".to_string())].into_iter().collect(),
+        };
+        let sink = Arc::new(MemorySink::default());
+        let emitter = Emitter::new(vec![sink.clone()]);
+        let host = vec![("PATH".to_string(), "/usr/bin:/bin".to_string())];
+        let first = prepare_environment(&spec, cache.path(), &host, &emitter).await.unwrap();
+        assert!(!first.reused);
+        let dir = first.dir.clone().unwrap();
+        assert!(dir.join("bin/tool").is_file());
+        assert_eq!(first.vars, vec![("MARK".to_string(), format!("{}/mark", dir.display()))]);
+        let second = prepare_environment(&spec, cache.path(), &host, &emitter).await.unwrap();
+        assert!(second.reused);
+        assert_eq!(second.dir, first.dir);
+        let vars = second.command_vars("/usr/bin:/bin", Path::new("/h"), Path::new("/t"));
+        assert_eq!(vars[0], ("PATH".to_string(), format!("{}/bin:/usr/bin:/bin", dir.display())));
+        assert_eq!(sink.records.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_failing_command_is_an_error_with_its_output() {
+        let cache = tempfile::tempdir().unwrap();
+        let spec = EnvironmentSpec { setup: vec!["echo broken >&2; exit 7".into()], path: vec![], vars: Default::default() };
+        let emitter = Emitter::new(vec![]);
+        let error = prepare_environment(&spec, cache.path(), &[("PATH".into(), "/usr/bin:/bin".into())], &emitter).await.unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("exit code Some(7)") && message.contains("broken"), "{message}");
+    }
+}

@@ -1,0 +1,15 @@
+//! The Missions runtime: the lifecycle of DESIGN section 2 (plan, implement, validate, fix,
+//! ground truth), the suite environment, role prompts and tools, and whole runs.
+
+pub mod check;
+pub mod env;
+pub mod ground_truth;
+pub mod prompts;
+mod render;
+pub mod runner;
+pub mod runtime;
+mod state;
+mod toolbox;
+
+pub use check::{check_suite, MissionCheck, SuiteCheck};
+pub use runner::{run_suite, RunError, RunReport, RunSettings};

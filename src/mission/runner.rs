@@ -1,0 +1,231 @@
+//! A whole run: load the suite, prepare its environment, run every mission x pairing x repeat
+//! (some in parallel), and write the report folder.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+
+use super::env::prepare_environment;
+use super::prompts::Prompts;
+use super::runtime::{run_mission, MissionRun, RunContext};
+use crate::events::{Emitter, Event, EventSink, JsonlSink, MissionKey, MissionStatus, HaltReason};
+use crate::metrics::Tables;
+use crate::model::ModelRegistry;
+use crate::report::{write_run_info, write_tables_from_events, HarnessInfo, HostInfo, PairingInfo, ReportError, RunInfo, SuiteInfo, RUN_INFO_VERSION};
+use crate::spec::config::Config;
+use crate::spec::suite::load_suite;
+use crate::spec::{MissionSpec, Pairing, SpecError, SpecErrors, Suite};
+
+/// Everything a run needs, resolved by the caller (the CLI reads flags and the environment).
+#[derive(Clone)]
+pub struct RunSettings {
+    pub suite_dir: PathBuf,
+    pub config: Config,
+    pub pairings: Vec<Pairing>,
+    /// Mission ids to run; empty means all.
+    pub missions: Vec<String>,
+    /// Overrides the suite's `defaults.repeats`.
+    pub repeats: Option<u32>,
+    pub jobs: usize,
+    /// Where the report folder `<run_id>/` is created.
+    pub out_dir: PathBuf,
+    pub run_id: String,
+    /// Where mission workspaces are created (a folder per run is made inside).
+    pub work_dir: PathBuf,
+    /// Where suite environments are cached.
+    pub cache_dir: PathBuf,
+    /// The environment setup commands run with.
+    pub setup_env: Vec<(String, String)>,
+    /// PATH entries agents' commands see after the suite's own.
+    pub base_path: String,
+    pub keep_workspaces: bool,
+    pub command_line: Vec<String>,
+    pub harness: HarnessInfo,
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Spec(#[from] SpecErrors),
+    #[error("{0}")]
+    Settings(String),
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    #[error("cannot create `{path}`")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What a finished run left behind.
+pub struct RunReport {
+    pub dir: PathBuf,
+    pub info: RunInfo,
+    pub tables: Tables,
+    /// Mission runs that were planned.
+    pub planned: usize,
+}
+
+/// The mission runs of a run, in a fixed order: mission, then pairing, then repeat.
+pub fn plan_runs(suite: &Suite, missions: &[Arc<MissionSpec>], pairings: &[Pairing], repeats: u32) -> Vec<MissionRun> {
+    let mut runs = Vec::new();
+    for mission in missions {
+        for pairing in pairings {
+            for repeat in 0..repeats {
+                runs.push(MissionRun {
+                    key: MissionKey { suite: suite.name().to_string(), mission: mission.id().clone(), pairing: pairing.name.clone(), repeat },
+                    mission: mission.clone(),
+                    pairing: pairing.clone(),
+                });
+            }
+        }
+    }
+    runs
+}
+
+/// Runs every mission run, at most `jobs` at a time, in plan order.
+pub async fn run_all(runs: Vec<MissionRun>, context: Arc<RunContext>, emitter: Emitter, jobs: usize) {
+    let semaphore = Arc::new(Semaphore::new(jobs.max(1)));
+    let mut handles = Vec::new();
+    for run in runs {
+        let Ok(permit) = semaphore.clone().acquire_owned().await else { break };
+        let key = run.key.clone();
+        let context = context.clone();
+        let emitter_for_task = emitter.clone();
+        let handle = tokio::spawn(async move {
+            run_mission(run, &context, &emitter_for_task).await;
+            drop(permit);
+        });
+        handles.push((key, handle));
+    }
+    for (key, handle) in handles {
+        if let Err(error) = handle.await {
+            // A bug in the harness must not lose the other missions: record it as this mission's end.
+            let emitter = emitter.for_mission(key);
+            let detail = format!("the mission task failed: {error}");
+            emitter.emit(Event::MissionHalted { reason: HaltReason::HarnessError, detail: detail.clone() });
+            emitter.emit(Event::MissionFinished { status: MissionStatus::Error, halt_reason: Some(HaltReason::HarnessError), detail, duration_ms: 0.0 });
+        }
+    }
+}
+
+fn select_missions(suite: &Suite, wanted: &[String]) -> Result<Vec<Arc<MissionSpec>>, RunError> {
+    if wanted.is_empty() {
+        return Ok(suite.missions.iter().cloned().map(Arc::new).collect());
+    }
+    let mut selected = Vec::new();
+    for id in wanted {
+        match suite.missions.iter().find(|m| m.id().as_str() == id) {
+            Some(mission) => selected.push(Arc::new(mission.clone())),
+            None => {
+                let known: Vec<&str> = suite.missions.iter().map(|m| m.id().as_str()).collect();
+                return Err(RunError::Settings(format!("suite `{}` has no mission `{id}`; missions: {}", suite.name(), known.join(", "))));
+            }
+        }
+    }
+    Ok(selected)
+}
+
+/// Runs a suite and writes `out_dir/<run_id>/`: run.json, events.jsonl, transcripts/, diffs/ and
+/// the Parquet tables. `sinks` see every event too (progress display).
+pub async fn run_suite(settings: &RunSettings, sinks: Vec<Arc<dyn EventSink>>) -> Result<RunReport, RunError> {
+    let suite = load_suite(&settings.suite_dir)?;
+    let prompts = Prompts::for_suite(&settings.suite_dir).map_err(|e| RunError::Spec(e.into()))?;
+    let missions = select_missions(&suite, &settings.missions)?;
+    if settings.pairings.is_empty() {
+        return Err(RunError::Settings("no pairing to run".to_string()));
+    }
+    for pairing in &settings.pairings {
+        settings.config.check_pairing(pairing).map_err(RunError::Settings)?;
+    }
+    let model_names: Vec<&str> = settings.pairings.iter().flat_map(|p| p.models.values().map(String::as_str)).collect();
+    let registry = ModelRegistry::load(&settings.config, model_names).map_err(|e| RunError::Settings(e.to_string()))?;
+    let repeats = settings.repeats.unwrap_or(suite.file.defaults.repeats).max(1);
+
+    let dir = settings.out_dir.join(&settings.run_id);
+    std::fs::create_dir_all(&dir).map_err(|source| RunError::Io { path: dir.clone(), source })?;
+    let mut info = RunInfo {
+        version: RUN_INFO_VERSION,
+        run_id: settings.run_id.clone(),
+        harness: settings.harness.clone(),
+        command_line: settings.command_line.clone(),
+        started_at: chrono::Utc::now().to_rfc3339(),
+        finished_at: None,
+        suite: SuiteInfo {
+            name: suite.name().to_string(),
+            path: settings.suite_dir.display().to_string(),
+            hash: suite.hash.clone(),
+            missions: suite.missions.iter().map(|m| (m.id().to_string(), m.hash.clone())).collect(),
+        },
+        prompts: prompts.hashes(),
+        prompts_overridden: prompts.overridden.clone(),
+        config_hash: crate::spec::hash::hash_bytes(settings.config.source.as_bytes()),
+        pairings: settings
+            .pairings
+            .iter()
+            .map(|p| PairingInfo { name: p.name.clone(), models: p.models.iter().map(|(r, m)| (r.to_string(), m.clone())).collect() })
+            .collect(),
+        repeats,
+        jobs: settings.jobs,
+        seed: settings.seed,
+        environment_hash: super::env::environment_hash(&suite.file.environment),
+        host: HostInfo {
+            os: std::env::consts::OS.to_string(),
+            arch: std::env::consts::ARCH.to_string(),
+            cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        },
+        outcome: BTreeMap::new(),
+        schema_version: crate::metrics::SCHEMA_VERSION,
+    };
+    write_run_info(&dir, &info)?;
+    let events_path = dir.join("events.jsonl");
+    let journal = Arc::new(JsonlSink::create(&events_path).map_err(|source| RunError::Io { path: events_path.clone(), source })?);
+    let mut all_sinks: Vec<Arc<dyn EventSink>> = vec![journal.clone()];
+    all_sinks.extend(sinks);
+    let emitter = Emitter::new(all_sinks);
+
+    let environment = prepare_environment(&suite.file.environment, &settings.cache_dir, &settings.setup_env, &emitter)
+        .await
+        .map_err(|e| e.to_string());
+    let work_dir = settings.work_dir.join(&settings.run_id);
+    let context = Arc::new(RunContext {
+        registry,
+        prompts: Arc::new(prompts),
+        environment,
+        base_path: settings.base_path.clone(),
+        work_dir: work_dir.clone(),
+        report_dir: dir.clone(),
+        command_timeout: suite.command_timeout(),
+        max_output_bytes: suite.file.defaults.max_output_bytes,
+        keep_workspaces: settings.keep_workspaces,
+    });
+    let runs = plan_runs(&suite, &missions, &settings.pairings, repeats);
+    let planned = runs.len();
+    run_all(runs, context, emitter, settings.jobs).await;
+    if !settings.keep_workspaces {
+        let _ = std::fs::remove_dir(&work_dir);
+    }
+    if let Some(error) = journal.take_error() {
+        return Err(RunError::Io { path: events_path, source: error });
+    }
+    let _ = journal.sync();
+
+    let tables = write_tables_from_events(&dir, &settings.run_id)?;
+    for row in &tables.missions {
+        *info.outcome.entry(row.status.clone()).or_default() += 1;
+    }
+    info.finished_at = Some(chrono::Utc::now().to_rfc3339());
+    write_run_info(&dir, &info)?;
+    Ok(RunReport { dir, info, tables, planned })
+}
+
+impl From<SpecError> for RunError {
+    fn from(error: SpecError) -> RunError {
+        RunError::Spec(error.into())
+    }
+}

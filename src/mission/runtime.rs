@@ -1,0 +1,699 @@
+//! One mission run: set up the workspace, plan, implement and validate milestone by milestone
+//! with the fix loop, then measure ground truth. Everything that happens is an event.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crate::agent::{run_agent, AgentContext, AgentLimits, AgentResult, AgentRunSpec, Meter};
+use crate::events::{AgentOutcome, Emitter, Event, FileClass, HaltReason, MissionKey, MissionStatus, ModelRef, TestStatus, VerdictStatus};
+use crate::model::{millis, AgentTask, ModelRegistry, SessionContext, Usage};
+use crate::spec::{Budget, Feature, Finding, FindingSource, Milestone, MilestoneId, MissionSpec, Pairing, Role, Severity, Verify};
+use crate::tools::{run_shell, CommandEnv, Workspace, WorkspaceTools};
+
+use super::env::PreparedEnvironment;
+use super::ground_truth::{count_lines, run_acceptance, run_coverage};
+use super::prompts::Prompts;
+use super::render;
+use super::state::MissionState;
+use super::toolbox::{Outputs, RoleToolbox, ToolboxKind};
+
+/// Files that tools leave in a workspace and that are not part of any change.
+const GIT_EXCLUDES: &str = "__pycache__/\n*.pyc\n.pytest_cache/\n.coverage\n.coverage.*\nnode_modules/\ntarget/\n";
+
+/// Settings shared by every mission of a run.
+pub struct RunContext {
+    pub registry: ModelRegistry,
+    pub prompts: Arc<Prompts>,
+    /// The suite environment, or why it could not be prepared.
+    pub environment: Result<PreparedEnvironment, String>,
+    /// PATH entries after the suite's own (system tools: sh, git, python3).
+    pub base_path: String,
+    /// Where mission workspaces are created.
+    pub work_dir: PathBuf,
+    pub report_dir: PathBuf,
+    pub command_timeout: std::time::Duration,
+    pub max_output_bytes: usize,
+    pub keep_workspaces: bool,
+}
+
+/// One mission under one pairing, one repeat.
+#[derive(Clone)]
+pub struct MissionRun {
+    pub key: MissionKey,
+    pub mission: Arc<MissionSpec>,
+    pub pairing: Pairing,
+}
+
+/// Tokens, cost and time spent by a mission, against its budget.
+pub struct MissionMeter {
+    budget: Budget,
+    started: Instant,
+    tokens: AtomicU64,
+    cost_usd: Mutex<f64>,
+}
+
+impl MissionMeter {
+    pub fn new(budget: Budget) -> MissionMeter {
+        MissionMeter { budget, started: Instant::now(), tokens: AtomicU64::new(0), cost_usd: Mutex::new(0.0) }
+    }
+
+    pub fn halt_reason(&self) -> Option<(HaltReason, String)> {
+        let tokens = self.tokens.load(Ordering::SeqCst);
+        if tokens >= self.budget.max_tokens {
+            return Some((HaltReason::MaxTokens, format!("{tokens} tokens used; the budget is {}", self.budget.max_tokens)));
+        }
+        let cost = *self.cost_usd.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(max) = self.budget.max_cost_usd {
+            if cost >= max {
+                return Some((HaltReason::MaxCost, format!("${cost:.4} spent; the budget is ${max:.4}")));
+            }
+        }
+        let elapsed = self.started.elapsed();
+        if elapsed >= self.budget.max_wall_time {
+            return Some((HaltReason::MaxWallTime, format!("{:.0} s elapsed; the budget is {} s", elapsed.as_secs_f64(), self.budget.max_wall_time.as_secs())));
+        }
+        None
+    }
+}
+
+impl Meter for MissionMeter {
+    fn exhausted(&self) -> Option<String> {
+        self.halt_reason().map(|(_, detail)| detail)
+    }
+
+    fn charge(&self, usage: &Usage, cost_usd: Option<f64>) {
+        self.tokens.fetch_add(usage.total(), Ordering::SeqCst);
+        if let Some(cost) = cost_usd {
+            *self.cost_usd.lock().unwrap_or_else(|p| p.into_inner()) += cost;
+        }
+    }
+}
+
+/// A finding and whether it is still open.
+struct TrackedFinding {
+    finding: Finding,
+    open: bool,
+}
+
+pub struct MissionRuntime {
+    pub key: MissionKey,
+    pub mission: Arc<MissionSpec>,
+    pub pairing: Pairing,
+    pub emitter: Emitter,
+    pub state: MissionState,
+    registry: ModelRegistry,
+    prompts: Arc<Prompts>,
+    workspace: Workspace,
+    command_env: CommandEnv,
+    git_vars: Vec<(String, String)>,
+    transcript_dir: PathBuf,
+    meter: MissionMeter,
+    next_run: AtomicU32,
+    next_finding: AtomicU32,
+    findings: Mutex<Vec<TrackedFinding>>,
+}
+
+/// Labels of an agent run in events.
+#[derive(Default, Clone)]
+struct Labels {
+    milestone: Option<MilestoneId>,
+    feature: Option<crate::spec::FeatureId>,
+    round: Option<u32>,
+}
+
+type Halt = (HaltReason, String);
+
+/// Runs one mission to its end and records it. Never panics on a mission's content; whatever
+/// fails is recorded as the mission's status.
+pub async fn run_mission(run: MissionRun, context: &RunContext, root: &Emitter) {
+    let emitter = root.for_mission(run.key.clone());
+    let started = Instant::now();
+    let slug = run.key.slug();
+    let mission_dir = context.work_dir.join(&slug);
+    let workspace_dir = mission_dir.join("workspace");
+    let models: BTreeMap<Role, ModelRef> = Role::ALL
+        .into_iter()
+        .map(|role| {
+            let name = run.pairing.model(role).to_string();
+            let provider = context.registry.get(&name).map(|m| m.backend.info().provider.to_string()).unwrap_or_default();
+            (role, ModelRef { name, provider })
+        })
+        .collect();
+    emitter.emit(Event::MissionStarted {
+        mission_hash: run.mission.hash.clone(),
+        models,
+        workspace: workspace_dir.display().to_string(),
+    });
+    let finish = |status: MissionStatus, halt: Option<Halt>| {
+        let (halt_reason, detail) = match halt {
+            Some((reason, detail)) => (Some(reason), detail),
+            None => (None, String::new()),
+        };
+        emitter.emit(Event::MissionFinished { status, halt_reason, detail, duration_ms: millis(started.elapsed()) });
+    };
+
+    let environment = match &context.environment {
+        Ok(environment) => environment,
+        Err(message) => {
+            emitter.emit(Event::MissionHalted { reason: HaltReason::EnvironmentSetupFailed, detail: message.clone() });
+            finish(MissionStatus::Error, Some((HaltReason::EnvironmentSetupFailed, message.clone())));
+            return;
+        }
+    };
+    let runtime = match MissionRuntime::set_up(&run, context, environment, &mission_dir, emitter.clone()).await {
+        Ok(runtime) => runtime,
+        Err(message) => {
+            let detail = format!("cannot set up the workspace: {message}");
+            emitter.emit(Event::MissionHalted { reason: HaltReason::HarnessError, detail: detail.clone() });
+            finish(MissionStatus::Error, Some((HaltReason::HarnessError, detail)));
+            return;
+        }
+    };
+    let halt = runtime.run_lifecycle().await;
+    if let Some((reason, detail)) = &halt {
+        emitter.emit(Event::MissionHalted { reason: *reason, detail: detail.clone() });
+    }
+
+    // Ground truth, whatever the outcome.
+    let vars = runtime.command_env.vars.clone();
+    let acceptance = run_acceptance(&run.mission, &workspace_dir, &mission_dir.join("acceptance"), &vars).await;
+    let accepted = matches!(&acceptance, Event::AcceptanceFinished { tests, error: None, .. }
+        if !tests.is_empty() && tests.iter().all(|t| t.status == TestStatus::Passed));
+    emitter.emit(acceptance);
+    if let Some(coverage) = run_coverage(&run.mission, &workspace_dir, &mission_dir.join("coverage"), &vars).await {
+        emitter.emit(coverage);
+    }
+    emitter.emit(count_lines(&run.mission, &workspace_dir));
+    runtime.save_final_diff(&context.report_dir.join("diffs").join(format!("{slug}.patch"))).await;
+
+    let status = match &halt {
+        Some((reason, _)) if reason.is_infrastructure() => MissionStatus::Error,
+        Some(_) => MissionStatus::Halted,
+        None if accepted => MissionStatus::Passed,
+        None => MissionStatus::Failed,
+    };
+    finish(status, halt);
+    if !context.keep_workspaces {
+        let _ = std::fs::remove_dir_all(&mission_dir);
+    }
+}
+
+impl MissionRuntime {
+    async fn set_up(
+        run: &MissionRun,
+        context: &RunContext,
+        environment: &PreparedEnvironment,
+        mission_dir: &Path,
+        emitter: Emitter,
+    ) -> Result<MissionRuntime, String> {
+        if mission_dir.exists() {
+            std::fs::remove_dir_all(mission_dir).map_err(|e| format!("cannot clear `{}`: {e}", mission_dir.display()))?;
+        }
+        let workspace_dir = mission_dir.join("workspace");
+        let home = mission_dir.join("home");
+        let tmp = mission_dir.join("tmp");
+        for dir in [&workspace_dir, &home, &tmp] {
+            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+        }
+        crate::fsutil::copy_tree(&run.mission.workspace_dir(), &workspace_dir, &[])
+            .map_err(|e| format!("cannot copy the mission's workspace: {e}"))?;
+        let state = MissionState::new(&workspace_dir).map_err(|e| format!("cannot create .mission/: {e}"))?;
+        let workspace = Workspace::new(&workspace_dir).map_err(|e| format!("cannot open the workspace: {e}"))?;
+        let command_env = CommandEnv {
+            vars: environment.command_vars(&context.base_path, &home, &tmp),
+            timeout: context.command_timeout,
+            max_output_bytes: context.max_output_bytes,
+        };
+        let git_vars = vec![
+            ("PATH".to_string(), context.base_path.clone()),
+            ("HOME".to_string(), home.display().to_string()),
+            ("LANG".to_string(), "C".to_string()),
+            ("GIT_CONFIG_NOSYSTEM".to_string(), "1".to_string()),
+            ("GIT_CONFIG_GLOBAL".to_string(), "/dev/null".to_string()),
+        ];
+        let transcript_dir = context.report_dir.join("transcripts").join(run.key.slug());
+        let runtime = MissionRuntime {
+            key: run.key.clone(),
+            mission: run.mission.clone(),
+            pairing: run.pairing.clone(),
+            emitter,
+            state,
+            registry: context.registry.clone(),
+            prompts: context.prompts.clone(),
+            workspace,
+            command_env,
+            git_vars,
+            transcript_dir,
+            meter: MissionMeter::new(run.mission.budget.clone()),
+            next_run: AtomicU32::new(1),
+            next_finding: AtomicU32::new(1),
+            findings: Mutex::new(Vec::new()),
+        };
+        runtime.git(&["init", "-q"]).await?;
+        std::fs::write(workspace_dir.join(".git/info/exclude"), GIT_EXCLUDES).map_err(|e| format!("cannot write git excludes: {e}"))?;
+        runtime.commit("initial workspace").await?;
+        Ok(runtime)
+    }
+
+    pub fn workspace_tools(&self) -> WorkspaceTools {
+        WorkspaceTools { workspace: self.workspace.clone(), command_env: self.command_env.clone() }
+    }
+
+    async fn git(&self, args: &[&str]) -> Result<String, String> {
+        let output = tokio::process::Command::new("git")
+            .args(["-c", "user.name=missions-bench", "-c", "user.email=missions-bench@localhost", "-c", "core.hooksPath=/dev/null"])
+            .args(args)
+            .current_dir(self.workspace.root())
+            .env_clear()
+            .envs(self.git_vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .map_err(|e| format!("cannot run git: {e}"))?;
+        if !output.status.success() {
+            return Err(format!("git {} failed: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim()));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// Commits everything in the workspace; returns the new head.
+    async fn commit(&self, message: &str) -> Result<String, String> {
+        self.git(&["add", "-A"]).await?;
+        self.git(&["commit", "-q", "--allow-empty", "-m", message]).await?;
+        Ok(self.git(&["rev-parse", "HEAD"]).await?.trim().to_string())
+    }
+
+    async fn diff(&self, from: &str, to: &str) -> String {
+        self.git(&["diff", from, to, "--", ".", ":(exclude).mission"]).await.unwrap_or_else(|e| format!("(no diff: {e})"))
+    }
+
+    async fn save_final_diff(&self, path: &Path) {
+        let Ok(first) = self.git(&["rev-list", "--max-parents=0", "HEAD"]).await else { return };
+        if self.commit("final workspace").await.is_err() {
+            return;
+        }
+        let diff = self.diff(first.trim(), "HEAD").await;
+        if let Some(parent) = path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        let _ = std::fs::write(path, diff);
+    }
+
+    /// Runs one agent for `role` and returns what it produced.
+    async fn run_role(
+        &self,
+        role: Role,
+        task: AgentTask,
+        kind: ToolboxKind,
+        parent: Option<u32>,
+        labels: Labels,
+        prompt: &str,
+        user_prompt: String,
+    ) -> Result<(AgentResult, Outputs), Halt> {
+        let model_name = self.pairing.model(role).to_string();
+        let Some(model) = self.registry.get(&model_name) else {
+            return Err((HaltReason::HarnessError, format!("model `{model_name}` for role `{role}` is not loaded")));
+        };
+        let run = self.next_run.fetch_add(1, Ordering::SeqCst);
+        let task_kind = task.kind();
+        let mut session = model.backend.start_session(SessionContext { role, task, mission: self.mission.clone() });
+        let mut toolbox = RoleToolbox::new(self, run, kind);
+        let spec = AgentRunSpec {
+            run,
+            parent,
+            role,
+            model: model_name,
+            provider: model.backend.info().provider.to_string(),
+            task: task_kind,
+            milestone: labels.milestone,
+            feature: labels.feature,
+            round: labels.round,
+            system_prompt: self.prompts.get(prompt).to_string(),
+            user_prompt,
+            limits: AgentLimits::with_max_turns(self.mission.budget.max_turns),
+        };
+        let mission = self.mission.clone();
+        let classify = move |path: &str| {
+            let path = Path::new(path);
+            if mission.is_test_path(path) {
+                FileClass::Test
+            } else if mission.is_source_path(path) {
+                FileClass::Source
+            } else {
+                FileClass::Other
+            }
+        };
+        let transcript_path = self.transcript_dir.join(format!("{run:03}-{role}.jsonl"));
+        let context = AgentContext {
+            emitter: &self.emitter,
+            transcript_path: &transcript_path,
+            classify_path: &classify,
+            meter: &self.meter,
+            price: model.config.price_per_mtok,
+        };
+        let result = run_agent(&spec, session.as_mut(), &mut toolbox, &context).await;
+        let outputs = std::mem::take(&mut toolbox.outputs);
+        if result.outcome == AgentOutcome::BackendError {
+            let message = result.error.as_ref().map(ToString::to_string).unwrap_or_default();
+            return Err((HaltReason::BackendUnavailable, format!("{role} run {run}: {message}")));
+        }
+        Ok((result, outputs))
+    }
+
+    /// A subagent's report for the orchestrator (or why there is none).
+    pub async fn run_subagent(&self, parent: u32, question: &str) -> Result<String, String> {
+        let result = self
+            .run_role(
+                Role::Subagent,
+                AgentTask::Investigate { question: question.to_string() },
+                ToolboxKind::Subagent,
+                Some(parent),
+                Labels::default(),
+                "subagent",
+                render::investigate(question),
+            )
+            .await;
+        match result {
+            Ok((_, outputs)) if outputs.summary.is_some() => Ok(outputs.summary.unwrap_or_default()),
+            Ok((result, _)) => Err(format!("the subagent ended without a report ({})", result.outcome.as_str())),
+            Err((_, detail)) => Err(format!("the subagent failed: {detail}")),
+        }
+    }
+
+    fn raise(&self, run: Option<u32>, milestone: &MilestoneId, round: u32, feature: Option<&Feature>, source: FindingSource, severity: Severity, title: String, detail: String) {
+        let number = self.next_finding.fetch_add(1, Ordering::SeqCst);
+        let finding = Finding {
+            id: format!("F{number}-{milestone}-r{round}"),
+            milestone: milestone.clone(),
+            round,
+            feature: feature.map(|f| f.id.clone()),
+            source,
+            severity,
+            title,
+            detail,
+        };
+        let _ = self.state.write_finding(&finding);
+        self.emitter.emit(Event::FindingRaised { run, finding: finding.clone() });
+        self.findings.lock().unwrap_or_else(|p| p.into_inner()).push(TrackedFinding { finding, open: true });
+    }
+
+    /// Closes the open findings of `milestone` that `close` selects.
+    fn close_findings(&self, milestone: &MilestoneId, close: impl Fn(&Finding) -> bool) {
+        let mut closed = Vec::new();
+        for tracked in self.findings.lock().unwrap_or_else(|p| p.into_inner()).iter_mut() {
+            if tracked.open && &tracked.finding.milestone == milestone && close(&tracked.finding) {
+                tracked.open = false;
+                closed.push(tracked.finding.id.clone());
+            }
+        }
+        if !closed.is_empty() {
+            self.emitter.emit(Event::FindingsClosed { ids: closed });
+        }
+    }
+
+    fn open_blocking(&self, milestone: &MilestoneId) -> Vec<Finding> {
+        self.findings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|t| t.open && &t.finding.milestone == milestone && t.finding.severity == Severity::Blocking)
+            .map(|t| t.finding.clone())
+            .collect()
+    }
+
+    fn check_budget(&self) -> Result<(), Halt> {
+        match self.meter.halt_reason() {
+            Some(halt) => Err(halt),
+            None => Ok(()),
+        }
+    }
+
+    /// Plan, then every milestone in order; `Some` when the mission stopped early.
+    async fn run_lifecycle(&self) -> Option<Halt> {
+        self.lifecycle().await.err()
+    }
+
+    async fn lifecycle(&self) -> Result<(), Halt> {
+        let listing = match self.workspace_tools().call("list_files", serde_json::json!({})).await {
+            Some(reply) => reply.content,
+            None => String::new(),
+        };
+        let (result, outputs) = self
+            .run_role(Role::Orchestrator, AgentTask::Plan, ToolboxKind::Plan, None, Labels::default(), "orchestrator", render::plan(&self.mission.goal, &listing))
+            .await?;
+        self.check_budget()?;
+        if let Some(reason) = outputs.halt {
+            return Err((HaltReason::OrchestratorHalt, reason));
+        }
+        let (Some(contract), Some(_)) = (outputs.contract, outputs.features) else {
+            return Err((HaltReason::NoPlan, format!("the orchestrator ended ({}) without a contract and features", result.outcome.as_str())));
+        };
+        for milestone in &contract.milestones {
+            self.run_milestone(milestone).await?;
+        }
+        Ok(())
+    }
+
+    async fn run_milestone(&self, milestone: &Milestone) -> Result<(), Halt> {
+        let max_rounds = self.mission.budget.max_rounds;
+        let mut pending: Vec<Feature> = self.state.features().into_iter().filter(|f| f.milestone == milestone.id).collect();
+        for round in 1..=max_rounds {
+            // The black-box and mechanical checks of the last round are redone in this one.
+            self.close_findings(&milestone.id, |f| matches!(f.source, FindingSource::UserTesting | FindingSource::Mechanical));
+            let mut implemented = Vec::new();
+            for feature in &pending {
+                self.check_budget()?;
+                implemented.push(self.implement(feature, round).await?);
+            }
+            for (feature, before, after, outcome, handoff) in &implemented {
+                self.check_budget()?;
+                self.review(feature, round, before, after, outcome, handoff.as_ref()).await?;
+            }
+            self.check_budget()?;
+            self.user_test(milestone, round).await?;
+            self.mechanical_checks(milestone, round).await;
+            let open = self.open_blocking(&milestone.id);
+            let passed = open.is_empty();
+            self.emitter.emit(Event::MilestoneRound { milestone: milestone.id.clone(), round, passed, open_blocking: open.len() as u32 });
+            if passed {
+                return Ok(());
+            }
+            if round == max_rounds {
+                return Err((
+                    HaltReason::MaxRounds,
+                    format!("milestone `{}` failed validation in round {round} of {max_rounds} ({} blocking findings open)", milestone.id, open.len()),
+                ));
+            }
+            self.check_budget()?;
+            pending = self.plan_fixes(milestone, round, &open).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs a worker on `feature`; returns what the reviewer needs.
+    async fn implement(&self, feature: &Feature, round: u32) -> Result<(Feature, String, String, AgentOutcome, Option<super::toolbox::Handoff>), Halt> {
+        let harness_error = |e: String| (HaltReason::HarnessError, e);
+        let before = self.git(&["rev-parse", "HEAD"]).await.map_err(harness_error)?.trim().to_string();
+        let contract = self.state.contract();
+        let labels = Labels { milestone: Some(feature.milestone.clone()), feature: Some(feature.id.clone()), round: Some(round) };
+        let (result, outputs) = self
+            .run_role(
+                Role::Worker,
+                AgentTask::Implement { feature: feature.clone() },
+                ToolboxKind::Worker,
+                None,
+                labels,
+                "worker",
+                render::implement(feature, &contract, &self.state.library()),
+            )
+            .await?;
+        let _ = self.state.write_handoff(feature, result.outcome.as_str(), outputs.handoff.as_ref(), outputs.blocked.as_deref());
+        let after = self.commit(&format!("{}: {}", feature.id, feature.title)).await.map_err(harness_error)?;
+        if result.outcome == AgentOutcome::Finished {
+            // A finished fix resolves what it addresses, unless its review finds otherwise.
+            self.close_findings(&feature.milestone, |f| feature.addresses.contains(&f.id) && f.source != FindingSource::UserTesting);
+        } else {
+            let reason = outputs.blocked.clone().unwrap_or_else(|| format!("the run ended with `{}`", result.outcome.as_str()));
+            self.raise(
+                None,
+                &feature.milestone,
+                round,
+                Some(feature),
+                FindingSource::Blocked,
+                Severity::Blocking,
+                format!("the worker did not finish feature `{}`", feature.id),
+                reason,
+            );
+        }
+        Ok((feature.clone(), before, after, result.outcome, outputs.handoff))
+    }
+
+    async fn review(
+        &self,
+        feature: &Feature,
+        round: u32,
+        before: &str,
+        after: &str,
+        outcome: &AgentOutcome,
+        handoff: Option<&super::toolbox::Handoff>,
+    ) -> Result<(), Halt> {
+        let diff = self.diff(before, after).await;
+        let contract = self.state.contract();
+        let labels = Labels { milestone: Some(feature.milestone.clone()), feature: Some(feature.id.clone()), round: Some(round) };
+        let (result, outputs) = self
+            .run_role(
+                Role::Scrutiny,
+                AgentTask::Review { feature: feature.clone() },
+                ToolboxKind::Scrutiny,
+                None,
+                labels,
+                "scrutiny",
+                render::review(feature, &contract, outcome.as_str(), handoff, &diff),
+            )
+            .await?;
+        if result.outcome != AgentOutcome::Finished {
+            let reason = outputs.blocked.unwrap_or_else(|| format!("the run ended with `{}`", result.outcome.as_str()));
+            self.raise(
+                None,
+                &feature.milestone,
+                round,
+                Some(feature),
+                FindingSource::Scrutiny,
+                Severity::Blocking,
+                format!("the review of feature `{}` did not complete", feature.id),
+                reason,
+            );
+            return Ok(());
+        }
+        for finding in outputs.findings {
+            let detail = match &finding.file {
+                Some(file) => format!("{} (file: {file})", finding.detail),
+                None => finding.detail,
+            };
+            self.raise(None, &feature.milestone, round, Some(feature), FindingSource::Scrutiny, finding.severity, finding.title, detail);
+        }
+        let _ = self.state.append_library_notes(&outputs.library_notes);
+        Ok(())
+    }
+
+    async fn user_test(&self, milestone: &Milestone, round: u32) -> Result<(), Halt> {
+        let contract = self.state.contract();
+        let assertions: Vec<_> = contract.assertions_through(&milestone.id);
+        let labels = Labels { milestone: Some(milestone.id.clone()), feature: None, round: Some(round) };
+        let (result, outputs) = self
+            .run_role(
+                Role::UserTesting,
+                AgentTask::UserTest { milestone: milestone.id.clone(), assertions: assertions.iter().map(|a| (*a).clone()).collect() },
+                ToolboxKind::UserTesting { assertions: assertions.iter().map(|a| a.id.clone()).collect() },
+                None,
+                labels,
+                "user_testing",
+                render::user_test(milestone, &assertions),
+            )
+            .await?;
+        let run = self.next_run.load(Ordering::SeqCst).saturating_sub(1);
+        for assertion in &assertions {
+            let verdict = outputs.verdicts.iter().find(|v| v.assertion == assertion.id.as_str());
+            let (status, evidence) = match verdict {
+                Some(v) => (v.status, v.evidence.clone()),
+                None => (VerdictStatus::Fail, format!("no verdict (the user-testing run ended with `{}`)", result.outcome.as_str())),
+            };
+            self.emitter.emit(Event::VerdictReported {
+                run,
+                milestone: milestone.id.clone(),
+                round,
+                assertion: assertion.id.to_string(),
+                status,
+                evidence: evidence.clone(),
+            });
+            if status == VerdictStatus::Fail {
+                self.raise(
+                    Some(run),
+                    &milestone.id,
+                    round,
+                    None,
+                    FindingSource::UserTesting,
+                    Severity::Blocking,
+                    format!("assertion `{}` fails: {}", assertion.id, assertion.description),
+                    evidence,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the milestone's `command` assertions itself.
+    async fn mechanical_checks(&self, milestone: &Milestone, round: u32) {
+        let contract = self.state.contract();
+        for assertion in contract.assertions_of(&milestone.id).filter(|a| a.verify == Verify::Command) {
+            let Some(command) = &assertion.command else { continue };
+            let (passed, exit_code, timed_out, duration_ms, observation) = match run_shell(command, self.workspace.root(), &self.command_env).await {
+                Ok(output) => {
+                    let passed = !output.timed_out
+                        && output.exit_code == Some(assertion.expect_exit)
+                        && assertion.expect_stdout.as_deref().is_none_or(|s| output.stdout.contains(s));
+                    (passed, output.exit_code, output.timed_out, millis(output.duration), output.observation(self.command_env.timeout))
+                }
+                Err(e) => (false, None, false, 0.0, format!("cannot start the command: {e}")),
+            };
+            self.emitter.emit(Event::MechanicalCheck {
+                milestone: milestone.id.clone(),
+                round,
+                assertion: assertion.id.to_string(),
+                passed,
+                exit_code,
+                timed_out,
+                duration_ms,
+            });
+            if !passed {
+                let mut expected = format!("expected exit {}", assertion.expect_exit);
+                if let Some(stdout) = &assertion.expect_stdout {
+                    expected.push_str(&format!(" and stdout containing `{stdout}`"));
+                }
+                self.raise(
+                    None,
+                    &milestone.id,
+                    round,
+                    None,
+                    FindingSource::Mechanical,
+                    Severity::Blocking,
+                    format!("assertion `{}` fails its command check", assertion.id),
+                    format!("`{command}`: {expected}; got:\n{}", render::cut(&observation, 4000)),
+                );
+            }
+        }
+    }
+
+    async fn plan_fixes(&self, milestone: &Milestone, round: u32, open: &[Finding]) -> Result<Vec<Feature>, Halt> {
+        let open_ids: BTreeSet<String> = open.iter().map(|f| f.id.clone()).collect();
+        let labels = Labels { milestone: Some(milestone.id.clone()), feature: None, round: Some(round) };
+        let contract = self.state.contract();
+        let features = self.state.features();
+        let (_, outputs) = self
+            .run_role(
+                Role::Orchestrator,
+                AgentTask::Fix { milestone: milestone.id.clone(), round, findings: open.to_vec() },
+                ToolboxKind::Fix { milestone: milestone.id.clone(), open_findings: open_ids },
+                None,
+                labels,
+                "orchestrator_fix",
+                render::fix(milestone, round, open, &contract, &features, &self.state.library()),
+            )
+            .await?;
+        if let Some(reason) = outputs.halt {
+            return Err((HaltReason::OrchestratorHalt, reason));
+        }
+        if outputs.fixes.is_empty() {
+            let blocked = open.iter().any(|f| f.source == FindingSource::Blocked);
+            let reason = if blocked { HaltReason::Blocked } else { HaltReason::NoFixes };
+            return Err((reason, format!("no fix features were planned for milestone `{}` after round {round}", milestone.id)));
+        }
+        self.state.add_features(&outputs.fixes).map_err(|e| (HaltReason::HarnessError, format!("cannot save fix features: {e}")))?;
+        let run = self.next_run.load(Ordering::SeqCst).saturating_sub(1);
+        self.emitter.emit(Event::FeaturesPlanned { run, after_round: Some(round), features: outputs.fixes.clone() });
+        Ok(outputs.fixes)
+    }
+}

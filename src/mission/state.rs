@@ -1,0 +1,125 @@
+//! The mission's externalized state under `.mission/` of the workspace: contract, features,
+//! library, findings and handoffs. Agents start fresh and read it from there; the runtime keeps
+//! the same state in memory.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::spec::{Contract, Feature, FeaturePlan, Finding};
+
+use super::toolbox::Handoff;
+
+#[derive(Debug, Default)]
+struct Inner {
+    contract: Contract,
+    features: Vec<Feature>,
+    library: String,
+}
+
+#[derive(Debug)]
+pub struct MissionState {
+    dir: PathBuf,
+    inner: Mutex<Inner>,
+}
+
+fn toml_text<T: serde::Serialize>(value: &T) -> io::Result<String> {
+    toml::to_string_pretty(value).map_err(io::Error::other)
+}
+
+impl MissionState {
+    pub fn new(workspace: &Path) -> io::Result<MissionState> {
+        let dir = workspace.join(".mission");
+        std::fs::create_dir_all(dir.join("findings"))?;
+        std::fs::create_dir_all(dir.join("handoffs"))?;
+        Ok(MissionState { dir, inner: Mutex::new(Inner::default()) })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A poisoned lock only means another thread panicked mid-update of plain data.
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn contract(&self) -> Contract {
+        self.lock().contract.clone()
+    }
+
+    pub fn features(&self) -> Vec<Feature> {
+        self.lock().features.clone()
+    }
+
+    pub fn library(&self) -> String {
+        self.lock().library.clone()
+    }
+
+    pub fn write_contract(&self, contract: &Contract) -> io::Result<()> {
+        std::fs::write(self.dir.join("contract.toml"), toml_text(contract)?)?;
+        let _ = std::fs::remove_file(self.dir.join("features.toml"));
+        let mut inner = self.lock();
+        inner.contract = contract.clone();
+        inner.features.clear();
+        Ok(())
+    }
+
+    pub fn write_features(&self, features: &[Feature]) -> io::Result<()> {
+        let plan = FeaturePlan { features: features.to_vec() };
+        std::fs::write(self.dir.join("features.toml"), toml_text(&plan)?)?;
+        self.lock().features = features.to_vec();
+        Ok(())
+    }
+
+    /// Appends fix features to the plan.
+    pub fn add_features(&self, fixes: &[Feature]) -> io::Result<()> {
+        let mut features = self.features();
+        features.extend(fixes.iter().cloned());
+        self.write_features(&features)
+    }
+
+    pub fn write_library(&self, library: &str) -> io::Result<()> {
+        std::fs::write(self.dir.join("library.md"), library)?;
+        self.lock().library = library.to_string();
+        Ok(())
+    }
+
+    /// Appends validators' notes to the library.
+    pub fn append_library_notes(&self, notes: &[String]) -> io::Result<()> {
+        if notes.is_empty() {
+            return Ok(());
+        }
+        let mut library = self.library();
+        if !library.contains("## Notes from validation") {
+            library.push_str("\n\n## Notes from validation\n");
+        }
+        for note in notes {
+            library.push_str(&format!("- {}\n", note.trim()));
+        }
+        self.write_library(&library)
+    }
+
+    pub fn write_finding(&self, finding: &Finding) -> io::Result<()> {
+        let mut text = format!(
+            "# {}: {}\n\n- milestone: {}\n- round: {}\n- severity: {}\n- source: {:?}\n",
+            finding.id, finding.title, finding.milestone, finding.round, finding.severity, finding.source
+        );
+        if let Some(feature) = &finding.feature {
+            text.push_str(&format!("- feature: {feature}\n"));
+        }
+        text.push_str(&format!("\n{}\n", finding.detail));
+        std::fs::write(self.dir.join("findings").join(format!("{}.md", finding.id)), text)
+    }
+
+    pub fn write_handoff(&self, feature: &Feature, outcome: &str, handoff: Option<&Handoff>, blocked: Option<&str>) -> io::Result<()> {
+        let mut text = format!("# Handoff of {}: {}\n\n- outcome: {outcome}\n", feature.id, feature.title);
+        if let Some(reason) = blocked {
+            text.push_str(&format!("- blocked: {reason}\n"));
+        }
+        if let Some(handoff) = handoff {
+            text.push_str(&format!("\n## Summary\n{}\n\n## Tests run\n", handoff.summary));
+            for test in &handoff.tests_run {
+                text.push_str(&format!("- `{test}`\n"));
+            }
+            text.push_str(&format!("\n## Notes\n{}\n", handoff.notes));
+        }
+        std::fs::write(self.dir.join("handoffs").join(format!("{}.md", feature.id)), text)
+    }
+}

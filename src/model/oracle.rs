@@ -1,0 +1,331 @@
+//! The `oracle` provider: plays every role from the mission's hidden reference, through the same
+//! tool calls a model would make. The orchestrator writes the reference contract, plan and
+//! library; each worker writes its feature's solution files, tests first, running the feature's
+//! tests before and after; validators run the checks and report what they observed, so an oracle
+//! validator behind a worker that did nothing reports failures. One tool call per turn.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use walkdir::WalkDir;
+
+use super::estimate::estimate_usage;
+use super::{
+    millis, AgentTask, CallTiming, ChatRequest, ChatResponse, MessageRole, ModelBackend, ModelError, ModelInfo, ModelSession,
+    SessionContext, StopReason, ToolCall,
+};
+use crate::spec::{Assertion, Feature, Finding, MissionSpec, Role, Severity};
+
+pub struct OracleBackend {
+    info: ModelInfo,
+}
+
+impl OracleBackend {
+    pub fn new(info: ModelInfo) -> OracleBackend {
+        OracleBackend { info }
+    }
+}
+
+impl ModelBackend for OracleBackend {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn start_session(&self, context: SessionContext) -> Box<dyn ModelSession> {
+        let steps = plan_steps(&context);
+        Box::new(OracleSession { steps, next: 0, observations: Vec::new() })
+    }
+}
+
+/// One scripted turn.
+#[derive(Debug, Clone)]
+enum Step {
+    Call { name: &'static str, arguments: Value },
+    /// Run an assertion's probe; its observation decides the verdict.
+    Probe { assertion: Assertion },
+    /// Run a feature's tests; a failure becomes a blocking finding.
+    ReviewTests { command: String },
+    SubmitVerdicts,
+    SubmitReview,
+}
+
+struct OracleSession {
+    steps: Vec<Step>,
+    next: usize,
+    /// Tool result text of each step taken so far.
+    observations: Vec<String>,
+}
+
+#[async_trait]
+impl ModelSession for OracleSession {
+    async fn complete(&mut self, request: ChatRequest<'_>) -> Result<ChatResponse, ModelError> {
+        let started = Instant::now();
+        if self.next > 0 {
+            let last = request.messages.iter().rev().find(|m| m.role == MessageRole::Tool).map(|m| m.content.clone());
+            self.observations.push(last.unwrap_or_default());
+        }
+        let (name, arguments) = match self.steps.get(self.next) {
+            Some(step) => self.render(step),
+            // The script is spent but the run goes on (a final tool was refused): stop cleanly.
+            None => ("finish", json!({"summary": "oracle: nothing left to do", "tests_run": [], "notes": ""})),
+        };
+        self.next += 1;
+        let call = ToolCall { id: format!("oracle_{}", self.next), name: name.to_string(), arguments: arguments.to_string() };
+        let usage = estimate_usage(&request, "", std::slice::from_ref(&call));
+        Ok(ChatResponse {
+            text: String::new(),
+            tool_calls: vec![call],
+            stop: StopReason::ToolCalls,
+            usage,
+            timing: CallTiming { latency_ms: millis(started.elapsed()), ..CallTiming::default() },
+        })
+    }
+}
+
+impl OracleSession {
+    fn render(&self, step: &Step) -> (&'static str, Value) {
+        match step {
+            Step::Call { name, arguments } => (name, arguments.clone()),
+            Step::Probe { assertion } => {
+                ("run_command", json!({"command": assertion.command.clone().unwrap_or_default()}))
+            }
+            Step::ReviewTests { command } => ("run_command", json!({"command": command})),
+            Step::SubmitVerdicts => {
+                let verdicts: Vec<Value> = self
+                    .steps
+                    .iter()
+                    .zip(&self.observations)
+                    .filter_map(|(step, observation)| match step {
+                        Step::Probe { assertion } => Some(verdict(assertion, observation)),
+                        _ => None,
+                    })
+                    .collect();
+                ("submit_verdicts", json!({ "verdicts": verdicts }))
+            }
+            Step::SubmitReview => {
+                let findings: Vec<Value> = self
+                    .steps
+                    .iter()
+                    .zip(&self.observations)
+                    .filter_map(|(step, observation)| match step {
+                        Step::ReviewTests { command } if !observation.starts_with("exit_code: 0\n") => Some(json!({
+                            "severity": Severity::Blocking.as_str(),
+                            "title": format!("the feature's tests fail: `{command}`"),
+                            "detail": first_lines(observation, 40),
+                        })),
+                        _ => None,
+                    })
+                    .collect();
+                ("submit_review", json!({"findings": findings, "library_notes": []}))
+            }
+        }
+    }
+}
+
+/// Pass when the probe exited as expected and printed what was expected.
+fn verdict(assertion: &Assertion, observation: &str) -> Value {
+    let expected_exit = format!("exit_code: {}\n", assertion.expect_exit);
+    let stdout = stdout_of(observation);
+    let exit_ok = observation.starts_with(&expected_exit);
+    let stdout_ok = assertion.expect_stdout.as_deref().is_none_or(|needle| stdout.contains(needle));
+    let status = if assertion.command.is_none() {
+        "fail"
+    } else if exit_ok && stdout_ok {
+        "pass"
+    } else {
+        "fail"
+    };
+    let evidence = if assertion.command.is_none() {
+        "the oracle has no probe for this assertion".to_string()
+    } else {
+        first_lines(observation, 12)
+    };
+    json!({"assertion": assertion.id.as_str(), "status": status, "evidence": evidence})
+}
+
+fn stdout_of(observation: &str) -> &str {
+    let start = observation.find("--- stdout ---\n").map_or(0, |i| i + "--- stdout ---\n".len());
+    let end = observation.rfind("--- stderr ---\n").filter(|&e| e >= start).unwrap_or(observation.len());
+    &observation[start..end]
+}
+
+fn first_lines(text: &str, n: usize) -> String {
+    text.lines().take(n).collect::<Vec<_>>().join("\n")
+}
+
+fn plan_steps(context: &SessionContext) -> Vec<Step> {
+    let mission = &context.mission;
+    match (&context.task, context.role) {
+        (AgentTask::Plan, _) => plan_orchestrator(mission),
+        (AgentTask::Implement { feature }, _) => plan_worker(mission, feature),
+        (AgentTask::Review { feature }, _) => plan_review(feature),
+        (AgentTask::UserTest { assertions, .. }, _) => {
+            let mut steps: Vec<Step> = assertions.iter().map(|a| Step::Probe { assertion: a.clone() }).collect();
+            steps.push(Step::SubmitVerdicts);
+            steps
+        }
+        (AgentTask::Fix { milestone, round, findings }, _) => plan_fix(milestone.as_str(), *round, findings),
+        (AgentTask::Investigate { .. }, Role::Subagent | Role::Orchestrator | Role::Worker | Role::Scrutiny | Role::UserTesting) => {
+            vec![Step::Call { name: "finish", arguments: json!({"summary": "The oracle knows the reference; nothing to investigate."}) }]
+        }
+    }
+}
+
+fn plan_orchestrator(mission: &MissionSpec) -> Vec<Step> {
+    let reference = &mission.reference;
+    let mut steps = vec![Step::Call { name: "list_files", arguments: json!({"path": "."}) }];
+    for section in &mission.answers.sections {
+        if let Some(keyword) = section.keywords.first() {
+            steps.push(Step::Call {
+                name: "ask_user",
+                arguments: json!({"question": format!("Do you have a preference about {keyword}?")}),
+            });
+        }
+    }
+    steps.push(Step::Call {
+        name: "write_contract",
+        arguments: json!({"milestones": reference.milestones, "assertions": reference.assertions}),
+    });
+    steps.push(Step::Call { name: "write_features", arguments: json!({"features": reference.features}) });
+    steps.push(Step::Call { name: "write_library", arguments: json!({"content": reference.library}) });
+    steps.push(Step::Call {
+        name: "finish",
+        arguments: json!({"summary": format!(
+            "Planned {} milestones, {} assertions and {} features.",
+            reference.milestones.len(),
+            reference.assertions.len(),
+            reference.features.len()
+        )}),
+    });
+    steps
+}
+
+fn plan_worker(mission: &MissionSpec, feature: &Feature) -> Vec<Step> {
+    let reference_features: Vec<&Feature> = if feature.is_fix() {
+        // A fix re-applies the reference of its whole milestone.
+        mission.reference.features.iter().filter(|f| f.milestone == feature.milestone).collect()
+    } else {
+        mission.reference.features.iter().filter(|f| f.id == feature.id).collect()
+    };
+    if reference_features.is_empty() {
+        return vec![Step::Call {
+            name: "blocked",
+            arguments: json!({"reason": format!("the oracle has no reference solution for feature `{}`", feature.id)}),
+        }];
+    }
+    let mut tests = Vec::new();
+    let mut sources = Vec::new();
+    for reference in &reference_features {
+        let folder = mission.solution_dir().join(reference.id.as_str());
+        for (relative, content) in solution_files(&folder) {
+            if mission.is_test_path(Path::new(&relative)) {
+                tests.push((relative, content));
+            } else {
+                sources.push((relative, content));
+            }
+        }
+    }
+    let write = |(path, content): (String, String)| Step::Call { name: "write_file", arguments: json!({"path": path, "content": content}) };
+    let test_command = feature.test_command.clone();
+    let mut steps: Vec<Step> = tests.into_iter().map(write).collect();
+    if let Some(command) = &test_command {
+        steps.push(Step::Call { name: "run_command", arguments: json!({"command": command}) });
+    }
+    steps.extend(sources.into_iter().map(write));
+    if let Some(command) = &test_command {
+        steps.push(Step::Call { name: "run_command", arguments: json!({"command": command}) });
+    }
+    steps.push(Step::Call {
+        name: "finish",
+        arguments: json!({
+            "summary": format!("Implemented `{}` from the reference, tests first.", feature.id),
+            "tests_run": test_command.into_iter().collect::<Vec<_>>(),
+            "notes": ""
+        }),
+    });
+    steps
+}
+
+fn plan_review(feature: &Feature) -> Vec<Step> {
+    let mut steps = Vec::new();
+    if let Some(command) = &feature.test_command {
+        steps.push(Step::ReviewTests { command: command.clone() });
+    }
+    steps.push(Step::SubmitReview);
+    steps
+}
+
+fn plan_fix(milestone: &str, round: u32, findings: &[Finding]) -> Vec<Step> {
+    let fixes: Vec<Value> = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Blocking)
+        .enumerate()
+        .map(|(i, finding)| {
+            json!({
+                "id": format!("fix-{milestone}-r{round}-{}", i + 1),
+                "milestone": milestone,
+                "title": format!("Fix: {}", finding.title),
+                "description": finding.detail,
+                "addresses": [finding.id],
+            })
+        })
+        .collect();
+    if fixes.is_empty() {
+        return vec![Step::Call { name: "finish", arguments: json!({"summary": "No blocking findings to fix."}) }];
+    }
+    vec![
+        Step::Call { name: "write_fix_features", arguments: json!({ "features": fixes }) },
+        Step::Call { name: "finish", arguments: json!({"summary": "Planned fixes for every blocking finding."}) },
+    ]
+}
+
+/// Files of one solution folder, relative to it, in path order.
+fn solution_files(folder: &Path) -> Vec<(String, String)> {
+    let mut files: Vec<(String, String)> = WalkDir::new(folder)
+        .sort_by_file_name()
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .filter(|e| !e.path().components().any(|c| c.as_os_str() == "__pycache__"))
+        .filter_map(|e| {
+            let relative: PathBuf = e.path().strip_prefix(folder).ok()?.to_path_buf();
+            let content = std::fs::read_to_string(e.path()).ok()?;
+            Some((relative.to_string_lossy().into_owned(), content))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::Verify;
+
+    fn assertion(command: Option<&str>, stdout: Option<&str>) -> Assertion {
+        Assertion {
+            id: "A1".into(),
+            milestone: "m1".into(),
+            description: "d".into(),
+            verify: Verify::Command,
+            command: command.map(str::to_string),
+            expect_exit: 0,
+            expect_stdout: stdout.map(str::to_string),
+            evidence: String::new(),
+        }
+    }
+
+    #[test]
+    fn verdicts_follow_observations() {
+        let ok = "exit_code: 0\n--- stdout ---\nwords: 3\n--- stderr ---\n";
+        assert_eq!(verdict(&assertion(Some("x"), Some("words: 3")), ok)["status"], "pass");
+        assert_eq!(verdict(&assertion(Some("x"), Some("words: 4")), ok)["status"], "fail");
+        assert_eq!(verdict(&assertion(Some("x"), None), "exit_code: 1\n--- stdout ---\n--- stderr ---\n")["status"], "fail");
+        assert_eq!(verdict(&assertion(None, None), ok)["status"], "fail");
+        // Expected text only in stderr does not count.
+        let stderr_only = "exit_code: 0\n--- stdout ---\n--- stderr ---\nwords: 3\n";
+        assert_eq!(verdict(&assertion(Some("x"), Some("words: 3")), stderr_only)["status"], "fail");
+    }
+}

@@ -1,0 +1,131 @@
+//! Reports: `run.json` (the fingerprint), the Parquet tables folded from `events.jsonl`, and the
+//! summaries and comparisons printed from them.
+
+pub mod compare;
+pub mod parquet;
+pub mod text;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::events::{read_events, ReadEventsError};
+use crate::metrics::{fold, AssertionRow, MilestoneRow, MissionRow, RunRow, Tables, TurnRow};
+use parquet::{read_table, write_table, ParquetError};
+
+/// Version of `run.json`.
+pub const RUN_INFO_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HarnessInfo {
+    pub version: String,
+    /// The commit the harness was built from, `-dirty` when the tree had changes; `unknown`
+    /// outside a git checkout.
+    pub git_commit: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SuiteInfo {
+    pub name: String,
+    pub path: String,
+    pub hash: String,
+    /// Mission id -> hash of its folder.
+    pub missions: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairingInfo {
+    pub name: String,
+    /// Role -> model name.
+    pub models: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostInfo {
+    pub os: String,
+    pub arch: String,
+    pub cpus: usize,
+}
+
+/// `run.json`: what a run was, so that runs can be compared only when comparable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub version: u32,
+    pub run_id: String,
+    pub harness: HarnessInfo,
+    pub command_line: Vec<String>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub suite: SuiteInfo,
+    /// Prompt name -> hash.
+    pub prompts: BTreeMap<String, String>,
+    pub prompts_overridden: Vec<String>,
+    /// Hash of the config text; configs hold names of key variables, never keys.
+    pub config_hash: String,
+    pub pairings: Vec<PairingInfo>,
+    pub repeats: u32,
+    pub jobs: usize,
+    pub seed: Option<u64>,
+    pub environment_hash: String,
+    pub host: HostInfo,
+    /// Missions by status, filled in when the run ends.
+    pub outcome: BTreeMap<String, u64>,
+    pub schema_version: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Events(#[from] ReadEventsError),
+    #[error(transparent)]
+    Parquet(#[from] ParquetError),
+    #[error("cannot write `{path}`")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read `{path}`: {message}")]
+    RunInfo { path: PathBuf, message: String },
+}
+
+pub fn write_run_info(dir: &Path, info: &RunInfo) -> Result<(), ReportError> {
+    let path = dir.join("run.json");
+    let mut text = serde_json::to_string_pretty(info).map_err(|e| ReportError::Io { path: path.clone(), source: e.into() })?;
+    text.push('\n');
+    crate::fsutil::write_atomic(&path, text.as_bytes()).map_err(|source| ReportError::Io { path, source })
+}
+
+pub fn read_run_info(dir: &Path) -> Result<RunInfo, ReportError> {
+    let path = dir.join("run.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| ReportError::RunInfo { path: path.clone(), message: e.to_string() })?;
+    serde_json::from_str(&text).map_err(|e| ReportError::RunInfo { path, message: e.to_string() })
+}
+
+/// Folds `dir/events.jsonl` into the five tables and writes them as Parquet.
+pub fn write_tables_from_events(dir: &Path, run_id: &str) -> Result<Tables, ReportError> {
+    let records = read_events(&dir.join("events.jsonl"))?;
+    let tables = fold(run_id, &records);
+    write_tables(dir, &tables)?;
+    Ok(tables)
+}
+
+pub fn write_tables(dir: &Path, tables: &Tables) -> Result<(), ReportError> {
+    write_table(dir, &tables.missions)?;
+    write_table(dir, &tables.milestones)?;
+    write_table(dir, &tables.runs)?;
+    write_table(dir, &tables.turns)?;
+    write_table(dir, &tables.assertions)?;
+    Ok(())
+}
+
+pub fn read_tables(dir: &Path) -> Result<Tables, ReportError> {
+    Ok(Tables {
+        missions: read_table::<MissionRow>(dir)?,
+        milestones: read_table::<MilestoneRow>(dir)?,
+        runs: read_table::<RunRow>(dir)?,
+        turns: read_table::<TurnRow>(dir)?,
+        assertions: read_table::<AssertionRow>(dir)?,
+    })
+}

@@ -1,0 +1,163 @@
+//! Errors about input files: every one names the file, the line and the field it is about.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+
+/// One problem in one input file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecError {
+    pub path: PathBuf,
+    /// 1-based line of the offending key or value, when known.
+    pub line: Option<usize>,
+    /// Dotted field path, e.g. `assertion.milestone` or `environment.setup`.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl SpecError {
+    pub fn new(path: &Path, message: impl Into<String>) -> SpecError {
+        SpecError { path: path.to_path_buf(), line: None, field: None, message: message.into() }
+    }
+
+    pub fn at(path: &Path, source: &str, span: Option<Range<usize>>, field: &str, message: impl Into<String>) -> SpecError {
+        SpecError {
+            path: path.to_path_buf(),
+            line: span.map(|span| line_of(source, span.start)),
+            field: Some(field.to_string()),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": field `{field}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+/// Several problems found at once (validation reports all it finds, not just the first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecErrors(pub Vec<SpecError>);
+
+impl fmt::Display for SpecErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, error) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for SpecErrors {}
+
+impl From<SpecError> for SpecErrors {
+    fn from(error: SpecError) -> SpecErrors {
+        SpecErrors(vec![error])
+    }
+}
+
+/// 1-based line number of a byte offset.
+pub fn line_of(source: &str, offset: usize) -> usize {
+    let offset = offset.min(source.len());
+    source.as_bytes()[..offset].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+pub(crate) fn read_file(path: &Path) -> Result<String, SpecError> {
+    std::fs::read_to_string(path).map_err(|e| SpecError::new(path, format!("cannot read file: {e}")))
+}
+
+/// Parses TOML into `T`, turning serde's message and span into a [`SpecError`] with line and field.
+pub(crate) fn parse_toml<T: DeserializeOwned>(path: &Path, source: &str) -> Result<T, SpecError> {
+    toml::from_str(source).map_err(|error| {
+        let message = error.message().trim().to_string();
+        let span = error.span();
+        let field = field_from_message(&message).or_else(|| span.clone().and_then(|s| key_on_line(source, s.start)));
+        SpecError {
+            path: path.to_path_buf(),
+            line: span.map(|s| line_of(source, s.start)),
+            field,
+            message,
+        }
+    })
+}
+
+/// serde names the field in messages such as "unknown field `x`" and "missing field `x`".
+fn field_from_message(message: &str) -> Option<String> {
+    for marker in ["unknown field `", "missing field `", "duplicate field `"] {
+        if let Some(start) = message.find(marker) {
+            let rest = &message[start + marker.len()..];
+            return rest.find('`').map(|end| rest[..end].to_string());
+        }
+    }
+    None
+}
+
+/// The key of a `key = value` line, for errors whose span points at a value.
+fn key_on_line(source: &str, offset: usize) -> Option<String> {
+    let offset = offset.min(source.len());
+    let start = source[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let end = source[offset..].find('\n').map_or(source.len(), |i| offset + i);
+    let line = &source[start..end];
+    let trimmed = line.trim_start();
+    if trimmed.starts_with('[') {
+        return trimmed.trim_matches(|c| c == '[' || c == ']' || c == ' ').split(']').next().map(str::to_string);
+    }
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim().trim_matches('"');
+    (!key.is_empty()).then(|| key.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_one_based() {
+        assert_eq!(line_of("a\nb\nc", 0), 1);
+        assert_eq!(line_of("a\nb\nc", 2), 2);
+        assert_eq!(line_of("a\nb\nc", 4), 3);
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_field() {
+        #[derive(serde::Deserialize, Debug)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct S {
+            a: u32,
+        }
+        let error = parse_toml::<S>(Path::new("x.toml"), "a = 1\nbee = 2\n").unwrap_err();
+        assert_eq!(error.line, Some(2));
+        assert_eq!(error.field.as_deref(), Some("bee"));
+        assert!(error.to_string().starts_with("x.toml:2: field `bee`: unknown field"), "{error}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        #[derive(serde::Deserialize, Debug)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct S {
+            a: u32,
+            b: String,
+        }
+        let error = parse_toml::<S>(Path::new("x.toml"), "b = \"x\"\na = \"one\"\n").unwrap_err();
+        assert_eq!(error.line, Some(2));
+        assert_eq!(error.field.as_deref(), Some("a"));
+    }
+}

@@ -1,0 +1,328 @@
+//! `mission.toml` and everything else in a mission folder: goal, answers, workspace, hidden
+//! acceptance tests, reference solution and contract.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::answers::Answers;
+use super::contract::{load_reference, ReferenceContract};
+use super::error::{parse_toml, read_file, SpecError, SpecErrors};
+use super::glob::Globs;
+use super::hash::hash_tree;
+use super::ids::{check_id, MilestoneId, MissionId};
+use super::suite::{check_budget, find_key, Budget, BudgetOverrides};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Difficulty {
+    Small,
+    Medium,
+    Large,
+}
+
+impl Difficulty {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Difficulty::Small => "small",
+            Difficulty::Medium => "medium",
+            Difficulty::Large => "large",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MissionFile {
+    pub id: MissionId,
+    pub title: String,
+    pub difficulty: Difficulty,
+    pub language: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub acceptance: AcceptanceSpec,
+    pub coverage: Option<CoverageSpec>,
+    pub lines: LinesSpec,
+    #[serde(default)]
+    pub budget: BudgetOverrides,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResultsFormat {
+    Junit,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptanceSpec {
+    pub command: String,
+    pub results: ResultsFormat,
+    /// Where the command writes its results, relative to the workspace copy.
+    pub report: String,
+    /// Folder of the workspace copy that `acceptance/` is copied to.
+    #[serde(default = "default_into")]
+    pub into: String,
+    #[serde(default = "default_check_timeout_s")]
+    pub timeout_s: u64,
+    /// Milestone id -> globs over test ids (`classname::name`).
+    pub milestones: BTreeMap<String, Vec<String>>,
+}
+
+fn default_into() -> String {
+    "acceptance".to_string()
+}
+
+fn default_check_timeout_s() -> u64 {
+    600
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CoverageFormat {
+    CoverageJson,
+    Lcov,
+    Cobertura,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoverageSpec {
+    pub command: String,
+    pub format: CoverageFormat,
+    pub report: String,
+    #[serde(default = "default_check_timeout_s")]
+    pub timeout_s: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinesSpec {
+    pub source: Vec<String>,
+    #[serde(default)]
+    pub tests: Vec<String>,
+}
+
+/// A loaded, validated mission.
+#[derive(Debug, Clone)]
+pub struct MissionSpec {
+    pub dir: PathBuf,
+    pub file: MissionFile,
+    pub goal: String,
+    pub answers: Answers,
+    pub reference: ReferenceContract,
+    pub budget: Budget,
+    pub source_globs: Globs,
+    pub test_globs: Globs,
+    /// Milestone -> globs over acceptance test ids, in contract order.
+    pub acceptance_map: Vec<(MilestoneId, Globs)>,
+    /// Hash of the mission folder, hidden files included.
+    pub hash: String,
+}
+
+impl MissionSpec {
+    pub fn id(&self) -> &MissionId {
+        &self.file.id
+    }
+
+    pub fn workspace_dir(&self) -> PathBuf {
+        self.dir.join("workspace")
+    }
+
+    pub fn acceptance_dir(&self) -> PathBuf {
+        self.dir.join("acceptance")
+    }
+
+    pub fn solution_dir(&self) -> PathBuf {
+        self.dir.join("solution")
+    }
+
+    pub fn contract_path(&self) -> PathBuf {
+        self.dir.join("contract.toml")
+    }
+
+    pub fn acceptance_timeout(&self) -> Duration {
+        Duration::from_secs(self.file.acceptance.timeout_s)
+    }
+
+    /// Whether a workspace-relative path is a test file (`[lines] tests`).
+    pub fn is_test_path(&self, relative: &Path) -> bool {
+        self.test_globs.is_match(relative)
+    }
+
+    /// Whether a workspace-relative path is a source file (`[lines] source` and not a test).
+    pub fn is_source_path(&self, relative: &Path) -> bool {
+        self.source_globs.is_match(relative) && !self.test_globs.is_match(relative)
+    }
+
+    /// The milestone an acceptance test id belongs to; `Err` lists every match when there are several.
+    pub fn milestone_of_test(&self, test_id: &str) -> Result<&MilestoneId, Vec<&MilestoneId>> {
+        let matches: Vec<&MilestoneId> =
+            self.acceptance_map.iter().filter(|(_, globs)| globs.is_match_str(test_id)).map(|(m, _)| m).collect();
+        match matches.as_slice() {
+            [one] => Ok(one),
+            _ => Err(matches),
+        }
+    }
+}
+
+/// Loads one mission folder, collecting every problem across its files.
+pub fn load_mission(dir: &Path, default_budget: &Budget) -> Result<MissionSpec, SpecErrors> {
+    let path = dir.join("mission.toml");
+    let source = read_file(&path)?;
+    let file: MissionFile = parse_toml(&path, &source)?;
+    let mut errors = Vec::new();
+    let at = |key: &str, field: &str, message: String| SpecError::at(&path, &source, find_key(&source, key), field, message);
+
+    let folder = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    if let Err(message) = check_id(file.id.as_str()) {
+        errors.push(at("id", "id", message));
+    } else if file.id.as_str() != folder {
+        errors.push(at("id", "id", format!("id `{}` must equal the folder name `{folder}`", file.id)));
+    }
+    if file.title.trim().is_empty() {
+        errors.push(at("title", "title", "title must not be empty".to_string()));
+    }
+    for (key, field, value) in [
+        ("report", "acceptance.report", file.acceptance.report.as_str()),
+        ("into", "acceptance.into", file.acceptance.into.as_str()),
+    ] {
+        if let Err(message) = check_relative(value) {
+            errors.push(at(key, field, message));
+        }
+    }
+    if file.acceptance.command.trim().is_empty() {
+        errors.push(at("command", "acceptance.command", "command must not be empty".to_string()));
+    }
+    if let Some(coverage) = &file.coverage {
+        if let Err(message) = check_relative(&coverage.report) {
+            errors.push(at("report", "coverage.report", message));
+        }
+    }
+    let source_globs = Globs::for_paths(&file.lines.source).map_err(|m| at("source", "lines.source", m));
+    let test_globs = Globs::for_paths(&file.lines.tests).map_err(|m| at("tests", "lines.tests", m));
+    let budget = default_budget.apply(&file.budget);
+    if let Some(message) = check_budget(&budget) {
+        errors.push(at("budget", "budget", message));
+    }
+
+    let goal_path = dir.join("goal.md");
+    let goal = match read_file(&goal_path) {
+        Ok(goal) if goal.trim().is_empty() => {
+            errors.push(SpecError::new(&goal_path, "goal.md is empty"));
+            goal
+        }
+        Ok(goal) => goal,
+        Err(error) => {
+            errors.push(error);
+            String::new()
+        }
+    };
+    let answers_path = dir.join("answers.md");
+    let answers = if answers_path.exists() {
+        match read_file(&answers_path) {
+            Ok(text) => Answers::parse(&text),
+            Err(error) => {
+                errors.push(error);
+                Answers::default()
+            }
+        }
+    } else {
+        Answers::default()
+    };
+    for folder in ["workspace", "acceptance", "solution"] {
+        if !dir.join(folder).is_dir() {
+            errors.push(SpecError::new(&dir.join(folder), format!("the mission has no {folder}/ folder")));
+        }
+    }
+
+    let reference = match load_reference(&dir.join("contract.toml")) {
+        Ok(reference) => Some(reference),
+        Err(contract_errors) => {
+            errors.extend(contract_errors.0);
+            None
+        }
+    };
+
+    let mut acceptance_map = Vec::new();
+    if let Some(reference) = &reference {
+        for (milestone, patterns) in &file.acceptance.milestones {
+            let field = format!("acceptance.milestones.{milestone}");
+            if reference.milestones.iter().all(|m| m.id.as_str() != milestone) {
+                errors.push(at(milestone, &field, format!("`{milestone}` is not a milestone of contract.toml")));
+            }
+            if patterns.is_empty() {
+                errors.push(at(milestone, &field, "give at least one test-id pattern".to_string()));
+            }
+        }
+        for milestone in &reference.milestones {
+            match file.acceptance.milestones.get(milestone.id.as_str()) {
+                None => errors.push(at(
+                    "milestones",
+                    "acceptance.milestones",
+                    format!("milestone `{}` of contract.toml has no acceptance test patterns", milestone.id),
+                )),
+                Some(patterns) => match Globs::for_ids(patterns) {
+                    Ok(globs) => acceptance_map.push((milestone.id.clone(), globs)),
+                    Err(message) => errors.push(at(milestone.id.as_str(), &format!("acceptance.milestones.{}", milestone.id), message)),
+                },
+            }
+        }
+        let solution = dir.join("solution");
+        if solution.is_dir() {
+            for feature in &reference.features {
+                if !solution.join(feature.id.as_str()).is_dir() {
+                    errors.push(SpecError {
+                        path: dir.join("contract.toml"),
+                        line: super::contract::locate(
+                            &std::fs::read_to_string(dir.join("contract.toml")).unwrap_or_default(),
+                            "feature",
+                            reference.features.iter().position(|f| f.id == feature.id),
+                            "id",
+                        ),
+                        field: Some("feature.id".to_string()),
+                        message: format!("feature `{}` has no solution/{}/ folder", feature.id, feature.id),
+                    });
+                }
+            }
+            if let Ok(entries) = std::fs::read_dir(&solution) {
+                for entry in entries.flatten() {
+                    let name = entry.file_name().to_string_lossy().to_string();
+                    if entry.path().is_dir() && !reference.features.iter().any(|f| f.id.as_str() == name) {
+                        errors.push(SpecError::new(&entry.path(), format!("solution folder `{name}` is not a feature of contract.toml")));
+                    }
+                }
+            }
+        }
+    }
+
+    let (source_globs, test_globs) = match (source_globs, test_globs) {
+        (Ok(s), Ok(t)) => (s, t),
+        (s, t) => {
+            errors.extend(s.err());
+            errors.extend(t.err());
+            return Err(SpecErrors(errors));
+        }
+    };
+    match (reference, errors.is_empty()) {
+        (Some(reference), true) => {
+            let hash = hash_tree(dir).map_err(|e| SpecError::new(dir, format!("cannot hash mission: {e}")))?;
+            Ok(MissionSpec { dir: dir.to_path_buf(), file, goal, answers, reference, budget, source_globs, test_globs, acceptance_map, hash })
+        }
+        _ => Err(SpecErrors(errors)),
+    }
+}
+
+/// A path inside the workspace: relative, without `..`.
+fn check_relative(value: &str) -> Result<(), String> {
+    let path = Path::new(value);
+    if value.trim().is_empty() {
+        return Err("path must not be empty".to_string());
+    }
+    if path.is_absolute() || path.components().any(|c| matches!(c, Component::ParentDir | Component::RootDir | Component::Prefix(_))) {
+        return Err(format!("`{value}` must be a relative path inside the workspace"));
+    }
+    Ok(())
+}

@@ -1,0 +1,22 @@
+//! Input files: suites, missions, contracts and the model/pairing config, parsed and validated.
+//! Every error names the file, the line and the field.
+
+pub mod answers;
+pub mod config;
+pub mod contract;
+pub mod error;
+pub mod findings;
+pub mod glob;
+pub mod hash;
+pub mod ids;
+pub mod mission;
+pub mod suite;
+
+pub use answers::Answers;
+pub use config::{Config, ModelConfig, Pairing, Provider};
+pub use contract::{Assertion, Contract, Feature, FeaturePlan, Milestone, ReferenceContract, Verify, Violation};
+pub use error::{SpecError, SpecErrors};
+pub use findings::{Finding, FindingSource, Severity};
+pub use ids::{AssertionId, FeatureId, MilestoneId, MissionId, Role};
+pub use mission::MissionSpec;
+pub use suite::{Budget, Suite};

@@ -1,0 +1,405 @@
+//! The workspace tools: read, list, search, write and edit files, and run commands.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use walkdir::WalkDir;
+
+use super::process::{run_shell, CommandEnv};
+use super::workspace::Workspace;
+use super::{decode, spec, ToolDetail, ToolErrorKind, ToolReply, ToolSpec};
+
+/// Largest file `read_file` returns whole; longer files are cut with a marker.
+const MAX_READ_BYTES: usize = 256 * 1024;
+const MAX_LIST_ENTRIES: usize = 2000;
+const MAX_SEARCH_MATCHES: usize = 200;
+/// The longest timeout a model may ask for, as a multiple of the suite's.
+const MAX_TIMEOUT_FACTOR: u32 = 4;
+
+#[derive(Debug, Clone)]
+pub struct WorkspaceTools {
+    pub workspace: Workspace,
+    pub command_env: CommandEnv,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadArgs {
+    path: String,
+    start_line: Option<usize>,
+    end_line: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListArgs {
+    #[serde(default = "dot")]
+    path: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SearchArgs {
+    pattern: String,
+    #[serde(default = "dot")]
+    path: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WriteArgs {
+    path: String,
+    content: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EditArgs {
+    path: String,
+    old_text: String,
+    new_text: String,
+    #[serde(default)]
+    replace_all: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunArgs {
+    command: String,
+    timeout_s: Option<u64>,
+}
+
+fn dot() -> String {
+    ".".to_string()
+}
+
+fn refused(error: impl std::fmt::Display) -> ToolReply {
+    ToolReply::error(ToolErrorKind::Refused, error.to_string())
+}
+
+fn failed(error: impl std::fmt::Display) -> ToolReply {
+    ToolReply::error(ToolErrorKind::Failed, error.to_string())
+}
+
+impl WorkspaceTools {
+    pub fn read_spec() -> ToolSpec {
+        spec(
+            "read_file",
+            "Read a text file of the workspace. Optional 1-based start_line/end_line select a range.",
+            json!({"type": "object", "properties": {
+                "path": {"type": "string", "description": "path relative to the workspace root"},
+                "start_line": {"type": "integer", "minimum": 1},
+                "end_line": {"type": "integer", "minimum": 1}
+            }, "required": ["path"], "additionalProperties": false}),
+        )
+    }
+
+    pub fn list_spec() -> ToolSpec {
+        spec(
+            "list_files",
+            "List the files under a folder of the workspace (recursively, without .git).",
+            json!({"type": "object", "properties": {
+                "path": {"type": "string", "description": "folder relative to the workspace root; default ."}
+            }, "additionalProperties": false}),
+        )
+    }
+
+    pub fn search_spec() -> ToolSpec {
+        spec(
+            "search_files",
+            "Search the text files under a folder for a regular expression; prints path:line: text.",
+            json!({"type": "object", "properties": {
+                "pattern": {"type": "string", "description": "regular expression (Rust regex syntax)"},
+                "path": {"type": "string", "description": "folder relative to the workspace root; default ."}
+            }, "required": ["pattern"], "additionalProperties": false}),
+        )
+    }
+
+    pub fn write_spec() -> ToolSpec {
+        spec(
+            "write_file",
+            "Create or overwrite a file of the workspace with the given content (folders are created).",
+            json!({"type": "object", "properties": {
+                "path": {"type": "string", "description": "path relative to the workspace root"},
+                "content": {"type": "string"}
+            }, "required": ["path", "content"], "additionalProperties": false}),
+        )
+    }
+
+    pub fn edit_spec() -> ToolSpec {
+        spec(
+            "edit_file",
+            "Replace old_text with new_text in a file. old_text must occur exactly once unless replace_all is true.",
+            json!({"type": "object", "properties": {
+                "path": {"type": "string"},
+                "old_text": {"type": "string"},
+                "new_text": {"type": "string"},
+                "replace_all": {"type": "boolean"}
+            }, "required": ["path", "old_text", "new_text"], "additionalProperties": false}),
+        )
+    }
+
+    pub fn run_spec() -> ToolSpec {
+        spec(
+            "run_command",
+            "Run a shell command (sh -c) in the workspace root, without stdin. Background processes are killed when \
+             the command ends, so start, use and stop a server within one command. The reply starts with \
+             `exit_code: N` or `killed: ...`, then stdout and stderr; long output keeps its head and tail.",
+            json!({"type": "object", "properties": {
+                "command": {"type": "string"},
+                "timeout_s": {"type": "integer", "minimum": 1, "description": "optional, up to four times the default"}
+            }, "required": ["command"], "additionalProperties": false}),
+        )
+    }
+
+    pub async fn call(&self, name: &str, arguments: Value) -> Option<ToolReply> {
+        let reply = match name {
+            "read_file" => self.read_file(arguments),
+            "list_files" => self.list_files(arguments),
+            "search_files" => self.search_files(arguments),
+            "write_file" => self.write_file(arguments),
+            "edit_file" => self.edit_file(arguments),
+            "run_command" => self.run_command(arguments).await,
+            _ => return None,
+        };
+        Some(reply)
+    }
+
+    fn read_file(&self, arguments: Value) -> ToolReply {
+        let args: ReadArgs = match decode("read_file", arguments) {
+            Ok(args) => args,
+            Err(reply) => return reply,
+        };
+        let path = match self.workspace.resolve(&args.path) {
+            Ok(path) => path,
+            Err(refusal) => return refused(refusal),
+        };
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) => return failed(format!("cannot read `{}`: {e}", args.path)),
+        };
+        if bytes.iter().take(8192).any(|&b| b == 0) {
+            return failed(format!("`{}` is a binary file ({} bytes)", args.path, bytes.len()));
+        }
+        let total = bytes.len();
+        let text = String::from_utf8_lossy(&bytes[..total.min(MAX_READ_BYTES)]).into_owned();
+        let mut content = match (args.start_line, args.end_line) {
+            (None, None) => text,
+            (start, end) => {
+                let start = start.unwrap_or(1).max(1);
+                let end = end.unwrap_or(usize::MAX);
+                text.lines().skip(start - 1).take(end.saturating_sub(start - 1)).map(|l| format!("{l}\n")).collect()
+            }
+        };
+        if total > MAX_READ_BYTES {
+            content.push_str(&format!("\n[... file cut at {MAX_READ_BYTES} of {total} bytes; read a line range ...]\n"));
+        }
+        ToolReply::ok(content)
+    }
+
+    fn list_files(&self, arguments: Value) -> ToolReply {
+        let args: ListArgs = match decode("list_files", arguments) {
+            Ok(args) => args,
+            Err(reply) => return reply,
+        };
+        let dir = match self.workspace.resolve(&args.path) {
+            Ok(dir) => dir,
+            Err(refusal) => return refused(refusal),
+        };
+        if !dir.is_dir() {
+            return failed(format!("`{}` is not a folder", args.path));
+        }
+        let mut lines = Vec::new();
+        let walker = WalkDir::new(&dir).sort_by_file_name().into_iter().filter_entry(|e| e.file_name() != ".git");
+        for entry in walker.flatten() {
+            if entry.depth() == 0 {
+                continue;
+            }
+            let Some(relative) = self.workspace.relative(entry.path()) else { continue };
+            let suffix = if entry.file_type().is_dir() { "/" } else { "" };
+            lines.push(format!("{}{suffix}", relative.display()));
+            if lines.len() >= MAX_LIST_ENTRIES {
+                lines.push(format!("[... listing cut at {MAX_LIST_ENTRIES} entries ...]"));
+                break;
+            }
+        }
+        if lines.is_empty() {
+            return ToolReply::ok("(empty)");
+        }
+        ToolReply::ok(lines.join("\n"))
+    }
+
+    fn search_files(&self, arguments: Value) -> ToolReply {
+        let args: SearchArgs = match decode("search_files", arguments) {
+            Ok(args) => args,
+            Err(reply) => return reply,
+        };
+        let regex = match regex::Regex::new(&args.pattern) {
+            Ok(regex) => regex,
+            Err(e) => return ToolReply::error(ToolErrorKind::InvalidArguments, format!("invalid pattern: {e}")),
+        };
+        let dir = match self.workspace.resolve(&args.path) {
+            Ok(dir) => dir,
+            Err(refusal) => return refused(refusal),
+        };
+        let mut matches = Vec::new();
+        let walker = WalkDir::new(&dir).sort_by_file_name().into_iter().filter_entry(|e| e.file_name() != ".git");
+        'files: for entry in walker.flatten().filter(|e| e.file_type().is_file()) {
+            let Ok(text) = std::fs::read_to_string(entry.path()) else { continue };
+            let relative = self.workspace.relative(entry.path()).unwrap_or(Path::new("?")).display().to_string();
+            for (number, line) in text.lines().enumerate() {
+                if regex.is_match(line) {
+                    matches.push(format!("{relative}:{}: {line}", number + 1));
+                    if matches.len() >= MAX_SEARCH_MATCHES {
+                        matches.push(format!("[... cut at {MAX_SEARCH_MATCHES} matches ...]"));
+                        break 'files;
+                    }
+                }
+            }
+        }
+        if matches.is_empty() {
+            return ToolReply::ok("no matches");
+        }
+        ToolReply::ok(matches.join("\n"))
+    }
+
+    fn write_file(&self, arguments: Value) -> ToolReply {
+        let args: WriteArgs = match decode("write_file", arguments) {
+            Ok(args) => args,
+            Err(reply) => return reply,
+        };
+        let path = match self.workspace.resolve_for_write(&args.path) {
+            Ok(path) => path,
+            Err(refusal) => return refused(refusal),
+        };
+        if path.is_dir() {
+            return failed(format!("`{}` is a folder", args.path));
+        }
+        if let Some(parent) = path.parent() {
+            if let Err(e) = std::fs::create_dir_all(parent) {
+                return failed(format!("cannot create the folder of `{}`: {e}", args.path));
+            }
+        }
+        if let Err(e) = std::fs::write(&path, &args.content) {
+            return failed(format!("cannot write `{}`: {e}", args.path));
+        }
+        let relative = self.workspace.relative(&path).map(|p| p.display().to_string()).unwrap_or(args.path);
+        ToolReply::ok(format!("wrote {} bytes to {relative}", args.content.len()))
+            .with_detail(ToolDetail::FileWrite { path: relative, bytes: args.content.len() as u64 })
+    }
+
+    fn edit_file(&self, arguments: Value) -> ToolReply {
+        let args: EditArgs = match decode("edit_file", arguments) {
+            Ok(args) => args,
+            Err(reply) => return reply,
+        };
+        if args.old_text.is_empty() {
+            return ToolReply::error(ToolErrorKind::InvalidArguments, "old_text must not be empty; use write_file to create a file");
+        }
+        let path = match self.workspace.resolve_for_write(&args.path) {
+            Ok(path) => path,
+            Err(refusal) => return refused(refusal),
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) => return failed(format!("cannot read `{}`: {e}", args.path)),
+        };
+        let count = text.matches(&args.old_text).count();
+        let edited = match (count, args.replace_all) {
+            (0, _) => return failed(format!("old_text does not occur in `{}`", args.path)),
+            (1, _) | (_, true) => text.replace(&args.old_text, &args.new_text),
+            (n, false) => {
+                return failed(format!("old_text occurs {n} times in `{}`; give more context or set replace_all", args.path))
+            }
+        };
+        if let Err(e) = std::fs::write(&path, &edited) {
+            return failed(format!("cannot write `{}`: {e}", args.path));
+        }
+        let relative = self.workspace.relative(&path).map(|p| p.display().to_string()).unwrap_or(args.path);
+        ToolReply::ok(format!("replaced {count} occurrence(s) in {relative}"))
+            .with_detail(ToolDetail::FileWrite { path: relative, bytes: edited.len() as u64 })
+    }
+
+    async fn run_command(&self, arguments: Value) -> ToolReply {
+        let args: RunArgs = match decode("run_command", arguments) {
+            Ok(args) => args,
+            Err(reply) => return reply,
+        };
+        if args.command.trim().is_empty() {
+            return ToolReply::error(ToolErrorKind::InvalidArguments, "command must not be empty");
+        }
+        let mut env = self.command_env.clone();
+        if let Some(seconds) = args.timeout_s {
+            env.timeout = Duration::from_secs(seconds.max(1)).min(self.command_env.timeout * MAX_TIMEOUT_FACTOR);
+        }
+        match run_shell(&args.command, self.workspace.root(), &env).await {
+            Ok(output) => ToolReply::ok(output.observation(env.timeout)).with_detail(ToolDetail::Command {
+                command: args.command,
+                exit_code: output.exit_code,
+                timed_out: output.timed_out,
+                dropped_bytes: output.dropped_bytes(),
+                duration_ms: crate::model::millis(output.duration),
+            }),
+            Err(e) => failed(format!("cannot start the command: {e}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tools(dir: &Path) -> WorkspaceTools {
+        WorkspaceTools {
+            workspace: Workspace::new(dir).unwrap(),
+            command_env: CommandEnv {
+                vars: vec![("PATH".into(), "/usr/bin:/bin".into())],
+                timeout: Duration::from_secs(10),
+                max_output_bytes: 4096,
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn write_edit_read_list_search() {
+        let dir = tempfile::tempdir().unwrap();
+        let tools = tools(dir.path());
+        let reply = tools.call("write_file", json!({"path": "pkg/a.py", "content": "x = 1\ny = 2\n"})).await.unwrap();
+        assert_eq!(reply.error, None, "{}", reply.content);
+        assert_eq!(reply.detail, ToolDetail::FileWrite { path: "pkg/a.py".into(), bytes: 12 });
+        let reply = tools.call("edit_file", json!({"path": "pkg/a.py", "old_text": "y = 2", "new_text": "y = 3"})).await.unwrap();
+        assert_eq!(reply.error, None, "{}", reply.content);
+        let reply = tools.call("read_file", json!({"path": "pkg/a.py", "start_line": 2})).await.unwrap();
+        assert_eq!(reply.content, "y = 3\n");
+        let reply = tools.call("list_files", json!({})).await.unwrap();
+        assert_eq!(reply.content, "pkg/\npkg/a.py");
+        let reply = tools.call("search_files", json!({"pattern": "y = \\d"})).await.unwrap();
+        assert_eq!(reply.content, "pkg/a.py:2: y = 3");
+        let reply = tools.call("edit_file", json!({"path": "pkg/a.py", "old_text": "nothing", "new_text": ""})).await.unwrap();
+        assert_eq!(reply.error, Some(ToolErrorKind::Failed));
+    }
+
+    #[tokio::test]
+    async fn bad_arguments_and_escapes_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let tools = tools(dir.path());
+        let reply = tools.call("write_file", json!({"path": "a"})).await.unwrap();
+        assert_eq!(reply.error, Some(ToolErrorKind::InvalidArguments));
+        let reply = tools.call("write_file", json!({"path": "../a", "content": ""})).await.unwrap();
+        assert_eq!(reply.error, Some(ToolErrorKind::Refused));
+        let reply = tools.call("read_file", json!({"path": "/etc/hostname"})).await.unwrap();
+        assert_eq!(reply.error, Some(ToolErrorKind::Refused));
+        assert!(tools.call("no_such_tool", json!({})).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn commands_report_exit_codes() {
+        let dir = tempfile::tempdir().unwrap();
+        let tools = tools(dir.path());
+        let reply = tools.call("run_command", json!({"command": "echo hello; exit 4"})).await.unwrap();
+        assert!(reply.content.starts_with("exit_code: 4\n--- stdout ---\nhello\n"), "{}", reply.content);
+        assert!(matches!(reply.detail, ToolDetail::Command { exit_code: Some(4), timed_out: false, .. }));
+    }
+}

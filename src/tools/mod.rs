@@ -1,0 +1,112 @@
+//! Tools agents call: their JSON schemas, the [`Toolbox`] trait the agent loop calls them through,
+//! and the workspace tools every role shares (files and commands), confined to the workspace.
+//!
+//! Role-specific tools (writing the contract, reporting findings) live with the mission runtime,
+//! which owns the state they change.
+
+pub mod files;
+pub mod process;
+pub mod workspace;
+
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+pub use crate::model::ToolSpec;
+pub use files::WorkspaceTools;
+pub use process::{run_shell, CommandEnv, CommandOutput};
+pub use workspace::{PathRefusal, Workspace};
+
+/// Why a tool call did not do what was asked. Every kind is returned to the model as an error it
+/// can act on; the agent loop counts them by kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolErrorKind {
+    /// Arguments did not match the tool's schema.
+    InvalidArguments,
+    /// Outside the workspace, protected, or not allowed for this role.
+    Refused,
+    /// The operation itself failed (missing file, no match for an edit).
+    Failed,
+    /// The orchestrator's contract or plan broke a structural rule.
+    PlanViolation,
+}
+
+impl ToolErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ToolErrorKind::InvalidArguments => "invalid_arguments",
+            ToolErrorKind::Refused => "refused",
+            ToolErrorKind::Failed => "failed",
+            ToolErrorKind::PlanViolation => "plan_violation",
+        }
+    }
+}
+
+/// Facts about a call that reports and progress need, beyond its text.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ToolDetail {
+    #[default]
+    None,
+    FileWrite {
+        path: String,
+        bytes: u64,
+    },
+    Command {
+        command: String,
+        exit_code: Option<i32>,
+        timed_out: bool,
+        dropped_bytes: u64,
+        duration_ms: f64,
+    },
+}
+
+/// The result of one tool call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolReply {
+    pub content: String,
+    pub error: Option<ToolErrorKind>,
+    /// The call ends the agent run (finish, blocked, submitting a report).
+    pub terminal: bool,
+    pub detail: ToolDetail,
+}
+
+impl ToolReply {
+    pub fn ok(content: impl Into<String>) -> ToolReply {
+        ToolReply { content: content.into(), error: None, terminal: false, detail: ToolDetail::None }
+    }
+
+    pub fn error(kind: ToolErrorKind, content: impl Into<String>) -> ToolReply {
+        ToolReply { content: content.into(), error: Some(kind), terminal: false, detail: ToolDetail::None }
+    }
+
+    pub fn terminal(content: impl Into<String>) -> ToolReply {
+        ToolReply { terminal: true, ..ToolReply::ok(content) }
+    }
+
+    pub fn with_detail(mut self, detail: ToolDetail) -> ToolReply {
+        self.detail = detail;
+        self
+    }
+}
+
+/// The tools of one agent run.
+#[async_trait]
+pub trait Toolbox: Send {
+    fn specs(&self) -> Vec<ToolSpec>;
+
+    /// Calls `name`, which is one of [`Toolbox::specs`], with parsed JSON arguments.
+    async fn call(&mut self, name: &str, arguments: serde_json::Value) -> ToolReply;
+}
+
+/// Decodes tool arguments, or the error reply the model gets instead.
+pub fn decode<T: DeserializeOwned>(tool: &str, arguments: serde_json::Value) -> Result<T, ToolReply> {
+    serde_json::from_value(arguments)
+        .map_err(|e| ToolReply::error(ToolErrorKind::InvalidArguments, format!("invalid arguments for `{tool}`: {e}")))
+}
+
+/// Builds a tool spec from a JSON schema of its arguments.
+pub fn spec(name: &str, description: &str, parameters: serde_json::Value) -> ToolSpec {
+    ToolSpec { name: name.to_string(), description: description.to_string(), parameters }
+}

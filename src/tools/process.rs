@@ -1,0 +1,207 @@
+//! Running shell commands for agents and checks: own process group, cleared environment, no
+//! stdin, a timeout that kills the whole group, and an output cap that keeps head and tail.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::Command;
+
+/// How long pipes are drained after the process group is gone (a process that left the group may
+/// hold them open).
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
+
+/// What a command may see and use.
+#[derive(Debug, Clone)]
+pub struct CommandEnv {
+    /// The complete environment; nothing of the harness's own leaks through.
+    pub vars: Vec<(String, String)>,
+    pub timeout: Duration,
+    /// Bytes kept per stream; the middle of longer output is dropped.
+    pub max_output_bytes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandOutput {
+    /// `None` when the process was killed by a signal.
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub timed_out: bool,
+    pub stdout: String,
+    pub stderr: String,
+    pub stdout_dropped: u64,
+    pub stderr_dropped: u64,
+    pub duration: Duration,
+}
+
+impl CommandOutput {
+    pub fn success(&self) -> bool {
+        self.exit_code == Some(0) && !self.timed_out
+    }
+
+    pub fn dropped_bytes(&self) -> u64 {
+        self.stdout_dropped + self.stderr_dropped
+    }
+
+    /// The text a model sees. Its first line is always `exit_code: N` or `killed: ...`.
+    pub fn observation(&self, timeout: Duration) -> String {
+        let mut text = String::new();
+        if self.timed_out {
+            text.push_str(&format!("killed: timed out after {} s (the whole process group was killed)\n", timeout.as_secs()));
+        } else if let Some(code) = self.exit_code {
+            text.push_str(&format!("exit_code: {code}\n"));
+        } else {
+            text.push_str(&format!("killed: signal {}\n", self.signal.unwrap_or(0)));
+        }
+        text.push_str("--- stdout ---\n");
+        text.push_str(&self.stdout);
+        if !self.stdout.is_empty() && !self.stdout.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str("--- stderr ---\n");
+        text.push_str(&self.stderr);
+        text
+    }
+}
+
+/// Runs `command` with `sh -c` in `cwd`.
+pub async fn run_shell(command: &str, cwd: &Path, env: &CommandEnv) -> std::io::Result<CommandOutput> {
+    let started = Instant::now();
+    let mut child = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(command)
+        .current_dir(cwd)
+        .env_clear()
+        .envs(env.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()?;
+    let group = child.id().map(|pid| pid as i32);
+    let stdout = child.stdout.take().map(|pipe| tokio::spawn(read_capped(pipe, env.max_output_bytes)));
+    let stderr = child.stderr.take().map(|pipe| tokio::spawn(read_capped(pipe, env.max_output_bytes)));
+
+    let (status, timed_out) = match tokio::time::timeout(env.timeout, child.wait()).await {
+        Ok(status) => (Some(status?), false),
+        Err(_) => (None, true),
+    };
+    // Background children die with the command: they would otherwise outlive it and keep the
+    // pipes open.
+    if let Some(group) = group {
+        kill_group(group);
+    }
+    let status = match status {
+        Some(status) => status,
+        None => child.wait().await?,
+    };
+    let (stdout, stdout_dropped) = collect(stdout).await;
+    let (stderr, stderr_dropped) = collect(stderr).await;
+    use std::os::unix::process::ExitStatusExt;
+    Ok(CommandOutput {
+        exit_code: if timed_out { None } else { status.code() },
+        signal: status.signal(),
+        timed_out,
+        stdout,
+        stderr,
+        stdout_dropped,
+        stderr_dropped,
+        duration: started.elapsed(),
+    })
+}
+
+fn kill_group(group: i32) {
+    // SAFETY: kill(2) with a negative pid signals the process group we created for the child; it
+    // touches no memory of ours. An error (ESRCH: the group is already gone) is expected.
+    unsafe {
+        libc::kill(-group, libc::SIGKILL);
+    }
+}
+
+async fn collect(task: Option<tokio::task::JoinHandle<(String, u64)>>) -> (String, u64) {
+    let Some(mut task) = task else {
+        return (String::new(), 0);
+    };
+    match tokio::time::timeout(DRAIN_GRACE, &mut task).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => (String::new(), 0),
+        Err(_) => {
+            task.abort();
+            ("[output unavailable: a process outside the command's group kept the pipe open]\n".to_string(), 0)
+        }
+    }
+}
+
+/// Keeps the first and last `cap / 2` bytes of a stream and counts what fell in between.
+async fn read_capped(mut pipe: impl AsyncRead + Unpin, cap: usize) -> (String, u64) {
+    let half = cap / 2;
+    let mut head: Vec<u8> = Vec::new();
+    let mut tail: std::collections::VecDeque<u8> = std::collections::VecDeque::new();
+    let mut dropped: u64 = 0;
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let n = match pipe.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let mut chunk = &buffer[..n];
+        if head.len() < half {
+            let take = (half - head.len()).min(chunk.len());
+            head.extend_from_slice(&chunk[..take]);
+            chunk = &chunk[take..];
+        }
+        tail.extend(chunk);
+        while tail.len() > cap - half {
+            tail.pop_front();
+            dropped += 1;
+        }
+    }
+    let mut text = String::from_utf8_lossy(&head).into_owned();
+    if dropped > 0 {
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(&format!("[... {dropped} bytes dropped ...]\n"));
+    }
+    text.push_str(&String::from_utf8_lossy(tail.make_contiguous()));
+    (text, dropped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(timeout: Duration, cap: usize) -> CommandEnv {
+        CommandEnv { vars: vec![("PATH".into(), "/usr/bin:/bin".into())], timeout, max_output_bytes: cap }
+    }
+
+    #[tokio::test]
+    async fn output_and_exit_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let output = run_shell("echo hi; echo err >&2; exit 3", dir.path(), &env(Duration::from_secs(10), 1024)).await.unwrap();
+        assert_eq!(output.exit_code, Some(3));
+        assert_eq!(output.stdout, "hi\n");
+        assert_eq!(output.stderr, "err\n");
+        assert!(output.observation(Duration::from_secs(10)).starts_with("exit_code: 3\n--- stdout ---\nhi\n"));
+    }
+
+    #[tokio::test]
+    async fn environment_is_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        let output = run_shell("env", dir.path(), &env(Duration::from_secs(10), 4096)).await.unwrap();
+        let names: Vec<&str> = output.stdout.lines().filter_map(|l| l.split('=').next()).collect();
+        assert!(names.iter().all(|n| ["PATH", "PWD", "SHLVL", "_", "OLDPWD"].contains(n)), "{names:?}");
+    }
+
+    #[tokio::test]
+    async fn long_output_keeps_head_and_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let output = run_shell("seq 1 100000", dir.path(), &env(Duration::from_secs(10), 100)).await.unwrap();
+        assert!(output.stdout.starts_with("1\n2\n3\n"));
+        assert!(output.stdout.ends_with("99999\n100000\n"));
+        assert!(output.stdout_dropped > 500_000);
+        assert!(output.stdout.contains(&format!("[... {} bytes dropped ...]", output.stdout_dropped)));
+    }
+}
