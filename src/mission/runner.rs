@@ -48,7 +48,7 @@ pub struct RunSettings {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("{0}")]
+    #[error(transparent)]
     Spec(#[from] SpecErrors),
     #[error("{0}")]
     Settings(String),

@@ -312,7 +312,7 @@ impl MissionRuntime {
         labels: Labels,
         prompt: &str,
         user_prompt: String,
-    ) -> Result<(AgentResult, Outputs), Halt> {
+    ) -> Result<(u32, AgentResult, Outputs), Halt> {
         let model_name = self.pairing.model(role).to_string();
         let Some(model) = self.registry.get(&model_name) else {
             return Err((HaltReason::HarnessError, format!("model `{model_name}` for role `{role}` is not loaded")));
@@ -360,7 +360,7 @@ impl MissionRuntime {
             let message = result.error.as_ref().map(ToString::to_string).unwrap_or_default();
             return Err((HaltReason::BackendUnavailable, format!("{role} run {run}: {message}")));
         }
-        Ok((result, outputs))
+        Ok((run, result, outputs))
     }
 
     /// A subagent's report for the orchestrator (or why there is none).
@@ -377,8 +377,8 @@ impl MissionRuntime {
             )
             .await;
         match result {
-            Ok((_, outputs)) if outputs.summary.is_some() => Ok(outputs.summary.unwrap_or_default()),
-            Ok((result, _)) => Err(format!("the subagent ended without a report ({})", result.outcome.as_str())),
+            Ok((_, _, outputs)) if outputs.summary.is_some() => Ok(outputs.summary.unwrap_or_default()),
+            Ok((_, result, _)) => Err(format!("the subagent ended without a report ({})", result.outcome.as_str())),
             Err((_, detail)) => Err(format!("the subagent failed: {detail}")),
         }
     }
@@ -441,7 +441,7 @@ impl MissionRuntime {
             Some(reply) => reply.content,
             None => String::new(),
         };
-        let (result, outputs) = self
+        let (_, result, outputs) = self
             .run_role(Role::Orchestrator, AgentTask::Plan, ToolboxKind::Plan, None, Labels::default(), "orchestrator", render::plan(&self.mission.goal, &listing))
             .await?;
         self.check_budget()?;
@@ -499,7 +499,7 @@ impl MissionRuntime {
         let before = self.git(&["rev-parse", "HEAD"]).await.map_err(harness_error)?.trim().to_string();
         let contract = self.state.contract();
         let labels = Labels { milestone: Some(feature.milestone.clone()), feature: Some(feature.id.clone()), round: Some(round) };
-        let (result, outputs) = self
+        let (_, result, outputs) = self
             .run_role(
                 Role::Worker,
                 AgentTask::Implement { feature: feature.clone() },
@@ -543,7 +543,7 @@ impl MissionRuntime {
         let diff = self.diff(before, after).await;
         let contract = self.state.contract();
         let labels = Labels { milestone: Some(feature.milestone.clone()), feature: Some(feature.id.clone()), round: Some(round) };
-        let (result, outputs) = self
+        let (_, result, outputs) = self
             .run_role(
                 Role::Scrutiny,
                 AgentTask::Review { feature: feature.clone() },
@@ -583,7 +583,7 @@ impl MissionRuntime {
         let contract = self.state.contract();
         let assertions: Vec<_> = contract.assertions_through(&milestone.id);
         let labels = Labels { milestone: Some(milestone.id.clone()), feature: None, round: Some(round) };
-        let (result, outputs) = self
+        let (run, result, outputs) = self
             .run_role(
                 Role::UserTesting,
                 AgentTask::UserTest { milestone: milestone.id.clone(), assertions: assertions.iter().map(|a| (*a).clone()).collect() },
@@ -594,7 +594,6 @@ impl MissionRuntime {
                 render::user_test(milestone, &assertions),
             )
             .await?;
-        let run = self.next_run.load(Ordering::SeqCst).saturating_sub(1);
         for assertion in &assertions {
             let verdict = outputs.verdicts.iter().find(|v| v.assertion == assertion.id.as_str());
             let (status, evidence) = match verdict {
@@ -672,7 +671,7 @@ impl MissionRuntime {
         let labels = Labels { milestone: Some(milestone.id.clone()), feature: None, round: Some(round) };
         let contract = self.state.contract();
         let features = self.state.features();
-        let (_, outputs) = self
+        let (run, _, outputs) = self
             .run_role(
                 Role::Orchestrator,
                 AgentTask::Fix { milestone: milestone.id.clone(), round, findings: open.to_vec() },
@@ -692,7 +691,6 @@ impl MissionRuntime {
             return Err((reason, format!("no fix features were planned for milestone `{}` after round {round}", milestone.id)));
         }
         self.state.add_features(&outputs.fixes).map_err(|e| (HaltReason::HarnessError, format!("cannot save fix features: {e}")))?;
-        let run = self.next_run.load(Ordering::SeqCst).saturating_sub(1);
         self.emitter.emit(Event::FeaturesPlanned { run, after_round: Some(round), features: outputs.fixes.clone() });
         Ok(outputs.fixes)
     }

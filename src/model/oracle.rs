@@ -16,7 +16,7 @@ use super::{
     millis, AgentTask, CallTiming, ChatRequest, ChatResponse, MessageRole, ModelBackend, ModelError, ModelInfo, ModelSession,
     SessionContext, StopReason, ToolCall,
 };
-use crate::spec::{Assertion, Feature, Finding, MissionSpec, Role, Severity};
+use crate::spec::{Assertion, Feature, Finding, MissionSpec, Severity};
 
 pub struct OracleBackend {
     info: ModelInfo,
@@ -49,6 +49,8 @@ enum Step {
     ReviewTests { command: String },
     SubmitVerdicts,
     SubmitReview,
+    /// Finish with the previous step's observation as the report.
+    Report,
 }
 
 struct OracleSession {
@@ -92,6 +94,10 @@ impl OracleSession {
                 ("run_command", json!({"command": assertion.command.clone().unwrap_or_default()}))
             }
             Step::ReviewTests { command } => ("run_command", json!({"command": command})),
+            Step::Report => {
+                let observation = self.observations.last().cloned().unwrap_or_default();
+                ("finish", json!({"summary": format!("The workspace holds:\n{observation}")}))
+            }
             Step::SubmitVerdicts => {
                 let verdicts: Vec<Value> = self
                     .steps
@@ -157,25 +163,27 @@ fn first_lines(text: &str, n: usize) -> String {
 
 fn plan_steps(context: &SessionContext) -> Vec<Step> {
     let mission = &context.mission;
-    match (&context.task, context.role) {
-        (AgentTask::Plan, _) => plan_orchestrator(mission),
-        (AgentTask::Implement { feature }, _) => plan_worker(mission, feature),
-        (AgentTask::Review { feature }, _) => plan_review(feature),
-        (AgentTask::UserTest { assertions, .. }, _) => {
+    match &context.task {
+        AgentTask::Plan => plan_orchestrator(mission),
+        AgentTask::Implement { feature } => plan_worker(mission, feature),
+        AgentTask::Review { feature } => plan_review(feature),
+        AgentTask::UserTest { assertions, .. } => {
             let mut steps: Vec<Step> = assertions.iter().map(|a| Step::Probe { assertion: a.clone() }).collect();
             steps.push(Step::SubmitVerdicts);
             steps
         }
-        (AgentTask::Fix { milestone, round, findings }, _) => plan_fix(milestone.as_str(), *round, findings),
-        (AgentTask::Investigate { .. }, Role::Subagent | Role::Orchestrator | Role::Worker | Role::Scrutiny | Role::UserTesting) => {
-            vec![Step::Call { name: "finish", arguments: json!({"summary": "The oracle knows the reference; nothing to investigate."}) }]
-        }
+        AgentTask::Fix { milestone, round, findings } => plan_fix(milestone.as_str(), *round, findings),
+        AgentTask::Investigate { .. } => vec![Step::Call { name: "list_files", arguments: json!({"path": "."}) }, Step::Report],
     }
 }
 
 fn plan_orchestrator(mission: &MissionSpec) -> Vec<Step> {
     let reference = &mission.reference;
-    let mut steps = vec![Step::Call { name: "list_files", arguments: json!({"path": "."}) }];
+    // Delegating the survey of the workspace exercises subagents the way a model would use them.
+    let mut steps = vec![Step::Call {
+        name: "spawn_subagent",
+        arguments: json!({"task": "Survey the workspace: which files does it hold?"}),
+    }];
     for section in &mission.answers.sections {
         if let Some(keyword) = section.keywords.first() {
             steps.push(Step::Call {

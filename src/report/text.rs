@@ -54,7 +54,7 @@ mod tests {
     #[test]
     fn tables_align() {
         let text = render(&["name", "n"], &[vec!["a".into(), "10".into()], vec!["long".into(), "2".into()]]);
-        assert_eq!(text, "name   n\n----  --\na     10\nlong   2\n");
+        assert_eq!(text, "name  n\n----  --\na     10\nlong   2\n");
         assert_eq!(tokens(12_345), "12.3k");
         assert_eq!(optional::<u32>(None), "-");
     }

@@ -434,7 +434,7 @@ pub fn parse_reference(path: &Path, source: &str) -> Result<ReferenceContract, S
 pub fn violation_in_toml(path: &Path, source: &str, violation: &Violation) -> SpecError {
     let field = format!("{}.{}", violation.table.toml_name(), violation.field);
     let line = locate(source, violation.table.toml_name(), violation.index, violation.field);
-    SpecError { path: path.to_path_buf(), line, field: Some(field), message: violation.message.clone() }
+    SpecError { mission: None, path: path.to_path_buf(), line, field: Some(field), message: violation.message.clone() }
 }
 
 /// Line of `field` inside the `index`-th `[[table]]` block (or of the block's header when the field
@@ -506,7 +506,7 @@ fulfils = ["A1", "A2"]
         let errors = parse_reference(Path::new("c.toml"), &bad).unwrap_err();
         let error = errors.0.iter().find(|e| e.message.contains("m9")).unwrap();
         assert_eq!(error.field.as_deref(), Some("assertion.milestone"));
-        assert_eq!(error.line, Some(16));
+        assert_eq!(error.line, Some(17));
     }
 
     #[test]
@@ -546,6 +546,6 @@ fulfils = ["A1", "A2"]
         let errors = parse_reference(Path::new("c.toml"), &bad).unwrap_err();
         assert_eq!(errors.0.len(), 1);
         assert_eq!(errors.0[0].field.as_deref(), Some("assertion.command"));
-        assert_eq!(errors.0[0].line, Some(9));
+        assert_eq!(errors.0[0].line, Some(8));
     }
 }

@@ -9,6 +9,8 @@ use serde::de::DeserializeOwned;
 /// One problem in one input file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpecError {
+    /// The mission the file belongs to, when it is part of one.
+    pub mission: Option<String>,
     pub path: PathBuf,
     /// 1-based line of the offending key or value, when known.
     pub line: Option<usize>,
@@ -19,11 +21,12 @@ pub struct SpecError {
 
 impl SpecError {
     pub fn new(path: &Path, message: impl Into<String>) -> SpecError {
-        SpecError { path: path.to_path_buf(), line: None, field: None, message: message.into() }
+        SpecError { mission: None, path: path.to_path_buf(), line: None, field: None, message: message.into() }
     }
 
     pub fn at(path: &Path, source: &str, span: Option<Range<usize>>, field: &str, message: impl Into<String>) -> SpecError {
         SpecError {
+            mission: None,
             path: path.to_path_buf(),
             line: span.map(|span| line_of(source, span.start)),
             field: Some(field.to_string()),
@@ -34,6 +37,9 @@ impl SpecError {
 
 impl fmt::Display for SpecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(mission) = &self.mission {
+            write!(f, "mission `{mission}`: ")?;
+        }
         write!(f, "{}", self.path.display())?;
         if let Some(line) = self.line {
             write!(f, ":{line}")?;
@@ -88,6 +94,7 @@ pub(crate) fn parse_toml<T: DeserializeOwned>(path: &Path, source: &str) -> Resu
         let span = error.span();
         let field = field_from_message(&message).or_else(|| span.clone().and_then(|s| key_on_line(source, s.start)));
         SpecError {
+            mission: None,
             path: path.to_path_buf(),
             line: span.map(|s| line_of(source, s.start)),
             field,

@@ -275,6 +275,7 @@ pub fn load_mission(dir: &Path, default_budget: &Budget) -> Result<MissionSpec, 
             for feature in &reference.features {
                 if !solution.join(feature.id.as_str()).is_dir() {
                     errors.push(SpecError {
+                        mission: None,
                         path: dir.join("contract.toml"),
                         line: super::contract::locate(
                             &std::fs::read_to_string(dir.join("contract.toml")).unwrap_or_default(),

@@ -181,7 +181,10 @@ pub fn load_suite(dir: &Path) -> Result<Suite, SpecErrors> {
     for mission_dir in mission_dirs {
         match load_mission(&mission_dir, &budget) {
             Ok(mission) => missions.push(mission),
-            Err(mission_errors) => errors.extend(mission_errors.0),
+            Err(mission_errors) => {
+                let name = mission_dir.file_name().map(|n| n.to_string_lossy().to_string());
+                errors.extend(mission_errors.0.into_iter().map(|e| SpecError { mission: name.clone(), ..e }));
+            }
         }
     }
     if !errors.is_empty() {

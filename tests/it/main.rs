@@ -1,1 +1,9 @@
-fn main(){}
+//! Integration tests: one binary, one module per area.
+
+mod cli;
+mod common;
+mod core_suite;
+mod lifecycle;
+mod process_tree;
+mod spec_errors;
+mod tools_confinement;

@@ -1,0 +1,81 @@
+//! Helpers shared by the integration tests: settings for real runs, and suite copies to break.
+
+use std::path::{Path, PathBuf};
+
+use missions_bench::fsutil::copy_tree;
+use missions_bench::mission::{run_suite, RunReport, RunSettings};
+use missions_bench::report::HarnessInfo;
+use missions_bench::spec::config::Config;
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn tiny_suite() -> PathBuf {
+    repo().join("tests/fixtures/tiny")
+}
+
+pub fn core_suite() -> PathBuf {
+    repo().join("suites/core")
+}
+
+/// Suite environments are cached across tests and test runs, as users' are across runs.
+pub fn shared_cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("env-cache")
+}
+
+/// What setup commands may see: enough to find python3 and reach the package index.
+pub fn setup_env() -> Vec<(String, String)> {
+    std::env::vars()
+        .filter(|(name, _)| {
+            ["PATH", "HOME", "LANG", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE"].contains(&name.as_str())
+                || name.starts_with("PIP_")
+                || name.starts_with("PYENV")
+                || name.to_lowercase().ends_with("_proxy")
+        })
+        .collect()
+}
+
+pub fn settings(suite: &Path, pairings: &[&str], out: &Path) -> RunSettings {
+    let config = Config::default_config().expect("embedded config");
+    let pairings = pairings.iter().map(|name| config.pairing(name).expect("pairing")).collect();
+    RunSettings {
+        suite_dir: suite.to_path_buf(),
+        config,
+        pairings,
+        missions: Vec::new(),
+        repeats: None,
+        jobs: 2,
+        out_dir: out.to_path_buf(),
+        run_id: "test-run".to_string(),
+        work_dir: out.join("work"),
+        cache_dir: shared_cache(),
+        setup_env: setup_env(),
+        base_path: std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".to_string()),
+        keep_workspaces: false,
+        command_line: vec!["test".to_string()],
+        harness: HarnessInfo { version: "test".to_string(), git_commit: "test".to_string() },
+        seed: None,
+    }
+}
+
+pub async fn run(settings: &RunSettings) -> RunReport {
+    match run_suite(settings, Vec::new()).await {
+        Ok(report) => report,
+        Err(error) => panic!("run failed: {error}"),
+    }
+}
+
+/// A writable copy of a suite.
+pub fn copy_suite(suite: &Path, into: &Path) -> PathBuf {
+    let target = into.join(suite.file_name().expect("suite folder name"));
+    copy_tree(suite, &target, &[]).expect("copy suite");
+    target
+}
+
+/// Replaces `from` by `to` in a file, which must contain it.
+pub fn edit(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).expect("read file to edit");
+    assert!(text.contains(from), "{} does not contain {from:?}", path.display());
+    std::fs::write(path, text.replacen(from, to, 1)).expect("write edited file");
+}
