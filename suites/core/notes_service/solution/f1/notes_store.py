@@ -1,0 +1,72 @@
+"""notes_store: notes kept in a SQLite database (standard library only).
+
+A note is returned as a plain dict:
+    {"id": 1, "title": "...", "body": "...", "created_at": "2024-05-01T09:30:00Z", "updated_at": "..."}
+Every method opens its own connection, so one store can be shared by the server's threads.
+"""
+
+import sqlite3
+from contextlib import contextmanager
+from datetime import datetime, timezone
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS notes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    title TEXT NOT NULL,
+    body TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+)
+"""
+
+COLUMNS = "id, title, body, created_at, updated_at"
+
+
+def utc_now():
+    """The current time in UTC as an ISO 8601 string, e.g. 2024-05-01T09:30:00Z."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def row_to_note(row):
+    return {
+        "id": row["id"],
+        "title": row["title"],
+        "body": row["body"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }
+
+
+class NoteStore:
+    """Notes in the SQLite database at `path` (created if missing)."""
+
+    def __init__(self, path):
+        self.path = str(path)
+        with self._db() as conn:
+            conn.execute(SCHEMA)
+
+    @contextmanager
+    def _db(self):
+        conn = sqlite3.connect(self.path, timeout=10)
+        conn.row_factory = sqlite3.Row
+        try:
+            with conn:  # commits on success, rolls back on error
+                yield conn
+        finally:
+            conn.close()
+
+    def create(self, title, body=""):
+        now = utc_now()
+        with self._db() as conn:
+            cursor = conn.execute(
+                "INSERT INTO notes (title, body, created_at, updated_at) VALUES (?, ?, ?, ?)",
+                (title, body, now, now),
+            )
+            note_id = cursor.lastrowid
+        return self.get(note_id)
+
+    def get(self, note_id):
+        """The note with `note_id`, or None."""
+        with self._db() as conn:
+            row = conn.execute(f"SELECT {COLUMNS} FROM notes WHERE id = ?", (note_id,)).fetchone()
+        return row_to_note(row) if row else None
