@@ -180,9 +180,12 @@ pub async fn run_suite(settings: &RunSettings, sinks: Vec<Arc<dyn EventSink>>) -
             cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         },
         outcome: BTreeMap::new(),
+        harness_cpu_s: None,
+        commands_cpu_s: None,
         schema_version: crate::metrics::SCHEMA_VERSION,
     };
     write_run_info(&dir, &info)?;
+    let cpu_at_start = (cpu_seconds(libc::RUSAGE_SELF), cpu_seconds(libc::RUSAGE_CHILDREN));
     let events_path = dir.join("events.jsonl");
     let journal = Arc::new(JsonlSink::create(&events_path).map_err(|source| RunError::Io { path: events_path.clone(), source })?);
     let mut all_sinks: Vec<Arc<dyn EventSink>> = vec![journal.clone()];
@@ -220,6 +223,8 @@ pub async fn run_suite(settings: &RunSettings, sinks: Vec<Arc<dyn EventSink>>) -
         *info.outcome.entry(row.status.clone()).or_default() += 1;
     }
     info.finished_at = Some(chrono::Utc::now().to_rfc3339());
+    info.harness_cpu_s = Some(cpu_seconds(libc::RUSAGE_SELF) - cpu_at_start.0);
+    info.commands_cpu_s = Some(cpu_seconds(libc::RUSAGE_CHILDREN) - cpu_at_start.1);
     write_run_info(&dir, &info)?;
     Ok(RunReport { dir, info, tables, planned })
 }
@@ -228,4 +233,20 @@ impl From<SpecError> for RunError {
     fn from(error: SpecError) -> RunError {
         RunError::Spec(error.into())
     }
+}
+
+/// User plus system CPU seconds of this process (`RUSAGE_SELF`) or its reaped children
+/// (`RUSAGE_CHILDREN`).
+pub fn cpu_seconds(who: libc::c_int) -> f64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes a complete `rusage` into the pointer it is given, which points to
+    // zeroed memory of that type; we read it only when the call succeeded.
+    let usage = unsafe {
+        if libc::getrusage(who, usage.as_mut_ptr()) != 0 {
+            return 0.0;
+        }
+        usage.assume_init()
+    };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }

@@ -71,6 +71,10 @@ pub struct RunInfo {
     pub host: HostInfo,
     /// Missions by status, filled in when the run ends.
     pub outcome: BTreeMap<String, u64>,
+    /// CPU seconds the harness process itself used during the run (not its commands).
+    pub harness_cpu_s: Option<f64>,
+    /// CPU seconds of the commands it ran (tests, checks, setup).
+    pub commands_cpu_s: Option<f64>,
     pub schema_version: u32,
 }
 
