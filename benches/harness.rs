@@ -20,7 +20,10 @@ use missions_bench::agent::{run_agent, AgentContext, AgentLimits, AgentRunSpec, 
 use missions_bench::events::{read_events, Emitter, FileClass, JsonlSink};
 use missions_bench::metrics::fold;
 use missions_bench::mission::{run_suite, RunSettings};
-use missions_bench::model::{CallTiming, ChatRequest, ChatResponse, ModelError, ModelSession, StopReason, ToolCall, ToolSpec, Usage, UsageSource};
+use missions_bench::model::{
+    CallTiming, ChatRequest, ChatResponse, ModelError, ModelSession, StopReason, ToolCall,
+    ToolSpec, Usage, UsageSource,
+};
 use missions_bench::report::{read_run_info, write_tables, HarnessInfo};
 use missions_bench::spec::config::Config;
 use missions_bench::spec::Role;
@@ -37,10 +40,18 @@ struct Scripted {
 impl ModelSession for Scripted {
     async fn complete(&mut self, _request: ChatRequest<'_>) -> Result<ChatResponse, ModelError> {
         self.turn += 1;
-        let (name, arguments) = if self.turn < TURNS { ("list_files", json!({})) } else { ("finish", json!({"summary": "done"})) };
+        let (name, arguments) = if self.turn < TURNS {
+            ("list_files", json!({}))
+        } else {
+            ("finish", json!({"summary": "done"}))
+        };
         Ok(ChatResponse {
             text: String::new(),
-            tool_calls: vec![ToolCall { id: format!("c{}", self.turn), name: name.into(), arguments: arguments.to_string() }],
+            tool_calls: vec![ToolCall {
+                id: format!("c{}", self.turn),
+                name: name.into(),
+                arguments: arguments.to_string(),
+            }],
             stop: StopReason::ToolCalls,
             usage: Usage {
                 input_tokens: Some(1000),
@@ -61,13 +72,20 @@ struct Tools(WorkspaceTools);
 #[async_trait]
 impl Toolbox for Tools {
     fn specs(&self) -> Vec<ToolSpec> {
-        vec![WorkspaceTools::list_spec(), spec("finish", "end", json!({"type": "object"}))]
+        vec![
+            WorkspaceTools::list_spec(),
+            spec("finish", "end", json!({"type": "object"})),
+        ]
     }
 
     async fn call(&mut self, name: &str, arguments: Value) -> ToolReply {
         match name {
             "finish" => ToolReply::terminal("done"),
-            other => self.0.call(other, arguments).await.unwrap_or_else(|| ToolReply::ok("")),
+            other => self
+                .0
+                .call(other, arguments)
+                .await
+                .unwrap_or_else(|| ToolReply::ok("")),
         }
     }
 }
@@ -102,7 +120,10 @@ fn tiny_settings(out: &Path) -> RunSettings {
         base_path: "/usr/local/bin:/usr/bin:/bin".to_string(),
         keep_workspaces: false,
         command_line: Vec::new(),
-        harness: HarnessInfo { version: "bench".into(), git_commit: "bench".into() },
+        harness: HarnessInfo {
+            version: "bench".into(),
+            git_commit: "bench".into(),
+        },
         seed: None,
     }
 }
@@ -113,13 +134,21 @@ fn agent_turn(c: &mut Criterion) {
     let workspace = dir.path().join("workspace");
     for i in 0..20 {
         std::fs::create_dir_all(workspace.join(format!("pkg{}", i % 4))).expect("mkdir");
-        std::fs::write(workspace.join(format!("pkg{}/file{i}.py", i % 4)), "x = 1\n").expect("write");
+        std::fs::write(
+            workspace.join(format!("pkg{}/file{i}.py", i % 4)),
+            "x = 1\n",
+        )
+        .expect("write");
     }
     let sink = Arc::new(JsonlSink::create(&dir.path().join("events.jsonl")).expect("events"));
     let emitter = Emitter::new(vec![sink]);
     let tools = WorkspaceTools {
         workspace: Workspace::new(&workspace).expect("workspace"),
-        command_env: CommandEnv { vars: Vec::new(), timeout: Duration::from_secs(5), max_output_bytes: 4096 },
+        command_env: CommandEnv {
+            vars: Vec::new(),
+            timeout: Duration::from_secs(5),
+            max_output_bytes: 4096,
+        },
     };
     let classify = |_: &str| FileClass::Other;
     let transcript = dir.path().join("transcript.jsonl");
@@ -142,8 +171,20 @@ fn agent_turn(c: &mut Criterion) {
     group.bench_function("agent_turn_x50", |b| {
         b.iter(|| {
             runtime.block_on(async {
-                let context = AgentContext { emitter: &emitter, transcript_path: &transcript, classify_path: &classify, meter: &NoBudget, price: None };
-                let result = run_agent(&spec, &mut Scripted { turn: 0 }, &mut Tools(tools.clone()), &context).await;
+                let context = AgentContext {
+                    emitter: &emitter,
+                    transcript_path: &transcript,
+                    classify_path: &classify,
+                    meter: &NoBudget,
+                    price: None,
+                };
+                let result = run_agent(
+                    &spec,
+                    &mut Scripted { turn: 0 },
+                    &mut Tools(tools.clone()),
+                    &context,
+                )
+                .await;
                 assert_eq!(result.turns, TURNS);
             })
         })
@@ -154,7 +195,9 @@ fn agent_turn(c: &mut Criterion) {
     group.bench_function("mission_tiny_oracle_x2", |b| {
         b.iter(|| {
             let _ = std::fs::remove_dir_all(out.path().join("bench"));
-            runtime.block_on(run_suite(&tiny_settings(out.path()), Vec::new())).expect("run");
+            runtime
+                .block_on(run_suite(&tiny_settings(out.path()), Vec::new()))
+                .expect("run");
         })
     });
 
@@ -173,7 +216,9 @@ fn agent_turn(c: &mut Criterion) {
 fn cpu_per_turn() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let out = tempfile::tempdir().expect("tempdir");
-    let report = runtime.block_on(run_suite(&tiny_settings(out.path()), Vec::new())).expect("run");
+    let report = runtime
+        .block_on(run_suite(&tiny_settings(out.path()), Vec::new()))
+        .expect("run");
     let info = read_run_info(&report.dir).expect("run.json");
     let turns: u64 = report.tables.runs.iter().map(|r| u64::from(r.turns)).sum();
     let harness = info.harness_cpu_s.unwrap_or(0.0);

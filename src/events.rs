@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{CallTiming, StopReason, Usage};
-use crate::spec::{Assertion, Feature, FeatureId, Finding, Milestone, MilestoneId, MissionId, Role};
+use crate::spec::{
+    Assertion, Feature, FeatureId, Finding, Milestone, MilestoneId, MissionId, Role,
+};
 
 /// Version of the event format, written in every record.
 pub const EVENTS_VERSION: u32 = 1;
@@ -30,8 +32,17 @@ pub struct MissionKey {
 impl MissionKey {
     /// A file-name-safe label: `wordfreq.oracle.r0`.
     pub fn slug(&self) -> String {
-        let pairing: String =
-            self.pairing.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+        let pairing: String = self
+            .pairing
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
         format!("{}.{}.r{}", self.mission, pairing, self.repeat)
     }
 }
@@ -108,7 +119,12 @@ impl HaltReason {
     }
 
     pub fn is_infrastructure(self) -> bool {
-        matches!(self, HaltReason::EnvironmentSetupFailed | HaltReason::BackendUnavailable | HaltReason::HarnessError)
+        matches!(
+            self,
+            HaltReason::EnvironmentSetupFailed
+                | HaltReason::BackendUnavailable
+                | HaltReason::HarnessError
+        )
     }
 }
 
@@ -387,12 +403,19 @@ pub struct Emitter {
 
 impl Emitter {
     pub fn new(sinks: Vec<Arc<dyn EventSink>>) -> Emitter {
-        Emitter { sinks: Arc::new(sinks), seq: Arc::new(AtomicU64::new(0)), mission: None }
+        Emitter {
+            sinks: Arc::new(sinks),
+            seq: Arc::new(AtomicU64::new(0)),
+            mission: None,
+        }
     }
 
     /// An emitter whose events belong to `mission`.
     pub fn for_mission(&self, mission: MissionKey) -> Emitter {
-        Emitter { mission: Some(mission), ..self.clone() }
+        Emitter {
+            mission: Some(mission),
+            ..self.clone()
+        }
     }
 
     pub fn mission(&self) -> Option<&MissionKey> {
@@ -423,7 +446,10 @@ pub struct JsonlSink {
 impl JsonlSink {
     pub fn create(path: &Path) -> io::Result<JsonlSink> {
         let file = File::options().create(true).append(true).open(path)?;
-        Ok(JsonlSink { file: Mutex::new(file), error: Mutex::new(None) })
+        Ok(JsonlSink {
+            file: Mutex::new(file),
+            error: Mutex::new(None),
+        })
     }
 
     /// The first error met while writing, if any.
@@ -442,7 +468,9 @@ impl JsonlSink {
 
 impl EventSink for JsonlSink {
     fn record(&self, record: &EventRecord) {
-        let Ok(mut error) = self.error.lock() else { return };
+        let Ok(mut error) = self.error.lock() else {
+            return;
+        };
         if error.is_some() {
             return;
         }
@@ -488,18 +516,28 @@ pub enum ReadEventsError {
         source: io::Error,
     },
     #[error("`{path}` line {line}: {message}")]
-    Malformed { path: String, line: usize, message: String },
+    Malformed {
+        path: String,
+        line: usize,
+        message: String,
+    },
 }
 
 /// Reads `events.jsonl`. A torn last line (a crash mid-write) is ignored; a bad line elsewhere
 /// is an error.
 pub fn read_events(path: &Path) -> Result<Vec<EventRecord>, ReadEventsError> {
     let display = path.display().to_string();
-    let file = File::open(path).map_err(|source| ReadEventsError::Io { path: display.clone(), source })?;
+    let file = File::open(path).map_err(|source| ReadEventsError::Io {
+        path: display.clone(),
+        source,
+    })?;
     let lines: Vec<String> = BufReader::new(file)
         .lines()
         .collect::<Result<_, _>>()
-        .map_err(|source| ReadEventsError::Io { path: display.clone(), source })?;
+        .map_err(|source| ReadEventsError::Io {
+            path: display.clone(),
+            source,
+        })?;
     let mut records = Vec::with_capacity(lines.len());
     let last = lines.len().saturating_sub(1);
     for (index, line) in lines.iter().enumerate() {
@@ -509,7 +547,13 @@ pub fn read_events(path: &Path) -> Result<Vec<EventRecord>, ReadEventsError> {
         match serde_json::from_str::<EventRecord>(line) {
             Ok(record) => records.push(record),
             Err(_) if index == last => break,
-            Err(e) => return Err(ReadEventsError::Malformed { path: display, line: index + 1, message: e.to_string() }),
+            Err(e) => {
+                return Err(ReadEventsError::Malformed {
+                    path: display,
+                    line: index + 1,
+                    message: e.to_string(),
+                })
+            }
         }
     }
     Ok(records)
@@ -525,15 +569,32 @@ mod tests {
         let path = dir.path().join("events.jsonl");
         let sink = Arc::new(JsonlSink::create(&path).unwrap());
         let emitter = Emitter::new(vec![sink.clone()]);
-        let key = MissionKey { suite: "s".into(), mission: "m".into(), pairing: "p+worker=nop".into(), repeat: 0 };
-        emitter.emit(Event::EnvironmentReady { hash: "h".into(), reused: true, duration_ms: 1.0 });
-        emitter.for_mission(key.clone()).emit(Event::MissionHalted { reason: HaltReason::MaxRounds, detail: "d".into() });
+        let key = MissionKey {
+            suite: "s".into(),
+            mission: "m".into(),
+            pairing: "p+worker=nop".into(),
+            repeat: 0,
+        };
+        emitter.emit(Event::EnvironmentReady {
+            hash: "h".into(),
+            reused: true,
+            duration_ms: 1.0,
+        });
+        emitter.for_mission(key.clone()).emit(Event::MissionHalted {
+            reason: HaltReason::MaxRounds,
+            detail: "d".into(),
+        });
         assert!(sink.take_error().is_none());
         let records = read_events(&path).unwrap();
         assert_eq!(records.len(), 2);
         assert_eq!(records[1].mission.as_ref(), Some(&key));
         assert_eq!(records[1].seq, 1);
-        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"{\"v\":1,\"se").unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"{\"v\":1,\"se")
+            .unwrap();
         assert_eq!(read_events(&path).unwrap().len(), 2);
         assert_eq!(key.slug(), "m.p_worker_nop.r0");
     }

@@ -9,9 +9,10 @@ use walkdir::WalkDir;
 /// entries named in `skip`. Symbolic links are copied as links, never followed.
 pub fn copy_tree(from: &Path, to: &Path, skip: &[&str]) -> io::Result<()> {
     std::fs::create_dir_all(to)?;
-    let walker = WalkDir::new(from).follow_links(false).into_iter().filter_entry(|e| {
-        e.depth() != 1 || !skip.iter().any(|s| e.file_name() == *s)
-    });
+    let walker = WalkDir::new(from)
+        .follow_links(false)
+        .into_iter()
+        .filter_entry(|e| e.depth() != 1 || !skip.iter().any(|s| e.file_name() == *s));
     for entry in walker {
         let entry = entry.map_err(io::Error::other)?;
         let relative = entry.path().strip_prefix(from).map_err(io::Error::other)?;
@@ -41,8 +42,14 @@ pub fn copy_tree(from: &Path, to: &Path, skip: &[&str]) -> io::Result<()> {
 /// Writes `bytes` to a temporary file beside `path` and renames it over `path`, so readers never
 /// see half a file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let file_name = path.file_name().ok_or_else(|| io::Error::other("path has no file name"))?;
-    let temporary = path.with_file_name(format!(".{}.tmp-{}", file_name.to_string_lossy(), std::process::id()));
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| io::Error::other("path has no file name"))?;
+    let temporary = path.with_file_name(format!(
+        ".{}.tmp-{}",
+        file_name.to_string_lossy(),
+        std::process::id()
+    ));
     std::fs::write(&temporary, bytes)?;
     std::fs::rename(&temporary, path)
 }
@@ -61,9 +68,15 @@ mod tests {
         std::fs::write(from.path().join(".git/HEAD"), "x").unwrap();
         std::os::unix::fs::symlink("a/b/c.txt", from.path().join("link")).unwrap();
         copy_tree(from.path(), to.path(), &[".git"]).unwrap();
-        assert_eq!(std::fs::read_to_string(to.path().join("a/b/c.txt")).unwrap(), "c");
+        assert_eq!(
+            std::fs::read_to_string(to.path().join("a/b/c.txt")).unwrap(),
+            "c"
+        );
         assert!(!to.path().join(".git").exists());
-        assert_eq!(std::fs::read_link(to.path().join("link")).unwrap(), Path::new("a/b/c.txt"));
+        assert_eq!(
+            std::fs::read_link(to.path().join("link")).unwrap(),
+            Path::new("a/b/c.txt")
+        );
     }
 
     #[test]

@@ -35,7 +35,12 @@ pub struct AgentLimits {
 
 impl AgentLimits {
     pub fn with_max_turns(max_turns: u32) -> AgentLimits {
-        AgentLimits { max_turns, max_consecutive_malformed: 5, max_consecutive_no_tool_call: 3, max_output_tokens: None }
+        AgentLimits {
+            max_turns,
+            max_consecutive_malformed: 5,
+            max_consecutive_no_tool_call: 3,
+            max_output_tokens: None,
+        }
     }
 }
 
@@ -104,7 +109,10 @@ pub async fn run_agent(
     });
     let mut transcript = Transcript::create(context.transcript_path);
     transcript.header(spec.run, spec.role, &spec.model, spec.task, &tools);
-    let mut messages = vec![Message::system(spec.system_prompt.clone()), Message::user(spec.user_prompt.clone())];
+    let mut messages = vec![
+        Message::system(spec.system_prompt.clone()),
+        Message::user(spec.user_prompt.clone()),
+    ];
     for message in &messages {
         transcript.message(message);
     }
@@ -122,13 +130,19 @@ pub async fn run_agent(
             break AgentOutcome::BudgetExhausted;
         }
         turns += 1;
-        let request = ChatRequest { messages: &messages, tools: &tools, max_output_tokens: spec.limits.max_output_tokens };
+        let request = ChatRequest {
+            messages: &messages,
+            tools: &tools,
+            max_output_tokens: spec.limits.max_output_tokens,
+        };
         let response = match session.complete(request).await {
             Ok(response) => response,
             Err(e) => {
                 let outcome = match e {
                     ModelError::ContextLength { .. } => AgentOutcome::ContextLength,
-                    ModelError::Unavailable { .. } | ModelError::Protocol { .. } => AgentOutcome::BackendError,
+                    ModelError::Unavailable { .. } | ModelError::Protocol { .. } => {
+                        AgentOutcome::BackendError
+                    }
                 };
                 error = Some(e);
                 break outcome;
@@ -154,7 +168,10 @@ pub async fn run_agent(
         messages.push(assistant);
 
         if response.tool_calls.is_empty() {
-            emitter.emit(Event::NoToolCall { run: spec.run, turn: turns });
+            emitter.emit(Event::NoToolCall {
+                run: spec.run,
+                turn: turns,
+            });
             no_tool_call_in_a_row += 1;
             if no_tool_call_in_a_row >= spec.limits.max_consecutive_no_tool_call {
                 break AgentOutcome::NoToolCallLimit;
@@ -170,23 +187,37 @@ pub async fn run_agent(
         for call in &response.tool_calls {
             // Every call gets an answer, even those after a final tool, as chat APIs require.
             if ended.is_some() {
-                let skipped = Message::tool_result(call, "not run: an earlier call in this turn ended the task", true);
+                let skipped = Message::tool_result(
+                    call,
+                    "not run: an earlier call in this turn ended the task",
+                    true,
+                );
                 transcript.message(&skipped);
                 messages.push(skipped);
                 continue;
             }
             let call_started = Instant::now();
-            let (status, content, detail, terminal) = if !tools.iter().any(|t| t.name == call.name) {
+            let (status, content, detail, terminal) = if !tools.iter().any(|t| t.name == call.name)
+            {
                 let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
                 (
                     CallStatus::UnknownTool,
-                    format!("unknown tool `{}`; the tools are: {}", call.name, names.join(", ")),
+                    format!(
+                        "unknown tool `{}`; the tools are: {}",
+                        call.name,
+                        names.join(", ")
+                    ),
                     ToolDetail::None,
                     false,
                 )
             } else {
                 match parse_arguments(&call.arguments) {
-                    Err(message) => (CallStatus::Malformed, format!("malformed arguments for `{}`: {message}", call.name), ToolDetail::None, false),
+                    Err(message) => (
+                        CallStatus::Malformed,
+                        format!("malformed arguments for `{}`: {message}", call.name),
+                        ToolDetail::None,
+                        false,
+                    ),
                     Ok(arguments) => {
                         let reply = toolbox.call(&call.name, arguments).await;
                         let status = match reply.error {
@@ -196,11 +227,25 @@ pub async fn run_agent(
                             Some(ToolErrorKind::Failed) => CallStatus::Failed,
                             Some(ToolErrorKind::PlanViolation) => CallStatus::PlanViolation,
                         };
-                        (status, reply.content, reply.detail, reply.terminal && reply.error.is_none())
+                        (
+                            status,
+                            reply.content,
+                            reply.detail,
+                            reply.terminal && reply.error.is_none(),
+                        )
                     }
                 }
             };
-            emit_tool_call(emitter, spec.run, turns, &call.name, status, millis(call_started.elapsed()), &detail, context);
+            emit_tool_call(
+                emitter,
+                spec.run,
+                turns,
+                &call.name,
+                status,
+                millis(call_started.elapsed()),
+                &detail,
+                context,
+            );
             if matches!(status, CallStatus::Malformed | CallStatus::UnknownTool) {
                 malformed_in_a_row += 1;
             } else {
@@ -230,8 +275,19 @@ pub async fn run_agent(
         (None, Some(e)) => format!("transcript incomplete: {e}"),
         (None, None) => String::new(),
     };
-    emitter.emit(Event::AgentFinished { run: spec.run, outcome, turns, duration_ms: millis(started.elapsed()), summary });
-    AgentResult { outcome, turns, error, last_text }
+    emitter.emit(Event::AgentFinished {
+        run: spec.run,
+        outcome,
+        turns,
+        duration_ms: millis(started.elapsed()),
+        summary,
+    });
+    AgentResult {
+        outcome,
+        turns,
+        error,
+        last_text,
+    }
 }
 
 /// Arguments must be a JSON object; an empty string counts as `{}`.
@@ -270,10 +326,28 @@ fn emit_tool_call(
 ) {
     let (path, file_class, command, exit_code, timed_out, dropped_bytes) = match detail {
         ToolDetail::None => (None, None, None, None, false, 0),
-        ToolDetail::FileWrite { path, .. } => (Some(path.clone()), Some((context.classify_path)(path)), None, None, false, 0),
-        ToolDetail::Command { command, exit_code, timed_out, dropped_bytes, .. } => {
-            (None, None, Some(command.clone()), *exit_code, *timed_out, *dropped_bytes)
-        }
+        ToolDetail::FileWrite { path, .. } => (
+            Some(path.clone()),
+            Some((context.classify_path)(path)),
+            None,
+            None,
+            false,
+            0,
+        ),
+        ToolDetail::Command {
+            command,
+            exit_code,
+            timed_out,
+            dropped_bytes,
+            ..
+        } => (
+            None,
+            None,
+            Some(command.clone()),
+            *exit_code,
+            *timed_out,
+            *dropped_bytes,
+        ),
     };
     emitter.emit(Event::ToolCalled {
         run,
@@ -298,7 +372,12 @@ mod tests {
     fn arguments_must_be_objects() {
         assert!(parse_arguments("").unwrap().as_object().unwrap().is_empty());
         assert!(parse_arguments("{\"a\": 1}").is_ok());
-        assert_eq!(parse_arguments("[1]").unwrap_err(), "expected a JSON object, got an array");
-        assert!(parse_arguments("{\"a\": ").unwrap_err().starts_with("not valid JSON"));
+        assert_eq!(
+            parse_arguments("[1]").unwrap_err(),
+            "expected a JSON object, got an array"
+        );
+        assert!(parse_arguments("{\"a\": ")
+            .unwrap_err()
+            .starts_with("not valid JSON"));
     }
 }

@@ -14,9 +14,18 @@ use crate::spec::Role;
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Line<'a> {
-    Header { run: u32, role: Role, model: &'a str, task: &'a str, tools: &'a [ToolSpec] },
+    Header {
+        run: u32,
+        role: Role,
+        model: &'a str,
+        task: &'a str,
+        tools: &'a [ToolSpec],
+    },
     Message(&'a Message),
-    End { outcome: AgentOutcome, turns: u32 },
+    End {
+        outcome: AgentOutcome,
+        turns: u32,
+    },
 }
 
 pub struct Transcript {
@@ -26,15 +35,30 @@ pub struct Transcript {
 
 impl Transcript {
     pub fn create(path: &Path) -> Transcript {
-        let opened = path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| File::create(path));
+        let opened = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| File::create(path));
         match opened {
-            Ok(file) => Transcript { file: Some(file), error: None },
-            Err(e) => Transcript { file: None, error: Some(e) },
+            Ok(file) => Transcript {
+                file: Some(file),
+                error: None,
+            },
+            Err(e) => Transcript {
+                file: None,
+                error: Some(e),
+            },
         }
     }
 
     pub fn header(&mut self, run: u32, role: Role, model: &str, task: &str, tools: &[ToolSpec]) {
-        self.write(&Line::Header { run, role, model, task, tools });
+        self.write(&Line::Header {
+            run,
+            role,
+            model,
+            task,
+            tools,
+        });
     }
 
     pub fn message(&mut self, message: &Message) {
@@ -51,11 +75,15 @@ impl Transcript {
     }
 
     fn write(&mut self, line: &Line<'_>) {
-        let Some(file) = self.file.as_mut() else { return };
-        let result = serde_json::to_vec(line).map_err(io::Error::other).and_then(|mut bytes| {
-            bytes.push(b'\n');
-            file.write_all(&bytes)
-        });
+        let Some(file) = self.file.as_mut() else {
+            return;
+        };
+        let result = serde_json::to_vec(line)
+            .map_err(io::Error::other)
+            .and_then(|mut bytes| {
+                bytes.push(b'\n');
+                file.write_all(&bytes)
+            });
         if let Err(e) = result {
             self.error.get_or_insert(e);
             self.file = None;

@@ -21,13 +21,33 @@ use crate::spec::suite::load_suite;
 use args::{Cli, Command, CommonArgs, Format, SuiteCommand};
 
 /// Variables setup commands may see: what installers need, no credentials of models.
-const SETUP_ENV_NAMES: [&str; 9] = ["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"];
+const SETUP_ENV_NAMES: [&str; 9] = [
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "TMPDIR",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+];
 const SETUP_ENV_PREFIXES: [&str; 3] = ["PIP_", "PYENV", "UV_"];
-const SETUP_ENV_PROXIES: [&str; 6] = ["http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"];
+const SETUP_ENV_PROXIES: [&str; 6] = [
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+];
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -46,7 +66,10 @@ async fn dispatch(cli: Cli) -> ExitCode {
 }
 
 fn harness_info() -> HarnessInfo {
-    HarnessInfo { version: env!("CARGO_PKG_VERSION").to_string(), git_commit: env!("MISSIONS_BENCH_GIT_COMMIT").to_string() }
+    HarnessInfo {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        git_commit: env!("MISSIONS_BENCH_GIT_COMMIT").to_string(),
+    }
 }
 
 fn new_run_id(prefix: &str) -> String {
@@ -83,7 +106,13 @@ fn setup_env() -> Vec<(String, String)> {
         .collect()
 }
 
-fn base_settings(common: &CommonArgs, suite: &Path, config: Config, run_id: String, seed: Option<u64>) -> RunSettings {
+fn base_settings(
+    common: &CommonArgs,
+    suite: &Path,
+    config: Config,
+    run_id: String,
+    seed: Option<u64>,
+) -> RunSettings {
     RunSettings {
         suite_dir: suite.to_path_buf(),
         config,
@@ -93,7 +122,10 @@ fn base_settings(common: &CommonArgs, suite: &Path, config: Config, run_id: Stri
         jobs: usize::from(common.jobs),
         out_dir: common.out.clone(),
         run_id,
-        work_dir: common.work_dir.clone().unwrap_or_else(|| std::env::temp_dir().join("missions-bench").join("work")),
+        work_dir: common
+            .work_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("missions-bench").join("work")),
         cache_dir: cache_dir(common.cache_dir.as_deref()),
         setup_env: setup_env(),
         base_path: env_var("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".to_string()),
@@ -110,15 +142,22 @@ fn load_config(flag: Option<&Path>) -> Result<Config, String> {
         None if Path::new("missions-bench.toml").is_file() => PathBuf::from("missions-bench.toml"),
         None => return Config::default_config().map_err(|e| e.to_string()),
     };
-    let source = std::fs::read_to_string(&path).map_err(|e| format!("{}: cannot read config: {e}", path.display()))?;
+    let source = std::fs::read_to_string(&path)
+        .map_err(|e| format!("{}: cannot read config: {e}", path.display()))?;
     Config::parse(&path, &source).map_err(|e| e.to_string())
 }
 
 /// Counts planned mission runs for the progress bar; 0 when the suite does not load (the run
 /// reports that error itself).
 fn planned_runs(suite: &Path, missions: usize, pairings: usize, repeats: Option<u32>) -> u64 {
-    let Ok(loaded) = load_suite(suite) else { return 0 };
-    let missions = if missions == 0 { loaded.missions.len() } else { missions };
+    let Ok(loaded) = load_suite(suite) else {
+        return 0;
+    };
+    let missions = if missions == 0 {
+        loaded.missions.len()
+    } else {
+        missions
+    };
     let repeats = repeats.unwrap_or(loaded.file.defaults.repeats).max(1) as usize;
     (missions * pairings * repeats) as u64
 }
@@ -144,7 +183,11 @@ async fn run(args: args::RunArgs) -> ExitCode {
             return exit::code(exit::INPUT_ERROR);
         }
     };
-    let names = if args.pairings.is_empty() { vec![config.default_pairing.clone()] } else { args.pairings.clone() };
+    let names = if args.pairings.is_empty() {
+        vec![config.default_pairing.clone()]
+    } else {
+        args.pairings.clone()
+    };
     let mut overrides = Vec::new();
     for role in &args.roles {
         match role.split_once('=') {
@@ -159,7 +202,10 @@ async fn run(args: args::RunArgs) -> ExitCode {
     }
     let mut pairings = Vec::new();
     for name in &names {
-        let pairing = config.pairing(name).and_then(|p| p.with_overrides(&overrides)).and_then(|p| config.check_pairing(&p).map(|()| p));
+        let pairing = config
+            .pairing(name)
+            .and_then(|p| p.with_overrides(&overrides))
+            .and_then(|p| config.check_pairing(&p).map(|()| p));
         match pairing {
             Ok(pairing) => pairings.push(pairing),
             Err(message) => {
@@ -172,16 +218,30 @@ async fn run(args: args::RunArgs) -> ExitCode {
     settings.pairings = pairings;
     settings.missions = args.missions.clone();
     settings.repeats = args.repeats;
-    let total = planned_runs(&args.suite, args.missions.len(), settings.pairings.len(), args.repeats);
+    let total = planned_runs(
+        &args.suite,
+        args.missions.len(),
+        settings.pairings.len(),
+        args.repeats,
+    );
     let progress = Arc::new(progress::Progress::new(total));
-    let sinks: Vec<Arc<dyn EventSink>> = if args.common.quiet { Vec::new() } else { vec![progress.clone()] };
+    let sinks: Vec<Arc<dyn EventSink>> = if args.common.quiet {
+        Vec::new()
+    } else {
+        vec![progress.clone()]
+    };
     let result = run_suite(&settings, sinks).await;
     progress.finish();
     match result {
         Ok(report) => {
             print!("{}", mission_table(&report.tables.missions));
             println!("\nreport: {}", report.dir.display());
-            let errors = report.tables.missions.iter().filter(|m| m.status == "error").count();
+            let errors = report
+                .tables
+                .missions
+                .iter()
+                .filter(|m| m.status == "error")
+                .count();
             if errors > 0 {
                 eprintln!("{errors} mission runs ended in an infrastructure error (status `error`); see halt_detail in missions.parquet");
                 return exit::code(exit::INFRA_ERRORS);
@@ -200,10 +260,20 @@ async fn suite_check(args: args::CheckArgs) -> ExitCode {
             return exit::code(exit::HARNESS_ERROR);
         }
     };
-    let settings = base_settings(&args.common, &args.suite, config, new_run_id("check-"), None);
+    let settings = base_settings(
+        &args.common,
+        &args.suite,
+        config,
+        new_run_id("check-"),
+        None,
+    );
     let total = planned_runs(&args.suite, 0, 2, Some(1));
     let progress = Arc::new(progress::Progress::new(total));
-    let sinks: Vec<Arc<dyn EventSink>> = if args.common.quiet { Vec::new() } else { vec![progress.clone()] };
+    let sinks: Vec<Arc<dyn EventSink>> = if args.common.quiet {
+        Vec::new()
+    } else {
+        vec![progress.clone()]
+    };
     let result = check_suite(&settings, sinks).await;
     progress.finish();
     match result {

@@ -24,12 +24,24 @@ struct Inner {
 impl Progress {
     pub fn new(total: u64) -> Progress {
         let interactive = std::io::stderr().is_terminal();
-        let multi = MultiProgress::with_draw_target(if interactive { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
+        let multi = MultiProgress::with_draw_target(if interactive {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        });
         let overall = multi.add(ProgressBar::new(total));
         overall.set_style(
-            ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} missions {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} missions {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
-        Progress { inner: Mutex::new(Inner { multi, overall, missions: HashMap::new(), interactive }) }
+        Progress {
+            inner: Mutex::new(Inner {
+                multi,
+                overall,
+                missions: HashMap::new(),
+                interactive,
+            }),
+        }
     }
 
     pub fn finish(&self) {
@@ -42,23 +54,40 @@ impl Progress {
 
 impl EventSink for Progress {
     fn record(&self, record: &EventRecord) {
-        let Ok(mut inner) = self.inner.lock() else { return };
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
         let Some(key) = &record.mission else {
             if let Event::EnvironmentReady { reused, .. } = &record.event {
-                inner.overall.set_message(if *reused { "(environment reused)" } else { "(environment built)" });
+                inner.overall.set_message(if *reused {
+                    "(environment reused)"
+                } else {
+                    "(environment built)"
+                });
             }
             return;
         };
         match &record.event {
             Event::MissionStarted { .. } => {
-                let bar = inner.multi.insert_before(&inner.overall, ProgressBar::new_spinner());
-                bar.set_style(ProgressStyle::with_template("  {spinner} {prefix}: {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+                let bar = inner
+                    .multi
+                    .insert_before(&inner.overall, ProgressBar::new_spinner());
+                bar.set_style(
+                    ProgressStyle::with_template("  {spinner} {prefix}: {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
                 bar.set_prefix(key.to_string());
                 bar.set_message("setting up");
                 bar.enable_steady_tick(Duration::from_millis(120));
                 inner.missions.insert(key.clone(), (bar, String::new()));
             }
-            Event::AgentStarted { role, milestone, feature, round, .. } => {
+            Event::AgentStarted {
+                role,
+                milestone,
+                feature,
+                round,
+                ..
+            } => {
                 if let Some((bar, _)) = inner.missions.get(key) {
                     let mut message = String::new();
                     if let Some(milestone) = milestone {
@@ -76,9 +105,20 @@ impl EventSink for Progress {
                     bar.set_message("acceptance tests done, measuring coverage");
                 }
             }
-            Event::MissionFinished { status, halt_reason, duration_ms, .. } => {
-                let halt = halt_reason.map(|h| format!(" ({})", h.as_str())).unwrap_or_default();
-                let line = format!("{key}: {}{halt} in {:.1}s", status.as_str(), duration_ms / 1000.0);
+            Event::MissionFinished {
+                status,
+                halt_reason,
+                duration_ms,
+                ..
+            } => {
+                let halt = halt_reason
+                    .map(|h| format!(" ({})", h.as_str()))
+                    .unwrap_or_default();
+                let line = format!(
+                    "{key}: {}{halt} in {:.1}s",
+                    status.as_str(),
+                    duration_ms / 1000.0
+                );
                 if let Some((bar, _)) = inner.missions.remove(key) {
                     bar.finish_and_clear();
                 }

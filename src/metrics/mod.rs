@@ -6,13 +6,18 @@ pub mod table;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::events::{AgentOutcome, CallStatus, Event, EventRecord, FileClass, MissionKey, TestResult, TestStatus, VerdictStatus};
+use crate::events::{
+    AgentOutcome, CallStatus, Event, EventRecord, FileClass, MissionKey, TestResult, TestStatus,
+    VerdictStatus,
+};
 use crate::model::{Usage, UsageSource};
 use crate::spec::{Finding, Role, Severity, Verify};
 pub use records::*;
 
 /// Sums values that may be unknown: unknown if any part is unknown.
-fn strict_sum<T: std::ops::Add<Output = T> + Default>(values: impl IntoIterator<Item = Option<T>>) -> Option<T> {
+fn strict_sum<T: std::ops::Add<Output = T> + Default>(
+    values: impl IntoIterator<Item = Option<T>>,
+) -> Option<T> {
     let mut total = T::default();
     for value in values {
         total = total + value?;
@@ -23,7 +28,11 @@ fn strict_sum<T: std::ops::Add<Output = T> + Default>(values: impl IntoIterator<
 fn source_label(sources: &BTreeSet<UsageSource>) -> String {
     match sources.len() {
         0 => "none".to_string(),
-        1 => sources.iter().next().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        1 => sources
+            .iter()
+            .next()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
         _ => "mixed".to_string(),
     }
 }
@@ -106,12 +115,29 @@ pub fn fold(run_id: &str, records: &[EventRecord]) -> Tables {
 
 fn apply(acc: &mut MissionAcc, key: &MissionKey, run_id: &str, record: &EventRecord) {
     match &record.event {
-        Event::MissionStarted { mission_hash, models, .. } => {
+        Event::MissionStarted {
+            mission_hash,
+            models,
+            ..
+        } => {
             acc.started_at_ms = record.time_ms;
             acc.mission_hash = mission_hash.clone();
-            acc.models = models.iter().map(|(role, m)| (*role, m.name.clone())).collect();
+            acc.models = models
+                .iter()
+                .map(|(role, m)| (*role, m.name.clone()))
+                .collect();
         }
-        Event::AgentStarted { run, parent, role, model, provider, task, milestone, feature, round } => {
+        Event::AgentStarted {
+            run,
+            parent,
+            role,
+            model,
+            provider,
+            task,
+            milestone,
+            feature,
+            round,
+        } => {
             let entry = acc.runs.entry(*run).or_default();
             entry.parent = *parent;
             entry.role = Some(*role);
@@ -123,15 +149,27 @@ fn apply(acc: &mut MissionAcc, key: &MissionKey, run_id: &str, record: &EventRec
             entry.round = *round;
             entry.started_at_ms = record.time_ms;
         }
-        Event::Turn { run, turn, context_messages, usage, cost_usd, timing, tool_calls, stop } => {
+        Event::Turn {
+            run,
+            turn,
+            context_messages,
+            usage,
+            cost_usd,
+            timing,
+            tool_calls,
+            stop,
+        } => {
             let entry = acc.runs.entry(*run).or_default();
             entry.usages.push(usage.clone());
             entry.costs.push(*cost_usd);
             entry.model_ms += timing.latency_ms;
-            let new_tokens = timing.prefill_tokens.or(match (usage.input_tokens, usage.cache_read_tokens) {
-                (Some(input), Some(cached)) => Some(input.saturating_sub(cached)),
-                _ => None,
-            });
+            let new_tokens =
+                timing
+                    .prefill_tokens
+                    .or(match (usage.input_tokens, usage.cache_read_tokens) {
+                        (Some(input), Some(cached)) => Some(input.saturating_sub(cached)),
+                        _ => None,
+                    });
             acc.turns.push(TurnRow {
                 schema_version: SCHEMA_VERSION,
                 run_id: run_id.to_string(),
@@ -140,7 +178,10 @@ fn apply(acc: &mut MissionAcc, key: &MissionKey, run_id: &str, record: &EventRec
                 pairing: key.pairing.clone(),
                 repeat: key.repeat,
                 agent_run: *run,
-                role: entry.role.map(|r| r.as_str().to_string()).unwrap_or_default(),
+                role: entry
+                    .role
+                    .map(|r| r.as_str().to_string())
+                    .unwrap_or_default(),
                 model: entry.model.clone(),
                 turn: *turn,
                 context_messages: *context_messages,
@@ -167,7 +208,17 @@ fn apply(acc: &mut MissionAcc, key: &MissionKey, run_id: &str, record: &EventRec
                 time_ms: record.time_ms,
             });
         }
-        Event::ToolCalled { run, status, duration_ms, file_class, command, exit_code, timed_out, dropped_bytes, .. } => {
+        Event::ToolCalled {
+            run,
+            status,
+            duration_ms,
+            file_class,
+            command,
+            exit_code,
+            timed_out,
+            dropped_bytes,
+            ..
+        } => {
             let entry = acc.runs.entry(*run).or_default();
             entry.tool_calls += 1;
             entry.tool_ms += duration_ms;
@@ -204,7 +255,13 @@ fn apply(acc: &mut MissionAcc, key: &MissionKey, run_id: &str, record: &EventRec
             }
         }
         Event::NoToolCall { run, .. } => acc.runs.entry(*run).or_default().no_tool_call += 1,
-        Event::AgentFinished { run, outcome, turns, duration_ms, .. } => {
+        Event::AgentFinished {
+            run,
+            outcome,
+            turns,
+            duration_ms,
+            ..
+        } => {
             let entry = acc.runs.entry(*run).or_default();
             entry.outcome = Some(*outcome);
             entry.turns = *turns;
@@ -215,33 +272,89 @@ fn apply(acc: &mut MissionAcc, key: &MissionKey, run_id: &str, record: &EventRec
             acc.plan_violations += 1;
             acc.runs.entry(*run).or_default().plan_violations += 1;
         }
-        Event::ContractWritten { milestones, assertions, .. } => {
+        Event::ContractWritten {
+            milestones,
+            assertions,
+            ..
+        } => {
             acc.milestone_order = milestones.iter().map(|m| m.id.to_string()).collect();
-            acc.assertion_info = assertions.iter().map(|a| (a.id.to_string(), (a.milestone.to_string(), a.verify))).collect();
+            acc.assertion_info = assertions
+                .iter()
+                .map(|a| (a.id.to_string(), (a.milestone.to_string(), a.verify)))
+                .collect();
         }
-        Event::FeaturesPlanned { after_round: None, features, .. } => acc.planned_features = features.len() as u64,
-        Event::FeaturesPlanned { after_round: Some(round), features, .. } => {
+        Event::FeaturesPlanned {
+            after_round: None,
+            features,
+            ..
+        } => acc.planned_features = features.len() as u64,
+        Event::FeaturesPlanned {
+            after_round: Some(round),
+            features,
+            ..
+        } => {
             if let Some(first) = features.first() {
-                *acc.fix_features.entry((first.milestone.to_string(), *round)).or_default() += features.len() as u64;
+                *acc.fix_features
+                    .entry((first.milestone.to_string(), *round))
+                    .or_default() += features.len() as u64;
             }
         }
         Event::FindingRaised { finding, .. } => acc.findings.push(finding.clone()),
-        Event::VerdictReported { milestone, round, assertion, status, .. } => {
-            acc.verdicts.push((milestone.to_string(), *round, assertion.clone(), *status));
+        Event::VerdictReported {
+            milestone,
+            round,
+            assertion,
+            status,
+            ..
+        } => {
+            acc.verdicts
+                .push((milestone.to_string(), *round, assertion.clone(), *status));
         }
-        Event::MechanicalCheck { milestone, round, assertion, passed, .. } => {
-            acc.mechanical.insert((milestone.to_string(), *round, assertion.clone()), *passed);
+        Event::MechanicalCheck {
+            milestone,
+            round,
+            assertion,
+            passed,
+            ..
+        } => {
+            acc.mechanical
+                .insert((milestone.to_string(), *round, assertion.clone()), *passed);
         }
-        Event::MilestoneRound { milestone, round, passed, open_blocking } => {
-            acc.rounds.push((milestone.to_string(), *round, *passed, *open_blocking));
+        Event::MilestoneRound {
+            milestone,
+            round,
+            passed,
+            open_blocking,
+        } => {
+            acc.rounds
+                .push((milestone.to_string(), *round, *passed, *open_blocking));
         }
-        Event::AcceptanceFinished { tests, error, .. } => acc.acceptance = Some((tests.clone(), error.clone())),
-        Event::CoverageMeasured { percent, error, .. } => acc.coverage = Some((*percent, error.clone())),
-        Event::LinesCounted { source_files, source_lines, test_files, test_lines } => {
+        Event::AcceptanceFinished { tests, error, .. } => {
+            acc.acceptance = Some((tests.clone(), error.clone()))
+        }
+        Event::CoverageMeasured { percent, error, .. } => {
+            acc.coverage = Some((*percent, error.clone()))
+        }
+        Event::LinesCounted {
+            source_files,
+            source_lines,
+            test_files,
+            test_lines,
+        } => {
             acc.lines = (*source_files, *source_lines, *test_files, *test_lines);
         }
-        Event::MissionFinished { status, halt_reason, detail, duration_ms } => {
-            acc.finished = Some((status.as_str().to_string(), halt_reason.map(|h| h.as_str().to_string()), detail.clone(), *duration_ms));
+        Event::MissionFinished {
+            status,
+            halt_reason,
+            detail,
+            duration_ms,
+        } => {
+            acc.finished = Some((
+                status.as_str().to_string(),
+                halt_reason.map(|h| h.as_str().to_string()),
+                detail.clone(),
+                *duration_ms,
+            ));
         }
         Event::EnvironmentReady { .. }
         | Event::EnvironmentFailed { .. }
@@ -251,14 +364,23 @@ fn apply(acc: &mut MissionAcc, key: &MissionKey, run_id: &str, record: &EventRec
     }
 }
 
-fn usage_sums(usages: &[Usage]) -> (Option<u64>, Option<u64>, Option<u64>, Option<u64>, Option<u64>) {
-    (
-        strict_sum(usages.iter().map(|u| u.input_tokens)),
-        strict_sum(usages.iter().map(|u| u.cache_read_tokens)),
-        strict_sum(usages.iter().map(|u| u.cache_write_tokens)),
-        strict_sum(usages.iter().map(|u| u.output_tokens)),
-        strict_sum(usages.iter().map(|u| u.reasoning_tokens)),
-    )
+/// Token sums of several calls; each unknown when any call did not report it.
+struct UsageTotals {
+    input: Option<u64>,
+    cache_read: Option<u64>,
+    cache_write: Option<u64>,
+    output: Option<u64>,
+    reasoning: Option<u64>,
+}
+
+fn usage_sums(usages: &[Usage]) -> UsageTotals {
+    UsageTotals {
+        input: strict_sum(usages.iter().map(|u| u.input_tokens)),
+        cache_read: strict_sum(usages.iter().map(|u| u.cache_read_tokens)),
+        cache_write: strict_sum(usages.iter().map(|u| u.cache_write_tokens)),
+        output: strict_sum(usages.iter().map(|u| u.output_tokens)),
+        reasoning: strict_sum(usages.iter().map(|u| u.reasoning_tokens)),
+    }
 }
 
 fn emit_rows(tables: &mut Tables, run_id: &str, key: &MissionKey, acc: MissionAcc) {
@@ -271,7 +393,9 @@ fn emit_rows(tables: &mut Tables, run_id: &str, key: &MissionKey, acc: MissionAc
     let mut acceptance_by_milestone: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for test in &tests {
         if let Some(milestone) = &test.milestone {
-            let entry = acceptance_by_milestone.entry(milestone.to_string()).or_default();
+            let entry = acceptance_by_milestone
+                .entry(milestone.to_string())
+                .or_default();
             entry.1 += 1;
             if test.status == TestStatus::Passed {
                 entry.0 += 1;
@@ -279,10 +403,11 @@ fn emit_rows(tables: &mut Tables, run_id: &str, key: &MissionKey, acc: MissionAc
         }
     }
     let acceptance_ok = |milestone: &str| -> Option<bool> {
-        if acc.acceptance.is_none() {
-            return None;
-        }
-        acceptance_by_milestone.get(milestone).filter(|(_, total)| *total > 0).map(|(passed, total)| passed == total)
+        acc.acceptance.as_ref()?;
+        acceptance_by_milestone
+            .get(milestone)
+            .filter(|(_, total)| *total > 0)
+            .map(|(passed, total)| passed == total)
     };
 
     // Rounds by milestone.
@@ -294,17 +419,37 @@ fn emit_rows(tables: &mut Tables, run_id: &str, key: &MissionKey, acc: MissionAc
         }
         last_round.insert(milestone.as_str(), (*round, *passed));
     }
-    let false_green = |m: &str| last_round.get(m).is_some_and(|(_, passed)| *passed) && acceptance_ok(m) == Some(false);
-    let false_red = |m: &str| last_round.get(m).is_some_and(|(_, passed)| !*passed) && acceptance_ok(m) == Some(true);
+    let false_green = |m: &str| {
+        last_round.get(m).is_some_and(|(_, passed)| *passed) && acceptance_ok(m) == Some(false)
+    };
+    let false_red = |m: &str| {
+        last_round.get(m).is_some_and(|(_, passed)| !*passed) && acceptance_ok(m) == Some(true)
+    };
 
     for (milestone, round, passed, open_blocking) in &acc.rounds {
         let findings_in = |severity: Severity| {
-            acc.findings.iter().filter(|f| f.milestone.as_str() == milestone && f.round == *round && f.severity == severity).count() as u64
+            acc.findings
+                .iter()
+                .filter(|f| {
+                    f.milestone.as_str() == milestone && f.round == *round && f.severity == severity
+                })
+                .count() as u64
         };
-        let verdicts: Vec<_> = acc.verdicts.iter().filter(|(m, r, _, _)| m == milestone && r == round).collect();
-        let mechanical: Vec<bool> =
-            acc.mechanical.iter().filter(|((m, r, _), _)| m == milestone && r == round).map(|(_, passed)| *passed).collect();
-        let (acceptance_passed, acceptance_total) = acceptance_by_milestone.get(milestone).copied().unwrap_or_default();
+        let verdicts: Vec<_> = acc
+            .verdicts
+            .iter()
+            .filter(|(m, r, _, _)| m == milestone && r == round)
+            .collect();
+        let mechanical: Vec<bool> = acc
+            .mechanical
+            .iter()
+            .filter(|((m, r, _), _)| m == milestone && r == round)
+            .map(|(_, passed)| *passed)
+            .collect();
+        let (acceptance_passed, acceptance_total) = acceptance_by_milestone
+            .get(milestone)
+            .copied()
+            .unwrap_or_default();
         tables.milestones.push(MilestoneRow {
             schema_version: SCHEMA_VERSION,
             run_id: run_id.to_string(),
@@ -313,19 +458,37 @@ fn emit_rows(tables: &mut Tables, run_id: &str, key: &MissionKey, acc: MissionAc
             pairing: pairing.clone(),
             repeat: key.repeat,
             milestone: milestone.clone(),
-            milestone_index: acc.milestone_order.iter().position(|m| m == milestone).map_or(0, |i| i as u32 + 1),
+            milestone_index: acc
+                .milestone_order
+                .iter()
+                .position(|m| m == milestone)
+                .map_or(0, |i| i as u32 + 1),
             round: *round,
             passed: *passed,
             open_blocking: u64::from(*open_blocking),
             findings_blocking: findings_in(Severity::Blocking),
             findings_non_blocking: findings_in(Severity::NonBlocking),
             findings_suggestion: findings_in(Severity::Suggestion),
-            verdicts_pass: verdicts.iter().filter(|v| v.3 == VerdictStatus::Pass).count() as u64,
-            verdicts_fail: verdicts.iter().filter(|v| v.3 == VerdictStatus::Fail).count() as u64,
+            verdicts_pass: verdicts
+                .iter()
+                .filter(|v| v.3 == VerdictStatus::Pass)
+                .count() as u64,
+            verdicts_fail: verdicts
+                .iter()
+                .filter(|v| v.3 == VerdictStatus::Fail)
+                .count() as u64,
             mechanical_pass: mechanical.iter().filter(|p| **p).count() as u64,
             mechanical_fail: mechanical.iter().filter(|p| !**p).count() as u64,
-            assertions_total: acc.assertion_info.values().filter(|(m, _)| m == milestone).count() as u64,
-            fix_features_planned: acc.fix_features.get(&(milestone.clone(), *round)).copied().unwrap_or(0),
+            assertions_total: acc
+                .assertion_info
+                .values()
+                .filter(|(m, _)| m == milestone)
+                .count() as u64,
+            fix_features_planned: acc
+                .fix_features
+                .get(&(milestone.clone(), *round))
+                .copied()
+                .unwrap_or(0),
             rounds_to_pass: rounds_to_pass.get(milestone.as_str()).copied(),
             acceptance_passed,
             acceptance_total,
@@ -336,8 +499,14 @@ fn emit_rows(tables: &mut Tables, run_id: &str, key: &MissionKey, acc: MissionAc
     }
 
     for (checked_in, round, assertion, status) in &acc.verdicts {
-        let (milestone, verify) = acc.assertion_info.get(assertion).cloned().unwrap_or((checked_in.clone(), Verify::Agent));
-        let mechanical = acc.mechanical.get(&(checked_in.clone(), *round, assertion.clone()));
+        let (milestone, verify) = acc
+            .assertion_info
+            .get(assertion)
+            .cloned()
+            .unwrap_or((checked_in.clone(), Verify::Agent));
+        let mechanical = acc
+            .mechanical
+            .get(&(checked_in.clone(), *round, assertion.clone()));
         let mechanical_status = match mechanical {
             Some(true) => "pass",
             Some(false) => "fail",
@@ -351,7 +520,8 @@ fn emit_rows(tables: &mut Tables, run_id: &str, key: &MissionKey, acc: MissionAc
             pairing: pairing.clone(),
             repeat: key.repeat,
             assertion: assertion.clone(),
-            acceptance_status: acceptance_ok(&milestone).map(|ok| if ok { "pass" } else { "fail" }.to_string()),
+            acceptance_status: acceptance_ok(&milestone)
+                .map(|ok| if ok { "pass" } else { "fail" }.to_string()),
             milestone,
             checked_in: checked_in.clone(),
             round: *round,
@@ -375,8 +545,9 @@ fn emit_rows(tables: &mut Tables, run_id: &str, key: &MissionKey, acc: MissionAc
     let (mut turns, mut tool_calls, mut malformed) = (0u64, 0u64, 0u64);
     for (agent_run, run) in &acc.runs {
         let role = run.role.unwrap_or(Role::Subagent);
-        let (input, cache_read, cache_write, output, reasoning) = usage_sums(&run.usages);
-        *tokens_by_role.entry(role).or_default() += run.usages.iter().map(Usage::total).sum::<u64>();
+        let totals = usage_sums(&run.usages);
+        *tokens_by_role.entry(role).or_default() +=
+            run.usages.iter().map(Usage::total).sum::<u64>();
         *wall_by_role.entry(role).or_default() += run.wall_ms;
         *runs_by_role.entry(role).or_default() += 1;
         let run_sources: BTreeSet<UsageSource> = run.usages.iter().map(|u| u.source).collect();
@@ -412,7 +583,10 @@ fn emit_rows(tables: &mut Tables, run_id: &str, key: &MissionKey, acc: MissionAc
             milestone: run.milestone.clone(),
             feature: run.feature.clone(),
             round: run.round,
-            outcome: run.outcome.map_or("unfinished", AgentOutcome::as_str).to_string(),
+            outcome: run
+                .outcome
+                .map_or("unfinished", AgentOutcome::as_str)
+                .to_string(),
             turns: run.turns,
             tool_calls: run.tool_calls,
             tool_errors: run.tool_errors,
@@ -420,11 +594,11 @@ fn emit_rows(tables: &mut Tables, run_id: &str, key: &MissionKey, acc: MissionAc
             unknown_tool_calls: run.unknown,
             plan_violations: run.plan_violations,
             no_tool_call_turns: run.no_tool_call,
-            input_tokens: input,
-            cache_read_tokens: cache_read,
-            cache_write_tokens: cache_write,
-            output_tokens: output,
-            reasoning_tokens: reasoning,
+            input_tokens: totals.input,
+            cache_read_tokens: totals.cache_read,
+            cache_write_tokens: totals.cache_write,
+            output_tokens: totals.output,
+            reasoning_tokens: totals.reasoning,
             usage_source: source_label(&run_sources),
             cost_usd: strict_sum(run.costs.iter().copied()),
             wall_ms: run.wall_ms,
@@ -443,10 +617,21 @@ fn emit_rows(tables: &mut Tables, run_id: &str, key: &MissionKey, acc: MissionAc
     }
     tables.turns.extend(acc.turns.iter().cloned());
 
-    let (input, cache_read, cache_write, output, _) = usage_sums(&all_usages);
-    let (status, halt_reason, halt_detail, wall_ms) =
-        acc.finished.clone().unwrap_or_else(|| ("unfinished".to_string(), None, "the mission has no end event".to_string(), 0.0));
-    let count = |severity: Severity| acc.findings.iter().filter(|f| f.severity == severity).count() as u64;
+    let totals = usage_sums(&all_usages);
+    let (status, halt_reason, halt_detail, wall_ms) = acc.finished.clone().unwrap_or_else(|| {
+        (
+            "unfinished".to_string(),
+            None,
+            "the mission has no end event".to_string(),
+            0.0,
+        )
+    });
+    let count = |severity: Severity| {
+        acc.findings
+            .iter()
+            .filter(|f| f.severity == severity)
+            .count() as u64
+    };
     let model = |role: Role| acc.models.get(&role).cloned().unwrap_or_default();
     let (coverage_pct, coverage_error) = acc.coverage.clone().unwrap_or((None, None));
     tables.missions.push(MissionRow {
@@ -465,9 +650,18 @@ fn emit_rows(tables: &mut Tables, run_id: &str, key: &MissionKey, acc: MissionAc
         status,
         halt_reason,
         halt_detail,
-        acceptance_passed: tests.iter().filter(|t| t.status == TestStatus::Passed).count() as u64,
-        acceptance_failed: tests.iter().filter(|t| t.status == TestStatus::Failed).count() as u64,
-        acceptance_skipped: tests.iter().filter(|t| t.status == TestStatus::Skipped).count() as u64,
+        acceptance_passed: tests
+            .iter()
+            .filter(|t| t.status == TestStatus::Passed)
+            .count() as u64,
+        acceptance_failed: tests
+            .iter()
+            .filter(|t| t.status == TestStatus::Failed)
+            .count() as u64,
+        acceptance_skipped: tests
+            .iter()
+            .filter(|t| t.status == TestStatus::Skipped)
+            .count() as u64,
         acceptance_total: tests.len() as u64,
         acceptance_unmapped: tests.iter().filter(|t| t.milestone.is_none()).count() as u64,
         acceptance_error,
@@ -491,17 +685,23 @@ fn emit_rows(tables: &mut Tables, run_id: &str, key: &MissionKey, acc: MissionAc
         turns,
         tool_calls,
         malformed_calls: malformed,
-        input_tokens: input,
-        cache_read_tokens: cache_read,
-        cache_write_tokens: cache_write,
-        output_tokens: output,
+        input_tokens: totals.input,
+        cache_read_tokens: totals.cache_read,
+        cache_write_tokens: totals.cache_write,
+        output_tokens: totals.output,
         usage_source: source_label(&sources),
-        tokens_orchestrator: tokens_by_role.get(&Role::Orchestrator).copied().unwrap_or(0),
+        tokens_orchestrator: tokens_by_role
+            .get(&Role::Orchestrator)
+            .copied()
+            .unwrap_or(0),
         tokens_worker: tokens_by_role.get(&Role::Worker).copied().unwrap_or(0),
         tokens_scrutiny: tokens_by_role.get(&Role::Scrutiny).copied().unwrap_or(0),
         tokens_user_testing: tokens_by_role.get(&Role::UserTesting).copied().unwrap_or(0),
         tokens_subagent: tokens_by_role.get(&Role::Subagent).copied().unwrap_or(0),
-        wall_ms_orchestrator: wall_by_role.get(&Role::Orchestrator).copied().unwrap_or(0.0),
+        wall_ms_orchestrator: wall_by_role
+            .get(&Role::Orchestrator)
+            .copied()
+            .unwrap_or(0.0),
         wall_ms_worker: wall_by_role.get(&Role::Worker).copied().unwrap_or(0.0),
         wall_ms_scrutiny: wall_by_role.get(&Role::Scrutiny).copied().unwrap_or(0.0),
         wall_ms_user_testing: wall_by_role.get(&Role::UserTesting).copied().unwrap_or(0.0),
@@ -513,7 +713,11 @@ fn emit_rows(tables: &mut Tables, run_id: &str, key: &MissionKey, acc: MissionAc
         lines_test: acc.lines.3,
         coverage_pct,
         coverage_error,
-        false_green: acc.milestone_order.iter().filter(|m| false_green(m)).count() as u64,
+        false_green: acc
+            .milestone_order
+            .iter()
+            .filter(|m| false_green(m))
+            .count() as u64,
         false_red: acc.milestone_order.iter().filter(|m| false_red(m)).count() as u64,
         tdd_share: (tdd_both > 0).then(|| tdd_yes as f64 / tdd_both as f64),
         wall_ms,

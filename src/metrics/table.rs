@@ -52,8 +52,14 @@ macro_rules! cell {
                 ColumnData::$variant(values.into_iter().map(Some).collect())
             }
             fn from_column(column: &str, data: &ColumnData) -> Result<Vec<Self>, String> {
-                let ColumnData::$variant(values) = data else { return Err(wrong_type(column, $label)) };
-                values.iter().enumerate().map(|(row, v)| v.clone().ok_or_else(|| null_in(column, row))).collect()
+                let ColumnData::$variant(values) = data else {
+                    return Err(wrong_type(column, $label));
+                };
+                values
+                    .iter()
+                    .enumerate()
+                    .map(|(row, v)| v.clone().ok_or_else(|| null_in(column, row)))
+                    .collect()
             }
         }
         impl Cell for Option<$ty> {
@@ -61,7 +67,9 @@ macro_rules! cell {
                 ColumnData::$variant(values)
             }
             fn from_column(column: &str, data: &ColumnData) -> Result<Vec<Self>, String> {
-                let ColumnData::$variant(values) = data else { return Err(wrong_type(column, $label)) };
+                let ColumnData::$variant(values) = data else {
+                    return Err(wrong_type(column, $label));
+                };
                 Ok(values.clone())
             }
         }
@@ -82,7 +90,10 @@ pub trait TableRow: Sized {
     /// Column names in order.
     fn column_names() -> Vec<&'static str>;
     fn to_columns(rows: &[Self]) -> Vec<(&'static str, ColumnData)>;
-    fn from_columns(height: usize, columns: &BTreeMap<String, ColumnData>) -> Result<Vec<Self>, String>;
+    fn from_columns(
+        height: usize,
+        columns: &BTreeMap<String, ColumnData>,
+    ) -> Result<Vec<Self>, String>;
 }
 
 /// Declares row structs and their [`TableRow`] impls from one field list.

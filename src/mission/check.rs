@@ -30,20 +30,43 @@ impl SuiteCheck {
 
 /// Runs the suite with the `oracle` and `nop` pairings of the embedded config. `settings`
 /// supplies folders and the environment; its config and pairings are replaced.
-pub async fn check_suite(settings: &RunSettings, sinks: Vec<Arc<dyn EventSink>>) -> Result<SuiteCheck, RunError> {
+pub async fn check_suite(
+    settings: &RunSettings,
+    sinks: Vec<Arc<dyn EventSink>>,
+) -> Result<SuiteCheck, RunError> {
     let suite = load_suite(&settings.suite_dir)?;
     let config = Config::default_config()?;
-    let pairings = ["oracle", "nop"].iter().map(|name| config.pairing(name).map_err(RunError::Settings)).collect::<Result<Vec<_>, _>>()?;
-    let run_settings = RunSettings { config, pairings, repeats: Some(1), ..settings.clone() };
+    let pairings = ["oracle", "nop"]
+        .iter()
+        .map(|name| config.pairing(name).map_err(RunError::Settings))
+        .collect::<Result<Vec<_>, _>>()?;
+    let run_settings = RunSettings {
+        config,
+        pairings,
+        repeats: Some(1),
+        ..settings.clone()
+    };
     let report = run_suite(&run_settings, sinks).await?;
     let mut missions = Vec::new();
     for mission in &suite.missions {
         let id = mission.id().as_str();
         let mut problems = Vec::new();
-        let row = |pairing: &str| report.tables.missions.iter().find(|m| m.mission == id && m.pairing == pairing).cloned();
+        let row = |pairing: &str| {
+            report
+                .tables
+                .missions
+                .iter()
+                .find(|m| m.mission == id && m.pairing == pairing)
+                .cloned()
+        };
         match row("oracle") {
             None => problems.push("the oracle run left no record".to_string()),
-            Some(oracle) => problems.extend(oracle_problems(&oracle, &report.tables, mission.contract_path().as_path(), mission.dir.join("mission.toml").as_path())),
+            Some(oracle) => problems.extend(oracle_problems(
+                &oracle,
+                &report.tables,
+                mission.contract_path().as_path(),
+                mission.dir.join("mission.toml").as_path(),
+            )),
         }
         match row("nop") {
             None => problems.push("the nop run left no record".to_string()),
@@ -54,30 +77,58 @@ pub async fn check_suite(settings: &RunSettings, sinks: Vec<Arc<dyn EventSink>>)
             )),
             Some(_) => {}
         }
-        missions.push(MissionCheck { mission: id.to_string(), problems });
+        missions.push(MissionCheck {
+            mission: id.to_string(),
+            problems,
+        });
     }
-    Ok(SuiteCheck { missions, report_dir: report.dir })
+    Ok(SuiteCheck {
+        missions,
+        report_dir: report.dir,
+    })
 }
 
-fn oracle_problems(row: &MissionRow, tables: &Tables, contract_path: &std::path::Path, mission_path: &std::path::Path) -> Vec<String> {
+fn oracle_problems(
+    row: &MissionRow,
+    tables: &Tables,
+    contract_path: &std::path::Path,
+    mission_path: &std::path::Path,
+) -> Vec<String> {
     let mut problems = Vec::new();
     let contract_source = std::fs::read_to_string(contract_path).unwrap_or_default();
     if row.status != "passed" {
         problems.push(format!(
             "with oracle in every role the mission ended `{}`{}",
             row.status,
-            row.halt_reason.as_ref().map(|h| format!(" ({h}: {})", row.halt_detail)).unwrap_or_default()
+            row.halt_reason
+                .as_ref()
+                .map(|h| format!(" ({h}: {})", row.halt_detail))
+                .unwrap_or_default()
         ));
     }
-    for milestone in tables.milestones.iter().filter(|m| m.mission == row.mission && m.pairing == row.pairing && m.round == 1 && !m.passed) {
-        problems.push(format!("with oracle in every role milestone `{}` did not pass in round 1", milestone.milestone));
+    for milestone in tables.milestones.iter().filter(|m| {
+        m.mission == row.mission && m.pairing == row.pairing && m.round == 1 && !m.passed
+    }) {
+        problems.push(format!(
+            "with oracle in every role milestone `{}` did not pass in round 1",
+            milestone.milestone
+        ));
     }
-    let failed_assertions: Vec<&AssertionRow> =
-        tables.assertions.iter().filter(|a| a.mission == row.mission && a.pairing == row.pairing && !a.passed).collect();
+    let failed_assertions: Vec<&AssertionRow> = tables
+        .assertions
+        .iter()
+        .filter(|a| a.mission == row.mission && a.pairing == row.pairing && !a.passed)
+        .collect();
     for assertion in failed_assertions {
         let reference = toml::from_str::<crate::spec::ReferenceContract>(&contract_source).ok();
-        let index = reference.as_ref().and_then(|r| r.assertions.iter().position(|a| a.id.as_str() == assertion.assertion));
-        let line = locate(&contract_source, "assertion", index, "command").map(|l| format!(":{l}")).unwrap_or_default();
+        let index = reference.as_ref().and_then(|r| {
+            r.assertions
+                .iter()
+                .position(|a| a.id.as_str() == assertion.assertion)
+        });
+        let line = locate(&contract_source, "assertion", index, "command")
+            .map(|l| format!(":{l}"))
+            .unwrap_or_default();
         problems.push(format!(
             "assertion `{}` fails against the reference solution (validator: {}, command check: {}) — {}{line}: field `assertion.command`",
             assertion.assertion,
@@ -89,7 +140,9 @@ fn oracle_problems(row: &MissionRow, tables: &Tables, contract_path: &std::path:
     if row.acceptance_total == 0 {
         problems.push(format!(
             "the acceptance tests did not run: {}",
-            row.acceptance_error.clone().unwrap_or_else(|| "no tests were reported".to_string())
+            row.acceptance_error
+                .clone()
+                .unwrap_or_else(|| "no tests were reported".to_string())
         ));
     } else if row.acceptance_passed != row.acceptance_total {
         problems.push(format!(
@@ -100,7 +153,9 @@ fn oracle_problems(row: &MissionRow, tables: &Tables, contract_path: &std::path:
     }
     if row.acceptance_unmapped > 0 {
         let source = std::fs::read_to_string(mission_path).unwrap_or_default();
-        let line = crate::spec::suite::find_key(&source, "milestones").map(|s| format!(":{}", crate::spec::error::line_of(&source, s.start))).unwrap_or_default();
+        let line = crate::spec::suite::find_key(&source, "milestones")
+            .map(|s| format!(":{}", crate::spec::error::line_of(&source, s.start)))
+            .unwrap_or_default();
         problems.push(format!(
             "{} acceptance tests match no milestone — {}{line}: field `acceptance.milestones`",
             row.acceptance_unmapped,

@@ -36,12 +36,20 @@ pub enum EnvironmentError {
         source: std::io::Error,
     },
     #[error("environment setup command failed: `{command}` ({status}); log: {log}\n{tail}")]
-    Command { command: String, status: String, log: String, tail: String },
+    Command {
+        command: String,
+        status: String,
+        log: String,
+        tail: String,
+    },
 }
 
 /// The key of an environment: its settings and the layout version.
 pub fn environment_hash(spec: &EnvironmentSpec) -> String {
-    let text = format!("{LAYOUT_VERSION}\n{:?}\n{:?}\n{:?}", spec.setup, spec.path, spec.vars);
+    let text = format!(
+        "{LAYOUT_VERSION}\n{:?}\n{:?}\n{:?}",
+        spec.setup, spec.path, spec.vars
+    );
     hash_bytes(text.as_bytes())
 }
 
@@ -62,7 +70,10 @@ pub async fn prepare_environment(
             reused: prepared.reused,
             duration_ms: crate::model::millis(started.elapsed()),
         }),
-        Err(error) => emitter.emit(Event::EnvironmentFailed { hash: hash.clone(), message: error.to_string() }),
+        Err(error) => emitter.emit(Event::EnvironmentFailed {
+            hash: hash.clone(),
+            message: error.to_string(),
+        }),
     }
     result
 }
@@ -77,10 +88,20 @@ async fn build(
         hash: hash.to_string(),
         dir: None,
         path_entries: spec.path.clone(),
-        vars: spec.vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        vars: spec
+            .vars
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         reused: true,
     };
-    if spec.setup.is_empty() && !spec.path.iter().chain(spec.vars.values()).any(|v| v.contains("{env}")) {
+    if spec.setup.is_empty()
+        && !spec
+            .path
+            .iter()
+            .chain(spec.vars.values())
+            .any(|v| v.contains("{env}"))
+    {
         return Ok(prepared);
     }
     let envs = cache_root.join("envs");
@@ -95,11 +116,18 @@ async fn build(
     // Another run may be building the same environment: wait for it rather than race it.
     let lock = tokio::task::spawn_blocking(move || lock.lock().map(|()| lock))
         .await
-        .map_err(|e| EnvironmentError::Cache { path: lock_path.display().to_string(), source: std::io::Error::other(e) })?
+        .map_err(|e| EnvironmentError::Cache {
+            path: lock_path.display().to_string(),
+            source: std::io::Error::other(e),
+        })?
         .map_err(cache_error(&envs))?;
     let substitute = |value: &str| value.replace("{env}", &dir.display().to_string());
     prepared.path_entries = spec.path.iter().map(|p| substitute(p)).collect();
-    prepared.vars = spec.vars.iter().map(|(k, v)| (k.clone(), substitute(v))).collect();
+    prepared.vars = spec
+        .vars
+        .iter()
+        .map(|(k, v)| (k.clone(), substitute(v)))
+        .collect();
     prepared.dir = Some(dir.clone());
     let ready = dir.join(".ready");
     if ready.is_file() {
@@ -113,10 +141,16 @@ async fn build(
     std::fs::create_dir_all(&dir).map_err(cache_error(&dir))?;
     let log_path = dir.join("setup.log");
     let mut log = std::fs::File::create(&log_path).map_err(cache_error(&log_path))?;
-    let command_env = CommandEnv { vars: host_env.to_vec(), timeout: SETUP_TIMEOUT, max_output_bytes: 256 * 1024 };
+    let command_env = CommandEnv {
+        vars: host_env.to_vec(),
+        timeout: SETUP_TIMEOUT,
+        max_output_bytes: 256 * 1024,
+    };
     for command in &spec.setup {
         let command = substitute(command);
-        let output = run_shell(&command, &dir, &command_env).await.map_err(cache_error(&dir))?;
+        let output = run_shell(&command, &dir, &command_env)
+            .await
+            .map_err(cache_error(&dir))?;
         let _ = writeln!(log, "$ {command}\n{}\n{}", output.stdout, output.stderr);
         if !output.success() {
             let status = if output.timed_out {
@@ -124,8 +158,22 @@ async fn build(
             } else {
                 format!("exit code {:?}", output.exit_code)
             };
-            let tail: String = output.stderr.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
-            return Err(EnvironmentError::Command { command, status, log: log_path.display().to_string(), tail });
+            let tail: String = output
+                .stderr
+                .lines()
+                .rev()
+                .take(15)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n");
+            return Err(EnvironmentError::Command {
+                command,
+                status,
+                log: log_path.display().to_string(),
+                tail,
+            });
         }
     }
     std::fs::write(&ready, hash).map_err(cache_error(&ready))?;
@@ -138,7 +186,12 @@ impl PreparedEnvironment {
     /// environment in front of `base_path`, a private HOME and TMPDIR, the suite's variables.
     pub fn command_vars(&self, base_path: &str, home: &Path, tmp: &Path) -> Vec<(String, String)> {
         let mut path: Vec<String> = self.path_entries.clone();
-        path.extend(base_path.split(':').filter(|p| !p.is_empty()).map(str::to_string));
+        path.extend(
+            base_path
+                .split(':')
+                .filter(|p| !p.is_empty())
+                .map(str::to_string),
+        );
         let mut vars = vec![
             ("PATH".to_string(), path.join(":")),
             ("HOME".to_string(), home.display().to_string()),
@@ -167,26 +220,53 @@ mod tests {
         let sink = Arc::new(MemorySink::default());
         let emitter = Emitter::new(vec![sink.clone()]);
         let host = vec![("PATH".to_string(), "/usr/bin:/bin".to_string())];
-        let first = prepare_environment(&spec, cache.path(), &host, &emitter).await.unwrap();
+        let first = prepare_environment(&spec, cache.path(), &host, &emitter)
+            .await
+            .unwrap();
         assert!(!first.reused);
         let dir = first.dir.clone().unwrap();
         assert!(dir.join("bin/tool").is_file());
-        assert_eq!(first.vars, vec![("MARK".to_string(), format!("{}/mark", dir.display()))]);
-        let second = prepare_environment(&spec, cache.path(), &host, &emitter).await.unwrap();
+        assert_eq!(
+            first.vars,
+            vec![("MARK".to_string(), format!("{}/mark", dir.display()))]
+        );
+        let second = prepare_environment(&spec, cache.path(), &host, &emitter)
+            .await
+            .unwrap();
         assert!(second.reused);
         assert_eq!(second.dir, first.dir);
         let vars = second.command_vars("/usr/bin:/bin", Path::new("/h"), Path::new("/t"));
-        assert_eq!(vars[0], ("PATH".to_string(), format!("{}/bin:/usr/bin:/bin", dir.display())));
+        assert_eq!(
+            vars[0],
+            (
+                "PATH".to_string(),
+                format!("{}/bin:/usr/bin:/bin", dir.display())
+            )
+        );
         assert_eq!(sink.records.lock().unwrap().len(), 2);
     }
 
     #[tokio::test]
     async fn a_failing_command_is_an_error_with_its_output() {
         let cache = tempfile::tempdir().unwrap();
-        let spec = EnvironmentSpec { setup: vec!["echo broken >&2; exit 7".into()], path: vec![], vars: Default::default() };
+        let spec = EnvironmentSpec {
+            setup: vec!["echo broken >&2; exit 7".into()],
+            path: vec![],
+            vars: Default::default(),
+        };
         let emitter = Emitter::new(vec![]);
-        let error = prepare_environment(&spec, cache.path(), &[("PATH".into(), "/usr/bin:/bin".into())], &emitter).await.unwrap_err();
+        let error = prepare_environment(
+            &spec,
+            cache.path(),
+            &[("PATH".into(), "/usr/bin:/bin".into())],
+            &emitter,
+        )
+        .await
+        .unwrap_err();
         let message = error.to_string();
-        assert!(message.contains("exit code Some(7)") && message.contains("broken"), "{message}");
+        assert!(
+            message.contains("exit code Some(7)") && message.contains("broken"),
+            "{message}"
+        );
     }
 }

@@ -8,7 +8,14 @@ use crate::spec::hash::hash_bytes;
 use crate::spec::SpecError;
 
 /// The prompt names, one per role and phase.
-pub const PROMPT_NAMES: [&str; 6] = ["orchestrator", "orchestrator_fix", "worker", "scrutiny", "user_testing", "subagent"];
+pub const PROMPT_NAMES: [&str; 6] = [
+    "orchestrator",
+    "orchestrator_fix",
+    "worker",
+    "scrutiny",
+    "user_testing",
+    "subagent",
+];
 
 fn embedded(name: &str) -> &'static str {
     match name {
@@ -30,7 +37,13 @@ pub struct Prompts {
 
 impl Prompts {
     pub fn embedded() -> Prompts {
-        Prompts { texts: PROMPT_NAMES.iter().map(|n| (*n, embedded(n).to_string())).collect(), overridden: Vec::new() }
+        Prompts {
+            texts: PROMPT_NAMES
+                .iter()
+                .map(|n| (*n, embedded(n).to_string()))
+                .collect(),
+            overridden: Vec::new(),
+        }
     }
 
     /// The embedded prompts with the suite's replacements; an unknown file in `prompts/` is an
@@ -41,15 +54,26 @@ impl Prompts {
         if !dir.is_dir() {
             return Ok(prompts);
         }
-        let entries = std::fs::read_dir(&dir).map_err(|e| SpecError::new(&dir, format!("cannot list prompts: {e}")))?;
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|e| SpecError::new(&dir, format!("cannot list prompts: {e}")))?;
         let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).collect();
         paths.sort();
         for path in paths {
-            let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default();
             let Some(name) = PROMPT_NAMES.iter().find(|n| **n == stem) else {
-                return Err(SpecError::new(&path, format!("not a prompt name; prompts are: {}", PROMPT_NAMES.map(|n| format!("{n}.md")).join(", "))));
+                return Err(SpecError::new(
+                    &path,
+                    format!(
+                        "not a prompt name; prompts are: {}",
+                        PROMPT_NAMES.map(|n| format!("{n}.md")).join(", ")
+                    ),
+                ));
             };
-            let text = std::fs::read_to_string(&path).map_err(|e| SpecError::new(&path, format!("cannot read: {e}")))?;
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| SpecError::new(&path, format!("cannot read: {e}")))?;
             prompts.texts.insert(name, text);
             prompts.overridden.push(name.to_string());
         }
@@ -62,7 +86,10 @@ impl Prompts {
 
     /// Hash of every prompt, by name.
     pub fn hashes(&self) -> BTreeMap<String, String> {
-        self.texts.iter().map(|(name, text)| (name.to_string(), hash_bytes(text.as_bytes()))).collect()
+        self.texts
+            .iter()
+            .map(|(name, text)| (name.to_string(), hash_bytes(text.as_bytes())))
+            .collect()
     }
 }
 
@@ -73,13 +100,22 @@ mod tests {
     #[test]
     fn suites_can_replace_prompts() {
         let suite = tempfile::tempdir().unwrap();
-        assert_eq!(Prompts::for_suite(suite.path()).unwrap().hashes(), Prompts::embedded().hashes());
+        assert_eq!(
+            Prompts::for_suite(suite.path()).unwrap().hashes(),
+            Prompts::embedded().hashes()
+        );
         std::fs::create_dir(suite.path().join("prompts")).unwrap();
         std::fs::write(suite.path().join("prompts/worker.md"), "Be brief.").unwrap();
         let prompts = Prompts::for_suite(suite.path()).unwrap();
         assert_eq!(prompts.get("worker"), "Be brief.");
-        assert_ne!(prompts.hashes()["worker"], Prompts::embedded().hashes()["worker"]);
+        assert_ne!(
+            prompts.hashes()["worker"],
+            Prompts::embedded().hashes()["worker"]
+        );
         std::fs::write(suite.path().join("prompts/wroker.md"), "typo").unwrap();
-        assert!(Prompts::for_suite(suite.path()).unwrap_err().message.contains("not a prompt name"));
+        assert!(Prompts::for_suite(suite.path())
+            .unwrap_err()
+            .message
+            .contains("not a prompt name"));
     }
 }

@@ -10,10 +10,25 @@ use super::toolbox::Handoff;
 const MAX_DIFF_BYTES: usize = 24 * 1024;
 
 pub fn assertion(out: &mut String, assertion: &Assertion) {
-    let _ = writeln!(out, "- **{}** (milestone {}, verify: {}): {}", assertion.id, assertion.milestone, assertion.verify.as_str(), assertion.description);
+    let _ = writeln!(
+        out,
+        "- **{}** (milestone {}, verify: {}): {}",
+        assertion.id,
+        assertion.milestone,
+        assertion.verify.as_str(),
+        assertion.description
+    );
     if let Some(command) = &assertion.command {
-        let label = if assertion.verify == Verify::Command { "command" } else { "suggested probe" };
-        let _ = write!(out, "  - {label}: `{command}` -> exit {}", assertion.expect_exit);
+        let label = if assertion.verify == Verify::Command {
+            "command"
+        } else {
+            "suggested probe"
+        };
+        let _ = write!(
+            out,
+            "  - {label}: `{command}` -> exit {}",
+            assertion.expect_exit
+        );
         if let Some(stdout) = &assertion.expect_stdout {
             let _ = write!(out, ", stdout contains `{stdout}`");
         }
@@ -24,13 +39,22 @@ pub fn assertion(out: &mut String, assertion: &Assertion) {
     }
 }
 
-fn feature_section(out: &mut String, feature: &Feature, milestone: Option<&Milestone>, contract: &Contract) {
+fn feature_section(
+    out: &mut String,
+    feature: &Feature,
+    milestone: Option<&Milestone>,
+    contract: &Contract,
+) {
     let _ = writeln!(out, "# Feature {}: {}\n", feature.id, feature.title);
     if let Some(milestone) = milestone {
         let _ = writeln!(out, "Milestone {}: {}\n", milestone.id, milestone.title);
     }
     let _ = writeln!(out, "{}\n", feature.description.trim());
-    let claimed: Vec<&Assertion> = feature.fulfils.iter().filter_map(|id| contract.assertion(id)).collect();
+    let claimed: Vec<&Assertion> = feature
+        .fulfils
+        .iter()
+        .filter_map(|id| contract.assertion(id))
+        .collect();
     if !claimed.is_empty() {
         out.push_str("## Assertions this feature makes true\n\n");
         for a in claimed {
@@ -39,7 +63,11 @@ fn feature_section(out: &mut String, feature: &Feature, milestone: Option<&Miles
         out.push('\n');
     }
     if !feature.addresses.is_empty() {
-        let _ = writeln!(out, "This is a fix feature. It resolves the findings {} (see `.mission/findings/`).\n", feature.addresses.join(", "));
+        let _ = writeln!(
+            out,
+            "This is a fix feature. It resolves the findings {} (see `.mission/findings/`).\n",
+            feature.addresses.join(", ")
+        );
     }
     if let Some(command) = &feature.test_command {
         let _ = writeln!(out, "## Test command\n\n`{command}`\n");
@@ -47,48 +75,116 @@ fn feature_section(out: &mut String, feature: &Feature, milestone: Option<&Miles
 }
 
 pub fn plan(goal: &str, listing: &str) -> String {
-    format!("# The user's request\n\n{}\n\n# The workspace\n\n```\n{}\n```\n", goal.trim(), listing.trim())
+    format!(
+        "# The user's request\n\n{}\n\n# The workspace\n\n```\n{}\n```\n",
+        goal.trim(),
+        listing.trim()
+    )
 }
 
 pub fn implement(feature: &Feature, contract: &Contract, library: &str) -> String {
     let mut out = String::new();
-    feature_section(&mut out, feature, contract.milestone(&feature.milestone), contract);
-    let _ = writeln!(out, "# Library\n\n{}\n", if library.trim().is_empty() { "(empty)" } else { library.trim() });
+    feature_section(
+        &mut out,
+        feature,
+        contract.milestone(&feature.milestone),
+        contract,
+    );
+    let _ = writeln!(
+        out,
+        "# Library\n\n{}\n",
+        if library.trim().is_empty() {
+            "(empty)"
+        } else {
+            library.trim()
+        }
+    );
     out.push_str("The whole contract and plan are in `.mission/`.\n");
     out
 }
 
-pub fn review(feature: &Feature, contract: &Contract, outcome: &str, handoff: Option<&Handoff>, diff: &str) -> String {
+pub fn review(
+    feature: &Feature,
+    contract: &Contract,
+    outcome: &str,
+    handoff: Option<&Handoff>,
+    diff: &str,
+) -> String {
     let mut out = String::new();
-    feature_section(&mut out, feature, contract.milestone(&feature.milestone), contract);
+    feature_section(
+        &mut out,
+        feature,
+        contract.milestone(&feature.milestone),
+        contract,
+    );
     let _ = writeln!(out, "# The worker's handoff\n\nOutcome: {outcome}\n");
     if let Some(handoff) = handoff {
         let _ = writeln!(out, "Summary: {}\n", handoff.summary.trim());
         if !handoff.tests_run.is_empty() {
-            let _ = writeln!(out, "Tests run: {}\n", handoff.tests_run.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", "));
+            let _ = writeln!(
+                out,
+                "Tests run: {}\n",
+                handoff
+                    .tests_run
+                    .iter()
+                    .map(|t| format!("`{t}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         }
         if !handoff.notes.trim().is_empty() {
             let _ = writeln!(out, "Notes: {}\n", handoff.notes.trim());
         }
     }
     let shown = cut(diff, MAX_DIFF_BYTES);
-    let _ = writeln!(out, "# Diff\n\n```diff\n{}\n```", if shown.trim().is_empty() { "(no changes)" } else { shown.trim_end() });
+    let _ = writeln!(
+        out,
+        "# Diff\n\n```diff\n{}\n```",
+        if shown.trim().is_empty() {
+            "(no changes)"
+        } else {
+            shown.trim_end()
+        }
+    );
     out
 }
 
 pub fn user_test(milestone: &Milestone, assertions: &[&Assertion]) -> String {
-    let mut out = format!("# Milestone {}: {}\n\n{}\n\n# Assertions to verify\n\n", milestone.id, milestone.title, milestone.description.trim());
+    let mut out = format!(
+        "# Milestone {}: {}\n\n{}\n\n# Assertions to verify\n\n",
+        milestone.id,
+        milestone.title,
+        milestone.description.trim()
+    );
     for a in assertions {
         assertion(&mut out, a);
     }
     out
 }
 
-pub fn fix(milestone: &Milestone, round: u32, findings: &[Finding], contract: &Contract, features: &[Feature], library: &str) -> String {
-    let mut out = format!("# Milestone {} ({}) failed validation in round {round}\n\n# Open findings\n\n", milestone.id, milestone.title);
+pub fn fix(
+    milestone: &Milestone,
+    round: u32,
+    findings: &[Finding],
+    contract: &Contract,
+    features: &[Feature],
+    library: &str,
+) -> String {
+    let mut out = format!(
+        "# Milestone {} ({}) failed validation in round {round}\n\n# Open findings\n\n",
+        milestone.id, milestone.title
+    );
     for finding in findings {
-        let feature = finding.feature.as_ref().map(|f| format!(", feature {f}")).unwrap_or_default();
-        let _ = writeln!(out, "- **{}** [{}; {:?}{feature}] {}", finding.id, finding.severity, finding.source, finding.title);
+        let feature = finding
+            .feature
+            .as_ref()
+            .map(|f| format!(", feature {f}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "- **{}** [{}; {:?}{feature}] {}",
+            finding.id, finding.severity, finding.source, finding.title
+        );
         for line in cut(&finding.detail, 2000).lines() {
             let _ = writeln!(out, "  > {line}");
         }
@@ -99,9 +195,21 @@ pub fn fix(milestone: &Milestone, round: u32, findings: &[Finding], contract: &C
     }
     out.push_str("\n# Features so far\n\n");
     for feature in features {
-        let _ = writeln!(out, "- {} (milestone {}): {}", feature.id, feature.milestone, feature.title);
+        let _ = writeln!(
+            out,
+            "- {} (milestone {}): {}",
+            feature.id, feature.milestone, feature.title
+        );
     }
-    let _ = writeln!(out, "\n# Library\n\n{}", if library.trim().is_empty() { "(empty)" } else { library.trim() });
+    let _ = writeln!(
+        out,
+        "\n# Library\n\n{}",
+        if library.trim().is_empty() {
+            "(empty)"
+        } else {
+            library.trim()
+        }
+    );
     out
 }
 
@@ -118,5 +226,9 @@ pub fn cut(text: &str, max: usize) -> String {
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}\n[... {} more bytes cut ...]\n", &text[..end], text.len() - end)
+    format!(
+        "{}\n[... {} more bytes cut ...]\n",
+        &text[..end],
+        text.len() - end
+    )
 }

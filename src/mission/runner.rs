@@ -10,10 +10,13 @@ use tokio::sync::Semaphore;
 use super::env::prepare_environment;
 use super::prompts::Prompts;
 use super::runtime::{run_mission, MissionRun, RunContext};
-use crate::events::{Emitter, Event, EventSink, JsonlSink, MissionKey, MissionStatus, HaltReason};
+use crate::events::{Emitter, Event, EventSink, HaltReason, JsonlSink, MissionKey, MissionStatus};
 use crate::metrics::Tables;
 use crate::model::ModelRegistry;
-use crate::report::{write_run_info, write_tables_from_events, HarnessInfo, HostInfo, PairingInfo, ReportError, RunInfo, SuiteInfo, RUN_INFO_VERSION};
+use crate::report::{
+    write_run_info, write_tables_from_events, HarnessInfo, HostInfo, PairingInfo, ReportError,
+    RunInfo, SuiteInfo, RUN_INFO_VERSION,
+};
 use crate::spec::config::Config;
 use crate::spec::suite::load_suite;
 use crate::spec::{MissionSpec, Pairing, SpecError, SpecErrors, Suite};
@@ -72,13 +75,23 @@ pub struct RunReport {
 }
 
 /// The mission runs of a run, in a fixed order: mission, then pairing, then repeat.
-pub fn plan_runs(suite: &Suite, missions: &[Arc<MissionSpec>], pairings: &[Pairing], repeats: u32) -> Vec<MissionRun> {
+pub fn plan_runs(
+    suite: &Suite,
+    missions: &[Arc<MissionSpec>],
+    pairings: &[Pairing],
+    repeats: u32,
+) -> Vec<MissionRun> {
     let mut runs = Vec::new();
     for mission in missions {
         for pairing in pairings {
             for repeat in 0..repeats {
                 runs.push(MissionRun {
-                    key: MissionKey { suite: suite.name().to_string(), mission: mission.id().clone(), pairing: pairing.name.clone(), repeat },
+                    key: MissionKey {
+                        suite: suite.name().to_string(),
+                        mission: mission.id().clone(),
+                        pairing: pairing.name.clone(),
+                        repeat,
+                    },
                     mission: mission.clone(),
                     pairing: pairing.clone(),
                 });
@@ -89,11 +102,18 @@ pub fn plan_runs(suite: &Suite, missions: &[Arc<MissionSpec>], pairings: &[Pairi
 }
 
 /// Runs every mission run, at most `jobs` at a time, in plan order.
-pub async fn run_all(runs: Vec<MissionRun>, context: Arc<RunContext>, emitter: Emitter, jobs: usize) {
+pub async fn run_all(
+    runs: Vec<MissionRun>,
+    context: Arc<RunContext>,
+    emitter: Emitter,
+    jobs: usize,
+) {
     let semaphore = Arc::new(Semaphore::new(jobs.max(1)));
     let mut handles = Vec::new();
     for run in runs {
-        let Ok(permit) = semaphore.clone().acquire_owned().await else { break };
+        let Ok(permit) = semaphore.clone().acquire_owned().await else {
+            break;
+        };
         let key = run.key.clone();
         let context = context.clone();
         let emitter_for_task = emitter.clone();
@@ -108,8 +128,16 @@ pub async fn run_all(runs: Vec<MissionRun>, context: Arc<RunContext>, emitter: E
             // A bug in the harness must not lose the other missions: record it as this mission's end.
             let emitter = emitter.for_mission(key);
             let detail = format!("the mission task failed: {error}");
-            emitter.emit(Event::MissionHalted { reason: HaltReason::HarnessError, detail: detail.clone() });
-            emitter.emit(Event::MissionFinished { status: MissionStatus::Error, halt_reason: Some(HaltReason::HarnessError), detail, duration_ms: 0.0 });
+            emitter.emit(Event::MissionHalted {
+                reason: HaltReason::HarnessError,
+                detail: detail.clone(),
+            });
+            emitter.emit(Event::MissionFinished {
+                status: MissionStatus::Error,
+                halt_reason: Some(HaltReason::HarnessError),
+                detail,
+                duration_ms: 0.0,
+            });
         }
     }
 }
@@ -124,7 +152,11 @@ fn select_missions(suite: &Suite, wanted: &[String]) -> Result<Vec<Arc<MissionSp
             Some(mission) => selected.push(Arc::new(mission.clone())),
             None => {
                 let known: Vec<&str> = suite.missions.iter().map(|m| m.id().as_str()).collect();
-                return Err(RunError::Settings(format!("suite `{}` has no mission `{id}`; missions: {}", suite.name(), known.join(", "))));
+                return Err(RunError::Settings(format!(
+                    "suite `{}` has no mission `{id}`; missions: {}",
+                    suite.name(),
+                    known.join(", ")
+                )));
             }
         }
     }
@@ -133,7 +165,10 @@ fn select_missions(suite: &Suite, wanted: &[String]) -> Result<Vec<Arc<MissionSp
 
 /// Runs a suite and writes `out_dir/<run_id>/`: run.json, events.jsonl, transcripts/, diffs/ and
 /// the Parquet tables. `sinks` see every event too (progress display).
-pub async fn run_suite(settings: &RunSettings, sinks: Vec<Arc<dyn EventSink>>) -> Result<RunReport, RunError> {
+pub async fn run_suite(
+    settings: &RunSettings,
+    sinks: Vec<Arc<dyn EventSink>>,
+) -> Result<RunReport, RunError> {
     let suite = load_suite(&settings.suite_dir)?;
     let prompts = Prompts::for_suite(&settings.suite_dir).map_err(|e| RunError::Spec(e.into()))?;
     let missions = select_missions(&suite, &settings.missions)?;
@@ -141,14 +176,28 @@ pub async fn run_suite(settings: &RunSettings, sinks: Vec<Arc<dyn EventSink>>) -
         return Err(RunError::Settings("no pairing to run".to_string()));
     }
     for pairing in &settings.pairings {
-        settings.config.check_pairing(pairing).map_err(RunError::Settings)?;
+        settings
+            .config
+            .check_pairing(pairing)
+            .map_err(RunError::Settings)?;
     }
-    let model_names: Vec<&str> = settings.pairings.iter().flat_map(|p| p.models.values().map(String::as_str)).collect();
-    let registry = ModelRegistry::load(&settings.config, model_names).map_err(|e| RunError::Settings(e.to_string()))?;
-    let repeats = settings.repeats.unwrap_or(suite.file.defaults.repeats).max(1);
+    let model_names: Vec<&str> = settings
+        .pairings
+        .iter()
+        .flat_map(|p| p.models.values().map(String::as_str))
+        .collect();
+    let registry = ModelRegistry::load(&settings.config, model_names)
+        .map_err(|e| RunError::Settings(e.to_string()))?;
+    let repeats = settings
+        .repeats
+        .unwrap_or(suite.file.defaults.repeats)
+        .max(1);
 
     let dir = settings.out_dir.join(&settings.run_id);
-    std::fs::create_dir_all(&dir).map_err(|source| RunError::Io { path: dir.clone(), source })?;
+    std::fs::create_dir_all(&dir).map_err(|source| RunError::Io {
+        path: dir.clone(),
+        source,
+    })?;
     let mut info = RunInfo {
         version: RUN_INFO_VERSION,
         run_id: settings.run_id.clone(),
@@ -160,7 +209,11 @@ pub async fn run_suite(settings: &RunSettings, sinks: Vec<Arc<dyn EventSink>>) -
             name: suite.name().to_string(),
             path: settings.suite_dir.display().to_string(),
             hash: suite.hash.clone(),
-            missions: suite.missions.iter().map(|m| (m.id().to_string(), m.hash.clone())).collect(),
+            missions: suite
+                .missions
+                .iter()
+                .map(|m| (m.id().to_string(), m.hash.clone()))
+                .collect(),
         },
         prompts: prompts.hashes(),
         prompts_overridden: prompts.overridden.clone(),
@@ -168,7 +221,14 @@ pub async fn run_suite(settings: &RunSettings, sinks: Vec<Arc<dyn EventSink>>) -
         pairings: settings
             .pairings
             .iter()
-            .map(|p| PairingInfo { name: p.name.clone(), models: p.models.iter().map(|(r, m)| (r.to_string(), m.clone())).collect() })
+            .map(|p| PairingInfo {
+                name: p.name.clone(),
+                models: p
+                    .models
+                    .iter()
+                    .map(|(r, m)| (r.to_string(), m.clone()))
+                    .collect(),
+            })
             .collect(),
         repeats,
         jobs: settings.jobs,
@@ -177,7 +237,9 @@ pub async fn run_suite(settings: &RunSettings, sinks: Vec<Arc<dyn EventSink>>) -
         host: HostInfo {
             os: std::env::consts::OS.to_string(),
             arch: std::env::consts::ARCH.to_string(),
-            cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            cpus: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
         },
         outcome: BTreeMap::new(),
         harness_cpu_s: None,
@@ -185,16 +247,29 @@ pub async fn run_suite(settings: &RunSettings, sinks: Vec<Arc<dyn EventSink>>) -
         schema_version: crate::metrics::SCHEMA_VERSION,
     };
     write_run_info(&dir, &info)?;
-    let cpu_at_start = (cpu_seconds(libc::RUSAGE_SELF), cpu_seconds(libc::RUSAGE_CHILDREN));
+    let cpu_at_start = (
+        cpu_seconds(libc::RUSAGE_SELF),
+        cpu_seconds(libc::RUSAGE_CHILDREN),
+    );
     let events_path = dir.join("events.jsonl");
-    let journal = Arc::new(JsonlSink::create(&events_path).map_err(|source| RunError::Io { path: events_path.clone(), source })?);
+    let journal = Arc::new(
+        JsonlSink::create(&events_path).map_err(|source| RunError::Io {
+            path: events_path.clone(),
+            source,
+        })?,
+    );
     let mut all_sinks: Vec<Arc<dyn EventSink>> = vec![journal.clone()];
     all_sinks.extend(sinks);
     let emitter = Emitter::new(all_sinks);
 
-    let environment = prepare_environment(&suite.file.environment, &settings.cache_dir, &settings.setup_env, &emitter)
-        .await
-        .map_err(|e| e.to_string());
+    let environment = prepare_environment(
+        &suite.file.environment,
+        &settings.cache_dir,
+        &settings.setup_env,
+        &emitter,
+    )
+    .await
+    .map_err(|e| e.to_string());
     let work_dir = settings.work_dir.join(&settings.run_id);
     let context = Arc::new(RunContext {
         registry,
@@ -214,7 +289,10 @@ pub async fn run_suite(settings: &RunSettings, sinks: Vec<Arc<dyn EventSink>>) -
         let _ = std::fs::remove_dir(&work_dir);
     }
     if let Some(error) = journal.take_error() {
-        return Err(RunError::Io { path: events_path, source: error });
+        return Err(RunError::Io {
+            path: events_path,
+            source: error,
+        });
     }
     let _ = journal.sync();
 
@@ -226,7 +304,12 @@ pub async fn run_suite(settings: &RunSettings, sinks: Vec<Arc<dyn EventSink>>) -
     info.harness_cpu_s = Some(cpu_seconds(libc::RUSAGE_SELF) - cpu_at_start.0);
     info.commands_cpu_s = Some(cpu_seconds(libc::RUSAGE_CHILDREN) - cpu_at_start.1);
     write_run_info(&dir, &info)?;
-    Ok(RunReport { dir, info, tables, planned })
+    Ok(RunReport {
+        dir,
+        info,
+        tables,
+        planned,
+    })
 }
 
 impl From<SpecError> for RunError {

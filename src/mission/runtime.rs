@@ -8,9 +8,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::agent::{run_agent, AgentContext, AgentLimits, AgentResult, AgentRunSpec, Meter};
-use crate::events::{AgentOutcome, Emitter, Event, FileClass, HaltReason, MissionKey, MissionStatus, ModelRef, TestStatus, VerdictStatus};
+use crate::events::{
+    AgentOutcome, Emitter, Event, FileClass, HaltReason, MissionKey, MissionStatus, ModelRef,
+    TestStatus, VerdictStatus,
+};
 use crate::model::{millis, AgentTask, ModelRegistry, SessionContext, Usage};
-use crate::spec::{Budget, Feature, Finding, FindingSource, Milestone, MilestoneId, MissionSpec, Pairing, Role, Severity, Verify};
+use crate::spec::{
+    Budget, Feature, Finding, FindingSource, Milestone, MilestoneId, MissionSpec, Pairing, Role,
+    Severity, Verify,
+};
 use crate::tools::{run_shell, CommandEnv, Workspace, WorkspaceTools};
 
 use super::env::PreparedEnvironment;
@@ -21,7 +27,8 @@ use super::state::MissionState;
 use super::toolbox::{Outputs, RoleToolbox, ToolboxKind};
 
 /// Files that tools leave in a workspace and that are not part of any change.
-const GIT_EXCLUDES: &str = "__pycache__/\n*.pyc\n.pytest_cache/\n.coverage\n.coverage.*\nnode_modules/\ntarget/\n";
+const GIT_EXCLUDES: &str =
+    "__pycache__/\n*.pyc\n.pytest_cache/\n.coverage\n.coverage.*\nnode_modules/\ntarget/\n";
 
 /// Settings shared by every mission of a run.
 pub struct RunContext {
@@ -57,23 +64,44 @@ pub struct MissionMeter {
 
 impl MissionMeter {
     pub fn new(budget: Budget) -> MissionMeter {
-        MissionMeter { budget, started: Instant::now(), tokens: AtomicU64::new(0), cost_usd: Mutex::new(0.0) }
+        MissionMeter {
+            budget,
+            started: Instant::now(),
+            tokens: AtomicU64::new(0),
+            cost_usd: Mutex::new(0.0),
+        }
     }
 
     pub fn halt_reason(&self) -> Option<(HaltReason, String)> {
         let tokens = self.tokens.load(Ordering::SeqCst);
         if tokens >= self.budget.max_tokens {
-            return Some((HaltReason::MaxTokens, format!("{tokens} tokens used; the budget is {}", self.budget.max_tokens)));
+            return Some((
+                HaltReason::MaxTokens,
+                format!(
+                    "{tokens} tokens used; the budget is {}",
+                    self.budget.max_tokens
+                ),
+            ));
         }
         let cost = *self.cost_usd.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(max) = self.budget.max_cost_usd {
             if cost >= max {
-                return Some((HaltReason::MaxCost, format!("${cost:.4} spent; the budget is ${max:.4}")));
+                return Some((
+                    HaltReason::MaxCost,
+                    format!("${cost:.4} spent; the budget is ${max:.4}"),
+                ));
             }
         }
         let elapsed = self.started.elapsed();
         if elapsed >= self.budget.max_wall_time {
-            return Some((HaltReason::MaxWallTime, format!("{:.0} s elapsed; the budget is {} s", elapsed.as_secs_f64(), self.budget.max_wall_time.as_secs())));
+            return Some((
+                HaltReason::MaxWallTime,
+                format!(
+                    "{:.0} s elapsed; the budget is {} s",
+                    elapsed.as_secs_f64(),
+                    self.budget.max_wall_time.as_secs()
+                ),
+            ));
         }
         None
     }
@@ -90,6 +118,16 @@ impl Meter for MissionMeter {
             *self.cost_usd.lock().unwrap_or_else(|p| p.into_inner()) += cost;
         }
     }
+}
+
+/// What a worker run left for its reviewer.
+struct Implemented {
+    feature: Feature,
+    /// Commits before and after the run.
+    before: String,
+    after: String,
+    outcome: AgentOutcome,
+    handoff: Option<super::toolbox::Handoff>,
 }
 
 /// A finding and whether it is still open.
@@ -116,12 +154,18 @@ pub struct MissionRuntime {
     findings: Mutex<Vec<TrackedFinding>>,
 }
 
-/// Labels of an agent run in events.
-#[derive(Default, Clone)]
-struct Labels {
+/// One agent run to start: who, for what, with which tools and prompts.
+struct RoleRun {
+    role: Role,
+    task: AgentTask,
+    kind: ToolboxKind,
+    parent: Option<u32>,
     milestone: Option<MilestoneId>,
     feature: Option<crate::spec::FeatureId>,
     round: Option<u32>,
+    /// Name of the system prompt.
+    prompt: &'static str,
+    user_prompt: String,
 }
 
 type Halt = (HaltReason, String);
@@ -138,7 +182,11 @@ pub async fn run_mission(run: MissionRun, context: &RunContext, root: &Emitter) 
         .into_iter()
         .map(|role| {
             let name = run.pairing.model(role).to_string();
-            let provider = context.registry.get(&name).map(|m| m.backend.info().provider.to_string()).unwrap_or_default();
+            let provider = context
+                .registry
+                .get(&name)
+                .map(|m| m.backend.info().provider.to_string())
+                .unwrap_or_default();
             (role, ModelRef { name, provider })
         })
         .collect();
@@ -152,42 +200,85 @@ pub async fn run_mission(run: MissionRun, context: &RunContext, root: &Emitter) 
             Some((reason, detail)) => (Some(reason), detail),
             None => (None, String::new()),
         };
-        emitter.emit(Event::MissionFinished { status, halt_reason, detail, duration_ms: millis(started.elapsed()) });
+        emitter.emit(Event::MissionFinished {
+            status,
+            halt_reason,
+            detail,
+            duration_ms: millis(started.elapsed()),
+        });
     };
 
     let environment = match &context.environment {
         Ok(environment) => environment,
         Err(message) => {
-            emitter.emit(Event::MissionHalted { reason: HaltReason::EnvironmentSetupFailed, detail: message.clone() });
-            finish(MissionStatus::Error, Some((HaltReason::EnvironmentSetupFailed, message.clone())));
+            emitter.emit(Event::MissionHalted {
+                reason: HaltReason::EnvironmentSetupFailed,
+                detail: message.clone(),
+            });
+            finish(
+                MissionStatus::Error,
+                Some((HaltReason::EnvironmentSetupFailed, message.clone())),
+            );
             return;
         }
     };
-    let runtime = match MissionRuntime::set_up(&run, context, environment, &mission_dir, emitter.clone()).await {
-        Ok(runtime) => runtime,
-        Err(message) => {
-            let detail = format!("cannot set up the workspace: {message}");
-            emitter.emit(Event::MissionHalted { reason: HaltReason::HarnessError, detail: detail.clone() });
-            finish(MissionStatus::Error, Some((HaltReason::HarnessError, detail)));
-            return;
-        }
-    };
+    let runtime =
+        match MissionRuntime::set_up(&run, context, environment, &mission_dir, emitter.clone())
+            .await
+        {
+            Ok(runtime) => runtime,
+            Err(message) => {
+                let detail = format!("cannot set up the workspace: {message}");
+                emitter.emit(Event::MissionHalted {
+                    reason: HaltReason::HarnessError,
+                    detail: detail.clone(),
+                });
+                finish(
+                    MissionStatus::Error,
+                    Some((HaltReason::HarnessError, detail)),
+                );
+                return;
+            }
+        };
     let halt = runtime.run_lifecycle().await;
     if let Some((reason, detail)) = &halt {
-        emitter.emit(Event::MissionHalted { reason: *reason, detail: detail.clone() });
+        emitter.emit(Event::MissionHalted {
+            reason: *reason,
+            detail: detail.clone(),
+        });
     }
 
     // Ground truth, whatever the outcome.
     let vars = runtime.command_env.vars.clone();
-    let acceptance = run_acceptance(&run.mission, &workspace_dir, &mission_dir.join("acceptance"), &vars).await;
+    let acceptance = run_acceptance(
+        &run.mission,
+        &workspace_dir,
+        &mission_dir.join("acceptance"),
+        &vars,
+    )
+    .await;
     let accepted = matches!(&acceptance, Event::AcceptanceFinished { tests, error: None, .. }
         if !tests.is_empty() && tests.iter().all(|t| t.status == TestStatus::Passed));
     emitter.emit(acceptance);
-    if let Some(coverage) = run_coverage(&run.mission, &workspace_dir, &mission_dir.join("coverage"), &vars).await {
+    if let Some(coverage) = run_coverage(
+        &run.mission,
+        &workspace_dir,
+        &mission_dir.join("coverage"),
+        &vars,
+    )
+    .await
+    {
         emitter.emit(coverage);
     }
     emitter.emit(count_lines(&run.mission, &workspace_dir));
-    runtime.save_final_diff(&context.report_dir.join("diffs").join(format!("{slug}.patch"))).await;
+    runtime
+        .save_final_diff(
+            &context
+                .report_dir
+                .join("diffs")
+                .join(format!("{slug}.patch")),
+        )
+        .await;
 
     let status = match &halt {
         Some((reason, _)) if reason.is_infrastructure() => MissionStatus::Error,
@@ -210,18 +301,22 @@ impl MissionRuntime {
         emitter: Emitter,
     ) -> Result<MissionRuntime, String> {
         if mission_dir.exists() {
-            std::fs::remove_dir_all(mission_dir).map_err(|e| format!("cannot clear `{}`: {e}", mission_dir.display()))?;
+            std::fs::remove_dir_all(mission_dir)
+                .map_err(|e| format!("cannot clear `{}`: {e}", mission_dir.display()))?;
         }
         let workspace_dir = mission_dir.join("workspace");
         let home = mission_dir.join("home");
         let tmp = mission_dir.join("tmp");
         for dir in [&workspace_dir, &home, &tmp] {
-            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
         }
         crate::fsutil::copy_tree(&run.mission.workspace_dir(), &workspace_dir, &[])
             .map_err(|e| format!("cannot copy the mission's workspace: {e}"))?;
-        let state = MissionState::new(&workspace_dir).map_err(|e| format!("cannot create .mission/: {e}"))?;
-        let workspace = Workspace::new(&workspace_dir).map_err(|e| format!("cannot open the workspace: {e}"))?;
+        let state = MissionState::new(&workspace_dir)
+            .map_err(|e| format!("cannot create .mission/: {e}"))?;
+        let workspace = Workspace::new(&workspace_dir)
+            .map_err(|e| format!("cannot open the workspace: {e}"))?;
         let command_env = CommandEnv {
             vars: environment.command_vars(&context.base_path, &home, &tmp),
             timeout: context.command_timeout,
@@ -253,18 +348,29 @@ impl MissionRuntime {
             findings: Mutex::new(Vec::new()),
         };
         runtime.git(&["init", "-q"]).await?;
-        std::fs::write(workspace_dir.join(".git/info/exclude"), GIT_EXCLUDES).map_err(|e| format!("cannot write git excludes: {e}"))?;
+        std::fs::write(workspace_dir.join(".git/info/exclude"), GIT_EXCLUDES)
+            .map_err(|e| format!("cannot write git excludes: {e}"))?;
         runtime.commit("initial workspace").await?;
         Ok(runtime)
     }
 
     pub fn workspace_tools(&self) -> WorkspaceTools {
-        WorkspaceTools { workspace: self.workspace.clone(), command_env: self.command_env.clone() }
+        WorkspaceTools {
+            workspace: self.workspace.clone(),
+            command_env: self.command_env.clone(),
+        }
     }
 
     async fn git(&self, args: &[&str]) -> Result<String, String> {
         let output = tokio::process::Command::new("git")
-            .args(["-c", "user.name=missions-bench", "-c", "user.email=missions-bench@localhost", "-c", "core.hooksPath=/dev/null"])
+            .args([
+                "-c",
+                "user.name=missions-bench",
+                "-c",
+                "user.email=missions-bench@localhost",
+                "-c",
+                "core.hooksPath=/dev/null",
+            ])
             .args(args)
             .current_dir(self.workspace.root())
             .env_clear()
@@ -274,7 +380,11 @@ impl MissionRuntime {
             .await
             .map_err(|e| format!("cannot run git: {e}"))?;
         if !output.status.success() {
-            return Err(format!("git {} failed: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim()));
+            return Err(format!(
+                "git {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
         }
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
@@ -282,16 +392,21 @@ impl MissionRuntime {
     /// Commits everything in the workspace; returns the new head.
     async fn commit(&self, message: &str) -> Result<String, String> {
         self.git(&["add", "-A"]).await?;
-        self.git(&["commit", "-q", "--allow-empty", "-m", message]).await?;
+        self.git(&["commit", "-q", "--allow-empty", "-m", message])
+            .await?;
         Ok(self.git(&["rev-parse", "HEAD"]).await?.trim().to_string())
     }
 
     async fn diff(&self, from: &str, to: &str) -> String {
-        self.git(&["diff", from, to, "--", ".", ":(exclude).mission"]).await.unwrap_or_else(|e| format!("(no diff: {e})"))
+        self.git(&["diff", from, to, "--", ".", ":(exclude).mission"])
+            .await
+            .unwrap_or_else(|e| format!("(no diff: {e})"))
     }
 
     async fn save_final_diff(&self, path: &Path) {
-        let Ok(first) = self.git(&["rev-list", "--max-parents=0", "HEAD"]).await else { return };
+        let Ok(first) = self.git(&["rev-list", "--max-parents=0", "HEAD"]).await else {
+            return;
+        };
         if self.commit("final workspace").await.is_err() {
             return;
         }
@@ -303,23 +418,32 @@ impl MissionRuntime {
     }
 
     /// Runs one agent for `role` and returns what it produced.
-    async fn run_role(
-        &self,
-        role: Role,
-        task: AgentTask,
-        kind: ToolboxKind,
-        parent: Option<u32>,
-        labels: Labels,
-        prompt: &str,
-        user_prompt: String,
-    ) -> Result<(u32, AgentResult, Outputs), Halt> {
+    async fn run_role(&self, request: RoleRun) -> Result<(u32, AgentResult, Outputs), Halt> {
+        let RoleRun {
+            role,
+            task,
+            kind,
+            parent,
+            milestone,
+            feature,
+            round,
+            prompt,
+            user_prompt,
+        } = request;
         let model_name = self.pairing.model(role).to_string();
         let Some(model) = self.registry.get(&model_name) else {
-            return Err((HaltReason::HarnessError, format!("model `{model_name}` for role `{role}` is not loaded")));
+            return Err((
+                HaltReason::HarnessError,
+                format!("model `{model_name}` for role `{role}` is not loaded"),
+            ));
         };
         let run = self.next_run.fetch_add(1, Ordering::SeqCst);
         let task_kind = task.kind();
-        let mut session = model.backend.start_session(SessionContext { role, task, mission: self.mission.clone() });
+        let mut session = model.backend.start_session(SessionContext {
+            role,
+            task,
+            mission: self.mission.clone(),
+        });
         let mut toolbox = RoleToolbox::new(self, run, kind);
         let spec = AgentRunSpec {
             run,
@@ -328,9 +452,9 @@ impl MissionRuntime {
             model: model_name,
             provider: model.backend.info().provider.to_string(),
             task: task_kind,
-            milestone: labels.milestone,
-            feature: labels.feature,
-            round: labels.round,
+            milestone,
+            feature,
+            round,
             system_prompt: self.prompts.get(prompt).to_string(),
             user_prompt,
             limits: AgentLimits::with_max_turns(self.mission.budget.max_turns),
@@ -357,8 +481,15 @@ impl MissionRuntime {
         let result = run_agent(&spec, session.as_mut(), &mut toolbox, &context).await;
         let outputs = std::mem::take(&mut toolbox.outputs);
         if result.outcome == AgentOutcome::BackendError {
-            let message = result.error.as_ref().map(ToString::to_string).unwrap_or_default();
-            return Err((HaltReason::BackendUnavailable, format!("{role} run {run}: {message}")));
+            let message = result
+                .error
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            return Err((
+                HaltReason::BackendUnavailable,
+                format!("{role} run {run}: {message}"),
+            ));
         }
         Ok((run, result, outputs))
     }
@@ -366,44 +497,59 @@ impl MissionRuntime {
     /// A subagent's report for the orchestrator (or why there is none).
     pub async fn run_subagent(&self, parent: u32, question: &str) -> Result<String, String> {
         let result = self
-            .run_role(
-                Role::Subagent,
-                AgentTask::Investigate { question: question.to_string() },
-                ToolboxKind::Subagent,
-                Some(parent),
-                Labels::default(),
-                "subagent",
-                render::investigate(question),
-            )
+            .run_role(RoleRun {
+                role: Role::Subagent,
+                task: AgentTask::Investigate {
+                    question: question.to_string(),
+                },
+                kind: ToolboxKind::Subagent,
+                parent: Some(parent),
+                milestone: None,
+                feature: None,
+                round: None,
+                prompt: "subagent",
+                user_prompt: render::investigate(question),
+            })
             .await;
         match result {
-            Ok((_, _, outputs)) if outputs.summary.is_some() => Ok(outputs.summary.unwrap_or_default()),
-            Ok((_, result, _)) => Err(format!("the subagent ended without a report ({})", result.outcome.as_str())),
+            Ok((_, _, outputs)) if outputs.summary.is_some() => {
+                Ok(outputs.summary.unwrap_or_default())
+            }
+            Ok((_, result, _)) => Err(format!(
+                "the subagent ended without a report ({})",
+                result.outcome.as_str()
+            )),
             Err((_, detail)) => Err(format!("the subagent failed: {detail}")),
         }
     }
 
-    fn raise(&self, run: Option<u32>, milestone: &MilestoneId, round: u32, feature: Option<&Feature>, source: FindingSource, severity: Severity, title: String, detail: String) {
+    /// Records a finding (its `id` is assigned here) as open.
+    fn raise(&self, run: Option<u32>, mut finding: Finding) {
         let number = self.next_finding.fetch_add(1, Ordering::SeqCst);
-        let finding = Finding {
-            id: format!("F{number}-{milestone}-r{round}"),
-            milestone: milestone.clone(),
-            round,
-            feature: feature.map(|f| f.id.clone()),
-            source,
-            severity,
-            title,
-            detail,
-        };
+        finding.id = format!("F{number}-{}-r{}", finding.milestone, finding.round);
         let _ = self.state.write_finding(&finding);
-        self.emitter.emit(Event::FindingRaised { run, finding: finding.clone() });
-        self.findings.lock().unwrap_or_else(|p| p.into_inner()).push(TrackedFinding { finding, open: true });
+        self.emitter.emit(Event::FindingRaised {
+            run,
+            finding: finding.clone(),
+        });
+        self.findings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(TrackedFinding {
+                finding,
+                open: true,
+            });
     }
 
     /// Closes the open findings of `milestone` that `close` selects.
     fn close_findings(&self, milestone: &MilestoneId, close: impl Fn(&Finding) -> bool) {
         let mut closed = Vec::new();
-        for tracked in self.findings.lock().unwrap_or_else(|p| p.into_inner()).iter_mut() {
+        for tracked in self
+            .findings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter_mut()
+        {
             if tracked.open && &tracked.finding.milestone == milestone && close(&tracked.finding) {
                 tracked.open = false;
                 closed.push(tracked.finding.id.clone());
@@ -419,7 +565,11 @@ impl MissionRuntime {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .filter(|t| t.open && &t.finding.milestone == milestone && t.finding.severity == Severity::Blocking)
+            .filter(|t| {
+                t.open
+                    && &t.finding.milestone == milestone
+                    && t.finding.severity == Severity::Blocking
+            })
             .map(|t| t.finding.clone())
             .collect()
     }
@@ -437,19 +587,39 @@ impl MissionRuntime {
     }
 
     async fn lifecycle(&self) -> Result<(), Halt> {
-        let listing = match self.workspace_tools().call("list_files", serde_json::json!({})).await {
+        let listing = match self
+            .workspace_tools()
+            .call("list_files", serde_json::json!({}))
+            .await
+        {
             Some(reply) => reply.content,
             None => String::new(),
         };
         let (_, result, outputs) = self
-            .run_role(Role::Orchestrator, AgentTask::Plan, ToolboxKind::Plan, None, Labels::default(), "orchestrator", render::plan(&self.mission.goal, &listing))
+            .run_role(RoleRun {
+                role: Role::Orchestrator,
+                task: AgentTask::Plan,
+                kind: ToolboxKind::Plan,
+                parent: None,
+                milestone: None,
+                feature: None,
+                round: None,
+                prompt: "orchestrator",
+                user_prompt: render::plan(&self.mission.goal, &listing),
+            })
             .await?;
         self.check_budget()?;
         if let Some(reason) = outputs.halt {
             return Err((HaltReason::OrchestratorHalt, reason));
         }
         let (Some(contract), Some(_)) = (outputs.contract, outputs.features) else {
-            return Err((HaltReason::NoPlan, format!("the orchestrator ended ({}) without a contract and features", result.outcome.as_str())));
+            return Err((
+                HaltReason::NoPlan,
+                format!(
+                    "the orchestrator ended ({}) without a contract and features",
+                    result.outcome.as_str()
+                ),
+            ));
         };
         for milestone in &contract.milestones {
             self.run_milestone(milestone).await?;
@@ -459,25 +629,40 @@ impl MissionRuntime {
 
     async fn run_milestone(&self, milestone: &Milestone) -> Result<(), Halt> {
         let max_rounds = self.mission.budget.max_rounds;
-        let mut pending: Vec<Feature> = self.state.features().into_iter().filter(|f| f.milestone == milestone.id).collect();
+        let mut pending: Vec<Feature> = self
+            .state
+            .features()
+            .into_iter()
+            .filter(|f| f.milestone == milestone.id)
+            .collect();
         for round in 1..=max_rounds {
             // The black-box and mechanical checks of the last round are redone in this one.
-            self.close_findings(&milestone.id, |f| matches!(f.source, FindingSource::UserTesting | FindingSource::Mechanical));
+            self.close_findings(&milestone.id, |f| {
+                matches!(
+                    f.source,
+                    FindingSource::UserTesting | FindingSource::Mechanical
+                )
+            });
             let mut implemented = Vec::new();
             for feature in &pending {
                 self.check_budget()?;
                 implemented.push(self.implement(feature, round).await?);
             }
-            for (feature, before, after, outcome, handoff) in &implemented {
+            for done in &implemented {
                 self.check_budget()?;
-                self.review(feature, round, before, after, outcome, handoff.as_ref()).await?;
+                self.review(done, round).await?;
             }
             self.check_budget()?;
             self.user_test(milestone, round).await?;
             self.mechanical_checks(milestone, round).await;
             let open = self.open_blocking(&milestone.id);
             let passed = open.is_empty();
-            self.emitter.emit(Event::MilestoneRound { milestone: milestone.id.clone(), round, passed, open_blocking: open.len() as u32 });
+            self.emitter.emit(Event::MilestoneRound {
+                milestone: milestone.id.clone(),
+                round,
+                passed,
+                open_blocking: open.len() as u32,
+            });
             if passed {
                 return Ok(());
             }
@@ -494,77 +679,114 @@ impl MissionRuntime {
     }
 
     /// Runs a worker on `feature`; returns what the reviewer needs.
-    async fn implement(&self, feature: &Feature, round: u32) -> Result<(Feature, String, String, AgentOutcome, Option<super::toolbox::Handoff>), Halt> {
+    async fn implement(&self, feature: &Feature, round: u32) -> Result<Implemented, Halt> {
         let harness_error = |e: String| (HaltReason::HarnessError, e);
-        let before = self.git(&["rev-parse", "HEAD"]).await.map_err(harness_error)?.trim().to_string();
+        let before = self
+            .git(&["rev-parse", "HEAD"])
+            .await
+            .map_err(harness_error)?
+            .trim()
+            .to_string();
         let contract = self.state.contract();
-        let labels = Labels { milestone: Some(feature.milestone.clone()), feature: Some(feature.id.clone()), round: Some(round) };
         let (_, result, outputs) = self
-            .run_role(
-                Role::Worker,
-                AgentTask::Implement { feature: feature.clone() },
-                ToolboxKind::Worker,
-                None,
-                labels,
-                "worker",
-                render::implement(feature, &contract, &self.state.library()),
-            )
+            .run_role(RoleRun {
+                role: Role::Worker,
+                task: AgentTask::Implement {
+                    feature: feature.clone(),
+                },
+                kind: ToolboxKind::Worker,
+                parent: None,
+                milestone: Some(feature.milestone.clone()),
+                feature: Some(feature.id.clone()),
+                round: Some(round),
+                prompt: "worker",
+                user_prompt: render::implement(feature, &contract, &self.state.library()),
+            })
             .await?;
-        let _ = self.state.write_handoff(feature, result.outcome.as_str(), outputs.handoff.as_ref(), outputs.blocked.as_deref());
-        let after = self.commit(&format!("{}: {}", feature.id, feature.title)).await.map_err(harness_error)?;
+        let _ = self.state.write_handoff(
+            feature,
+            result.outcome.as_str(),
+            outputs.handoff.as_ref(),
+            outputs.blocked.as_deref(),
+        );
+        let after = self
+            .commit(&format!("{}: {}", feature.id, feature.title))
+            .await
+            .map_err(harness_error)?;
         if result.outcome == AgentOutcome::Finished {
             // A finished fix resolves what it addresses, unless its review finds otherwise.
-            self.close_findings(&feature.milestone, |f| feature.addresses.contains(&f.id) && f.source != FindingSource::UserTesting);
+            self.close_findings(&feature.milestone, |f| {
+                feature.addresses.contains(&f.id) && f.source != FindingSource::UserTesting
+            });
         } else {
-            let reason = outputs.blocked.clone().unwrap_or_else(|| format!("the run ended with `{}`", result.outcome.as_str()));
+            let reason = outputs
+                .blocked
+                .clone()
+                .unwrap_or_else(|| format!("the run ended with `{}`", result.outcome.as_str()));
             self.raise(
                 None,
-                &feature.milestone,
-                round,
-                Some(feature),
-                FindingSource::Blocked,
-                Severity::Blocking,
-                format!("the worker did not finish feature `{}`", feature.id),
-                reason,
+                Finding {
+                    id: String::new(),
+                    milestone: feature.milestone.clone(),
+                    round,
+                    feature: Some(feature.id.clone()),
+                    source: FindingSource::Blocked,
+                    severity: Severity::Blocking,
+                    title: format!("the worker did not finish feature `{}`", feature.id),
+                    detail: reason,
+                },
             );
         }
-        Ok((feature.clone(), before, after, result.outcome, outputs.handoff))
+        Ok(Implemented {
+            feature: feature.clone(),
+            before,
+            after,
+            outcome: result.outcome,
+            handoff: outputs.handoff,
+        })
     }
 
-    async fn review(
-        &self,
-        feature: &Feature,
-        round: u32,
-        before: &str,
-        after: &str,
-        outcome: &AgentOutcome,
-        handoff: Option<&super::toolbox::Handoff>,
-    ) -> Result<(), Halt> {
-        let diff = self.diff(before, after).await;
+    async fn review(&self, implemented: &Implemented, round: u32) -> Result<(), Halt> {
+        let feature = &implemented.feature;
+        let diff = self.diff(&implemented.before, &implemented.after).await;
         let contract = self.state.contract();
-        let labels = Labels { milestone: Some(feature.milestone.clone()), feature: Some(feature.id.clone()), round: Some(round) };
         let (_, result, outputs) = self
-            .run_role(
-                Role::Scrutiny,
-                AgentTask::Review { feature: feature.clone() },
-                ToolboxKind::Scrutiny,
-                None,
-                labels,
-                "scrutiny",
-                render::review(feature, &contract, outcome.as_str(), handoff, &diff),
-            )
+            .run_role(RoleRun {
+                role: Role::Scrutiny,
+                task: AgentTask::Review {
+                    feature: feature.clone(),
+                },
+                kind: ToolboxKind::Scrutiny,
+                parent: None,
+                milestone: Some(feature.milestone.clone()),
+                feature: Some(feature.id.clone()),
+                round: Some(round),
+                prompt: "scrutiny",
+                user_prompt: render::review(
+                    feature,
+                    &contract,
+                    implemented.outcome.as_str(),
+                    implemented.handoff.as_ref(),
+                    &diff,
+                ),
+            })
             .await?;
         if result.outcome != AgentOutcome::Finished {
-            let reason = outputs.blocked.unwrap_or_else(|| format!("the run ended with `{}`", result.outcome.as_str()));
+            let reason = outputs
+                .blocked
+                .unwrap_or_else(|| format!("the run ended with `{}`", result.outcome.as_str()));
             self.raise(
                 None,
-                &feature.milestone,
-                round,
-                Some(feature),
-                FindingSource::Scrutiny,
-                Severity::Blocking,
-                format!("the review of feature `{}` did not complete", feature.id),
-                reason,
+                Finding {
+                    id: String::new(),
+                    milestone: feature.milestone.clone(),
+                    round,
+                    feature: Some(feature.id.clone()),
+                    source: FindingSource::Scrutiny,
+                    severity: Severity::Blocking,
+                    title: format!("the review of feature `{}` did not complete", feature.id),
+                    detail: reason,
+                },
             );
             return Ok(());
         }
@@ -573,7 +795,19 @@ impl MissionRuntime {
                 Some(file) => format!("{} (file: {file})", finding.detail),
                 None => finding.detail,
             };
-            self.raise(None, &feature.milestone, round, Some(feature), FindingSource::Scrutiny, finding.severity, finding.title, detail);
+            self.raise(
+                None,
+                Finding {
+                    id: String::new(),
+                    milestone: feature.milestone.clone(),
+                    round,
+                    feature: Some(feature.id.clone()),
+                    source: FindingSource::Scrutiny,
+                    severity: finding.severity,
+                    title: finding.title,
+                    detail,
+                },
+            );
         }
         let _ = self.state.append_library_notes(&outputs.library_notes);
         Ok(())
@@ -582,23 +816,38 @@ impl MissionRuntime {
     async fn user_test(&self, milestone: &Milestone, round: u32) -> Result<(), Halt> {
         let contract = self.state.contract();
         let assertions: Vec<_> = contract.assertions_through(&milestone.id);
-        let labels = Labels { milestone: Some(milestone.id.clone()), feature: None, round: Some(round) };
         let (run, result, outputs) = self
-            .run_role(
-                Role::UserTesting,
-                AgentTask::UserTest { milestone: milestone.id.clone(), assertions: assertions.iter().map(|a| (*a).clone()).collect() },
-                ToolboxKind::UserTesting { assertions: assertions.iter().map(|a| a.id.clone()).collect() },
-                None,
-                labels,
-                "user_testing",
-                render::user_test(milestone, &assertions),
-            )
+            .run_role(RoleRun {
+                role: Role::UserTesting,
+                task: AgentTask::UserTest {
+                    milestone: milestone.id.clone(),
+                    assertions: assertions.iter().map(|a| (*a).clone()).collect(),
+                },
+                kind: ToolboxKind::UserTesting {
+                    assertions: assertions.iter().map(|a| a.id.clone()).collect(),
+                },
+                parent: None,
+                milestone: Some(milestone.id.clone()),
+                feature: None,
+                round: Some(round),
+                prompt: "user_testing",
+                user_prompt: render::user_test(milestone, &assertions),
+            })
             .await?;
         for assertion in &assertions {
-            let verdict = outputs.verdicts.iter().find(|v| v.assertion == assertion.id.as_str());
+            let verdict = outputs
+                .verdicts
+                .iter()
+                .find(|v| v.assertion == assertion.id.as_str());
             let (status, evidence) = match verdict {
                 Some(v) => (v.status, v.evidence.clone()),
-                None => (VerdictStatus::Fail, format!("no verdict (the user-testing run ended with `{}`)", result.outcome.as_str())),
+                None => (
+                    VerdictStatus::Fail,
+                    format!(
+                        "no verdict (the user-testing run ended with `{}`)",
+                        result.outcome.as_str()
+                    ),
+                ),
             };
             self.emitter.emit(Event::VerdictReported {
                 run,
@@ -611,13 +860,19 @@ impl MissionRuntime {
             if status == VerdictStatus::Fail {
                 self.raise(
                     Some(run),
-                    &milestone.id,
-                    round,
-                    None,
-                    FindingSource::UserTesting,
-                    Severity::Blocking,
-                    format!("assertion `{}` fails: {}", assertion.id, assertion.description),
-                    evidence,
+                    Finding {
+                        id: String::new(),
+                        milestone: milestone.id.clone(),
+                        round,
+                        feature: None,
+                        source: FindingSource::UserTesting,
+                        severity: Severity::Blocking,
+                        title: format!(
+                            "assertion `{}` fails: {}",
+                            assertion.id, assertion.description
+                        ),
+                        detail: evidence,
+                    },
                 );
             }
         }
@@ -627,17 +882,38 @@ impl MissionRuntime {
     /// Runs the milestone's `command` assertions itself.
     async fn mechanical_checks(&self, milestone: &Milestone, round: u32) {
         let contract = self.state.contract();
-        for assertion in contract.assertions_of(&milestone.id).filter(|a| a.verify == Verify::Command) {
-            let Some(command) = &assertion.command else { continue };
-            let (passed, exit_code, timed_out, duration_ms, observation) = match run_shell(command, self.workspace.root(), &self.command_env).await {
-                Ok(output) => {
-                    let passed = !output.timed_out
-                        && output.exit_code == Some(assertion.expect_exit)
-                        && assertion.expect_stdout.as_deref().is_none_or(|s| output.stdout.contains(s));
-                    (passed, output.exit_code, output.timed_out, millis(output.duration), output.observation(self.command_env.timeout))
-                }
-                Err(e) => (false, None, false, 0.0, format!("cannot start the command: {e}")),
+        for assertion in contract
+            .assertions_of(&milestone.id)
+            .filter(|a| a.verify == Verify::Command)
+        {
+            let Some(command) = &assertion.command else {
+                continue;
             };
+            let (passed, exit_code, timed_out, duration_ms, observation) =
+                match run_shell(command, self.workspace.root(), &self.command_env).await {
+                    Ok(output) => {
+                        let passed = !output.timed_out
+                            && output.exit_code == Some(assertion.expect_exit)
+                            && assertion
+                                .expect_stdout
+                                .as_deref()
+                                .is_none_or(|s| output.stdout.contains(s));
+                        (
+                            passed,
+                            output.exit_code,
+                            output.timed_out,
+                            millis(output.duration),
+                            output.observation(self.command_env.timeout),
+                        )
+                    }
+                    Err(e) => (
+                        false,
+                        None,
+                        false,
+                        0.0,
+                        format!("cannot start the command: {e}"),
+                    ),
+                };
             self.emitter.emit(Event::MechanicalCheck {
                 milestone: milestone.id.clone(),
                 round,
@@ -654,44 +930,89 @@ impl MissionRuntime {
                 }
                 self.raise(
                     None,
-                    &milestone.id,
-                    round,
-                    None,
-                    FindingSource::Mechanical,
-                    Severity::Blocking,
-                    format!("assertion `{}` fails its command check", assertion.id),
-                    format!("`{command}`: {expected}; got:\n{}", render::cut(&observation, 4000)),
+                    Finding {
+                        id: String::new(),
+                        milestone: milestone.id.clone(),
+                        round,
+                        feature: None,
+                        source: FindingSource::Mechanical,
+                        severity: Severity::Blocking,
+                        title: format!("assertion `{}` fails its command check", assertion.id),
+                        detail: format!(
+                            "`{command}`: {expected}; got:\n{}",
+                            render::cut(&observation, 4000)
+                        ),
+                    },
                 );
             }
         }
     }
 
-    async fn plan_fixes(&self, milestone: &Milestone, round: u32, open: &[Finding]) -> Result<Vec<Feature>, Halt> {
+    async fn plan_fixes(
+        &self,
+        milestone: &Milestone,
+        round: u32,
+        open: &[Finding],
+    ) -> Result<Vec<Feature>, Halt> {
         let open_ids: BTreeSet<String> = open.iter().map(|f| f.id.clone()).collect();
-        let labels = Labels { milestone: Some(milestone.id.clone()), feature: None, round: Some(round) };
         let contract = self.state.contract();
         let features = self.state.features();
         let (run, _, outputs) = self
-            .run_role(
-                Role::Orchestrator,
-                AgentTask::Fix { milestone: milestone.id.clone(), round, findings: open.to_vec() },
-                ToolboxKind::Fix { milestone: milestone.id.clone(), open_findings: open_ids },
-                None,
-                labels,
-                "orchestrator_fix",
-                render::fix(milestone, round, open, &contract, &features, &self.state.library()),
-            )
+            .run_role(RoleRun {
+                role: Role::Orchestrator,
+                task: AgentTask::Fix {
+                    milestone: milestone.id.clone(),
+                    round,
+                    findings: open.to_vec(),
+                },
+                kind: ToolboxKind::Fix {
+                    milestone: milestone.id.clone(),
+                    open_findings: open_ids,
+                },
+                parent: None,
+                milestone: Some(milestone.id.clone()),
+                feature: None,
+                round: Some(round),
+                prompt: "orchestrator_fix",
+                user_prompt: render::fix(
+                    milestone,
+                    round,
+                    open,
+                    &contract,
+                    &features,
+                    &self.state.library(),
+                ),
+            })
             .await?;
         if let Some(reason) = outputs.halt {
             return Err((HaltReason::OrchestratorHalt, reason));
         }
         if outputs.fixes.is_empty() {
             let blocked = open.iter().any(|f| f.source == FindingSource::Blocked);
-            let reason = if blocked { HaltReason::Blocked } else { HaltReason::NoFixes };
-            return Err((reason, format!("no fix features were planned for milestone `{}` after round {round}", milestone.id)));
+            let reason = if blocked {
+                HaltReason::Blocked
+            } else {
+                HaltReason::NoFixes
+            };
+            return Err((
+                reason,
+                format!(
+                    "no fix features were planned for milestone `{}` after round {round}",
+                    milestone.id
+                ),
+            ));
         }
-        self.state.add_features(&outputs.fixes).map_err(|e| (HaltReason::HarnessError, format!("cannot save fix features: {e}")))?;
-        self.emitter.emit(Event::FeaturesPlanned { run, after_round: Some(round), features: outputs.fixes.clone() });
+        self.state.add_features(&outputs.fixes).map_err(|e| {
+            (
+                HaltReason::HarnessError,
+                format!("cannot save fix features: {e}"),
+            )
+        })?;
+        self.emitter.emit(Event::FeaturesPlanned {
+            run,
+            after_round: Some(round),
+            features: outputs.fixes.clone(),
+        });
         Ok(outputs.fixes)
     }
 }

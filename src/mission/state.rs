@@ -32,12 +32,17 @@ impl MissionState {
         let dir = workspace.join(".mission");
         std::fs::create_dir_all(dir.join("findings"))?;
         std::fs::create_dir_all(dir.join("handoffs"))?;
-        Ok(MissionState { dir, inner: Mutex::new(Inner::default()) })
+        Ok(MissionState {
+            dir,
+            inner: Mutex::new(Inner::default()),
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A poisoned lock only means another thread panicked mid-update of plain data.
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn contract(&self) -> Contract {
@@ -62,7 +67,9 @@ impl MissionState {
     }
 
     pub fn write_features(&self, features: &[Feature]) -> io::Result<()> {
-        let plan = FeaturePlan { features: features.to_vec() };
+        let plan = FeaturePlan {
+            features: features.to_vec(),
+        };
         std::fs::write(self.dir.join("features.toml"), toml_text(&plan)?)?;
         self.lock().features = features.to_vec();
         Ok(())
@@ -99,27 +106,50 @@ impl MissionState {
     pub fn write_finding(&self, finding: &Finding) -> io::Result<()> {
         let mut text = format!(
             "# {}: {}\n\n- milestone: {}\n- round: {}\n- severity: {}\n- source: {:?}\n",
-            finding.id, finding.title, finding.milestone, finding.round, finding.severity, finding.source
+            finding.id,
+            finding.title,
+            finding.milestone,
+            finding.round,
+            finding.severity,
+            finding.source
         );
         if let Some(feature) = &finding.feature {
             text.push_str(&format!("- feature: {feature}\n"));
         }
         text.push_str(&format!("\n{}\n", finding.detail));
-        std::fs::write(self.dir.join("findings").join(format!("{}.md", finding.id)), text)
+        std::fs::write(
+            self.dir.join("findings").join(format!("{}.md", finding.id)),
+            text,
+        )
     }
 
-    pub fn write_handoff(&self, feature: &Feature, outcome: &str, handoff: Option<&Handoff>, blocked: Option<&str>) -> io::Result<()> {
-        let mut text = format!("# Handoff of {}: {}\n\n- outcome: {outcome}\n", feature.id, feature.title);
+    pub fn write_handoff(
+        &self,
+        feature: &Feature,
+        outcome: &str,
+        handoff: Option<&Handoff>,
+        blocked: Option<&str>,
+    ) -> io::Result<()> {
+        let mut text = format!(
+            "# Handoff of {}: {}\n\n- outcome: {outcome}\n",
+            feature.id, feature.title
+        );
         if let Some(reason) = blocked {
             text.push_str(&format!("- blocked: {reason}\n"));
         }
         if let Some(handoff) = handoff {
-            text.push_str(&format!("\n## Summary\n{}\n\n## Tests run\n", handoff.summary));
+            text.push_str(&format!(
+                "\n## Summary\n{}\n\n## Tests run\n",
+                handoff.summary
+            ));
             for test in &handoff.tests_run {
                 text.push_str(&format!("- `{test}`\n"));
             }
             text.push_str(&format!("\n## Notes\n{}\n", handoff.notes));
         }
-        std::fs::write(self.dir.join("handoffs").join(format!("{}.md", feature.id)), text)
+        std::fs::write(
+            self.dir.join("handoffs").join(format!("{}.md", feature.id)),
+            text,
+        )
     }
 }

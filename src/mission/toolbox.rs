@@ -12,17 +12,25 @@ use super::runtime::MissionRuntime;
 use crate::events::{Event, VerdictStatus};
 use crate::model::ToolSpec;
 use crate::spec::contract::{validate_contract, validate_fix_features, validate_plan};
-use crate::spec::{answers::NO_PREFERENCE, Assertion, AssertionId, Contract, Feature, FeaturePlan, Milestone, MilestoneId, Severity};
+use crate::spec::{
+    answers::NO_PREFERENCE, Assertion, AssertionId, Contract, Feature, FeaturePlan, Milestone,
+    MilestoneId, Severity,
+};
 use crate::tools::{decode, spec, ToolErrorKind, ToolReply, Toolbox, WorkspaceTools};
 
 /// Which tools an agent run gets.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ToolboxKind {
     Plan,
-    Fix { milestone: MilestoneId, open_findings: BTreeSet<String> },
+    Fix {
+        milestone: MilestoneId,
+        open_findings: BTreeSet<String>,
+    },
     Worker,
     Scrutiny,
-    UserTesting { assertions: Vec<AssertionId> },
+    UserTesting {
+        assertions: Vec<AssertionId>,
+    },
     Subagent,
 }
 
@@ -181,12 +189,25 @@ fn object(properties: Value, required: &[&str]) -> Value {
 
 impl<'a> RoleToolbox<'a> {
     pub fn new(runtime: &'a MissionRuntime, run: u32, kind: ToolboxKind) -> RoleToolbox<'a> {
-        RoleToolbox { tools: runtime.workspace_tools(), runtime, run, kind, outputs: Outputs::default() }
+        RoleToolbox {
+            tools: runtime.workspace_tools(),
+            runtime,
+            run,
+            kind,
+            outputs: Outputs::default(),
+        }
     }
 
     fn violation(&self, tool: &str, violations: Vec<String>) -> ToolReply {
-        self.runtime.emitter.emit(Event::PlanViolation { run: self.run, tool: tool.to_string(), violations: violations.clone() });
-        ToolReply::error(ToolErrorKind::PlanViolation, format!("`{tool}` was not accepted:\n- {}", violations.join("\n- ")))
+        self.runtime.emitter.emit(Event::PlanViolation {
+            run: self.run,
+            tool: tool.to_string(),
+            violations: violations.clone(),
+        });
+        ToolReply::error(
+            ToolErrorKind::PlanViolation,
+            format!("`{tool}` was not accepted:\n- {}", violations.join("\n- ")),
+        )
     }
 
     fn write_contract(&mut self, arguments: Value) -> ToolReply {
@@ -194,13 +215,22 @@ impl<'a> RoleToolbox<'a> {
             Ok(args) => args,
             Err(reply) => return reply,
         };
-        let contract = Contract { milestones: args.milestones, assertions: args.assertions };
+        let contract = Contract {
+            milestones: args.milestones,
+            assertions: args.assertions,
+        };
         let violations = validate_contract(&contract);
         if !violations.is_empty() {
-            return self.violation("write_contract", violations.iter().map(ToString::to_string).collect());
+            return self.violation(
+                "write_contract",
+                violations.iter().map(ToString::to_string).collect(),
+            );
         }
         if let Err(e) = self.runtime.state.write_contract(&contract) {
-            return ToolReply::error(ToolErrorKind::Failed, format!("cannot save the contract: {e}"));
+            return ToolReply::error(
+                ToolErrorKind::Failed,
+                format!("cannot save the contract: {e}"),
+            );
         }
         self.runtime.emitter.emit(Event::ContractWritten {
             run: self.run,
@@ -211,7 +241,11 @@ impl<'a> RoleToolbox<'a> {
             "contract saved to .mission/contract.toml: {} milestones, {} assertions{}",
             contract.milestones.len(),
             contract.assertions.len(),
-            if self.outputs.features.is_some() { "; the features were cleared: write them again" } else { "" }
+            if self.outputs.features.is_some() {
+                "; the features were cleared: write them again"
+            } else {
+                ""
+            }
         );
         self.outputs.contract = Some(contract);
         self.outputs.features = None;
@@ -224,18 +258,36 @@ impl<'a> RoleToolbox<'a> {
             Err(reply) => return reply,
         };
         let Some(contract) = &self.outputs.contract else {
-            return self.violation("write_features", vec!["write the contract first (write_contract)".to_string()]);
+            return self.violation(
+                "write_features",
+                vec!["write the contract first (write_contract)".to_string()],
+            );
         };
-        let plan = FeaturePlan { features: args.features };
+        let plan = FeaturePlan {
+            features: args.features,
+        };
         let violations = validate_plan(contract, &plan);
         if !violations.is_empty() {
-            return self.violation("write_features", violations.iter().map(ToString::to_string).collect());
+            return self.violation(
+                "write_features",
+                violations.iter().map(ToString::to_string).collect(),
+            );
         }
         if let Err(e) = self.runtime.state.write_features(&plan.features) {
-            return ToolReply::error(ToolErrorKind::Failed, format!("cannot save the features: {e}"));
+            return ToolReply::error(
+                ToolErrorKind::Failed,
+                format!("cannot save the features: {e}"),
+            );
         }
-        self.runtime.emitter.emit(Event::FeaturesPlanned { run: self.run, after_round: None, features: plan.features.clone() });
-        let reply = format!("{} features saved to .mission/features.toml", plan.features.len());
+        self.runtime.emitter.emit(Event::FeaturesPlanned {
+            run: self.run,
+            after_round: None,
+            features: plan.features.clone(),
+        });
+        let reply = format!(
+            "{} features saved to .mission/features.toml",
+            plan.features.len()
+        );
         self.outputs.features = Some(plan.features);
         ToolReply::ok(reply)
     }
@@ -246,19 +298,35 @@ impl<'a> RoleToolbox<'a> {
             Err(reply) => return reply,
         };
         if self.kind == ToolboxKind::Plan && self.outputs.features.is_none() {
-            return self.violation("write_library", vec!["write the contract and the features first".to_string()]);
+            return self.violation(
+                "write_library",
+                vec!["write the contract and the features first".to_string()],
+            );
         }
         if let Err(e) = self.runtime.state.write_library(&args.content) {
-            return ToolReply::error(ToolErrorKind::Failed, format!("cannot save the library: {e}"));
+            return ToolReply::error(
+                ToolErrorKind::Failed,
+                format!("cannot save the library: {e}"),
+            );
         }
-        self.runtime.emitter.emit(Event::LibraryWritten { run: self.run, bytes: args.content.len() as u64 });
+        self.runtime.emitter.emit(Event::LibraryWritten {
+            run: self.run,
+            bytes: args.content.len() as u64,
+        });
         self.outputs.library = Some(args.content);
         ToolReply::ok("library saved to .mission/library.md")
     }
 
     fn write_fix_features(&mut self, arguments: Value) -> ToolReply {
-        let ToolboxKind::Fix { milestone, open_findings } = &self.kind else {
-            return ToolReply::error(ToolErrorKind::Refused, "write_fix_features is for fixing a failed milestone");
+        let ToolboxKind::Fix {
+            milestone,
+            open_findings,
+        } = &self.kind
+        else {
+            return ToolReply::error(
+                ToolErrorKind::Refused,
+                "write_fix_features is for fixing a failed milestone",
+            );
         };
         let args: FeaturesArgs = match decode("write_fix_features", arguments) {
             Ok(args) => args,
@@ -267,12 +335,24 @@ impl<'a> RoleToolbox<'a> {
         let existing = self.runtime.state.features();
         let mut all_existing = existing.clone();
         all_existing.extend(self.outputs.fixes.iter().cloned());
-        let violations = validate_fix_features(&self.runtime.state.contract(), &all_existing, milestone, open_findings, &args.features);
+        let violations = validate_fix_features(
+            &self.runtime.state.contract(),
+            &all_existing,
+            milestone,
+            open_findings,
+            &args.features,
+        );
         if !violations.is_empty() {
-            return self.violation("write_fix_features", violations.iter().map(ToString::to_string).collect());
+            return self.violation(
+                "write_fix_features",
+                violations.iter().map(ToString::to_string).collect(),
+            );
         }
         self.outputs.fixes.extend(args.features);
-        ToolReply::ok(format!("{} fix features accepted", self.outputs.fixes.len()))
+        ToolReply::ok(format!(
+            "{} fix features accepted",
+            self.outputs.fixes.len()
+        ))
     }
 
     async fn spawn_subagent(&mut self, arguments: Value) -> ToolReply {
@@ -292,7 +372,11 @@ impl<'a> RoleToolbox<'a> {
             Err(reply) => return reply,
         };
         let answer = self.runtime.mission.answers.answer(&args.question);
-        self.runtime.emitter.emit(Event::UserAsked { run: self.run, question: args.question, answered: answer.is_some() });
+        self.runtime.emitter.emit(Event::UserAsked {
+            run: self.run,
+            question: args.question,
+            answered: answer.is_some(),
+        });
         ToolReply::ok(answer.unwrap_or_else(|| NO_PREFERENCE.to_string()))
     }
 
@@ -325,45 +409,76 @@ impl<'a> RoleToolbox<'a> {
         };
         self.outputs.findings = args.findings;
         self.outputs.library_notes = args.library_notes;
-        ToolReply::terminal(format!("review recorded: {} findings", self.outputs.findings.len()))
+        ToolReply::terminal(format!(
+            "review recorded: {} findings",
+            self.outputs.findings.len()
+        ))
     }
 
     fn submit_verdicts(&mut self, arguments: Value) -> ToolReply {
         let ToolboxKind::UserTesting { assertions } = &self.kind else {
-            return ToolReply::error(ToolErrorKind::Refused, "submit_verdicts is for user testing");
+            return ToolReply::error(
+                ToolErrorKind::Refused,
+                "submit_verdicts is for user testing",
+            );
         };
         let args: VerdictArgs = match decode("submit_verdicts", arguments) {
             Ok(args) => args,
             Err(reply) => return reply,
         };
-        let unknown: Vec<&str> =
-            args.verdicts.iter().map(|v| v.assertion.as_str()).filter(|id| !assertions.iter().any(|a| a.as_str() == *id)).collect();
+        let unknown: Vec<&str> = args
+            .verdicts
+            .iter()
+            .map(|v| v.assertion.as_str())
+            .filter(|id| !assertions.iter().any(|a| a.as_str() == *id))
+            .collect();
         if !unknown.is_empty() {
             let known: Vec<&str> = assertions.iter().map(AssertionId::as_str).collect();
             return ToolReply::error(
                 ToolErrorKind::InvalidArguments,
-                format!("unknown assertions: {}; the assertions to verify are: {}", unknown.join(", "), known.join(", ")),
+                format!(
+                    "unknown assertions: {}; the assertions to verify are: {}",
+                    unknown.join(", "),
+                    known.join(", ")
+                ),
             );
         }
-        let missing: Vec<&str> =
-            assertions.iter().map(AssertionId::as_str).filter(|id| !args.verdicts.iter().any(|v| v.assertion == *id)).collect();
+        let missing: Vec<&str> = assertions
+            .iter()
+            .map(AssertionId::as_str)
+            .filter(|id| !args.verdicts.iter().any(|v| v.assertion == *id))
+            .collect();
         self.outputs.verdicts = args.verdicts;
-        let note = if missing.is_empty() { String::new() } else { format!("; no verdict (counted as fail): {}", missing.join(", ")) };
-        ToolReply::terminal(format!("{} verdicts recorded{note}", self.outputs.verdicts.len()))
+        let note = if missing.is_empty() {
+            String::new()
+        } else {
+            format!("; no verdict (counted as fail): {}", missing.join(", "))
+        };
+        ToolReply::terminal(format!(
+            "{} verdicts recorded{note}",
+            self.outputs.verdicts.len()
+        ))
     }
 }
 
 #[async_trait]
 impl Toolbox for RoleToolbox<'_> {
     fn specs(&self) -> Vec<ToolSpec> {
-        let read = [WorkspaceTools::read_spec(), WorkspaceTools::list_spec(), WorkspaceTools::search_spec()];
+        let read = [
+            WorkspaceTools::read_spec(),
+            WorkspaceTools::list_spec(),
+            WorkspaceTools::search_spec(),
+        ];
         let mut specs: Vec<ToolSpec> = read.to_vec();
         let summary = object(json!({"summary": {"type": "string"}}), &["summary"]);
         let reason = object(json!({"reason": {"type": "string"}}), &["reason"]);
         let subagent = spec(
             "spawn_subagent",
             "Delegate an investigation to a subagent with a fresh context; returns its report.",
-            object(json!({"task": {"type": "string", "description": "the question to investigate"}}), &["task"]),
+            object(
+                json!({"task": {"type": "string", "description": "the question to investigate"}}),
+                &["task"],
+            ),
         );
         let library = spec(
             "write_library",
@@ -494,7 +609,10 @@ impl Toolbox for RoleToolbox<'_> {
             },
             other => match self.tools.call(other, arguments).await {
                 Some(reply) => reply,
-                None => ToolReply::error(ToolErrorKind::Refused, format!("`{other}` is not available to this role")),
+                None => ToolReply::error(
+                    ToolErrorKind::Refused,
+                    format!("`{other}` is not available to this role"),
+                ),
             },
         }
     }

@@ -16,12 +16,18 @@ pub fn request_tokens(request: &ChatRequest<'_>) -> u64 {
     let messages: u64 = request
         .messages
         .iter()
-        .map(|m| FRAMING + tokens_in_text(&m.content) + m.tool_calls.iter().map(call_tokens).sum::<u64>())
+        .map(|m| {
+            FRAMING + tokens_in_text(&m.content) + m.tool_calls.iter().map(call_tokens).sum::<u64>()
+        })
         .sum();
     let tools: u64 = request
         .tools
         .iter()
-        .map(|t| tokens_in_text(&t.name) + tokens_in_text(&t.description) + tokens_in_text(&t.parameters.to_string()))
+        .map(|t| {
+            tokens_in_text(&t.name)
+                + tokens_in_text(&t.description)
+                + tokens_in_text(&t.parameters.to_string())
+        })
         .sum();
     messages + tools
 }
@@ -56,7 +62,11 @@ mod tests {
         assert_eq!(tokens_in_text("abcde"), 2);
         let short = [Message::user("hi")];
         let long = [Message::user("hi there, a longer message")];
-        let request = |m: &'static [Message]| ChatRequest { messages: m, tools: &[], max_output_tokens: None };
+        let request = |m: &'static [Message]| ChatRequest {
+            messages: m,
+            tools: &[],
+            max_output_tokens: None,
+        };
         let short: &'static [Message] = Box::leak(Box::new(short));
         let long: &'static [Message] = Box::leak(Box::new(long));
         assert!(request_tokens(&request(long)) > request_tokens(&request(short)));

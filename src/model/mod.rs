@@ -61,7 +61,10 @@ impl Message {
     }
 
     pub fn assistant(content: impl Into<String>, tool_calls: Vec<ToolCall>) -> Message {
-        Message { tool_calls, ..Message::plain(MessageRole::Assistant, content) }
+        Message {
+            tool_calls,
+            ..Message::plain(MessageRole::Assistant, content)
+        }
     }
 
     pub fn tool_result(call: &ToolCall, content: impl Into<String>, is_error: bool) -> Message {
@@ -74,7 +77,14 @@ impl Message {
     }
 
     fn plain(role: MessageRole, content: impl Into<String>) -> Message {
-        Message { role, content: content.into(), tool_calls: Vec::new(), tool_call_id: None, tool_name: None, is_error: false }
+        Message {
+            role,
+            content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+            tool_name: None,
+            is_error: false,
+        }
     }
 }
 
@@ -206,11 +216,24 @@ impl ModelError {
 #[derive(Debug, Clone, PartialEq)]
 pub enum AgentTask {
     Plan,
-    Implement { feature: Feature },
-    Review { feature: Feature },
-    UserTest { milestone: MilestoneId, assertions: Vec<Assertion> },
-    Fix { milestone: MilestoneId, round: u32, findings: Vec<Finding> },
-    Investigate { question: String },
+    Implement {
+        feature: Feature,
+    },
+    Review {
+        feature: Feature,
+    },
+    UserTest {
+        milestone: MilestoneId,
+        assertions: Vec<Assertion>,
+    },
+    Fix {
+        milestone: MilestoneId,
+        round: u32,
+        findings: Vec<Finding>,
+    },
+    Investigate {
+        question: String,
+    },
 }
 
 impl AgentTask {
@@ -268,7 +291,10 @@ pub struct ModelRegistry {
 
 impl ModelRegistry {
     /// Loads the named models from the config.
-    pub fn load<'a>(config: &Config, names: impl IntoIterator<Item = &'a str>) -> Result<ModelRegistry, ModelError> {
+    pub fn load<'a>(
+        config: &Config,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> Result<ModelRegistry, ModelError> {
         let mut models = BTreeMap::new();
         for name in names {
             if models.contains_key(name) {
@@ -277,13 +303,24 @@ impl ModelRegistry {
             let model_config = config
                 .models
                 .get(name)
-                .ok_or_else(|| ModelError::Unavailable { message: format!("model `{name}` is not defined under [models]") })?;
-            let info = ModelInfo { name: name.to_string(), provider: model_config.provider.as_str() };
+                .ok_or_else(|| ModelError::Unavailable {
+                    message: format!("model `{name}` is not defined under [models]"),
+                })?;
+            let info = ModelInfo {
+                name: name.to_string(),
+                provider: model_config.provider.as_str(),
+            };
             let backend: Arc<dyn ModelBackend> = match model_config.provider {
                 Provider::Oracle => Arc::new(oracle::OracleBackend::new(info)),
                 Provider::Nop => Arc::new(nop::NopBackend::new(info)),
             };
-            models.insert(name.to_string(), LoadedModel { backend, config: model_config.clone() });
+            models.insert(
+                name.to_string(),
+                LoadedModel {
+                    backend,
+                    config: model_config.clone(),
+                },
+            );
         }
         Ok(ModelRegistry { models })
     }

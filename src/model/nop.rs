@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 
 use super::estimate::estimate_usage;
 use super::{
-    millis, CallTiming, ChatRequest, ChatResponse, ModelBackend, ModelError, ModelInfo, ModelSession, SessionContext, StopReason,
-    ToolCall, ToolSpec,
+    millis, CallTiming, ChatRequest, ChatResponse, ModelBackend, ModelError, ModelInfo,
+    ModelSession, SessionContext, StopReason, ToolCall, ToolSpec,
 };
 
 /// Tool names that end an agent run, in order of preference.
@@ -44,17 +44,32 @@ impl ModelSession for NopSession {
     async fn complete(&mut self, request: ChatRequest<'_>) -> Result<ChatResponse, ModelError> {
         let started = Instant::now();
         self.calls += 1;
-        let tool = FINAL_TOOLS.iter().find_map(|name| request.tools.iter().find(|t| t.name == *name));
+        let tool = FINAL_TOOLS
+            .iter()
+            .find_map(|name| request.tools.iter().find(|t| t.name == *name));
         let (text, tool_calls, stop) = match tool {
             Some(tool) => (
                 String::new(),
-                vec![ToolCall { id: format!("nop_{}", self.calls), name: tool.name.clone(), arguments: empty_arguments(tool).to_string() }],
+                vec![ToolCall {
+                    id: format!("nop_{}", self.calls),
+                    name: tool.name.clone(),
+                    arguments: empty_arguments(tool).to_string(),
+                }],
                 StopReason::ToolCalls,
             ),
             None => ("Done.".to_string(), Vec::new(), StopReason::EndTurn),
         };
         let usage = estimate_usage(&request, &text, &tool_calls);
-        Ok(ChatResponse { text, tool_calls, stop, usage, timing: CallTiming { latency_ms: millis(started.elapsed()), ..CallTiming::default() } })
+        Ok(ChatResponse {
+            text,
+            tool_calls,
+            stop,
+            usage,
+            timing: CallTiming {
+                latency_ms: millis(started.elapsed()),
+                ..CallTiming::default()
+            },
+        })
     }
 }
 
@@ -62,9 +77,18 @@ impl ModelSession for NopSession {
 fn empty_arguments(tool: &ToolSpec) -> Value {
     let mut arguments = Map::new();
     let properties = tool.parameters.get("properties").and_then(Value::as_object);
-    let required = tool.parameters.get("required").and_then(Value::as_array).cloned().unwrap_or_default();
+    let required = tool
+        .parameters
+        .get("required")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     for name in required.iter().filter_map(Value::as_str) {
-        let kind = properties.and_then(|p| p.get(name)).and_then(|p| p.get("type")).and_then(Value::as_str).unwrap_or("string");
+        let kind = properties
+            .and_then(|p| p.get(name))
+            .and_then(|p| p.get("type"))
+            .and_then(Value::as_str)
+            .unwrap_or("string");
         let value = match kind {
             "array" => Value::Array(Vec::new()),
             "object" => Value::Object(Map::new()),
@@ -89,6 +113,9 @@ mod tests {
             description: String::new(),
             parameters: json!({"type": "object", "properties": {"summary": {"type": "string"}, "tests_run": {"type": "array"}, "notes": {"type": "string"}}, "required": ["summary", "tests_run"]}),
         };
-        assert_eq!(empty_arguments(&tool), json!({"summary": "", "tests_run": []}));
+        assert_eq!(
+            empty_arguments(&tool),
+            json!({"summary": "", "tests_run": []})
+        );
     }
 }

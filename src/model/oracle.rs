@@ -13,8 +13,8 @@ use walkdir::WalkDir;
 
 use super::estimate::estimate_usage;
 use super::{
-    millis, AgentTask, CallTiming, ChatRequest, ChatResponse, MessageRole, ModelBackend, ModelError, ModelInfo, ModelSession,
-    SessionContext, StopReason, ToolCall,
+    millis, AgentTask, CallTiming, ChatRequest, ChatResponse, MessageRole, ModelBackend,
+    ModelError, ModelInfo, ModelSession, SessionContext, StopReason, ToolCall,
 };
 use crate::spec::{Assertion, Feature, Finding, MissionSpec, Severity};
 
@@ -35,18 +35,29 @@ impl ModelBackend for OracleBackend {
 
     fn start_session(&self, context: SessionContext) -> Box<dyn ModelSession> {
         let steps = plan_steps(&context);
-        Box::new(OracleSession { steps, next: 0, observations: Vec::new() })
+        Box::new(OracleSession {
+            steps,
+            next: 0,
+            observations: Vec::new(),
+        })
     }
 }
 
 /// One scripted turn.
 #[derive(Debug, Clone)]
 enum Step {
-    Call { name: &'static str, arguments: Value },
+    Call {
+        name: &'static str,
+        arguments: Value,
+    },
     /// Run an assertion's probe; its observation decides the verdict.
-    Probe { assertion: Assertion },
+    Probe {
+        assertion: Assertion,
+    },
     /// Run a feature's tests; a failure becomes a blocking finding.
-    ReviewTests { command: String },
+    ReviewTests {
+        command: String,
+    },
     SubmitVerdicts,
     SubmitReview,
     /// Finish with the previous step's observation as the report.
@@ -65,23 +76,38 @@ impl ModelSession for OracleSession {
     async fn complete(&mut self, request: ChatRequest<'_>) -> Result<ChatResponse, ModelError> {
         let started = Instant::now();
         if self.next > 0 {
-            let last = request.messages.iter().rev().find(|m| m.role == MessageRole::Tool).map(|m| m.content.clone());
+            let last = request
+                .messages
+                .iter()
+                .rev()
+                .find(|m| m.role == MessageRole::Tool)
+                .map(|m| m.content.clone());
             self.observations.push(last.unwrap_or_default());
         }
         let (name, arguments) = match self.steps.get(self.next) {
             Some(step) => self.render(step),
             // The script is spent but the run goes on (a final tool was refused): stop cleanly.
-            None => ("finish", json!({"summary": "oracle: nothing left to do", "tests_run": [], "notes": ""})),
+            None => (
+                "finish",
+                json!({"summary": "oracle: nothing left to do", "tests_run": [], "notes": ""}),
+            ),
         };
         self.next += 1;
-        let call = ToolCall { id: format!("oracle_{}", self.next), name: name.to_string(), arguments: arguments.to_string() };
+        let call = ToolCall {
+            id: format!("oracle_{}", self.next),
+            name: name.to_string(),
+            arguments: arguments.to_string(),
+        };
         let usage = estimate_usage(&request, "", std::slice::from_ref(&call));
         Ok(ChatResponse {
             text: String::new(),
             tool_calls: vec![call],
             stop: StopReason::ToolCalls,
             usage,
-            timing: CallTiming { latency_ms: millis(started.elapsed()), ..CallTiming::default() },
+            timing: CallTiming {
+                latency_ms: millis(started.elapsed()),
+                ..CallTiming::default()
+            },
         })
     }
 }
@@ -90,13 +116,17 @@ impl OracleSession {
     fn render(&self, step: &Step) -> (&'static str, Value) {
         match step {
             Step::Call { name, arguments } => (name, arguments.clone()),
-            Step::Probe { assertion } => {
-                ("run_command", json!({"command": assertion.command.clone().unwrap_or_default()}))
-            }
+            Step::Probe { assertion } => (
+                "run_command",
+                json!({"command": assertion.command.clone().unwrap_or_default()}),
+            ),
             Step::ReviewTests { command } => ("run_command", json!({"command": command})),
             Step::Report => {
                 let observation = self.observations.last().cloned().unwrap_or_default();
-                ("finish", json!({"summary": format!("The workspace holds:\n{observation}")}))
+                (
+                    "finish",
+                    json!({"summary": format!("The workspace holds:\n{observation}")}),
+                )
             }
             Step::SubmitVerdicts => {
                 let verdicts: Vec<Value> = self
@@ -116,15 +146,22 @@ impl OracleSession {
                     .iter()
                     .zip(&self.observations)
                     .filter_map(|(step, observation)| match step {
-                        Step::ReviewTests { command } if !observation.starts_with("exit_code: 0\n") => Some(json!({
-                            "severity": Severity::Blocking.as_str(),
-                            "title": format!("the feature's tests fail: `{command}`"),
-                            "detail": first_lines(observation, 40),
-                        })),
+                        Step::ReviewTests { command }
+                            if !observation.starts_with("exit_code: 0\n") =>
+                        {
+                            Some(json!({
+                                "severity": Severity::Blocking.as_str(),
+                                "title": format!("the feature's tests fail: `{command}`"),
+                                "detail": first_lines(observation, 40),
+                            }))
+                        }
                         _ => None,
                     })
                     .collect();
-                ("submit_review", json!({"findings": findings, "library_notes": []}))
+                (
+                    "submit_review",
+                    json!({"findings": findings, "library_notes": []}),
+                )
             }
         }
     }
@@ -135,7 +172,10 @@ fn verdict(assertion: &Assertion, observation: &str) -> Value {
     let expected_exit = format!("exit_code: {}\n", assertion.expect_exit);
     let stdout = stdout_of(observation);
     let exit_ok = observation.starts_with(&expected_exit);
-    let stdout_ok = assertion.expect_stdout.as_deref().is_none_or(|needle| stdout.contains(needle));
+    let stdout_ok = assertion
+        .expect_stdout
+        .as_deref()
+        .is_none_or(|needle| stdout.contains(needle));
     let status = if assertion.command.is_none() {
         "fail"
     } else if exit_ok && stdout_ok {
@@ -152,8 +192,13 @@ fn verdict(assertion: &Assertion, observation: &str) -> Value {
 }
 
 fn stdout_of(observation: &str) -> &str {
-    let start = observation.find("--- stdout ---\n").map_or(0, |i| i + "--- stdout ---\n".len());
-    let end = observation.rfind("--- stderr ---\n").filter(|&e| e >= start).unwrap_or(observation.len());
+    let start = observation
+        .find("--- stdout ---\n")
+        .map_or(0, |i| i + "--- stdout ---\n".len());
+    let end = observation
+        .rfind("--- stderr ---\n")
+        .filter(|&e| e >= start)
+        .unwrap_or(observation.len());
     &observation[start..end]
 }
 
@@ -168,12 +213,27 @@ fn plan_steps(context: &SessionContext) -> Vec<Step> {
         AgentTask::Implement { feature } => plan_worker(mission, feature),
         AgentTask::Review { feature } => plan_review(feature),
         AgentTask::UserTest { assertions, .. } => {
-            let mut steps: Vec<Step> = assertions.iter().map(|a| Step::Probe { assertion: a.clone() }).collect();
+            let mut steps: Vec<Step> = assertions
+                .iter()
+                .map(|a| Step::Probe {
+                    assertion: a.clone(),
+                })
+                .collect();
             steps.push(Step::SubmitVerdicts);
             steps
         }
-        AgentTask::Fix { milestone, round, findings } => plan_fix(milestone.as_str(), *round, findings),
-        AgentTask::Investigate { .. } => vec![Step::Call { name: "list_files", arguments: json!({"path": "."}) }, Step::Report],
+        AgentTask::Fix {
+            milestone,
+            round,
+            findings,
+        } => plan_fix(milestone.as_str(), *round, findings),
+        AgentTask::Investigate { .. } => vec![
+            Step::Call {
+                name: "list_files",
+                arguments: json!({"path": "."}),
+            },
+            Step::Report,
+        ],
     }
 }
 
@@ -196,8 +256,14 @@ fn plan_orchestrator(mission: &MissionSpec) -> Vec<Step> {
         name: "write_contract",
         arguments: json!({"milestones": reference.milestones, "assertions": reference.assertions}),
     });
-    steps.push(Step::Call { name: "write_features", arguments: json!({"features": reference.features}) });
-    steps.push(Step::Call { name: "write_library", arguments: json!({"content": reference.library}) });
+    steps.push(Step::Call {
+        name: "write_features",
+        arguments: json!({"features": reference.features}),
+    });
+    steps.push(Step::Call {
+        name: "write_library",
+        arguments: json!({"content": reference.library}),
+    });
     steps.push(Step::Call {
         name: "finish",
         arguments: json!({"summary": format!(
@@ -213,9 +279,19 @@ fn plan_orchestrator(mission: &MissionSpec) -> Vec<Step> {
 fn plan_worker(mission: &MissionSpec, feature: &Feature) -> Vec<Step> {
     let reference_features: Vec<&Feature> = if feature.is_fix() {
         // A fix re-applies the reference of its whole milestone.
-        mission.reference.features.iter().filter(|f| f.milestone == feature.milestone).collect()
+        mission
+            .reference
+            .features
+            .iter()
+            .filter(|f| f.milestone == feature.milestone)
+            .collect()
     } else {
-        mission.reference.features.iter().filter(|f| f.id == feature.id).collect()
+        mission
+            .reference
+            .features
+            .iter()
+            .filter(|f| f.id == feature.id)
+            .collect()
     };
     if reference_features.is_empty() {
         return vec![Step::Call {
@@ -235,15 +311,24 @@ fn plan_worker(mission: &MissionSpec, feature: &Feature) -> Vec<Step> {
             }
         }
     }
-    let write = |(path, content): (String, String)| Step::Call { name: "write_file", arguments: json!({"path": path, "content": content}) };
+    let write = |(path, content): (String, String)| Step::Call {
+        name: "write_file",
+        arguments: json!({"path": path, "content": content}),
+    };
     let test_command = feature.test_command.clone();
     let mut steps: Vec<Step> = tests.into_iter().map(write).collect();
     if let Some(command) = &test_command {
-        steps.push(Step::Call { name: "run_command", arguments: json!({"command": command}) });
+        steps.push(Step::Call {
+            name: "run_command",
+            arguments: json!({"command": command}),
+        });
     }
     steps.extend(sources.into_iter().map(write));
     if let Some(command) = &test_command {
-        steps.push(Step::Call { name: "run_command", arguments: json!({"command": command}) });
+        steps.push(Step::Call {
+            name: "run_command",
+            arguments: json!({"command": command}),
+        });
     }
     steps.push(Step::Call {
         name: "finish",
@@ -259,7 +344,9 @@ fn plan_worker(mission: &MissionSpec, feature: &Feature) -> Vec<Step> {
 fn plan_review(feature: &Feature) -> Vec<Step> {
     let mut steps = Vec::new();
     if let Some(command) = &feature.test_command {
-        steps.push(Step::ReviewTests { command: command.clone() });
+        steps.push(Step::ReviewTests {
+            command: command.clone(),
+        });
     }
     steps.push(Step::SubmitReview);
     steps
@@ -281,11 +368,20 @@ fn plan_fix(milestone: &str, round: u32, findings: &[Finding]) -> Vec<Step> {
         })
         .collect();
     if fixes.is_empty() {
-        return vec![Step::Call { name: "finish", arguments: json!({"summary": "No blocking findings to fix."}) }];
+        return vec![Step::Call {
+            name: "finish",
+            arguments: json!({"summary": "No blocking findings to fix."}),
+        }];
     }
     vec![
-        Step::Call { name: "write_fix_features", arguments: json!({ "features": fixes }) },
-        Step::Call { name: "finish", arguments: json!({"summary": "Planned fixes for every blocking finding."}) },
+        Step::Call {
+            name: "write_fix_features",
+            arguments: json!({ "features": fixes }),
+        },
+        Step::Call {
+            name: "finish",
+            arguments: json!({"summary": "Planned fixes for every blocking finding."}),
+        },
     ]
 }
 
@@ -296,7 +392,11 @@ fn solution_files(folder: &Path) -> Vec<(String, String)> {
         .into_iter()
         .flatten()
         .filter(|e| e.file_type().is_file())
-        .filter(|e| !e.path().components().any(|c| c.as_os_str() == "__pycache__"))
+        .filter(|e| {
+            !e.path()
+                .components()
+                .any(|c| c.as_os_str() == "__pycache__")
+        })
         .filter_map(|e| {
             let relative: PathBuf = e.path().strip_prefix(folder).ok()?.to_path_buf();
             let content = std::fs::read_to_string(e.path()).ok()?;
@@ -328,12 +428,27 @@ mod tests {
     #[test]
     fn verdicts_follow_observations() {
         let ok = "exit_code: 0\n--- stdout ---\nwords: 3\n--- stderr ---\n";
-        assert_eq!(verdict(&assertion(Some("x"), Some("words: 3")), ok)["status"], "pass");
-        assert_eq!(verdict(&assertion(Some("x"), Some("words: 4")), ok)["status"], "fail");
-        assert_eq!(verdict(&assertion(Some("x"), None), "exit_code: 1\n--- stdout ---\n--- stderr ---\n")["status"], "fail");
+        assert_eq!(
+            verdict(&assertion(Some("x"), Some("words: 3")), ok)["status"],
+            "pass"
+        );
+        assert_eq!(
+            verdict(&assertion(Some("x"), Some("words: 4")), ok)["status"],
+            "fail"
+        );
+        assert_eq!(
+            verdict(
+                &assertion(Some("x"), None),
+                "exit_code: 1\n--- stdout ---\n--- stderr ---\n"
+            )["status"],
+            "fail"
+        );
         assert_eq!(verdict(&assertion(None, None), ok)["status"], "fail");
         // Expected text only in stderr does not count.
         let stderr_only = "exit_code: 0\n--- stdout ---\n--- stderr ---\nwords: 3\n";
-        assert_eq!(verdict(&assertion(Some("x"), Some("words: 3")), stderr_only)["status"], "fail");
+        assert_eq!(
+            verdict(&assertion(Some("x"), Some("words: 3")), stderr_only)["status"],
+            "fail"
+        );
     }
 }

@@ -31,7 +31,21 @@ pub fn mission_table(missions: &[MissionRow]) -> String {
         })
         .collect();
     render(
-        &["mission", "pairing", "rep", "status", "halt", "accept", "milestones", "rounds", "fixes", "runs", "tokens", "cover", "wall"],
+        &[
+            "mission",
+            "pairing",
+            "rep",
+            "status",
+            "halt",
+            "accept",
+            "milestones",
+            "rounds",
+            "fixes",
+            "runs",
+            "tokens",
+            "cover",
+            "wall",
+        ],
         &rows,
     )
 }
@@ -79,7 +93,10 @@ pub fn compare(tables: &[Tables]) -> Vec<PairingSummary> {
             missions.entry(row.pairing.as_str()).or_default().push(row);
         }
         for row in &table.milestones {
-            milestones.entry(row.pairing.as_str()).or_default().push(row);
+            milestones
+                .entry(row.pairing.as_str())
+                .or_default()
+                .push(row);
         }
     }
     missions
@@ -91,15 +108,41 @@ pub fn compare(tables: &[Tables]) -> Vec<PairingSummary> {
             let mut first_pass: BTreeMap<(&str, &str, u32, &str, &str), u32> = BTreeMap::new();
             for row in milestones.get(pairing).into_iter().flatten() {
                 if let Some(r) = row.rounds_to_pass {
-                    first_pass.insert((row.run_id.as_str(), row.mission.as_str(), row.repeat, row.milestone.as_str(), row.suite.as_str()), r);
+                    first_pass.insert(
+                        (
+                            row.run_id.as_str(),
+                            row.mission.as_str(),
+                            row.repeat,
+                            row.milestone.as_str(),
+                            row.suite.as_str(),
+                        ),
+                        r,
+                    );
                 }
             }
             let role_means: BTreeMap<String, f64> = [
-                ("orchestrator", rows.iter().map(|m| m.tokens_orchestrator as f64).collect::<Vec<_>>()),
-                ("worker", rows.iter().map(|m| m.tokens_worker as f64).collect()),
-                ("scrutiny", rows.iter().map(|m| m.tokens_scrutiny as f64).collect()),
-                ("user_testing", rows.iter().map(|m| m.tokens_user_testing as f64).collect()),
-                ("subagent", rows.iter().map(|m| m.tokens_subagent as f64).collect()),
+                (
+                    "orchestrator",
+                    rows.iter()
+                        .map(|m| m.tokens_orchestrator as f64)
+                        .collect::<Vec<_>>(),
+                ),
+                (
+                    "worker",
+                    rows.iter().map(|m| m.tokens_worker as f64).collect(),
+                ),
+                (
+                    "scrutiny",
+                    rows.iter().map(|m| m.tokens_scrutiny as f64).collect(),
+                ),
+                (
+                    "user_testing",
+                    rows.iter().map(|m| m.tokens_user_testing as f64).collect(),
+                ),
+                (
+                    "subagent",
+                    rows.iter().map(|m| m.tokens_subagent as f64).collect(),
+                ),
             ]
             .into_iter()
             .map(|(role, values)| (role.to_string(), mean(values).unwrap_or(0.0)))
@@ -107,17 +150,34 @@ pub fn compare(tables: &[Tables]) -> Vec<PairingSummary> {
             let costs: Vec<f64> = rows.iter().filter_map(|m| m.cost_usd).collect();
             PairingSummary {
                 pairing: pairing.to_string(),
-                suites: rows.iter().map(|m| m.suite.clone()).collect::<BTreeSet<_>>().into_iter().collect(),
+                suites: rows
+                    .iter()
+                    .map(|m| m.suite.clone())
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect(),
                 missions: n,
                 passed,
                 pass_rate: share(passed, n).unwrap_or(0.0),
                 infra_errors: rows.iter().filter(|m| m.status == "error").count() as u64,
-                acceptance_share: share(rows.iter().map(|m| m.acceptance_passed).sum(), rows.iter().map(|m| m.acceptance_total).sum()),
-                milestones_passed_share: share(rows.iter().map(|m| m.milestones_passed).sum(), rows.iter().map(|m| m.milestones_total).sum()),
+                acceptance_share: share(
+                    rows.iter().map(|m| m.acceptance_passed).sum(),
+                    rows.iter().map(|m| m.acceptance_total).sum(),
+                ),
+                milestones_passed_share: share(
+                    rows.iter().map(|m| m.milestones_passed).sum(),
+                    rows.iter().map(|m| m.milestones_total).sum(),
+                ),
                 mean_rounds_to_pass: mean(first_pass.values().map(|r| f64::from(*r))),
-                fix_features_per_mission: mean(rows.iter().map(|m| m.fix_features as f64)).unwrap_or(0.0),
+                fix_features_per_mission: mean(rows.iter().map(|m| m.fix_features as f64))
+                    .unwrap_or(0.0),
                 tokens_by_role: role_means,
-                usage_sources: rows.iter().map(|m| m.usage_source.clone()).collect::<BTreeSet<_>>().into_iter().collect(),
+                usage_sources: rows
+                    .iter()
+                    .map(|m| m.usage_source.clone())
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect(),
                 mean_cost_usd: (costs.len() == rows.len()).then(|| mean(costs)).flatten(),
                 mean_wall_s: mean(rows.iter().map(|m| m.wall_ms / 1000.0)).unwrap_or(0.0),
                 mean_coverage_pct: mean(rows.iter().filter_map(|m| m.coverage_pct)),
@@ -133,7 +193,8 @@ pub fn render_compare(summaries: &[PairingSummary]) -> String {
     let rows: Vec<Vec<String>> = summaries
         .iter()
         .map(|s| {
-            let role = |r: &str| tokens(s.tokens_by_role.get(r).copied().unwrap_or(0.0).round() as u64);
+            let role =
+                |r: &str| tokens(s.tokens_by_role.get(r).copied().unwrap_or(0.0).round() as u64);
             vec![
                 s.pairing.clone(),
                 s.missions.to_string(),
@@ -155,8 +216,21 @@ pub fn render_compare(summaries: &[PairingSummary]) -> String {
         .collect();
     render(
         &[
-            "pairing", "missions", "pass", "accept", "milestones", "rounds", "fixes", "tok:orch", "tok:work", "tok:scrut", "tok:user",
-            "usage", "wall", "cover", "errors",
+            "pairing",
+            "missions",
+            "pass",
+            "accept",
+            "milestones",
+            "rounds",
+            "fixes",
+            "tok:orch",
+            "tok:work",
+            "tok:scrut",
+            "tok:user",
+            "usage",
+            "wall",
+            "cover",
+            "errors",
         ],
         &rows,
     )

@@ -96,15 +96,25 @@ pub enum ReportError {
 
 pub fn write_run_info(dir: &Path, info: &RunInfo) -> Result<(), ReportError> {
     let path = dir.join("run.json");
-    let mut text = serde_json::to_string_pretty(info).map_err(|e| ReportError::Io { path: path.clone(), source: e.into() })?;
+    let mut text = serde_json::to_string_pretty(info).map_err(|e| ReportError::Io {
+        path: path.clone(),
+        source: e.into(),
+    })?;
     text.push('\n');
-    crate::fsutil::write_atomic(&path, text.as_bytes()).map_err(|source| ReportError::Io { path, source })
+    crate::fsutil::write_atomic(&path, text.as_bytes())
+        .map_err(|source| ReportError::Io { path, source })
 }
 
 pub fn read_run_info(dir: &Path) -> Result<RunInfo, ReportError> {
     let path = dir.join("run.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| ReportError::RunInfo { path: path.clone(), message: e.to_string() })?;
-    serde_json::from_str(&text).map_err(|e| ReportError::RunInfo { path, message: e.to_string() })
+    let text = std::fs::read_to_string(&path).map_err(|e| ReportError::RunInfo {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    serde_json::from_str(&text).map_err(|e| ReportError::RunInfo {
+        path,
+        message: e.to_string(),
+    })
 }
 
 /// Folds `dir/events.jsonl` into the five tables and writes them as Parquet.

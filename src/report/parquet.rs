@@ -33,7 +33,10 @@ fn column(name: &str, data: ColumnData) -> Column {
 }
 
 pub fn to_frame<T: TableRow>(rows: &[T]) -> PolarsResult<DataFrame> {
-    let columns: Vec<Column> = T::to_columns(rows).into_iter().map(|(name, data)| column(name, data)).collect();
+    let columns: Vec<Column> = T::to_columns(rows)
+        .into_iter()
+        .map(|(name, data)| column(name, data))
+        .collect();
     DataFrame::new(rows.len(), columns)
 }
 
@@ -41,7 +44,10 @@ pub fn to_frame<T: TableRow>(rows: &[T]) -> PolarsResult<DataFrame> {
 pub fn write_table<T: TableRow>(dir: &Path, rows: &[T]) -> Result<PathBuf, ParquetError> {
     let path = dir.join(format!("{}.parquet", T::TABLE));
     let temporary = dir.join(format!(".{}.parquet.tmp-{}", T::TABLE, std::process::id()));
-    let error = |source: Box<dyn std::error::Error + Send + Sync>| ParquetError::Write { path: path.clone(), source };
+    let error = |source: Box<dyn std::error::Error + Send + Sync>| ParquetError::Write {
+        path: path.clone(),
+        source,
+    };
     let mut frame = to_frame(rows).map_err(|e| error(Box::new(e)))?;
     let file = File::create(&temporary).map_err(|e| error(Box::new(e)))?;
     ParquetWriter::new(file)
@@ -55,7 +61,13 @@ pub fn write_table<T: TableRow>(dir: &Path, rows: &[T]) -> Result<PathBuf, Parqu
 fn read_column(name: &str, column: &Column) -> PolarsResult<ColumnData> {
     let series = column.as_materialized_series();
     Ok(match series.dtype() {
-        DataType::String => ColumnData::Str(series.str()?.iter().map(|v| v.map(str::to_string)).collect()),
+        DataType::String => ColumnData::Str(
+            series
+                .str()?
+                .iter()
+                .map(|v| v.map(str::to_string))
+                .collect(),
+        ),
         DataType::UInt32 => ColumnData::U32(series.u32()?.iter().collect()),
         DataType::UInt64 => ColumnData::U64(series.u64()?.iter().collect()),
         DataType::Int64 => ColumnData::I64(series.i64()?.iter().collect()),
@@ -70,12 +82,16 @@ fn read_column(name: &str, column: &Column) -> PolarsResult<ColumnData> {
 pub fn from_frame<T: TableRow>(frame: &DataFrame) -> Result<Vec<T>, String> {
     let mut columns = BTreeMap::new();
     for name in T::column_names() {
-        let column = frame.column(name).map_err(|_| format!("table `{}` has no column `{name}`", T::TABLE))?;
+        let column = frame
+            .column(name)
+            .map_err(|_| format!("table `{}` has no column `{name}`", T::TABLE))?;
         let mut data = read_column(name, column).map_err(|e| e.to_string())?;
         if let ColumnData::Str(values) = &data {
             // A column that is null in every row may have lost its type; take it as the expected one.
             if values.iter().all(Option::is_none) {
-                if let Some((_, expected)) = T::to_columns(&[]).into_iter().find(|(n, _)| *n == name) {
+                if let Some((_, expected)) =
+                    T::to_columns(&[]).into_iter().find(|(n, _)| *n == name)
+                {
                     data = match expected {
                         ColumnData::Str(_) => data,
                         ColumnData::U32(_) => ColumnData::U32(vec![None; values.len()]),
@@ -93,9 +109,14 @@ pub fn from_frame<T: TableRow>(frame: &DataFrame) -> Result<Vec<T>, String> {
 }
 
 pub fn read_frame(path: &Path) -> Result<DataFrame, ParquetError> {
-    let error = |message: String| ParquetError::Read { path: path.to_path_buf(), message };
+    let error = |message: String| ParquetError::Read {
+        path: path.to_path_buf(),
+        message,
+    };
     let file = File::open(path).map_err(|e| error(e.to_string()))?;
-    ParquetReader::new(file).finish().map_err(|e| error(e.to_string()))
+    ParquetReader::new(file)
+        .finish()
+        .map_err(|e| error(e.to_string()))
 }
 
 /// Reads `dir/<table>.parquet` back into rows.

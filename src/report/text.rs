@@ -16,14 +16,31 @@ pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
         let mut parts = Vec::new();
         for (i, cell) in cells.iter().enumerate() {
             let width = widths.get(i).copied().unwrap_or(0);
-            let numeric = cell.chars().next().is_some_and(|c| c.is_ascii_digit() || c == '-') && cell.chars().any(|c| c.is_ascii_digit());
-            parts.push(if numeric { format!("{cell:>width$}") } else { format!("{cell:<width$}") });
+            let numeric = cell
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit() || c == '-')
+                && cell.chars().any(|c| c.is_ascii_digit());
+            parts.push(if numeric {
+                format!("{cell:>width$}")
+            } else {
+                format!("{cell:<width$}")
+            });
         }
         out.push_str(parts.join("  ").trim_end());
         out.push('\n');
     };
     line(header.to_vec(), &mut out);
-    line(widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().iter().map(String::as_str).collect(), &mut out);
+    line(
+        widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect(),
+        &mut out,
+    );
     for row in rows {
         line(row.iter().map(String::as_str).collect(), &mut out);
     }
@@ -53,7 +70,13 @@ mod tests {
 
     #[test]
     fn tables_align() {
-        let text = render(&["name", "n"], &[vec!["a".into(), "10".into()], vec!["long".into(), "2".into()]]);
+        let text = render(
+            &["name", "n"],
+            &[
+                vec!["a".into(), "10".into()],
+                vec!["long".into(), "2".into()],
+            ],
+        );
         assert_eq!(text, "name  n\n----  --\na     10\nlong   2\n");
         assert_eq!(tokens(12_345), "12.3k");
         assert_eq!(optional::<u32>(None), "-");

@@ -29,7 +29,10 @@ impl Answers {
                     .map(|k| k.trim().to_lowercase())
                     .filter(|k| !k.is_empty())
                     .collect();
-                current = Some(AnswerSection { keywords, text: String::new() });
+                current = Some(AnswerSection {
+                    keywords,
+                    text: String::new(),
+                });
             } else if let Some(section) = current.as_mut() {
                 section.text.push_str(line);
                 section.text.push('\n');
@@ -59,14 +62,21 @@ impl Answers {
 mod tests {
     use super::*;
 
-    const ANSWERS: &str = "# Answers\nintro\n## storage, file format\nOne JSON file.\n\n## errors\nExit 2.\n";
+    const ANSWERS: &str =
+        "# Answers\nintro\n## storage, file format\nOne JSON file.\n\n## errors\nExit 2.\n";
 
     #[test]
     fn questions_match_keywords() {
         let answers = Answers::parse(ANSWERS);
         assert_eq!(answers.sections.len(), 2);
-        assert_eq!(answers.answer("Which FILE FORMAT should I use?").as_deref(), Some("One JSON file."));
-        assert_eq!(answers.answer("storage and errors?").as_deref(), Some("One JSON file.\n\nExit 2."));
+        assert_eq!(
+            answers.answer("Which FILE FORMAT should I use?").as_deref(),
+            Some("One JSON file.")
+        );
+        assert_eq!(
+            answers.answer("storage and errors?").as_deref(),
+            Some("One JSON file.\n\nExit 2.")
+        );
         assert_eq!(answers.answer("colour scheme?"), None);
     }
 }

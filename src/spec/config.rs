@@ -79,7 +79,10 @@ pub struct Pairing {
 
 impl Pairing {
     pub fn model(&self, role: Role) -> &str {
-        self.models.get(&role).map(String::as_str).unwrap_or_default()
+        self.models
+            .get(&role)
+            .map(String::as_str)
+            .unwrap_or_default()
     }
 
     /// Returns a copy with some roles rebound; the name records the change (`oracle+worker=nop`).
@@ -122,20 +125,42 @@ impl Config {
         let mut pairings = BTreeMap::new();
         for (name, pairing) in &file.pairings {
             let at = |field: &str, message: String| {
-                SpecError::at(path, source, find_key(source, &format!("pairings.{name}")).or_else(|| find_key(source, name)), field, message)
+                SpecError::at(
+                    path,
+                    source,
+                    find_key(source, &format!("pairings.{name}"))
+                        .or_else(|| find_key(source, name)),
+                    field,
+                    message,
+                )
             };
             let orchestrator = pairing.orchestrator.clone();
             let resolved = [
                 (Role::Orchestrator, orchestrator.clone()),
                 (Role::Worker, pairing.worker.clone()),
-                (Role::Scrutiny, pairing.scrutiny.clone().or_else(|| pairing.validator.clone())),
-                (Role::UserTesting, pairing.user_testing.clone().or_else(|| pairing.validator.clone())),
+                (
+                    Role::Scrutiny,
+                    pairing
+                        .scrutiny
+                        .clone()
+                        .or_else(|| pairing.validator.clone()),
+                ),
+                (
+                    Role::UserTesting,
+                    pairing
+                        .user_testing
+                        .clone()
+                        .or_else(|| pairing.validator.clone()),
+                ),
                 (Role::Subagent, pairing.subagent.clone().or(orchestrator)),
             ];
             let mut models = BTreeMap::new();
             for (role, model) in resolved {
                 match model {
-                    None => errors.push(at(&format!("pairings.{name}.{role}"), format!("pairing `{name}` binds no model to role `{role}`"))),
+                    None => errors.push(at(
+                        &format!("pairings.{name}.{role}"),
+                        format!("pairing `{name}` binds no model to role `{role}`"),
+                    )),
                     Some(model) if !file.models.contains_key(&model) => errors.push(at(
                         &format!("pairings.{name}.{role}"),
                         format!("model `{model}` is not defined under [models]"),
@@ -145,7 +170,13 @@ impl Config {
                     }
                 }
             }
-            pairings.insert(name.clone(), Pairing { name: name.clone(), models });
+            pairings.insert(
+                name.clone(),
+                Pairing {
+                    name: name.clone(),
+                    models,
+                },
+            );
         }
         if !file.pairings.contains_key(&file.default_pairing) {
             errors.push(SpecError::at(
@@ -159,7 +190,12 @@ impl Config {
         if !errors.is_empty() {
             return Err(SpecErrors(errors));
         }
-        Ok(Config { default_pairing: file.default_pairing, models: file.models, pairings, source: source.to_string() })
+        Ok(Config {
+            default_pairing: file.default_pairing,
+            models: file.models,
+            pairings,
+            source: source.to_string(),
+        })
     }
 
     pub fn default_config() -> Result<Config, SpecErrors> {
@@ -172,7 +208,13 @@ impl Config {
             return Ok(pairing.clone());
         }
         if self.models.contains_key(name) {
-            return Ok(Pairing { name: name.to_string(), models: Role::ALL.into_iter().map(|r| (r, name.to_string())).collect() });
+            return Ok(Pairing {
+                name: name.to_string(),
+                models: Role::ALL
+                    .into_iter()
+                    .map(|r| (r, name.to_string()))
+                    .collect(),
+            });
         }
         Err(format!(
             "no pairing or model named `{name}`; pairings: {}; models: {}",
@@ -185,7 +227,10 @@ impl Config {
     pub fn check_pairing(&self, pairing: &Pairing) -> Result<(), String> {
         for (role, model) in &pairing.models {
             if !self.models.contains_key(model) {
-                return Err(format!("pairing `{}`: model `{model}` for role `{role}` is not defined under [models]", pairing.name));
+                return Err(format!(
+                    "pairing `{}`: model `{model}` for role `{role}` is not defined under [models]",
+                    pairing.name
+                ));
             }
         }
         Ok(())
@@ -207,14 +252,26 @@ mod tests {
     #[test]
     fn overrides_rename_the_pairing() {
         let config = Config::default_config().unwrap();
-        let pairing = config.pairing("oracle").unwrap().with_overrides(&[("worker".into(), "nop".into())]).unwrap();
+        let pairing = config
+            .pairing("oracle")
+            .unwrap()
+            .with_overrides(&[("worker".into(), "nop".into())])
+            .unwrap();
         assert_eq!(pairing.name, "oracle+worker=nop");
         assert_eq!(pairing.model(Role::Worker), "nop");
         assert_eq!(pairing.model(Role::Orchestrator), "oracle");
-        let both = config.pairing("oracle").unwrap().with_overrides(&[("validator".into(), "nop".into())]).unwrap();
+        let both = config
+            .pairing("oracle")
+            .unwrap()
+            .with_overrides(&[("validator".into(), "nop".into())])
+            .unwrap();
         assert_eq!(both.model(Role::Scrutiny), "nop");
         assert_eq!(both.model(Role::UserTesting), "nop");
-        assert!(config.pairing("oracle").unwrap().with_overrides(&[("boss".into(), "nop".into())]).is_err());
+        assert!(config
+            .pairing("oracle")
+            .unwrap()
+            .with_overrides(&[("boss".into(), "nop".into())])
+            .is_err());
     }
 
     #[test]
@@ -224,7 +281,11 @@ mod tests {
         assert_eq!(errors.0.len(), 1, "{errors}");
         assert_eq!(errors.0[0].field.as_deref(), Some("pairings.p.worker"));
         assert!(errors.0[0].message.contains("zzz"));
-        let unknown = Config::parse(Path::new("c.toml"), "default_pairing = \"p\"\n[models.a]\nprovider = \"gpt\"\n").unwrap_err();
+        let unknown = Config::parse(
+            Path::new("c.toml"),
+            "default_pairing = \"p\"\n[models.a]\nprovider = \"gpt\"\n",
+        )
+        .unwrap_err();
         assert_eq!(unknown.0[0].line, Some(3), "{unknown}");
         assert_eq!(unknown.0[0].field.as_deref(), Some("provider"));
     }

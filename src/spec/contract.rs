@@ -112,11 +112,16 @@ pub struct ReferenceContract {
 
 impl ReferenceContract {
     pub fn contract(&self) -> Contract {
-        Contract { milestones: self.milestones.clone(), assertions: self.assertions.clone() }
+        Contract {
+            milestones: self.milestones.clone(),
+            assertions: self.assertions.clone(),
+        }
     }
 
     pub fn plan(&self) -> FeaturePlan {
-        FeaturePlan { features: self.features.clone() }
+        FeaturePlan {
+            features: self.features.clone(),
+        }
     }
 }
 
@@ -129,8 +134,13 @@ impl Contract {
         self.assertions.iter().find(|a| &a.id == id)
     }
 
-    pub fn assertions_of<'a>(&'a self, milestone: &'a MilestoneId) -> impl Iterator<Item = &'a Assertion> + 'a {
-        self.assertions.iter().filter(move |a| &a.milestone == milestone)
+    pub fn assertions_of<'a>(
+        &'a self,
+        milestone: &'a MilestoneId,
+    ) -> impl Iterator<Item = &'a Assertion> + 'a {
+        self.assertions
+            .iter()
+            .filter(move |a| &a.milestone == milestone)
     }
 
     /// Assertions of `milestone` and every milestone before it, in contract order.
@@ -138,8 +148,12 @@ impl Contract {
         let Some(position) = self.milestones.iter().position(|m| &m.id == milestone) else {
             return Vec::new();
         };
-        let earlier: BTreeSet<&MilestoneId> = self.milestones[..=position].iter().map(|m| &m.id).collect();
-        self.assertions.iter().filter(|a| earlier.contains(&a.milestone)).collect()
+        let earlier: BTreeSet<&MilestoneId> =
+            self.milestones[..=position].iter().map(|m| &m.id).collect();
+        self.assertions
+            .iter()
+            .filter(|a| earlier.contains(&a.milestone))
+            .collect()
     }
 }
 
@@ -181,8 +195,18 @@ pub struct Violation {
 }
 
 impl Violation {
-    fn new(table: Table, index: Option<usize>, field: &'static str, message: impl Into<String>) -> Violation {
-        Violation { table, index, field, message: message.into() }
+    fn new(
+        table: Table,
+        index: Option<usize>,
+        field: &'static str,
+        message: impl Into<String>,
+    ) -> Violation {
+        Violation {
+            table,
+            index,
+            field,
+            message: message.into(),
+        }
     }
 
     /// `assertions[2].milestone: ...`, the form an orchestrator sees in a tool error.
@@ -206,7 +230,12 @@ fn check_ids<'a>(table: Table, ids: impl Iterator<Item = &'a str>, out: &mut Vec
         if let Err(message) = check_id(id) {
             out.push(Violation::new(table, Some(index), "id", message));
         } else if !seen.insert(id) {
-            out.push(Violation::new(table, Some(index), "id", format!("duplicate id `{id}`")));
+            out.push(Violation::new(
+                table,
+                Some(index),
+                "id",
+                format!("duplicate id `{id}`"),
+            ));
         }
     }
 }
@@ -215,13 +244,31 @@ fn check_ids<'a>(table: Table, ids: impl Iterator<Item = &'a str>, out: &mut Vec
 pub fn validate_contract(contract: &Contract) -> Vec<Violation> {
     let mut out = Vec::new();
     if contract.milestones.is_empty() {
-        out.push(Violation::new(Table::Milestone, None, "id", "a contract needs at least one milestone"));
+        out.push(Violation::new(
+            Table::Milestone,
+            None,
+            "id",
+            "a contract needs at least one milestone",
+        ));
     }
-    check_ids(Table::Milestone, contract.milestones.iter().map(|m| m.id.as_str()), &mut out);
-    check_ids(Table::Assertion, contract.assertions.iter().map(|a| a.id.as_str()), &mut out);
+    check_ids(
+        Table::Milestone,
+        contract.milestones.iter().map(|m| m.id.as_str()),
+        &mut out,
+    );
+    check_ids(
+        Table::Assertion,
+        contract.assertions.iter().map(|a| a.id.as_str()),
+        &mut out,
+    );
     for (index, milestone) in contract.milestones.iter().enumerate() {
         if milestone.title.trim().is_empty() {
-            out.push(Violation::new(Table::Milestone, Some(index), "title", "title must not be empty"));
+            out.push(Violation::new(
+                Table::Milestone,
+                Some(index),
+                "title",
+                "title must not be empty",
+            ));
         }
         if contract.assertions_of(&milestone.id).next().is_none() {
             out.push(Violation::new(
@@ -243,9 +290,17 @@ pub fn validate_contract(contract: &Contract) -> Vec<Violation> {
             ));
         }
         if assertion.description.trim().is_empty() {
-            out.push(Violation::new(Table::Assertion, Some(index), "description", "description must not be empty"));
+            out.push(Violation::new(
+                Table::Assertion,
+                Some(index),
+                "description",
+                "description must not be empty",
+            ));
         }
-        let has_command = assertion.command.as_deref().is_some_and(|c| !c.trim().is_empty());
+        let has_command = assertion
+            .command
+            .as_deref()
+            .is_some_and(|c| !c.trim().is_empty());
         if assertion.verify == Verify::Command && !has_command {
             out.push(Violation::new(
                 Table::Assertion,
@@ -271,9 +326,18 @@ pub fn validate_contract(contract: &Contract) -> Vec<Violation> {
 pub fn validate_plan(contract: &Contract, plan: &FeaturePlan) -> Vec<Violation> {
     let mut out = Vec::new();
     if plan.features.is_empty() {
-        out.push(Violation::new(Table::Feature, None, "id", "a plan needs at least one feature"));
+        out.push(Violation::new(
+            Table::Feature,
+            None,
+            "id",
+            "a plan needs at least one feature",
+        ));
     }
-    check_ids(Table::Feature, plan.features.iter().map(|f| f.id.as_str()), &mut out);
+    check_ids(
+        Table::Feature,
+        plan.features.iter().map(|f| f.id.as_str()),
+        &mut out,
+    );
     let mut claimed_by: BTreeMap<&AssertionId, &FeatureId> = BTreeMap::new();
     for (index, feature) in plan.features.iter().enumerate() {
         if contract.milestone(&feature.milestone).is_none() {
@@ -285,7 +349,12 @@ pub fn validate_plan(contract: &Contract, plan: &FeaturePlan) -> Vec<Violation> 
             ));
         }
         if feature.title.trim().is_empty() {
-            out.push(Violation::new(Table::Feature, Some(index), "title", "title must not be empty"));
+            out.push(Violation::new(
+                Table::Feature,
+                Some(index),
+                "title",
+                "title must not be empty",
+            ));
         }
         if feature.is_fix() {
             out.push(Violation::new(
@@ -303,15 +372,17 @@ pub fn validate_plan(contract: &Contract, plan: &FeaturePlan) -> Vec<Violation> 
                     "fulfils",
                     format!("unknown assertion `{assertion_id}`"),
                 )),
-                Some(assertion) if assertion.milestone != feature.milestone => out.push(Violation::new(
-                    Table::Feature,
-                    Some(index),
-                    "fulfils",
-                    format!(
+                Some(assertion) if assertion.milestone != feature.milestone => {
+                    out.push(Violation::new(
+                        Table::Feature,
+                        Some(index),
+                        "fulfils",
+                        format!(
                         "assertion `{assertion_id}` belongs to milestone `{}`, the feature to `{}`",
                         assertion.milestone, feature.milestone
                     ),
-                )),
+                    ))
+                }
                 Some(_) => {
                     if let Some(other) = claimed_by.insert(assertion_id, &feature.id) {
                         out.push(Violation::new(
@@ -358,16 +429,28 @@ pub fn validate_fix_features(
 ) -> Vec<Violation> {
     let mut out = Vec::new();
     if fixes.is_empty() {
-        out.push(Violation::new(Table::Feature, None, "id", "write at least one fix feature"));
+        out.push(Violation::new(
+            Table::Feature,
+            None,
+            "id",
+            "write at least one fix feature",
+        ));
     }
-    check_ids(Table::Feature, fixes.iter().map(|f| f.id.as_str()), &mut out);
+    check_ids(
+        Table::Feature,
+        fixes.iter().map(|f| f.id.as_str()),
+        &mut out,
+    );
     for (index, feature) in fixes.iter().enumerate() {
         if existing.iter().any(|f| f.id == feature.id) {
             out.push(Violation::new(
                 Table::Feature,
                 Some(index),
                 "id",
-                format!("feature `{}` already exists; fix features need new ids", feature.id),
+                format!(
+                    "feature `{}` already exists; fix features need new ids",
+                    feature.id
+                ),
             ));
         }
         if &feature.milestone != milestone {
@@ -379,7 +462,12 @@ pub fn validate_fix_features(
             ));
         }
         if feature.title.trim().is_empty() {
-            out.push(Violation::new(Table::Feature, Some(index), "title", "title must not be empty"));
+            out.push(Violation::new(
+                Table::Feature,
+                Some(index),
+                "title",
+                "title must not be empty",
+            ));
         }
         if feature.addresses.is_empty() {
             out.push(Violation::new(
@@ -426,15 +514,31 @@ pub fn parse_reference(path: &Path, source: &str) -> Result<ReferenceContract, S
     if violations.is_empty() {
         Ok(reference)
     } else {
-        Err(SpecErrors(violations.iter().map(|v| violation_in_toml(path, source, v)).collect()))
+        Err(SpecErrors(
+            violations
+                .iter()
+                .map(|v| violation_in_toml(path, source, v))
+                .collect(),
+        ))
     }
 }
 
 /// Places a violation on the line of its field in a TOML file written with `[[table]]` headers.
 pub fn violation_in_toml(path: &Path, source: &str, violation: &Violation) -> SpecError {
     let field = format!("{}.{}", violation.table.toml_name(), violation.field);
-    let line = locate(source, violation.table.toml_name(), violation.index, violation.field);
-    SpecError { mission: None, path: path.to_path_buf(), line, field: Some(field), message: violation.message.clone() }
+    let line = locate(
+        source,
+        violation.table.toml_name(),
+        violation.index,
+        violation.field,
+    );
+    SpecError {
+        mission: None,
+        path: path.to_path_buf(),
+        line,
+        field: Some(field),
+        message: violation.message.clone(),
+    }
 }
 
 /// Line of `field` inside the `index`-th `[[table]]` block (or of the block's header when the field
@@ -442,7 +546,12 @@ pub fn violation_in_toml(path: &Path, source: &str, violation: &Violation) -> Sp
 pub fn locate(source: &str, table: &str, index: Option<usize>, field: &str) -> Option<usize> {
     let header = format!("[[{table}]]");
     let lines: Vec<&str> = source.lines().collect();
-    let headers: Vec<usize> = lines.iter().enumerate().filter(|(_, l)| l.trim() == header).map(|(i, _)| i).collect();
+    let headers: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.trim() == header)
+        .map(|(i, _)| i)
+        .collect();
     let start = *headers.get(index.unwrap_or(0))?;
     if index.is_none() {
         return Some(start + 1);
@@ -497,12 +606,18 @@ fulfils = ["A1", "A2"]
         let reference = parse_reference(Path::new("c.toml"), GOOD).unwrap();
         assert_eq!(reference.milestones.len(), 1);
         assert_eq!(reference.features[0].fulfils.len(), 2);
-        assert_eq!(reference.contract().assertions_through(&"m1".into()).len(), 2);
+        assert_eq!(
+            reference.contract().assertions_through(&"m1".into()).len(),
+            2
+        );
     }
 
     #[test]
     fn unknown_milestone_is_located() {
-        let bad = GOOD.replace("milestone = \"m1\"\ndescription = \"it looks right\"", "milestone = \"m9\"\ndescription = \"it looks right\"");
+        let bad = GOOD.replace(
+            "milestone = \"m1\"\ndescription = \"it looks right\"",
+            "milestone = \"m9\"\ndescription = \"it looks right\"",
+        );
         let errors = parse_reference(Path::new("c.toml"), &bad).unwrap_err();
         let error = errors.0.iter().find(|e| e.message.contains("m9")).unwrap();
         assert_eq!(error.field.as_deref(), Some("assertion.milestone"));
@@ -511,7 +626,14 @@ fulfils = ["A1", "A2"]
 
     #[test]
     fn unclaimed_and_double_claims_are_reported() {
-        let contract: Contract = toml::from_str(GOOD.split("[[feature]]").next().unwrap().replace("library = \"use pytest\"", "").as_str()).unwrap();
+        let contract: Contract = toml::from_str(
+            GOOD.split("[[feature]]")
+                .next()
+                .unwrap()
+                .replace("library = \"use pytest\"", "")
+                .as_str(),
+        )
+        .unwrap();
         let plan = FeaturePlan {
             features: vec![
                 Feature {
@@ -536,8 +658,19 @@ fulfils = ["A1", "A2"]
         };
         let violations = validate_plan(&contract, &plan);
         let messages: Vec<String> = violations.iter().map(|v| v.to_string()).collect();
-        assert!(messages.iter().any(|m| m == "features[1].fulfils: assertion `A1` is already claimed by feature `f1`"), "{messages:?}");
-        assert!(messages.iter().any(|m| m.contains("assertion `A2` is not claimed")), "{messages:?}");
+        assert!(
+            messages
+                .iter()
+                .any(|m| m
+                    == "features[1].fulfils: assertion `A1` is already claimed by feature `f1`"),
+            "{messages:?}"
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("assertion `A2` is not claimed")),
+            "{messages:?}"
+        );
     }
 
     #[test]

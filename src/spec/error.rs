@@ -21,10 +21,22 @@ pub struct SpecError {
 
 impl SpecError {
     pub fn new(path: &Path, message: impl Into<String>) -> SpecError {
-        SpecError { mission: None, path: path.to_path_buf(), line: None, field: None, message: message.into() }
+        SpecError {
+            mission: None,
+            path: path.to_path_buf(),
+            line: None,
+            field: None,
+            message: message.into(),
+        }
     }
 
-    pub fn at(path: &Path, source: &str, span: Option<Range<usize>>, field: &str, message: impl Into<String>) -> SpecError {
+    pub fn at(
+        path: &Path,
+        source: &str,
+        span: Option<Range<usize>>,
+        field: &str,
+        message: impl Into<String>,
+    ) -> SpecError {
         SpecError {
             mission: None,
             path: path.to_path_buf(),
@@ -80,11 +92,16 @@ impl From<SpecError> for SpecErrors {
 /// 1-based line number of a byte offset.
 pub fn line_of(source: &str, offset: usize) -> usize {
     let offset = offset.min(source.len());
-    source.as_bytes()[..offset].iter().filter(|&&b| b == b'\n').count() + 1
+    source.as_bytes()[..offset]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 pub(crate) fn read_file(path: &Path) -> Result<String, SpecError> {
-    std::fs::read_to_string(path).map_err(|e| SpecError::new(path, format!("cannot read file: {e}")))
+    std::fs::read_to_string(path)
+        .map_err(|e| SpecError::new(path, format!("cannot read file: {e}")))
 }
 
 /// Parses TOML into `T`, turning serde's message and span into a [`SpecError`] with line and field.
@@ -92,7 +109,8 @@ pub(crate) fn parse_toml<T: DeserializeOwned>(path: &Path, source: &str) -> Resu
     toml::from_str(source).map_err(|error| {
         let message = error.message().trim().to_string();
         let span = error.span();
-        let field = field_from_message(&message).or_else(|| span.clone().and_then(|s| key_on_line(source, s.start)));
+        let field = field_from_message(&message)
+            .or_else(|| span.clone().and_then(|s| key_on_line(source, s.start)));
         SpecError {
             mission: None,
             path: path.to_path_buf(),
@@ -118,11 +136,17 @@ fn field_from_message(message: &str) -> Option<String> {
 fn key_on_line(source: &str, offset: usize) -> Option<String> {
     let offset = offset.min(source.len());
     let start = source[..offset].rfind('\n').map_or(0, |i| i + 1);
-    let end = source[offset..].find('\n').map_or(source.len(), |i| offset + i);
+    let end = source[offset..]
+        .find('\n')
+        .map_or(source.len(), |i| offset + i);
     let line = &source[start..end];
     let trimmed = line.trim_start();
     if trimmed.starts_with('[') {
-        return trimmed.trim_matches(|c| c == '[' || c == ']' || c == ' ').split(']').next().map(str::to_string);
+        return trimmed
+            .trim_matches(|c| c == '[' || c == ']' || c == ' ')
+            .split(']')
+            .next()
+            .map(str::to_string);
     }
     let (key, _) = line.split_once('=')?;
     let key = key.trim().trim_matches('"');
@@ -151,7 +175,12 @@ mod tests {
         let error = parse_toml::<S>(Path::new("x.toml"), "a = 1\nbee = 2\n").unwrap_err();
         assert_eq!(error.line, Some(2));
         assert_eq!(error.field.as_deref(), Some("bee"));
-        assert!(error.to_string().starts_with("x.toml:2: field `bee`: unknown field"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .starts_with("x.toml:2: field `bee`: unknown field"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -16,7 +16,11 @@ pub enum Severity {
 }
 
 impl Severity {
-    pub const ALL: [Severity; 3] = [Severity::Blocking, Severity::NonBlocking, Severity::Suggestion];
+    pub const ALL: [Severity; 3] = [
+        Severity::Blocking,
+        Severity::NonBlocking,
+        Severity::Suggestion,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

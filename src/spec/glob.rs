@@ -32,7 +32,10 @@ impl Globs {
             builder.add(glob);
         }
         let set = builder.build().map_err(|e| format!("invalid globs: {e}"))?;
-        Ok(Globs { patterns: patterns.to_vec(), set })
+        Ok(Globs {
+            patterns: patterns.to_vec(),
+            set,
+        })
     }
 
     pub fn is_match(&self, candidate: impl AsRef<Path>) -> bool {

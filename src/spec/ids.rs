@@ -63,8 +63,13 @@ pub fn check_id(value: &str) -> Result<(), String> {
     if value.starts_with('.') {
         return Err(format!("id `{value}` must not start with `.`"));
     }
-    if let Some(bad) = value.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))) {
-        return Err(format!("id `{value}` contains `{bad}`; use letters, digits, `-`, `_` or `.`"));
+    if let Some(bad) = value
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return Err(format!(
+            "id `{value}` contains `{bad}`; use letters, digits, `-`, `_` or `.`"
+        ));
     }
     Ok(())
 }
@@ -81,7 +86,13 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [Role::Orchestrator, Role::Worker, Role::Scrutiny, Role::UserTesting, Role::Subagent];
+    pub const ALL: [Role; 5] = [
+        Role::Orchestrator,
+        Role::Worker,
+        Role::Scrutiny,
+        Role::UserTesting,
+        Role::Subagent,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

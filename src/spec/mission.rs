@@ -159,8 +159,12 @@ impl MissionSpec {
 
     /// The milestone an acceptance test id belongs to; `Err` lists every match when there are several.
     pub fn milestone_of_test(&self, test_id: &str) -> Result<&MilestoneId, Vec<&MilestoneId>> {
-        let matches: Vec<&MilestoneId> =
-            self.acceptance_map.iter().filter(|(_, globs)| globs.is_match_str(test_id)).map(|(m, _)| m).collect();
+        let matches: Vec<&MilestoneId> = self
+            .acceptance_map
+            .iter()
+            .filter(|(_, globs)| globs.is_match_str(test_id))
+            .map(|(m, _)| m)
+            .collect();
         match matches.as_slice() {
             [one] => Ok(one),
             _ => Err(matches),
@@ -174,19 +178,32 @@ pub fn load_mission(dir: &Path, default_budget: &Budget) -> Result<MissionSpec, 
     let source = read_file(&path)?;
     let file: MissionFile = parse_toml(&path, &source)?;
     let mut errors = Vec::new();
-    let at = |key: &str, field: &str, message: String| SpecError::at(&path, &source, find_key(&source, key), field, message);
+    let at = |key: &str, field: &str, message: String| {
+        SpecError::at(&path, &source, find_key(&source, key), field, message)
+    };
 
-    let folder = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let folder = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     if let Err(message) = check_id(file.id.as_str()) {
         errors.push(at("id", "id", message));
     } else if file.id.as_str() != folder {
-        errors.push(at("id", "id", format!("id `{}` must equal the folder name `{folder}`", file.id)));
+        errors.push(at(
+            "id",
+            "id",
+            format!("id `{}` must equal the folder name `{folder}`", file.id),
+        ));
     }
     if file.title.trim().is_empty() {
         errors.push(at("title", "title", "title must not be empty".to_string()));
     }
     for (key, field, value) in [
-        ("report", "acceptance.report", file.acceptance.report.as_str()),
+        (
+            "report",
+            "acceptance.report",
+            file.acceptance.report.as_str(),
+        ),
         ("into", "acceptance.into", file.acceptance.into.as_str()),
     ] {
         if let Err(message) = check_relative(value) {
@@ -194,14 +211,19 @@ pub fn load_mission(dir: &Path, default_budget: &Budget) -> Result<MissionSpec, 
         }
     }
     if file.acceptance.command.trim().is_empty() {
-        errors.push(at("command", "acceptance.command", "command must not be empty".to_string()));
+        errors.push(at(
+            "command",
+            "acceptance.command",
+            "command must not be empty".to_string(),
+        ));
     }
     if let Some(coverage) = &file.coverage {
         if let Err(message) = check_relative(&coverage.report) {
             errors.push(at("report", "coverage.report", message));
         }
     }
-    let source_globs = Globs::for_paths(&file.lines.source).map_err(|m| at("source", "lines.source", m));
+    let source_globs =
+        Globs::for_paths(&file.lines.source).map_err(|m| at("source", "lines.source", m));
     let test_globs = Globs::for_paths(&file.lines.tests).map_err(|m| at("tests", "lines.tests", m));
     let budget = default_budget.apply(&file.budget);
     if let Some(message) = check_budget(&budget) {
@@ -234,7 +256,10 @@ pub fn load_mission(dir: &Path, default_budget: &Budget) -> Result<MissionSpec, 
     };
     for folder in ["workspace", "acceptance", "solution"] {
         if !dir.join(folder).is_dir() {
-            errors.push(SpecError::new(&dir.join(folder), format!("the mission has no {folder}/ folder")));
+            errors.push(SpecError::new(
+                &dir.join(folder),
+                format!("the mission has no {folder}/ folder"),
+            ));
         }
     }
 
@@ -250,11 +275,23 @@ pub fn load_mission(dir: &Path, default_budget: &Budget) -> Result<MissionSpec, 
     if let Some(reference) = &reference {
         for (milestone, patterns) in &file.acceptance.milestones {
             let field = format!("acceptance.milestones.{milestone}");
-            if reference.milestones.iter().all(|m| m.id.as_str() != milestone) {
-                errors.push(at(milestone, &field, format!("`{milestone}` is not a milestone of contract.toml")));
+            if reference
+                .milestones
+                .iter()
+                .all(|m| m.id.as_str() != milestone)
+            {
+                errors.push(at(
+                    milestone,
+                    &field,
+                    format!("`{milestone}` is not a milestone of contract.toml"),
+                ));
             }
             if patterns.is_empty() {
-                errors.push(at(milestone, &field, "give at least one test-id pattern".to_string()));
+                errors.push(at(
+                    milestone,
+                    &field,
+                    "give at least one test-id pattern".to_string(),
+                ));
             }
         }
         for milestone in &reference.milestones {
@@ -262,11 +299,18 @@ pub fn load_mission(dir: &Path, default_budget: &Budget) -> Result<MissionSpec, 
                 None => errors.push(at(
                     "milestones",
                     "acceptance.milestones",
-                    format!("milestone `{}` of contract.toml has no acceptance test patterns", milestone.id),
+                    format!(
+                        "milestone `{}` of contract.toml has no acceptance test patterns",
+                        milestone.id
+                    ),
                 )),
                 Some(patterns) => match Globs::for_ids(patterns) {
                     Ok(globs) => acceptance_map.push((milestone.id.clone(), globs)),
-                    Err(message) => errors.push(at(milestone.id.as_str(), &format!("acceptance.milestones.{}", milestone.id), message)),
+                    Err(message) => errors.push(at(
+                        milestone.id.as_str(),
+                        &format!("acceptance.milestones.{}", milestone.id),
+                        message,
+                    )),
                 },
             }
         }
@@ -284,15 +328,23 @@ pub fn load_mission(dir: &Path, default_budget: &Budget) -> Result<MissionSpec, 
                             "id",
                         ),
                         field: Some("feature.id".to_string()),
-                        message: format!("feature `{}` has no solution/{}/ folder", feature.id, feature.id),
+                        message: format!(
+                            "feature `{}` has no solution/{}/ folder",
+                            feature.id, feature.id
+                        ),
                     });
                 }
             }
             if let Ok(entries) = std::fs::read_dir(&solution) {
                 for entry in entries.flatten() {
                     let name = entry.file_name().to_string_lossy().to_string();
-                    if entry.path().is_dir() && !reference.features.iter().any(|f| f.id.as_str() == name) {
-                        errors.push(SpecError::new(&entry.path(), format!("solution folder `{name}` is not a feature of contract.toml")));
+                    if entry.path().is_dir()
+                        && !reference.features.iter().any(|f| f.id.as_str() == name)
+                    {
+                        errors.push(SpecError::new(
+                            &entry.path(),
+                            format!("solution folder `{name}` is not a feature of contract.toml"),
+                        ));
                     }
                 }
             }
@@ -309,8 +361,20 @@ pub fn load_mission(dir: &Path, default_budget: &Budget) -> Result<MissionSpec, 
     };
     match (reference, errors.is_empty()) {
         (Some(reference), true) => {
-            let hash = hash_tree(dir).map_err(|e| SpecError::new(dir, format!("cannot hash mission: {e}")))?;
-            Ok(MissionSpec { dir: dir.to_path_buf(), file, goal, answers, reference, budget, source_globs, test_globs, acceptance_map, hash })
+            let hash = hash_tree(dir)
+                .map_err(|e| SpecError::new(dir, format!("cannot hash mission: {e}")))?;
+            Ok(MissionSpec {
+                dir: dir.to_path_buf(),
+                file,
+                goal,
+                answers,
+                reference,
+                budget,
+                source_globs,
+                test_globs,
+                acceptance_map,
+                hash,
+            })
         }
         _ => Err(SpecErrors(errors)),
     }
@@ -322,8 +386,17 @@ fn check_relative(value: &str) -> Result<(), String> {
     if value.trim().is_empty() {
         return Err("path must not be empty".to_string());
     }
-    if path.is_absolute() || path.components().any(|c| matches!(c, Component::ParentDir | Component::RootDir | Component::Prefix(_))) {
-        return Err(format!("`{value}` must be a relative path inside the workspace"));
+    if path.is_absolute()
+        || path.components().any(|c| {
+            matches!(
+                c,
+                Component::ParentDir | Component::RootDir | Component::Prefix(_)
+            )
+        })
+    {
+        return Err(format!(
+            "`{value}` must be a relative path inside the workspace"
+        ));
     }
     Ok(())
 }

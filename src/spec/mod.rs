@@ -14,7 +14,9 @@ pub mod suite;
 
 pub use answers::Answers;
 pub use config::{Config, ModelConfig, Pairing, Provider};
-pub use contract::{Assertion, Contract, Feature, FeaturePlan, Milestone, ReferenceContract, Verify, Violation};
+pub use contract::{
+    Assertion, Contract, Feature, FeaturePlan, Milestone, ReferenceContract, Verify, Violation,
+};
 pub use error::{SpecError, SpecErrors};
 pub use findings::{Finding, FindingSource, Severity};
 pub use ids::{AssertionId, FeatureId, MilestoneId, MissionId, Role};

@@ -110,7 +110,10 @@ impl Budget {
             max_rounds: overrides.max_rounds.unwrap_or(self.max_rounds),
             max_turns: overrides.max_turns.unwrap_or(self.max_turns),
             max_tokens: overrides.max_tokens.unwrap_or(self.max_tokens),
-            max_wall_time: overrides.max_wall_time_s.map(Duration::from_secs).unwrap_or(self.max_wall_time),
+            max_wall_time: overrides
+                .max_wall_time_s
+                .map(Duration::from_secs)
+                .unwrap_or(self.max_wall_time),
             max_cost_usd: overrides.max_cost_usd.or(self.max_cost_usd),
         }
     }
@@ -140,16 +143,32 @@ impl Suite {
 pub fn load_suite(dir: &Path) -> Result<Suite, SpecErrors> {
     let suite_path = dir.join("suite.toml");
     if !suite_path.is_file() {
-        return Err(SpecError::new(&suite_path, "no suite.toml here; a suite is a folder with suite.toml and one folder per mission").into());
+        return Err(SpecError::new(
+            &suite_path,
+            "no suite.toml here; a suite is a folder with suite.toml and one folder per mission",
+        )
+        .into());
     }
     let source = read_file(&suite_path)?;
     let file: SuiteFile = parse_toml(&suite_path, &source)?;
     let mut errors = Vec::new();
     if file.name.trim().is_empty() {
-        errors.push(SpecError::at(&suite_path, &source, find_key(&source, "name"), "name", "name must not be empty"));
+        errors.push(SpecError::at(
+            &suite_path,
+            &source,
+            find_key(&source, "name"),
+            "name",
+            "name must not be empty",
+        ));
     }
     if file.defaults.repeats == 0 {
-        errors.push(SpecError::at(&suite_path, &source, find_key(&source, "repeats"), "defaults.repeats", "repeats must be at least 1"));
+        errors.push(SpecError::at(
+            &suite_path,
+            &source,
+            find_key(&source, "repeats"),
+            "defaults.repeats",
+            "repeats must be at least 1",
+        ));
     }
     if file.defaults.command_timeout_s == 0 {
         errors.push(SpecError::at(
@@ -162,36 +181,58 @@ pub fn load_suite(dir: &Path) -> Result<Suite, SpecErrors> {
     }
     let budget = Budget::default().apply(&file.defaults.budget);
     if let Some(message) = check_budget(&budget) {
-        errors.push(SpecError::at(&suite_path, &source, find_key(&source, "budget"), "defaults.budget", message));
+        errors.push(SpecError::at(
+            &suite_path,
+            &source,
+            find_key(&source, "budget"),
+            "defaults.budget",
+            message,
+        ));
     }
 
     let mut mission_dirs = Vec::new();
-    let entries = std::fs::read_dir(dir).map_err(|e| SpecError::new(dir, format!("cannot list suite folder: {e}")))?;
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| SpecError::new(dir, format!("cannot list suite folder: {e}")))?;
     for entry in entries {
-        let entry = entry.map_err(|e| SpecError::new(dir, format!("cannot list suite folder: {e}")))?;
+        let entry =
+            entry.map_err(|e| SpecError::new(dir, format!("cannot list suite folder: {e}")))?;
         if entry.path().join("mission.toml").is_file() {
             mission_dirs.push(entry.path());
         }
     }
     mission_dirs.sort();
     if mission_dirs.is_empty() {
-        errors.push(SpecError::new(dir, "the suite has no missions (folders with a mission.toml)"));
+        errors.push(SpecError::new(
+            dir,
+            "the suite has no missions (folders with a mission.toml)",
+        ));
     }
     let mut missions = Vec::new();
     for mission_dir in mission_dirs {
         match load_mission(&mission_dir, &budget) {
             Ok(mission) => missions.push(mission),
             Err(mission_errors) => {
-                let name = mission_dir.file_name().map(|n| n.to_string_lossy().to_string());
-                errors.extend(mission_errors.0.into_iter().map(|e| SpecError { mission: name.clone(), ..e }));
+                let name = mission_dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_string());
+                errors.extend(mission_errors.0.into_iter().map(|e| SpecError {
+                    mission: name.clone(),
+                    ..e
+                }));
             }
         }
     }
     if !errors.is_empty() {
         return Err(SpecErrors(errors));
     }
-    let hash = hash_tree(dir).map_err(|e| SpecError::new(dir, format!("cannot hash suite: {e}")))?;
-    Ok(Suite { dir: dir.to_path_buf(), file, missions, hash })
+    let hash =
+        hash_tree(dir).map_err(|e| SpecError::new(dir, format!("cannot hash suite: {e}")))?;
+    Ok(Suite {
+        dir: dir.to_path_buf(),
+        file,
+        missions,
+        hash,
+    })
 }
 
 pub(crate) fn check_budget(budget: &Budget) -> Option<String> {
@@ -207,7 +248,10 @@ pub(crate) fn check_budget(budget: &Budget) -> Option<String> {
     if budget.max_wall_time.is_zero() {
         return Some("max_wall_time_s must be at least 1".to_string());
     }
-    if budget.max_cost_usd.is_some_and(|c| !(c.is_finite() && c >= 0.0)) {
+    if budget
+        .max_cost_usd
+        .is_some_and(|c| !(c.is_finite() && c >= 0.0))
+    {
         return Some("max_cost_usd must be a non-negative number".to_string());
     }
     None
@@ -218,10 +262,13 @@ pub(crate) fn find_key(source: &str, key: &str) -> Option<std::ops::Range<usize>
     let mut offset = 0;
     for line in source.split_inclusive('\n') {
         let trimmed = line.trim_start();
-        let is_key = trimmed
-            .strip_prefix(key)
-            .is_some_and(|rest| rest.trim_start().starts_with('=') || rest.trim_start().starts_with('.'));
-        let is_table = trimmed.starts_with('[') && trimmed.trim_matches(|c| c == '[' || c == ']' || c == ' ' || c == '\n').ends_with(key);
+        let is_key = trimmed.strip_prefix(key).is_some_and(|rest| {
+            rest.trim_start().starts_with('=') || rest.trim_start().starts_with('.')
+        });
+        let is_table = trimmed.starts_with('[')
+            && trimmed
+                .trim_matches(|c| c == '[' || c == ']' || c == ' ' || c == '\n')
+                .ends_with(key);
         if is_key || is_table {
             let start = offset + (line.len() - trimmed.len());
             return Some(start..start + key.len());

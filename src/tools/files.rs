@@ -181,7 +181,11 @@ impl WorkspaceTools {
             Err(e) => return failed(format!("cannot read `{}`: {e}", args.path)),
         };
         if bytes.iter().take(8192).any(|&b| b == 0) {
-            return failed(format!("`{}` is a binary file ({} bytes)", args.path, bytes.len()));
+            return failed(format!(
+                "`{}` is a binary file ({} bytes)",
+                args.path,
+                bytes.len()
+            ));
         }
         let total = bytes.len();
         let text = String::from_utf8_lossy(&bytes[..total.min(MAX_READ_BYTES)]).into_owned();
@@ -190,11 +194,17 @@ impl WorkspaceTools {
             (start, end) => {
                 let start = start.unwrap_or(1).max(1);
                 let end = end.unwrap_or(usize::MAX);
-                text.lines().skip(start - 1).take(end.saturating_sub(start - 1)).map(|l| format!("{l}\n")).collect()
+                text.lines()
+                    .skip(start - 1)
+                    .take(end.saturating_sub(start - 1))
+                    .map(|l| format!("{l}\n"))
+                    .collect()
             }
         };
         if total > MAX_READ_BYTES {
-            content.push_str(&format!("\n[... file cut at {MAX_READ_BYTES} of {total} bytes; read a line range ...]\n"));
+            content.push_str(&format!(
+                "\n[... file cut at {MAX_READ_BYTES} of {total} bytes; read a line range ...]\n"
+            ));
         }
         ToolReply::ok(content)
     }
@@ -212,16 +222,23 @@ impl WorkspaceTools {
             return failed(format!("`{}` is not a folder", args.path));
         }
         let mut lines = Vec::new();
-        let walker = WalkDir::new(&dir).sort_by_file_name().into_iter().filter_entry(|e| e.file_name() != ".git");
+        let walker = WalkDir::new(&dir)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| e.file_name() != ".git");
         for entry in walker.flatten() {
             if entry.depth() == 0 {
                 continue;
             }
-            let Some(relative) = self.workspace.relative(entry.path()) else { continue };
+            let Some(relative) = self.workspace.relative(entry.path()) else {
+                continue;
+            };
             let suffix = if entry.file_type().is_dir() { "/" } else { "" };
             lines.push(format!("{}{suffix}", relative.display()));
             if lines.len() >= MAX_LIST_ENTRIES {
-                lines.push(format!("[... listing cut at {MAX_LIST_ENTRIES} entries ...]"));
+                lines.push(format!(
+                    "[... listing cut at {MAX_LIST_ENTRIES} entries ...]"
+                ));
                 break;
             }
         }
@@ -238,17 +255,32 @@ impl WorkspaceTools {
         };
         let regex = match regex::Regex::new(&args.pattern) {
             Ok(regex) => regex,
-            Err(e) => return ToolReply::error(ToolErrorKind::InvalidArguments, format!("invalid pattern: {e}")),
+            Err(e) => {
+                return ToolReply::error(
+                    ToolErrorKind::InvalidArguments,
+                    format!("invalid pattern: {e}"),
+                )
+            }
         };
         let dir = match self.workspace.resolve(&args.path) {
             Ok(dir) => dir,
             Err(refusal) => return refused(refusal),
         };
         let mut matches = Vec::new();
-        let walker = WalkDir::new(&dir).sort_by_file_name().into_iter().filter_entry(|e| e.file_name() != ".git");
+        let walker = WalkDir::new(&dir)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| e.file_name() != ".git");
         'files: for entry in walker.flatten().filter(|e| e.file_type().is_file()) {
-            let Ok(text) = std::fs::read_to_string(entry.path()) else { continue };
-            let relative = self.workspace.relative(entry.path()).unwrap_or(Path::new("?")).display().to_string();
+            let Ok(text) = std::fs::read_to_string(entry.path()) else {
+                continue;
+            };
+            let relative = self
+                .workspace
+                .relative(entry.path())
+                .unwrap_or(Path::new("?"))
+                .display()
+                .to_string();
             for (number, line) in text.lines().enumerate() {
                 if regex.is_match(line) {
                     matches.push(format!("{relative}:{}: {line}", number + 1));
@@ -285,9 +317,17 @@ impl WorkspaceTools {
         if let Err(e) = std::fs::write(&path, &args.content) {
             return failed(format!("cannot write `{}`: {e}", args.path));
         }
-        let relative = self.workspace.relative(&path).map(|p| p.display().to_string()).unwrap_or(args.path);
-        ToolReply::ok(format!("wrote {} bytes to {relative}", args.content.len()))
-            .with_detail(ToolDetail::FileWrite { path: relative, bytes: args.content.len() as u64 })
+        let relative = self
+            .workspace
+            .relative(&path)
+            .map(|p| p.display().to_string())
+            .unwrap_or(args.path);
+        ToolReply::ok(format!("wrote {} bytes to {relative}", args.content.len())).with_detail(
+            ToolDetail::FileWrite {
+                path: relative,
+                bytes: args.content.len() as u64,
+            },
+        )
     }
 
     fn edit_file(&self, arguments: Value) -> ToolReply {
@@ -296,7 +336,10 @@ impl WorkspaceTools {
             Err(reply) => return reply,
         };
         if args.old_text.is_empty() {
-            return ToolReply::error(ToolErrorKind::InvalidArguments, "old_text must not be empty; use write_file to create a file");
+            return ToolReply::error(
+                ToolErrorKind::InvalidArguments,
+                "old_text must not be empty; use write_file to create a file",
+            );
         }
         let path = match self.workspace.resolve_for_write(&args.path) {
             Ok(path) => path,
@@ -311,15 +354,26 @@ impl WorkspaceTools {
             (0, _) => return failed(format!("old_text does not occur in `{}`", args.path)),
             (1, _) | (_, true) => text.replace(&args.old_text, &args.new_text),
             (n, false) => {
-                return failed(format!("old_text occurs {n} times in `{}`; give more context or set replace_all", args.path))
+                return failed(format!(
+                    "old_text occurs {n} times in `{}`; give more context or set replace_all",
+                    args.path
+                ))
             }
         };
         if let Err(e) = std::fs::write(&path, &edited) {
             return failed(format!("cannot write `{}`: {e}", args.path));
         }
-        let relative = self.workspace.relative(&path).map(|p| p.display().to_string()).unwrap_or(args.path);
-        ToolReply::ok(format!("replaced {count} occurrence(s) in {relative}"))
-            .with_detail(ToolDetail::FileWrite { path: relative, bytes: edited.len() as u64 })
+        let relative = self
+            .workspace
+            .relative(&path)
+            .map(|p| p.display().to_string())
+            .unwrap_or(args.path);
+        ToolReply::ok(format!("replaced {count} occurrence(s) in {relative}")).with_detail(
+            ToolDetail::FileWrite {
+                path: relative,
+                bytes: edited.len() as u64,
+            },
+        )
     }
 
     async fn run_command(&self, arguments: Value) -> ToolReply {
@@ -332,16 +386,19 @@ impl WorkspaceTools {
         }
         let mut env = self.command_env.clone();
         if let Some(seconds) = args.timeout_s {
-            env.timeout = Duration::from_secs(seconds.max(1)).min(self.command_env.timeout * MAX_TIMEOUT_FACTOR);
+            env.timeout = Duration::from_secs(seconds.max(1))
+                .min(self.command_env.timeout * MAX_TIMEOUT_FACTOR);
         }
         match run_shell(&args.command, self.workspace.root(), &env).await {
-            Ok(output) => ToolReply::ok(output.observation(env.timeout)).with_detail(ToolDetail::Command {
-                command: args.command,
-                exit_code: output.exit_code,
-                timed_out: output.timed_out,
-                dropped_bytes: output.dropped_bytes(),
-                duration_ms: crate::model::millis(output.duration),
-            }),
+            Ok(output) => {
+                ToolReply::ok(output.observation(env.timeout)).with_detail(ToolDetail::Command {
+                    command: args.command,
+                    exit_code: output.exit_code,
+                    timed_out: output.timed_out,
+                    dropped_bytes: output.dropped_bytes(),
+                    duration_ms: crate::model::millis(output.duration),
+                })
+            }
             Err(e) => failed(format!("cannot start the command: {e}")),
         }
     }
@@ -366,18 +423,48 @@ mod tests {
     async fn write_edit_read_list_search() {
         let dir = tempfile::tempdir().unwrap();
         let tools = tools(dir.path());
-        let reply = tools.call("write_file", json!({"path": "pkg/a.py", "content": "x = 1\ny = 2\n"})).await.unwrap();
+        let reply = tools
+            .call(
+                "write_file",
+                json!({"path": "pkg/a.py", "content": "x = 1\ny = 2\n"}),
+            )
+            .await
+            .unwrap();
         assert_eq!(reply.error, None, "{}", reply.content);
-        assert_eq!(reply.detail, ToolDetail::FileWrite { path: "pkg/a.py".into(), bytes: 12 });
-        let reply = tools.call("edit_file", json!({"path": "pkg/a.py", "old_text": "y = 2", "new_text": "y = 3"})).await.unwrap();
+        assert_eq!(
+            reply.detail,
+            ToolDetail::FileWrite {
+                path: "pkg/a.py".into(),
+                bytes: 12
+            }
+        );
+        let reply = tools
+            .call(
+                "edit_file",
+                json!({"path": "pkg/a.py", "old_text": "y = 2", "new_text": "y = 3"}),
+            )
+            .await
+            .unwrap();
         assert_eq!(reply.error, None, "{}", reply.content);
-        let reply = tools.call("read_file", json!({"path": "pkg/a.py", "start_line": 2})).await.unwrap();
+        let reply = tools
+            .call("read_file", json!({"path": "pkg/a.py", "start_line": 2}))
+            .await
+            .unwrap();
         assert_eq!(reply.content, "y = 3\n");
         let reply = tools.call("list_files", json!({})).await.unwrap();
         assert_eq!(reply.content, "pkg/\npkg/a.py");
-        let reply = tools.call("search_files", json!({"pattern": "y = \\d"})).await.unwrap();
+        let reply = tools
+            .call("search_files", json!({"pattern": "y = \\d"}))
+            .await
+            .unwrap();
         assert_eq!(reply.content, "pkg/a.py:2: y = 3");
-        let reply = tools.call("edit_file", json!({"path": "pkg/a.py", "old_text": "nothing", "new_text": ""})).await.unwrap();
+        let reply = tools
+            .call(
+                "edit_file",
+                json!({"path": "pkg/a.py", "old_text": "nothing", "new_text": ""}),
+            )
+            .await
+            .unwrap();
         assert_eq!(reply.error, Some(ToolErrorKind::Failed));
     }
 
@@ -385,11 +472,20 @@ mod tests {
     async fn bad_arguments_and_escapes_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let tools = tools(dir.path());
-        let reply = tools.call("write_file", json!({"path": "a"})).await.unwrap();
+        let reply = tools
+            .call("write_file", json!({"path": "a"}))
+            .await
+            .unwrap();
         assert_eq!(reply.error, Some(ToolErrorKind::InvalidArguments));
-        let reply = tools.call("write_file", json!({"path": "../a", "content": ""})).await.unwrap();
+        let reply = tools
+            .call("write_file", json!({"path": "../a", "content": ""}))
+            .await
+            .unwrap();
         assert_eq!(reply.error, Some(ToolErrorKind::Refused));
-        let reply = tools.call("read_file", json!({"path": "/etc/hostname"})).await.unwrap();
+        let reply = tools
+            .call("read_file", json!({"path": "/etc/hostname"}))
+            .await
+            .unwrap();
         assert_eq!(reply.error, Some(ToolErrorKind::Refused));
         assert!(tools.call("no_such_tool", json!({})).await.is_none());
     }
@@ -398,8 +494,24 @@ mod tests {
     async fn commands_report_exit_codes() {
         let dir = tempfile::tempdir().unwrap();
         let tools = tools(dir.path());
-        let reply = tools.call("run_command", json!({"command": "echo hello; exit 4"})).await.unwrap();
-        assert!(reply.content.starts_with("exit_code: 4\n--- stdout ---\nhello\n"), "{}", reply.content);
-        assert!(matches!(reply.detail, ToolDetail::Command { exit_code: Some(4), timed_out: false, .. }));
+        let reply = tools
+            .call("run_command", json!({"command": "echo hello; exit 4"}))
+            .await
+            .unwrap();
+        assert!(
+            reply
+                .content
+                .starts_with("exit_code: 4\n--- stdout ---\nhello\n"),
+            "{}",
+            reply.content
+        );
+        assert!(matches!(
+            reply.detail,
+            ToolDetail::Command {
+                exit_code: Some(4),
+                timed_out: false,
+                ..
+            }
+        ));
     }
 }

@@ -74,15 +74,28 @@ pub struct ToolReply {
 
 impl ToolReply {
     pub fn ok(content: impl Into<String>) -> ToolReply {
-        ToolReply { content: content.into(), error: None, terminal: false, detail: ToolDetail::None }
+        ToolReply {
+            content: content.into(),
+            error: None,
+            terminal: false,
+            detail: ToolDetail::None,
+        }
     }
 
     pub fn error(kind: ToolErrorKind, content: impl Into<String>) -> ToolReply {
-        ToolReply { content: content.into(), error: Some(kind), terminal: false, detail: ToolDetail::None }
+        ToolReply {
+            content: content.into(),
+            error: Some(kind),
+            terminal: false,
+            detail: ToolDetail::None,
+        }
     }
 
     pub fn terminal(content: impl Into<String>) -> ToolReply {
-        ToolReply { terminal: true, ..ToolReply::ok(content) }
+        ToolReply {
+            terminal: true,
+            ..ToolReply::ok(content)
+        }
     }
 
     pub fn with_detail(mut self, detail: ToolDetail) -> ToolReply {
@@ -101,12 +114,23 @@ pub trait Toolbox: Send {
 }
 
 /// Decodes tool arguments, or the error reply the model gets instead.
-pub fn decode<T: DeserializeOwned>(tool: &str, arguments: serde_json::Value) -> Result<T, ToolReply> {
-    serde_json::from_value(arguments)
-        .map_err(|e| ToolReply::error(ToolErrorKind::InvalidArguments, format!("invalid arguments for `{tool}`: {e}")))
+pub fn decode<T: DeserializeOwned>(
+    tool: &str,
+    arguments: serde_json::Value,
+) -> Result<T, ToolReply> {
+    serde_json::from_value(arguments).map_err(|e| {
+        ToolReply::error(
+            ToolErrorKind::InvalidArguments,
+            format!("invalid arguments for `{tool}`: {e}"),
+        )
+    })
 }
 
 /// Builds a tool spec from a JSON schema of its arguments.
 pub fn spec(name: &str, description: &str, parameters: serde_json::Value) -> ToolSpec {
-    ToolSpec { name: name.to_string(), description: description.to_string(), parameters }
+    ToolSpec {
+        name: name.to_string(),
+        description: description.to_string(),
+        parameters,
+    }
 }

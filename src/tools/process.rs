@@ -48,7 +48,10 @@ impl CommandOutput {
     pub fn observation(&self, timeout: Duration) -> String {
         let mut text = String::new();
         if self.timed_out {
-            text.push_str(&format!("killed: timed out after {} s (the whole process group was killed)\n", timeout.as_secs()));
+            text.push_str(&format!(
+                "killed: timed out after {} s (the whole process group was killed)\n",
+                timeout.as_secs()
+            ));
         } else if let Some(code) = self.exit_code {
             text.push_str(&format!("exit_code: {code}\n"));
         } else {
@@ -66,7 +69,11 @@ impl CommandOutput {
 }
 
 /// Runs `command` with `sh -c` in `cwd`.
-pub async fn run_shell(command: &str, cwd: &Path, env: &CommandEnv) -> std::io::Result<CommandOutput> {
+pub async fn run_shell(
+    command: &str,
+    cwd: &Path,
+    env: &CommandEnv,
+) -> std::io::Result<CommandOutput> {
     let started = Instant::now();
     let mut child = Command::new("/bin/sh")
         .arg("-c")
@@ -81,8 +88,14 @@ pub async fn run_shell(command: &str, cwd: &Path, env: &CommandEnv) -> std::io::
         .kill_on_drop(true)
         .spawn()?;
     let group = child.id().map(|pid| pid as i32);
-    let stdout = child.stdout.take().map(|pipe| tokio::spawn(read_capped(pipe, env.max_output_bytes)));
-    let stderr = child.stderr.take().map(|pipe| tokio::spawn(read_capped(pipe, env.max_output_bytes)));
+    let stdout = child
+        .stdout
+        .take()
+        .map(|pipe| tokio::spawn(read_capped(pipe, env.max_output_bytes)));
+    let stderr = child
+        .stderr
+        .take()
+        .map(|pipe| tokio::spawn(read_capped(pipe, env.max_output_bytes)));
 
     let (status, timed_out) = match tokio::time::timeout(env.timeout, child.wait()).await {
         Ok(status) => (Some(status?), false),
@@ -129,7 +142,11 @@ async fn collect(task: Option<tokio::task::JoinHandle<(String, u64)>>) -> (Strin
         Ok(Err(_)) => (String::new(), 0),
         Err(_) => {
             task.abort();
-            ("[output unavailable: a process outside the command's group kept the pipe open]\n".to_string(), 0)
+            (
+                "[output unavailable: a process outside the command's group kept the pipe open]\n"
+                    .to_string(),
+                0,
+            )
         }
     }
 }
@@ -174,34 +191,66 @@ mod tests {
     use super::*;
 
     fn env(timeout: Duration, cap: usize) -> CommandEnv {
-        CommandEnv { vars: vec![("PATH".into(), "/usr/bin:/bin".into())], timeout, max_output_bytes: cap }
+        CommandEnv {
+            vars: vec![("PATH".into(), "/usr/bin:/bin".into())],
+            timeout,
+            max_output_bytes: cap,
+        }
     }
 
     #[tokio::test]
     async fn output_and_exit_code() {
         let dir = tempfile::tempdir().unwrap();
-        let output = run_shell("echo hi; echo err >&2; exit 3", dir.path(), &env(Duration::from_secs(10), 1024)).await.unwrap();
+        let output = run_shell(
+            "echo hi; echo err >&2; exit 3",
+            dir.path(),
+            &env(Duration::from_secs(10), 1024),
+        )
+        .await
+        .unwrap();
         assert_eq!(output.exit_code, Some(3));
         assert_eq!(output.stdout, "hi\n");
         assert_eq!(output.stderr, "err\n");
-        assert!(output.observation(Duration::from_secs(10)).starts_with("exit_code: 3\n--- stdout ---\nhi\n"));
+        assert!(output
+            .observation(Duration::from_secs(10))
+            .starts_with("exit_code: 3\n--- stdout ---\nhi\n"));
     }
 
     #[tokio::test]
     async fn environment_is_cleared() {
         let dir = tempfile::tempdir().unwrap();
-        let output = run_shell("env", dir.path(), &env(Duration::from_secs(10), 4096)).await.unwrap();
-        let names: Vec<&str> = output.stdout.lines().filter_map(|l| l.split('=').next()).collect();
-        assert!(names.iter().all(|n| ["PATH", "PWD", "SHLVL", "_", "OLDPWD"].contains(n)), "{names:?}");
+        let output = run_shell("env", dir.path(), &env(Duration::from_secs(10), 4096))
+            .await
+            .unwrap();
+        let names: Vec<&str> = output
+            .stdout
+            .lines()
+            .filter_map(|l| l.split('=').next())
+            .collect();
+        assert!(
+            names
+                .iter()
+                .all(|n| ["PATH", "PWD", "SHLVL", "_", "OLDPWD"].contains(n)),
+            "{names:?}"
+        );
     }
 
     #[tokio::test]
     async fn long_output_keeps_head_and_tail() {
         let dir = tempfile::tempdir().unwrap();
-        let output = run_shell("seq 1 100000", dir.path(), &env(Duration::from_secs(10), 100)).await.unwrap();
+        let output = run_shell(
+            "seq 1 100000",
+            dir.path(),
+            &env(Duration::from_secs(10), 100),
+        )
+        .await
+        .unwrap();
         assert!(output.stdout.starts_with("1\n2\n3\n"));
         assert!(output.stdout.ends_with("99999\n100000\n"));
         assert!(output.stdout_dropped > 500_000);
-        assert!(output.stdout.contains(&format!("[... {} bytes dropped ...]", output.stdout_dropped)));
+        assert!(output.stdout.contains(&format!(
+            "[... {} bytes dropped ...]",
+            output.stdout_dropped
+        )));
     }
 }

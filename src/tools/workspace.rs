@@ -29,7 +29,9 @@ pub struct Workspace {
 impl Workspace {
     /// `root` must exist; it is canonicalized so symlinked temp folders compare correctly.
     pub fn new(root: &Path) -> io::Result<Workspace> {
-        Ok(Workspace { root: root.canonicalize()? })
+        Ok(Workspace {
+            root: root.canonicalize()?,
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -70,7 +72,9 @@ impl Workspace {
         let mut probe = joined.to_path_buf();
         loop {
             if probe.symlink_metadata().is_ok() {
-                let real = probe.canonicalize().map_err(|_| PathRefusal::SymlinkEscape(relative.to_string()))?;
+                let real = probe
+                    .canonicalize()
+                    .map_err(|_| PathRefusal::SymlinkEscape(relative.to_string()))?;
                 if !real.starts_with(&self.root) {
                     return Err(PathRefusal::SymlinkEscape(relative.to_string()));
                 }
@@ -92,7 +96,9 @@ fn clean(relative: &str) -> Result<PathBuf, PathRefusal> {
             Component::Normal(part) => cleaned.push(part),
             Component::CurDir => {}
             Component::ParentDir => return Err(PathRefusal::ParentDir(relative.to_string())),
-            Component::RootDir | Component::Prefix(_) => return Err(PathRefusal::Absolute(relative.to_string())),
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(PathRefusal::Absolute(relative.to_string()))
+            }
         }
     }
     Ok(cleaned)
@@ -107,16 +113,34 @@ mod tests {
         let outside = tempfile::tempdir().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let workspace = Workspace::new(dir.path()).unwrap();
-        assert!(matches!(workspace.resolve("/etc/passwd"), Err(PathRefusal::Absolute(_))));
-        assert!(matches!(workspace.resolve("a/../../x"), Err(PathRefusal::ParentDir(_))));
+        assert!(matches!(
+            workspace.resolve("/etc/passwd"),
+            Err(PathRefusal::Absolute(_))
+        ));
+        assert!(matches!(
+            workspace.resolve("a/../../x"),
+            Err(PathRefusal::ParentDir(_))
+        ));
         std::os::unix::fs::symlink(outside.path(), dir.path().join("link")).unwrap();
-        assert!(matches!(workspace.resolve("link/secret"), Err(PathRefusal::SymlinkEscape(_))));
+        assert!(matches!(
+            workspace.resolve("link/secret"),
+            Err(PathRefusal::SymlinkEscape(_))
+        ));
         std::fs::write(outside.path().join("f"), "x").unwrap();
         std::os::unix::fs::symlink(outside.path().join("f"), dir.path().join("file_link")).unwrap();
-        assert!(matches!(workspace.resolve_for_write("file_link"), Err(PathRefusal::SymlinkEscape(_))));
-        assert!(matches!(workspace.resolve_for_write(".mission/contract.toml"), Err(PathRefusal::Protected(..))));
+        assert!(matches!(
+            workspace.resolve_for_write("file_link"),
+            Err(PathRefusal::SymlinkEscape(_))
+        ));
+        assert!(matches!(
+            workspace.resolve_for_write(".mission/contract.toml"),
+            Err(PathRefusal::Protected(..))
+        ));
         assert!(workspace.resolve(".mission/contract.toml").is_ok());
-        assert_eq!(workspace.resolve("./a/b.txt").unwrap(), workspace.root().join("a/b.txt"));
+        assert_eq!(
+            workspace.resolve("./a/b.txt").unwrap(),
+            workspace.root().join("a/b.txt")
+        );
     }
 
     #[test]

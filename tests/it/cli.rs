@@ -28,7 +28,15 @@ fn help_lists_the_commands_and_exit_codes() {
         assert!(help.contains(word), "{help}");
     }
     let run_help = text(&missions_bench(&["run", "--help"], dir.path()).stdout);
-    for flag in ["--mission", "--pairing", "--role", "--repeats", "--jobs", "--out", "--config"] {
+    for flag in [
+        "--mission",
+        "--pairing",
+        "--role",
+        "--repeats",
+        "--jobs",
+        "--out",
+        "--config",
+    ] {
         assert!(run_help.contains(flag), "{run_help}");
     }
 }
@@ -38,17 +46,45 @@ fn run_then_compare() {
     let dir = tempfile::tempdir().unwrap();
     let suite = tiny_suite();
     let out = dir.path().join("reports");
-    let output = missions_bench(&["run", suite.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q", "--pairing", "oracle", "--pairing", "nop"], dir.path());
+    let output = missions_bench(
+        &[
+            "run",
+            suite.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+            "--pairing",
+            "oracle",
+            "--pairing",
+            "nop",
+        ],
+        dir.path(),
+    );
     let stdout = text(&output.stdout);
-    assert_eq!(output.status.code(), Some(0), "{stdout}{}", text(&output.stderr));
-    assert!(stdout.contains("greet") && stdout.contains("passed") && stdout.contains("no_plan"), "{stdout}");
-    let report = stdout.lines().find_map(|l| l.strip_prefix("report: ")).expect("report line").to_string();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        text(&output.stderr)
+    );
+    assert!(
+        stdout.contains("greet") && stdout.contains("passed") && stdout.contains("no_plan"),
+        "{stdout}"
+    );
+    let report = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("report: "))
+        .expect("report line")
+        .to_string();
     assert!(Path::new(&report).join("missions.parquet").is_file());
 
     let output = missions_bench(&["compare", &report], dir.path());
     let table = text(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
-    let oracle_line = table.lines().find(|l| l.starts_with("oracle")).expect(&table);
+    let oracle_line = table
+        .lines()
+        .find(|l| l.starts_with("oracle"))
+        .expect(&table);
     assert!(oracle_line.contains("100%"), "{table}");
     let nop_line = table.lines().find(|l| l.starts_with("nop")).expect(&table);
     assert!(nop_line.contains(" 0%"), "{table}");
@@ -65,15 +101,31 @@ fn bad_flags_and_names_are_input_errors() {
     let suite = tiny_suite();
     let suite = suite.to_str().unwrap();
     for (args, message) in [
-        (vec!["run", suite, "--role", "boss=nop"], "unknown role `boss`"),
-        (vec!["run", suite, "--role", "worker"], "expected ROLE=MODEL"),
-        (vec!["run", suite, "--pairing", "gpt"], "no pairing or model named `gpt`"),
-        (vec!["run", suite, "--mission", "nope", "-q"], "has no mission `nope`"),
+        (
+            vec!["run", suite, "--role", "boss=nop"],
+            "unknown role `boss`",
+        ),
+        (
+            vec!["run", suite, "--role", "worker"],
+            "expected ROLE=MODEL",
+        ),
+        (
+            vec!["run", suite, "--pairing", "gpt"],
+            "no pairing or model named `gpt`",
+        ),
+        (
+            vec!["run", suite, "--mission", "nope", "-q"],
+            "has no mission `nope`",
+        ),
         (vec!["run", "no/such/suite", "-q"], "no suite.toml here"),
     ] {
         let output = missions_bench(&args, dir.path());
         assert_eq!(output.status.code(), Some(2), "{args:?}");
-        assert!(text(&output.stderr).contains(message), "{args:?}: {}", text(&output.stderr));
+        assert!(
+            text(&output.stderr).contains(message),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
     }
     let output = missions_bench(&["compare", dir.path().to_str().unwrap()], dir.path());
     assert_eq!(output.status.code(), Some(2));
@@ -82,37 +134,80 @@ fn bad_flags_and_names_are_input_errors() {
 #[test]
 fn suite_check_accepts_valid_suites() {
     let dir = tempfile::tempdir().unwrap();
-    let output = missions_bench(&["suite", "check", tiny_suite().to_str().unwrap(), "-q"], dir.path());
+    let output = missions_bench(
+        &["suite", "check", tiny_suite().to_str().unwrap(), "-q"],
+        dir.path(),
+    );
     let stdout = text(&output.stdout);
-    assert_eq!(output.status.code(), Some(0), "{stdout}{}", text(&output.stderr));
-    assert!(stdout.contains("ok       greet") && stdout.contains("ok       weak"), "{stdout}");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        text(&output.stderr)
+    );
+    assert!(
+        stdout.contains("ok       greet") && stdout.contains("ok       weak"),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn suite_check_names_a_broken_solution() {
     let dir = tempfile::tempdir().unwrap();
     let suite = copy_suite(&tiny_suite(), dir.path());
-    edit(&suite.join("greet/solution/f1/greet.sh"), "echo \"hello, $1\"", "echo \"hi, $1\"");
-    let output = missions_bench(&["suite", "check", suite.to_str().unwrap(), "-q"], dir.path());
+    edit(
+        &suite.join("greet/solution/f1/greet.sh"),
+        "echo \"hello, $1\"",
+        "echo \"hi, $1\"",
+    );
+    let output = missions_bench(
+        &["suite", "check", suite.to_str().unwrap(), "-q"],
+        dir.path(),
+    );
     let stdout = text(&output.stdout);
-    assert_eq!(output.status.code(), Some(1), "{stdout}{}", text(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{stdout}{}",
+        text(&output.stderr)
+    );
     assert!(stdout.contains("INVALID  greet"), "{stdout}");
     assert!(stdout.contains("ok       weak"), "{stdout}");
-    let line = stdout.lines().find(|l| l.contains("assertion `A1` fails against the reference solution")).expect(&stdout);
-    assert!(line.contains("mission `greet`") && line.contains("greet/contract.toml:20: field `assertion.command`"), "{line}");
-    assert!(stdout.contains("milestone `m1` did not pass in round 1"), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("assertion `A1` fails against the reference solution"))
+        .expect(&stdout);
+    assert!(
+        line.contains("mission `greet`")
+            && line.contains("greet/contract.toml:20: field `assertion.command`"),
+        "{line}"
+    );
+    assert!(
+        stdout.contains("milestone `m1` did not pass in round 1"),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn suite_check_names_a_spec_error() {
     let dir = tempfile::tempdir().unwrap();
     let suite = copy_suite(&tiny_suite(), dir.path());
-    edit(&suite.join("weak/contract.toml"), "verify = \"command\"", "verify = \"sometimes\"");
-    let output = missions_bench(&["suite", "check", suite.to_str().unwrap(), "-q"], dir.path());
+    edit(
+        &suite.join("weak/contract.toml"),
+        "verify = \"command\"",
+        "verify = \"sometimes\"",
+    );
+    let output = missions_bench(
+        &["suite", "check", suite.to_str().unwrap(), "-q"],
+        dir.path(),
+    );
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("mission `weak`: "), "{stderr}");
-    assert!(stderr.contains("weak/contract.toml:9: field `verify`: unknown variant `sometimes`"), "{stderr}");
+    assert!(
+        stderr.contains("weak/contract.toml:9: field `verify`: unknown variant `sometimes`"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("caused by"), "{stderr}");
 }
 
@@ -124,18 +219,37 @@ fn nop_missions_fail_acceptance_but_the_suite_is_still_valid() {
     let dir = tempfile::tempdir().unwrap();
     let suite = copy_suite(&tiny_suite(), dir.path());
     std::fs::write(suite.join("weak/workspace/hello.txt"), "hello\n").unwrap();
-    let output = missions_bench(&["suite", "check", suite.to_str().unwrap(), "-q"], dir.path());
+    let output = missions_bench(
+        &["suite", "check", suite.to_str().unwrap(), "-q"],
+        dir.path(),
+    );
     let stdout = text(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("mission `weak`: with nop in every role all 1 acceptance tests pass"), "{stdout}");
+    assert!(
+        stdout.contains("mission `weak`: with nop in every role all 1 acceptance tests pass"),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn infrastructure_errors_have_their_own_exit_code() {
     let dir = tempfile::tempdir().unwrap();
     let suite = copy_suite(&tiny_suite(), dir.path());
-    edit(&suite.join("suite.toml"), "[defaults]", "[environment]\nsetup = [\"exit 9\"]\n\n[defaults]");
-    let output = missions_bench(&["run", suite.to_str().unwrap(), "-q", "--cache-dir", dir.path().join("cache").to_str().unwrap()], dir.path());
+    edit(
+        &suite.join("suite.toml"),
+        "[defaults]",
+        "[environment]\nsetup = [\"exit 9\"]\n\n[defaults]",
+    );
+    let output = missions_bench(
+        &[
+            "run",
+            suite.to_str().unwrap(),
+            "-q",
+            "--cache-dir",
+            dir.path().join("cache").to_str().unwrap(),
+        ],
+        dir.path(),
+    );
     assert_eq!(output.status.code(), Some(3), "{}", text(&output.stderr));
     assert!(text(&output.stdout).contains("environment_setup_failed"));
 }

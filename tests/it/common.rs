@@ -28,7 +28,15 @@ pub fn shared_cache() -> PathBuf {
 pub fn setup_env() -> Vec<(String, String)> {
     std::env::vars()
         .filter(|(name, _)| {
-            ["PATH", "HOME", "LANG", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE"].contains(&name.as_str())
+            [
+                "PATH",
+                "HOME",
+                "LANG",
+                "SSL_CERT_FILE",
+                "SSL_CERT_DIR",
+                "REQUESTS_CA_BUNDLE",
+            ]
+            .contains(&name.as_str())
                 || name.starts_with("PIP_")
                 || name.starts_with("PYENV")
                 || name.to_lowercase().ends_with("_proxy")
@@ -38,7 +46,10 @@ pub fn setup_env() -> Vec<(String, String)> {
 
 pub fn settings(suite: &Path, pairings: &[&str], out: &Path) -> RunSettings {
     let config = Config::default_config().expect("embedded config");
-    let pairings = pairings.iter().map(|name| config.pairing(name).expect("pairing")).collect();
+    let pairings = pairings
+        .iter()
+        .map(|name| config.pairing(name).expect("pairing"))
+        .collect();
     RunSettings {
         suite_dir: suite.to_path_buf(),
         config,
@@ -54,7 +65,10 @@ pub fn settings(suite: &Path, pairings: &[&str], out: &Path) -> RunSettings {
         base_path: std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".to_string()),
         keep_workspaces: false,
         command_line: vec!["test".to_string()],
-        harness: HarnessInfo { version: "test".to_string(), git_commit: "test".to_string() },
+        harness: HarnessInfo {
+            version: "test".to_string(),
+            git_commit: "test".to_string(),
+        },
         seed: None,
     }
 }
@@ -76,6 +90,10 @@ pub fn copy_suite(suite: &Path, into: &Path) -> PathBuf {
 /// Replaces `from` by `to` in a file, which must contain it.
 pub fn edit(path: &Path, from: &str, to: &str) {
     let text = std::fs::read_to_string(path).expect("read file to edit");
-    assert!(text.contains(from), "{} does not contain {from:?}", path.display());
+    assert!(
+        text.contains(from),
+        "{} does not contain {from:?}",
+        path.display()
+    );
     std::fs::write(path, text.replacen(from, to, 1)).expect("write edited file");
 }

@@ -23,14 +23,24 @@ async fn oracle_passes_every_milestone_in_round_one() {
         let id = mission.id().as_str();
         let row: &MissionRow = tables.missions.iter().find(|m| m.mission == id).unwrap();
         let reference = &mission.reference;
-        assert_eq!(row.status, "passed", "{id}: {} {}", row.halt_detail, row.acceptance_error.clone().unwrap_or_default());
+        assert_eq!(
+            row.status,
+            "passed",
+            "{id}: {} {}",
+            row.halt_detail,
+            row.acceptance_error.clone().unwrap_or_default()
+        );
         assert_eq!(row.halt_reason, None);
         assert!(row.acceptance_total > 0);
         assert_eq!(row.acceptance_passed, row.acceptance_total, "{id}");
         assert_eq!(row.acceptance_unmapped, 0, "{id}");
         assert_eq!(row.milestones_total, reference.milestones.len() as u64);
         assert_eq!(row.milestones_passed, row.milestones_total);
-        assert_eq!(row.rounds, reference.milestones.len() as u64, "{id}: one round per milestone");
+        assert_eq!(
+            row.rounds,
+            reference.milestones.len() as u64,
+            "{id}: one round per milestone"
+        );
         assert_eq!(row.rounds_to_pass_max, Some(1));
         assert_eq!(row.features, reference.features.len() as u64);
         assert_eq!(row.fix_features, 0);
@@ -39,9 +49,18 @@ async fn oracle_passes_every_milestone_in_round_one() {
         assert_eq!(row.usage_source, "estimate");
         assert_eq!(row.cache_read_tokens, None, "estimates claim no cache hits");
         assert!(row.input_tokens.unwrap() > 0 && row.output_tokens.unwrap() > 0);
-        assert!(row.coverage_pct.unwrap() > 50.0, "{id}: {:?} {:?}", row.coverage_pct, row.coverage_error);
+        assert!(
+            row.coverage_pct.unwrap() > 50.0,
+            "{id}: {:?} {:?}",
+            row.coverage_pct,
+            row.coverage_error
+        );
         assert!(row.lines_src > 0 && row.lines_test > 0);
-        assert_eq!(row.tdd_share, Some(1.0), "{id}: the oracle writes tests first");
+        assert_eq!(
+            row.tdd_share,
+            Some(1.0),
+            "{id}: the oracle writes tests first"
+        );
 
         // One orchestrator, a worker and a scrutiny validator per feature, a user tester per milestone.
         let runs: Vec<&RunRow> = tables.runs.iter().filter(|r| r.mission == id).collect();
@@ -56,37 +75,69 @@ async fn oracle_passes_every_milestone_in_round_one() {
         assert_eq!(subagent.parent_agent_run, Some(orchestrator.agent_run));
         assert_eq!(orchestrator.parent_agent_run, None);
         assert_eq!(runs.len() as u64, row.agent_runs);
-        assert!(runs.iter().all(|r| r.outcome == "finished" && r.malformed_calls == 0 && r.unknown_tool_calls == 0));
+        assert!(runs.iter().all(|r| r.outcome == "finished"
+            && r.malformed_calls == 0
+            && r.unknown_tool_calls == 0));
         for worker in runs.iter().filter(|r| r.role == "worker") {
             assert_eq!(worker.round, Some(1));
             assert!(worker.feature.is_some() && worker.milestone.is_some());
             assert_eq!(worker.tests_before_source, Some(true));
         }
         let turns: u64 = runs.iter().map(|r| u64::from(r.turns)).sum();
-        assert_eq!(tables.turns.iter().filter(|t| t.mission == id).count() as u64, turns);
+        assert_eq!(
+            tables.turns.iter().filter(|t| t.mission == id).count() as u64,
+            turns
+        );
 
         for milestone in tables.milestones.iter().filter(|m| m.mission == id) {
-            assert_eq!((milestone.round, milestone.passed, milestone.rounds_to_pass), (1, true, Some(1)));
+            assert_eq!(
+                (milestone.round, milestone.passed, milestone.rounds_to_pass),
+                (1, true, Some(1))
+            );
             assert_eq!(milestone.acceptance_ok, Some(true));
             assert_eq!(milestone.verdicts_fail + milestone.mechanical_fail, 0);
         }
         let assertions = tables.assertions.iter().filter(|a| a.mission == id);
         assert!(assertions.clone().count() >= reference.assertions.len());
-        assert!(assertions.clone().all(|a| a.passed && a.validator_status.as_deref() == Some("pass")));
+        assert!(assertions
+            .clone()
+            .all(|a| a.passed && a.validator_status.as_deref() == Some("pass")));
         let mechanical = assertions.filter(|a| a.mechanical_status == "pass").count();
-        let command_assertions = reference.assertions.iter().filter(|a| a.verify == missions_bench::spec::Verify::Command).count();
+        let command_assertions = reference
+            .assertions
+            .iter()
+            .filter(|a| a.verify == missions_bench::spec::Verify::Command)
+            .count();
         assert_eq!(mechanical, command_assertions, "{id}");
 
-        let transcripts = report.dir.join("transcripts").join(format!("{id}.oracle.r0"));
+        let transcripts = report
+            .dir
+            .join("transcripts")
+            .join(format!("{id}.oracle.r0"));
         assert_eq!(std::fs::read_dir(&transcripts).unwrap().count(), runs.len());
-        assert!(report.dir.join("diffs").join(format!("{id}.oracle.r0.patch")).is_file());
+        assert!(report
+            .dir
+            .join("diffs")
+            .join(format!("{id}.oracle.r0.patch"))
+            .is_file());
     }
 
-    for name in ["run.json", "events.jsonl", "missions.parquet", "milestones.parquet", "runs.parquet", "turns.parquet", "assertions.parquet"] {
+    for name in [
+        "run.json",
+        "events.jsonl",
+        "missions.parquet",
+        "milestones.parquet",
+        "runs.parquet",
+        "turns.parquet",
+        "assertions.parquet",
+    ] {
         assert!(report.dir.join(name).is_file(), "{name}");
     }
     let info = missions_bench::report::read_run_info(&report.dir).unwrap();
-    assert_eq!(info.outcome.get("passed").copied(), Some(suite.missions.len() as u64));
+    assert_eq!(
+        info.outcome.get("passed").copied(),
+        Some(suite.missions.len() as u64)
+    );
     assert_eq!(info.suite.hash, suite.hash);
     assert_eq!(info.prompts.len(), 6);
     assert!(info.finished_at.is_some());
@@ -98,7 +149,10 @@ async fn oracle_passes_every_milestone_in_round_one() {
 }
 
 /// pyarrow, installed through the suite environment mechanism, reads every table.
-async fn independent_reader_agrees(dir: &std::path::Path, tables: &missions_bench::metrics::Tables) {
+async fn independent_reader_agrees(
+    dir: &std::path::Path,
+    tables: &missions_bench::metrics::Tables,
+) {
     let spec = EnvironmentSpec {
         setup: vec![
             "python3 -m venv {env}/venv".to_string(),
@@ -108,7 +162,9 @@ async fn independent_reader_agrees(dir: &std::path::Path, tables: &missions_benc
         vars: Default::default(),
     };
     let emitter = missions_bench::events::Emitter::new(Vec::new());
-    let environment = prepare_environment(&spec, &shared_cache(), &setup_env(), &emitter).await.unwrap();
+    let environment = prepare_environment(&spec, &shared_cache(), &setup_env(), &emitter)
+        .await
+        .unwrap();
     let python = environment.dir.unwrap().join("venv/bin/python");
     let script = r#"
 import json, sys
@@ -119,8 +175,17 @@ for name in ["missions", "milestones", "runs", "turns", "assertions"]:
     out[name] = {"rows": table.num_rows, "columns": table.column_names, "first": table.slice(0, 1).to_pylist()}
 print(json.dumps(out))
 "#;
-    let output = std::process::Command::new(python).arg("-c").arg(script).arg(dir).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = std::process::Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let seen: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let rows: BTreeMap<&str, usize> = [
         ("missions", tables.missions.len()),
@@ -133,9 +198,19 @@ print(json.dumps(out))
     .collect();
     for (name, count) in rows {
         assert_eq!(seen[name]["rows"], count, "{name}");
-        let columns: Vec<&str> = seen[name]["columns"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+        let columns: Vec<&str> = seen[name]["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
         assert_eq!(columns[0], "schema_version", "{name}");
-        assert!(columns.contains(&"run_id") && columns.contains(&"mission") && columns.contains(&"pairing"), "{name}");
+        assert!(
+            columns.contains(&"run_id")
+                && columns.contains(&"mission")
+                && columns.contains(&"pairing"),
+            "{name}"
+        );
     }
     let first = &seen["missions"]["first"][0];
     let row = &tables.missions[0];
@@ -151,12 +226,24 @@ print(json.dumps(out))
 async fn nop_fails_acceptance_and_says_why() {
     let out = tempfile::tempdir().unwrap();
     let report = run(&settings(&core_suite(), &["nop"], out.path())).await;
-    assert_eq!(report.tables.missions.len(), load_suite(&core_suite()).unwrap().missions.len());
+    assert_eq!(
+        report.tables.missions.len(),
+        load_suite(&core_suite()).unwrap().missions.len()
+    );
     for row in &report.tables.missions {
         assert_eq!(row.status, "halted", "{}", row.mission);
         assert_eq!(row.halt_reason.as_deref(), Some("no_plan"));
-        assert!(row.halt_detail.contains("without a contract"), "{}", row.halt_detail);
-        assert!(row.acceptance_total > 0, "{}: {:?}", row.mission, row.acceptance_error);
+        assert!(
+            row.halt_detail.contains("without a contract"),
+            "{}",
+            row.halt_detail
+        );
+        assert!(
+            row.acceptance_total > 0,
+            "{}: {:?}",
+            row.mission,
+            row.acceptance_error
+        );
         assert!(row.acceptance_passed < row.acceptance_total);
         assert_eq!(row.agent_runs, 1);
     }

@@ -6,7 +6,11 @@ use std::time::Duration;
 use missions_bench::tools::{run_shell, CommandEnv};
 
 fn env(timeout_ms: u64) -> CommandEnv {
-    CommandEnv { vars: vec![("PATH".into(), "/usr/bin:/bin".into())], timeout: Duration::from_millis(timeout_ms), max_output_bytes: 4096 }
+    CommandEnv {
+        vars: vec![("PATH".into(), "/usr/bin:/bin".into())],
+        timeout: Duration::from_millis(timeout_ms),
+        max_output_bytes: 4096,
+    }
 }
 
 /// Processes whose command line contains `marker`.
@@ -31,7 +35,9 @@ async fn a_timeout_kills_the_whole_tree() {
     let output = run_shell(command, dir.path(), &env(500)).await.unwrap();
     assert!(output.timed_out);
     assert_eq!(output.exit_code, None);
-    assert!(output.observation(Duration::from_millis(500)).starts_with("killed: timed out"));
+    assert!(output
+        .observation(Duration::from_millis(500))
+        .starts_with("killed: timed out"));
     assert!(output.duration < Duration::from_secs(30));
     assert_eq!(processes_with("987001"), Vec::<String>::new());
 }
@@ -39,10 +45,16 @@ async fn a_timeout_kills_the_whole_tree() {
 #[tokio::test]
 async fn background_children_die_when_the_command_ends() {
     let dir = tempfile::tempdir().unwrap();
-    let output = run_shell("sleep 987002 & echo started", dir.path(), &env(20_000)).await.unwrap();
+    let output = run_shell("sleep 987002 & echo started", dir.path(), &env(20_000))
+        .await
+        .unwrap();
     assert_eq!(output.exit_code, Some(0));
     assert_eq!(output.stdout, "started\n");
-    assert!(output.duration < Duration::from_secs(15), "the background sleep held the pipes: {:?}", output.duration);
+    assert!(
+        output.duration < Duration::from_secs(15),
+        "the background sleep held the pipes: {:?}",
+        output.duration
+    );
     assert_eq!(processes_with("987002"), Vec::<String>::new());
 }
 
@@ -50,6 +62,12 @@ async fn background_children_die_when_the_command_ends() {
 async fn the_harness_environment_does_not_leak() {
     let dir = tempfile::tempdir().unwrap();
     // The test process itself has HOME, PATH and more; the command sees only what it is given.
-    let output = run_shell("echo \"home=$HOME cargo=$CARGO_MANIFEST_DIR\"", dir.path(), &env(5000)).await.unwrap();
+    let output = run_shell(
+        "echo \"home=$HOME cargo=$CARGO_MANIFEST_DIR\"",
+        dir.path(),
+        &env(5000),
+    )
+    .await
+    .unwrap();
     assert_eq!(output.stdout, "home= cargo=\n");
 }

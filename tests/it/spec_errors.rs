@@ -19,18 +19,35 @@ fn broken(edit_suite: impl FnOnce(&Path)) -> (tempfile::TempDir, SpecErrors) {
 
 #[test]
 fn unknown_key_in_mission_toml() {
-    let (_dir, errors) = broken(|suite| edit(&suite.join("greet/mission.toml"), "tags = [\"cli\"]", "tags = [\"cli\"]\ncolour = \"red\""));
+    let (_dir, errors) = broken(|suite| {
+        edit(
+            &suite.join("greet/mission.toml"),
+            "tags = [\"cli\"]",
+            "tags = [\"cli\"]\ncolour = \"red\"",
+        )
+    });
     assert_eq!(errors.0.len(), 1, "{errors}");
     let error = &errors.0[0];
     assert!(error.path.ends_with("greet/mission.toml"));
     assert_eq!(error.line, Some(6));
     assert_eq!(error.field.as_deref(), Some("colour"));
-    assert!(error.to_string().contains("greet/mission.toml:6: field `colour`: unknown field"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("greet/mission.toml:6: field `colour`: unknown field"),
+        "{error}"
+    );
 }
 
 #[test]
 fn wrong_type_in_suite_toml() {
-    let (_dir, errors) = broken(|suite| edit(&suite.join("suite.toml"), "command_timeout_s = 20", "command_timeout_s = \"soon\""));
+    let (_dir, errors) = broken(|suite| {
+        edit(
+            &suite.join("suite.toml"),
+            "command_timeout_s = 20",
+            "command_timeout_s = \"soon\"",
+        )
+    });
     let error = &errors.0[0];
     assert!(error.path.ends_with("suite.toml"));
     assert_eq!(error.line, Some(5));
@@ -41,31 +58,72 @@ fn wrong_type_in_suite_toml() {
 fn contract_problems_are_all_reported_with_lines() {
     let (_dir, errors) = broken(|suite| {
         let contract = suite.join("greet/contract.toml");
-        edit(&contract, "id = \"A3\"\nmilestone = \"m2\"", "id = \"A3\"\nmilestone = \"m9\"");
-        edit(&contract, "fulfils = [\"A1\"]", "fulfils = [\"A1\", \"A7\"]");
+        edit(
+            &contract,
+            "id = \"A3\"\nmilestone = \"m2\"",
+            "id = \"A3\"\nmilestone = \"m9\"",
+        );
+        edit(
+            &contract,
+            "fulfils = [\"A1\"]",
+            "fulfils = [\"A1\", \"A7\"]",
+        );
     });
     let text = errors.to_string();
-    let unknown_milestone = errors.0.iter().find(|e| e.message.contains("unknown milestone `m9`")).expect(&text);
+    let unknown_milestone = errors
+        .0
+        .iter()
+        .find(|e| e.message.contains("unknown milestone `m9`"))
+        .expect(&text);
     assert!(unknown_milestone.path.ends_with("greet/contract.toml"));
-    assert_eq!(unknown_milestone.field.as_deref(), Some("assertion.milestone"));
+    assert_eq!(
+        unknown_milestone.field.as_deref(),
+        Some("assertion.milestone")
+    );
     assert_eq!(unknown_milestone.line, Some(35));
-    let unknown_assertion = errors.0.iter().find(|e| e.message.contains("unknown assertion `A7`")).expect(&text);
+    let unknown_assertion = errors
+        .0
+        .iter()
+        .find(|e| e.message.contains("unknown assertion `A7`"))
+        .expect(&text);
     assert_eq!(unknown_assertion.field.as_deref(), Some("feature.fulfils"));
     assert_eq!(unknown_assertion.line, Some(47));
-    assert!(errors.0.iter().any(|e| e.message.contains("assertion `A3` is not claimed")), "{text}");
+    assert!(
+        errors
+            .0
+            .iter()
+            .any(|e| e.message.contains("assertion `A3` is not claimed")),
+        "{text}"
+    );
 }
 
 #[test]
 fn missing_solution_and_unmapped_milestone() {
     let (_dir, errors) = broken(|suite| {
         std::fs::remove_dir_all(suite.join("greet/solution/f2")).unwrap();
-        edit(&suite.join("greet/mission.toml"), "m2 = [\"acceptance.m2::*\"]\n", "");
-        edit(&suite.join("weak/mission.toml"), "id = \"weak\"", "id = \"strong\"");
+        edit(
+            &suite.join("greet/mission.toml"),
+            "m2 = [\"acceptance.m2::*\"]\n",
+            "",
+        );
+        edit(
+            &suite.join("weak/mission.toml"),
+            "id = \"weak\"",
+            "id = \"strong\"",
+        );
     });
     let text = errors.to_string();
-    assert!(text.contains("feature `f2` has no solution/f2/ folder"), "{text}");
+    assert!(
+        text.contains("feature `f2` has no solution/f2/ folder"),
+        "{text}"
+    );
     assert!(text.contains("field `acceptance.milestones`: milestone `m2` of contract.toml has no acceptance test patterns"), "{text}");
-    assert!(text.contains("weak/mission.toml:1: field `id`: id `strong` must equal the folder name `weak`"), "{text}");
+    assert!(
+        text.contains(
+            "weak/mission.toml:1: field `id`: id `strong` must equal the folder name `weak`"
+        ),
+        "{text}"
+    );
 }
 
 #[test]
@@ -78,9 +136,22 @@ fn a_folder_without_suite_toml() {
 #[test]
 fn config_errors_name_the_field() {
     let path = Path::new("missions-bench.toml");
-    let errors = Config::parse(path, "default_pairing = \"x\"\n[models.a]\nprovider = \"oracle\"\ntemperature = 0.5\n").unwrap_err();
+    let errors = Config::parse(
+        path,
+        "default_pairing = \"x\"\n[models.a]\nprovider = \"oracle\"\ntemperature = 0.5\n",
+    )
+    .unwrap_err();
     assert_eq!(errors.0[0].line, Some(4));
     assert_eq!(errors.0[0].field.as_deref(), Some("temperature"));
-    let errors = Config::parse(path, "default_pairing = \"x\"\n[models.a]\nprovider = \"oracle\"\n").unwrap_err();
-    assert!(errors.to_string().contains("missions-bench.toml:1: field `default_pairing`: no pairing named `x`"), "{errors}");
+    let errors = Config::parse(
+        path,
+        "default_pairing = \"x\"\n[models.a]\nprovider = \"oracle\"\n",
+    )
+    .unwrap_err();
+    assert!(
+        errors
+            .to_string()
+            .contains("missions-bench.toml:1: field `default_pairing`: no pairing named `x`"),
+        "{errors}"
+    );
 }

@@ -29,10 +29,21 @@ pub fn parse_coverage(format: CoverageFormat, text: &str) -> Result<LineCoverage
 
 /// coverage.py `coverage json`: `totals.covered_lines` and `totals.num_statements`.
 fn parse_coverage_json(text: &str) -> Result<LineCoverage, String> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("invalid coverage.py JSON: {e}"))?;
-    let totals = value.get("totals").ok_or("coverage.py JSON has no `totals`")?;
-    let number = |key: &str| totals.get(key).and_then(serde_json::Value::as_u64).ok_or(format!("coverage.py JSON has no `totals.{key}`"));
-    Ok(LineCoverage { covered: number("covered_lines")?, total: number("num_statements")? })
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("invalid coverage.py JSON: {e}"))?;
+    let totals = value
+        .get("totals")
+        .ok_or("coverage.py JSON has no `totals`")?;
+    let number = |key: &str| {
+        totals
+            .get(key)
+            .and_then(serde_json::Value::as_u64)
+            .ok_or(format!("coverage.py JSON has no `totals.{key}`"))
+    };
+    Ok(LineCoverage {
+        covered: number("covered_lines")?,
+        total: number("num_statements")?,
+    })
 }
 
 /// LCOV: the sums of `LH` (lines hit) and `LF` (lines found) over every `SF` record, or of its
@@ -45,8 +56,16 @@ fn parse_lcov(text: &str) -> Result<LineCoverage, String> {
         found: Option<u64>,
         hit: Option<u64>,
     }
-    let number = |line: &str, value: &str| value.trim().parse::<u64>().map_err(|_| format!("invalid LCOV line `{line}`"));
-    let mut coverage = LineCoverage { covered: 0, total: 0 };
+    let number = |line: &str, value: &str| {
+        value
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| format!("invalid LCOV line `{line}`"))
+    };
+    let mut coverage = LineCoverage {
+        covered: 0,
+        total: 0,
+    };
     let mut records = 0;
     let mut record = Record::default();
     for line in text.lines().map(str::trim) {
@@ -79,18 +98,36 @@ fn parse_lcov(text: &str) -> Result<LineCoverage, String> {
 /// Cobertura XML: `lines-covered` and `lines-valid` of the root, or `line-rate` times the
 /// counted `<line>` elements.
 fn parse_cobertura(text: &str) -> Result<LineCoverage, String> {
-    let document = roxmltree::Document::parse(text).map_err(|e| format!("invalid Cobertura XML: {e}"))?;
+    let document =
+        roxmltree::Document::parse(text).map_err(|e| format!("invalid Cobertura XML: {e}"))?;
     let root = document.root_element();
     if !root.has_tag_name("coverage") {
-        return Err(format!("invalid Cobertura XML: the root element is <{}>", root.tag_name().name()));
+        return Err(format!(
+            "invalid Cobertura XML: the root element is <{}>",
+            root.tag_name().name()
+        ));
     }
     let attribute = |name: &str| root.attribute(name).and_then(|v| v.parse::<u64>().ok());
     if let (Some(covered), Some(total)) = (attribute("lines-covered"), attribute("lines-valid")) {
         return Ok(LineCoverage { covered, total });
     }
-    let lines: Vec<_> = root.descendants().filter(|n| n.has_tag_name("line")).collect();
-    let covered = lines.iter().filter(|l| l.attribute("hits").and_then(|h| h.parse::<u64>().ok()).unwrap_or(0) > 0).count();
-    Ok(LineCoverage { covered: covered as u64, total: lines.len() as u64 })
+    let lines: Vec<_> = root
+        .descendants()
+        .filter(|n| n.has_tag_name("line"))
+        .collect();
+    let covered = lines
+        .iter()
+        .filter(|l| {
+            l.attribute("hits")
+                .and_then(|h| h.parse::<u64>().ok())
+                .unwrap_or(0)
+                > 0
+        })
+        .count();
+    Ok(LineCoverage {
+        covered: covered as u64,
+        total: lines.len() as u64,
+    })
 }
 
 #[cfg(test)]
@@ -101,7 +138,13 @@ mod tests {
     fn coverage_json() {
         let text = r#"{"meta": {"version": "7.6.10"}, "files": {}, "totals": {"covered_lines": 45, "num_statements": 60, "percent_covered": 75.0, "missing_lines": 15}}"#;
         let coverage = parse_coverage(CoverageFormat::CoverageJson, text).unwrap();
-        assert_eq!(coverage, LineCoverage { covered: 45, total: 60 });
+        assert_eq!(
+            coverage,
+            LineCoverage {
+                covered: 45,
+                total: 60
+            }
+        );
         assert_eq!(coverage.percent(), 75.0);
         assert!(parse_coverage(CoverageFormat::CoverageJson, "{}").is_err());
     }
@@ -109,15 +152,33 @@ mod tests {
     #[test]
     fn lcov_with_and_without_summaries() {
         let text = "TN:\nSF:a.py\nDA:1,1\nDA:2,0\nLF:2\nLH:1\nend_of_record\nSF:b.py\nDA:1,3\nDA:2,1\nDA:3,0\nend_of_record\n";
-        assert_eq!(parse_coverage(CoverageFormat::Lcov, text).unwrap(), LineCoverage { covered: 3, total: 5 });
+        assert_eq!(
+            parse_coverage(CoverageFormat::Lcov, text).unwrap(),
+            LineCoverage {
+                covered: 3,
+                total: 5
+            }
+        );
         assert!(parse_coverage(CoverageFormat::Lcov, "nothing").is_err());
     }
 
     #[test]
     fn cobertura_attributes_or_lines() {
         let with_totals = r#"<?xml version="1.0"?><coverage line-rate="0.5" lines-covered="5" lines-valid="10"><packages/></coverage>"#;
-        assert_eq!(parse_coverage(CoverageFormat::Cobertura, with_totals).unwrap(), LineCoverage { covered: 5, total: 10 });
+        assert_eq!(
+            parse_coverage(CoverageFormat::Cobertura, with_totals).unwrap(),
+            LineCoverage {
+                covered: 5,
+                total: 10
+            }
+        );
         let with_lines = r#"<coverage line-rate="0.5"><packages><package><classes><class><lines><line number="1" hits="2"/><line number="2" hits="0"/><line number="3" hits="1"/></lines></class></classes></package></packages></coverage>"#;
-        assert_eq!(parse_coverage(CoverageFormat::Cobertura, with_lines).unwrap(), LineCoverage { covered: 2, total: 3 });
+        assert_eq!(
+            parse_coverage(CoverageFormat::Cobertura, with_lines).unwrap(),
+            LineCoverage {
+                covered: 2,
+                total: 3
+            }
+        );
     }
 }

@@ -12,10 +12,14 @@ pub struct JunitCase {
 /// Every `<testcase>` of a report; a case with `<failure>` or `<error>` failed, one with
 /// `<skipped>` was skipped.
 pub fn parse_junit(xml: &str) -> Result<Vec<JunitCase>, String> {
-    let document = roxmltree::Document::parse(xml).map_err(|e| format!("invalid JUnit XML: {e}"))?;
+    let document =
+        roxmltree::Document::parse(xml).map_err(|e| format!("invalid JUnit XML: {e}"))?;
     let root = document.root_element();
     if !matches!(root.tag_name().name(), "testsuites" | "testsuite") {
-        return Err(format!("invalid JUnit XML: the root element is <{}>, not <testsuites> or <testsuite>", root.tag_name().name()));
+        return Err(format!(
+            "invalid JUnit XML: the root element is <{}>, not <testsuites> or <testsuite>",
+            root.tag_name().name()
+        ));
     }
     let mut cases = Vec::new();
     for case in root.descendants().filter(|n| n.has_tag_name("testcase")) {
@@ -24,7 +28,11 @@ pub fn parse_junit(xml: &str) -> Result<Vec<JunitCase>, String> {
             Some(class) if !class.is_empty() => format!("{class}::{name}"),
             _ => name.to_string(),
         };
-        let children: Vec<&str> = case.children().filter(|c| c.is_element()).map(|c| c.tag_name().name()).collect();
+        let children: Vec<&str> = case
+            .children()
+            .filter(|c| c.is_element())
+            .map(|c| c.tag_name().name())
+            .collect();
         let status = if children.iter().any(|c| *c == "failure" || *c == "error") {
             TestStatus::Failed
         } else if children.contains(&"skipped") {
@@ -53,10 +61,22 @@ mod tests {
         assert_eq!(
             cases,
             vec![
-                JunitCase { id: "acceptance.test_m1_cli::test_ok".into(), status: TestStatus::Passed },
-                JunitCase { id: "acceptance.test_m1_cli::test_bad".into(), status: TestStatus::Failed },
-                JunitCase { id: "acceptance.test_m2_api::test_err".into(), status: TestStatus::Failed },
-                JunitCase { id: "acceptance.test_m2_api::test_skip".into(), status: TestStatus::Skipped },
+                JunitCase {
+                    id: "acceptance.test_m1_cli::test_ok".into(),
+                    status: TestStatus::Passed
+                },
+                JunitCase {
+                    id: "acceptance.test_m1_cli::test_bad".into(),
+                    status: TestStatus::Failed
+                },
+                JunitCase {
+                    id: "acceptance.test_m2_api::test_err".into(),
+                    status: TestStatus::Failed
+                },
+                JunitCase {
+                    id: "acceptance.test_m2_api::test_skip".into(),
+                    status: TestStatus::Skipped
+                },
             ]
         );
     }

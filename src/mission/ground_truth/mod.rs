@@ -20,9 +20,20 @@ use crate::tools::{run_shell, CommandEnv};
 const NOT_PRODUCT: [&str; 2] = [".git", ".mission"];
 
 /// Runs the acceptance tests in `scratch` (a fresh folder) over a copy of `workspace`.
-pub async fn run_acceptance(mission: &MissionSpec, workspace: &Path, scratch: &Path, vars: &[(String, String)]) -> Event {
+pub async fn run_acceptance(
+    mission: &MissionSpec,
+    workspace: &Path,
+    scratch: &Path,
+    vars: &[(String, String)],
+) -> Event {
     let spec = &mission.file.acceptance;
-    let failure = |error: String| Event::AcceptanceFinished { tests: Vec::new(), exit_code: None, timed_out: false, duration_ms: 0.0, error: Some(error) };
+    let failure = |error: String| Event::AcceptanceFinished {
+        tests: Vec::new(),
+        exit_code: None,
+        timed_out: false,
+        duration_ms: 0.0,
+        error: Some(error),
+    };
     if let Err(e) = copy_tree(workspace, scratch, &[".git"]) {
         return failure(format!("cannot copy the workspace: {e}"));
     }
@@ -32,27 +43,52 @@ pub async fn run_acceptance(mission: &MissionSpec, workspace: &Path, scratch: &P
     if let Err(e) = copy_tree(&mission.acceptance_dir(), &scratch.join(&spec.into), &[]) {
         return failure(format!("cannot copy the acceptance tests: {e}"));
     }
-    let env = CommandEnv { vars: vars.to_vec(), timeout: Duration::from_secs(spec.timeout_s), max_output_bytes: 64 * 1024 };
+    let env = CommandEnv {
+        vars: vars.to_vec(),
+        timeout: Duration::from_secs(spec.timeout_s),
+        max_output_bytes: 64 * 1024,
+    };
     let output = match run_shell(&spec.command, scratch, &env).await {
         Ok(output) => output,
         Err(e) => return failure(format!("cannot start the acceptance command: {e}")),
     };
     let parsed = match spec.results {
         ResultsFormat::Junit => std::fs::read_to_string(&report_path)
-            .map_err(|e| format!("the acceptance command wrote no report `{}` ({e})", spec.report))
+            .map_err(|e| {
+                format!(
+                    "the acceptance command wrote no report `{}` ({e})",
+                    spec.report
+                )
+            })
             .and_then(|xml| junit::parse_junit(&xml)),
     };
     let (tests, error) = match parsed {
-        Ok(cases) if cases.is_empty() => (Vec::new(), Some("the acceptance report lists no tests".to_string())),
+        Ok(cases) if cases.is_empty() => (
+            Vec::new(),
+            Some("the acceptance report lists no tests".to_string()),
+        ),
         Ok(cases) => (
             cases
                 .into_iter()
-                .map(|case| TestResult { milestone: mission.milestone_of_test(&case.id).ok().cloned(), id: case.id, status: case.status })
+                .map(|case| TestResult {
+                    milestone: mission.milestone_of_test(&case.id).ok().cloned(),
+                    id: case.id,
+                    status: case.status,
+                })
                 .collect(),
             None,
         ),
         Err(message) => {
-            let tail: String = output.stdout.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+            let tail: String = output
+                .stdout
+                .lines()
+                .rev()
+                .take(20)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n");
             (Vec::new(), Some(format!("{message}\n{tail}")))
         }
     };
@@ -61,20 +97,38 @@ pub async fn run_acceptance(mission: &MissionSpec, workspace: &Path, scratch: &P
         exit_code: output.exit_code,
         timed_out: output.timed_out,
         duration_ms: millis(output.duration),
-        error: if output.timed_out { Some("the acceptance command timed out".to_string()) } else { error },
+        error: if output.timed_out {
+            Some("the acceptance command timed out".to_string())
+        } else {
+            error
+        },
     }
 }
 
 /// Runs the mission's coverage command over a copy of `workspace` in `scratch`.
-pub async fn run_coverage(mission: &MissionSpec, workspace: &Path, scratch: &Path, vars: &[(String, String)]) -> Option<Event> {
+pub async fn run_coverage(
+    mission: &MissionSpec,
+    workspace: &Path,
+    scratch: &Path,
+    vars: &[(String, String)],
+) -> Option<Event> {
     let spec = mission.file.coverage.as_ref()?;
-    let failure = |error: String| Event::CoverageMeasured { percent: None, covered_lines: None, total_lines: None, error: Some(error) };
+    let failure = |error: String| Event::CoverageMeasured {
+        percent: None,
+        covered_lines: None,
+        total_lines: None,
+        error: Some(error),
+    };
     if let Err(e) = copy_tree(workspace, scratch, &[".git"]) {
         return Some(failure(format!("cannot copy the workspace: {e}")));
     }
     let report_path = scratch.join(&spec.report);
     let _ = std::fs::remove_file(&report_path);
-    let env = CommandEnv { vars: vars.to_vec(), timeout: Duration::from_secs(spec.timeout_s), max_output_bytes: 64 * 1024 };
+    let env = CommandEnv {
+        vars: vars.to_vec(),
+        timeout: Duration::from_secs(spec.timeout_s),
+        max_output_bytes: 64 * 1024,
+    };
     let output = match run_shell(&spec.command, scratch, &env).await {
         Ok(output) => output,
         Err(e) => return Some(failure(format!("cannot start the coverage command: {e}"))),
@@ -82,8 +136,15 @@ pub async fn run_coverage(mission: &MissionSpec, workspace: &Path, scratch: &Pat
     let text = match std::fs::read_to_string(&report_path) {
         Ok(text) => text,
         Err(e) => {
-            let status = if output.timed_out { "timed out".to_string() } else { format!("exit code {:?}", output.exit_code) };
-            return Some(failure(format!("the coverage command ({status}) wrote no report `{}`: {e}", spec.report)));
+            let status = if output.timed_out {
+                "timed out".to_string()
+            } else {
+                format!("exit code {:?}", output.exit_code)
+            };
+            return Some(failure(format!(
+                "the coverage command ({status}) wrote no report `{}`: {e}",
+                spec.report
+            )));
         }
     };
     Some(match coverage::parse_coverage(spec.format, &text) {
@@ -105,13 +166,17 @@ pub fn count_lines(mission: &MissionSpec, workspace: &Path) -> Event {
         .into_iter()
         .filter_entry(|e| e.depth() != 1 || !NOT_PRODUCT.iter().any(|n| e.file_name() == *n));
     for entry in walker.flatten().filter(|e| e.file_type().is_file()) {
-        let Ok(relative) = entry.path().strip_prefix(workspace) else { continue };
+        let Ok(relative) = entry.path().strip_prefix(workspace) else {
+            continue;
+        };
         let is_test = mission.is_test_path(relative);
         let is_source = mission.is_source_path(relative);
         if !is_test && !is_source {
             continue;
         }
-        let Ok(text) = std::fs::read_to_string(entry.path()) else { continue };
+        let Ok(text) = std::fs::read_to_string(entry.path()) else {
+            continue;
+        };
         let lines = text.lines().filter(|l| !l.trim().is_empty()).count() as u64;
         if is_test {
             test_files += 1;
@@ -121,5 +186,10 @@ pub fn count_lines(mission: &MissionSpec, workspace: &Path) -> Event {
             source_lines += lines;
         }
     }
-    Event::LinesCounted { source_files, source_lines, test_files, test_lines }
+    Event::LinesCounted {
+        source_files,
+        source_lines,
+        test_files,
+        test_lines,
+    }
 }
