@@ -170,9 +170,10 @@ async fn read_capped(mut pipe: impl AsyncRead + Unpin, cap: usize) -> (String, u
             chunk = &chunk[take..];
         }
         tail.extend(chunk);
-        while tail.len() > cap - half {
-            tail.pop_front();
-            dropped += 1;
+        let excess = tail.len().saturating_sub(cap - half);
+        if excess > 0 {
+            tail.drain(..excess);
+            dropped += excess as u64;
         }
     }
     let mut text = String::from_utf8_lossy(&head).into_owned();

@@ -38,7 +38,6 @@ async fn a_timeout_kills_the_whole_tree() {
     assert!(output
         .observation(Duration::from_millis(500))
         .starts_with("killed: timed out"));
-    assert!(output.duration < Duration::from_secs(30));
     assert_eq!(processes_with("987001"), Vec::<String>::new());
 }
 
@@ -49,12 +48,8 @@ async fn background_children_die_when_the_command_ends() {
         .await
         .unwrap();
     assert_eq!(output.exit_code, Some(0));
+    // Had the sleep kept the pipes open, the output would be the marker for an unreadable pipe.
     assert_eq!(output.stdout, "started\n");
-    assert!(
-        output.duration < Duration::from_secs(15),
-        "the background sleep held the pipes: {:?}",
-        output.duration
-    );
     assert_eq!(processes_with("987002"), Vec::<String>::new());
 }
 
