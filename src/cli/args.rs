@@ -81,7 +81,7 @@ pub struct RunArgs {
     /// Config file with models and pairings [default: ./missions-bench.toml if present, else the embedded default].
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Seed recorded in run.json and passed to models that sample.
+    /// Seed recorded in run.json, for comparing runs of sampling models.
     #[arg(long)]
     pub seed: Option<u64>,
     #[command(flatten)]
