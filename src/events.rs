@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{CallTiming, StopReason, Usage};
+use crate::model::{CallTiming, ModelStats, StopReason, Usage};
 use crate::spec::{
     Assertion, Feature, FeatureId, Finding, Milestone, MilestoneId, MissionId, Role,
 };
@@ -228,6 +228,12 @@ pub enum Event {
     EnvironmentFailed {
         hash: String,
         message: String,
+    },
+    /// A model of the run was loaded (once per run, before any mission).
+    ModelLoaded {
+        name: String,
+        provider: String,
+        stats: ModelStats,
     },
     MissionStarted {
         mission_hash: String,

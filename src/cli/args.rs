@@ -30,6 +30,30 @@ pub enum Command {
     Suite(SuiteCommand),
     /// Compare pairings across one or more report folders.
     Compare(CompareArgs),
+    /// Work with the models of the config.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Load a local model and measure it: load time, memory, prefill and decode tokens/s.
+    Probe(ProbeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// The model's name under [models] in the config.
+    pub model: String,
+    /// Config file [default: ./missions-bench.toml if present, else the embedded default].
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Prompt length to prefill, in tokens.
+    #[arg(long, default_value_t = 256)]
+    pub prompt_tokens: usize,
+    /// Tokens to decode after the prompt.
+    #[arg(long, default_value_t = 64)]
+    pub decode_tokens: usize,
 }
 
 #[derive(Debug, Subcommand)]

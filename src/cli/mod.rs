@@ -18,7 +18,7 @@ use crate::report::compare::{compare, mission_table, render_compare};
 use crate::report::{read_tables, HarnessInfo};
 use crate::spec::config::Config;
 use crate::spec::suite::load_suite;
-use args::{Cli, Command, CommonArgs, Format, SuiteCommand};
+use args::{Cli, Command, CommonArgs, Format, ModelsCommand, SuiteCommand};
 
 /// Variables setup commands may see: what installers need, no credentials of models.
 const SETUP_ENV_NAMES: [&str; 9] = [
@@ -62,6 +62,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
         Command::Run(args) => run(args).await,
         Command::Suite(SuiteCommand::Check(args)) => suite_check(args).await,
         Command::Compare(args) => compare_reports(args),
+        Command::Models(ModelsCommand::Probe(args)) => probe(args).await,
     }
 }
 
@@ -144,7 +145,107 @@ fn load_config(flag: Option<&Path>) -> Result<Config, String> {
     };
     let source = std::fs::read_to_string(&path)
         .map_err(|e| format!("{}: cannot read config: {e}", path.display()))?;
-    Config::parse(&path, &source).map_err(|e| e.to_string())
+    let mut config = Config::parse(&path, &source).map_err(|e| e.to_string())?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    for model in config.models.values_mut() {
+        for field in [
+            &mut model.path,
+            &mut model.tokenizer,
+            &mut model.chat_template,
+        ] {
+            if let Some(value) = field.as_mut() {
+                *value = resolve_model_path(value, &base);
+            }
+        }
+    }
+    Ok(config)
+}
+
+/// `~/` is the user's home; a relative path is relative to the config file's folder.
+fn resolve_model_path(value: &str, base: &Path) -> String {
+    if let Some(rest) = value.strip_prefix("~/") {
+        return match env_var("HOME") {
+            Some(home) => PathBuf::from(home).join(rest).display().to_string(),
+            None => value.to_string(),
+        };
+    }
+    let path = Path::new(value);
+    if path.is_relative() {
+        return base.join(path).display().to_string();
+    }
+    value.to_string()
+}
+
+async fn probe(args: args::ProbeArgs) -> ExitCode {
+    let config = match load_config(args.config.as_deref()) {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return exit::code(exit::INPUT_ERROR);
+        }
+    };
+    let Some(model) = config.models.get(&args.model) else {
+        let names: Vec<String> = config.models.keys().cloned().collect();
+        eprintln!(
+            "error: no model named `{}` in the config; models: {}",
+            args.model,
+            names.join(", ")
+        );
+        return exit::code(exit::INPUT_ERROR);
+    };
+    if model.provider != crate::spec::Provider::Candle {
+        eprintln!(
+            "error: `{}` is a {} model; probe measures local (candle) models",
+            args.model,
+            model.provider.as_str()
+        );
+        return exit::code(exit::INPUT_ERROR);
+    }
+    let info = crate::model::ModelInfo {
+        name: args.model.clone(),
+        provider: "candle",
+    };
+    let model = model.clone();
+    let (prompt_tokens, decode_tokens) = (args.prompt_tokens, args.decode_tokens);
+    let result = tokio::task::spawn_blocking(move || {
+        let backend = crate::model::local::CandleBackend::load(info, &model)?;
+        let report = backend.engine().probe(prompt_tokens, decode_tokens)?;
+        Ok::<_, crate::model::ModelError>((crate::model::ModelBackend::stats(&backend), report))
+    })
+    .await;
+    match result {
+        Ok(Ok((stats, report))) => {
+            let parameters = stats
+                .parameters
+                .map_or("-".to_string(), |p| format!("{:.1}M", p as f64 / 1e6));
+            let memory = stats.resident_bytes.unwrap_or(0) as f64 / (1024.0 * 1024.0);
+            println!("model       {}: {}", args.model, stats.detail);
+            println!("parameters  {parameters}");
+            println!("load time   {:.0} ms", stats.load_ms.unwrap_or(0.0));
+            println!("memory      {memory:.0} MiB resident added by loading");
+            println!(
+                "prefill     {} tokens in {:.0} ms: {:.1} tokens/s",
+                report.prompt_tokens,
+                report.prefill_ms,
+                report.prefill_tokens_per_s()
+            );
+            println!(
+                "decode      {} tokens in {:.0} ms: {:.1} tokens/s",
+                report.decoded_tokens,
+                report.decode_ms,
+                report.decode_tokens_per_s()
+            );
+            exit::code(exit::OK)
+        }
+        Ok(Err(error)) => {
+            eprintln!("error: {error}");
+            exit::code(exit::INPUT_ERROR)
+        }
+        Err(error) => {
+            eprintln!("error: the probe failed: {error}");
+            exit::code(exit::HARNESS_ERROR)
+        }
+    }
 }
 
 /// Counts planned mission runs for the progress bar; 0 when the suite does not load (the run

@@ -10,7 +10,7 @@ use crate::events::{
     AgentOutcome, CallStatus, Event, EventRecord, FileClass, MissionKey, TestResult, TestStatus,
     VerdictStatus,
 };
-use crate::model::{Usage, UsageSource};
+use crate::model::{ModelStats, Usage, UsageSource};
 use crate::spec::{Finding, Role, Severity, Verify};
 pub use records::*;
 
@@ -99,16 +99,20 @@ struct MissionAcc {
 /// other missions'; they are grouped by mission key and taken in sequence order.
 pub fn fold(run_id: &str, records: &[EventRecord]) -> Tables {
     let mut missions: BTreeMap<MissionKey, MissionAcc> = BTreeMap::new();
+    let mut models: BTreeMap<String, ModelStats> = BTreeMap::new();
     let mut ordered: Vec<&EventRecord> = records.iter().collect();
     ordered.sort_by_key(|r| r.seq);
     for record in ordered {
+        if let Event::ModelLoaded { name, stats, .. } = &record.event {
+            models.insert(name.clone(), stats.clone());
+        }
         let Some(key) = &record.mission else { continue };
         let acc = missions.entry(key.clone()).or_default();
         apply(acc, key, run_id, record);
     }
     let mut tables = Tables::default();
     for (key, acc) in missions {
-        emit_rows(&mut tables, run_id, &key, acc);
+        emit_rows(&mut tables, run_id, &key, acc, &models);
     }
     tables
 }
@@ -358,6 +362,7 @@ fn apply(acc: &mut MissionAcc, key: &MissionKey, run_id: &str, record: &EventRec
         }
         Event::EnvironmentReady { .. }
         | Event::EnvironmentFailed { .. }
+        | Event::ModelLoaded { .. }
         | Event::LibraryWritten { .. }
         | Event::FindingsClosed { .. }
         | Event::MissionHalted { .. } => {}
@@ -383,7 +388,13 @@ fn usage_sums(usages: &[Usage]) -> UsageTotals {
     }
 }
 
-fn emit_rows(tables: &mut Tables, run_id: &str, key: &MissionKey, acc: MissionAcc) {
+fn emit_rows(
+    tables: &mut Tables,
+    run_id: &str,
+    key: &MissionKey,
+    acc: MissionAcc,
+    models: &BTreeMap<String, ModelStats>,
+) {
     let suite = key.suite.clone();
     let mission = key.mission.to_string();
     let pairing = key.pairing.clone();
@@ -612,6 +623,8 @@ fn emit_rows(tables: &mut Tables, run_id: &str, key: &MissionKey, acc: MissionAc
             commands_failed: run.commands_failed,
             commands_timed_out: run.commands_timed_out,
             output_dropped_bytes: run.dropped_bytes,
+            model_load_ms: models.get(&run.model).and_then(|m| m.load_ms),
+            model_resident_bytes: models.get(&run.model).and_then(|m| m.resident_bytes),
             started_at_ms: run.started_at_ms,
         });
     }

@@ -2,7 +2,7 @@
 //! columns, `schema_version` in every row, null where a number is unknown (never zero).
 
 /// Bumped whenever a column is added, removed or changes meaning.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 crate::table_rows! {
 /// One mission x pairing x repeat.
@@ -162,6 +162,10 @@ pub struct RunRow in "runs" {
     pub commands_failed: u64,
     pub commands_timed_out: u64,
     pub output_dropped_bytes: u64,
+    /// Load time of the run's model (local models; null for providers that load nothing).
+    pub model_load_ms: Option<f64>,
+    /// Resident memory the model added when it loaded.
+    pub model_resident_bytes: Option<u64>,
     pub started_at_ms: i64,
 }
 

@@ -14,8 +14,8 @@ use crate::events::{Emitter, Event, EventSink, HaltReason, JsonlSink, MissionKey
 use crate::metrics::Tables;
 use crate::model::ModelRegistry;
 use crate::report::{
-    write_run_info, write_tables_from_events, HarnessInfo, HostInfo, PairingInfo, ReportError,
-    RunInfo, SuiteInfo, RUN_INFO_VERSION,
+    write_run_info, write_tables_from_events, HarnessInfo, HostInfo, ModelRecord, PairingInfo,
+    ReportError, RunInfo, SuiteInfo, RUN_INFO_VERSION,
 };
 use crate::spec::config::Config;
 use crate::spec::suite::load_suite;
@@ -188,6 +188,20 @@ pub async fn run_suite(
         .collect();
     let registry = ModelRegistry::load(&settings.config, model_names)
         .map_err(|e| RunError::Settings(e.to_string()))?;
+    let models: Vec<ModelRecord> = registry
+        .iter()
+        .map(|(name, model)| {
+            let stats = model.backend.stats();
+            ModelRecord {
+                name: name.clone(),
+                provider: model.backend.info().provider.to_string(),
+                load_ms: stats.load_ms,
+                resident_bytes: stats.resident_bytes,
+                parameters: stats.parameters,
+                detail: stats.detail,
+            }
+        })
+        .collect();
     let repeats = settings
         .repeats
         .unwrap_or(suite.file.defaults.repeats)
@@ -230,6 +244,7 @@ pub async fn run_suite(
                     .collect(),
             })
             .collect(),
+        models: models.clone(),
         repeats,
         jobs: settings.jobs,
         seed: settings.seed,
@@ -261,6 +276,13 @@ pub async fn run_suite(
     let mut all_sinks: Vec<Arc<dyn EventSink>> = vec![journal.clone()];
     all_sinks.extend(sinks);
     let emitter = Emitter::new(all_sinks);
+    for (name, model) in registry.iter() {
+        emitter.emit(Event::ModelLoaded {
+            name: name.clone(),
+            provider: model.backend.info().provider.to_string(),
+            stats: model.backend.stats(),
+        });
+    }
 
     let environment = prepare_environment(
         &suite.file.environment,

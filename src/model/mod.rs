@@ -6,6 +6,7 @@
 //! agent run. Nothing above this module knows which provider answers.
 
 pub mod estimate;
+pub mod local;
 pub mod nop;
 pub mod oracle;
 
@@ -264,8 +265,23 @@ pub struct ModelInfo {
     pub provider: &'static str,
 }
 
+/// What loading a model cost, for run.json and the runs table.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelStats {
+    pub load_ms: Option<f64>,
+    /// Growth of the process's resident memory while the model loaded.
+    pub resident_bytes: Option<u64>,
+    pub parameters: Option<u64>,
+    pub detail: String,
+}
+
 pub trait ModelBackend: Send + Sync {
     fn info(&self) -> &ModelInfo;
+
+    /// Load time and memory; empty for providers that load nothing.
+    fn stats(&self) -> ModelStats {
+        ModelStats::default()
+    }
 
     /// Starts the state of one agent run (one trajectory).
     fn start_session(&self, context: SessionContext) -> Box<dyn ModelSession>;
@@ -313,6 +329,7 @@ impl ModelRegistry {
             let backend: Arc<dyn ModelBackend> = match model_config.provider {
                 Provider::Oracle => Arc::new(oracle::OracleBackend::new(info)),
                 Provider::Nop => Arc::new(nop::NopBackend::new(info)),
+                Provider::Candle => Arc::new(local::CandleBackend::load(info, model_config)?),
             };
             models.insert(
                 name.to_string(),
@@ -327,6 +344,10 @@ impl ModelRegistry {
 
     pub fn get(&self, name: &str) -> Option<&LoadedModel> {
         self.models.get(name)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &LoadedModel)> {
+        self.models.iter()
     }
 }
 

@@ -41,6 +41,17 @@ pub struct PairingInfo {
     pub models: BTreeMap<String, String>,
 }
 
+/// A model the run loaded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelRecord {
+    pub name: String,
+    pub provider: String,
+    pub load_ms: Option<f64>,
+    pub resident_bytes: Option<u64>,
+    pub parameters: Option<u64>,
+    pub detail: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HostInfo {
     pub os: String,
@@ -64,6 +75,9 @@ pub struct RunInfo {
     /// Hash of the config text; configs hold names of key variables, never keys.
     pub config_hash: String,
     pub pairings: Vec<PairingInfo>,
+    /// Every model loaded, with its load time and memory.
+    #[serde(default)]
+    pub models: Vec<ModelRecord>,
     pub repeats: u32,
     pub jobs: usize,
     pub seed: Option<u64>,

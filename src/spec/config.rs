@@ -10,13 +10,16 @@ use super::ids::Role;
 use super::suite::find_key;
 
 /// Where a model's answers come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Provider {
     /// Replays the mission's hidden reference contract and solution through real tool calls.
     Oracle,
     /// Calls its role's final tool at once with empty arguments.
+    #[default]
     Nop,
+    /// A local model run in-process with candle.
+    Candle,
 }
 
 impl Provider {
@@ -24,6 +27,7 @@ impl Provider {
         match self {
             Provider::Oracle => "oracle",
             Provider::Nop => "nop",
+            Provider::Candle => "candle",
         }
     }
 }
@@ -38,13 +42,56 @@ pub struct PricePerMtok {
     pub cache_write: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     pub provider: Provider,
     #[serde(default)]
     pub description: String,
     pub price_per_mtok: Option<PricePerMtok>,
+    /// candle: an HF folder, or a `.gguf` file.
+    pub path: Option<String>,
+    /// candle: `tokenizer.json` (default: beside the weights).
+    pub tokenizer: Option<String>,
+    /// candle: a Jinja chat template file that replaces the model's own.
+    pub chat_template: Option<String>,
+    /// candle: `cpu` or `cuda:N`.
+    pub device: Option<String>,
+    /// candle: `f32`, `bf16` or `f16` (safetensors; GGUF runs f32 activations).
+    pub dtype: Option<String>,
+    /// candle: 0 is greedy.
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    pub seed: Option<u64>,
+    pub max_context: Option<usize>,
+    pub max_new_tokens: Option<usize>,
+    /// candle: start new trajectories from the cache of finished ones with the same beginning.
+    pub share_prefixes: Option<bool>,
+}
+
+impl ModelConfig {
+    /// Keys set that only `candle` models use.
+    fn candle_keys(&self) -> Vec<&'static str> {
+        let mut keys = Vec::new();
+        for (key, set) in [
+            ("path", self.path.is_some()),
+            ("tokenizer", self.tokenizer.is_some()),
+            ("chat_template", self.chat_template.is_some()),
+            ("device", self.device.is_some()),
+            ("dtype", self.dtype.is_some()),
+            ("temperature", self.temperature.is_some()),
+            ("top_p", self.top_p.is_some()),
+            ("seed", self.seed.is_some()),
+            ("max_context", self.max_context.is_some()),
+            ("max_new_tokens", self.max_new_tokens.is_some()),
+            ("share_prefixes", self.share_prefixes.is_some()),
+        ] {
+            if set {
+                keys.push(key);
+            }
+        }
+        keys
+    }
 }
 
 /// A pairing as written: `validator` sets both validator roles; `subagent` defaults to the
@@ -122,6 +169,50 @@ impl Config {
     pub fn parse(path: &Path, source: &str) -> Result<Config, SpecErrors> {
         let file: ConfigFile = parse_toml(path, source)?;
         let mut errors = Vec::new();
+        for (name, model) in &file.models {
+            let at = |field: &str, message: String| {
+                SpecError::at(
+                    path,
+                    source,
+                    find_key(source, &format!("models.{name}")).or_else(|| find_key(source, name)),
+                    field,
+                    message,
+                )
+            };
+            match model.provider {
+                Provider::Candle => {
+                    if model.path.is_none() {
+                        errors.push(at(
+                            &format!("models.{name}.path"),
+                            format!("model `{name}`: a candle model needs `path`"),
+                        ));
+                    }
+                    if let Some(top_p) = model.top_p.filter(|p| !(*p > 0.0 && *p <= 1.0)) {
+                        errors.push(at(
+                            &format!("models.{name}.top_p"),
+                            format!("top_p {top_p} is outside (0, 1]"),
+                        ));
+                    }
+                    if let Some(t) = model.temperature.filter(|t| !(t.is_finite() && *t >= 0.0)) {
+                        errors.push(at(
+                            &format!("models.{name}.temperature"),
+                            format!("temperature {t} must be 0 or more"),
+                        ));
+                    }
+                }
+                other => {
+                    for key in model.candle_keys() {
+                        errors.push(at(
+                            &format!("models.{name}.{key}"),
+                            format!(
+                                "`{key}` is for candle models; `{name}` is {}",
+                                other.as_str()
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
         let mut pairings = BTreeMap::new();
         for (name, pairing) in &file.pairings {
             let at = |field: &str, message: String| {

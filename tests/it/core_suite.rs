@@ -219,7 +219,10 @@ print(json.dumps(out))
     assert_eq!(first["acceptance_passed"], row.acceptance_passed);
     assert_eq!(first["cache_read_tokens"], serde_json::Value::Null);
     assert_eq!(first["input_tokens"], row.input_tokens.unwrap());
-    assert_eq!(first["schema_version"], 1);
+    assert_eq!(
+        first["schema_version"],
+        missions_bench::metrics::SCHEMA_VERSION
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

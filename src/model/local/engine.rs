@@ -1,0 +1,437 @@
+//! One local model serving agent trajectories: each trajectory is kept at token level (the ids
+//! the model generated are kept verbatim; only new messages are rendered and tokenized), and
+//! every turn reuses the longest cached token prefix, prefilling only what is new.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use candle_core::Tensor;
+use tokenizers::Tokenizer;
+
+use super::kv::KvCache;
+use super::sampling::{Sampler, SamplingParams};
+use super::template::ChatTemplate;
+use super::toolcall::{parse_tool_calls, ToolCallFormat};
+use super::transformer::Transformer;
+use crate::model::{
+    millis, CallTiming, ChatRequest, ChatResponse, Message, ModelError, StopReason, Usage,
+    UsageSource,
+};
+
+/// Prefill is done in chunks of this many tokens, bounding the attention scores' memory.
+const PREFILL_CHUNK: usize = 512;
+/// Finished trajectories kept for other agents to start from.
+const SHARED_PREFIXES: usize = 4;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GenerationParams {
+    pub sampling: SamplingParams,
+    pub max_new_tokens: usize,
+    /// Longest context (prompt plus generated tokens).
+    pub max_context: usize,
+    /// Let new trajectories start from the KV state of finished ones with the same beginning.
+    pub share_prefixes: bool,
+}
+
+/// A loaded model with everything needed to chat with it.
+pub struct LocalEngine {
+    pub transformer: Transformer,
+    pub tokenizer: Tokenizer,
+    pub template: ChatTemplate,
+    /// Ids that end a turn.
+    pub stop_ids: Vec<u32>,
+    /// The text of the end-of-turn marker the template writes after an assistant message.
+    pub end_of_turn: String,
+    pub tool_format: ToolCallFormat,
+    pub params: GenerationParams,
+    shared: Mutex<VecDeque<(Vec<u32>, KvCache)>>,
+}
+
+/// The per-trajectory state.
+pub struct Trajectory {
+    /// Every token so far: prompts and generated ids.
+    tokens: Vec<u32>,
+    /// Tokens whose keys and values are in `cache` (a prefix of `tokens`).
+    cached: Vec<u32>,
+    cache: KvCache,
+    /// Request messages represented in `tokens`, counting the assistant reply last generated.
+    messages_consumed: usize,
+    /// Whether the last generation ended with a stop token.
+    ended_with_stop: bool,
+    sampler: Sampler,
+    calls: u64,
+}
+
+/// Numbers of one call, beyond the text.
+struct Generation {
+    ids: Vec<u32>,
+    prompt_tokens: usize,
+    cached_tokens: usize,
+    prefill_ms: f64,
+    first_token_ms: f64,
+    decode_ms: f64,
+    stopped: bool,
+}
+
+fn engine_error(e: impl ToString) -> ModelError {
+    ModelError::Protocol {
+        message: format!("local inference failed: {}", e.to_string()),
+    }
+}
+
+fn common_prefix(a: &[u32], b: &[u32]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+impl LocalEngine {
+    pub fn new(
+        transformer: Transformer,
+        tokenizer: Tokenizer,
+        template: ChatTemplate,
+        stop_ids: Vec<u32>,
+        end_of_turn: String,
+        params: GenerationParams,
+    ) -> LocalEngine {
+        let tool_format = template.tool_call_format();
+        LocalEngine {
+            transformer,
+            tokenizer,
+            template,
+            stop_ids,
+            end_of_turn,
+            tool_format,
+            params,
+            shared: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    pub fn new_trajectory(&self, seed_offset: u64) -> Trajectory {
+        let sampling = SamplingParams {
+            seed: self.params.sampling.seed.wrapping_add(seed_offset),
+            ..self.params.sampling
+        };
+        Trajectory {
+            tokens: Vec::new(),
+            cached: Vec::new(),
+            cache: KvCache::new(self.transformer.shape.num_layers),
+            messages_consumed: 0,
+            ended_with_stop: false,
+            sampler: Sampler::new(sampling),
+            calls: 0,
+        }
+    }
+
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, ModelError> {
+        self.tokenizer
+            .encode(text, false)
+            .map(|e| e.get_ids().to_vec())
+            .map_err(engine_error)
+    }
+
+    /// The prompt of this request at token level: the trajectory so far plus only the new
+    /// messages, when the template renders append-only; a full render otherwise.
+    fn prompt_tokens(
+        &self,
+        trajectory: &Trajectory,
+        request: &ChatRequest<'_>,
+    ) -> Result<Vec<u32>, ModelError> {
+        let render = |messages: &[Message], generation_prompt: bool| {
+            self.template
+                .render(messages, request.tools, generation_prompt)
+                .map_err(|e| ModelError::Protocol {
+                    message: e.to_string(),
+                })
+        };
+        let full = render(request.messages, true)?;
+        let consumed = trajectory.messages_consumed;
+        if consumed > 0 && consumed <= request.messages.len() {
+            let previous = render(&request.messages[..consumed], false)?;
+            // The prompt our last reply answered; the marker must lie after it, inside the reply.
+            let before_reply = render(&request.messages[..consumed - 1], true)?;
+            let marker = previous
+                .rfind(self.end_of_turn.as_str())
+                .filter(|m| *m >= before_reply.len());
+            if let (Some(rest), Some(marker), true) = (
+                full.strip_prefix(previous.as_str()),
+                marker,
+                previous.starts_with(&before_reply),
+            ) {
+                // What the template writes after the end-of-turn marker of our last reply (often a
+                // newline) and the new messages; the reply itself is kept as generated.
+                let after_marker = &previous[marker + self.end_of_turn.len()..];
+                let mut tokens = trajectory.tokens.clone();
+                if !trajectory.ended_with_stop {
+                    tokens.extend(self.encode(&self.end_of_turn)?);
+                }
+                tokens.extend(self.encode(&format!("{after_marker}{rest}"))?);
+                return Ok(tokens);
+            }
+        }
+        self.encode(&full)
+    }
+
+    /// Answers one request in `trajectory`.
+    pub fn complete(
+        &self,
+        trajectory: &mut Trajectory,
+        request: &ChatRequest<'_>,
+    ) -> Result<ChatResponse, ModelError> {
+        let started = Instant::now();
+        let prompt = self.prompt_tokens(trajectory, request)?;
+        let max_context = self
+            .params
+            .max_context
+            .min(self.transformer.max_positions());
+        if prompt.len() + 1 >= max_context {
+            return Err(ModelError::ContextLength {
+                message: format!(
+                    "the prompt has {} tokens; the context holds {max_context}",
+                    prompt.len()
+                ),
+            });
+        }
+        let generation = self.generate(trajectory, &prompt, max_context)?;
+        trajectory.calls += 1;
+        trajectory.messages_consumed = request.messages.len() + 1;
+        trajectory.ended_with_stop = generation.stopped;
+        trajectory.tokens = prompt;
+        trajectory.tokens.extend(&generation.ids);
+
+        let visible: Vec<u32> = match generation.ids.split_last() {
+            Some((last, rest)) if generation.stopped && self.stop_ids.contains(last) => {
+                rest.to_vec()
+            }
+            _ => generation.ids.clone(),
+        };
+        let text = self
+            .tokenizer
+            .decode(&visible, false)
+            .map_err(engine_error)?;
+        let parsed = parse_tool_calls(
+            self.tool_format,
+            &text,
+            &format!("call_{}_", trajectory.calls),
+        );
+        let prefilled = generation.prompt_tokens - generation.cached_tokens;
+        let decoded = generation.ids.len().saturating_sub(1);
+        let stop = if !parsed.calls.is_empty() {
+            StopReason::ToolCalls
+        } else if generation.stopped {
+            StopReason::EndTurn
+        } else {
+            StopReason::MaxTokens
+        };
+        let usage = Usage {
+            input_tokens: Some(generation.prompt_tokens as u64),
+            cache_read_tokens: Some(generation.cached_tokens as u64),
+            cache_write_tokens: Some(prefilled as u64),
+            output_tokens: Some(generation.ids.len() as u64),
+            reasoning_tokens: None,
+            source: UsageSource::Engine,
+            raw: Some(serde_json::json!({
+                "prompt_tokens": generation.prompt_tokens,
+                "cached_tokens": generation.cached_tokens,
+                "prefill_tokens": prefilled,
+                "prefill_ms": generation.prefill_ms,
+                "decode_ms": generation.decode_ms,
+                "malformed_tool_calls": parsed.malformed,
+            })),
+        };
+        let per_second =
+            |count: usize, ms: f64| (ms > 0.0 && count > 0).then(|| count as f64 * 1000.0 / ms);
+        let timing = CallTiming {
+            latency_ms: millis(started.elapsed()),
+            ttft_ms: Some(generation.first_token_ms),
+            prefill_tokens: Some(prefilled as u64),
+            prefill_tokens_per_s: per_second(prefilled, generation.prefill_ms),
+            decode_tokens_per_s: per_second(decoded, generation.decode_ms),
+        };
+        Ok(ChatResponse {
+            text: parsed.text,
+            tool_calls: parsed.calls,
+            stop,
+            usage,
+            timing,
+        })
+    }
+
+    /// Reuses the longest cached prefix of `prompt`, prefills the rest, and decodes.
+    fn generate(
+        &self,
+        trajectory: &mut Trajectory,
+        prompt: &[u32],
+        max_context: usize,
+    ) -> Result<Generation, ModelError> {
+        let started = Instant::now();
+        // Never reuse everything: the last prompt token must be run to get the next logits.
+        let mut reuse = common_prefix(prompt, &trajectory.cached).min(prompt.len() - 1);
+        if reuse == 0 && self.params.share_prefixes {
+            if let Some((length, cache)) = self.shared_prefix(prompt)? {
+                trajectory.cache = cache;
+                trajectory.cached = prompt[..length].to_vec();
+                reuse = length;
+            }
+        }
+        trajectory.cache.truncate(reuse);
+        trajectory.cached.truncate(reuse);
+        let mut logits: Option<Tensor> = None;
+        for chunk in prompt[reuse..].chunks(PREFILL_CHUNK) {
+            logits = Some(
+                self.transformer
+                    .forward(chunk, &mut trajectory.cache, false)
+                    .map_err(engine_error)?,
+            );
+            trajectory.cached.extend_from_slice(chunk);
+        }
+        let mut logits = logits.ok_or_else(|| engine_error("nothing to prefill"))?;
+        let prefill_ms = millis(started.elapsed());
+        let decode_started = Instant::now();
+        let mut ids = Vec::new();
+        let mut first_token_ms = 0.0;
+        let budget = self
+            .params
+            .max_new_tokens
+            .min(max_context.saturating_sub(prompt.len() + 1))
+            .max(1);
+        let stopped = loop {
+            let token = trajectory
+                .sampler
+                .sample(&logits.squeeze(0).map_err(engine_error)?)
+                .map_err(engine_error)?;
+            if ids.is_empty() {
+                first_token_ms = millis(started.elapsed());
+            }
+            ids.push(token);
+            if self.stop_ids.contains(&token) {
+                break true;
+            }
+            if ids.len() >= budget {
+                break false;
+            }
+            logits = self
+                .transformer
+                .forward(&[token], &mut trajectory.cache, false)
+                .map_err(engine_error)?;
+            trajectory.cached.push(token);
+        };
+        Ok(Generation {
+            ids,
+            prompt_tokens: prompt.len(),
+            cached_tokens: reuse,
+            prefill_ms,
+            first_token_ms,
+            decode_ms: millis(decode_started.elapsed()),
+            stopped,
+        })
+    }
+
+    /// The longest prefix of `prompt` that a finished trajectory holds, as a private copy.
+    fn shared_prefix(&self, prompt: &[u32]) -> Result<Option<(usize, KvCache)>, ModelError> {
+        let shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        let best = shared
+            .iter()
+            .map(|(tokens, cache)| {
+                (
+                    common_prefix(prompt, tokens)
+                        .min(cache.len())
+                        .min(prompt.len() - 1),
+                    cache,
+                )
+            })
+            .max_by_key(|(length, _)| *length);
+        match best {
+            Some((length, cache)) if length > 0 => Ok(Some((
+                length,
+                cache.copy_prefix(length).map_err(engine_error)?,
+            ))),
+            _ => Ok(None),
+        }
+    }
+
+    /// Keeps a finished trajectory's cache for later trajectories to start from.
+    pub fn share(&self, trajectory: Trajectory) {
+        if !self.params.share_prefixes || trajectory.cached.is_empty() {
+            return;
+        }
+        let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        shared.push_front((trajectory.cached, trajectory.cache));
+        shared.truncate(SHARED_PREFIXES);
+    }
+}
+
+impl Trajectory {
+    pub fn tokens(&self) -> &[u32] {
+        &self.tokens
+    }
+}
+
+/// Prefill and decode speed of a model, measured on synthetic text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeReport {
+    pub prompt_tokens: usize,
+    pub prefill_ms: f64,
+    pub decoded_tokens: usize,
+    pub decode_ms: f64,
+}
+
+impl ProbeReport {
+    pub fn prefill_tokens_per_s(&self) -> f64 {
+        self.prompt_tokens as f64 * 1000.0 / self.prefill_ms.max(1e-9)
+    }
+
+    pub fn decode_tokens_per_s(&self) -> f64 {
+        self.decoded_tokens as f64 * 1000.0 / self.decode_ms.max(1e-9)
+    }
+}
+
+impl LocalEngine {
+    /// Prefills `prompt_tokens` tokens of text, then decodes `decode_tokens` greedily without
+    /// stopping at end-of-turn tokens.
+    pub fn probe(
+        &self,
+        prompt_tokens: usize,
+        decode_tokens: usize,
+    ) -> Result<ProbeReport, ModelError> {
+        let text = "def count_words(text):\n    counts = {}\n    for word in text.split():\n        counts[word] = counts.get(word, 0) + 1\n    return counts\n";
+        let unit = self.encode(text)?;
+        if unit.is_empty() {
+            return Err(engine_error("the tokenizer produced no tokens"));
+        }
+        let prompt: Vec<u32> = unit
+            .iter()
+            .copied()
+            .cycle()
+            .take(prompt_tokens.max(1))
+            .collect();
+        let mut cache = KvCache::new(self.transformer.shape.num_layers);
+        let started = Instant::now();
+        let mut logits = None;
+        for chunk in prompt.chunks(PREFILL_CHUNK) {
+            logits = Some(
+                self.transformer
+                    .forward(chunk, &mut cache, false)
+                    .map_err(engine_error)?,
+            );
+        }
+        let prefill_ms = millis(started.elapsed());
+        let mut sampler = Sampler::new(SamplingParams::default());
+        let mut logits = logits.ok_or_else(|| engine_error("nothing to prefill"))?;
+        let started = Instant::now();
+        for _ in 0..decode_tokens {
+            let token = sampler
+                .sample(&logits.squeeze(0).map_err(engine_error)?)
+                .map_err(engine_error)?;
+            logits = self
+                .transformer
+                .forward(&[token], &mut cache, false)
+                .map_err(engine_error)?;
+        }
+        Ok(ProbeReport {
+            prompt_tokens: prompt.len(),
+            prefill_ms,
+            decoded_tokens: decode_tokens,
+            decode_ms: millis(started.elapsed()),
+        })
+    }
+}

@@ -1,0 +1,357 @@
+//! Local models run in-process with candle: HF folders and GGUF files of the Llama 3.x, Qwen2 /
+//! Qwen2.5 and Qwen3 families, chat templates from `tokenizer_config.json`, tool calls in the
+//! model's own format, and a prefix KV cache so each turn costs only its new tokens.
+
+pub mod engine;
+pub mod fixtures;
+pub mod kv;
+pub mod load;
+pub mod sampling;
+pub mod shape;
+pub mod template;
+pub mod toolcall;
+pub mod transformer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use candle_core::{DType, Device};
+use tokenizers::Tokenizer;
+
+use super::{
+    ChatRequest, ChatResponse, Message, ModelBackend, ModelError, ModelInfo, ModelSession,
+    ModelStats, SessionContext, ToolSpec,
+};
+use crate::spec::config::ModelConfig;
+use engine::{GenerationParams, LocalEngine, Trajectory};
+use sampling::SamplingParams;
+use template::ChatTemplate;
+
+/// Defaults for keys a `candle` model may leave out.
+const DEFAULT_MAX_NEW_TOKENS: usize = 2048;
+const DEFAULT_MAX_CONTEXT: usize = 32_768;
+
+fn unavailable(message: impl ToString) -> ModelError {
+    ModelError::Unavailable {
+        message: message.to_string(),
+    }
+}
+
+/// Resident memory of this process in bytes, from /proc (0 where there is none).
+pub fn resident_bytes() -> u64 {
+    let page = 4096;
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|text| {
+            text.split_whitespace()
+                .nth(1)
+                .and_then(|pages| pages.parse::<u64>().ok())
+        })
+        .map_or(0, |pages| pages * page)
+}
+
+fn device(name: &str) -> Result<Device, ModelError> {
+    match name {
+        "cpu" => Ok(Device::Cpu),
+        other => match other
+            .strip_prefix("cuda:")
+            .and_then(|n| n.parse::<usize>().ok())
+        {
+            Some(ordinal) => {
+                Device::new_cuda(ordinal).map_err(|e| unavailable(format!("device `{other}`: {e}")))
+            }
+            None => Err(unavailable(format!(
+                "device `{other}`: use \"cpu\" or \"cuda:N\""
+            ))),
+        },
+    }
+}
+
+fn dtype(name: &str) -> Result<DType, ModelError> {
+    match name {
+        "f32" => Ok(DType::F32),
+        "bf16" => Ok(DType::BF16),
+        "f16" => Ok(DType::F16),
+        other => Err(unavailable(format!(
+            "dtype `{other}`: use f32, bf16 or f16"
+        ))),
+    }
+}
+
+/// Files of a local model: weights, tokenizer and its config.
+struct ModelFiles {
+    weights: PathBuf,
+    gguf: bool,
+    tokenizer: PathBuf,
+    tokenizer_config: Option<PathBuf>,
+}
+
+fn model_files(config: &ModelConfig) -> Result<ModelFiles, ModelError> {
+    let path = PathBuf::from(
+        config
+            .path
+            .as_deref()
+            .ok_or_else(|| unavailable("a candle model needs `path`"))?,
+    );
+    if !path.exists() {
+        return Err(unavailable(format!(
+            "model path `{}` does not exist",
+            path.display()
+        )));
+    }
+    let gguf = path.is_file() && path.extension().is_some_and(|e| e == "gguf");
+    let folder = if path.is_dir() {
+        path.clone()
+    } else {
+        path.parent().map(Path::to_path_buf).unwrap_or_default()
+    };
+    let tokenizer = match &config.tokenizer {
+        Some(tokenizer) => PathBuf::from(tokenizer),
+        None => folder.join("tokenizer.json"),
+    };
+    if !tokenizer.is_file() {
+        return Err(unavailable(format!(
+            "no tokenizer at `{}`; give `tokenizer = \"…/tokenizer.json\"` for GGUF files",
+            tokenizer.display()
+        )));
+    }
+    let tokenizer_config = tokenizer
+        .parent()
+        .map(|dir| dir.join("tokenizer_config.json"))
+        .filter(|p| p.is_file());
+    Ok(ModelFiles {
+        weights: path,
+        gguf,
+        tokenizer,
+        tokenizer_config,
+    })
+}
+
+/// The token text that ends an assistant turn, and every id that stops generation.
+fn stops(
+    tokenizer: &Tokenizer,
+    template: &ChatTemplate,
+    eos_ids: &[u32],
+    eos_token: Option<&str>,
+) -> (String, Vec<u32>) {
+    let mut ids: Vec<u32> = eos_ids.to_vec();
+    let mut candidates = vec![
+        "<|im_end|>",
+        "<|eot_id|>",
+        "<|eom_id|>",
+        "<|endoftext|>",
+        "<|end_of_text|>",
+    ];
+    candidates.extend(eos_token);
+    for text in &candidates {
+        if let Some(id) = tokenizer.token_to_id(text) {
+            if !ids.contains(&id)
+                && (template.source().contains(text)
+                    || Some(*text) == eos_token
+                    || eos_ids.contains(&id))
+            {
+                ids.push(id);
+            }
+        }
+    }
+    let end_of_turn = ["<|im_end|>", "<|eot_id|>"]
+        .into_iter()
+        .find(|marker| {
+            template.source().contains(marker) && tokenizer.token_to_id(marker).is_some()
+        })
+        .map(str::to_string)
+        .or_else(|| eos_token.map(str::to_string))
+        .unwrap_or_else(|| "<|im_end|>".to_string());
+    if let Some(id) = tokenizer.token_to_id(&end_of_turn) {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    (end_of_turn, ids)
+}
+
+/// A `candle` model, loaded once and shared by every agent run bound to it.
+pub struct CandleBackend {
+    info: ModelInfo,
+    engine: Arc<LocalEngine>,
+    stats: ModelStats,
+    sessions: std::sync::atomic::AtomicU64,
+}
+
+impl CandleBackend {
+    pub fn load(info: ModelInfo, config: &ModelConfig) -> Result<CandleBackend, ModelError> {
+        let started = Instant::now();
+        let memory_before = resident_bytes();
+        let files = model_files(config)?;
+        let device = device(config.device.as_deref().unwrap_or("cpu"))?;
+        let dtype = dtype(config.dtype.as_deref().unwrap_or("f32"))?;
+        let max_context = config.max_context.unwrap_or(DEFAULT_MAX_CONTEXT);
+        let transformer = if files.gguf {
+            load::load_gguf(&files.weights, &device, Some(max_context))
+        } else {
+            load::load_hf_folder(&files.weights, dtype, &device, Some(max_context))
+        }
+        .map_err(unavailable)?;
+        let tokenizer = Tokenizer::from_file(&files.tokenizer)
+            .map_err(|e| unavailable(format!("`{}`: {e}", files.tokenizer.display())))?;
+        let tokenizer_config: Option<serde_json::Value> = match &files.tokenizer_config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| unavailable(format!("`{}`: {e}", path.display())))?;
+                Some(
+                    serde_json::from_str(&text)
+                        .map_err(|e| unavailable(format!("`{}`: {e}", path.display())))?,
+                )
+            }
+            None => None,
+        };
+        let template = match (&config.chat_template, &tokenizer_config) {
+            (Some(path), _) => {
+                let source = std::fs::read_to_string(path)
+                    .map_err(|e| unavailable(format!("chat template `{path}`: {e}")))?;
+                ChatTemplate::from_source(&source, "", "")
+                    .map_err(|e| unavailable(format!("chat template `{path}`: {e}")))?
+            }
+            (None, Some(tokenizer_config)) => ChatTemplate::from_tokenizer_config(tokenizer_config)
+                .map_err(|e| {
+                    unavailable(format!(
+                        "chat template of `{}`: {e}",
+                        files.tokenizer.display()
+                    ))
+                })?
+                .unwrap_or_else(ChatTemplate::chatml),
+            (None, None) => ChatTemplate::chatml(),
+        };
+        let eos_token = tokenizer_config
+            .as_ref()
+            .and_then(|c| c.get("eos_token"))
+            .and_then(|t| {
+                t.as_str().map(str::to_string).or_else(|| {
+                    t.get("content")
+                        .and_then(|c| c.as_str())
+                        .map(str::to_string)
+                })
+            });
+        let (end_of_turn, stop_ids) = stops(
+            &tokenizer,
+            &template,
+            &transformer.shape.eos_token_ids,
+            eos_token.as_deref(),
+        );
+        let parameters = transformer.shape.parameters();
+        let shape = transformer.shape.clone();
+        let params = GenerationParams {
+            sampling: SamplingParams {
+                temperature: config.temperature.unwrap_or(0.0),
+                top_p: config.top_p.unwrap_or(1.0),
+                seed: config.seed.unwrap_or(0),
+            },
+            max_new_tokens: config.max_new_tokens.unwrap_or(DEFAULT_MAX_NEW_TOKENS),
+            max_context,
+            share_prefixes: config.share_prefixes.unwrap_or(true),
+        };
+        let engine = LocalEngine::new(
+            transformer,
+            tokenizer,
+            template,
+            stop_ids,
+            end_of_turn,
+            params,
+        );
+        let stats = ModelStats {
+            load_ms: Some(crate::model::millis(started.elapsed())),
+            resident_bytes: Some(resident_bytes().saturating_sub(memory_before)),
+            parameters: Some(parameters),
+            detail: format!(
+                "{} {} layers, hidden {}, {} heads / {} kv heads, {} ({}), device {}",
+                shape.family.as_str(),
+                shape.num_layers,
+                shape.hidden_size,
+                shape.num_heads,
+                shape.num_kv_heads,
+                if files.gguf { "gguf" } else { "safetensors" },
+                if files.gguf {
+                    "f32 activations".to_string()
+                } else {
+                    format!("{dtype:?}").to_lowercase()
+                },
+                config.device.as_deref().unwrap_or("cpu"),
+            ),
+        };
+        Ok(CandleBackend {
+            info,
+            engine: Arc::new(engine),
+            stats,
+            sessions: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    pub fn engine(&self) -> &Arc<LocalEngine> {
+        &self.engine
+    }
+}
+
+impl ModelBackend for CandleBackend {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn start_session(&self, _context: SessionContext) -> Box<dyn ModelSession> {
+        // Each trajectory gets its own stream of random numbers, in the order runs start.
+        let index = self
+            .sessions
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Box::new(CandleSession {
+            engine: self.engine.clone(),
+            trajectory: Some(self.engine.new_trajectory(index)),
+        })
+    }
+
+    fn stats(&self) -> ModelStats {
+        self.stats.clone()
+    }
+}
+
+struct CandleSession {
+    engine: Arc<LocalEngine>,
+    /// Taken while a call runs on a blocking thread.
+    trajectory: Option<Trajectory>,
+}
+
+#[async_trait]
+impl ModelSession for CandleSession {
+    async fn complete(&mut self, request: ChatRequest<'_>) -> Result<ChatResponse, ModelError> {
+        let mut trajectory = self
+            .trajectory
+            .take()
+            .ok_or_else(|| unavailable("the previous call of this session did not finish"))?;
+        let engine = self.engine.clone();
+        let messages: Vec<Message> = request.messages.to_vec();
+        let tools: Vec<ToolSpec> = request.tools.to_vec();
+        let max_output_tokens = request.max_output_tokens;
+        // Inference is CPU-bound: it runs on a blocking thread, not on the async workers.
+        let (trajectory, result) = tokio::task::spawn_blocking(move || {
+            let request = ChatRequest {
+                messages: &messages,
+                tools: &tools,
+                max_output_tokens,
+            };
+            let result = engine.complete(&mut trajectory, &request);
+            (trajectory, result)
+        })
+        .await
+        .map_err(|e| unavailable(format!("the inference thread failed: {e}")))?;
+        self.trajectory = Some(trajectory);
+        result
+    }
+}
+
+impl Drop for CandleSession {
+    fn drop(&mut self) {
+        if let Some(trajectory) = self.trajectory.take() {
+            self.engine.share(trajectory);
+        }
+    }
+}

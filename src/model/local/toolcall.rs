@@ -1,0 +1,452 @@
+//! Tool calls in generated text: finding them in what a local model wrote and turning them into
+//! [`ToolCall`]s, for the two formats open models are trained on.
+//!
+//! - [`ToolCallFormat::Hermes`] (Qwen2.5, Qwen3, Hermes, ChatML fine-tunes): each call is a
+//!   `<tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>` block inside the reply, which
+//!   may also hold ordinary text.
+//! - [`ToolCallFormat::Llama3Json`] (Llama 3.1/3.2/3.3 with custom tools): the whole reply,
+//!   optionally after `<|python_tag|>`, is `{"name": ..., "parameters": {...}}`, or several such
+//!   objects separated by `;` or newlines.
+//!
+//! A call the model got wrong is still returned, so that the agent loop can answer it with an
+//! error the model can act on instead of silently treating the reply as prose: its name is
+//! recovered when possible and its raw text goes into `arguments`, which the loop then reports as
+//! malformed. Each such call is counted in [`ParsedOutput::malformed`].
+
+use std::sync::OnceLock;
+
+use regex::Regex;
+use serde_json::Value as Json;
+
+use crate::model::ToolCall;
+
+/// How a model family writes its tool calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToolCallFormat {
+    /// `<tool_call>{"name": ..., "arguments": {...}}</tool_call>` blocks (Qwen, Hermes, ChatML).
+    Hermes,
+    /// A bare `{"name": ..., "parameters": {...}}` reply (Llama 3.x JSON tool calling).
+    Llama3Json,
+}
+
+/// A reply split into its prose and its tool calls.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedOutput {
+    /// The reply with every tool-call block removed, trimmed.
+    pub text: String,
+    /// The calls in the order the model wrote them, malformed ones included.
+    pub calls: Vec<ToolCall>,
+    /// How many of `calls` could not be parsed (invalid JSON, no name, arguments that are not JSON).
+    pub malformed: usize,
+}
+
+const HERMES_OPEN: &str = "<tool_call>";
+const HERMES_CLOSE: &str = "</tool_call>";
+const PYTHON_TAG: &str = "<|python_tag|>";
+const LLAMA_OPEN: &str = "{\"name\": ";
+const THINK_OPEN: &str = "<think>";
+const THINK_CLOSE: &str = "</think>";
+
+/// The text a tool call starts with in this format.
+///
+/// For Hermes it is the `<tool_call>` marker (a special token in Qwen's vocabulary). For Llama 3
+/// JSON there is no marker: the call is the whole reply, and the official templates render it as
+/// `{"name": "...", "parameters": ...}`, so a call starts with `{"name": ` (some Llama 3.2 models
+/// put `<|python_tag|>` before it, which [`parse_tool_calls`] accepts too).
+pub fn opening_marker(format: ToolCallFormat) -> &'static str {
+    match format {
+        ToolCallFormat::Hermes => HERMES_OPEN,
+        ToolCallFormat::Llama3Json => LLAMA_OPEN,
+    }
+}
+
+/// Splits a reply into prose and tool calls. Call ids are `{id_prefix}{n}`, `n` counting every
+/// call of this reply from 0 in order, malformed ones included.
+pub fn parse_tool_calls(format: ToolCallFormat, text: &str, id_prefix: &str) -> ParsedOutput {
+    let mut parser = Parser {
+        id_prefix,
+        calls: Vec::new(),
+        malformed: 0,
+    };
+    let text = match format {
+        ToolCallFormat::Hermes => parser.hermes(text),
+        ToolCallFormat::Llama3Json => parser.llama3(text),
+    };
+    ParsedOutput {
+        text,
+        calls: parser.calls,
+        malformed: parser.malformed,
+    }
+}
+
+struct Parser<'a> {
+    id_prefix: &'a str,
+    calls: Vec<ToolCall>,
+    malformed: usize,
+}
+
+impl Parser<'_> {
+    /// Removes every `<tool_call>` block and returns what is left. An unterminated last block
+    /// runs to the end of the reply: generation often stops (token limit, stop sequence) before
+    /// the closing tag, and the call inside is usually complete.
+    fn hermes(&mut self, text: &str) -> String {
+        // Reasoning models (Qwen3) think before they act, and their thoughts often mention the
+        // marker while planning ("I should use <tool_call> to read the file"). Calls are only
+        // looked for after the `<think>` block, which stays in the text; a reply cut off while
+        // still thinking has no calls. Qwen3's generation prompt may already hold the opening
+        // `<think>`, so a lone `</think>` closes a block too.
+        let search_from = match (text.find(THINK_OPEN), text.find(THINK_CLOSE)) {
+            (Some(open), Some(close)) if open < close => close + THINK_CLOSE.len(),
+            (Some(open), None) if text[..open].trim().is_empty() => text.len(),
+            (None, Some(close)) => close + THINK_CLOSE.len(),
+            _ => 0,
+        };
+        let mut prose = String::from(&text[..search_from]);
+        let mut rest = &text[search_from..];
+        while let Some(start) = rest.find(HERMES_OPEN) {
+            prose.push_str(&rest[..start]);
+            let after_open = &rest[start + HERMES_OPEN.len()..];
+            let (block, next) = match after_open.find(HERMES_CLOSE) {
+                Some(end) => (&after_open[..end], &after_open[end + HERMES_CLOSE.len()..]),
+                None => (after_open, ""),
+            };
+            self.block(block);
+            rest = next;
+        }
+        prose.push_str(rest);
+        prose.trim().to_string()
+    }
+
+    /// A Llama 3 reply is either prose or, as a whole, one or more call objects. It counts as a
+    /// call when it starts with `<|python_tag|>`, or starts with `{` and names something; a
+    /// plain JSON answer to a question stays prose.
+    fn llama3(&mut self, text: &str) -> String {
+        let trimmed = text.trim_start();
+        let (tagged, body) = match trimmed.strip_prefix(PYTHON_TAG) {
+            Some(body) => (true, body.trim_start()),
+            None => (false, trimmed),
+        };
+        let names_something = name_regex().is_some_and(|re| re.is_match(body));
+        let is_call = tagged || (body.starts_with('{') && names_something);
+        if !is_call {
+            return text.trim().to_string();
+        }
+        let mut rest = body;
+        loop {
+            rest = rest.trim_start_matches(|c: char| c == ';' || c.is_whitespace());
+            if rest.is_empty() {
+                return String::new();
+            }
+            if !rest.starts_with('{') {
+                // Text after the calls (rare) is kept as prose; a tagged reply that is not JSON
+                // at all (a built-in tool's `name.call(...)` syntax) is one malformed call.
+                if self.calls.is_empty() {
+                    self.malformed_call(rest.trim());
+                    return String::new();
+                }
+                return rest.trim().to_string();
+            }
+            let mut stream = serde_json::Deserializer::from_str(rest).into_iter::<Json>();
+            match stream.next() {
+                Some(Ok(value)) => {
+                    let consumed = stream.byte_offset();
+                    self.object(&value, rest[..consumed].trim());
+                    rest = &rest[consumed..];
+                }
+                _ => {
+                    // The JSON breaks somewhere and where the broken call ends cannot be told,
+                    // so the rest of the reply is one malformed call.
+                    self.malformed_call(rest.trim());
+                    return String::new();
+                }
+            }
+        }
+    }
+
+    /// One Hermes block: exactly one JSON value, surrounded by whitespace at most.
+    fn block(&mut self, block: &str) {
+        let raw = block.trim();
+        match serde_json::from_str::<Json>(raw) {
+            Ok(value) => self.object(&value, raw),
+            Err(_) => self.malformed_call(raw),
+        }
+    }
+
+    /// A parsed call object: `name` plus `arguments` (or `parameters`), the arguments an object
+    /// or a string holding JSON. Missing arguments mean a call without parameters.
+    fn object(&mut self, value: &Json, raw: &str) {
+        let Some(name) = value.get("name").and_then(Json::as_str) else {
+            self.malformed_call(raw);
+            return;
+        };
+        let arguments = value.get("arguments").or_else(|| value.get("parameters"));
+        let arguments = match arguments {
+            None | Some(Json::Null) => Ok("{}".to_string()),
+            Some(Json::String(inner)) => match serde_json::from_str::<Json>(inner) {
+                Ok(parsed) => Ok(compact(&parsed, inner)),
+                Err(_) => Err(inner.clone()),
+            },
+            Some(other) => Ok(compact(other, raw)),
+        };
+        match arguments {
+            Ok(arguments) => self.push(name.to_string(), arguments),
+            Err(raw_arguments) => {
+                self.malformed += 1;
+                self.push(name.to_string(), raw_arguments);
+            }
+        }
+    }
+
+    /// A call that did not parse: the name is recovered from the raw text when it can be, and
+    /// the raw text becomes the arguments, so the loop reports "malformed arguments" for a named
+    /// tool rather than an unknown one.
+    fn malformed_call(&mut self, raw: &str) {
+        self.malformed += 1;
+        let name = name_regex()
+            .and_then(|re| re.captures(raw))
+            .and_then(|captures| captures.get(1))
+            .map(|m| m.as_str().to_string())
+            .unwrap_or_default();
+        self.push(name, raw.to_string());
+    }
+
+    fn push(&mut self, name: String, arguments: String) {
+        let id = format!("{}{}", self.id_prefix, self.calls.len());
+        self.calls.push(ToolCall {
+            id,
+            name,
+            arguments,
+        });
+    }
+}
+
+/// Compact JSON text of a parsed value; `fallback` is only used if serialization fails, which
+/// it cannot for a value that was just parsed.
+fn compact(value: &Json, fallback: &str) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| fallback.to_string())
+}
+
+/// The pattern that recovers a tool name from a broken call. It is a constant that compiles; the
+/// `Option` only spares library code an `expect`: without it, recovery finds no name.
+fn name_regex() -> Option<&'static Regex> {
+    static NAME: OnceLock<Option<Regex>> = OnceLock::new();
+    NAME.get_or_init(|| Regex::new(r#""name"\s*:\s*"([^"]+)""#).ok())
+        .as_ref()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(id: &str, name: &str, arguments: &str) -> ToolCall {
+        ToolCall {
+            id: id.to_string(),
+            name: name.to_string(),
+            arguments: arguments.to_string(),
+        }
+    }
+
+    #[test]
+    fn plain_text_has_no_calls() {
+        for format in [ToolCallFormat::Hermes, ToolCallFormat::Llama3Json] {
+            let out = parse_tool_calls(format, "  The answer is 42.\n", "c");
+            assert_eq!(out.text, "The answer is 42.");
+            assert!(out.calls.is_empty());
+            assert_eq!(out.malformed, 0);
+        }
+    }
+
+    #[test]
+    fn hermes_blocks_are_removed_from_the_text() {
+        let reply = "Let me look.\n<tool_call>\n{\"name\": \"read_file\", \"arguments\": {\"path\": \"src/main.rs\", \"limit\": 10}}\n</tool_call>\n<tool_call>\n{\"name\": \"run_shell\", \"arguments\": {\"command\": \"ls\"}}\n</tool_call>";
+        let out = parse_tool_calls(ToolCallFormat::Hermes, reply, "call_");
+        assert_eq!(out.text, "Let me look.");
+        assert_eq!(
+            out.calls,
+            vec![
+                call(
+                    "call_0",
+                    "read_file",
+                    r#"{"path":"src/main.rs","limit":10}"#
+                ),
+                call("call_1", "run_shell", r#"{"command":"ls"}"#),
+            ]
+        );
+        assert_eq!(out.malformed, 0);
+    }
+
+    #[test]
+    fn hermes_accepts_parameters_string_arguments_and_no_arguments() {
+        let reply = concat!(
+            "<tool_call>{\"name\": \"a\", \"parameters\": {\"x\": 1}}</tool_call>",
+            "<tool_call>{\"name\": \"b\", \"arguments\": \"{\\\"y\\\": [1, 2]}\"}</tool_call>",
+            "<tool_call>{\"name\": \"c\"}</tool_call>",
+        );
+        let out = parse_tool_calls(ToolCallFormat::Hermes, reply, "t");
+        assert_eq!(
+            out.calls,
+            vec![
+                call("t0", "a", r#"{"x":1}"#),
+                call("t1", "b", r#"{"y":[1,2]}"#),
+                call("t2", "c", "{}"),
+            ]
+        );
+        assert_eq!(out.text, "");
+        assert_eq!(out.malformed, 0);
+    }
+
+    #[test]
+    fn hermes_unterminated_last_block_is_parsed() {
+        let reply = "<tool_call>\n{\"name\": \"read_file\", \"arguments\": {\"path\": \"a.rs\"}}\n";
+        let out = parse_tool_calls(ToolCallFormat::Hermes, reply, "c");
+        assert_eq!(
+            out.calls,
+            vec![call("c0", "read_file", r#"{"path":"a.rs"}"#)]
+        );
+        assert_eq!(out.malformed, 0);
+        assert_eq!(out.text, "");
+    }
+
+    #[test]
+    fn hermes_ignores_markers_inside_a_closed_think_block() {
+        let reply = "<think>\nI will emit <tool_call> next.\n</think>\n\n<tool_call>\n{\"name\": \"ls\", \"arguments\": {}}\n</tool_call>";
+        let out = parse_tool_calls(ToolCallFormat::Hermes, reply, "c");
+        assert_eq!(out.calls, vec![call("c0", "ls", "{}")]);
+        assert_eq!(out.text, "<think>\nI will emit <tool_call> next.\n</think>");
+        assert_eq!(out.malformed, 0);
+    }
+
+    #[test]
+    fn hermes_reply_cut_off_while_thinking_has_no_calls() {
+        let reply =
+            "<think>\nMaybe <tool_call>\n{\"name\": \"ls\", \"arguments\": {}}\n</tool_call> would";
+        let out = parse_tool_calls(ToolCallFormat::Hermes, reply, "c");
+        assert!(out.calls.is_empty());
+        assert_eq!(out.malformed, 0);
+        assert_eq!(out.text, reply);
+    }
+
+    #[test]
+    fn hermes_malformed_blocks_are_counted_and_kept() {
+        let reply = concat!(
+            // Invalid JSON, name recoverable.
+            "<tool_call>\n{\"name\": \"write_file\", \"arguments\": {\"path\": \"a\", }\n</tool_call>\n",
+            // Valid JSON without a name.
+            "<tool_call>\n{\"arguments\": {\"x\": 1}}\n</tool_call>\n",
+            // Arguments are a string that is not JSON.
+            "<tool_call>\n{\"name\": \"run_shell\", \"arguments\": \"ls -la\"}\n</tool_call>\n",
+            // Nothing recoverable at all, and cut off.
+            "<tool_call>\nnot json",
+        );
+        let out = parse_tool_calls(ToolCallFormat::Hermes, reply, "m");
+        assert_eq!(out.malformed, 4);
+        assert_eq!(
+            out.calls,
+            vec![
+                call(
+                    "m0",
+                    "write_file",
+                    "{\"name\": \"write_file\", \"arguments\": {\"path\": \"a\", }"
+                ),
+                call("m1", "", "{\"arguments\": {\"x\": 1}}"),
+                call("m2", "run_shell", "ls -la"),
+                call("m3", "", "not json"),
+            ]
+        );
+        assert_eq!(out.text, "");
+    }
+
+    #[test]
+    fn hermes_empty_block_at_the_end_is_malformed() {
+        let out = parse_tool_calls(ToolCallFormat::Hermes, "Reading.\n<tool_call>", "c");
+        assert_eq!(out.text, "Reading.");
+        assert_eq!(out.calls, vec![call("c0", "", "")]);
+        assert_eq!(out.malformed, 1);
+    }
+
+    #[test]
+    fn llama3_single_and_multiple_calls() {
+        let out = parse_tool_calls(
+            ToolCallFormat::Llama3Json,
+            "{\"name\": \"read_file\", \"parameters\": {\"path\": \"src/lib.rs\"}}",
+            "c",
+        );
+        assert_eq!(
+            out.calls,
+            vec![call("c0", "read_file", r#"{"path":"src/lib.rs"}"#)]
+        );
+        assert_eq!(out.text, "");
+        assert_eq!(out.malformed, 0);
+
+        let reply = "<|python_tag|>{\"name\": \"a\", \"parameters\": {\"x\": 1}}; {\"name\": \"b\", \"arguments\": {\"y\": \"z\"}}\n{\"name\": \"c\", \"parameters\": {}}";
+        let out = parse_tool_calls(ToolCallFormat::Llama3Json, reply, "c");
+        assert_eq!(
+            out.calls,
+            vec![
+                call("c0", "a", r#"{"x":1}"#),
+                call("c1", "b", r#"{"y":"z"}"#),
+                call("c2", "c", "{}"),
+            ]
+        );
+        assert_eq!(out.malformed, 0);
+    }
+
+    #[test]
+    fn llama3_json_answer_without_a_name_stays_prose() {
+        let reply = "{\"answer\": 42}";
+        let out = parse_tool_calls(ToolCallFormat::Llama3Json, reply, "c");
+        assert!(out.calls.is_empty());
+        assert_eq!(out.text, reply);
+    }
+
+    #[test]
+    fn llama3_malformed_calls_are_counted() {
+        let out = parse_tool_calls(
+            ToolCallFormat::Llama3Json,
+            "{\"name\": \"read_file\", \"parameters\": {\"path\": \"a.rs\"",
+            "c",
+        );
+        assert_eq!(out.malformed, 1);
+        assert_eq!(
+            out.calls,
+            vec![call(
+                "c0",
+                "read_file",
+                "{\"name\": \"read_file\", \"parameters\": {\"path\": \"a.rs\""
+            )]
+        );
+
+        // A valid first call followed by a broken one: both are returned, one is malformed.
+        let out = parse_tool_calls(
+            ToolCallFormat::Llama3Json,
+            "{\"name\": \"a\", \"parameters\": {}};{\"name\": \"b\", \"parameters\": {oops}}",
+            "c",
+        );
+        assert_eq!(out.malformed, 1);
+        assert_eq!(out.calls.len(), 2);
+        assert_eq!(out.calls[0], call("c0", "a", "{}"));
+        assert_eq!(out.calls[1].name, "b");
+        assert_eq!(
+            out.calls[1].arguments,
+            "{\"name\": \"b\", \"parameters\": {oops}}"
+        );
+
+        // A built-in tool call in Python syntax after the tag is not JSON.
+        let out = parse_tool_calls(
+            ToolCallFormat::Llama3Json,
+            "<|python_tag|>brave_search.call(query=\"rust\")",
+            "c",
+        );
+        assert_eq!(out.malformed, 1);
+        assert_eq!(
+            out.calls,
+            vec![call("c0", "", "brave_search.call(query=\"rust\")")]
+        );
+    }
+
+    #[test]
+    fn opening_markers() {
+        assert_eq!(opening_marker(ToolCallFormat::Hermes), "<tool_call>");
+        assert_eq!(opening_marker(ToolCallFormat::Llama3Json), "{\"name\": ");
+    }
+}

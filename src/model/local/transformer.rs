@@ -1,0 +1,338 @@
+//! The decoder itself, written on candle-core / candle-nn ops so that its cache is ours: an
+//! external [`KvCache`] that can be cut back and copied, grouped-query attention that never
+//! materialises repeated keys and values, and rotary tables built in f32.
+
+use std::sync::Arc;
+
+use candle_core::quantized::{QMatMul, QTensor};
+use candle_core::{DType, Device, Module, Result, Tensor};
+
+use super::kv::KvCache;
+use super::shape::{Llama3Scaling, ModelShape};
+
+/// A projection: dense weights `(out, in)` or a quantized matrix, with an optional bias.
+#[derive(Debug, Clone)]
+pub enum Linear {
+    Dense {
+        weight: Tensor,
+        bias: Option<Tensor>,
+    },
+    Quantized {
+        weight: QMatMul,
+        bias: Option<Tensor>,
+    },
+}
+
+impl Linear {
+    pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let (out, bias) = match self {
+            Linear::Dense { weight, bias } => (xs.broadcast_matmul(&weight.t()?)?, bias),
+            Linear::Quantized { weight, bias } => (weight.forward(xs)?, bias),
+        };
+        match bias {
+            Some(bias) => out.broadcast_add(bias),
+            None => Ok(out),
+        }
+    }
+}
+
+/// Token embeddings, dense or quantized (rows are dequantized on lookup).
+#[derive(Debug, Clone)]
+pub enum Embedding {
+    Dense(Tensor),
+    Quantized(Arc<QTensor>),
+}
+
+impl Embedding {
+    fn forward(&self, ids: &Tensor) -> Result<Tensor> {
+        match self {
+            Embedding::Dense(table) => {
+                let hidden = table.dim(1)?;
+                let flat = ids.flatten_all()?;
+                let mut dims = ids.dims().to_vec();
+                dims.push(hidden);
+                table.index_select(&flat, 0)?.reshape(dims)
+            }
+            Embedding::Quantized(table) => table.embedding(ids),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Layer {
+    pub attn_norm: Tensor,
+    pub q: Linear,
+    pub k: Linear,
+    pub v: Linear,
+    pub o: Linear,
+    /// Qwen3: RMS norms over each head of q and k.
+    pub q_norm: Option<Tensor>,
+    pub k_norm: Option<Tensor>,
+    pub mlp_norm: Tensor,
+    pub gate: Linear,
+    pub up: Linear,
+    pub down: Linear,
+}
+
+/// How the rotary embedding pairs dimensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RopeStyle {
+    /// HF layout: dimension i pairs with i + d/2.
+    Half,
+    /// llama.cpp's layout for `llama` GGUFs, whose q/k rows were permuted: pairs (2i, 2i+1).
+    Interleaved,
+}
+
+#[derive(Debug, Clone)]
+struct RopeTables {
+    cos: Tensor,
+    sin: Tensor,
+}
+
+impl RopeTables {
+    /// Tables for `positions` positions, computed in f32 (half precision drifts at long
+    /// contexts) and then cast to the activation type.
+    fn new(
+        shape: &ModelShape,
+        positions: usize,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<RopeTables> {
+        let half = shape.head_dim / 2;
+        let inv_freq: Vec<f32> = (0..half)
+            .map(|i| {
+                let freq = 1.0
+                    / shape
+                        .rope_theta
+                        .powf(2.0 * i as f64 / shape.head_dim as f64);
+                match &shape.rope_scaling {
+                    Some(scaling) => llama3_frequency(freq, scaling) as f32,
+                    None => freq as f32,
+                }
+            })
+            .collect();
+        let inv_freq = Tensor::from_vec(inv_freq, (1, half), device)?;
+        let positions_t = Tensor::arange(0u32, positions as u32, device)?
+            .to_dtype(DType::F32)?
+            .reshape((positions, 1))?;
+        let angles = positions_t.broadcast_mul(&inv_freq)?;
+        Ok(RopeTables {
+            cos: angles.cos()?.to_dtype(dtype)?,
+            sin: angles.sin()?.to_dtype(dtype)?,
+        })
+    }
+}
+
+/// Llama 3's frequency-dependent scaling of the rotary frequencies.
+fn llama3_frequency(freq: f64, scaling: &Llama3Scaling) -> f64 {
+    let original = scaling.original_max_position_embeddings as f64;
+    let low_wavelen = original / scaling.low_freq_factor;
+    let high_wavelen = original / scaling.high_freq_factor;
+    let wavelen = 2.0 * std::f64::consts::PI / freq;
+    if wavelen < high_wavelen {
+        freq
+    } else if wavelen > low_wavelen {
+        freq / scaling.factor
+    } else {
+        let smooth = (original / wavelen - scaling.low_freq_factor)
+            / (scaling.high_freq_factor - scaling.low_freq_factor);
+        (1.0 - smooth) * freq / scaling.factor + smooth * freq
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Transformer {
+    pub shape: ModelShape,
+    pub embed: Embedding,
+    pub layers: Vec<Layer>,
+    pub norm: Tensor,
+    pub lm_head: Linear,
+    pub rope_style: RopeStyle,
+    /// The type activations and the cache are kept in.
+    pub dtype: DType,
+    pub device: Device,
+    rope: RopeTables,
+    max_positions: usize,
+}
+
+impl Transformer {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        shape: ModelShape,
+        embed: Embedding,
+        layers: Vec<Layer>,
+        norm: Tensor,
+        lm_head: Linear,
+        rope_style: RopeStyle,
+        dtype: DType,
+        device: Device,
+        max_positions: usize,
+    ) -> Result<Transformer> {
+        let rope = RopeTables::new(&shape, max_positions, dtype, &device)?;
+        Ok(Transformer {
+            shape,
+            embed,
+            layers,
+            norm,
+            lm_head,
+            rope_style,
+            dtype,
+            device,
+            rope,
+            max_positions,
+        })
+    }
+
+    /// Positions the rotary tables cover: the longest context this model instance accepts.
+    pub fn max_positions(&self) -> usize {
+        self.max_positions
+    }
+
+    /// Runs `tokens` at positions `cache.len()..`, appending their keys and values to `cache`.
+    /// Returns f32 logits `(n, vocab)`: of every position when `all_positions`, else of the last.
+    pub fn forward(
+        &self,
+        tokens: &[u32],
+        cache: &mut KvCache,
+        all_positions: bool,
+    ) -> Result<Tensor> {
+        let count = tokens.len();
+        if count == 0 {
+            candle_core::bail!("forward needs at least one token");
+        }
+        let offset = cache.len();
+        if offset + count > self.max_positions {
+            candle_core::bail!(
+                "context of {} tokens exceeds the model's {} positions",
+                offset + count,
+                self.max_positions
+            );
+        }
+        let ids = Tensor::from_vec(tokens.to_vec(), (1, count), &self.device)?;
+        let mut xs = self.embed.forward(&ids)?.to_dtype(self.dtype)?;
+        let cos = self.rope.cos.narrow(0, offset, count)?;
+        let sin = self.rope.sin.narrow(0, offset, count)?;
+        let mask = if count > 1 {
+            Some(self.mask(count, offset)?)
+        } else {
+            None
+        };
+        for (index, layer) in self.layers.iter().enumerate() {
+            let residual = xs.clone();
+            let normed = rms_norm(&xs, &layer.attn_norm, self.shape.rms_norm_eps)?;
+            let attended =
+                self.attention(index, layer, &normed, &cos, &sin, mask.as_ref(), cache)?;
+            xs = (residual + attended)?;
+            let residual = xs.clone();
+            let normed = rms_norm(&xs, &layer.mlp_norm, self.shape.rms_norm_eps)?;
+            let gate = candle_nn::ops::silu(&layer.gate.forward(&normed)?)?;
+            let mlp = layer.down.forward(&(gate * layer.up.forward(&normed)?)?)?;
+            xs = (residual + mlp)?;
+        }
+        cache.advance(count);
+        let xs = if all_positions {
+            xs
+        } else {
+            xs.narrow(1, count - 1, 1)?
+        };
+        let xs = rms_norm(&xs, &self.norm, self.shape.rms_norm_eps)?;
+        self.lm_head.forward(&xs)?.to_dtype(DType::F32)?.squeeze(0)
+    }
+
+    /// `(count, offset + count)`: query i (at position offset + i) sees keys up to offset + i.
+    fn mask(&self, count: usize, offset: usize) -> Result<Tensor> {
+        let total = offset + count;
+        let values: Vec<f32> = (0..count)
+            .flat_map(|i| {
+                (0..total).map(move |j| {
+                    if j <= offset + i {
+                        0.0
+                    } else {
+                        f32::NEG_INFINITY
+                    }
+                })
+            })
+            .collect();
+        Tensor::from_vec(values, (count, total), &self.device)?.to_dtype(self.dtype)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn attention(
+        &self,
+        index: usize,
+        layer: &Layer,
+        xs: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        mask: Option<&Tensor>,
+        cache: &mut KvCache,
+    ) -> Result<Tensor> {
+        let shape = &self.shape;
+        let (batch, count, _) = xs.dims3()?;
+        let (heads, kv_heads, head_dim) = (shape.num_heads, shape.num_kv_heads, shape.head_dim);
+        let q = layer
+            .q
+            .forward(xs)?
+            .reshape((batch, count, heads, head_dim))?;
+        let k = layer
+            .k
+            .forward(xs)?
+            .reshape((batch, count, kv_heads, head_dim))?;
+        let v = layer
+            .v
+            .forward(xs)?
+            .reshape((batch, count, kv_heads, head_dim))?;
+        let q = match &layer.q_norm {
+            Some(norm) => rms_norm(&q, norm, shape.rms_norm_eps)?,
+            None => q,
+        };
+        let k = match &layer.k_norm {
+            Some(norm) => rms_norm(&k, norm, shape.rms_norm_eps)?,
+            None => k,
+        };
+        let q = q.transpose(1, 2)?.contiguous()?;
+        let k = k.transpose(1, 2)?.contiguous()?;
+        let v = v.transpose(1, 2)?;
+        let (q, k) = match self.rope_style {
+            RopeStyle::Half => (
+                candle_nn::rotary_emb::rope(&q, cos, sin)?,
+                candle_nn::rotary_emb::rope(&k, cos, sin)?,
+            ),
+            RopeStyle::Interleaved => (
+                candle_nn::rotary_emb::rope_i(&q, cos, sin)?,
+                candle_nn::rotary_emb::rope_i(&k, cos, sin)?,
+            ),
+        };
+        let (keys, values) = cache.append(index, &k, &v)?;
+        let total = keys.dim(2)?;
+        // Grouped-query attention: the heads sharing a key/value head become extra query rows,
+        // so keys and values are used as they are stored.
+        let group = heads / kv_heads;
+        let q = q.reshape((batch, kv_heads, group * count, head_dim))?;
+        let scale = 1.0 / (head_dim as f64).sqrt();
+        let scores = (q.matmul(&keys.t()?)? * scale)?;
+        let scores = match mask {
+            Some(mask) => {
+                let grouped = scores.reshape((batch, kv_heads, group, count, total))?;
+                grouped
+                    .broadcast_add(mask)?
+                    .reshape((batch, kv_heads, group * count, total))?
+            }
+            None => scores,
+        };
+        let probabilities = candle_nn::ops::softmax_last_dim(&scores.to_dtype(DType::F32)?)?
+            .to_dtype(self.dtype)?;
+        let out = probabilities.matmul(&values)?;
+        let out = out
+            .reshape((batch, heads, count, head_dim))?
+            .transpose(1, 2)?
+            .reshape((batch, count, heads * head_dim))?;
+        layer.o.forward(&out)
+    }
+}
+
+/// candle's fused RMS norm (it accumulates in f32 for half types); `weight` is in the
+/// activation type.
+fn rms_norm(xs: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
+    candle_nn::ops::rms_norm(&xs.contiguous()?, weight, eps as f32)
+}
