@@ -431,10 +431,12 @@ pub fn write_gguf(
                 tensor = permute_for_interleaved(&tensor, shape.num_kv_heads)?;
             }
         }
-        let kind = if tensor.rank() == 2 {
-            dtype
-        } else {
-            GgmlDType::F32
+        let kind = match tensor.dims() {
+            // K-quants pack 256 values a block; like llama.cpp, rows of another width fall back
+            // to Q8_0 (Qwen2.5-0.5B's 896-wide projections, for one).
+            [_, cols] if cols % dtype.block_size() != 0 => GgmlDType::Q8_0,
+            [_, _] => dtype,
+            _ => GgmlDType::F32,
         };
         quantized.push((rename(hf), QTensor::quantize(&tensor, kind).map_err(err)?));
     }

@@ -1,0 +1,205 @@
+//! Local inference on random-weight models with real shapes (Qwen2.5-0.5B: hidden 896, 24
+//! layers, 14 heads over 2 KV heads, intermediate 4864, vocabulary 151936), side by side in one
+//! run:
+//! - `decode_16_at_{256,3000}`: 16 decode steps after a 256- or 3,000-token context;
+//! - `turn_cached_3000` / `turn_uncached_3000`: one agent turn at a 3,000-token context (a
+//!   64-token tool result appended, 16 tokens generated) with the prefix cache, and the same turn
+//!   recomputed from scratch;
+//! - before the groups: the cache-read share of input tokens over a 20-turn trajectory through the
+//!   engine, and load time / memory of each model.
+//!
+//! Q8_0 runs every group; Q4_K (rows not divisible by 256 fall back to Q8_0, as in llama.cpp)
+//! runs decode at 256 and the cached turn.
+
+use std::time::{Duration, Instant};
+
+use candle_core::quantized::GgmlDType;
+use criterion::{criterion_group, criterion_main, Criterion};
+
+use missions_bench::model::local::engine::LocalEngine;
+use missions_bench::model::local::fixtures::{write_gguf, write_model_description, FixtureShape};
+use missions_bench::model::local::kv::KvCache;
+use missions_bench::model::local::transformer::Transformer;
+use missions_bench::model::local::{resident_bytes, CandleBackend};
+use missions_bench::model::{ChatRequest, Message, ModelBackend, ModelInfo, ToolCall};
+use missions_bench::spec::config::ModelConfig;
+use missions_bench::spec::Provider;
+use missions_bench::tools::WorkspaceTools;
+
+const CONTEXT: usize = 3000;
+const NEW_TOKENS: usize = 64;
+const DECODE: usize = 16;
+
+fn ids(vocab: usize, count: usize, salt: usize) -> Vec<u32> {
+    (0..count)
+        .map(|i| ((i * 7919 + salt * 104_729 + 13) % vocab) as u32)
+        .collect()
+}
+
+fn prefill(model: &Transformer, cache: &mut KvCache, tokens: &[u32]) {
+    for chunk in tokens.chunks(512) {
+        model.forward(chunk, cache, false).expect("prefill");
+    }
+}
+
+fn decode(model: &Transformer, cache: &mut KvCache, steps: usize) {
+    for step in 0..steps {
+        model
+            .forward(&[(step * 31 % 500) as u32], cache, false)
+            .expect("decode");
+    }
+}
+
+/// The cache-read share of input tokens over a 20-turn agent trajectory.
+fn trajectory_share(engine: &LocalEngine) -> (u64, u64, Duration) {
+    let tools = vec![
+        WorkspaceTools::read_spec(),
+        WorkspaceTools::write_spec(),
+        WorkspaceTools::run_spec(),
+    ];
+    let mut messages = vec![
+        Message::system(
+            "You are a worker in a software mission. Implement the feature test-first.".repeat(8),
+        ),
+        Message::user(
+            "Implement wordfreq.py: count words in a file, print the most frequent first. "
+                .repeat(4),
+        ),
+    ];
+    let mut trajectory = engine.new_trajectory(0);
+    let (mut input, mut cached) = (0, 0);
+    let started = Instant::now();
+    for turn in 0..20 {
+        let request = ChatRequest {
+            messages: &messages,
+            tools: &tools,
+            max_output_tokens: None,
+        };
+        let response = engine.complete(&mut trajectory, &request).expect("turn");
+        input += response.usage.input_tokens.unwrap_or(0);
+        cached += response.usage.cache_read_tokens.unwrap_or(0);
+        let call = ToolCall {
+            id: format!("c{turn}"),
+            name: "run_command".into(),
+            arguments: "{\"command\": \"python -m pytest -q\"}".into(),
+        };
+        messages.push(Message::assistant(response.text, vec![call.clone()]));
+        messages.push(Message::tool_result(&call, format!("exit_code: 1\n--- stdout ---\nF.. [{turn}] assert count_words('a a b') == {{'a': 2}}\n--- stderr ---\n"), false));
+    }
+    (cached, input, started.elapsed())
+}
+
+fn load(label: &str, dtype: GgmlDType, dir: &std::path::Path) -> CandleBackend {
+    let shape = FixtureShape::qwen25_half_b();
+    let started = Instant::now();
+    let fixture = write_model_description(&dir.join("model"), shape, 42).expect("fixture");
+    let path = write_gguf(
+        &fixture,
+        &dir.join(format!("qwen25-05b-{label}.gguf")),
+        dtype,
+    )
+    .expect("gguf");
+    println!(
+        "{label}: wrote {:.0} MB of random weights in {:.1} s",
+        std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
+    let config = ModelConfig {
+        provider: Provider::Candle,
+        path: Some(path.display().to_string()),
+        tokenizer: Some(fixture.folder.join("tokenizer.json").display().to_string()),
+        max_new_tokens: Some(DECODE),
+        max_context: Some(4096),
+        share_prefixes: Some(false),
+        ..ModelConfig::default()
+    };
+    let before = resident_bytes();
+    let backend = CandleBackend::load(
+        ModelInfo {
+            name: label.into(),
+            provider: "candle",
+        },
+        &config,
+    )
+    .expect("load");
+    let stats = backend.stats();
+    println!(
+        "{label}: loaded in {:.0} ms, +{:.0} MiB resident (process now {:.0} MiB; {})",
+        stats.load_ms.unwrap_or(0.0),
+        stats.resident_bytes.unwrap_or(0) as f64 / 1048576.0,
+        resident_bytes().max(before) as f64 / 1048576.0,
+        stats.detail
+    );
+    backend
+}
+
+fn bench_model(c: &mut Criterion, label: &str, dtype: GgmlDType, full: bool) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let backend = load(label, dtype, dir.path());
+    let engine = backend.engine();
+    let (cached, input, took) = trajectory_share(engine);
+    println!(
+        "{label}: 20-turn trajectory: {cached} of {input} input tokens read from the cache ({:.1}%), {:.1} s",
+        cached as f64 * 100.0 / input.max(1) as f64,
+        took.as_secs_f64()
+    );
+    let model = &engine.transformer;
+    let vocab = model.shape.vocab_size.min(500);
+    let context = ids(vocab, CONTEXT, 1);
+    let appended = ids(vocab, NEW_TOKENS, 2);
+    let mut cache = KvCache::new(model.shape.num_layers);
+    let started = Instant::now();
+    prefill(model, &mut cache, &context);
+    println!(
+        "{label}: prefill of {CONTEXT} tokens took {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let mut group = c.benchmark_group(format!("local_{label}"));
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(20));
+    group.bench_function("decode_16_at_256", |b| {
+        b.iter(|| {
+            cache.truncate(256);
+            decode(model, &mut cache, DECODE);
+        })
+    });
+    if full {
+        group.bench_function("decode_16_at_3000", |b| {
+            b.iter(|| {
+                cache.truncate(CONTEXT);
+                decode(model, &mut cache, DECODE);
+            })
+        });
+    }
+    // Truncating to 256 dropped positions 256..3000: rebuild them once, outside the timing.
+    cache.truncate(256);
+    prefill(model, &mut cache, &context[256..]);
+    group.bench_function("turn_cached_3000", |b| {
+        b.iter(|| {
+            cache.truncate(CONTEXT);
+            prefill(model, &mut cache, &appended);
+            decode(model, &mut cache, DECODE);
+        })
+    });
+    if full {
+        let mut whole = context.clone();
+        whole.extend(&appended);
+        group.bench_function("turn_uncached_3000", |b| {
+            b.iter(|| {
+                let mut fresh = KvCache::new(model.shape.num_layers);
+                prefill(model, &mut fresh, &whole);
+                decode(model, &mut fresh, DECODE);
+            })
+        });
+    }
+    group.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    bench_model(c, "q8_0", GgmlDType::Q8_0, true);
+    bench_model(c, "q4_k", GgmlDType::Q4K, false);
+}
+
+criterion_group!(local_inference, benches);
+criterion_main!(local_inference);
