@@ -49,57 +49,72 @@ fn each_turn_prefills_only_its_new_tokens() {
         11,
     )
     .unwrap();
-    let backend = backend(&fixture.folder, 12, false);
-    let engine = backend.engine();
-    let tools = tools();
-    let mut trajectory = engine.new_trajectory(0);
-    let mut messages = vec![
-        Message::system("You are a worker."),
-        Message::user("Write hello.py and run it."),
-    ];
-
-    let mut previous_total = 0u64;
-    for turn in 0..4 {
-        let request = ChatRequest {
-            messages: &messages,
-            tools: &tools,
-            max_output_tokens: None,
-        };
-        let before: Vec<u32> = trajectory.tokens().to_vec();
-        let response = engine.complete(&mut trajectory, &request).unwrap();
-        let usage = &response.usage;
-        assert_eq!(usage.source, UsageSource::Engine);
-        let input = usage.input_tokens.unwrap();
-        let cached = usage.cache_read_tokens.unwrap();
-        let output = usage.output_tokens.unwrap();
-        assert!(output >= 1 && output <= 12);
-        assert_eq!(usage.cache_write_tokens, Some(input - cached));
-        assert_eq!(response.timing.prefill_tokens, Some(input - cached));
-        assert!(response.timing.ttft_ms.unwrap() > 0.0);
-        if turn == 0 {
-            assert_eq!(cached, 0);
-        } else {
-            // Everything but the last sampled token of the previous turn was already cached, and
-            // the previous trajectory (generated ids verbatim) is a prefix of this prompt.
-            assert_eq!(cached, previous_total - 1, "turn {turn}");
-            assert_eq!(
-                &trajectory.tokens()[..before.len()],
-                &before[..],
-                "turn {turn}"
-            );
+    let templates = crate::common::repo().join("tests/fixtures/templates");
+    // The built-in ChatML, and two shipped templates (Qwen3's rewrites the last assistant turn,
+    // which a token-level trajectory must not be thrown off by).
+    for template in [None, Some("qwen2.5-instruct.jinja"), Some("qwen3.jinja")] {
+        let mut config = model_config(&fixture.folder, 12);
+        config.share_prefixes = Some(false);
+        config.chat_template = template.map(|t| templates.join(t).display().to_string());
+        let backend = CandleBackend::load(
+            ModelInfo {
+                name: "tiny".into(),
+                provider: "candle",
+            },
+            &config,
+        )
+        .unwrap();
+        let label = template.unwrap_or("chatml");
+        let engine = backend.engine();
+        let tools = tools();
+        let mut trajectory = engine.new_trajectory(0);
+        let mut messages = vec![
+            Message::system("You are a worker."),
+            Message::user("Write hello.py and run it."),
+        ];
+        let mut previous_total = 0u64;
+        for turn in 0..4 {
+            let request = ChatRequest {
+                messages: &messages,
+                tools: &tools,
+                max_output_tokens: None,
+            };
+            let before: Vec<u32> = trajectory.tokens().to_vec();
+            let response = engine.complete(&mut trajectory, &request).unwrap();
+            let usage = &response.usage;
+            assert_eq!(usage.source, UsageSource::Engine);
+            let input = usage.input_tokens.unwrap();
+            let cached = usage.cache_read_tokens.unwrap();
+            let output = usage.output_tokens.unwrap();
+            assert!((1..=12).contains(&output));
+            assert_eq!(usage.cache_write_tokens, Some(input - cached));
+            assert_eq!(response.timing.prefill_tokens, Some(input - cached));
+            assert!(response.timing.ttft_ms.unwrap() > 0.0);
+            if turn == 0 {
+                assert_eq!(cached, 0);
+            } else {
+                // Everything but the last sampled token of the previous turn was cached, and the
+                // previous trajectory (generated ids verbatim) is a prefix of this prompt.
+                assert_eq!(cached, previous_total - 1, "{label} turn {turn}");
+                assert_eq!(
+                    &trajectory.tokens()[..before.len()],
+                    &before[..],
+                    "{label} turn {turn}"
+                );
+            }
+            previous_total = input + output;
+            let calls = vec![ToolCall {
+                id: format!("c{turn}"),
+                name: "run_command".into(),
+                arguments: "{\"command\": \"ls\"}".into(),
+            }];
+            messages.push(Message::assistant(response.text.clone(), calls.clone()));
+            messages.push(Message::tool_result(
+                &calls[0],
+                format!("exit_code: 0\n--- stdout ---\nfile{turn}.py\n--- stderr ---\n"),
+                false,
+            ));
         }
-        previous_total = input + output;
-        let calls = vec![ToolCall {
-            id: format!("c{turn}"),
-            name: "run_command".into(),
-            arguments: "{\"command\": \"ls\"}".into(),
-        }];
-        messages.push(Message::assistant(response.text.clone(), calls.clone()));
-        messages.push(Message::tool_result(
-            &calls[0],
-            format!("exit_code: 0\n--- stdout ---\nfile{turn}.py\n--- stderr ---\n"),
-            false,
-        ));
     }
 }
 

@@ -146,25 +146,21 @@ impl LocalEngine {
         let full = render(request.messages, true)?;
         let consumed = trajectory.messages_consumed;
         if consumed > 0 && consumed <= request.messages.len() {
-            let previous = render(&request.messages[..consumed], false)?;
-            // The prompt our last reply answered; the marker must lie after it, inside the reply.
+            // The prompt our last reply answered. The full render continues it with the reply as
+            // the template writes it (Qwen3 drops an empty think block there, for one), up to the
+            // reply's end-of-turn marker, then the new messages. The reply is kept as generated;
+            // only what follows its marker is tokenized.
             let before_reply = render(&request.messages[..consumed - 1], true)?;
-            let marker = previous
-                .rfind(self.end_of_turn.as_str())
-                .filter(|m| *m >= before_reply.len());
-            if let (Some(rest), Some(marker), true) = (
-                full.strip_prefix(previous.as_str()),
-                marker,
-                previous.starts_with(&before_reply),
-            ) {
-                // What the template writes after the end-of-turn marker of our last reply (often a
-                // newline) and the new messages; the reply itself is kept as generated.
-                let after_marker = &previous[marker + self.end_of_turn.len()..];
+            let after_reply = full.strip_prefix(before_reply.as_str()).and_then(|rest| {
+                rest.find(self.end_of_turn.as_str())
+                    .map(|at| &rest[at + self.end_of_turn.len()..])
+            });
+            if let Some(new_text) = after_reply {
                 let mut tokens = trajectory.tokens.clone();
                 if !trajectory.ended_with_stop {
                     tokens.extend(self.encode(&self.end_of_turn)?);
                 }
-                tokens.extend(self.encode(&format!("{after_marker}{rest}"))?);
+                tokens.extend(self.encode(new_text)?);
                 return Ok(tokens);
             }
         }

@@ -207,33 +207,60 @@ impl CandleBackend {
             }
             None => None,
         };
-        let template = match (&config.chat_template, &tokenizer_config) {
-            (Some(path), _) => {
-                let source = std::fs::read_to_string(path)
-                    .map_err(|e| unavailable(format!("chat template `{path}`: {e}")))?;
-                ChatTemplate::from_source(&source, "", "")
-                    .map_err(|e| unavailable(format!("chat template `{path}`: {e}")))?
-            }
-            (None, Some(tokenizer_config)) => ChatTemplate::from_tokenizer_config(tokenizer_config)
-                .map_err(|e| {
+        let token_text = |key: &str| {
+            tokenizer_config
+                .as_ref()
+                .and_then(|c| c.get(key))
+                .and_then(|t| {
+                    t.as_str().map(str::to_string).or_else(|| {
+                        t.get("content")
+                            .and_then(|c| c.as_str())
+                            .map(str::to_string)
+                    })
+                })
+        };
+        let (bos, eos) = (
+            token_text("bos_token").unwrap_or_default(),
+            token_text("eos_token").unwrap_or_default(),
+        );
+        let from_file = |path: &Path| -> Result<ChatTemplate, ModelError> {
+            let source = std::fs::read_to_string(path)
+                .map_err(|e| unavailable(format!("chat template `{}`: {e}", path.display())))?;
+            ChatTemplate::from_source(&source, &bos, &eos)
+                .map_err(|e| unavailable(format!("chat template `{}`: {e}", path.display())))
+        };
+        // Newer HF repos keep the template in chat_template.jinja beside tokenizer_config.json.
+        let beside = files
+            .tokenizer
+            .parent()
+            .map(|dir| dir.join("chat_template.jinja"))
+            .filter(|p| p.is_file());
+        let template = match (&config.chat_template, &tokenizer_config, beside) {
+            (Some(path), _, _) => from_file(Path::new(path))?,
+            (None, Some(tokenizer_config), beside) => {
+                match ChatTemplate::from_tokenizer_config(tokenizer_config).map_err(|e| {
                     unavailable(format!(
                         "chat template of `{}`: {e}",
                         files.tokenizer.display()
                     ))
-                })?
-                .unwrap_or_else(ChatTemplate::chatml),
-            (None, None) => ChatTemplate::chatml(),
+                })? {
+                    Some(template) => template,
+                    None => match beside {
+                        Some(path) => from_file(&path)?,
+                        None => ChatTemplate::chatml(),
+                    },
+                }
+            }
+            (None, None, Some(path)) => from_file(&path)?,
+            (None, None, None) => ChatTemplate::chatml(),
         };
-        let eos_token = tokenizer_config
-            .as_ref()
-            .and_then(|c| c.get("eos_token"))
-            .and_then(|t| {
-                t.as_str().map(str::to_string).or_else(|| {
-                    t.get("content")
-                        .and_then(|c| c.as_str())
-                        .map(str::to_string)
-                })
-            });
+        // A template that ignores tools (SmolLM2's) would hide them from the model.
+        let template = if template.supports_tools() {
+            template
+        } else {
+            ChatTemplate::chatml()
+        };
+        let eos_token = token_text("eos_token");
         let (end_of_turn, stop_ids) = stops(
             &tokenizer,
             &template,
