@@ -67,6 +67,8 @@ pub struct ModelConfig {
     pub max_new_tokens: Option<usize>,
     /// candle: start new trajectories from the cache of finished ones with the same beginning.
     pub share_prefixes: Option<bool>,
+    /// candle: make every reply exactly one syntactically valid tool call.
+    pub constrained_tool_calls: Option<bool>,
 }
 
 impl ModelConfig {
@@ -85,6 +87,10 @@ impl ModelConfig {
             ("max_context", self.max_context.is_some()),
             ("max_new_tokens", self.max_new_tokens.is_some()),
             ("share_prefixes", self.share_prefixes.is_some()),
+            (
+                "constrained_tool_calls",
+                self.constrained_tool_calls.is_some(),
+            ),
         ] {
             if set {
                 keys.push(key);

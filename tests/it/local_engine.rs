@@ -301,3 +301,70 @@ async fn missions_run_with_a_local_model_in_every_role() {
     let tiny = info.models.iter().find(|m| m.name == "tiny").unwrap();
     assert!(tiny.load_ms.unwrap() > 0.0 && tiny.parameters.unwrap() > 0);
 }
+
+#[test]
+fn constrained_replies_are_one_valid_tool_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let tools = tools();
+    let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
+    let mut completed = 0;
+    for (family, seed) in [
+        (Family::Qwen2, 1u64),
+        (Family::Qwen3, 2),
+        (Family::Llama, 3),
+        (Family::Qwen2, 4),
+    ] {
+        let fixture = write_hf_folder(
+            &dir.path().join(format!("m{seed}")),
+            FixtureShape::tiny(family),
+            seed,
+        )
+        .unwrap();
+        let mut config = model_config(&fixture.folder, 160);
+        config.constrained_tool_calls = Some(true);
+        let backend = CandleBackend::load(
+            ModelInfo {
+                name: "tiny".into(),
+                provider: "candle",
+            },
+            &config,
+        )
+        .unwrap();
+        let engine = backend.engine();
+        let messages = vec![
+            Message::system("You are a worker."),
+            Message::user("List the files."),
+        ];
+        let mut trajectory = engine.new_trajectory(0);
+        let request = ChatRequest {
+            messages: &messages,
+            tools: &tools,
+            max_output_tokens: None,
+        };
+        let response = engine.complete(&mut trajectory, &request).unwrap();
+        // Random weights still write a call: the name is always one of the tools.
+        assert_eq!(
+            response.tool_calls.len(),
+            1,
+            "{family:?}: {:?}",
+            response.text
+        );
+        let call = &response.tool_calls[0];
+        assert!(
+            names.contains(&call.name.as_str()),
+            "{family:?}: {}",
+            call.name
+        );
+        if response.stop == missions_bench::model::StopReason::ToolCalls
+            && response.usage.output_tokens.unwrap() < 160
+        {
+            let arguments: serde_json::Value = serde_json::from_str(&call.arguments).unwrap();
+            assert!(arguments.is_object(), "{family:?}: {}", call.arguments);
+            completed += 1;
+        }
+    }
+    assert!(
+        completed >= 2,
+        "most constrained calls complete within the token budget"
+    );
+}

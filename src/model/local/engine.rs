@@ -2,13 +2,15 @@
 //! the model generated are kept verbatim; only new messages are rendered and tokenized), and
 //! every turn reuses the longest cached token prefix, prefilling only what is new.
 
+use std::collections::HashSet;
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
 use candle_core::Tensor;
 use tokenizers::Tokenizer;
 
+use super::constrain::ToolCallConstraint;
 use super::kv::KvCache;
 use super::sampling::{Sampler, SamplingParams};
 use super::template::ChatTemplate;
@@ -32,6 +34,8 @@ pub struct GenerationParams {
     pub max_context: usize,
     /// Let new trajectories start from the KV state of finished ones with the same beginning.
     pub share_prefixes: bool,
+    /// Make every reply exactly one syntactically valid tool call.
+    pub constrained_tool_calls: bool,
 }
 
 /// A loaded model with everything needed to chat with it.
@@ -46,6 +50,11 @@ pub struct LocalEngine {
     pub tool_format: ToolCallFormat,
     pub params: GenerationParams,
     shared: Mutex<VecDeque<(Vec<u32>, KvCache)>>,
+    /// Special (added) tokens: never part of a constrained call.
+    special_ids: HashSet<u32>,
+    end_of_turn_id: Option<u32>,
+    /// The text of every token, built the first time a constrained call needs it.
+    texts: OnceLock<Vec<String>>,
 }
 
 /// The per-trajectory state.
@@ -94,6 +103,13 @@ impl LocalEngine {
         params: GenerationParams,
     ) -> LocalEngine {
         let tool_format = template.tool_call_format();
+        let special_ids = tokenizer
+            .get_added_tokens_decoder()
+            .iter()
+            .filter(|(_, t)| t.special)
+            .map(|(id, _)| *id)
+            .collect();
+        let end_of_turn_id = tokenizer.token_to_id(&end_of_turn);
         LocalEngine {
             transformer,
             tokenizer,
@@ -103,6 +119,9 @@ impl LocalEngine {
             tool_format,
             params,
             shared: Mutex::new(VecDeque::new()),
+            special_ids,
+            end_of_turn_id,
+            texts: OnceLock::new(),
         }
     }
 
@@ -120,6 +139,21 @@ impl LocalEngine {
             sampler: Sampler::new(sampling),
             calls: 0,
         }
+    }
+
+    /// Each token's text; tokens that are not whole characters on their own are empty.
+    fn token_texts(&self) -> &[String] {
+        self.texts.get_or_init(|| {
+            (0..self.tokenizer.get_vocab_size(true) as u32)
+                .map(|id| {
+                    self.tokenizer
+                        .decode(&[id], false)
+                        .ok()
+                        .filter(|t| !t.contains('\u{FFFD}'))
+                        .unwrap_or_default()
+                })
+                .collect()
+        })
     }
 
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, ModelError> {
@@ -187,7 +221,14 @@ impl LocalEngine {
                 ),
             });
         }
-        let generation = self.generate(trajectory, &prompt, max_context)?;
+        let constraint =
+            (self.params.constrained_tool_calls && !request.tools.is_empty()).then(|| {
+                ToolCallConstraint::new(
+                    self.tool_format,
+                    request.tools.iter().map(|t| t.name.clone()).collect(),
+                )
+            });
+        let generation = self.generate(trajectory, &prompt, max_context, constraint)?;
         trajectory.calls += 1;
         trajectory.messages_consumed = request.messages.len() + 1;
         trajectory.ended_with_stop = generation.stopped;
@@ -258,6 +299,7 @@ impl LocalEngine {
         trajectory: &mut Trajectory,
         prompt: &[u32],
         max_context: usize,
+        mut constraint: Option<ToolCallConstraint>,
     ) -> Result<Generation, ModelError> {
         let started = Instant::now();
         // Never reuse everything: the last prompt token must be run to get the next logits.
@@ -271,8 +313,16 @@ impl LocalEngine {
         }
         trajectory.cache.truncate(reuse);
         trajectory.cached.truncate(reuse);
+        // Under constraint the opening of the call is written for the model, prefilled with the
+        // prompt.
+        let forced_opening = match &constraint {
+            Some(constraint) => self.encode(constraint.opening())?,
+            None => Vec::new(),
+        };
+        let mut feed = prompt[reuse..].to_vec();
+        feed.extend(&forced_opening);
         let mut logits: Option<Tensor> = None;
-        for chunk in prompt[reuse..].chunks(PREFILL_CHUNK) {
+        for chunk in feed.chunks(PREFILL_CHUNK) {
             logits = Some(
                 self.transformer
                     .forward(chunk, &mut trajectory.cache, false)
@@ -283,7 +333,7 @@ impl LocalEngine {
         let mut logits = logits.ok_or_else(|| engine_error("nothing to prefill"))?;
         let prefill_ms = millis(started.elapsed());
         let decode_started = Instant::now();
-        let mut ids = Vec::new();
+        let mut ids = forced_opening;
         let mut first_token_ms = 0.0;
         let budget = self
             .params
@@ -291,15 +341,56 @@ impl LocalEngine {
             .min(max_context.saturating_sub(prompt.len() + 1))
             .max(1);
         let stopped = loop {
-            let token = trajectory
-                .sampler
-                .sample(&logits.squeeze(0).map_err(engine_error)?)
+            let logits_vec: Vec<f32> = logits
+                .squeeze(0)
+                .and_then(|l| l.to_vec1())
                 .map_err(engine_error)?;
-            if ids.is_empty() {
+            let token = match &constraint {
+                None => trajectory.sampler.sample_slice(&logits_vec),
+                Some(constraint) => {
+                    let texts = self.token_texts();
+                    let allowed = |id: u32| {
+                        !self.special_ids.contains(&id)
+                            && texts
+                                .get(id as usize)
+                                .is_some_and(|t| constraint.accepts(t))
+                    };
+                    match trajectory.sampler.sample_allowed(&logits_vec, allowed) {
+                        Some(token) => token,
+                        // No token can continue the call: stop; the parser reports it malformed.
+                        None => break false,
+                    }
+                }
+            };
+            if first_token_ms == 0.0 {
                 first_token_ms = millis(started.elapsed());
             }
             ids.push(token);
-            if self.stop_ids.contains(&token) {
+            if let Some(constraint) = constraint.as_mut() {
+                let piece = self
+                    .token_texts()
+                    .get(token as usize)
+                    .cloned()
+                    .unwrap_or_default();
+                if let Some(forced) = constraint.push(&piece) {
+                    let forced = self.encode(forced)?;
+                    if constraint.is_done() {
+                        // The call is complete: close it and end the turn.
+                        ids.extend(forced);
+                        ids.extend(self.end_of_turn_id);
+                        break true;
+                    }
+                    let mut step = vec![token];
+                    step.extend(&forced);
+                    ids.extend(&forced);
+                    logits = self
+                        .transformer
+                        .forward(&step, &mut trajectory.cache, false)
+                        .map_err(engine_error)?;
+                    trajectory.cached.extend(step);
+                    continue;
+                }
+            } else if self.stop_ids.contains(&token) {
                 break true;
             }
             if ids.len() >= budget {

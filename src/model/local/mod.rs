@@ -2,6 +2,7 @@
 //! Qwen2.5 and Qwen3 families, chat templates from `tokenizer_config.json`, tool calls in the
 //! model's own format, and a prefix KV cache so each turn costs only its new tokens.
 
+pub mod constrain;
 pub mod engine;
 pub mod fixtures;
 pub mod kv;
@@ -278,6 +279,7 @@ impl CandleBackend {
             max_new_tokens: config.max_new_tokens.unwrap_or(DEFAULT_MAX_NEW_TOKENS),
             max_context,
             share_prefixes: config.share_prefixes.unwrap_or(true),
+            constrained_tool_calls: config.constrained_tool_calls.unwrap_or(false),
         };
         let engine = LocalEngine::new(
             transformer,

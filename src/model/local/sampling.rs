@@ -87,6 +87,47 @@ impl Sampler {
     }
 }
 
+impl Sampler {
+    /// Like [`Sampler::sample_slice`], among the tokens `allowed` accepts. The most likely
+    /// candidates are tried first, so a constraint is checked against few tokens per step.
+    pub fn sample_allowed(&mut self, logits: &[f32], allowed: impl Fn(u32) -> bool) -> Option<u32> {
+        const CANDIDATES: usize = 256;
+        let mut order: Vec<u32> = (0..logits.len() as u32).collect();
+        let by_logit = |a: &u32, b: &u32| logits[*b as usize].total_cmp(&logits[*a as usize]);
+        if order.len() > CANDIDATES {
+            order.select_nth_unstable_by(CANDIDATES, by_logit);
+            let (top, _) = order.split_at_mut(CANDIDATES);
+            top.sort_by(by_logit);
+        } else {
+            order.sort_by(by_logit);
+        }
+        let mut kept: Vec<u32> = order
+            .iter()
+            .take(CANDIDATES)
+            .copied()
+            .filter(|id| allowed(*id))
+            .collect();
+        if kept.is_empty() {
+            // Rare: nothing likely fits; look through the whole vocabulary.
+            order.sort_by(by_logit);
+            kept = order
+                .into_iter()
+                .filter(|id| allowed(*id))
+                .take(CANDIDATES)
+                .collect();
+        }
+        if kept.is_empty() {
+            return None;
+        }
+        if self.params.temperature <= 0.0 {
+            return kept.first().copied();
+        }
+        let subset: Vec<f32> = kept.iter().map(|id| logits[*id as usize]).collect();
+        let choice = self.sample_slice(&subset) as usize;
+        kept.get(choice).copied()
+    }
+}
+
 fn argmax(logits: &[f32]) -> u32 {
     let mut best = 0usize;
     for (i, value) in logits.iter().enumerate() {
@@ -100,6 +141,15 @@ fn argmax(logits: &[f32]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allowed_sampling_skips_refused_tokens() {
+        let mut sampler = Sampler::new(SamplingParams::default());
+        let logits: Vec<f32> = (0..1000).map(|i| i as f32).collect();
+        assert_eq!(sampler.sample_allowed(&logits, |id| id % 2 == 0), Some(998));
+        assert_eq!(sampler.sample_allowed(&logits, |id| id == 3), Some(3));
+        assert_eq!(sampler.sample_allowed(&logits, |_| false), None);
+    }
 
     #[test]
     fn greedy_takes_the_maximum() {
