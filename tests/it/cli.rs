@@ -253,3 +253,66 @@ fn infrastructure_errors_have_their_own_exit_code() {
     assert_eq!(output.status.code(), Some(3), "{}", text(&output.stderr));
     assert!(text(&output.stdout).contains("environment_setup_failed"));
 }
+
+#[test]
+fn models_probe_measures_a_local_model() {
+    use missions_bench::model::local::fixtures::{write_hf_folder, FixtureShape};
+    use missions_bench::model::local::shape::Family;
+    let dir = tempfile::tempdir().unwrap();
+    write_hf_folder(
+        &dir.path().join("models/tiny"),
+        FixtureShape::tiny(Family::Qwen3),
+        9,
+    )
+    .unwrap();
+    // Model paths in a config are relative to the config file.
+    let config = "default_pairing = \"local\"\n[models.tiny]\nprovider = \"candle\"\npath = \"models/tiny\"\n\
+                  [models.oracle]\nprovider = \"oracle\"\n\
+                  [pairings.local]\norchestrator = \"tiny\"\nworker = \"tiny\"\nvalidator = \"tiny\"\n";
+    std::fs::write(dir.path().join("bench.toml"), config).unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("bench.toml");
+    let output = missions_bench(
+        &[
+            "models",
+            "probe",
+            "tiny",
+            "--config",
+            config_path.to_str().unwrap(),
+            "--prompt-tokens",
+            "64",
+            "--decode-tokens",
+            "8",
+        ],
+        elsewhere.path(),
+    );
+    let stdout = text(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        text(&output.stderr)
+    );
+    for line in [
+        "qwen3 2 layers",
+        "load time",
+        "memory",
+        "prefill     64 tokens",
+        "decode      8 tokens",
+        "tokens/s",
+    ] {
+        assert!(stdout.contains(line), "{line}: {stdout}");
+    }
+    let output = missions_bench(
+        &[
+            "models",
+            "probe",
+            "oracle",
+            "--config",
+            config_path.to_str().unwrap(),
+        ],
+        elsewhere.path(),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("probe measures local (candle) models"));
+}
