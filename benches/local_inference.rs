@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use candle_core::quantized::GgmlDType;
 use criterion::{criterion_group, criterion_main, Criterion};
 
+use missions_bench::mission::prompts::Prompts;
 use missions_bench::model::local::engine::LocalEngine;
 use missions_bench::model::local::fixtures::{write_gguf, write_model_description, FixtureShape};
 use missions_bench::model::local::kv::KvCache;
@@ -24,7 +25,7 @@ use missions_bench::model::local::{resident_bytes, CandleBackend};
 use missions_bench::model::{ChatRequest, Message, ModelBackend, ModelInfo, ToolCall};
 use missions_bench::spec::config::ModelConfig;
 use missions_bench::spec::Provider;
-use missions_bench::tools::WorkspaceTools;
+use missions_bench::tools::{spec, WorkspaceTools};
 
 const CONTEXT: usize = 3000;
 const NEW_TOKENS: usize = 64;
@@ -50,21 +51,27 @@ fn decode(model: &Transformer, cache: &mut KvCache, steps: usize) {
     }
 }
 
-/// The cache-read share of input tokens over a 20-turn agent trajectory.
+/// The cache-read share of input tokens over a 20-turn worker trajectory, with the worker's real
+/// system prompt and tools and tool results shaped like the harness's own.
 fn trajectory_share(engine: &LocalEngine) -> (u64, u64, Duration) {
-    let tools = vec![
+    let mut tools = vec![
         WorkspaceTools::read_spec(),
+        WorkspaceTools::list_spec(),
+        WorkspaceTools::search_spec(),
         WorkspaceTools::write_spec(),
+        WorkspaceTools::edit_spec(),
         WorkspaceTools::run_spec(),
     ];
+    tools.push(spec(
+        "finish",
+        "Hand off the finished feature.",
+        serde_json::json!({"type": "object", "properties": {"summary": {"type": "string"}, "tests_run": {"type": "array", "items": {"type": "string"}}, "notes": {"type": "string"}}, "required": ["summary", "tests_run"]}),
+    ));
+    tools.push(spec("blocked", "Stop: the feature cannot be done; say why.", serde_json::json!({"type": "object", "properties": {"reason": {"type": "string"}}, "required": ["reason"]})));
+    let feature = "# Feature f1: Count words\n\nMilestone m1: Counting\n\nWrite wordfreq.py: read a file (or stdin), count words case-insensitively and print `word count` lines, most frequent first, ties alphabetical. Exit 2 with a message on a missing file.\n\n## Assertions this feature makes true\n\n- **A1** (milestone m1, verify: command): counting a file prints one line per word\n  - command: `python wordfreq.py samples/fox.txt` -> exit 0, stdout contains `the 2`\n\n## Test command\n\n`python -m pytest -q tests/test_count.py`\n\n# Library\n\nPython 3.11, standard library only. Tests live in tests/ and use pytest.\n";
     let mut messages = vec![
-        Message::system(
-            "You are a worker in a software mission. Implement the feature test-first.".repeat(8),
-        ),
-        Message::user(
-            "Implement wordfreq.py: count words in a file, print the most frequent first. "
-                .repeat(4),
-        ),
+        Message::system(Prompts::embedded().get("worker")),
+        Message::user(feature),
     ];
     let mut trajectory = engine.new_trajectory(0);
     let (mut input, mut cached) = (0, 0);
@@ -81,10 +88,11 @@ fn trajectory_share(engine: &LocalEngine) -> (u64, u64, Duration) {
         let call = ToolCall {
             id: format!("c{turn}"),
             name: "run_command".into(),
-            arguments: "{\"command\": \"python -m pytest -q\"}".into(),
+            arguments: "{\"command\": \"python -m pytest -q tests/test_count.py\"}".into(),
         };
         messages.push(Message::assistant(response.text, vec![call.clone()]));
-        messages.push(Message::tool_result(&call, format!("exit_code: 1\n--- stdout ---\nF.. [{turn}] assert count_words('a a b') == {{'a': 2}}\n--- stderr ---\n"), false));
+        let observation = format!("exit_code: 1\n--- stdout ---\nF.                                                                       [100%]\nFAILED tests/test_count.py::test_counts_words - assert {turn} == 2\n1 failed, 1 passed in 0.02s\n--- stderr ---\n");
+        messages.push(Message::tool_result(&call, observation, false));
     }
     (cached, input, started.elapsed())
 }

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::error::{parse_toml, SpecError, SpecErrors};
 use super::ids::Role;
-use super::suite::find_key;
+use super::suite::{find_key, find_key_in_table};
 
 /// Where a model's answers come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
@@ -177,10 +177,12 @@ impl Config {
         let mut errors = Vec::new();
         for (name, model) in &file.models {
             let at = |field: &str, message: String| {
+                let key = field.rsplit('.').next().unwrap_or(field);
                 SpecError::at(
                     path,
                     source,
-                    find_key(source, &format!("models.{name}")).or_else(|| find_key(source, name)),
+                    find_key_in_table(source, &format!("models.{name}"), key)
+                        .or_else(|| find_key(source, name)),
                     field,
                     message,
                 )

@@ -142,7 +142,7 @@ fn config_errors_name_the_field() {
     )
     .unwrap_err();
     assert_eq!(errors.0[0].line, Some(4));
-    assert_eq!(errors.0[0].field.as_deref(), Some("temperature"));
+    assert_eq!(errors.0[0].field.as_deref(), Some("models.a.temperature"));
     let errors = Config::parse(
         path,
         "default_pairing = \"x\"\n[models.a]\nprovider = \"oracle\"\n",
