@@ -63,6 +63,7 @@ impl ModelSession for Scripted {
                 raw: None,
             },
             timing: CallTiming::default(),
+            retries: 0,
         })
     }
 }
@@ -125,6 +126,7 @@ fn tiny_settings(out: &Path) -> RunSettings {
             git_commit: "bench".into(),
         },
         seed: None,
+        model_env: Default::default(),
     }
 }
 
@@ -177,6 +179,7 @@ fn agent_turn(c: &mut Criterion) {
                     classify_path: &classify,
                     meter: &NoBudget,
                     price: None,
+                    redactor: &Default::default(),
                 };
                 let result = run_agent(
                     &spec,

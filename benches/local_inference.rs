@@ -81,6 +81,7 @@ fn trajectory_share(engine: &LocalEngine) -> (u64, u64, Duration) {
             messages: &messages,
             tools: &tools,
             max_output_tokens: None,
+            on_retry: None,
         };
         let response = engine.complete(&mut trajectory, &request).expect("turn");
         input += response.usage.input_tokens.unwrap_or(0);
@@ -117,7 +118,7 @@ fn load(label: &str, dtype: GgmlDType, dir: &std::path::Path) -> CandleBackend {
         path: Some(path.display().to_string()),
         tokenizer: Some(fixture.folder.join("tokenizer.json").display().to_string()),
         max_new_tokens: Some(DECODE),
-        max_context: Some(4096),
+        max_context: Some(16384),
         share_prefixes: Some(false),
         ..ModelConfig::default()
     };

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::secret::Redactor;
 use crate::model::{CallTiming, ModelStats, StopReason, Usage};
 use crate::spec::{
     Assertion, Feature, FeatureId, Finding, Milestone, MilestoneId, MissionId, Role,
@@ -260,6 +261,19 @@ pub enum Event {
         timing: CallTiming,
         tool_calls: u32,
         stop: StopReason,
+        /// Faults the backend survived on the way to this answer.
+        #[serde(default, skip_serializing_if = "is_zero_u32")]
+        retries: u32,
+    },
+    /// A model call failed and is tried again (`restart`: a streamed reply broke off and the
+    /// turn starts over).
+    ModelRetried {
+        run: u32,
+        turn: u32,
+        attempt: u32,
+        restart: bool,
+        reason: String,
+        wait_ms: f64,
     },
     ToolCalled {
         run: u32,
@@ -382,6 +396,10 @@ fn is_zero(value: &u64) -> bool {
     *value == 0
 }
 
+fn is_zero_u32(value: &u32) -> bool {
+    *value == 0
+}
+
 /// One line of `events.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventRecord {
@@ -445,6 +463,7 @@ impl Emitter {
 /// Appends each record to `events.jsonl` as one line and flushes it before returning.
 pub struct JsonlSink {
     file: Mutex<File>,
+    redactor: Redactor,
     /// The first write error; later records are not attempted.
     error: Mutex<Option<io::Error>>,
 }
@@ -454,8 +473,15 @@ impl JsonlSink {
         let file = File::options().create(true).append(true).open(path)?;
         Ok(JsonlSink {
             file: Mutex::new(file),
+            redactor: Redactor::default(),
             error: Mutex::new(None),
         })
+    }
+
+    /// Removes these keys from every line before it is written.
+    pub fn with_redactor(mut self, redactor: Redactor) -> JsonlSink {
+        self.redactor = redactor;
+        self
     }
 
     /// The first error met while writing, if any.
@@ -480,13 +506,14 @@ impl EventSink for JsonlSink {
         if error.is_some() {
             return;
         }
-        let mut line = match serde_json::to_vec(record) {
+        let line = match serde_json::to_vec(record) {
             Ok(line) => line,
             Err(e) => {
                 *error = Some(io::Error::other(e));
                 return;
             }
         };
+        let mut line = self.redactor.redact_bytes(line);
         line.push(b'\n');
         let result = match self.file.lock() {
             // One write call per line keeps lines whole even if the process dies mid-run.

@@ -13,7 +13,10 @@ use std::time::Instant;
 use serde_json::Value;
 
 use crate::events::{AgentOutcome, CallStatus, Emitter, Event, FileClass};
-use crate::model::{millis, ChatRequest, Message, ModelError, ModelSession, ToolSpec, Usage};
+use crate::model::secret::Redactor;
+use crate::model::{
+    millis, CallRetry, ChatRequest, Message, ModelError, ModelSession, ToolSpec, Usage,
+};
 use crate::spec::config::PricePerMtok;
 use crate::spec::{FeatureId, MilestoneId, Role};
 use crate::tools::{ToolDetail, ToolErrorKind, Toolbox};
@@ -75,6 +78,8 @@ pub struct AgentContext<'a> {
     pub classify_path: &'a (dyn Fn(&str) -> FileClass + Sync),
     pub meter: &'a dyn Meter,
     pub price: Option<PricePerMtok>,
+    /// Keys to keep out of the transcript.
+    pub redactor: &'a Redactor,
 }
 
 #[derive(Debug)]
@@ -107,7 +112,8 @@ pub async fn run_agent(
         feature: spec.feature.clone(),
         round: spec.round,
     });
-    let mut transcript = Transcript::create(context.transcript_path);
+    let mut transcript =
+        Transcript::create(context.transcript_path).with_redactor(context.redactor.clone());
     transcript.header(spec.run, spec.role, &spec.model, spec.task, &tools);
     let mut messages = vec![
         Message::system(spec.system_prompt.clone()),
@@ -130,10 +136,22 @@ pub async fn run_agent(
             break AgentOutcome::BudgetExhausted;
         }
         turns += 1;
+        let turn = turns;
+        let on_retry = move |retry: &CallRetry| {
+            emitter.emit(Event::ModelRetried {
+                run: spec.run,
+                turn,
+                attempt: retry.attempt,
+                restart: retry.restart,
+                reason: retry.reason.clone(),
+                wait_ms: retry.wait_ms,
+            });
+        };
         let request = ChatRequest {
             messages: &messages,
             tools: &tools,
             max_output_tokens: spec.limits.max_output_tokens,
+            on_retry: Some(&on_retry),
         };
         let response = match session.complete(request).await {
             Ok(response) => response,
@@ -158,6 +176,7 @@ pub async fn run_agent(
             timing: response.timing.clone(),
             tool_calls: response.tool_calls.len() as u32,
             stop: response.stop.clone(),
+            retries: response.retries,
         });
         context.meter.charge(&response.usage, cost_usd);
         if !response.text.trim().is_empty() {

@@ -8,6 +8,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::events::AgentOutcome;
+use crate::model::secret::Redactor;
 use crate::model::{Message, ToolSpec};
 use crate::spec::Role;
 
@@ -30,6 +31,7 @@ enum Line<'a> {
 
 pub struct Transcript {
     file: Option<File>,
+    redactor: Redactor,
     error: Option<io::Error>,
 }
 
@@ -42,13 +44,21 @@ impl Transcript {
         match opened {
             Ok(file) => Transcript {
                 file: Some(file),
+                redactor: Redactor::default(),
                 error: None,
             },
             Err(e) => Transcript {
                 file: None,
+                redactor: Redactor::default(),
                 error: Some(e),
             },
         }
+    }
+
+    /// Removes these keys from every line before it is written.
+    pub fn with_redactor(mut self, redactor: Redactor) -> Transcript {
+        self.redactor = redactor;
+        self
     }
 
     pub fn header(&mut self, run: u32, role: Role, model: &str, task: &str, tools: &[ToolSpec]) {
@@ -80,7 +90,8 @@ impl Transcript {
         };
         let result = serde_json::to_vec(line)
             .map_err(io::Error::other)
-            .and_then(|mut bytes| {
+            .and_then(|bytes| {
+                let mut bytes = self.redactor.redact_bytes(bytes);
                 bytes.push(b'\n');
                 file.write_all(&bytes)
             });

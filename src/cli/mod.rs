@@ -114,7 +114,9 @@ fn base_settings(
     run_id: String,
     seed: Option<u64>,
 ) -> RunSettings {
+    let model_env = model_env(&config);
     RunSettings {
+        model_env,
         suite_dir: suite.to_path_buf(),
         config,
         pairings: Vec::new(),
@@ -134,6 +136,27 @@ fn base_settings(
         command_line: std::env::args().collect(),
         harness: harness_info(),
         seed,
+    }
+}
+
+/// The keys the config's remote models name in `api_key_env` (those that are set), and the
+/// proxy for their requests.
+fn model_env(config: &Config) -> crate::model::ModelEnv {
+    let mut secrets = crate::model::secret::Secrets::new();
+    for model in config.models.values() {
+        if let Some(var) = &model.api_key_env {
+            if let Some(value) = env_var(var) {
+                secrets.insert(var.clone(), crate::model::secret::Secret::new(value));
+            }
+        }
+    }
+    let first = |names: &[&str]| names.iter().find_map(|name| env_var(name));
+    crate::model::ModelEnv {
+        secrets,
+        proxy: crate::model::remote::ProxySettings {
+            proxy: first(&["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]),
+            no_proxy: first(&["NO_PROXY", "no_proxy"]),
+        },
     }
 }
 

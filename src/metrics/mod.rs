@@ -70,6 +70,7 @@ struct RunAcc {
     commands_failed: u64,
     commands_timed_out: u64,
     dropped_bytes: u64,
+    model_retries: u64,
 }
 
 #[derive(Default)]
@@ -162,11 +163,13 @@ fn apply(acc: &mut MissionAcc, key: &MissionKey, run_id: &str, record: &EventRec
             timing,
             tool_calls,
             stop,
+            retries,
         } => {
             let entry = acc.runs.entry(*run).or_default();
             entry.usages.push(usage.clone());
             entry.costs.push(*cost_usd);
             entry.model_ms += timing.latency_ms;
+            let retries = *retries;
             let new_tokens =
                 timing
                     .prefill_tokens
@@ -209,6 +212,7 @@ fn apply(acc: &mut MissionAcc, key: &MissionKey, run_id: &str, record: &EventRec
                     crate::model::StopReason::Other(other) => other.clone(),
                 },
                 raw_usage: usage.raw.as_ref().map(ToString::to_string),
+                retries,
                 time_ms: record.time_ms,
             });
         }
@@ -259,6 +263,7 @@ fn apply(acc: &mut MissionAcc, key: &MissionKey, run_id: &str, record: &EventRec
             }
         }
         Event::NoToolCall { run, .. } => acc.runs.entry(*run).or_default().no_tool_call += 1,
+        Event::ModelRetried { run, .. } => acc.runs.entry(*run).or_default().model_retries += 1,
         Event::AgentFinished {
             run,
             outcome,
@@ -554,6 +559,7 @@ fn emit_rows(
     let mut all_costs = Vec::new();
     let (mut tdd_yes, mut tdd_both) = (0u64, 0u64);
     let (mut turns, mut tool_calls, mut malformed) = (0u64, 0u64, 0u64);
+    let mut model_retries = 0u64;
     for (agent_run, run) in &acc.runs {
         let role = run.role.unwrap_or(Role::Subagent);
         let totals = usage_sums(&run.usages);
@@ -568,6 +574,7 @@ fn emit_rows(
         turns += u64::from(run.turns);
         tool_calls += run.tool_calls;
         malformed += run.malformed + run.unknown;
+        model_retries += run.model_retries;
         let tests_before_source = match (run.first_test_seq, run.first_source_seq) {
             (Some(test), Some(source)) => Some(test < source),
             _ => None,
@@ -623,6 +630,7 @@ fn emit_rows(
             commands_failed: run.commands_failed,
             commands_timed_out: run.commands_timed_out,
             output_dropped_bytes: run.dropped_bytes,
+            model_retries: run.model_retries,
             model_load_ms: models.get(&run.model).and_then(|m| m.load_ms),
             model_resident_bytes: models.get(&run.model).and_then(|m| m.resident_bytes),
             started_at_ms: run.started_at_ms,
@@ -698,6 +706,7 @@ fn emit_rows(
         turns,
         tool_calls,
         malformed_calls: malformed,
+        model_retries,
         input_tokens: totals.input,
         cache_read_tokens: totals.cache_read,
         cache_write_tokens: totals.cache_write,

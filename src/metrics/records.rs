@@ -2,7 +2,7 @@
 //! columns, `schema_version` in every row, null where a number is unknown (never zero).
 
 /// Bumped whenever a column is added, removed or changes meaning.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 crate::table_rows! {
 /// One mission x pairing x repeat.
@@ -51,6 +51,8 @@ pub struct MissionRow in "missions" {
     pub turns: u64,
     pub tool_calls: u64,
     pub malformed_calls: u64,
+    /// Model calls retried or restarted after a fault (remote models).
+    pub model_retries: u64,
     pub input_tokens: Option<u64>,
     pub cache_read_tokens: Option<u64>,
     pub cache_write_tokens: Option<u64>,
@@ -162,6 +164,8 @@ pub struct RunRow in "runs" {
     pub commands_failed: u64,
     pub commands_timed_out: u64,
     pub output_dropped_bytes: u64,
+    /// Model calls retried or restarted after a fault (remote models).
+    pub model_retries: u64,
     /// Load time of the run's model (local models; null for providers that load nothing).
     pub model_load_ms: Option<f64>,
     /// Resident memory the model added when it loaded.
@@ -200,6 +204,8 @@ pub struct TurnRow in "turns" {
     pub stop_reason: String,
     /// The provider's usage object as JSON text.
     pub raw_usage: Option<String>,
+    /// Faults survived on the way to this answer; latency and ttft include them.
+    pub retries: u32,
     pub time_ms: i64,
 }
 

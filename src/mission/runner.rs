@@ -12,7 +12,7 @@ use super::prompts::Prompts;
 use super::runtime::{run_mission, MissionRun, RunContext};
 use crate::events::{Emitter, Event, EventSink, HaltReason, JsonlSink, MissionKey, MissionStatus};
 use crate::metrics::Tables;
-use crate::model::ModelRegistry;
+use crate::model::{ModelEnv, ModelRegistry};
 use crate::report::{
     write_run_info, write_tables_from_events, HarnessInfo, HostInfo, ModelRecord, PairingInfo,
     ReportError, RunInfo, SuiteInfo, RUN_INFO_VERSION,
@@ -47,6 +47,8 @@ pub struct RunSettings {
     pub command_line: Vec<String>,
     pub harness: HarnessInfo,
     pub seed: Option<u64>,
+    /// API keys and proxy settings for remote models.
+    pub model_env: ModelEnv,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -186,7 +188,8 @@ pub async fn run_suite(
         .iter()
         .flat_map(|p| p.models.values().map(String::as_str))
         .collect();
-    let registry = ModelRegistry::load(&settings.config, model_names)
+    let redactor = settings.model_env.redactor();
+    let registry = ModelRegistry::load(&settings.config, model_names, &settings.model_env)
         .map_err(|e| RunError::Settings(e.to_string()))?;
     let models: Vec<ModelRecord> = registry
         .iter()
@@ -216,7 +219,11 @@ pub async fn run_suite(
         version: RUN_INFO_VERSION,
         run_id: settings.run_id.clone(),
         harness: settings.harness.clone(),
-        command_line: settings.command_line.clone(),
+        command_line: settings
+            .command_line
+            .iter()
+            .map(|arg| redactor.redact(arg).into_owned())
+            .collect(),
         started_at: chrono::Utc::now().to_rfc3339(),
         finished_at: None,
         suite: SuiteInfo {
@@ -268,10 +275,12 @@ pub async fn run_suite(
     );
     let events_path = dir.join("events.jsonl");
     let journal = Arc::new(
-        JsonlSink::create(&events_path).map_err(|source| RunError::Io {
-            path: events_path.clone(),
-            source,
-        })?,
+        JsonlSink::create(&events_path)
+            .map_err(|source| RunError::Io {
+                path: events_path.clone(),
+                source,
+            })?
+            .with_redactor(redactor.clone()),
     );
     let mut all_sinks: Vec<Arc<dyn EventSink>> = vec![journal.clone()];
     all_sinks.extend(sinks);
@@ -303,6 +312,7 @@ pub async fn run_suite(
         command_timeout: suite.command_timeout(),
         max_output_bytes: suite.file.defaults.max_output_bytes,
         keep_workspaces: settings.keep_workspaces,
+        redactor,
     });
     let runs = plan_runs(&suite, &missions, &settings.pairings, repeats);
     let planned = runs.len();

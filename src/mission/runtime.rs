@@ -12,6 +12,7 @@ use crate::events::{
     AgentOutcome, Emitter, Event, FileClass, HaltReason, MissionKey, MissionStatus, ModelRef,
     TestStatus, VerdictStatus,
 };
+use crate::model::secret::Redactor;
 use crate::model::{millis, AgentTask, ModelRegistry, SessionContext, Usage};
 use crate::spec::{
     Budget, Feature, Finding, FindingSource, Milestone, MilestoneId, MissionSpec, Pairing, Role,
@@ -44,6 +45,8 @@ pub struct RunContext {
     pub command_timeout: std::time::Duration,
     pub max_output_bytes: usize,
     pub keep_workspaces: bool,
+    /// Keys to keep out of transcripts.
+    pub redactor: Redactor,
 }
 
 /// One mission under one pairing, one repeat.
@@ -152,6 +155,7 @@ pub struct MissionRuntime {
     next_run: AtomicU32,
     next_finding: AtomicU32,
     findings: Mutex<Vec<TrackedFinding>>,
+    redactor: Redactor,
 }
 
 /// One agent run to start: who, for what, with which tools and prompts.
@@ -346,6 +350,7 @@ impl MissionRuntime {
             next_run: AtomicU32::new(1),
             next_finding: AtomicU32::new(1),
             findings: Mutex::new(Vec::new()),
+            redactor: context.redactor.clone(),
         };
         runtime.git(&["init", "-q"]).await?;
         std::fs::write(workspace_dir.join(".git/info/exclude"), GIT_EXCLUDES)
@@ -477,6 +482,7 @@ impl MissionRuntime {
             classify_path: &classify,
             meter: &self.meter,
             price: model.config.price_per_mtok,
+            redactor: &self.redactor,
         };
         let result = run_agent(&spec, session.as_mut(), &mut toolbox, &context).await;
         let outputs = std::mem::take(&mut toolbox.outputs);

@@ -66,6 +66,7 @@ mod tests {
             messages: m,
             tools: &[],
             max_output_tokens: None,
+            on_retry: None,
         };
         let short: &'static [Message] = Box::leak(Box::new(short));
         let long: &'static [Message] = Box::leak(Box::new(long));

@@ -9,6 +9,8 @@ pub mod estimate;
 pub mod local;
 pub mod nop;
 pub mod oracle;
+pub mod remote;
+pub mod secret;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -97,11 +99,49 @@ pub struct ToolSpec {
     pub parameters: serde_json::Value,
 }
 
-#[derive(Debug, Clone, Copy)]
+/// A fault a backend survived on the way to an answer: another attempt follows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallRetry {
+    /// 1 for the first retry.
+    pub attempt: u32,
+    /// The reply had begun streaming: it was dropped and the turn restarted.
+    pub restart: bool,
+    pub reason: String,
+    /// How long the backend waits before the next attempt.
+    pub wait_ms: f64,
+}
+
+/// Told of each retry as it happens.
+pub type RetryObserver<'a> = &'a (dyn Fn(&CallRetry) + Send + Sync);
+
+#[derive(Clone, Copy)]
 pub struct ChatRequest<'a> {
     pub messages: &'a [Message],
     pub tools: &'a [ToolSpec],
     pub max_output_tokens: Option<u32>,
+    /// Told of every retry (remote backends); `None` when nobody listens.
+    pub on_retry: Option<RetryObserver<'a>>,
+}
+
+impl<'a> ChatRequest<'a> {
+    pub fn new(messages: &'a [Message], tools: &'a [ToolSpec]) -> ChatRequest<'a> {
+        ChatRequest {
+            messages,
+            tools,
+            max_output_tokens: None,
+            on_retry: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for ChatRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatRequest")
+            .field("messages", &self.messages)
+            .field("tools", &self.tools)
+            .field("max_output_tokens", &self.max_output_tokens)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,6 +230,8 @@ pub struct ChatResponse {
     pub stop: StopReason,
     pub usage: Usage,
     pub timing: CallTiming,
+    /// Faults survived on the way to this answer (retries and restarted streams).
+    pub retries: u32,
 }
 
 /// Why a call failed. Who it is for: every variant ends the agent run; the runner decides from
@@ -299,6 +341,21 @@ pub struct LoadedModel {
     pub config: ModelConfig,
 }
 
+/// What loading models takes from the environment, resolved by the caller.
+#[derive(Debug, Clone, Default)]
+pub struct ModelEnv {
+    /// API keys by the name of the variable they came from (`api_key_env`).
+    pub secrets: secret::Secrets,
+    pub proxy: remote::ProxySettings,
+}
+
+impl ModelEnv {
+    /// Removes every key of this environment from text.
+    pub fn redactor(&self) -> secret::Redactor {
+        secret::Redactor::new(self.secrets.values())
+    }
+}
+
 /// Every model a run uses, each loaded once and shared by all agents that use it.
 #[derive(Clone, Default)]
 pub struct ModelRegistry {
@@ -310,7 +367,9 @@ impl ModelRegistry {
     pub fn load<'a>(
         config: &Config,
         names: impl IntoIterator<Item = &'a str>,
+        env: &ModelEnv,
     ) -> Result<ModelRegistry, ModelError> {
+        let redactor = env.redactor();
         let mut models = BTreeMap::new();
         for name in names {
             if models.contains_key(name) {
@@ -330,6 +389,25 @@ impl ModelRegistry {
                 Provider::Oracle => Arc::new(oracle::OracleBackend::new(info)),
                 Provider::Nop => Arc::new(nop::NopBackend::new(info)),
                 Provider::Candle => Arc::new(local::CandleBackend::load(info, model_config)?),
+                Provider::Openai | Provider::Anthropic => {
+                    let api_key = match &model_config.api_key_env {
+                        None => None,
+                        Some(var) => Some(env.secrets.get(var).cloned().ok_or_else(|| {
+                            ModelError::Unavailable {
+                                message: format!(
+                                    "model `{name}`: the environment variable `{var}` (api_key_env) is not set"
+                                ),
+                            }
+                        })?),
+                    };
+                    let options = remote::RemoteOptions::from_config(name, model_config, api_key)?;
+                    Arc::new(remote::RemoteBackend::new(
+                        info,
+                        options,
+                        &env.proxy,
+                        redactor.clone(),
+                    )?)
+                }
             };
             models.insert(
                 name.to_string(),

@@ -69,6 +69,7 @@ impl ModelSession for NopSession {
                 latency_ms: millis(started.elapsed()),
                 ..CallTiming::default()
             },
+            retries: 0,
         })
     }
 }

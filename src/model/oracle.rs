@@ -108,6 +108,7 @@ impl ModelSession for OracleSession {
                 latency_ms: millis(started.elapsed()),
                 ..CallTiming::default()
             },
+            retries: 0,
         })
     }
 }

@@ -20,6 +20,10 @@ pub enum Provider {
     Nop,
     /// A local model run in-process with candle.
     Candle,
+    /// OpenAI Chat Completions: OpenAI or any compatible server.
+    Openai,
+    /// Anthropic Messages.
+    Anthropic,
 }
 
 impl Provider {
@@ -28,7 +32,13 @@ impl Provider {
             Provider::Oracle => "oracle",
             Provider::Nop => "nop",
             Provider::Candle => "candle",
+            Provider::Openai => "openai",
+            Provider::Anthropic => "anthropic",
         }
+    }
+
+    pub fn is_remote(self) -> bool {
+        matches!(self, Provider::Openai | Provider::Anthropic)
     }
 }
 
@@ -69,31 +79,69 @@ pub struct ModelConfig {
     pub share_prefixes: Option<bool>,
     /// candle: make every reply exactly one syntactically valid tool call.
     pub constrained_tool_calls: Option<bool>,
+    /// remote: the API root (`.../v1`); defaults to OpenAI's or Anthropic's.
+    pub base_url: Option<String>,
+    /// remote: the model name the server knows.
+    pub model: Option<String>,
+    /// remote: the environment variable that holds the API key (never the key itself).
+    pub api_key_env: Option<String>,
+    /// remote: calls in flight at once, over all agents.
+    pub max_concurrency: Option<usize>,
+    /// remote: the most one attempt may take, start to last byte.
+    pub timeout_s: Option<f64>,
+    /// remote: the longest silence inside a streamed reply.
+    pub idle_timeout_s: Option<f64>,
+    /// remote: attempts after the first, on 429, 5xx, broken connections and timeouts.
+    pub max_retries: Option<u32>,
+    /// remote: the first backoff wait; each later one doubles (with jitter).
+    pub retry_initial_ms: Option<u64>,
+    /// remote: fields added to every request body (`temperature`, `seed`, `top_p`, ...).
+    pub params: Option<serde_json::Value>,
+    /// remote: extra HTTP headers (not for keys: those come from `api_key_env`).
+    pub headers: Option<BTreeMap<String, String>>,
+    /// anthropic: prompt-cache TTL, `5m` (default), `1h` or `off`.
+    pub cache_ttl: Option<String>,
 }
 
 impl ModelConfig {
-    /// Keys set that only `candle` models use.
-    fn candle_keys(&self) -> Vec<&'static str> {
+    /// Every provider-specific key that is set, with the providers it is for.
+    fn provider_keys(&self) -> Vec<(&'static str, &'static [Provider])> {
+        const CANDLE: &[Provider] = &[Provider::Candle];
+        const REMOTE: &[Provider] = &[Provider::Openai, Provider::Anthropic];
+        const LIMITS: &[Provider] = &[Provider::Candle, Provider::Openai, Provider::Anthropic];
+        const ANTHROPIC: &[Provider] = &[Provider::Anthropic];
         let mut keys = Vec::new();
-        for (key, set) in [
-            ("path", self.path.is_some()),
-            ("tokenizer", self.tokenizer.is_some()),
-            ("chat_template", self.chat_template.is_some()),
-            ("device", self.device.is_some()),
-            ("dtype", self.dtype.is_some()),
-            ("temperature", self.temperature.is_some()),
-            ("top_p", self.top_p.is_some()),
-            ("seed", self.seed.is_some()),
-            ("max_context", self.max_context.is_some()),
-            ("max_new_tokens", self.max_new_tokens.is_some()),
-            ("share_prefixes", self.share_prefixes.is_some()),
+        for (key, set, providers) in [
+            ("path", self.path.is_some(), CANDLE),
+            ("tokenizer", self.tokenizer.is_some(), CANDLE),
+            ("chat_template", self.chat_template.is_some(), CANDLE),
+            ("device", self.device.is_some(), CANDLE),
+            ("dtype", self.dtype.is_some(), CANDLE),
+            ("temperature", self.temperature.is_some(), CANDLE),
+            ("top_p", self.top_p.is_some(), CANDLE),
+            ("seed", self.seed.is_some(), CANDLE),
+            ("max_context", self.max_context.is_some(), CANDLE),
+            ("max_new_tokens", self.max_new_tokens.is_some(), LIMITS),
+            ("share_prefixes", self.share_prefixes.is_some(), CANDLE),
             (
                 "constrained_tool_calls",
                 self.constrained_tool_calls.is_some(),
+                CANDLE,
             ),
+            ("base_url", self.base_url.is_some(), REMOTE),
+            ("model", self.model.is_some(), REMOTE),
+            ("api_key_env", self.api_key_env.is_some(), REMOTE),
+            ("max_concurrency", self.max_concurrency.is_some(), REMOTE),
+            ("timeout_s", self.timeout_s.is_some(), REMOTE),
+            ("idle_timeout_s", self.idle_timeout_s.is_some(), REMOTE),
+            ("max_retries", self.max_retries.is_some(), REMOTE),
+            ("retry_initial_ms", self.retry_initial_ms.is_some(), REMOTE),
+            ("params", self.params.is_some(), REMOTE),
+            ("headers", self.headers.is_some(), REMOTE),
+            ("cache_ttl", self.cache_ttl.is_some(), ANTHROPIC),
         ] {
             if set {
-                keys.push(key);
+                keys.push((key, providers));
             }
         }
         keys
@@ -187,6 +235,30 @@ impl Config {
                     message,
                 )
             };
+            for (key, providers) in model.provider_keys() {
+                if providers.contains(&model.provider) {
+                    continue;
+                }
+                let names: Vec<&str> = providers.iter().map(|p| p.as_str()).collect();
+                let hint = if model.provider.is_remote()
+                    && matches!(key, "temperature" | "top_p" | "seed")
+                {
+                    format!(
+                        "; for {} models put it in `params`",
+                        model.provider.as_str()
+                    )
+                } else {
+                    String::new()
+                };
+                errors.push(at(
+                    &format!("models.{name}.{key}"),
+                    format!(
+                        "`{key}` is for {} models; `{name}` is {}{hint}",
+                        names.join(" and "),
+                        model.provider.as_str()
+                    ),
+                ));
+            }
             match model.provider {
                 Provider::Candle => {
                     if model.path.is_none() {
@@ -208,17 +280,12 @@ impl Config {
                         ));
                     }
                 }
-                other => {
-                    for key in model.candle_keys() {
-                        errors.push(at(
-                            &format!("models.{name}.{key}"),
-                            format!(
-                                "`{key}` is for candle models; `{name}` is {}",
-                                other.as_str()
-                            ),
-                        ));
+                Provider::Openai | Provider::Anthropic => {
+                    for (field, message) in remote_problems(name, model) {
+                        errors.push(at(&format!("models.{name}.{field}"), message));
                     }
                 }
+                Provider::Oracle | Provider::Nop => {}
             }
         }
         let mut pairings = BTreeMap::new();
@@ -334,6 +401,74 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// What is wrong with a remote model's keys.
+fn remote_problems(name: &str, model: &ModelConfig) -> Vec<(&'static str, String)> {
+    let mut problems = Vec::new();
+    if model.model.as_deref().is_none_or(|m| m.trim().is_empty()) {
+        problems.push((
+            "model",
+            format!("model `{name}`: a remote model needs `model`, the name the server knows"),
+        ));
+    }
+    if let Some(url) = &model.base_url {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            problems.push((
+                "base_url",
+                format!("base_url `{url}` must start with http:// or https://"),
+            ));
+        }
+    }
+    if let Some(var) = &model.api_key_env {
+        let is_name = !var.is_empty()
+            && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !var.starts_with(|c: char| c.is_ascii_digit());
+        if !is_name {
+            // Never echo the value: it may be the key itself.
+            problems.push((
+                "api_key_env",
+                "api_key_env must name an environment variable (letters, digits, `_`), never hold the key itself".to_string(),
+            ));
+        }
+    }
+    if model.max_concurrency == Some(0) {
+        problems.push((
+            "max_concurrency",
+            "max_concurrency must be at least 1".to_string(),
+        ));
+    }
+    for (field, value) in [
+        ("timeout_s", model.timeout_s),
+        ("idle_timeout_s", model.idle_timeout_s),
+    ] {
+        if let Some(v) = value.filter(|v| !(v.is_finite() && *v > 0.0)) {
+            problems.push((field, format!("{field} {v} must be more than 0")));
+        }
+    }
+    if model.params.as_ref().is_some_and(|p| !p.is_object()) {
+        problems.push(("params", "params must be a table".to_string()));
+    }
+    if let Some(headers) = &model.headers {
+        for header in headers.keys() {
+            let lower = header.to_ascii_lowercase();
+            if lower == "authorization" || lower == "x-api-key" || lower == "api-key" {
+                problems.push((
+                    "headers",
+                    format!("header `{header}` would put a key in the config; name its variable in api_key_env"),
+                ));
+            }
+        }
+    }
+    if let Some(ttl) = &model.cache_ttl {
+        if !matches!(ttl.as_str(), "5m" | "1h" | "off") {
+            problems.push((
+                "cache_ttl",
+                format!("cache_ttl `{ttl}` must be `5m`, `1h` or `off`"),
+            ));
+        }
+    }
+    problems
 }
 
 #[cfg(test)]

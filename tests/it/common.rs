@@ -70,6 +70,7 @@ pub fn settings(suite: &Path, pairings: &[&str], out: &Path) -> RunSettings {
             git_commit: "test".to_string(),
         },
         seed: None,
+        model_env: Default::default(),
     }
 }
 

@@ -78,6 +78,7 @@ fn each_turn_prefills_only_its_new_tokens() {
                 messages: &messages,
                 tools: &tools,
                 max_output_tokens: None,
+                on_retry: None,
             };
             let before: Vec<u32> = trajectory.tokens().to_vec();
             let response = engine.complete(&mut trajectory, &request).unwrap();
@@ -136,6 +137,7 @@ fn greedy_runs_repeat_and_new_agents_start_from_shared_prefixes() {
         messages: &messages,
         tools: &tools,
         max_output_tokens: None,
+        on_retry: None,
     };
 
     let shared = backend(&fixture.folder, 8, true);
@@ -200,6 +202,7 @@ fn a_too_long_prompt_is_a_context_length_error() {
                 messages: &messages,
                 tools: &[],
                 max_output_tokens: None,
+                on_retry: None,
             },
         )
         .unwrap_err();
@@ -340,6 +343,7 @@ fn constrained_replies_are_one_valid_tool_call() {
             messages: &messages,
             tools: &tools,
             max_output_tokens: None,
+            on_retry: None,
         };
         let response = engine.complete(&mut trajectory, &request).unwrap();
         // Random weights still write a call: the name is always one of the tools.

@@ -290,6 +290,7 @@ impl LocalEngine {
             stop,
             usage,
             timing,
+            retries: 0,
         })
     }
 

@@ -366,6 +366,7 @@ impl ModelSession for CandleSession {
                 messages: &messages,
                 tools: &tools,
                 max_output_tokens,
+                on_retry: None,
             };
             let result = engine.complete(&mut trajectory, &request);
             (trajectory, result)
