@@ -3,9 +3,11 @@
 mod cli;
 mod common;
 mod core_suite;
+mod http_server;
 mod lifecycle;
 mod local_engine;
 mod local_model;
 mod process_tree;
+mod remote_api;
 mod spec_errors;
 mod tools_confinement;
