@@ -9,5 +9,6 @@ mod local_engine;
 mod local_model;
 mod process_tree;
 mod remote_api;
+mod remote_mission;
 mod spec_errors;
 mod tools_confinement;

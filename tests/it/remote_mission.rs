@@ -1,0 +1,544 @@
+//! Whole missions against a remote model: a scripted server on 127.0.0.1 plays orchestrator,
+//! workers and validators over the real protocol (it relays each conversation to the oracle),
+//! reports usage the test can check row by row, injects faults, and echoes the API key where a
+//! careless harness would write it down.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use serde_json::{json, Value};
+
+use missions_bench::events::{read_events, Event};
+use missions_bench::metrics::Tables;
+use missions_bench::model::oracle::OracleBackend;
+use missions_bench::model::secret::Secret;
+use missions_bench::model::{
+    AgentTask, ChatRequest, ChatResponse, Message, MessageRole, ModelBackend, ModelInfo,
+    ModelSession, SessionContext, ToolCall,
+};
+use missions_bench::report::compare::compare;
+use missions_bench::spec::config::Config;
+use missions_bench::spec::suite::load_suite;
+use missions_bench::spec::{MissionSpec, Role};
+
+use crate::common::{run, settings, tiny_suite};
+use crate::http_server::{anthropic, openai, Recorded, Reply, ScriptedServer};
+
+const KEY: &str = "sk-relay-91c07d5e2f";
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Protocol {
+    OpenAi,
+    Anthropic,
+}
+
+struct Conversation {
+    session: Box<dyn ModelSession>,
+    /// The reply to the conversation at this many assistant messages, kept so that a request
+    /// repeated after a fault gets the same answer.
+    last: Option<(usize, ChatResponse)>,
+}
+
+/// Plays every role from the mission's reference, one conversation per agent.
+struct Relay {
+    mission: Arc<MissionSpec>,
+    oracle: OracleBackend,
+    conversations: Mutex<HashMap<String, Conversation>>,
+    /// Every `fault_every`-th request fails (cycling through kinds) before it is answered.
+    fault_every: Option<usize>,
+    /// Request index -> the usage object the server reported.
+    reported: Mutex<BTreeMap<usize, Value>>,
+}
+
+impl Relay {
+    fn new(mission: Arc<MissionSpec>, fault_every: Option<usize>) -> Relay {
+        Relay {
+            mission,
+            oracle: OracleBackend::new(ModelInfo {
+                name: "relay".into(),
+                provider: "oracle",
+            }),
+            conversations: Mutex::new(HashMap::new()),
+            fault_every,
+            reported: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn answer(&self, request: &Recorded, index: usize) -> Reply {
+        let protocol = if request.path.ends_with("/messages") {
+            Protocol::Anthropic
+        } else {
+            Protocol::OpenAi
+        };
+        let body = request.json();
+        let (messages, tools) = match protocol {
+            Protocol::OpenAi => openai_messages(&body),
+            Protocol::Anthropic => anthropic_messages(&body),
+        };
+        let fault = self
+            .fault_every
+            .filter(|every| index % every == every - 1)
+            .map(|every| (index / every) % 4);
+        match fault {
+            Some(0) => {
+                let key = request
+                    .header("authorization")
+                    .or(request.header("x-api-key"))
+                    .unwrap_or("");
+                return Reply::json(
+                    500,
+                    &json!({"error": {"type": "api_error", "message": format!("internal error for {key}")}}),
+                );
+            }
+            Some(1) => return Reply::Drop,
+            Some(3) => {
+                return Reply::json(429, &json!({"error": {"message": "rate limited"}}))
+                    .with_header("retry-after", "0")
+            }
+            _ => {}
+        }
+        let Some(response) = self.reply_for(&messages, &tools) else {
+            return Reply::json(
+                400,
+                &json!({"error": {"message": "the relay cannot tell which task this is"}}),
+            );
+        };
+        let echo = request
+            .header("authorization")
+            .or(request.header("x-api-key"))
+            .unwrap_or("")
+            .to_string();
+        let first_turn = !messages.iter().any(|m| m.role == MessageRole::Assistant);
+        let text = if first_turn {
+            format!("Starting (credentials seen: {echo}).")
+        } else {
+            String::new()
+        };
+        let cached = (index % 3 != 0).then_some(300 + index as u64);
+        let reply = match protocol {
+            Protocol::OpenAi => {
+                let mut usage = json!({"prompt_tokens": 1000 + index, "completion_tokens": 7, "total_tokens": 1007 + index, "request_index": index, "echo": echo});
+                if let Some(cached) = cached {
+                    usage["prompt_tokens_details"] = json!({"cached_tokens": cached});
+                }
+                self.reported.lock().unwrap().insert(index, usage.clone());
+                let calls: Vec<(&str, &str)> = response
+                    .tool_calls
+                    .iter()
+                    .map(|c| (c.name.as_str(), c.arguments.as_str()))
+                    .collect();
+                openai::tool_calls(&text, &calls, usage)
+            }
+            Protocol::Anthropic => {
+                let mut usage = json!({"input_tokens": 100 + index, "output_tokens": 7, "cache_creation_input_tokens": 20, "request_index": index, "echo": echo});
+                if let Some(cached) = cached {
+                    usage["cache_read_input_tokens"] = json!(cached);
+                }
+                self.reported.lock().unwrap().insert(index, usage.clone());
+                let calls: Vec<(&str, &str, &str)> = response
+                    .tool_calls
+                    .iter()
+                    .map(|c| (c.id.as_str(), c.name.as_str(), c.arguments.as_str()))
+                    .collect();
+                anthropic::tool_uses(&text, &calls, usage)
+            }
+        };
+        if fault == Some(2) {
+            // Half the stream, then the connection closes: the client must restart the turn.
+            if let Reply::Stream { chunks, delay, .. } = reply {
+                return Reply::Stream {
+                    chunks: chunks[..chunks.len() / 2].to_vec(),
+                    delay,
+                    stall_after: false,
+                };
+            }
+        }
+        reply
+    }
+
+    fn reply_for(&self, messages: &[Message], tools: &[String]) -> Option<ChatResponse> {
+        let system = messages.first()?.content.clone();
+        let first_user = messages.get(1)?.content.clone();
+        let turn = messages
+            .iter()
+            .filter(|m| m.role == MessageRole::Assistant)
+            .count();
+        let key = format!("{system}\u{0}{first_user}");
+        let mut conversations = self.conversations.lock().unwrap();
+        if !conversations.contains_key(&key) {
+            let context = self.context(&first_user, tools)?;
+            conversations.insert(
+                key.clone(),
+                Conversation {
+                    session: self.oracle.start_session(context),
+                    last: None,
+                },
+            );
+        }
+        let conversation = conversations.get_mut(&key)?;
+        if let Some((at, response)) = &conversation.last {
+            if *at == turn {
+                return Some(response.clone());
+            }
+        }
+        let request = ChatRequest::new(messages, &[]);
+        let response = now(conversation.session.complete(request)).ok()?;
+        conversation.last = Some((turn, response.clone()));
+        Some(response)
+    }
+
+    /// Which agent this is, from its tools and its first message.
+    fn context(&self, first_user: &str, tools: &[String]) -> Option<SessionContext> {
+        let has = |name: &str| tools.iter().any(|t| t == name);
+        let reference = &self.mission.reference;
+        let feature = || {
+            let line = first_user.lines().find(|l| l.starts_with("# Feature "))?;
+            let id = line
+                .trim_start_matches("# Feature ")
+                .split(':')
+                .next()?
+                .trim();
+            reference
+                .features
+                .iter()
+                .find(|f| f.id.to_string() == id)
+                .cloned()
+        };
+        let (role, task) = if has("write_contract") {
+            (Role::Orchestrator, AgentTask::Plan)
+        } else if has("submit_review") {
+            (
+                Role::Scrutiny,
+                AgentTask::Review {
+                    feature: feature()?,
+                },
+            )
+        } else if has("submit_verdicts") {
+            let line = first_user.lines().find(|l| l.starts_with("# Milestone "))?;
+            let id = line
+                .trim_start_matches("# Milestone ")
+                .split(':')
+                .next()?
+                .trim();
+            let milestone = reference
+                .milestones
+                .iter()
+                .find(|m| m.id.to_string() == id)?;
+            let assertions = reference
+                .assertions
+                .iter()
+                .filter(|a| first_user.contains(&format!("**{}**", a.id)))
+                .cloned()
+                .collect();
+            (
+                Role::UserTesting,
+                AgentTask::UserTest {
+                    milestone: milestone.id.clone(),
+                    assertions,
+                },
+            )
+        } else if has("blocked") {
+            (
+                Role::Worker,
+                AgentTask::Implement {
+                    feature: feature()?,
+                },
+            )
+        } else {
+            let question = first_user
+                .trim_start_matches("# Question")
+                .trim()
+                .to_string();
+            (Role::Subagent, AgentTask::Investigate { question })
+        };
+        Some(SessionContext {
+            role,
+            task,
+            mission: self.mission.clone(),
+        })
+    }
+}
+
+/// Runs a future that never waits (the oracle's) to its end.
+fn now<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut context = Context::from_waker(Waker::noop());
+    match future.as_mut().poll(&mut context) {
+        Poll::Ready(value) => value,
+        Poll::Pending => panic!("the oracle waited on something"),
+    }
+}
+
+fn openai_messages(body: &Value) -> (Vec<Message>, Vec<String>) {
+    let mut messages = Vec::new();
+    for m in body["messages"].as_array().into_iter().flatten() {
+        let content = m["content"].as_str().unwrap_or_default();
+        match m["role"].as_str() {
+            Some("system") => messages.push(Message::system(content)),
+            Some("user") => messages.push(Message::user(content)),
+            Some("assistant") => messages.push(Message::assistant(content, Vec::new())),
+            Some("tool") => {
+                let call = ToolCall {
+                    id: m["tool_call_id"].as_str().unwrap_or_default().into(),
+                    name: String::new(),
+                    arguments: String::new(),
+                };
+                messages.push(Message::tool_result(&call, content, false));
+            }
+            _ => {}
+        }
+    }
+    let tools = body["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["function"]["name"].as_str().map(str::to_string))
+        .collect();
+    (messages, tools)
+}
+
+fn anthropic_messages(body: &Value) -> (Vec<Message>, Vec<String>) {
+    let system: Vec<&str> = body["system"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|b| b["text"].as_str())
+        .collect();
+    let mut messages = vec![Message::system(system.join("\n"))];
+    for m in body["messages"].as_array().into_iter().flatten() {
+        let assistant = m["role"] == "assistant";
+        if assistant {
+            messages.push(Message::assistant("", Vec::new()));
+            continue;
+        }
+        for block in m["content"].as_array().into_iter().flatten() {
+            match block["type"].as_str() {
+                Some("text") => {
+                    messages.push(Message::user(block["text"].as_str().unwrap_or_default()))
+                }
+                Some("tool_result") => {
+                    let call = ToolCall {
+                        id: block["tool_use_id"].as_str().unwrap_or_default().into(),
+                        name: String::new(),
+                        arguments: String::new(),
+                    };
+                    messages.push(Message::tool_result(
+                        &call,
+                        block["content"].as_str().unwrap_or_default(),
+                        false,
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+    let tools = body["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["name"].as_str().map(str::to_string))
+        .collect();
+    (messages, tools)
+}
+
+fn greet() -> Arc<MissionSpec> {
+    let suite = load_suite(&tiny_suite()).expect("tiny suite");
+    Arc::new(
+        suite
+            .missions
+            .into_iter()
+            .find(|m| m.id().as_str() == "greet")
+            .expect("greet mission"),
+    )
+}
+
+/// Runs the tiny suite's `greet` mission with every role on the relay.
+async fn run_remote(
+    server: &ScriptedServer,
+    protocol: Protocol,
+    max_retries: u32,
+    out: &Path,
+) -> missions_bench::mission::RunReport {
+    let provider = match protocol {
+        Protocol::OpenAi => "openai",
+        Protocol::Anthropic => "anthropic",
+    };
+    let text = format!(
+        r#"default_pairing = "remote"
+
+[models.relay]
+provider = "{provider}"
+base_url = "{}"
+model = "relay-model"
+api_key_env = "RELAY_TEST_KEY"
+max_retries = {max_retries}
+retry_initial_ms = 5
+idle_timeout_s = 2
+params = {{ temperature = 0.0 }}
+price_per_mtok = {{ input = 3.0, output = 15.0, cache_read = 0.3, cache_write = 3.75 }}
+
+[pairings.remote]
+orchestrator = "relay"
+worker = "relay"
+validator = "relay"
+"#,
+        server.base_url()
+    );
+    let config = Config::parse(Path::new("remote.toml"), &text).expect("config");
+    let mut settings = settings(&tiny_suite(), &[], out);
+    settings.pairings = vec![config.pairing("remote").expect("pairing")];
+    settings.config = config;
+    settings.missions = vec!["greet".to_string()];
+    settings
+        .model_env
+        .secrets
+        .insert("RELAY_TEST_KEY".into(), Secret::new(KEY));
+    run(&settings).await
+}
+
+/// Every file under `dir` that contains `needle`.
+fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .filter(|e| {
+            std::fs::read(e.path())
+                .map(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+                .unwrap_or(false)
+        })
+        .map(|e| e.path().display().to_string())
+        .collect()
+}
+
+fn check_cache_reads(tables: &Tables, reported: &BTreeMap<usize, Value>, protocol: Protocol) {
+    let (mut known, mut unknown) = (0, 0);
+    for turn in &tables.turns {
+        let raw: Value = serde_json::from_str(turn.raw_usage.as_deref().expect("raw usage"))
+            .expect("raw usage is JSON");
+        let index = raw["request_index"].as_u64().expect("request index") as usize;
+        let sent = &reported[&index];
+        let expected = match protocol {
+            Protocol::OpenAi => sent["prompt_tokens_details"]["cached_tokens"].as_u64(),
+            Protocol::Anthropic => sent["cache_read_input_tokens"].as_u64(),
+        };
+        assert_eq!(
+            turn.cache_read_tokens, expected,
+            "turn {} of run {}",
+            turn.turn, turn.agent_run
+        );
+        match expected {
+            Some(_) => known += 1,
+            None => unknown += 1,
+        }
+        assert_eq!(turn.usage_source, "provider");
+        assert!(turn.ttft_ms.is_some() && turn.latency_ms > 0.0);
+        if protocol == Protocol::Anthropic {
+            let uncached = sent["input_tokens"].as_u64().unwrap();
+            assert_eq!(
+                turn.input_tokens,
+                Some(uncached + expected.unwrap_or(0) + 20),
+                "the total input adds cache reads and writes"
+            );
+            assert_eq!(turn.cache_write_tokens, Some(20));
+        } else {
+            assert_eq!(turn.input_tokens, sent["prompt_tokens"].as_u64());
+        }
+        assert!(turn.cost_usd.is_some());
+    }
+    assert!(known > 0 && unknown > 0, "known {known}, unknown {unknown}");
+}
+
+async fn full_mission(protocol: Protocol) {
+    let relay = Arc::new(Relay::new(greet(), Some(5)));
+    let handler = relay.clone();
+    let server = ScriptedServer::start(move |request, index| handler.answer(request, index)).await;
+    let out = tempfile::tempdir().unwrap();
+    let report = run_remote(&server, protocol, 4, out.path()).await;
+
+    let mission = &report.tables.missions[0];
+    assert_eq!(mission.status, "passed", "{mission:?}");
+    assert_eq!(mission.acceptance_passed, mission.acceptance_total);
+    assert!(mission.acceptance_total > 0);
+    assert_eq!(mission.milestones_passed, mission.milestones_total);
+    assert_eq!(mission.usage_source, "provider");
+    assert!(mission.runs_worker > 0 && mission.runs_scrutiny > 0 && mission.runs_user_testing > 0);
+
+    // Faults were injected and survived: each is an event, counted per run and per mission.
+    let events = read_events(&report.dir.join("events.jsonl")).expect("events");
+    let retried: Vec<(bool, String)> = events
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::ModelRetried {
+                restart, reason, ..
+            } => Some((*restart, reason.clone())),
+            _ => None,
+        })
+        .collect();
+    let requests = server.requests().len();
+    assert_eq!(retried.len(), requests / 5, "{retried:?}");
+    assert!(retried.iter().any(|(restart, _)| *restart), "{retried:?}");
+    assert!(retried.iter().any(|(restart, _)| !*restart), "{retried:?}");
+    assert_eq!(mission.model_retries as usize, retried.len());
+    let run_retries: u64 = report.tables.runs.iter().map(|r| r.model_retries).sum();
+    assert_eq!(run_retries, mission.model_retries);
+    let turn_retries: u64 = report
+        .tables
+        .turns
+        .iter()
+        .map(|t| u64::from(t.retries))
+        .sum();
+    assert_eq!(turn_retries, mission.model_retries);
+    assert_eq!(report.tables.turns.len() + retried.len(), requests);
+
+    check_cache_reads(&report.tables, &relay.reported.lock().unwrap(), protocol);
+
+    // The server echoed the key in replies, usage and errors; none of it was written down.
+    assert!(
+        files_containing(&report.dir, KEY).is_empty(),
+        "{:?}",
+        files_containing(&report.dir, KEY)
+    );
+    assert!(!files_containing(&report.dir, "[redacted]").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mission_passes_over_openai_chat_completions_despite_faults() {
+    full_mission(Protocol::OpenAi).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mission_passes_over_anthropic_messages_despite_faults() {
+    full_mission(Protocol::Anthropic).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backend_that_stays_down_is_an_infrastructure_failure_in_the_denominator() {
+    let server = ScriptedServer::start(|_, _| {
+        Reply::json(503, &json!({"error": {"message": "maintenance"}}))
+    })
+    .await;
+    let out = tempfile::tempdir().unwrap();
+    let report = run_remote(&server, Protocol::OpenAi, 2, out.path()).await;
+    assert_eq!(report.tables.missions.len(), 1);
+    let mission = &report.tables.missions[0];
+    assert_eq!(mission.status, "error");
+    assert_eq!(mission.halt_reason.as_deref(), Some("backend_unavailable"));
+    assert!(
+        mission.halt_detail.contains("503"),
+        "{}",
+        mission.halt_detail
+    );
+    assert_eq!(mission.model_retries, 2);
+    assert_eq!(server.requests().len(), 3);
+    let summary = compare(std::slice::from_ref(&report.tables));
+    assert_eq!(summary.len(), 1);
+    assert_eq!(summary[0].infra_errors, 1);
+    assert_eq!(
+        summary[0].missions, 1,
+        "the failed mission stays in the denominator"
+    );
+}
