@@ -117,7 +117,7 @@ impl Relay {
         } else {
             String::new()
         };
-        let cached = (index % 3 != 0).then_some(300 + index as u64);
+        let cached = (!index.is_multiple_of(3)).then_some(300 + index as u64);
         let reply = match protocol {
             Protocol::OpenAi => {
                 let mut usage = json!({"prompt_tokens": 1000 + index, "completion_tokens": 7, "total_tokens": 1007 + index, "request_index": index, "echo": echo});
