@@ -175,8 +175,16 @@ async fn serve(
     };
     let now = active.0.fetch_add(1, Ordering::SeqCst) + 1;
     active.1.fetch_max(now, Ordering::SeqCst);
-    answer(stream, handler, recorded, request).await;
-    active.0.fetch_sub(1, Ordering::SeqCst);
+    let mut counted = Some(active);
+    // The request stops counting just before its last bytes go out: the client can only start
+    // another once it has them, so the count never exceeds what the client has in flight.
+    let mut done = move || {
+        if let Some(active) = counted.take() {
+            active.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    };
+    answer(stream, handler, recorded, request, &mut done).await;
+    done();
 }
 
 async fn answer(
@@ -184,6 +192,7 @@ async fn answer(
     handler: Arc<Handler>,
     recorded: Arc<Mutex<Vec<Recorded>>>,
     request: Recorded,
+    done: &mut (dyn FnMut() + Send),
 ) {
     let index = {
         let mut all = recorded.lock().expect("requests");
@@ -193,6 +202,7 @@ async fn answer(
     match handler(&request, index) {
         Reply::Drop => {
             // Nothing written: the client sees the connection close under it.
+            done();
             let _ = stream.shutdown().await;
         }
         Reply::Full {
@@ -208,6 +218,7 @@ async fn answer(
                 "content-length: {}\r\nconnection: close\r\n\r\n",
                 body.len()
             ));
+            done();
             let _ = stream.write_all(head.as_bytes()).await;
             let _ = stream.write_all(&body).await;
             let _ = stream.shutdown().await;
@@ -221,9 +232,13 @@ async fn answer(
             if stream.write_all(head.as_bytes()).await.is_err() {
                 return;
             }
-            for chunk in chunks {
+            let last = chunks.len().saturating_sub(1);
+            for (index, chunk) in chunks.into_iter().enumerate() {
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
+                }
+                if index == last && !stall_after {
+                    done();
                 }
                 if stream.write_all(&chunk).await.is_err() {
                     return;

@@ -155,3 +155,25 @@ fn config_errors_name_the_field() {
         "{errors}"
     );
 }
+
+#[test]
+fn remote_model_keys_are_checked_and_keys_are_never_echoed() {
+    let path = Path::new("missions-bench.toml");
+    let text = "default_pairing = \"a\"\n[models.a]\nprovider = \"openai\"\nmodel = \"m\"\nbase_url = \"http://127.0.0.1:8000/v1\"\napi_key_env = \"OPENAI_API_KEY\"\nparams = { temperature = 0.2, seed = 7 }\nmax_concurrency = 4\n[models.b]\nprovider = \"anthropic\"\nmodel = \"claude\"\ncache_ttl = \"1h\"\n[pairings.a]\norchestrator = \"a\"\nworker = \"a\"\nvalidator = \"b\"\n";
+    let config = Config::parse(path, text).expect("valid remote models");
+    assert_eq!(config.models["a"].params.as_ref().unwrap()["seed"], 7);
+    assert_eq!(config.models["b"].cache_ttl.as_deref(), Some("1h"));
+
+    let text = "default_pairing = \"a\"\n[models.a]\nprovider = \"openai\"\napi_key_env = \"sk-live-abcdef123456\"\ntemperature = 0.2\nbase_url = \"localhost:8000\"\n[models.b]\nprovider = \"candle\"\npath = \"x.gguf\"\ncache_ttl = \"1h\"\n";
+    let errors = Config::parse(path, text).unwrap_err().to_string();
+    assert!(!errors.contains("sk-live-abcdef123456"), "{errors}");
+    for expected in [
+        "missions-bench.toml:2: field `models.a.model`: model `a`: a remote model needs `model`",
+        "missions-bench.toml:4: field `models.a.api_key_env`: api_key_env must name an environment variable",
+        "missions-bench.toml:5: field `models.a.temperature`: `temperature` is for candle models; `a` is openai; for openai models put it in `params`",
+        "missions-bench.toml:6: field `models.a.base_url`: base_url `localhost:8000` must start with http:// or https://",
+        "missions-bench.toml:10: field `models.b.cache_ttl`: `cache_ttl` is for anthropic models; `b` is candle",
+    ] {
+        assert!(errors.contains(expected), "missing {expected:?} in:\n{errors}");
+    }
+}
