@@ -542,3 +542,73 @@ async fn a_backend_that_stays_down_is_an_infrastructure_failure_in_the_denominat
         "the failed mission stays in the denominator"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_binary_reads_the_key_from_the_named_variable_only() {
+    let relay = Arc::new(Relay::new(greet(), Some(7)));
+    let handler = relay.clone();
+    let server = ScriptedServer::start(move |request, index| handler.answer(request, index)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("remote.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "default_pairing = \"relay\"\n[models.relay]\nprovider = \"anthropic\"\nbase_url = \"{}\"\nmodel = \"relay-model\"\napi_key_env = \"MB_TEST_RELAY_KEY\"\nretry_initial_ms = 5\n[pairings.relay]\norchestrator = \"relay\"\nworker = \"relay\"\nvalidator = \"relay\"\n",
+            server.base_url()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("reports");
+    let run = |key: Option<&str>| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_missions-bench"));
+        command
+            .args([
+                "run",
+                tiny_suite().to_str().unwrap(),
+                "-m",
+                "greet",
+                "-q",
+                "--config",
+            ])
+            .arg(&config)
+            .arg("--out")
+            .arg(&out)
+            .env("XDG_CACHE_HOME", crate::common::shared_cache())
+            .env_remove("MB_TEST_RELAY_KEY")
+            .current_dir(dir.path());
+        if let Some(key) = key {
+            command.env("MB_TEST_RELAY_KEY", key);
+        }
+        command.output()
+    };
+    let missing = run(None).await.expect("run the binary");
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(missing.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "model `relay`: the environment variable `MB_TEST_RELAY_KEY` (api_key_env) is not set"
+        ),
+        "{stderr}"
+    );
+
+    let output = run(Some(KEY)).await.expect("run the binary");
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(0), "{printed}");
+    assert!(!printed.contains(KEY));
+    assert!(server
+        .requests()
+        .iter()
+        .all(|r| r.header("x-api-key") == Some(KEY)));
+    assert!(
+        files_containing(&out, KEY).is_empty(),
+        "{:?}",
+        files_containing(&out, KEY)
+    );
+    assert!(!files_containing(&out, "[redacted]").is_empty());
+    let reports: Vec<_> = std::fs::read_dir(&out).unwrap().collect();
+    assert_eq!(reports.len(), 1);
+}
