@@ -512,7 +512,7 @@ async fn the_concurrency_limit_holds_across_sessions() {
     let server = ScriptedServer::start(|_, _| match good(Provider::Openai) {
         Reply::Stream { chunks, .. } => Reply::Stream {
             chunks,
-            delay: Duration::from_millis(20),
+            delay: Duration::from_millis(50),
             stall_after: false,
         },
         other => other,
