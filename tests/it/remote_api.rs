@@ -569,3 +569,22 @@ fn tool_calls_without_ids_get_unique_ones() {
         );
     });
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reply_that_outlasts_timeout_s_after_it_began_restarts_the_turn() {
+    let slow = match good(Provider::Openai) {
+        Reply::Stream { chunks, .. } => Reply::Stream {
+            chunks,
+            delay: Duration::from_millis(400),
+            stall_after: false,
+        },
+        other => other,
+    };
+    let server = faulty(Provider::Openai, vec![slow]).await;
+    let mut model = config(&server, Provider::Openai);
+    model.timeout_s = Some(1.0);
+    let (result, retries) = call(&remote(&model), &start()).await;
+    assert_eq!(result.expect("second attempt").retries, 1);
+    assert!(retries[0].restart, "{retries:?}");
+    assert!(retries[0].reason.contains("timeout_s"), "{retries:?}");
+}

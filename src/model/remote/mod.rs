@@ -15,7 +15,7 @@ pub mod openai;
 pub mod retry;
 pub mod sse;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -352,7 +352,8 @@ impl Shared {
                         message: "the model's concurrency limit was closed".into(),
                     });
                 };
-                tokio::time::timeout(self.options.timeout, self.attempt(&body, started))
+                let began = AtomicBool::new(false);
+                tokio::time::timeout(self.options.timeout, self.attempt(&body, started, &began))
                     .await
                     .unwrap_or_else(|_| {
                         Err(AttemptError {
@@ -363,7 +364,7 @@ impl Shared {
                                 ),
                                 retry_after: None,
                             },
-                            after_first_byte: false,
+                            after_first_byte: began.load(Ordering::Relaxed),
                         })
                     })
             };
@@ -428,6 +429,7 @@ impl Shared {
         &self,
         body: &[u8],
         call_started: Instant,
+        began: &AtomicBool,
     ) -> Result<ChatResponse, AttemptError> {
         let before = |failure: Failure| AttemptError {
             failure,
@@ -492,6 +494,7 @@ impl Shared {
                 continue;
             }
             received_any = true;
+            began.store(true, Ordering::Relaxed);
             if json_reply {
                 json_body.extend_from_slice(&chunk);
                 continue;
