@@ -16,6 +16,7 @@ use serde_json::json;
 
 use http_server::{anthropic, openai, Reply, ScriptedServer};
 use missions_bench::mission::prompts::Prompts;
+use missions_bench::mission::runner::cpu_seconds;
 use missions_bench::model::remote::{ProxySettings, RemoteBackend, RemoteOptions};
 use missions_bench::model::secret::Redactor;
 use missions_bench::model::{
@@ -164,16 +165,7 @@ fn context() -> SessionContext {
 }
 
 fn thread_cpu_seconds() -> f64 {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage fills the zeroed rusage it points to; read only on success.
-    let usage = unsafe {
-        if libc::getrusage(libc::RUSAGE_THREAD, usage.as_mut_ptr()) != 0 {
-            return 0.0;
-        }
-        usage.assume_init()
-    };
-    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    cpu_seconds(libc::RUSAGE_THREAD)
 }
 
 /// Harness CPU per call: the client on a current-thread runtime on this thread.
@@ -272,16 +264,7 @@ fn concurrency_sweep(provider: Provider, context: &SessionContext) {
 }
 
 fn process_cpu_seconds() -> f64 {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: as in `thread_cpu_seconds`.
-    let usage = unsafe {
-        if libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) != 0 {
-            return 0.0;
-        }
-        usage.assume_init()
-    };
-    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    cpu_seconds(libc::RUSAGE_SELF)
 }
 
 fn bench(c: &mut Criterion) {

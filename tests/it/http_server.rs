@@ -316,6 +316,16 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
+/// `text` in two pieces split at a character boundary near its middle, as fragments arrive.
+fn halves(text: &str) -> [&str; 2] {
+    let cut = text
+        .char_indices()
+        .map(|(i, _)| i)
+        .find(|i| *i >= text.len() / 2)
+        .unwrap_or(0);
+    [&text[..cut], &text[cut..]]
+}
+
 /// OpenAI-style streamed replies.
 pub mod openai {
     use serde_json::{json, Value};
@@ -351,12 +361,7 @@ pub mod openai {
                     None,
                 ),
             ));
-            let cut = arguments
-                .char_indices()
-                .map(|(i, _)| i)
-                .find(|i| *i >= arguments.len() / 2)
-                .unwrap_or(0);
-            for piece in [&arguments[..cut], &arguments[cut..]] {
+            for piece in super::halves(arguments) {
                 events.push((
                     None,
                     chunk(
@@ -416,12 +421,7 @@ pub mod anthropic {
         }
         for (id, name, input) in calls {
             events.push((Some("content_block_start"), json!({"type": "content_block_start", "index": index, "content_block": {"type": "tool_use", "id": id, "name": name, "input": {}}}).to_string()));
-            let cut = input
-                .char_indices()
-                .map(|(i, _)| i)
-                .find(|i| *i >= input.len() / 2)
-                .unwrap_or(0);
-            for piece in [&input[..cut], &input[cut..]] {
+            for piece in super::halves(input) {
                 events.push((Some("content_block_delta"), json!({"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": piece}}).to_string()));
             }
             events.push((

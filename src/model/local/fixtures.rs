@@ -190,62 +190,26 @@ fn weights(
     )?;
     for i in 0..shape.num_layers {
         let p = format!("model.layers.{i}");
-        matrix(
-            &mut rng,
-            format!("{p}.self_attn.q_proj.weight"),
-            q_out,
-            h,
-            scale,
-            &mut map,
-        )?;
-        matrix(
-            &mut rng,
-            format!("{p}.self_attn.k_proj.weight"),
-            kv_out,
-            h,
-            scale,
-            &mut map,
-        )?;
-        matrix(
-            &mut rng,
-            format!("{p}.self_attn.v_proj.weight"),
-            kv_out,
-            h,
-            scale,
-            &mut map,
-        )?;
-        matrix(
-            &mut rng,
-            format!("{p}.self_attn.o_proj.weight"),
-            h,
-            q_out,
-            scale,
-            &mut map,
-        )?;
-        matrix(
-            &mut rng,
-            format!("{p}.mlp.gate_proj.weight"),
-            shape.intermediate_size,
-            h,
-            scale,
-            &mut map,
-        )?;
-        matrix(
-            &mut rng,
-            format!("{p}.mlp.up_proj.weight"),
-            shape.intermediate_size,
-            h,
-            scale,
-            &mut map,
-        )?;
-        matrix(
-            &mut rng,
-            format!("{p}.mlp.down_proj.weight"),
-            h,
-            shape.intermediate_size,
-            (1.0 / shape.intermediate_size as f32).sqrt(),
-            &mut map,
-        )?;
+        let i_size = shape.intermediate_size;
+        let down_scale = (1.0 / i_size as f32).sqrt();
+        for (name, rows, cols, scale) in [
+            ("self_attn.q_proj", q_out, h, scale),
+            ("self_attn.k_proj", kv_out, h, scale),
+            ("self_attn.v_proj", kv_out, h, scale),
+            ("self_attn.o_proj", h, q_out, scale),
+            ("mlp.gate_proj", i_size, h, scale),
+            ("mlp.up_proj", i_size, h, scale),
+            ("mlp.down_proj", h, i_size, down_scale),
+        ] {
+            matrix(
+                &mut rng,
+                format!("{p}.{name}.weight"),
+                rows,
+                cols,
+                scale,
+                &mut map,
+            )?;
+        }
         if shape.family == Family::Qwen2 {
             for (name, size) in [("q_proj", q_out), ("k_proj", kv_out), ("v_proj", kv_out)] {
                 let bias = Tensor::from_vec(rng.weights(size, 0.1), size, &device).map_err(err)?;

@@ -10,8 +10,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::openai::{clip, error_message};
-use super::{Assembled, Feed, StreamFault};
+use super::{clip, error_message, Assembled, Feed, StreamFault};
 use crate::model::{ChatRequest, MessageRole, StopReason, ToolCall, Usage, UsageSource};
 
 /// The most `cache_control` markers one request may carry.

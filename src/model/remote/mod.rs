@@ -376,24 +376,25 @@ impl Shared {
                 }
                 Err(error) => error,
             };
+            let clean = |text: String| self.redactor.redact(&text).into_owned();
             let (reason, retry_after) = match error.failure {
                 Failure::Retryable {
                     reason,
                     retry_after,
-                } => (self.redactor.redact(&reason).into_owned(), retry_after),
+                } => (clean(reason), retry_after),
                 Failure::ContextLength(message) => {
                     return Err(ModelError::ContextLength {
-                        message: self.redactor.redact(&message).into_owned(),
+                        message: clean(message),
                     })
                 }
                 Failure::Fatal(message) => {
                     return Err(ModelError::Unavailable {
-                        message: self.redactor.redact(&message).into_owned(),
+                        message: clean(message),
                     })
                 }
                 Failure::Protocol(message) => {
                     return Err(ModelError::Protocol {
-                        message: self.redactor.redact(&message).into_owned(),
+                        message: clean(message),
                     })
                 }
             };
@@ -651,4 +652,37 @@ async fn read_capped(mut response: reqwest::Response, cap: usize) -> String {
     }
     bytes.truncate(cap);
     String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// The message of an error object (`{"message": ..., "type": ..., "code": ...}`) or a string.
+pub(crate) fn error_message(error: &Value) -> String {
+    match error {
+        Value::String(s) => s.clone(),
+        Value::Object(o) => {
+            let message = o.get("message").and_then(Value::as_str).unwrap_or("");
+            let kind = o
+                .get("code")
+                .and_then(Value::as_str)
+                .or_else(|| o.get("type").and_then(Value::as_str));
+            match kind {
+                Some(kind) if !message.contains(kind) => format!("{kind}: {message}"),
+                _ if message.is_empty() => error.to_string(),
+                _ => message.to_string(),
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The start of `text`, for error messages.
+pub(crate) fn clip(text: &str) -> String {
+    const MAX: usize = 300;
+    if text.len() <= MAX {
+        return text.to_string();
+    }
+    let mut end = MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
 }

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{Assembled, Feed, StreamFault};
+use super::{clip, error_message, Assembled, Feed, StreamFault};
 use crate::model::{ChatRequest, MessageRole, StopReason, ToolCall, Usage, UsageSource};
 
 /// The request body. `params` go in first, so they can add fields but never replace the
@@ -281,36 +281,4 @@ fn llama_timings(timings: Option<&Value>) -> (Option<u64>, Option<f64>, Option<f
         t.get("prompt_per_second").and_then(Value::as_f64),
         t.get("predicted_per_second").and_then(Value::as_f64),
     )
-}
-
-/// The message of an error object (`{"message": ..., "type": ..., "code": ...}`) or a string.
-pub fn error_message(error: &Value) -> String {
-    match error {
-        Value::String(s) => s.clone(),
-        Value::Object(o) => {
-            let message = o.get("message").and_then(Value::as_str).unwrap_or("");
-            let kind = o
-                .get("code")
-                .and_then(Value::as_str)
-                .or_else(|| o.get("type").and_then(Value::as_str));
-            match kind {
-                Some(kind) if !message.contains(kind) => format!("{kind}: {message}"),
-                _ if message.is_empty() => error.to_string(),
-                _ => message.to_string(),
-            }
-        }
-        other => other.to_string(),
-    }
-}
-
-pub(super) fn clip(text: &str) -> String {
-    const MAX: usize = 300;
-    if text.len() <= MAX {
-        return text.to_string();
-    }
-    let mut end = MAX;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
 }

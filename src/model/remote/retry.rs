@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
-use super::openai::{clip, error_message};
+use super::{clip, error_message};
 
 /// What a failed attempt means.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,7 +42,7 @@ impl Backoff {
         self.next = (self.next * 2).min(self.max);
         let jittered = ceiling.mul_f64(0.5 + 0.5 * unit_random());
         match retry_after {
-            Some(asked) => asked.max(jittered.min(asked + Duration::from_millis(250))),
+            Some(asked) => jittered.clamp(asked, asked + Duration::from_millis(250)),
             None => jittered,
         }
     }
