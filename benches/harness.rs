@@ -150,6 +150,7 @@ fn agent_turn(c: &mut Criterion) {
             vars: Vec::new(),
             timeout: Duration::from_secs(5),
             max_output_bytes: 4096,
+            sandbox: None,
         },
     };
     let classify = |_: &str| FileClass::Other;

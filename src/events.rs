@@ -17,6 +17,7 @@ use crate::model::{CallTiming, ModelStats, StopReason, Usage};
 use crate::spec::{
     Assertion, Feature, FeatureId, Finding, Milestone, MilestoneId, MissionId, Role,
 };
+use crate::tools::NoticeKind;
 
 /// Version of the event format, written in every record.
 pub const EVENTS_VERSION: u32 = 1;
@@ -293,6 +294,18 @@ pub enum Event {
         timed_out: bool,
         #[serde(default, skip_serializing_if = "is_zero")]
         dropped_bytes: u64,
+    },
+    /// Something a tool or the sandbox refused, cut or limited: a path refused, a denial the
+    /// command reported, a timeout, output dropped, a resource limit hit. `run` is absent for the
+    /// harness's own commands (mechanical checks, acceptance, coverage).
+    Sandbox {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        run: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        turn: Option<u32>,
+        tool: String,
+        kind: NoticeKind,
+        detail: String,
     },
     /// A model answered without calling a tool and was reminded to.
     NoToolCall {

@@ -216,6 +216,7 @@ pub async fn run_agent(
                 continue;
             }
             let call_started = Instant::now();
+            let mut notices = Vec::new();
             let (status, content, detail, terminal) = if !tools.iter().any(|t| t.name == call.name)
             {
                 let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
@@ -239,6 +240,7 @@ pub async fn run_agent(
                     ),
                     Ok(arguments) => {
                         let reply = toolbox.call(&call.name, arguments).await;
+                        notices = reply.notices;
                         let status = match reply.error {
                             None => CallStatus::Ok,
                             Some(ToolErrorKind::InvalidArguments) => CallStatus::Malformed,
@@ -265,6 +267,15 @@ pub async fn run_agent(
                 &detail,
                 context,
             );
+            for notice in notices {
+                emitter.emit(Event::Sandbox {
+                    run: Some(spec.run),
+                    turn: Some(turns),
+                    tool: call.name.clone(),
+                    kind: notice.kind,
+                    detail: notice.detail,
+                });
+            }
             if matches!(status, CallStatus::Malformed | CallStatus::UnknownTool) {
                 malformed_in_a_row += 1;
             } else {

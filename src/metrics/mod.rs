@@ -70,6 +70,9 @@ struct RunAcc {
     commands_failed: u64,
     commands_timed_out: u64,
     dropped_bytes: u64,
+    denials: u64,
+    limits_hit: u64,
+    truncations: u64,
     model_retries: u64,
 }
 
@@ -90,6 +93,9 @@ struct MissionAcc {
     rounds: Vec<(String, u32, bool, u32)>,
     user_questions: u64,
     plan_violations: u64,
+    /// Sandbox notices of the harness's own commands (no agent run).
+    harness_denials: u64,
+    harness_limits: u64,
     acceptance: Option<(Vec<TestResult>, Option<String>)>,
     coverage: Option<(Option<f64>, Option<String>)>,
     lines: (u64, u64, u64, u64),
@@ -264,6 +270,18 @@ fn apply(acc: &mut MissionAcc, key: &MissionKey, run_id: &str, record: &EventRec
         }
         Event::NoToolCall { run, .. } => acc.runs.entry(*run).or_default().no_tool_call += 1,
         Event::ModelRetried { run, .. } => acc.runs.entry(*run).or_default().model_retries += 1,
+        Event::Sandbox { run, kind, .. } => match run {
+            Some(run) => {
+                let entry = acc.runs.entry(*run).or_default();
+                entry.denials += u64::from(kind.is_denial());
+                entry.limits_hit += u64::from(kind.is_limit());
+                entry.truncations += u64::from(kind.is_truncation());
+            }
+            None => {
+                acc.harness_denials += u64::from(kind.is_denial());
+                acc.harness_limits += u64::from(kind.is_limit());
+            }
+        },
         Event::AgentFinished {
             run,
             outcome,
@@ -560,6 +578,8 @@ fn emit_rows(
     let (mut tdd_yes, mut tdd_both) = (0u64, 0u64);
     let (mut turns, mut tool_calls, mut malformed) = (0u64, 0u64, 0u64);
     let mut model_retries = 0u64;
+    let mut sandbox_denials = acc.harness_denials;
+    let mut limits_hit = acc.harness_limits;
     for (agent_run, run) in &acc.runs {
         let role = run.role.unwrap_or(Role::Subagent);
         let totals = usage_sums(&run.usages);
@@ -575,6 +595,8 @@ fn emit_rows(
         tool_calls += run.tool_calls;
         malformed += run.malformed + run.unknown;
         model_retries += run.model_retries;
+        sandbox_denials += run.denials;
+        limits_hit += run.limits_hit;
         let tests_before_source = match (run.first_test_seq, run.first_source_seq) {
             (Some(test), Some(source)) => Some(test < source),
             _ => None,
@@ -630,6 +652,9 @@ fn emit_rows(
             commands_failed: run.commands_failed,
             commands_timed_out: run.commands_timed_out,
             output_dropped_bytes: run.dropped_bytes,
+            sandbox_denials: run.denials,
+            limits_hit: run.limits_hit,
+            truncations: run.truncations,
             model_retries: run.model_retries,
             model_load_ms: models.get(&run.model).and_then(|m| m.load_ms),
             model_resident_bytes: models.get(&run.model).and_then(|m| m.resident_bytes),
@@ -707,6 +732,8 @@ fn emit_rows(
         tool_calls,
         malformed_calls: malformed,
         model_retries,
+        sandbox_denials,
+        limits_hit,
         input_tokens: totals.input,
         cache_read_tokens: totals.cache_read,
         cache_write_tokens: totals.cache_write,

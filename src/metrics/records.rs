@@ -2,7 +2,7 @@
 //! columns, `schema_version` in every row, null where a number is unknown (never zero).
 
 /// Bumped whenever a column is added, removed or changes meaning.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 crate::table_rows! {
 /// One mission x pairing x repeat.
@@ -53,6 +53,10 @@ pub struct MissionRow in "missions" {
     pub malformed_calls: u64,
     /// Model calls retried or restarted after a fault (remote models).
     pub model_retries: u64,
+    /// Refusals of the sandbox and the file tools, the harness's own commands included.
+    pub sandbox_denials: u64,
+    /// Resource limits hit (memory, processes, file size, CPU time, disk).
+    pub limits_hit: u64,
     pub input_tokens: Option<u64>,
     pub cache_read_tokens: Option<u64>,
     pub cache_write_tokens: Option<u64>,
@@ -164,6 +168,12 @@ pub struct RunRow in "runs" {
     pub commands_failed: u64,
     pub commands_timed_out: u64,
     pub output_dropped_bytes: u64,
+    /// Paths refused by file tools and operations the sandbox refused in commands.
+    pub sandbox_denials: u64,
+    /// Resource limits hit (memory, processes, file size, CPU time, disk).
+    pub limits_hit: u64,
+    /// Command outputs and file reads cut at their cap.
+    pub truncations: u64,
     /// Model calls retried or restarted after a fault (remote models).
     pub model_retries: u64,
     /// Load time of the run's model (local models; null for providers that load nothing).

@@ -13,13 +13,16 @@ use super::runtime::{run_mission, MissionRun, RunContext};
 use crate::events::{Emitter, Event, EventSink, HaltReason, JsonlSink, MissionKey, MissionStatus};
 use crate::metrics::Tables;
 use crate::model::{ModelEnv, ModelRegistry};
+use crate::report::SandboxInfo;
 use crate::report::{
     write_run_info, write_tables_from_events, HarnessInfo, HostInfo, ModelRecord, PairingInfo,
     ReportError, RunInfo, SuiteInfo, RUN_INFO_VERSION,
 };
-use crate::spec::config::Config;
+use crate::spec::config::{Config, SandboxConfig};
+use crate::spec::mission::NetworkAccess;
 use crate::spec::suite::load_suite;
 use crate::spec::{MissionSpec, Pairing, SpecError, SpecErrors, Suite};
+use crate::tools::sandbox::{Limits, Network, Protection, Sandbox, SandboxPaths, SandboxPolicy};
 
 /// Everything a run needs, resolved by the caller (the CLI reads flags and the environment).
 #[derive(Clone)]
@@ -104,6 +107,74 @@ pub fn plan_runs(
 }
 
 /// Runs every mission run, at most `jobs` at a time, in plan order.
+/// The sandbox policy of `[sandbox]` (network access comes from each mission).
+pub fn sandbox_policy(config: &SandboxConfig) -> SandboxPolicy {
+    SandboxPolicy {
+        network: Network::None,
+        limits: Limits {
+            memory_bytes: config.memory.0,
+            processes: config
+                .processes
+                .0
+                .map(|n| n.min(u64::from(u32::MAX)) as u32),
+            file_size_bytes: config.file_size.0,
+            cpu_seconds: config.cpu_s.0,
+            disk_bytes: config.disk.0,
+        },
+        read: config.read.clone(),
+    }
+}
+
+/// Which protections this machine gives commands, per network access in use, found by building
+/// a sandbox on the run's work folder.
+fn probe_sandbox(
+    policy: &SandboxPolicy,
+    work_dir: &std::path::Path,
+    base_path: &str,
+    networks: &std::collections::BTreeSet<NetworkAccess>,
+) -> SandboxInfo {
+    let limits = &policy.limits;
+    let mut info = SandboxInfo {
+        limits: BTreeMap::from([
+            ("memory_bytes".to_string(), limits.memory_bytes),
+            ("processes".to_string(), limits.processes.map(u64::from)),
+            ("file_size_bytes".to_string(), limits.file_size_bytes),
+            ("cpu_seconds".to_string(), limits.cpu_seconds),
+            ("disk_bytes".to_string(), limits.disk_bytes),
+        ]),
+        protections: BTreeMap::new(),
+    };
+    let _ = std::fs::create_dir_all(work_dir);
+    for access in networks {
+        let network = match access {
+            NetworkAccess::None => Network::None,
+            NetworkAccess::Loopback => Network::Loopback,
+        };
+        let paths = SandboxPaths {
+            writable: vec![work_dir.to_path_buf()],
+            read: Vec::new(),
+            path_var: base_path.to_string(),
+        };
+        let protections = match Sandbox::new(
+            SandboxPolicy {
+                network,
+                ..policy.clone()
+            },
+            &paths,
+        ) {
+            Ok(sandbox) => sandbox.protections().to_vec(),
+            Err(e) => vec![Protection {
+                name: "sandbox".to_string(),
+                active: false,
+                how: format!("cannot be set up: {e}"),
+            }],
+        };
+        info.protections
+            .insert(network.as_str().to_string(), protections);
+    }
+    info
+}
+
 pub async fn run_all(
     runs: Vec<MissionRun>,
     context: Arc<RunContext>,
@@ -267,7 +338,24 @@ pub async fn run_suite(
         harness_cpu_s: None,
         commands_cpu_s: None,
         schema_version: crate::metrics::SCHEMA_VERSION,
+        sandbox: None,
     };
+    let sandbox_policy = settings
+        .config
+        .sandbox
+        .enabled
+        .then(|| sandbox_policy(&settings.config.sandbox));
+    if let Some(policy) = &sandbox_policy {
+        let work_dir = settings.work_dir.join(&settings.run_id);
+        let networks: std::collections::BTreeSet<_> =
+            missions.iter().map(|m| m.file.sandbox.network).collect();
+        info.sandbox = Some(probe_sandbox(
+            policy,
+            &work_dir,
+            &settings.base_path,
+            &networks,
+        ));
+    }
     write_run_info(&dir, &info)?;
     let cpu_at_start = (
         cpu_seconds(libc::RUSAGE_SELF),
@@ -313,6 +401,7 @@ pub async fn run_suite(
         max_output_bytes: suite.file.defaults.max_output_bytes,
         keep_workspaces: settings.keep_workspaces,
         redactor,
+        sandbox: sandbox_policy,
     });
     let runs = plan_runs(&suite, &missions, &settings.pairings, repeats);
     let planned = runs.len();

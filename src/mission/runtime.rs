@@ -14,10 +14,12 @@ use crate::events::{
 };
 use crate::model::secret::Redactor;
 use crate::model::{millis, AgentTask, ModelRegistry, SessionContext, Usage};
+use crate::spec::mission::NetworkAccess;
 use crate::spec::{
     Budget, Feature, Finding, FindingSource, Milestone, MilestoneId, MissionSpec, Pairing, Role,
     Severity, Verify,
 };
+use crate::tools::sandbox::{Network, Sandbox, SandboxPaths, SandboxPolicy};
 use crate::tools::{run_shell, CommandEnv, Workspace, WorkspaceTools};
 
 use super::env::PreparedEnvironment;
@@ -47,6 +49,9 @@ pub struct RunContext {
     pub keep_workspaces: bool,
     /// Keys to keep out of transcripts.
     pub redactor: Redactor,
+    /// How agent commands are confined; `None` when the sandbox is off. Each mission sets its
+    /// own network access.
+    pub sandbox: Option<SandboxPolicy>,
 }
 
 /// One mission under one pairing, one repeat.
@@ -253,12 +258,11 @@ pub async fn run_mission(run: MissionRun, context: &RunContext, root: &Emitter) 
     }
 
     // Ground truth, whatever the outcome.
-    let vars = runtime.command_env.vars.clone();
     let acceptance = run_acceptance(
         &run.mission,
         &workspace_dir,
         &mission_dir.join("acceptance"),
-        &vars,
+        &runtime.command_env,
     )
     .await;
     let accepted = matches!(&acceptance, Event::AcceptanceFinished { tests, error: None, .. }
@@ -268,7 +272,7 @@ pub async fn run_mission(run: MissionRun, context: &RunContext, root: &Emitter) 
         &run.mission,
         &workspace_dir,
         &mission_dir.join("coverage"),
-        &vars,
+        &runtime.command_env,
     )
     .await
     {
@@ -321,10 +325,36 @@ impl MissionRuntime {
             .map_err(|e| format!("cannot create .mission/: {e}"))?;
         let workspace = Workspace::new(&workspace_dir)
             .map_err(|e| format!("cannot open the workspace: {e}"))?;
+        let vars = environment.command_vars(&context.base_path, &home, &tmp);
+        let sandbox = match &context.sandbox {
+            Some(policy) => {
+                let policy = SandboxPolicy {
+                    network: match run.mission.file.sandbox.network {
+                        NetworkAccess::None => Network::None,
+                        NetworkAccess::Loopback => Network::Loopback,
+                    },
+                    ..policy.clone()
+                };
+                let paths = SandboxPaths {
+                    writable: vec![mission_dir.to_path_buf()],
+                    read: environment.dir.iter().cloned().collect(),
+                    path_var: vars
+                        .iter()
+                        .find(|(k, _)| k == "PATH")
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default(),
+                };
+                let sandbox = Sandbox::new(policy, &paths)
+                    .map_err(|e| format!("cannot set up the sandbox: {e}"))?;
+                Some(Arc::new(sandbox))
+            }
+            None => None,
+        };
         let command_env = CommandEnv {
-            vars: environment.command_vars(&context.base_path, &home, &tmp),
+            vars,
             timeout: context.command_timeout,
             max_output_bytes: context.max_output_bytes,
+            sandbox,
         };
         let git_vars = vec![
             ("PATH".to_string(), context.base_path.clone()),

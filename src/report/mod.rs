@@ -90,6 +90,17 @@ pub struct RunInfo {
     /// CPU seconds of the commands it ran (tests, checks, setup).
     pub commands_cpu_s: Option<f64>,
     pub schema_version: u32,
+    /// How agent commands were confined; absent when the sandbox was off.
+    #[serde(default)]
+    pub sandbox: Option<SandboxInfo>,
+}
+
+/// The sandbox of a run: its limits and, per network access the suite's missions use, which
+/// protections this machine's kernel provided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SandboxInfo {
+    pub limits: BTreeMap<String, Option<u64>>,
+    pub protections: BTreeMap<String, Vec<crate::tools::sandbox::Protection>>,
 }
 
 #[derive(Debug, thiserror::Error)]

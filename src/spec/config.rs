@@ -169,6 +169,99 @@ pub struct ConfigFile {
     pub models: BTreeMap<String, ModelConfig>,
     #[serde(default)]
     pub pairings: BTreeMap<String, PairingFile>,
+    #[serde(default)]
+    pub sandbox: SandboxConfig,
+}
+
+/// `[sandbox]`: how agent commands are confined and limited. Limits apply per command.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxConfig {
+    /// `false` runs commands with only a session, a cleared environment, a timeout and an output
+    /// cap.
+    pub enabled: bool,
+    pub memory: LimitValue,
+    pub processes: LimitValue,
+    pub file_size: LimitValue,
+    pub cpu_s: LimitValue,
+    /// What the mission's workspace, `$HOME` and `$TMPDIR` may hold together.
+    pub disk: LimitValue,
+    /// Folders commands may read beyond system folders, the suite environment and `PATH`.
+    pub read: Vec<std::path::PathBuf>,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> SandboxConfig {
+        SandboxConfig {
+            enabled: true,
+            memory: LimitValue(Some(4 << 30)),
+            processes: LimitValue(Some(512)),
+            file_size: LimitValue(Some(1 << 30)),
+            cpu_s: LimitValue(Some(900)),
+            disk: LimitValue(Some(8 << 30)),
+            read: Vec::new(),
+        }
+    }
+}
+
+/// A limit: a number, a size with a unit (`512MiB`, `4 GiB`, `2G`), or `"off"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitValue(pub Option<u64>);
+
+impl LimitValue {
+    pub fn parse(text: &str) -> Result<LimitValue, String> {
+        let text = text.trim();
+        if matches!(text, "off" | "unlimited" | "none") {
+            return Ok(LimitValue(None));
+        }
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (number, unit) = text.split_at(split);
+        let number: u64 = number
+            .parse()
+            .map_err(|_| format!("`{text}` is not a number, a size such as `512MiB`, or `off`"))?;
+        let factor: u64 = match unit.trim() {
+            "" | "B" => 1,
+            "K" | "KB" | "KiB" | "k" => 1 << 10,
+            "M" | "MB" | "MiB" => 1 << 20,
+            "G" | "GB" | "GiB" => 1 << 30,
+            "T" | "TB" | "TiB" => 1 << 40,
+            other => {
+                return Err(format!(
+                    "unknown unit `{other}` in `{text}`; use KiB, MiB, GiB or TiB"
+                ))
+            }
+        };
+        number
+            .checked_mul(factor)
+            .map(|n| LimitValue(Some(n)))
+            .ok_or_else(|| format!("`{text}` is too large"))
+    }
+}
+
+impl<'de> Deserialize<'de> for LimitValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<LimitValue, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = LimitValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number, a size such as \"512MiB\", or \"off\"")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<LimitValue, E> {
+                u64::try_from(v)
+                    .map(|v| LimitValue(Some(v)))
+                    .map_err(|_| E::custom(format!("{v} is negative; use \"off\" for no limit")))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<LimitValue, E> {
+                Ok(LimitValue(Some(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<LimitValue, E> {
+                LimitValue::parse(v).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 /// A pairing with a model for every role.
@@ -212,6 +305,7 @@ pub struct Config {
     pub default_pairing: String,
     pub models: BTreeMap<String, ModelConfig>,
     pub pairings: BTreeMap<String, Pairing>,
+    pub sandbox: SandboxConfig,
     /// The config text, for the fingerprint (it holds names of key variables, never keys).
     pub source: String,
 }
@@ -360,6 +454,7 @@ impl Config {
             default_pairing: file.default_pairing,
             models: file.models,
             pairings,
+            sandbox: file.sandbox,
             source: source.to_string(),
         })
     }

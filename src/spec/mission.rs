@@ -47,6 +47,26 @@ pub struct MissionFile {
     pub lines: LinesSpec,
     #[serde(default)]
     pub budget: BudgetOverrides,
+    #[serde(default)]
+    pub sandbox: MissionSandbox,
+}
+
+/// `[sandbox]` of a mission: what its commands may reach beyond the defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MissionSandbox {
+    #[serde(default)]
+    pub network: NetworkAccess,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NetworkAccess {
+    /// No network, not even loopback.
+    #[default]
+    None,
+    /// Loopback only: the mission tests a server of its own.
+    Loopback,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

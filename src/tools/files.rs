@@ -415,6 +415,7 @@ mod tests {
                 vars: vec![("PATH".into(), "/usr/bin:/bin".into())],
                 timeout: Duration::from_secs(10),
                 max_output_bytes: 4096,
+                sandbox: None,
             },
         }
     }

@@ -5,7 +5,9 @@
 //! which owns the state they change.
 
 pub mod files;
+pub mod notice;
 pub mod process;
+pub mod sandbox;
 pub mod workspace;
 
 use async_trait::async_trait;
@@ -14,6 +16,7 @@ use serde::Serialize;
 
 pub use crate::model::ToolSpec;
 pub use files::WorkspaceTools;
+pub use notice::{Notice, NoticeKind};
 pub use process::{run_shell, CommandEnv, CommandOutput};
 pub use workspace::{PathRefusal, Workspace};
 
@@ -70,6 +73,8 @@ pub struct ToolReply {
     /// The call ends the agent run (finish, blocked, submitting a report).
     pub terminal: bool,
     pub detail: ToolDetail,
+    /// What was refused, cut or limited on the way (each becomes an event).
+    pub notices: Vec<Notice>,
 }
 
 impl ToolReply {
@@ -79,6 +84,7 @@ impl ToolReply {
             error: None,
             terminal: false,
             detail: ToolDetail::None,
+            notices: Vec::new(),
         }
     }
 
@@ -88,6 +94,7 @@ impl ToolReply {
             error: Some(kind),
             terminal: false,
             detail: ToolDetail::None,
+            notices: Vec::new(),
         }
     }
 
@@ -100,6 +107,11 @@ impl ToolReply {
 
     pub fn with_detail(mut self, detail: ToolDetail) -> ToolReply {
         self.detail = detail;
+        self
+    }
+
+    pub fn with_notices(mut self, notices: Vec<Notice>) -> ToolReply {
+        self.notices = notices;
         self
     }
 }

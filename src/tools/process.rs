@@ -1,9 +1,14 @@
-//! Running shell commands for agents and checks: own process group, cleared environment, no
-//! stdin, a timeout that kills the whole group, and an output cap that keeps head and tail.
+//! Running shell commands for agents and checks: own session and process group, cleared
+//! environment, no stdin, a timeout that kills the whole group, an output cap that keeps head and
+//! tail, and, with a [`Sandbox`], confinement and resource limits (see `sandbox`).
 
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use super::notice::{Notice, NoticeKind};
+use super::sandbox::{ExitFacts, Sandbox};
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
@@ -20,7 +25,12 @@ pub struct CommandEnv {
     pub timeout: Duration,
     /// Bytes kept per stream; the middle of longer output is dropped.
     pub max_output_bytes: usize,
+    /// Confinement and limits; `None` runs the command with the host's view (set-up commands).
+    pub sandbox: Option<Arc<Sandbox>>,
 }
+
+/// How often a sandboxed command's disk use is checked while it runs.
+const DISK_WATCH: Duration = Duration::from_millis(200);
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct CommandOutput {
@@ -33,6 +43,8 @@ pub struct CommandOutput {
     pub stdout_dropped: u64,
     pub stderr_dropped: u64,
     pub duration: Duration,
+    /// Timeouts, truncation, limits hit and denials, in the order the observation lists them.
+    pub notices: Vec<Notice>,
 }
 
 impl CommandOutput {
@@ -44,9 +56,11 @@ impl CommandOutput {
         self.stdout_dropped + self.stderr_dropped
     }
 
-    /// The text a model sees. Its first line is always `exit_code: N` or `killed: ...`.
+    /// The text a model sees. Its first line is always `exit_code: N` or `killed: ...`; a line per
+    /// limit hit, denial or truncation follows.
     pub fn observation(&self, timeout: Duration) -> String {
         let mut text = String::new();
+        let mut first_kill = None;
         if self.timed_out {
             text.push_str(&format!(
                 "killed: timed out after {} s (the whole process group was killed)\n",
@@ -54,8 +68,22 @@ impl CommandOutput {
             ));
         } else if let Some(code) = self.exit_code {
             text.push_str(&format!("exit_code: {code}\n"));
+        } else if let Some(index) = self
+            .notices
+            .iter()
+            .position(|n| n.detail.starts_with("killed:"))
+        {
+            text.push_str(&self.notices[index].detail);
+            text.push('\n');
+            first_kill = Some(index);
         } else {
             text.push_str(&format!("killed: signal {}\n", self.signal.unwrap_or(0)));
+        }
+        for (index, notice) in self.notices.iter().enumerate() {
+            if notice.kind != NoticeKind::Timeout && Some(index) != first_kill {
+                text.push_str(&notice.detail);
+                text.push('\n');
+            }
         }
         text.push_str("--- stdout ---\n");
         text.push_str(&self.stdout);
@@ -75,7 +103,13 @@ pub async fn run_shell(
     env: &CommandEnv,
 ) -> std::io::Result<CommandOutput> {
     let started = Instant::now();
-    let mut child = Command::new("/bin/sh")
+    let mut jail = match &env.sandbox {
+        Some(sandbox) => Some(sandbox.jail()?),
+        None => None,
+    };
+    let mut setup = jail.as_mut().map(|j| j.pre_exec());
+    let mut shell = Command::new("/bin/sh");
+    shell
         .arg("-c")
         .arg(command)
         .current_dir(cwd)
@@ -84,9 +118,21 @@ pub async fn run_shell(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true)
-        .spawn()?;
+        .kill_on_drop(true);
+    // SAFETY: the closure makes system calls only (setsid, then the sandbox's, which work on data
+    // prepared before the fork) and allocates nothing.
+    unsafe {
+        shell.pre_exec(move || {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            match setup.as_mut() {
+                Some(setup) => setup(),
+                None => Ok(()),
+            }
+        });
+    }
+    let mut child = shell.spawn()?;
     let group = child.id().map(|pid| pid as i32);
     let stdout = child
         .stdout
@@ -97,9 +143,16 @@ pub async fn run_shell(
         .take()
         .map(|pipe| tokio::spawn(read_capped(pipe, env.max_output_bytes)));
 
-    let (status, timed_out) = match tokio::time::timeout(env.timeout, child.wait()).await {
-        Ok(status) => (Some(status?), false),
-        Err(_) => (None, true),
+    let watch = async {
+        match &jail {
+            Some(jail) => jail.watch(DISK_WATCH).await,
+            None => std::future::pending().await,
+        }
+    };
+    let (status, timed_out, stopped) = tokio::select! {
+        status = child.wait() => (Some(status?), false, None),
+        _ = tokio::time::sleep(env.timeout) => (None, true, None),
+        stop = watch => (None, false, Some(stop)),
     };
     // Background children die with the command: they would otherwise outlive it and keep the
     // pipes open.
@@ -113,8 +166,35 @@ pub async fn run_shell(
     let (stdout, stdout_dropped) = collect(stdout).await;
     let (stderr, stderr_dropped) = collect(stderr).await;
     use std::os::unix::process::ExitStatusExt;
+    let exit_code = if timed_out || stopped.is_some() {
+        None
+    } else {
+        status.code()
+    };
+    let mut notices = Vec::new();
+    if timed_out {
+        notices.push(Notice::new(
+            NoticeKind::Timeout,
+            format!("killed: timed out after {} s", env.timeout.as_secs()),
+        ));
+    }
+    if let Some(jail) = jail {
+        let facts = ExitFacts {
+            exit_code,
+            signal: status.signal(),
+            text: format!("{stdout}\n{stderr}").to_lowercase(),
+        };
+        notices.extend(jail.finish(stopped, &facts).await);
+    }
+    let dropped = stdout_dropped + stderr_dropped;
+    if dropped > 0 {
+        notices.push(Notice::new(
+            NoticeKind::OutputTruncated,
+            format!("truncated: {dropped} bytes of output dropped (head and tail kept)"),
+        ));
+    }
     Ok(CommandOutput {
-        exit_code: if timed_out { None } else { status.code() },
+        exit_code,
         signal: status.signal(),
         timed_out,
         stdout,
@@ -122,6 +202,7 @@ pub async fn run_shell(
         stdout_dropped,
         stderr_dropped,
         duration: started.elapsed(),
+        notices,
     })
 }
 
@@ -196,6 +277,7 @@ mod tests {
             vars: vec![("PATH".into(), "/usr/bin:/bin".into())],
             timeout,
             max_output_bytes: cap,
+            sandbox: None,
         }
     }
 

@@ -10,6 +10,7 @@ fn env(timeout_ms: u64) -> CommandEnv {
         vars: vec![("PATH".into(), "/usr/bin:/bin".into())],
         timeout: Duration::from_millis(timeout_ms),
         max_output_bytes: 4096,
+        sandbox: None,
     }
 }
 

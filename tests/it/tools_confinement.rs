@@ -31,6 +31,7 @@ fn fixture() -> Fixture {
             vars: vec![("PATH".into(), "/usr/bin:/bin".into())],
             timeout: Duration::from_secs(5),
             max_output_bytes: 4096,
+            sandbox: None,
         },
     };
     let outside_path = outside.path().to_path_buf();

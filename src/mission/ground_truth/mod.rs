@@ -24,7 +24,7 @@ pub async fn run_acceptance(
     mission: &MissionSpec,
     workspace: &Path,
     scratch: &Path,
-    vars: &[(String, String)],
+    base: &CommandEnv,
 ) -> Event {
     let spec = &mission.file.acceptance;
     let failure = |error: String| Event::AcceptanceFinished {
@@ -34,6 +34,8 @@ pub async fn run_acceptance(
         duration_ms: 0.0,
         error: Some(error),
     };
+    // Commands may write the mission's folder: whatever they left in the scratch folder goes.
+    let _ = std::fs::remove_dir_all(scratch);
     if let Err(e) = copy_tree(workspace, scratch, &[".git"]) {
         return failure(format!("cannot copy the workspace: {e}"));
     }
@@ -44,9 +46,9 @@ pub async fn run_acceptance(
         return failure(format!("cannot copy the acceptance tests: {e}"));
     }
     let env = CommandEnv {
-        vars: vars.to_vec(),
         timeout: Duration::from_secs(spec.timeout_s),
         max_output_bytes: 64 * 1024,
+        ..base.clone()
     };
     let output = match run_shell(&spec.command, scratch, &env).await {
         Ok(output) => output,
@@ -110,7 +112,7 @@ pub async fn run_coverage(
     mission: &MissionSpec,
     workspace: &Path,
     scratch: &Path,
-    vars: &[(String, String)],
+    base: &CommandEnv,
 ) -> Option<Event> {
     let spec = mission.file.coverage.as_ref()?;
     let failure = |error: String| Event::CoverageMeasured {
@@ -119,15 +121,16 @@ pub async fn run_coverage(
         total_lines: None,
         error: Some(error),
     };
+    let _ = std::fs::remove_dir_all(scratch);
     if let Err(e) = copy_tree(workspace, scratch, &[".git"]) {
         return Some(failure(format!("cannot copy the workspace: {e}")));
     }
     let report_path = scratch.join(&spec.report);
     let _ = std::fs::remove_file(&report_path);
     let env = CommandEnv {
-        vars: vars.to_vec(),
         timeout: Duration::from_secs(spec.timeout_s),
         max_output_bytes: 64 * 1024,
+        ..base.clone()
     };
     let output = match run_shell(&spec.command, scratch, &env).await {
         Ok(output) => output,

@@ -1,0 +1,876 @@
+//! Confinement of the commands agents run, applied in the child between `fork` and `exec`:
+//!
+//! - **filesystem** (Landlock): writes only beneath the workspace, the mission's `$HOME` and
+//!   `$TMPDIR`; reads only beneath system folders, the suite environment and `PATH`; signals and
+//!   abstract unix sockets confined to the sandbox (Landlock ABI 6);
+//! - **network**: a private network namespace per mission (loopback up only when the mission
+//!   allows it), and, when the network is off, a seccomp filter refusing internet sockets;
+//! - **privileges**: `no_new_privs`; as root, every capability dropped and root's exec-time
+//!   capabilities locked off;
+//! - **system calls** (seccomp): mounts, modules, reboot, clocks, namespaces and io_uring refused;
+//! - **resources**: a control group per command with a process-count and a memory limit (rlimits
+//!   where control groups are not available), `RLIMIT_FSIZE`, `RLIMIT_CPU`, no core files, and a
+//!   disk quota on what the mission's writable folders hold.
+//!
+//! Every part is probed; what the kernel does not offer is recorded as inactive, never faked.
+//! Everything the child does is prepared in the harness first: the child only makes system calls
+//! on data it inherited, and allocates nothing.
+
+pub mod cgroup;
+mod landlock;
+mod netns;
+mod seccomp;
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::notice::{Notice, NoticeKind};
+
+/// Whether commands may use the network.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Network {
+    /// No network at all, not even loopback.
+    #[default]
+    None,
+    /// Loopback only (a mission testing its own server).
+    Loopback,
+}
+
+impl Network {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Network::None => "none",
+            Network::Loopback => "loopback",
+        }
+    }
+}
+
+/// Resource limits per command; `None` is unlimited.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Limits {
+    pub memory_bytes: Option<u64>,
+    pub processes: Option<u32>,
+    pub file_size_bytes: Option<u64>,
+    pub cpu_seconds: Option<u64>,
+    /// What the workspace, `$HOME` and `$TMPDIR` may hold together.
+    pub disk_bytes: Option<u64>,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            memory_bytes: Some(4 << 30),
+            processes: Some(512),
+            file_size_bytes: Some(1 << 30),
+            cpu_seconds: Some(900),
+            disk_bytes: Some(8 << 30),
+        }
+    }
+}
+
+/// What a mission's sandbox allows.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SandboxPolicy {
+    pub network: Network,
+    pub limits: Limits,
+    /// Folders commands may read (and execute) beyond the system folders and `PATH`.
+    pub read: Vec<PathBuf>,
+}
+
+/// The folders of one mission.
+#[derive(Debug, Clone)]
+pub struct SandboxPaths {
+    /// Folders commands may write beneath: the mission's own folder, which holds its workspace,
+    /// `$HOME` and `$TMPDIR`. The first one's filesystem is watched for the disk limit.
+    pub writable: Vec<PathBuf>,
+    /// Read-only folders: the suite environment, the interpreter it links to.
+    pub read: Vec<PathBuf>,
+    /// The commands' `PATH`: its folders are readable, and so is the installation each symlinked
+    /// program in them points into.
+    pub path_var: String,
+}
+
+/// One protection and how it is provided; `how` says why when it is not active.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Protection {
+    pub name: String,
+    pub active: bool,
+    pub how: String,
+}
+
+fn protection(name: &str, how: Result<String, String>) -> Protection {
+    match how {
+        Ok(how) => Protection {
+            name: name.to_string(),
+            active: true,
+            how,
+        },
+        Err(why) => Protection {
+            name: name.to_string(),
+            active: false,
+            how: why,
+        },
+    }
+}
+
+/// System folders commands may read and execute from.
+const SYSTEM_READ: &[&str] = &[
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/etc",
+    "/opt",
+    "/proc",
+    "/sys",
+    "/dev",
+    "/run",
+    "/var/lib",
+    "/usr/local",
+];
+
+/// Device files commands may write.
+const DEVICE_FILES: &[&str] = &[
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
+    "/dev/tty",
+];
+
+/// The sandbox of one mission: built once, applied to every command it runs.
+#[derive(Debug)]
+pub struct Sandbox {
+    policy: SandboxPolicy,
+    writable: Vec<PathBuf>,
+    ruleset: Option<landlock::Ruleset>,
+    netns: Option<netns::NetNamespace>,
+    filter: Option<seccomp::Filter>,
+    cgroups: Option<cgroup::CgroupBase>,
+    /// The highest capability number, when the harness runs as root and drops them in children.
+    drop_caps: Option<u32>,
+    rlimits: Vec<(Resource, u64)>,
+    protections: Vec<Protection>,
+    next_command: AtomicU64,
+    disk: Mutex<DiskBook>,
+}
+
+/// What the writable folders held at the last count, and the filesystem's free space then.
+#[derive(Debug, Clone, Copy)]
+struct DiskBook {
+    used: u64,
+    free_at_count: u64,
+}
+
+/// The type of `setrlimit`'s resource argument.
+#[cfg(target_env = "gnu")]
+type Resource = libc::__rlimit_resource_t;
+#[cfg(not(target_env = "gnu"))]
+type Resource = libc::c_int;
+
+static NEXT_SANDBOX: AtomicU64 = AtomicU64::new(1);
+
+fn euid_is_root() -> bool {
+    // SAFETY: geteuid has no failure mode.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn last_capability() -> u32 {
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(40)
+}
+
+fn gib(bytes: u64) -> String {
+    human_bytes(bytes)
+}
+
+/// `2 GiB`, `512 MiB`, `64 KiB`, `100 B`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [(&str, u64); 4] = [
+        ("TiB", 1 << 40),
+        ("GiB", 1 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+    ];
+    for (unit, size) in UNITS {
+        if bytes >= size {
+            let value = bytes as f64 / size as f64;
+            return if (value - value.round()).abs() < 0.05 {
+                format!("{} {unit}", value.round() as u64)
+            } else {
+                format!("{value:.1} {unit}")
+            };
+        }
+    }
+    format!("{bytes} B")
+}
+
+impl Sandbox {
+    /// Builds the sandbox of one mission. Protections the kernel does not offer are recorded as
+    /// inactive; an error means a protection that is offered could not be set up.
+    pub fn new(policy: SandboxPolicy, paths: &SandboxPaths) -> io::Result<Sandbox> {
+        let writable = paths.writable.clone();
+        if writable.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a sandbox needs a writable folder",
+            ));
+        }
+        let mut protections = Vec::new();
+        let deny_inet = policy.network == Network::None;
+
+        let ruleset = match landlock::abi_version() {
+            Some(abi) => {
+                let readable = readable_paths(&policy, paths);
+                let readable: Vec<&Path> = readable.iter().map(PathBuf::as_path).collect();
+                let writable_refs: Vec<&Path> = writable.iter().map(PathBuf::as_path).collect();
+                let devices: Vec<&Path> = DEVICE_FILES.iter().map(Path::new).collect();
+                Some(landlock::Ruleset::build(
+                    abi,
+                    &writable_refs,
+                    &readable,
+                    &devices,
+                    deny_inet,
+                )?)
+            }
+            None => None,
+        };
+        protections.push(protection(
+            "filesystem",
+            match &ruleset {
+                Some(r) => Ok(format!(
+                    "Landlock ABI {}: writes beneath the workspace, $HOME and $TMPDIR; reads beneath system folders, the suite environment and PATH",
+                    r.abi
+                )),
+                None => Err("Landlock is not available in this kernel".to_string()),
+            },
+        ));
+        protections.push(protection(
+            "signals",
+            match &ruleset {
+                Some(r) if r.scope.scoped => Ok(format!(
+                    "Landlock ABI {}: signals and abstract unix sockets confined to the command",
+                    r.abi
+                )),
+                Some(r) => Err(format!("Landlock ABI {} has no scoping (needs 6)", r.abi)),
+                None => Err("Landlock is not available in this kernel".to_string()),
+            },
+        ));
+
+        let netns = netns::NetNamespace::create(policy.network == Network::Loopback);
+        let seccomp_ok = seccomp::available();
+        let filter = if seccomp_ok {
+            seccomp::Filter::build(deny_inet)
+        } else {
+            None
+        };
+        let netns_error = netns.as_ref().err().map(|e| e.to_string());
+        let netns = netns.ok();
+        protections.push(protection(
+            "network",
+            match (policy.network, &netns, &filter) {
+                (Network::None, Some(_), Some(_)) => Ok(
+                    "private network namespace without interfaces up, and seccomp refusing internet sockets"
+                        .to_string(),
+                ),
+                (Network::None, Some(_), None) => {
+                    Ok("private network namespace without interfaces up".to_string())
+                }
+                (Network::None, None, Some(_)) => {
+                    Ok("seccomp refusing internet sockets".to_string())
+                }
+                (Network::Loopback, Some(_), _) => {
+                    Ok("private network namespace with loopback only".to_string())
+                }
+                (Network::Loopback, None, _) => Err(format!(
+                    "loopback allowed but no private network namespace ({}): the host network is reachable",
+                    netns_error.clone().unwrap_or_default()
+                )),
+                (Network::None, None, None) => Err(format!(
+                    "no network namespace ({}) and no seccomp",
+                    netns_error.clone().unwrap_or_default()
+                )),
+            },
+        ));
+        protections.push(protection(
+            "syscalls",
+            match &filter {
+                Some(_) => Ok(
+                    "seccomp: mount, module, reboot, clock, namespace and io_uring calls refused"
+                        .to_string(),
+                ),
+                None => Err("seccomp filters are not available".to_string()),
+            },
+        ));
+        let drop_caps = euid_is_root().then(last_capability);
+        protections.push(protection(
+            "privileges",
+            Ok(match drop_caps {
+                Some(_) => "no_new_privs; running as root: all capabilities dropped, root's exec-time capabilities locked off".to_string(),
+                None => "no_new_privs; not root".to_string(),
+            }),
+        ));
+
+        let id = NEXT_SANDBOX.fetch_add(1, Ordering::Relaxed);
+        let cgroups =
+            cgroup::CgroupBase::create(&format!("missions-bench-{}-{id}", std::process::id()));
+        let version = cgroups.as_ref().map(|c| match c.version {
+            cgroup::Version::V1 => "cgroup v1",
+            cgroup::Version::V2 => "cgroup v2",
+        });
+        let limits = &policy.limits;
+        let mut rlimits: Vec<(Resource, u64)> = vec![(libc::RLIMIT_CORE, 0)];
+        let pids = cgroups.as_ref().is_some_and(|c| c.has_pids());
+        let memory = cgroups.as_ref().is_some_and(|c| c.has_memory());
+        protections.push(protection(
+            "processes",
+            match (limits.processes, pids) {
+                (None, _) => Err("no limit set".to_string()),
+                (Some(max), true) => Ok(format!(
+                    "{} pids controller: {max} processes per command",
+                    version.unwrap_or_default()
+                )),
+                (Some(max), false) => {
+                    // RLIMIT_NPROC counts every process of the user, so it is set above the
+                    // count there is now.
+                    let now = user_tasks();
+                    rlimits.push((libc::RLIMIT_NPROC, now + u64::from(max)));
+                    Ok(format!(
+                        "RLIMIT_NPROC: {max} more than the user's {now} processes (no pids control group)"
+                    ))
+                }
+            },
+        ));
+        protections.push(protection(
+            "memory",
+            match (limits.memory_bytes, memory) {
+                (None, _) => Err("no limit set".to_string()),
+                (Some(max), true) => Ok(format!(
+                    "{} memory controller: {} per command",
+                    version.unwrap_or_default(),
+                    gib(max)
+                )),
+                (Some(max), false) => {
+                    rlimits.push((libc::RLIMIT_DATA, max));
+                    Ok(format!(
+                        "RLIMIT_DATA: {} per process (no memory control group)",
+                        gib(max)
+                    ))
+                }
+            },
+        ));
+        protections.push(protection(
+            "file_size",
+            match limits.file_size_bytes {
+                Some(max) => {
+                    rlimits.push((libc::RLIMIT_FSIZE, max));
+                    Ok(format!("RLIMIT_FSIZE: {}", gib(max)))
+                }
+                None => Err("no limit set".to_string()),
+            },
+        ));
+        protections.push(protection(
+            "cpu_time",
+            match limits.cpu_seconds {
+                Some(max) => {
+                    rlimits.push((libc::RLIMIT_CPU, max));
+                    Ok(format!("RLIMIT_CPU: {max} s per process"))
+                }
+                None => Err("no limit set".to_string()),
+            },
+        ));
+        protections.push(protection(
+            "disk",
+            match limits.disk_bytes {
+                Some(max) => Ok(format!(
+                    "{} for the workspace, $HOME and $TMPDIR together (free space watched while a command runs)",
+                    gib(max)
+                )),
+                None => Err("no limit set".to_string()),
+            },
+        ));
+        let used = writable.iter().map(|p| tree_bytes(p)).sum();
+        let disk = Mutex::new(DiskBook {
+            used,
+            free_at_count: free_bytes(&writable[0]).unwrap_or(0),
+        });
+        Ok(Sandbox {
+            policy,
+            writable,
+            ruleset,
+            netns,
+            filter,
+            cgroups,
+            drop_caps,
+            rlimits,
+            protections,
+            next_command: AtomicU64::new(1),
+            disk,
+        })
+    }
+
+    pub fn protections(&self) -> &[Protection] {
+        &self.protections
+    }
+
+    pub fn policy(&self) -> &SandboxPolicy {
+        &self.policy
+    }
+
+    /// Prepares one command: its control group and what its child applies before `exec`.
+    pub fn jail(&self) -> io::Result<Jail<'_>> {
+        let n = self.next_command.fetch_add(1, Ordering::Relaxed);
+        let cgroup = match &self.cgroups {
+            Some(base) => Some(base.command(
+                &format!("cmd-{n}"),
+                self.policy.limits.processes,
+                self.policy.limits.memory_bytes,
+            )?),
+            None => None,
+        };
+        let setup = ChildSetup {
+            cgroup_fds: cgroup.as_ref().map(|c| c.join_fds()).unwrap_or_default(),
+            rlimits: self.rlimits.clone(),
+            netns: self.netns.as_ref().map(|n| n.raw_fd()),
+            drop_caps: self.drop_caps,
+            ruleset: self.ruleset.as_ref().map(|r| r.raw_fd()),
+            filter: self.filter.clone(),
+        };
+        let used_at_start = self.disk.lock().map(|b| b.used).unwrap_or(0);
+        Ok(Jail {
+            sandbox: self,
+            cgroup,
+            setup: Some(setup),
+            used_at_start,
+        })
+    }
+
+    /// Whether the writable folders grew past the disk limit during a command; counts them only
+    /// when the filesystem's free space says they may have.
+    fn disk_over_limit(&self, used_at_start: u64) -> Option<u64> {
+        let limit = self.policy.limits.disk_bytes?;
+        let free = free_bytes(&self.writable[0])?;
+        let mut book = self.disk.lock().ok()?;
+        let estimate = book.used + book.free_at_count.saturating_sub(free);
+        if estimate <= limit {
+            return None;
+        }
+        let used: u64 = self.writable.iter().map(|p| tree_bytes(p)).sum();
+        *book = DiskBook {
+            used,
+            free_at_count: free,
+        };
+        (used > limit && used > used_at_start).then_some(used)
+    }
+}
+
+/// Readable folders: system folders, the policy's and the mission's, `PATH` and the installations
+/// its programs link into.
+fn readable_paths(policy: &SandboxPolicy, paths: &SandboxPaths) -> Vec<PathBuf> {
+    let mut readable: Vec<PathBuf> = SYSTEM_READ.iter().map(PathBuf::from).collect();
+    readable.extend(policy.read.iter().cloned());
+    readable.extend(paths.read.iter().cloned());
+    let system = |p: &Path| SYSTEM_READ.iter().any(|s| p.starts_with(s));
+    for dir in paths.path_var.split(':').filter(|d| !d.is_empty()) {
+        let dir = PathBuf::from(dir);
+        if system(&dir) || !dir.is_dir() {
+            continue;
+        }
+        readable.push(dir.clone());
+        // pyenv, rbenv and asdf shims run the manager from its root folder.
+        if dir.file_name().is_some_and(|n| n == "shims") {
+            if let Some(root) = dir.parent() {
+                readable.push(root.to_path_buf());
+            }
+        }
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten().take(4096) {
+            let path = entry.path();
+            if !path.is_symlink() {
+                continue;
+            }
+            let Ok(target) = path.canonicalize() else {
+                continue;
+            };
+            // `<prefix>/bin/python3.11` -> `<prefix>`: the interpreter's own library.
+            let Some(bin) = target.parent() else { continue };
+            let prefix = if bin.file_name().is_some_and(|n| n == "bin") {
+                bin.parent().unwrap_or(bin)
+            } else {
+                bin
+            };
+            if system(prefix)
+                || prefix.components().count() < 3
+                || readable.iter().any(|r| prefix.starts_with(r))
+            {
+                continue;
+            }
+            readable.push(prefix.to_path_buf());
+        }
+    }
+    readable
+}
+
+/// Tasks of the calling user now (for an `RLIMIT_NPROC` above them).
+fn user_tasks() -> u64 {
+    // SAFETY: getuid has no failure mode.
+    let uid = unsafe { libc::getuid() };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut count = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else {
+            continue;
+        };
+        let mine = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|u| u.parse::<u32>().ok())
+            == Some(uid);
+        if mine {
+            count += status
+                .lines()
+                .find_map(|l| l.strip_prefix("Threads:"))
+                .and_then(|t| t.trim().parse::<u64>().ok())
+                .unwrap_or(1);
+        }
+    }
+    count
+}
+
+/// Bytes of the regular files beneath `dir` (links not followed).
+pub fn tree_bytes(dir: &Path) -> u64 {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            m.blocks() * 512
+        })
+        .sum()
+}
+
+fn free_bytes(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: a NUL-terminated path and a zeroed out-parameter.
+    unsafe {
+        let mut stat: libc::statvfs = std::mem::zeroed();
+        if libc::statvfs(c_path.as_ptr(), &mut stat) != 0 {
+            return None;
+        }
+        Some(stat.f_bavail as u64 * stat.f_frsize as u64)
+    }
+}
+
+/// What a command's child applies to itself before `exec`.
+#[derive(Debug, Clone)]
+struct ChildSetup {
+    cgroup_fds: Vec<i32>,
+    rlimits: Vec<(Resource, u64)>,
+    netns: Option<i32>,
+    drop_caps: Option<u32>,
+    ruleset: Option<i32>,
+    filter: Option<seccomp::Filter>,
+}
+
+impl ChildSetup {
+    /// Runs in the forked child: system calls on inherited data only, no allocation.
+    fn apply(&self) -> io::Result<()> {
+        cgroup::join(&self.cgroup_fds)?;
+        for &(resource, value) in &self.rlimits {
+            // The CPU limit's soft value sends SIGXCPU (reported as such); the hard one, a little
+            // later, SIGKILL for a process that ignores it.
+            let hard = if resource == libc::RLIMIT_CPU {
+                value.saturating_add(2)
+            } else {
+                value
+            };
+            let limit = libc::rlimit {
+                rlim_cur: value,
+                rlim_max: hard,
+            };
+            // SAFETY: a valid rlimit structure for a resource number from libc.
+            if unsafe { libc::setrlimit(resource, &limit) } < 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        if let Some(fd) = self.netns {
+            netns::enter(fd)?;
+        }
+        // SAFETY: prctl with integer arguments only.
+        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if let Some(last) = self.drop_caps {
+            drop_capabilities(last)?;
+        }
+        if let Some(fd) = self.ruleset {
+            landlock::restrict_self(fd)?;
+        }
+        if let Some(filter) = &self.filter {
+            filter.install()?;
+        }
+        Ok(())
+    }
+}
+
+/// Drops every capability of a root process for good: the bounding set, ambient, effective,
+/// permitted and inheritable sets, with the securebits that stop `exec` from granting root's
+/// capabilities again.
+fn drop_capabilities(last: u32) -> io::Result<()> {
+    const SECBITS: libc::c_ulong = 0xEF; // NOROOT, NO_SETUID_FIXUP, KEEP_CAPS_LOCKED, NO_CAP_AMBIENT_RAISE, each locked
+                                         // SAFETY: prctl and capset with integer arguments and stack structures.
+    unsafe {
+        if libc::prctl(libc::PR_SET_SECUREBITS, SECBITS, 0, 0, 0) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        for cap in 0..=last {
+            if libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) < 0 {
+                let error = io::Error::last_os_error();
+                if error.raw_os_error() != Some(libc::EINVAL) {
+                    return Err(error);
+                }
+            }
+        }
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+            0,
+            0,
+            0,
+        );
+        #[repr(C)]
+        struct Header {
+            version: u32,
+            pid: i32,
+        }
+        #[repr(C)]
+        #[derive(Clone, Copy)]
+        struct Data {
+            effective: u32,
+            permitted: u32,
+            inheritable: u32,
+        }
+        let header = Header {
+            version: 0x2008_0522,
+            pid: 0,
+        };
+        let data = [Data {
+            effective: 0,
+            permitted: 0,
+            inheritable: 0,
+        }; 2];
+        if libc::syscall(libc::SYS_capset, &header as *const Header, data.as_ptr()) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// One command inside a sandbox.
+#[derive(Debug)]
+pub struct Jail<'a> {
+    sandbox: &'a Sandbox,
+    cgroup: Option<cgroup::CommandCgroup>,
+    setup: Option<ChildSetup>,
+    used_at_start: u64,
+}
+
+/// Why a jailed command was stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    Disk(u64),
+}
+
+impl Jail<'_> {
+    /// The function the child runs before `exec`.
+    pub fn pre_exec(&mut self) -> impl FnMut() -> io::Result<()> + Send + Sync + 'static {
+        let setup = self.setup.take();
+        move || match &setup {
+            Some(setup) => setup.apply(),
+            None => Ok(()),
+        }
+    }
+
+    /// Checks the disk quota every `interval` until it is exceeded; never returns otherwise.
+    pub async fn watch(&self, interval: Duration) -> Stop {
+        loop {
+            tokio::time::sleep(interval).await;
+            if let Some(used) = self.sandbox.disk_over_limit(self.used_at_start) {
+                return Stop::Disk(used);
+            }
+        }
+    }
+
+    /// Kills whatever is left of the command, removes its control group and says which limits
+    /// it hit.
+    pub async fn finish(mut self, stopped: Option<Stop>, status: &ExitFacts) -> Vec<Notice> {
+        let mut notices = Vec::new();
+        let limits = self.sandbox.policy.limits.clone();
+        if let Some(cgroup) = self.cgroup.take() {
+            cgroup.kill_all().await;
+            let ooms = cgroup.oom_kills();
+            if ooms > 0 {
+                notices.push(Notice::new(
+                    NoticeKind::MemoryLimit,
+                    format!(
+                        "killed: memory limit {} exceeded (the kernel killed {ooms} process{} of the command)",
+                        limits.memory_bytes.map(gib).unwrap_or_default(),
+                        if ooms == 1 { "" } else { "es" }
+                    ),
+                ));
+            }
+            let forks = cgroup.process_limit_hits();
+            if forks > 0 {
+                notices.push(Notice::new(
+                    NoticeKind::ProcessLimit,
+                    format!(
+                        "limit: process limit {} reached (fork failed {forks} time{})",
+                        limits.processes.unwrap_or(0),
+                        if forks == 1 { "" } else { "s" }
+                    ),
+                ));
+            }
+            cgroup.remove().await;
+        }
+        let stopped_for_disk = match stopped {
+            Some(Stop::Disk(used)) => Some(used),
+            None => self.sandbox.disk_over_limit(self.used_at_start),
+        };
+        if let Some(used) = stopped_for_disk {
+            notices.push(Notice::new(
+                NoticeKind::DiskLimit,
+                format!(
+                    "killed: disk limit {} exceeded (the workspace, $HOME and $TMPDIR hold {}); delete files to go on",
+                    limits.disk_bytes.map(gib).unwrap_or_default(),
+                    gib(used)
+                ),
+            ));
+        }
+        let fsize = status.signal == Some(libc::SIGXFSZ)
+            || status.exit_code == Some(128 + libc::SIGXFSZ)
+            || status.text_has("file too large")
+            || status.text_has("file size limit exceeded");
+        if let (true, Some(max)) = (fsize, limits.file_size_bytes) {
+            notices.push(Notice::new(
+                NoticeKind::FileSizeLimit,
+                format!(
+                    "limit: file size limit {} exceeded (writes past it fail)",
+                    gib(max)
+                ),
+            ));
+        }
+        let cpu = status.signal == Some(libc::SIGXCPU)
+            || status.exit_code == Some(128 + libc::SIGXCPU)
+            || status.text_has("cpu time limit exceeded");
+        if let (true, Some(max)) = (cpu, limits.cpu_seconds) {
+            notices.push(Notice::new(
+                NoticeKind::CpuLimit,
+                format!("killed: CPU time limit {max} s exceeded"),
+            ));
+        }
+        notices.extend(denials(status, self.sandbox.policy.network));
+        notices
+    }
+}
+
+impl Drop for Jail<'_> {
+    fn drop(&mut self) {
+        // A command that never finished (its task was cancelled): kill synchronously.
+        if let Some(cgroup) = self.cgroup.take() {
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
+                    .build();
+                if let Ok(runtime) = runtime {
+                    runtime.block_on(async {
+                        cgroup.kill_all().await;
+                        cgroup.remove().await;
+                    });
+                }
+            });
+        }
+    }
+}
+
+/// What a finished command left for classifying limit hits and denials.
+#[derive(Debug, Clone, Default)]
+pub struct ExitFacts {
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    /// stdout and stderr, lowercased.
+    pub text: String,
+}
+
+impl ExitFacts {
+    fn text_has(&self, needle: &str) -> bool {
+        self.text.contains(needle)
+    }
+
+    fn line_with(&self, needles: &[&str]) -> Option<String> {
+        self.text
+            .lines()
+            .find(|l| needles.iter().any(|n| l.contains(n)))
+            .map(|l| l.trim().chars().take(160).collect())
+    }
+}
+
+/// Denials read from what the command printed: the kernel refuses silently, so the errors the
+/// command reported are the evidence (a lower bound: a command may swallow them).
+fn denials(status: &ExitFacts, network: Network) -> Vec<Notice> {
+    let mut notices = Vec::new();
+    if let Some(line) = status.line_with(&[
+        "permission denied",
+        "operation not permitted",
+        "read-only file system",
+    ]) {
+        notices.push(Notice::new(
+            NoticeKind::Denied,
+            format!(
+                "denied: the sandbox refused an operation (`{line}`): commands write only beneath the workspace, $HOME and $TMPDIR, and cannot signal processes outside the command"
+            ),
+        ));
+    }
+    if let Some(line) = status.line_with(&[
+        "network is unreachable",
+        "address family not supported",
+        "temporary failure in name resolution",
+        "could not resolve host",
+        "name or service not known",
+        "no address associated with hostname",
+        "cannot assign requested address",
+    ]) {
+        let allowed = match network {
+            Network::None => "commands have no network",
+            Network::Loopback => "commands reach loopback only",
+        };
+        notices.push(Notice::new(
+            NoticeKind::NetworkDenied,
+            format!("denied: network unavailable (`{line}`): {allowed}"),
+        ));
+    }
+    notices
+}
