@@ -934,6 +934,15 @@ impl MissionRuntime {
                                 .expect_stdout
                                 .as_deref()
                                 .is_none_or(|s| output.stdout.contains(s));
+                        for notice in &output.notices {
+                            self.emitter.emit(Event::Sandbox {
+                                run: None,
+                                turn: None,
+                                tool: "mechanical_check".to_string(),
+                                kind: notice.kind,
+                                detail: notice.detail.clone(),
+                            });
+                        }
                         (
                             passed,
                             output.exit_code,

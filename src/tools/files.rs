@@ -7,12 +7,21 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use walkdir::WalkDir;
 
+use std::io::{BufRead, Read};
+
+use super::notice::{Notice, NoticeKind};
 use super::process::{run_shell, CommandEnv};
 use super::workspace::Workspace;
 use super::{decode, spec, ToolDetail, ToolErrorKind, ToolReply, ToolSpec};
 
 /// Largest file `read_file` returns whole; longer files are cut with a marker.
 const MAX_READ_BYTES: usize = 256 * 1024;
+/// Bytes looked at to tell a binary file (one with a NUL byte).
+const BINARY_PROBE: usize = 8192;
+/// Longest line `read_file` returns whole in a line range.
+const MAX_LINE_BYTES: usize = 8192;
+/// Files larger than this are skipped by `search_files`.
+const MAX_SEARCH_FILE_BYTES: u64 = 4 << 20;
 const MAX_LIST_ENTRIES: usize = 2000;
 const MAX_SEARCH_MATCHES: usize = 200;
 /// The longest timeout a model may ask for, as a multiple of the suite's.
@@ -76,7 +85,110 @@ fn dot() -> String {
 }
 
 fn refused(error: impl std::fmt::Display) -> ToolReply {
-    ToolReply::error(ToolErrorKind::Refused, error.to_string())
+    let text = error.to_string();
+    ToolReply::error(ToolErrorKind::Refused, text.clone())
+        .with_notices(vec![Notice::new(NoticeKind::PathRefused, text)])
+}
+
+/// A file refused or cut for its kind or size.
+fn capped(kind: ToolErrorKind, text: String) -> ToolReply {
+    ToolReply::error(kind, text.clone())
+        .with_notices(vec![Notice::new(NoticeKind::ReadCapped, text)])
+}
+
+enum OpenError {
+    /// What it is instead: `a folder`, `a named pipe`, ...
+    NotRegular(&'static str),
+    Io(std::io::Error),
+}
+
+/// Opens a regular file without blocking on a pipe or device, and returns its size.
+fn open_regular(path: &Path) -> Result<(std::fs::File, u64), OpenError> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(OpenError::Io)?;
+    let metadata = file.metadata().map_err(OpenError::Io)?;
+    let kind = metadata.file_type();
+    let what = if kind.is_file() {
+        return Ok((file, metadata.len()));
+    } else if kind.is_dir() {
+        "a folder"
+    } else if kind.is_fifo() {
+        "a named pipe"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else {
+        "not a file"
+    };
+    Err(OpenError::NotRegular(what))
+}
+
+/// Lines `start..=end` (1-based) of a stream, reading no further than needed; long lines and a
+/// long range are cut.
+fn read_lines(
+    stream: &mut impl std::io::BufRead,
+    start: usize,
+    end: usize,
+) -> std::io::Result<(String, Option<String>)> {
+    let mut out = String::new();
+    let mut line = Vec::new();
+    let mut number = 0usize;
+    let mut long_lines = 0usize;
+    loop {
+        line.clear();
+        let n = (&mut *stream)
+            .take(MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut line)?;
+        if n == 0 {
+            break;
+        }
+        let complete = line.ends_with(b"\n");
+        if !complete && n > MAX_LINE_BYTES {
+            // Skip the rest of an overlong line.
+            let mut rest = Vec::new();
+            loop {
+                rest.clear();
+                let m = (&mut *stream)
+                    .take(64 * 1024)
+                    .read_until(b'\n', &mut rest)?;
+                if m == 0 || rest.ends_with(b"\n") {
+                    break;
+                }
+            }
+        }
+        number += 1;
+        if number < start {
+            continue;
+        }
+        if number > end {
+            break;
+        }
+        let mut text = String::from_utf8_lossy(&line).into_owned();
+        if !complete && n > MAX_LINE_BYTES {
+            text.truncate(text.floor_char_boundary(MAX_LINE_BYTES));
+            text.push_str(" [... line cut ...]");
+            long_lines += 1;
+        }
+        let text = text.trim_end_matches('\n');
+        out.push_str(text);
+        out.push('\n');
+        if out.len() > MAX_READ_BYTES {
+            return Ok((
+                out,
+                Some(format!(
+                    "[... range cut at {MAX_READ_BYTES} bytes after line {number}; read a smaller range ...]"
+                )),
+            ));
+        }
+    }
+    let cut = (long_lines > 0)
+        .then(|| format!("[... {long_lines} line(s) longer than {MAX_LINE_BYTES} bytes cut ...]"));
+    Ok((out, cut))
 }
 
 fn failed(error: impl std::fmt::Display) -> ToolReply {
@@ -176,37 +288,75 @@ impl WorkspaceTools {
             Ok(path) => path,
             Err(refusal) => return refused(refusal),
         };
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) => return failed(format!("cannot read `{}`: {e}", args.path)),
+        let (file, total) = match open_regular(&path) {
+            Ok(opened) => opened,
+            Err(OpenError::NotRegular(what)) => {
+                return capped(
+                    ToolErrorKind::Refused,
+                    format!(
+                        "`{}` is {what}, not a regular file; it is not read",
+                        args.path
+                    ),
+                )
+            }
+            Err(OpenError::Io(e)) => return failed(format!("cannot read `{}`: {e}", args.path)),
         };
-        if bytes.iter().take(8192).any(|&b| b == 0) {
-            return failed(format!(
-                "`{}` is a binary file ({} bytes)",
-                args.path,
-                bytes.len()
-            ));
+        let mut reader = std::io::BufReader::new(file);
+        let mut head = Vec::new();
+        if let Err(e) = (&mut reader)
+            .take(BINARY_PROBE as u64)
+            .read_to_end(&mut head)
+        {
+            return failed(format!("cannot read `{}`: {e}", args.path));
         }
-        let total = bytes.len();
-        let text = String::from_utf8_lossy(&bytes[..total.min(MAX_READ_BYTES)]).into_owned();
-        let mut content = match (args.start_line, args.end_line) {
-            (None, None) => text,
+        if head.contains(&0) {
+            return capped(
+                ToolErrorKind::Failed,
+                format!(
+                    "`{}` is a binary file ({total} bytes); it is not shown",
+                    args.path
+                ),
+            );
+        }
+        let mut stream = std::io::Cursor::new(head).chain(reader);
+        let (content, cut) = match (args.start_line, args.end_line) {
+            (None, None) => {
+                let mut bytes = Vec::new();
+                if let Err(e) = (&mut stream)
+                    .take(MAX_READ_BYTES as u64)
+                    .read_to_end(&mut bytes)
+                {
+                    return failed(format!("cannot read `{}`: {e}", args.path));
+                }
+                let cut = (total > MAX_READ_BYTES as u64).then(|| {
+                    format!(
+                        "[... file cut at {MAX_READ_BYTES} of {total} bytes; read a line range ...]"
+                    )
+                });
+                (String::from_utf8_lossy(&bytes).into_owned(), cut)
+            }
             (start, end) => {
                 let start = start.unwrap_or(1).max(1);
                 let end = end.unwrap_or(usize::MAX);
-                text.lines()
-                    .skip(start - 1)
-                    .take(end.saturating_sub(start - 1))
-                    .map(|l| format!("{l}\n"))
-                    .collect()
+                match read_lines(&mut stream, start, end) {
+                    Ok(result) => result,
+                    Err(e) => return failed(format!("cannot read `{}`: {e}", args.path)),
+                }
             }
         };
-        if total > MAX_READ_BYTES {
-            content.push_str(&format!(
-                "\n[... file cut at {MAX_READ_BYTES} of {total} bytes; read a line range ...]\n"
-            ));
+        match cut {
+            None => ToolReply::ok(content),
+            Some(marker) => {
+                let mut content = content;
+                if !content.is_empty() && !content.ends_with('\n') {
+                    content.push('\n');
+                }
+                content.push_str(&marker);
+                content.push('\n');
+                ToolReply::ok(content)
+                    .with_notices(vec![Notice::new(NoticeKind::ReadCapped, marker)])
+            }
         }
-        ToolReply::ok(content)
     }
 
     fn list_files(&self, arguments: Value) -> ToolReply {
@@ -271,7 +421,15 @@ impl WorkspaceTools {
             .sort_by_file_name()
             .into_iter()
             .filter_entry(|e| e.file_name() != ".git");
+        let mut skipped = 0usize;
         'files: for entry in walker.flatten().filter(|e| e.file_type().is_file()) {
+            if entry
+                .metadata()
+                .is_ok_and(|m| m.len() > MAX_SEARCH_FILE_BYTES)
+            {
+                skipped += 1;
+                continue;
+            }
             let Ok(text) = std::fs::read_to_string(entry.path()) else {
                 continue;
             };
@@ -291,10 +449,19 @@ impl WorkspaceTools {
                 }
             }
         }
+        let mut notices = Vec::new();
+        if skipped > 0 {
+            let line = format!(
+                "[{skipped} file(s) larger than {} MiB not searched]",
+                MAX_SEARCH_FILE_BYTES >> 20
+            );
+            matches.push(line.clone());
+            notices.push(Notice::new(NoticeKind::ReadCapped, line));
+        }
         if matches.is_empty() {
             return ToolReply::ok("no matches");
         }
-        ToolReply::ok(matches.join("\n"))
+        ToolReply::ok(matches.join("\n")).with_notices(notices)
     }
 
     fn write_file(&self, arguments: Value) -> ToolReply {
@@ -390,15 +557,15 @@ impl WorkspaceTools {
                 .min(self.command_env.timeout * MAX_TIMEOUT_FACTOR);
         }
         match run_shell(&args.command, self.workspace.root(), &env).await {
-            Ok(output) => {
-                ToolReply::ok(output.observation(env.timeout)).with_detail(ToolDetail::Command {
+            Ok(output) => ToolReply::ok(output.observation(env.timeout))
+                .with_notices(output.notices.clone())
+                .with_detail(ToolDetail::Command {
                     command: args.command,
                     exit_code: output.exit_code,
                     timed_out: output.timed_out,
                     dropped_bytes: output.dropped_bytes(),
                     duration_ms: crate::model::millis(output.duration),
-                })
-            }
+                }),
             Err(e) => failed(format!("cannot start the command: {e}")),
         }
     }

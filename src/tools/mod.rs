@@ -12,7 +12,7 @@ pub mod workspace;
 
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use crate::model::ToolSpec;
 pub use files::WorkspaceTools;
@@ -22,7 +22,7 @@ pub use workspace::{PathRefusal, Workspace};
 
 /// Why a tool call did not do what was asked. Every kind is returned to the model as an error it
 /// can act on; the agent loop counts them by kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ToolErrorKind {
     /// Arguments did not match the tool's schema.

@@ -104,7 +104,7 @@ pub async fn run_shell(
 ) -> std::io::Result<CommandOutput> {
     let started = Instant::now();
     let mut jail = match &env.sandbox {
-        Some(sandbox) => Some(sandbox.jail()?),
+        Some(sandbox) => Some(sandbox.jail(cwd)?),
         None => None,
     };
     let mut setup = jail.as_mut().map(|j| j.pre_exec());
@@ -158,6 +158,9 @@ pub async fn run_shell(
     // pipes open.
     if let Some(group) = group {
         kill_group(group);
+    }
+    if let Some(jail) = &jail {
+        jail.kill_remaining().await;
     }
     let status = match status {
         Some(status) => status,

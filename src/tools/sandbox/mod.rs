@@ -18,6 +18,7 @@
 
 pub mod cgroup;
 mod landlock;
+mod mountns;
 mod netns;
 mod seccomp;
 
@@ -154,6 +155,7 @@ pub struct Sandbox {
     policy: SandboxPolicy,
     writable: Vec<PathBuf>,
     ruleset: Option<landlock::Ruleset>,
+    mountns: Option<mountns::MountNamespace>,
     netns: Option<netns::NetNamespace>,
     filter: Option<seccomp::Filter>,
     cgroups: Option<cgroup::CgroupBase>,
@@ -269,6 +271,29 @@ impl Sandbox {
             },
         ));
 
+        // Landlock does not cover chmod and chown; as root, read-only mounts do.
+        let mountns = if euid_is_root() {
+            Some(mountns::MountNamespace::create(&writable))
+        } else {
+            None
+        };
+        protections.push(protection(
+            "permissions",
+            match &mountns {
+                Some(Ok(ns)) if ns.left_writable.is_empty() => Ok(
+                    "private mount namespace: every mount read-only but the mission's folder, so modes and owners outside cannot change"
+                        .to_string(),
+                ),
+                Some(Ok(ns)) => Ok(format!(
+                    "private mount namespace: every mount read-only but the mission's folder ({} left writable: {})",
+                    ns.left_writable.len(),
+                    ns.left_writable.join(", ")
+                )),
+                Some(Err(e)) => Err(format!("no private mount namespace: {e}")),
+                None => Ok("not root: files of other users cannot change mode or owner".to_string()),
+            },
+        ));
+        let mountns = mountns.and_then(Result::ok);
         let netns = netns::NetNamespace::create(policy.network == Network::Loopback);
         let seccomp_ok = seccomp::available();
         let filter = if seccomp_ok {
@@ -410,6 +435,7 @@ impl Sandbox {
             policy,
             writable,
             ruleset,
+            mountns,
             netns,
             filter,
             cgroups,
@@ -429,8 +455,12 @@ impl Sandbox {
         &self.policy
     }
 
-    /// Prepares one command: its control group and what its child applies before `exec`.
-    pub fn jail(&self) -> io::Result<Jail<'_>> {
+    /// Prepares one command run in `cwd`: its control group and what its child applies before
+    /// `exec`.
+    pub fn jail(&self, cwd: &Path) -> io::Result<Jail<'_>> {
+        use std::os::unix::ffi::OsStrExt;
+        let cwd = std::ffi::CString::new(cwd.as_os_str().as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;
         let n = self.next_command.fetch_add(1, Ordering::Relaxed);
         let cgroup = match &self.cgroups {
             Some(base) => Some(base.command(
@@ -443,6 +473,7 @@ impl Sandbox {
         let setup = ChildSetup {
             cgroup_fds: cgroup.as_ref().map(|c| c.join_fds()).unwrap_or_default(),
             rlimits: self.rlimits.clone(),
+            mountns: self.mountns.as_ref().map(|n| (n.raw_fd(), cwd)),
             netns: self.netns.as_ref().map(|n| n.raw_fd()),
             drop_caps: self.drop_caps,
             ruleset: self.ruleset.as_ref().map(|r| r.raw_fd()),
@@ -590,6 +621,8 @@ fn free_bytes(path: &Path) -> Option<u64> {
 struct ChildSetup {
     cgroup_fds: Vec<i32>,
     rlimits: Vec<(Resource, u64)>,
+    /// The namespace and the folder to return to after joining it.
+    mountns: Option<(i32, std::ffi::CString)>,
     netns: Option<i32>,
     drop_caps: Option<u32>,
     ruleset: Option<i32>,
@@ -616,6 +649,9 @@ impl ChildSetup {
             if unsafe { libc::setrlimit(resource, &limit) } < 0 {
                 return Err(io::Error::last_os_error());
             }
+        }
+        if let Some((fd, cwd)) = &self.mountns {
+            mountns::enter(*fd, cwd)?;
         }
         if let Some(fd) = self.netns {
             netns::enter(fd)?;
@@ -722,6 +758,14 @@ impl Jail<'_> {
             if let Some(used) = self.sandbox.disk_over_limit(self.used_at_start) {
                 return Stop::Disk(used);
             }
+        }
+    }
+
+    /// Kills every process the command left, wherever its session or group: they would keep its
+    /// output pipes open.
+    pub async fn kill_remaining(&self) {
+        if let Some(cgroup) = &self.cgroup {
+            cgroup.kill_all().await;
         }
     }
 

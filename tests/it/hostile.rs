@@ -1,0 +1,355 @@
+//! The hostile-call corpus (`tests/fixtures/hostile/corpus.toml`): every case runs through the
+//! real tools in a fresh sandboxed mission folder and gets a clear observation; afterwards the
+//! host is as it was, no process outlives the cases, and the workspace still works.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use missions_bench::tools::sandbox::{Limits, Network, Sandbox, SandboxPaths, SandboxPolicy};
+use missions_bench::tools::{CommandEnv, NoticeKind, ToolErrorKind, Workspace, WorkspaceTools};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+pub const CORPUS: &str = include_str!("../fixtures/hostile/corpus.toml");
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Corpus {
+    pub case: Vec<Case>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    pub name: String,
+    pub why: String,
+    #[serde(default = "run_command")]
+    pub tool: String,
+    pub args: Value,
+    pub setup: Option<String>,
+    pub network: Option<Network>,
+    pub timeout_s: Option<u64>,
+    #[serde(default)]
+    pub notices: Vec<NoticeKind>,
+    pub error: Option<ToolErrorKind>,
+    pub text: Option<String>,
+    pub not_text: Option<String>,
+    #[serde(default)]
+    pub failed: bool,
+}
+
+fn run_command() -> String {
+    "run_command".to_string()
+}
+
+/// The paths placeholders stand for.
+pub struct Places {
+    pub outside: PathBuf,
+    pub real_home: PathBuf,
+    pub config: PathBuf,
+    pub reports: PathBuf,
+}
+
+impl Places {
+    pub fn fill(&self, text: &str) -> String {
+        text.replace("{outside}", &self.outside.display().to_string())
+            .replace("{real_home}", &self.real_home.display().to_string())
+            .replace("{config}", &self.config.display().to_string())
+            .replace("{reports}", &self.reports.display().to_string())
+    }
+}
+
+pub fn load_corpus() -> Vec<Case> {
+    let corpus: Corpus = toml::from_str(CORPUS).expect("corpus.toml parses");
+    corpus.case
+}
+
+/// The limits the corpus's expectations are written for.
+pub fn test_limits() -> Limits {
+    Limits {
+        memory_bytes: Some(256 << 20),
+        processes: Some(64),
+        file_size_bytes: Some(16 << 20),
+        cpu_seconds: Some(3),
+        disk_bytes: Some(64 << 20),
+    }
+}
+
+fn host_path() -> String {
+    std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".to_string())
+}
+
+/// What the cases must not change.
+#[derive(Debug, PartialEq)]
+struct HostState {
+    outside: BTreeMap<String, (Vec<u8>, u32, i64, u32)>,
+    passwd: Vec<u8>,
+    authorized_keys: Option<Vec<u8>>,
+    real_home_ssh: bool,
+    hostname: String,
+    stray_files: Vec<String>,
+    config: Vec<u8>,
+}
+
+fn host_state(places: &Places) -> HostState {
+    let mut outside = BTreeMap::new();
+    for entry in std::fs::read_dir(&places.outside).unwrap().flatten() {
+        let meta = entry.metadata().unwrap();
+        let content = std::fs::read(entry.path()).unwrap_or_default();
+        outside.insert(
+            entry.file_name().to_string_lossy().into_owned(),
+            (content, meta.mode(), meta.mtime(), meta.uid()),
+        );
+    }
+    let stray_files = [
+        "/etc/missions-bench-canary",
+        "/tmp/missions-bench-canary",
+        "/dev/shm/missions-bench-canary",
+    ]
+    .iter()
+    .filter(|p| Path::new(p).exists())
+    .map(|p| p.to_string())
+    .collect();
+    HostState {
+        outside,
+        passwd: std::fs::read("/etc/passwd").unwrap_or_default(),
+        authorized_keys: std::fs::read(places.real_home.join(".ssh/authorized_keys")).ok(),
+        real_home_ssh: places.real_home.join(".ssh").exists(),
+        hostname: std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default(),
+        stray_files,
+        config: std::fs::read(&places.config).unwrap_or_default(),
+    }
+}
+
+/// Processes the corpus's background commands would leave, by their marker arguments.
+pub fn stray_processes() -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let marked = args.iter().any(|a| {
+            a == "10000" || a.contains("10007") || a.contains("10008") || a.contains("10009")
+        });
+        if marked
+            && !args
+                .iter()
+                .any(|a| a.contains("cargo") || a.contains("it-"))
+        {
+            found.push(format!(
+                "{}: {}",
+                entry.file_name().to_string_lossy(),
+                args.join(" ")
+            ));
+        }
+    }
+    found
+}
+
+/// A sandboxed mission folder for one case.
+pub fn sandboxed_tools(root: &Path, network: Network, timeout: Duration) -> WorkspaceTools {
+    let workspace = root.join("workspace");
+    let home = root.join("home");
+    let tmp = root.join("tmp");
+    for dir in [&workspace, &home, &tmp] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    let path = host_path();
+    let policy = SandboxPolicy {
+        network,
+        limits: test_limits(),
+        read: Vec::new(),
+    };
+    let paths = SandboxPaths {
+        writable: vec![root.to_path_buf()],
+        read: Vec::new(),
+        path_var: path.clone(),
+    };
+    let sandbox = Sandbox::new(policy, &paths).expect("sandbox");
+    WorkspaceTools {
+        workspace: Workspace::new(&workspace).unwrap(),
+        command_env: CommandEnv {
+            vars: vec![
+                ("PATH".into(), path),
+                ("HOME".into(), home.display().to_string()),
+                ("TMPDIR".into(), tmp.display().to_string()),
+                ("LANG".into(), "C.UTF-8".into()),
+            ],
+            timeout,
+            max_output_bytes: 16 * 1024,
+            sandbox: Some(Arc::new(sandbox)),
+        },
+    }
+}
+
+/// Runs one case; returns what went wrong, if anything.
+async fn run_case(case: Case, root: PathBuf, places: Arc<Places>) -> Vec<String> {
+    let mut problems = Vec::new();
+    let timeout = Duration::from_secs(case.timeout_s.unwrap_or(10));
+    let tools = sandboxed_tools(&root, case.network.unwrap_or_default(), timeout);
+    if let Some(setup) = &case.setup {
+        let reply = tools
+            .call("run_command", json!({"command": places.fill(setup)}))
+            .await
+            .unwrap();
+        if !reply.content.starts_with("exit_code: 0") {
+            problems.push(format!("setup failed: {}", reply.content));
+            return problems;
+        }
+    }
+    let args: Value =
+        serde_json::from_str(&places.fill(&serde_json::to_string(&case.args).unwrap())).unwrap();
+    let Some(reply) = tools.call(&case.tool, args).await else {
+        return vec![format!("unknown tool `{}`", case.tool)];
+    };
+    let observation = &reply.content;
+    if reply.error != case.error {
+        problems.push(format!(
+            "error {:?}, expected {:?}",
+            reply.error, case.error
+        ));
+    }
+    let kinds: Vec<NoticeKind> = reply.notices.iter().map(|n| n.kind).collect();
+    for kind in &case.notices {
+        if !kinds.contains(kind) {
+            problems.push(format!("no `{}` notice (got {kinds:?})", kind.as_str()));
+        }
+    }
+    if let Some(pattern) = &case.text {
+        if !regex::Regex::new(pattern).unwrap().is_match(observation) {
+            problems.push(format!("observation does not match `{pattern}`"));
+        }
+    }
+    if let Some(pattern) = &case.not_text {
+        if regex::Regex::new(pattern).unwrap().is_match(observation) {
+            problems.push(format!("observation matches `{pattern}`"));
+        }
+    }
+    if case.failed && observation.starts_with("exit_code: 0\n") {
+        problems.push("the command succeeded".to_string());
+    }
+    if case.tool == "run_command"
+        && !(observation.starts_with("exit_code: ") || observation.starts_with("killed: "))
+    {
+        problems.push("the observation does not start with its status".to_string());
+    }
+    // The mission goes on: the same sandbox still runs commands and writes the workspace.
+    let after = tools
+        .call(
+            "run_command",
+            json!({"command": "rm -f f1 f2 f3 f4 f5 f6 f7 f8 f9 f10 big; echo after > after.txt && cat after.txt"}),
+        )
+        .await
+        .unwrap();
+    if !after
+        .content
+        .starts_with("exit_code: 0\n--- stdout ---\nafter\n")
+    {
+        problems.push(format!("the workspace no longer works: {}", after.content));
+    }
+    if !problems.is_empty() {
+        problems.push(format!("observation:\n{observation}"));
+    }
+    problems
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hostile_corpus_leaves_the_host_intact() {
+    let cases = load_corpus();
+    assert!(cases.len() >= 40, "the corpus has {} cases", cases.len());
+    let mut names = std::collections::BTreeSet::new();
+    for case in &cases {
+        assert!(
+            names.insert(case.name.clone()),
+            "duplicate case `{}`",
+            case.name
+        );
+        assert!(!case.why.is_empty());
+    }
+
+    let root = tempfile::tempdir().unwrap();
+    let outside = root.path().join("outside");
+    let reports = root.path().join("reports");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::create_dir_all(&reports).unwrap();
+    std::fs::write(outside.join("canary.txt"), "canary-content").unwrap();
+    std::fs::write(
+        reports.join("run.json"),
+        "{\"key\": \"secret-report-canary\"}",
+    )
+    .unwrap();
+    let places = Arc::new(Places {
+        outside,
+        real_home: PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())),
+        config: Path::new(env!("CARGO_MANIFEST_DIR")).join("missions-bench.toml"),
+        reports,
+    });
+
+    // Every protection this test relies on must be active on the machine running it.
+    let probe = sandboxed_tools(
+        &root.path().join("probe"),
+        Network::None,
+        Duration::from_secs(5),
+    );
+    let protections = probe
+        .command_env
+        .sandbox
+        .as_ref()
+        .unwrap()
+        .protections()
+        .to_vec();
+    for p in &protections {
+        eprintln!(
+            "{:<12} {} {}",
+            p.name,
+            if p.active { "on " } else { "OFF" },
+            p.how
+        );
+    }
+    let inactive: Vec<&str> = protections
+        .iter()
+        .filter(|p| !p.active)
+        .map(|p| p.name.as_str())
+        .collect();
+    assert!(inactive.is_empty(), "inactive protections: {inactive:?}");
+    drop(probe);
+
+    let before = host_state(&places);
+    let limit = Arc::new(tokio::sync::Semaphore::new(4));
+    let mut tasks = tokio::task::JoinSet::new();
+    for case in cases.clone() {
+        let dir = root.path().join("cases").join(&case.name);
+        let places = places.clone();
+        let limit = limit.clone();
+        tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await.unwrap();
+            let name = case.name.clone();
+            (name, run_case(case, dir, places).await)
+        });
+    }
+    let mut failures = Vec::new();
+    while let Some(result) = tasks.join_next().await {
+        let (name, problems) = result.expect("a case panicked");
+        if !problems.is_empty() {
+            failures.push(format!("{name}:\n  {}", problems.join("\n  ")));
+        }
+    }
+    // Killed processes are gone once their control groups are removed; give the kernel a moment
+    // to reap what `kill -9 -1` and the fork bomb left.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stray = stray_processes();
+    let after = host_state(&places);
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert_eq!(before, after, "the host changed");
+    assert!(
+        stray.is_empty(),
+        "processes outlived their commands: {stray:?}"
+    );
+}
