@@ -170,7 +170,11 @@ fn read_lines(
         }
         let mut text = String::from_utf8_lossy(&line).into_owned();
         if !complete && n > MAX_LINE_BYTES {
-            text.truncate(text.floor_char_boundary(MAX_LINE_BYTES));
+            let mut cut_at = MAX_LINE_BYTES.min(text.len());
+            while !text.is_char_boundary(cut_at) {
+                cut_at -= 1;
+            }
+            text.truncate(cut_at);
             text.push_str(" [... line cut ...]");
             long_lines += 1;
         }

@@ -353,3 +353,156 @@ async fn hostile_corpus_leaves_the_host_intact() {
         "processes outlived their commands: {stray:?}"
     );
 }
+
+/// A hostile worker: before doing its feature, the first worker of a real mission (played over
+/// the OpenAI protocol by a scripted server) works through the whole corpus. The harness keeps
+/// running, the mission finishes, every report is written with the sandbox's notices counted,
+/// and the host is untouched.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hostile_worker_mission_ends_with_the_harness_intact() {
+    use crate::common::{copy_suite, edit, tiny_suite};
+    use crate::http_server::ScriptedServer;
+    use crate::remote_mission::{files_containing, greet, run_remote_with, Protocol, Relay};
+
+    let root = tempfile::tempdir().unwrap();
+    let outside = root.path().join("outside");
+    let reports = root.path().join("old-reports");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::create_dir_all(&reports).unwrap();
+    std::fs::write(outside.join("canary.txt"), "canary-content").unwrap();
+    std::fs::write(
+        reports.join("run.json"),
+        "{\"key\": \"secret-report-canary\"}",
+    )
+    .unwrap();
+    let places = Places {
+        outside,
+        real_home: PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())),
+        config: Path::new(env!("CARGO_MANIFEST_DIR")).join("missions-bench.toml"),
+        reports,
+    };
+    let cleanup = json!({"command": "rm -rf f1 f2 f3 f4 f5 f6 f7 f8 f9 f10 big huge.txt blob.bin pipe pw out c hl mnt stolen.txt small.txt"}).to_string();
+    let cases = load_corpus();
+    let turns: Vec<Vec<(String, String)>> = cases
+        .iter()
+        .map(|case| {
+            let mut calls = Vec::new();
+            if let Some(setup) = &case.setup {
+                calls.push((
+                    "run_command".to_string(),
+                    json!({"command": places.fill(setup)}).to_string(),
+                ));
+            }
+            let mut args = case.args.clone();
+            if let (Some(seconds), Some(object)) = (case.timeout_s, args.as_object_mut()) {
+                if case.tool == "run_command" {
+                    object.insert("timeout_s".into(), json!(seconds));
+                }
+            }
+            calls.push((
+                case.tool.clone(),
+                places.fill(&serde_json::to_string(&args).unwrap()),
+            ));
+            calls.push(("run_command".to_string(), cleanup.clone()));
+            calls
+        })
+        .collect();
+    let hostile_turns = turns.len();
+    let relay = Arc::new(Relay::new(greet(), None).with_hostile_worker(turns));
+    let handler = relay.clone();
+    let server = ScriptedServer::start(move |request, index| handler.answer(request, index)).await;
+
+    let suites = tempfile::tempdir().unwrap();
+    let suite = copy_suite(&tiny_suite(), suites.path());
+    edit(
+        &suite.join("suite.toml"),
+        "max_turns = 40",
+        "max_turns = 200",
+    );
+    let before = host_state(&places);
+    let out = root.path().join("out");
+    let report = run_remote_with(
+        &server,
+        Protocol::OpenAi,
+        0,
+        &out,
+        &suite,
+        "[sandbox]\nmemory = \"256MiB\"\nprocesses = 64\nfile_size = \"16MiB\"\ncpu_s = 3\ndisk = \"64MiB\"\n",
+    )
+    .await;
+
+    let mission = &report.tables.missions[0];
+    assert_eq!(mission.status, "passed", "{mission:?}");
+    assert_eq!(mission.acceptance_passed, mission.acceptance_total);
+    for table in ["missions", "milestones", "runs", "turns", "assertions"] {
+        assert!(
+            report.dir.join(format!("{table}.parquet")).is_file(),
+            "{table}.parquet"
+        );
+    }
+    assert!(report.dir.join("run.json").is_file());
+
+    // The hostile worker's run: every refusal and limit is an event, counted in its row.
+    let hostile = report
+        .tables
+        .runs
+        .iter()
+        .find(|r| r.role == "worker" && r.turns as usize > hostile_turns)
+        .expect("the hostile worker's run");
+    let events = missions_bench::events::read_events(&report.dir.join("events.jsonl")).unwrap();
+    let notices: Vec<NoticeKind> = events
+        .iter()
+        .filter_map(|r| match &r.event {
+            missions_bench::events::Event::Sandbox {
+                run: Some(run),
+                kind,
+                ..
+            } if *run == hostile.agent_run => Some(*kind),
+            _ => None,
+        })
+        .collect();
+    let count = |f: fn(NoticeKind) -> bool| notices.iter().filter(|k| f(**k)).count() as u64;
+    assert_eq!(hostile.sandbox_denials, count(NoticeKind::is_denial));
+    assert_eq!(hostile.limits_hit, count(NoticeKind::is_limit));
+    assert_eq!(hostile.truncations, count(NoticeKind::is_truncation));
+    for kind in [
+        NoticeKind::PathRefused,
+        NoticeKind::Denied,
+        NoticeKind::NetworkDenied,
+        NoticeKind::Timeout,
+        NoticeKind::OutputTruncated,
+        NoticeKind::ReadCapped,
+        NoticeKind::MemoryLimit,
+        NoticeKind::ProcessLimit,
+        NoticeKind::FileSizeLimit,
+        NoticeKind::CpuLimit,
+        NoticeKind::DiskLimit,
+    ] {
+        assert!(notices.contains(&kind), "no {kind:?} in {notices:?}");
+    }
+    assert!(hostile.commands_timed_out >= 2, "{hostile:?}");
+    assert_eq!(mission.sandbox_denials, hostile.sandbox_denials);
+
+    // run.json says which protections were active.
+    let run_json: Value =
+        serde_json::from_str(&std::fs::read_to_string(report.dir.join("run.json")).unwrap())
+            .unwrap();
+    let protections = run_json["sandbox"]["protections"]["none"]
+        .as_array()
+        .expect("protections for missions without network");
+    assert!(
+        protections.iter().all(|p| p["active"] == json!(true)),
+        "{protections:?}"
+    );
+
+    // Nothing secret reached the reports, and the host is as it was.
+    assert!(files_containing(&report.dir, "secret-report-canary").is_empty());
+    assert!(files_containing(&report.dir, "default_pairing").is_empty());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(before, host_state(&places), "the host changed");
+    let stray = stray_processes();
+    assert!(
+        stray.is_empty(),
+        "processes outlived their commands: {stray:?}"
+    );
+}

@@ -30,7 +30,7 @@ use crate::http_server::{anthropic, openai, Recorded, Reply, ScriptedServer};
 const KEY: &str = "sk-relay-91c07d5e2f";
 
 #[derive(Clone, Copy, PartialEq, Debug)]
-enum Protocol {
+pub enum Protocol {
     OpenAi,
     Anthropic,
 }
@@ -43,7 +43,7 @@ struct Conversation {
 }
 
 /// Plays every role from the mission's reference, one conversation per agent.
-struct Relay {
+pub struct Relay {
     mission: Arc<MissionSpec>,
     oracle: OracleBackend,
     conversations: Mutex<HashMap<String, Conversation>>,
@@ -51,10 +51,15 @@ struct Relay {
     fault_every: Option<usize>,
     /// Request index -> the usage object the server reported.
     reported: Mutex<BTreeMap<usize, Value>>,
+    /// Turns of tool calls (name, JSON arguments) the first worker makes before it does its
+    /// feature: a hostile agent.
+    hostile: Vec<Vec<(String, String)>>,
+    /// The conversation that plays the hostile worker.
+    hostile_key: Mutex<Option<String>>,
 }
 
 impl Relay {
-    fn new(mission: Arc<MissionSpec>, fault_every: Option<usize>) -> Relay {
+    pub fn new(mission: Arc<MissionSpec>, fault_every: Option<usize>) -> Relay {
         Relay {
             mission,
             oracle: OracleBackend::new(ModelInfo {
@@ -64,10 +69,18 @@ impl Relay {
             conversations: Mutex::new(HashMap::new()),
             fault_every,
             reported: Mutex::new(BTreeMap::new()),
+            hostile: Vec::new(),
+            hostile_key: Mutex::new(None),
         }
     }
 
-    fn answer(&self, request: &Recorded, index: usize) -> Reply {
+    /// The first worker makes these turns of calls first.
+    pub fn with_hostile_worker(mut self, turns: Vec<Vec<(String, String)>>) -> Relay {
+        self.hostile = turns;
+        self
+    }
+
+    pub fn answer(&self, request: &Recorded, index: usize) -> Reply {
         let protocol = if request.path.ends_with("/messages") {
             Protocol::Anthropic
         } else {
@@ -170,6 +183,9 @@ impl Relay {
         let mut conversations = self.conversations.lock().unwrap();
         if !conversations.contains_key(&key) {
             let context = self.context(&first_user, tools)?;
+            if context.role == Role::Worker && !self.hostile.is_empty() {
+                self.hostile_key.lock().unwrap().get_or_insert(key.clone());
+            }
             conversations.insert(
                 key.clone(),
                 Conversation {
@@ -179,6 +195,35 @@ impl Relay {
             );
         }
         let conversation = conversations.get_mut(&key)?;
+        if self.hostile_key.lock().unwrap().as_deref() == Some(key.as_str())
+            && turn < self.hostile.len()
+        {
+            let tool_calls = self.hostile[turn]
+                .iter()
+                .enumerate()
+                .map(|(i, (name, arguments))| ToolCall {
+                    id: format!("hostile_{turn}_{i}"),
+                    name: name.clone(),
+                    arguments: arguments.clone(),
+                })
+                .collect();
+            return Some(ChatResponse {
+                text: String::new(),
+                tool_calls,
+                stop: missions_bench::model::StopReason::ToolCalls,
+                usage: missions_bench::model::Usage {
+                    input_tokens: None,
+                    cache_read_tokens: None,
+                    cache_write_tokens: None,
+                    output_tokens: None,
+                    reasoning_tokens: None,
+                    source: missions_bench::model::UsageSource::Provider,
+                    raw: None,
+                },
+                timing: Default::default(),
+                retries: 0,
+            });
+        }
         if let Some((at, response)) = &conversation.last {
             if *at == turn {
                 return Some(response.clone());
@@ -344,7 +389,7 @@ fn anthropic_messages(body: &Value) -> (Vec<Message>, Vec<String>) {
     (messages, tools)
 }
 
-fn greet() -> Arc<MissionSpec> {
+pub fn greet() -> Arc<MissionSpec> {
     let suite = load_suite(&tiny_suite()).expect("tiny suite");
     Arc::new(
         suite
@@ -361,6 +406,18 @@ async fn run_remote(
     protocol: Protocol,
     max_retries: u32,
     out: &Path,
+) -> missions_bench::mission::RunReport {
+    run_remote_with(server, protocol, max_retries, out, &tiny_suite(), "").await
+}
+
+/// As [`run_remote`], on a given copy of the tiny suite and with more config.
+pub async fn run_remote_with(
+    server: &ScriptedServer,
+    protocol: Protocol,
+    max_retries: u32,
+    out: &Path,
+    suite: &Path,
+    extra_config: &str,
 ) -> missions_bench::mission::RunReport {
     let provider = match protocol {
         Protocol::OpenAi => "openai",
@@ -384,11 +441,12 @@ price_per_mtok = {{ input = 3.0, output = 15.0, cache_read = 0.3, cache_write = 
 orchestrator = "relay"
 worker = "relay"
 validator = "relay"
+{extra_config}
 "#,
         server.base_url()
     );
     let config = Config::parse(Path::new("remote.toml"), &text).expect("config");
-    let mut settings = settings(&tiny_suite(), &[], out);
+    let mut settings = settings(suite, &[], out);
     settings.pairings = vec![config.pairing("remote").expect("pairing")];
     settings.config = config;
     settings.missions = vec!["greet".to_string()];
@@ -400,7 +458,7 @@ validator = "relay"
 }
 
 /// Every file under `dir` that contains `needle`.
-fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
+pub fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
     walkdir::WalkDir::new(dir)
         .into_iter()
         .filter_map(Result::ok)
