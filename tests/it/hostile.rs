@@ -15,6 +15,9 @@ use serde_json::{json, Value};
 
 pub const CORPUS: &str = include_str!("../fixtures/hostile/corpus.toml");
 
+/// The two tests below look for each other's marker processes; they take turns.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Corpus {
@@ -262,6 +265,7 @@ async fn run_case(case: Case, root: PathBuf, places: Arc<Places>) -> Vec<String>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hostile_corpus_leaves_the_host_intact() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let cases = load_corpus();
     assert!(cases.len() >= 40, "the corpus has {} cases", cases.len());
     let mut names = std::collections::BTreeSet::new();
@@ -360,6 +364,7 @@ async fn hostile_corpus_leaves_the_host_intact() {
 /// and the host is untouched.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hostile_worker_mission_ends_with_the_harness_intact() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     use crate::common::{copy_suite, edit, tiny_suite};
     use crate::http_server::ScriptedServer;
     use crate::remote_mission::{files_containing, greet, run_remote_with, Protocol, Relay};

@@ -479,7 +479,7 @@ impl Sandbox {
             ruleset: self.ruleset.as_ref().map(|r| r.raw_fd()),
             filter: self.filter.clone(),
         };
-        let used_at_start = self.disk.lock().map(|b| b.used).unwrap_or(0);
+        let used_at_start = self.disk_baseline();
         Ok(Jail {
             sandbox: self,
             cgroup,
@@ -488,14 +488,15 @@ impl Sandbox {
         })
     }
 
-    /// Whether the writable folders grew past the disk limit during a command; counts them only
-    /// when the filesystem's free space says they may have.
-    fn disk_over_limit(&self, used_at_start: u64) -> Option<u64> {
+    /// Whether the writable folders grew past the disk limit during a command. The filesystem's
+    /// free space is the cheap signal: the folders are counted only when it fell by more than
+    /// the room left, or when `count` asks for it.
+    fn disk_over_limit(&self, used_at_start: u64, count: bool) -> Option<u64> {
         let limit = self.policy.limits.disk_bytes?;
         let free = free_bytes(&self.writable[0])?;
         let mut book = self.disk.lock().ok()?;
         let estimate = book.used + book.free_at_count.saturating_sub(free);
-        if estimate <= limit {
+        if estimate <= limit && !count {
             return None;
         }
         let used: u64 = self.writable.iter().map(|p| tree_bytes(p)).sum();
@@ -504,6 +505,21 @@ impl Sandbox {
             free_at_count: free,
         };
         (used > limit && used > used_at_start).then_some(used)
+    }
+
+    /// Starts a command's disk accounting from the free space now (other processes on the
+    /// machine change it too).
+    fn disk_baseline(&self) -> u64 {
+        let free = self.writable.first().and_then(|w| free_bytes(w));
+        match self.disk.lock() {
+            Ok(mut book) => {
+                if let Some(free) = free {
+                    book.free_at_count = free;
+                }
+                book.used
+            }
+            Err(_) => 0,
+        }
     }
 }
 
@@ -751,11 +767,17 @@ impl Jail<'_> {
         }
     }
 
-    /// Checks the disk quota every `interval` until it is exceeded; never returns otherwise.
+    /// Checks the disk quota every `interval`, and counts the folders every fifth time, until it
+    /// is exceeded; never returns otherwise.
     pub async fn watch(&self, interval: Duration) -> Stop {
+        let mut tick = 0u64;
         loop {
             tokio::time::sleep(interval).await;
-            if let Some(used) = self.sandbox.disk_over_limit(self.used_at_start) {
+            tick += 1;
+            if let Some(used) = self
+                .sandbox
+                .disk_over_limit(self.used_at_start, tick.is_multiple_of(5))
+            {
                 return Stop::Disk(used);
             }
         }
@@ -802,7 +824,7 @@ impl Jail<'_> {
         }
         let stopped_for_disk = match stopped {
             Some(Stop::Disk(used)) => Some(used),
-            None => self.sandbox.disk_over_limit(self.used_at_start),
+            None => self.sandbox.disk_over_limit(self.used_at_start, false),
         };
         if let Some(used) = stopped_for_disk {
             notices.push(Notice::new(
