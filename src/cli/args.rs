@@ -33,6 +33,19 @@ pub enum Command {
     /// Work with the models of the config.
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Show which protections agent commands get on this machine, and try one command inside.
+    Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Config file whose [sandbox] limits to use [default: ./missions-bench.toml if present, else
+    /// the embedded default].
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Network access to show: `none` or `loopback`.
+    #[arg(long, default_value = "none")]
+    pub network: String,
 }
 
 #[derive(Debug, Subcommand)]

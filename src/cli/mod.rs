@@ -63,6 +63,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
         Command::Suite(SuiteCommand::Check(args)) => suite_check(args).await,
         Command::Compare(args) => compare_reports(args),
         Command::Models(ModelsCommand::Probe(args)) => probe(args).await,
+        Command::Sandbox(args) => sandbox(args).await,
     }
 }
 
@@ -197,6 +198,91 @@ fn resolve_model_path(value: &str, base: &Path) -> String {
         return base.join(path).display().to_string();
     }
     value.to_string()
+}
+
+async fn sandbox(args: args::SandboxArgs) -> ExitCode {
+    use crate::tools::sandbox::Network;
+    let config = match load_config(args.config.as_deref()) {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return exit::code(exit::INPUT_ERROR);
+        }
+    };
+    let network = match args.network.as_str() {
+        "none" => Network::None,
+        "loopback" => Network::Loopback,
+        other => {
+            eprintln!("error: --network `{other}`: use `none` or `loopback`");
+            return exit::code(exit::INPUT_ERROR);
+        }
+    };
+    if !config.sandbox.enabled {
+        println!("[sandbox] enabled = false: commands get a session, a cleared environment, a timeout and an output cap only");
+        return exit::code(exit::OK);
+    }
+    let dir = std::env::temp_dir().join(format!("missions-bench-sandbox-{}", std::process::id()));
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        eprintln!("error: cannot create `{}`: {e}", dir.display());
+        return exit::code(exit::HARNESS_ERROR);
+    }
+    let code = sandbox_report(&config, network, &dir).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    code
+}
+
+async fn sandbox_report(
+    config: &crate::spec::config::Config,
+    network: crate::tools::sandbox::Network,
+    dir: &std::path::Path,
+) -> ExitCode {
+    use crate::tools::sandbox::{Sandbox, SandboxPaths};
+    let mut policy = crate::mission::runner::sandbox_policy(&config.sandbox);
+    policy.network = network;
+    let path = env_var("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".to_string());
+    let paths = SandboxPaths {
+        writable: vec![dir.to_path_buf()],
+        read: Vec::new(),
+        path_var: path.clone(),
+    };
+    let sandbox = match Sandbox::new(policy, &paths) {
+        Ok(sandbox) => std::sync::Arc::new(sandbox),
+        Err(e) => {
+            eprintln!("error: cannot set up the sandbox: {e}");
+            return exit::code(exit::HARNESS_ERROR);
+        }
+    };
+    for p in sandbox.protections() {
+        println!(
+            "{:<12} {:<4} {}",
+            p.name,
+            if p.active { "on" } else { "off" },
+            p.how
+        );
+    }
+    let env = crate::tools::CommandEnv {
+        vars: vec![("PATH".to_string(), path)],
+        timeout: std::time::Duration::from_secs(10),
+        max_output_bytes: 4096,
+        sandbox: Some(sandbox),
+    };
+    match crate::tools::run_shell("echo ok > probe.txt && cat probe.txt", dir, &env).await {
+        Ok(output) if output.success() => {
+            println!("a command ran inside: {}", output.stdout.trim());
+            exit::code(exit::OK)
+        }
+        Ok(output) => {
+            eprintln!(
+                "error: a trivial command failed inside the sandbox:\n{}",
+                output.observation(env.timeout)
+            );
+            exit::code(exit::HARNESS_ERROR)
+        }
+        Err(e) => {
+            eprintln!("error: cannot start a command inside the sandbox: {e}");
+            exit::code(exit::HARNESS_ERROR)
+        }
+    }
 }
 
 async fn probe(args: args::ProbeArgs) -> ExitCode {

@@ -618,4 +618,39 @@ mod tests {
         assert_eq!(unknown.0[0].line, Some(3), "{unknown}");
         assert_eq!(unknown.0[0].field.as_deref(), Some("provider"));
     }
+
+    #[test]
+    fn sandbox_limits_take_sizes_numbers_and_off() {
+        assert_eq!(LimitValue::parse("512MiB"), Ok(LimitValue(Some(512 << 20))));
+        assert_eq!(LimitValue::parse("4 GiB"), Ok(LimitValue(Some(4 << 30))));
+        assert_eq!(LimitValue::parse("2G"), Ok(LimitValue(Some(2 << 30))));
+        assert_eq!(LimitValue::parse("100"), Ok(LimitValue(Some(100))));
+        assert_eq!(LimitValue::parse("off"), Ok(LimitValue(None)));
+        assert!(LimitValue::parse("4 parsecs")
+            .unwrap_err()
+            .contains("parsecs"));
+        assert!(LimitValue::parse("lots").is_err());
+        let config = Config::parse(
+            Path::new("c.toml"),
+            "default_pairing = \"p\"\n[models.a]\nprovider = \"oracle\"\n[pairings.p]\norchestrator = \"a\"\nworker = \"a\"\nvalidator = \"a\"\n[sandbox]\nmemory = \"256MiB\"\nprocesses = 64\ndisk = \"off\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.sandbox.memory, LimitValue(Some(256 << 20)));
+        assert_eq!(config.sandbox.processes, LimitValue(Some(64)));
+        assert_eq!(config.sandbox.disk, LimitValue(None));
+        assert_eq!(config.sandbox.cpu_s, LimitValue(Some(900)));
+        let error = Config::parse(
+            Path::new("c.toml"),
+            "default_pairing = \"p\"\n[sandbox]\nenabled = true\nmemory = \"4 parsecs\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(error.0[0].line, Some(4), "{error}");
+        assert!(error.to_string().contains("parsecs"), "{error}");
+        let negative = Config::parse(
+            Path::new("c.toml"),
+            "default_pairing = \"p\"\n[sandbox]\ncpu_s = -1\n",
+        )
+        .unwrap_err();
+        assert_eq!(negative.0[0].line, Some(3), "{negative}");
+    }
 }

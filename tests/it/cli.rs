@@ -316,3 +316,29 @@ fn models_probe_measures_a_local_model() {
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output.stderr).contains("probe measures local (candle) models"));
 }
+
+#[test]
+fn sandbox_lists_the_protections_and_runs_a_command_inside() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = missions_bench(&["sandbox"], dir.path());
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
+    for name in [
+        "filesystem",
+        "network",
+        "processes",
+        "memory",
+        "file_size",
+        "cpu_time",
+        "disk",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(name)),
+            "{name} in {stdout}"
+        );
+    }
+    assert!(stdout.contains("a command ran inside: ok"), "{stdout}");
+    let output = missions_bench(&["sandbox", "--network", "everywhere"], dir.path());
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("everywhere"));
+}
