@@ -57,6 +57,26 @@ pub struct Places {
 }
 
 impl Places {
+    /// A canary folder and an old report folder under `root`, the real home and the config.
+    pub fn create(root: &Path) -> Places {
+        let outside = root.join("outside");
+        let reports = root.join("old-reports");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::create_dir_all(&reports).unwrap();
+        std::fs::write(outside.join("canary.txt"), "canary-content").unwrap();
+        std::fs::write(
+            reports.join("run.json"),
+            "{\"key\": \"secret-report-canary\"}",
+        )
+        .unwrap();
+        Places {
+            outside,
+            real_home: PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())),
+            config: Path::new(env!("CARGO_MANIFEST_DIR")).join("missions-bench.toml"),
+            reports,
+        }
+    }
+
     pub fn fill(&self, text: &str) -> String {
         text.replace("{outside}", &self.outside.display().to_string())
             .replace("{real_home}", &self.real_home.display().to_string())
@@ -279,22 +299,7 @@ async fn hostile_corpus_leaves_the_host_intact() {
     }
 
     let root = tempfile::tempdir().unwrap();
-    let outside = root.path().join("outside");
-    let reports = root.path().join("reports");
-    std::fs::create_dir_all(&outside).unwrap();
-    std::fs::create_dir_all(&reports).unwrap();
-    std::fs::write(outside.join("canary.txt"), "canary-content").unwrap();
-    std::fs::write(
-        reports.join("run.json"),
-        "{\"key\": \"secret-report-canary\"}",
-    )
-    .unwrap();
-    let places = Arc::new(Places {
-        outside,
-        real_home: PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())),
-        config: Path::new(env!("CARGO_MANIFEST_DIR")).join("missions-bench.toml"),
-        reports,
-    });
+    let places = Arc::new(Places::create(root.path()));
 
     // Every protection this test relies on must be active on the machine running it.
     let probe = sandboxed_tools(
@@ -370,22 +375,7 @@ async fn a_hostile_worker_mission_ends_with_the_harness_intact() {
     use crate::remote_mission::{files_containing, greet, run_remote_with, Protocol, Relay};
 
     let root = tempfile::tempdir().unwrap();
-    let outside = root.path().join("outside");
-    let reports = root.path().join("old-reports");
-    std::fs::create_dir_all(&outside).unwrap();
-    std::fs::create_dir_all(&reports).unwrap();
-    std::fs::write(outside.join("canary.txt"), "canary-content").unwrap();
-    std::fs::write(
-        reports.join("run.json"),
-        "{\"key\": \"secret-report-canary\"}",
-    )
-    .unwrap();
-    let places = Places {
-        outside,
-        real_home: PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())),
-        config: Path::new(env!("CARGO_MANIFEST_DIR")).join("missions-bench.toml"),
-        reports,
-    };
+    let places = Places::create(root.path());
     let cleanup = json!({"command": "rm -rf f1 f2 f3 f4 f5 f6 f7 f8 f9 f10 big huge.txt blob.bin pipe pw out c hl mnt stolen.txt small.txt"}).to_string();
     let cases = load_corpus();
     let turns: Vec<Vec<(String, String)>> = cases

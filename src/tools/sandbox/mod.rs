@@ -174,6 +174,20 @@ struct DiskBook {
     free_at_count: u64,
 }
 
+/// Opens the calling thread's namespace of a kind (`net`, `mnt`) to join it later.
+fn open_own_namespace(kind: &str) -> io::Result<std::os::fd::OwnedFd> {
+    let path = std::ffi::CString::new(format!("/proc/thread-self/ns/{kind}"))
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "namespace kind"))?;
+    // SAFETY: a NUL-terminated path; the descriptor returned is ours alone.
+    unsafe {
+        let raw = libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(<std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw))
+    }
+}
+
 /// The type of `setrlimit`'s resource argument.
 #[cfg(target_env = "gnu")]
 type Resource = libc::__rlimit_resource_t;

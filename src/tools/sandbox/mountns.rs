@@ -6,7 +6,7 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -138,18 +138,7 @@ fn build(writable: &[PathBuf]) -> io::Result<MountNamespace> {
             libc::MS_REMOUNT | libc::MS_BIND | libc::MS_NOSUID | libc::MS_NODEV,
         )?;
     }
-    // SAFETY: a static NUL-terminated path.
-    let raw = unsafe {
-        libc::open(
-            c"/proc/thread-self/ns/mnt".as_ptr(),
-            libc::O_RDONLY | libc::O_CLOEXEC,
-        )
-    };
-    if raw < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a descriptor we just opened.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let fd = super::open_own_namespace("mnt")?;
     Ok(MountNamespace { fd, left_writable })
 }
 

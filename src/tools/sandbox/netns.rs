@@ -19,18 +19,7 @@ impl NetNamespace {
                 if unsafe { libc::unshare(libc::CLONE_NEWNET) } < 0 {
                     return Err(io::Error::last_os_error());
                 }
-                // SAFETY: a static NUL-terminated path.
-                let raw = unsafe {
-                    libc::open(
-                        c"/proc/thread-self/ns/net".as_ptr(),
-                        libc::O_RDONLY | libc::O_CLOEXEC,
-                    )
-                };
-                if raw < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                // SAFETY: a descriptor we just opened.
-                let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+                let fd = super::open_own_namespace("net")?;
                 if loopback {
                     loopback_up()?;
                 }
