@@ -26,6 +26,7 @@ fn env(sandbox: Option<Arc<Sandbox>>) -> CommandEnv {
 fn sandbox(root: &Path) -> Sandbox {
     let paths = SandboxPaths {
         writable: vec![root.to_path_buf()],
+        read_only: Vec::new(),
         read: Vec::new(),
         path_var: "/usr/bin:/bin".into(),
     };

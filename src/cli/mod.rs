@@ -242,6 +242,7 @@ async fn sandbox_report(
     let path = env_var("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".to_string());
     let paths = SandboxPaths {
         writable: vec![dir.to_path_buf()],
+        read_only: Vec::new(),
         read: Vec::new(),
         path_var: path.clone(),
     };

@@ -152,6 +152,7 @@ fn probe_sandbox(
         };
         let paths = SandboxPaths {
             writable: vec![work_dir.to_path_buf()],
+            read_only: Vec::new(),
             read: Vec::new(),
             path_var: base_path.to_string(),
         };

@@ -335,8 +335,13 @@ impl MissionRuntime {
                     },
                     ..policy.clone()
                 };
+                // The harness's repository and state: commands may read them, never change them.
+                let git_dir = workspace_dir.join(".git");
+                std::fs::create_dir_all(&git_dir)
+                    .map_err(|e| format!("cannot create `{}`: {e}", git_dir.display()))?;
                 let paths = SandboxPaths {
                     writable: vec![mission_dir.to_path_buf()],
+                    read_only: vec![git_dir, workspace_dir.join(".mission")],
                     read: environment.dir.iter().cloned().collect(),
                     path_var: vars
                         .iter()

@@ -181,7 +181,8 @@ pub fn sandboxed_tools(root: &Path, network: Network, timeout: Duration) -> Work
     let workspace = root.join("workspace");
     let home = root.join("home");
     let tmp = root.join("tmp");
-    for dir in [&workspace, &home, &tmp] {
+    let state = [workspace.join(".git"), workspace.join(".mission")];
+    for dir in [&workspace, &home, &tmp].into_iter().chain(&state) {
         std::fs::create_dir_all(dir).unwrap();
     }
     let path = host_path();
@@ -192,6 +193,7 @@ pub fn sandboxed_tools(root: &Path, network: Network, timeout: Duration) -> Work
     };
     let paths = SandboxPaths {
         writable: vec![root.to_path_buf()],
+        read_only: state.to_vec(),
         read: Vec::new(),
         path_var: path.clone(),
     };

@@ -90,6 +90,10 @@ pub struct SandboxPaths {
     /// Folders commands may write beneath: the mission's own folder, which holds its workspace,
     /// `$HOME` and `$TMPDIR`. The first one's filesystem is watched for the disk limit.
     pub writable: Vec<PathBuf>,
+    /// Folders inside `writable` that commands may not change: the harness's state (`.git/`,
+    /// `.mission/`). Enforced with the mount namespace (root only; Landlock cannot carve them
+    /// out).
+    pub read_only: Vec<PathBuf>,
     /// Read-only folders: the suite environment, the interpreter it links to.
     pub read: Vec<PathBuf>,
     /// The commands' `PATH`: its folders are readable, and so is the installation each symlinked
@@ -287,7 +291,7 @@ impl Sandbox {
 
         // Landlock does not cover chmod and chown; as root, read-only mounts do.
         let mountns = if euid_is_root() {
-            Some(mountns::MountNamespace::create(&writable))
+            Some(mountns::MountNamespace::create(&writable, &paths.read_only))
         } else {
             None
         };
@@ -295,7 +299,7 @@ impl Sandbox {
             "permissions",
             match &mountns {
                 Some(Ok(ns)) if ns.left_writable.is_empty() => Ok(
-                    "private mount namespace: every mount read-only but the mission's folder, so modes and owners outside cannot change"
+                    "private mount namespace: every mount read-only but the mission's folder (its harness state read-only too), so modes and owners outside cannot change"
                         .to_string(),
                 ),
                 Some(Ok(ns)) => Ok(format!(
@@ -926,6 +930,8 @@ fn denials(status: &ExitFacts, network: Network) -> Vec<Notice> {
         "permission denied",
         "operation not permitted",
         "read-only file system",
+        // Removing or renaming a folder the sandbox mounted read-only.
+        "device or resource busy",
     ]) {
         notices.push(Notice::new(
             NoticeKind::Denied,

@@ -18,11 +18,13 @@ pub struct MountNamespace {
 }
 
 impl MountNamespace {
-    pub fn create(writable: &[PathBuf]) -> io::Result<MountNamespace> {
+    /// Everything read-only but `writable`, and `read_only` folders inside them read-only again.
+    pub fn create(writable: &[PathBuf], read_only: &[PathBuf]) -> io::Result<MountNamespace> {
         let writable = writable.to_vec();
+        let read_only = read_only.to_vec();
         std::thread::Builder::new()
             .name("mountns".to_string())
-            .spawn(move || build(&writable))?
+            .spawn(move || build(&writable, &read_only))?
             .join()
             .map_err(|_| io::Error::other("the mount namespace thread panicked"))?
     }
@@ -106,7 +108,7 @@ fn mounts() -> io::Result<Vec<(String, String)>> {
         .collect())
 }
 
-fn build(writable: &[PathBuf]) -> io::Result<MountNamespace> {
+fn build(writable: &[PathBuf], read_only: &[PathBuf]) -> io::Result<MountNamespace> {
     // SAFETY: unshare affects only this thread (its filesystem context is copied), which ends
     // right after.
     if unsafe { libc::unshare(libc::CLONE_NEWNS) } < 0 {
@@ -129,14 +131,20 @@ fn build(writable: &[PathBuf]) -> io::Result<MountNamespace> {
     if left_writable.iter().any(|p| p == "/") {
         return Err(io::Error::other("cannot make / read-only"));
     }
-    for dir in writable {
+    let rebind = |dir: &PathBuf, extra: libc::c_ulong| -> io::Result<()> {
         let dir = c_path(&dir.canonicalize()?)?;
         mount(Some(&dir), &dir, libc::MS_BIND | libc::MS_REC)?;
         mount(
             None,
             &dir,
-            libc::MS_REMOUNT | libc::MS_BIND | libc::MS_NOSUID | libc::MS_NODEV,
-        )?;
+            libc::MS_REMOUNT | libc::MS_BIND | libc::MS_NOSUID | libc::MS_NODEV | extra,
+        )
+    };
+    for dir in writable {
+        rebind(dir, 0)?;
+    }
+    for dir in read_only {
+        rebind(dir, libc::MS_RDONLY)?;
     }
     let fd = super::open_own_namespace("mnt")?;
     Ok(MountNamespace { fd, left_writable })
