@@ -258,13 +258,27 @@ pub async fn run_mission(run: MissionRun, context: &RunContext, root: &Emitter) 
     }
 
     // Ground truth, whatever the outcome.
+    let emit_notices = |tool: &str, notices: Vec<crate::tools::Notice>| {
+        for notice in notices {
+            emitter.emit(Event::Sandbox {
+                run: None,
+                turn: None,
+                tool: tool.to_string(),
+                kind: notice.kind,
+                detail: notice.detail,
+            });
+        }
+    };
+    let mut notices = Vec::new();
     let acceptance = run_acceptance(
         &run.mission,
         &workspace_dir,
         &mission_dir.join("acceptance"),
         &runtime.command_env,
+        &mut notices,
     )
     .await;
+    emit_notices("acceptance", std::mem::take(&mut notices));
     let accepted = matches!(&acceptance, Event::AcceptanceFinished { tests, error: None, .. }
         if !tests.is_empty() && tests.iter().all(|t| t.status == TestStatus::Passed));
     emitter.emit(acceptance);
@@ -273,11 +287,13 @@ pub async fn run_mission(run: MissionRun, context: &RunContext, root: &Emitter) 
         &workspace_dir,
         &mission_dir.join("coverage"),
         &runtime.command_env,
+        &mut notices,
     )
     .await
     {
         emitter.emit(coverage);
     }
+    emit_notices("coverage", notices);
     emitter.emit(count_lines(&run.mission, &workspace_dir));
     runtime
         .save_final_diff(

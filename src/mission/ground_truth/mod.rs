@@ -14,7 +14,7 @@ use crate::fsutil::copy_tree;
 use crate::model::millis;
 use crate::spec::mission::ResultsFormat;
 use crate::spec::MissionSpec;
-use crate::tools::{run_shell, CommandEnv};
+use crate::tools::{run_shell, CommandEnv, Notice};
 
 /// Folders of a workspace that are never part of the product.
 const NOT_PRODUCT: [&str; 2] = [".git", ".mission"];
@@ -25,6 +25,7 @@ pub async fn run_acceptance(
     workspace: &Path,
     scratch: &Path,
     base: &CommandEnv,
+    notices: &mut Vec<Notice>,
 ) -> Event {
     let spec = &mission.file.acceptance;
     let failure = |error: String| Event::AcceptanceFinished {
@@ -54,6 +55,7 @@ pub async fn run_acceptance(
         Ok(output) => output,
         Err(e) => return failure(format!("cannot start the acceptance command: {e}")),
     };
+    notices.extend(output.notices.iter().cloned());
     let parsed = match spec.results {
         ResultsFormat::Junit => std::fs::read_to_string(&report_path)
             .map_err(|e| {
@@ -113,6 +115,7 @@ pub async fn run_coverage(
     workspace: &Path,
     scratch: &Path,
     base: &CommandEnv,
+    notices: &mut Vec<Notice>,
 ) -> Option<Event> {
     let spec = mission.file.coverage.as_ref()?;
     let failure = |error: String| Event::CoverageMeasured {
@@ -136,6 +139,7 @@ pub async fn run_coverage(
         Ok(output) => output,
         Err(e) => return Some(failure(format!("cannot start the coverage command: {e}"))),
     };
+    notices.extend(output.notices.iter().cloned());
     let text = match std::fs::read_to_string(&report_path) {
         Ok(text) => text,
         Err(e) => {
