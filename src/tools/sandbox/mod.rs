@@ -960,3 +960,70 @@ fn denials(status: &ExitFacts, network: Network) -> Vec<Notice> {
     }
     notices
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(human_bytes(4 << 30), "4 GiB");
+        assert_eq!(human_bytes(256 << 20), "256 MiB");
+        assert_eq!(human_bytes(1536 << 20), "1.5 GiB");
+        assert_eq!(human_bytes(100), "100 B");
+    }
+
+    #[test]
+    fn denials_are_read_from_the_errors_a_command_printed() {
+        let facts = |text: &str| ExitFacts {
+            exit_code: Some(1),
+            signal: None,
+            text: text.to_lowercase(),
+        };
+        let kinds = |text: &str, network| -> Vec<NoticeKind> {
+            denials(&facts(text), network)
+                .into_iter()
+                .map(|n| n.kind)
+                .collect()
+        };
+        assert_eq!(
+            kinds("sh: cannot create /etc/x: Permission denied", Network::None),
+            vec![NoticeKind::Denied]
+        );
+        assert_eq!(
+            kinds(
+                "OSError: [Errno 97] Address family not supported by protocol",
+                Network::None
+            ),
+            vec![NoticeKind::NetworkDenied]
+        );
+        assert!(kinds("3 passed in 0.02s", Network::None).is_empty());
+        let notice = &denials(
+            &facts("curl: (6) Could not resolve host: x"),
+            Network::Loopback,
+        )[0];
+        assert!(notice.detail.contains("loopback only"), "{}", notice.detail);
+    }
+
+    #[test]
+    fn readable_paths_follow_interpreter_links_but_not_home() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path().join("versions/3.11/bin");
+        std::fs::create_dir_all(&prefix).unwrap();
+        std::fs::write(prefix.join("python3.11"), "").unwrap();
+        let venv = dir.path().join("env/venv/bin");
+        std::fs::create_dir_all(&venv).unwrap();
+        std::os::unix::fs::symlink(prefix.join("python3.11"), venv.join("python")).unwrap();
+        let paths = SandboxPaths {
+            writable: vec![dir.path().join("mission")],
+            read_only: Vec::new(),
+            read: Vec::new(),
+            path_var: format!("{}:/usr/bin", venv.display()),
+        };
+        let readable = readable_paths(&SandboxPolicy::default(), &paths);
+        assert!(readable.contains(&venv));
+        let interpreter = dir.path().join("versions/3.11").canonicalize().unwrap();
+        assert!(readable.contains(&interpreter), "{readable:?}");
+        assert!(!readable.contains(&dir.path().to_path_buf()));
+    }
+}

@@ -164,3 +164,20 @@ pub fn enter(fd: i32, cwd: &CString) -> io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_paths_and_flags() {
+        assert_eq!(unescape("/mnt/with\\040space"), "/mnt/with space");
+        assert_eq!(unescape("/plain"), "/plain");
+        assert_eq!(unescape("/odd\\04"), "/odd\\04");
+        assert_eq!(
+            kept_flags("rw,nosuid,nodev,noexec,relatime"),
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_RELATIME
+        );
+        assert_eq!(kept_flags("rw"), 0);
+    }
+}
