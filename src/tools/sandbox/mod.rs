@@ -711,19 +711,15 @@ impl ChildSetup {
 /// permitted and inheritable sets, with the securebits that stop `exec` from granting root's
 /// capabilities again.
 fn drop_capabilities(last: u32) -> io::Result<()> {
-    const SECBITS: libc::c_ulong = 0xEF; // NOROOT, NO_SETUID_FIXUP, KEEP_CAPS_LOCKED, NO_CAP_AMBIENT_RAISE, each locked
-                                         // SAFETY: prctl and capset with integer arguments and stack structures.
+    // NOROOT, NO_SETUID_FIXUP, KEEP_CAPS_LOCKED and NO_CAP_AMBIENT_RAISE, each locked.
+    const SECBITS: libc::c_ulong = 0xEF;
+    // SAFETY: prctl and capset with integer arguments and stack structures.
     unsafe {
-        if libc::prctl(libc::PR_SET_SECUREBITS, SECBITS, 0, 0, 0) < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        // Both need CAP_SETPCAP, which a container may have taken away. They are a second line:
+        // with no_new_privs set, `exec` never grants more than the empty permitted set below.
+        libc::prctl(libc::PR_SET_SECUREBITS, SECBITS, 0, 0, 0);
         for cap in 0..=last {
-            if libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) < 0 {
-                let error = io::Error::last_os_error();
-                if error.raw_os_error() != Some(libc::EINVAL) {
-                    return Err(error);
-                }
-            }
+            libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0);
         }
         libc::prctl(
             libc::PR_CAP_AMBIENT,
