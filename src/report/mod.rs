@@ -3,6 +3,7 @@
 
 pub mod compare;
 pub mod parquet;
+pub mod stats;
 pub mod text;
 
 use std::collections::BTreeMap;
