@@ -137,6 +137,8 @@ pub struct CheckArgs {
 pub enum Format {
     Table,
     Json,
+    /// Markdown tables, for a pull-request comment.
+    Markdown,
 }
 
 #[derive(Debug, Args)]
@@ -146,4 +148,7 @@ pub struct CompareArgs {
     pub reports: Vec<PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// The pairing the others are compared with, run by run [default: the first by name].
+    #[arg(long)]
+    pub baseline: Option<String>,
 }

@@ -522,9 +522,38 @@ fn compare_reports(args: args::CompareArgs) -> ExitCode {
         }
     }
     let summaries = compare(&tables);
+    if let Some(baseline) = &args.baseline {
+        if !summaries.iter().any(|s| &s.pairing == baseline) {
+            let names: Vec<&str> = summaries.iter().map(|s| s.pairing.as_str()).collect();
+            eprintln!(
+                "error: --baseline `{baseline}` is not a pairing of these reports; pairings: {}",
+                names.join(", ")
+            );
+            return exit::code(exit::INPUT_ERROR);
+        }
+    }
+    let differences =
+        crate::report::compare::paired_differences(&tables, &summaries, args.baseline.as_deref());
     match args.format {
-        Format::Table => print!("{}", render_compare(&summaries)),
-        Format::Json => match serde_json::to_string_pretty(&summaries) {
+        Format::Table => {
+            print!("{}", render_compare(&summaries));
+            println!();
+            print!("{}", crate::report::compare::render_statistics(&summaries));
+            if !differences.is_empty() {
+                println!();
+                print!(
+                    "{}",
+                    crate::report::compare::render_differences(&differences)
+                );
+            }
+        }
+        Format::Markdown => print!(
+            "{}",
+            crate::report::compare::render_markdown(&summaries, &differences)
+        ),
+        Format::Json => match serde_json::to_string_pretty(
+            &serde_json::json!({"pairings": summaries, "differences": differences}),
+        ) {
             Ok(json) => println!("{json}"),
             Err(e) => {
                 eprintln!("error: {e}");

@@ -5,8 +5,16 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use super::stats::{
+    cluster_bootstrap, mcnemar_exact, paired_bootstrap, pass_at_k, pass_hat_k, Interval,
+};
 use super::text::{optional, render, seconds, tokens};
-use crate::metrics::{MilestoneRow, MissionRow, Tables};
+use crate::metrics::{MilestoneRow, MissionRow, Tables, TurnRow};
+
+/// Bootstrap resamples and the seed they are drawn with: fixed, so a comparison is reproducible.
+const RESAMPLES: usize = 2000;
+const SEED: u64 = 0x6d69_7373_696f_6e73;
+const LEVEL: f64 = 0.95;
 
 /// The table printed at the end of a run: one line per mission run.
 pub fn mission_table(missions: &[MissionRow]) -> String {
@@ -59,6 +67,16 @@ pub struct PairingSummary {
     pub passed: u64,
     /// Passed missions over all missions, errors and halts included.
     pub pass_rate: f64,
+    /// 95% percentile bootstrap interval of the pass rate, resampling missions (a mission's
+    /// repeats stay together).
+    pub pass_rate_ci: Option<Interval>,
+    /// Distinct missions, and the fewest runs any of them has (the largest k for pass@k).
+    pub distinct_missions: u64,
+    pub min_repeats: u64,
+    /// Mean over missions of the unbiased pass@k, for k = 1..=min_repeats.
+    pub pass_at_k: BTreeMap<u64, f64>,
+    /// Mean over missions of pass^k: every one of k runs passes.
+    pub pass_hat_k: BTreeMap<u64, f64>,
     pub infra_errors: u64,
     pub acceptance_share: Option<f64>,
     pub milestones_passed_share: Option<f64>,
@@ -73,6 +91,13 @@ pub struct PairingSummary {
     pub mean_coverage_pct: Option<f64>,
     pub false_green: u64,
     pub false_red: u64,
+    /// Milestones that passed validation but failed their acceptance tests, over milestones
+    /// that passed validation.
+    pub false_green_rate: Option<f64>,
+    /// Findings per mission, by severity.
+    pub findings_per_mission: BTreeMap<String, f64>,
+    /// Cached input over all input, by role, over turns whose numbers are known.
+    pub cache_read_share_by_role: BTreeMap<String, f64>,
 }
 
 fn mean(values: impl IntoIterator<Item = f64>) -> Option<f64> {
@@ -88,7 +113,11 @@ fn share(part: u64, whole: u64) -> Option<f64> {
 pub fn compare(tables: &[Tables]) -> Vec<PairingSummary> {
     let mut missions: BTreeMap<&str, Vec<&MissionRow>> = BTreeMap::new();
     let mut milestones: BTreeMap<&str, Vec<&MilestoneRow>> = BTreeMap::new();
+    let mut turns: BTreeMap<&str, Vec<&TurnRow>> = BTreeMap::new();
     for table in tables {
+        for row in &table.turns {
+            turns.entry(row.pairing.as_str()).or_default().push(row);
+        }
         for row in &table.missions {
             missions.entry(row.pairing.as_str()).or_default().push(row);
         }
@@ -148,6 +177,41 @@ pub fn compare(tables: &[Tables]) -> Vec<PairingSummary> {
             .map(|(role, values)| (role.to_string(), mean(values).unwrap_or(0.0)))
             .collect();
             let costs: Vec<f64> = rows.iter().filter_map(|m| m.cost_usd).collect();
+            // Runs per mission (suite and mission id), for the interval and pass@k.
+            let mut by_mission: BTreeMap<(&str, &str), (u64, u64)> = BTreeMap::new();
+            for row in &rows {
+                let entry = by_mission
+                    .entry((row.suite.as_str(), row.mission.as_str()))
+                    .or_default();
+                entry.0 += u64::from(row.status == "passed");
+                entry.1 += 1;
+            }
+            let clusters: Vec<(f64, f64)> = by_mission
+                .values()
+                .map(|(c, n)| (*c as f64, *n as f64))
+                .collect();
+            let min_repeats = by_mission.values().map(|(_, n)| *n).min().unwrap_or(0);
+            let per_k = |f: fn(u64, u64, u64) -> Option<f64>| -> BTreeMap<u64, f64> {
+                (1..=min_repeats)
+                    .filter_map(|k| {
+                        mean(by_mission.values().filter_map(|(c, n)| f(*n, *c, k))).map(|v| (k, v))
+                    })
+                    .collect()
+            };
+            let passed_milestones: Vec<&&MilestoneRow> = milestones
+                .get(pairing)
+                .into_iter()
+                .flatten()
+                .filter(|m| m.passed)
+                .collect();
+            let mut cache: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+            for turn in turns.get(pairing).into_iter().flatten() {
+                if let (Some(read), Some(input)) = (turn.cache_read_tokens, turn.input_tokens) {
+                    let entry = cache.entry(turn.role.clone()).or_default();
+                    entry.0 += read;
+                    entry.1 += input;
+                }
+            }
             PairingSummary {
                 pairing: pairing.to_string(),
                 suites: rows
@@ -159,6 +223,11 @@ pub fn compare(tables: &[Tables]) -> Vec<PairingSummary> {
                 missions: n,
                 passed,
                 pass_rate: share(passed, n).unwrap_or(0.0),
+                pass_rate_ci: cluster_bootstrap(&clusters, RESAMPLES, LEVEL, SEED),
+                distinct_missions: by_mission.len() as u64,
+                min_repeats,
+                pass_at_k: per_k(pass_at_k),
+                pass_hat_k: per_k(pass_hat_k),
                 infra_errors: rows.iter().filter(|m| m.status == "error").count() as u64,
                 acceptance_share: share(
                     rows.iter().map(|m| m.acceptance_passed).sum(),
@@ -183,6 +252,36 @@ pub fn compare(tables: &[Tables]) -> Vec<PairingSummary> {
                 mean_coverage_pct: mean(rows.iter().filter_map(|m| m.coverage_pct)),
                 false_green: rows.iter().map(|m| m.false_green).sum(),
                 false_red: rows.iter().map(|m| m.false_red).sum(),
+                false_green_rate: share(
+                    passed_milestones.iter().filter(|m| m.false_green).count() as u64,
+                    passed_milestones.len() as u64,
+                ),
+                findings_per_mission: [
+                    (
+                        "blocking",
+                        rows.iter()
+                            .map(|m| m.findings_blocking as f64)
+                            .collect::<Vec<_>>(),
+                    ),
+                    (
+                        "non_blocking",
+                        rows.iter()
+                            .map(|m| m.findings_non_blocking as f64)
+                            .collect(),
+                    ),
+                    (
+                        "suggestion",
+                        rows.iter().map(|m| m.findings_suggestion as f64).collect(),
+                    ),
+                ]
+                .into_iter()
+                .map(|(severity, values)| (severity.to_string(), mean(values).unwrap_or(0.0)))
+                .collect(),
+                cache_read_share_by_role: cache
+                    .into_iter()
+                    .filter(|(_, (_, input))| *input > 0)
+                    .map(|(role, (read, input))| (role, read as f64 / input as f64))
+                    .collect(),
             }
         })
         .collect()
@@ -234,4 +333,263 @@ pub fn render_compare(summaries: &[PairingSummary]) -> String {
         ],
         &rows,
     )
+}
+
+/// Two pairings on the mission runs they share, aligned by (suite, mission, repeat).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PairedDifference {
+    pub baseline: String,
+    pub candidate: String,
+    /// Aligned pairs of runs.
+    pub pairs: u64,
+    pub both_passed: u64,
+    pub only_baseline_passed: u64,
+    pub only_candidate_passed: u64,
+    pub neither_passed: u64,
+    /// Candidate pass rate minus the baseline's, over the aligned pairs.
+    pub pass_rate_difference: f64,
+    /// McNemar's exact two-sided p-value on the discordant pairs.
+    pub mcnemar_p: f64,
+    /// Mean candidate-minus-baseline total tokens per mission, with a 95% paired bootstrap
+    /// interval (pairs of one mission resampled together).
+    pub tokens_difference: Option<f64>,
+    pub tokens_difference_ci: Option<Interval>,
+    pub wall_s_difference: f64,
+    pub wall_s_difference_ci: Option<Interval>,
+}
+
+/// The paired comparison of `candidate` against `baseline`; `None` when they share no runs.
+pub fn paired_difference(
+    tables: &[Tables],
+    baseline: &str,
+    candidate: &str,
+) -> Option<PairedDifference> {
+    type Key<'a> = (&'a str, &'a str, u32);
+    let index = |pairing: &str| -> BTreeMap<Key<'_>, &MissionRow> {
+        tables
+            .iter()
+            .flat_map(|t| &t.missions)
+            .filter(|m| m.pairing == pairing)
+            .map(|m| ((m.suite.as_str(), m.mission.as_str(), m.repeat), m))
+            .collect()
+    };
+    let (base, cand) = (index(baseline), index(candidate));
+    let pairs: Vec<(&MissionRow, &MissionRow)> = base
+        .iter()
+        .filter_map(|(key, b)| cand.get(key).map(|c| (*b, *c)))
+        .collect();
+    if pairs.is_empty() {
+        return None;
+    }
+    let passed = |m: &MissionRow| m.status == "passed";
+    let count = |f: &dyn Fn(bool, bool) -> bool| {
+        pairs
+            .iter()
+            .filter(|(b, c)| f(passed(b), passed(c)))
+            .count() as u64
+    };
+    let both = count(&|b, c| b && c);
+    let only_b = count(&|b, c| b && !c);
+    let only_c = count(&|b, c| !b && c);
+    let neither = count(&|b, c| !b && !c);
+    let total = |m: &MissionRow| match (m.input_tokens, m.output_tokens) {
+        (Some(i), Some(o)) => Some((i + o) as f64),
+        _ => None,
+    };
+    // Differences grouped by mission, so a mission's repeats are resampled together.
+    let mut token_clusters: BTreeMap<(&str, &str), Vec<f64>> = BTreeMap::new();
+    let mut wall_clusters: BTreeMap<(&str, &str), Vec<f64>> = BTreeMap::new();
+    for (b, c) in &pairs {
+        let key = (b.suite.as_str(), b.mission.as_str());
+        if let (Some(tb), Some(tc)) = (total(b), total(c)) {
+            token_clusters.entry(key).or_default().push(tc - tb);
+        }
+        wall_clusters
+            .entry(key)
+            .or_default()
+            .push((c.wall_ms - b.wall_ms) / 1000.0);
+    }
+    let token_diffs: Vec<Vec<f64>> = token_clusters.into_values().collect();
+    let wall_diffs: Vec<Vec<f64>> = wall_clusters.into_values().collect();
+    let flat_mean = |clusters: &[Vec<f64>]| mean(clusters.iter().flatten().copied());
+    let n = pairs.len() as u64;
+    Some(PairedDifference {
+        baseline: baseline.to_string(),
+        candidate: candidate.to_string(),
+        pairs: n,
+        both_passed: both,
+        only_baseline_passed: only_b,
+        only_candidate_passed: only_c,
+        neither_passed: neither,
+        pass_rate_difference: (only_c as f64 - only_b as f64) / n as f64,
+        mcnemar_p: mcnemar_exact(only_b, only_c),
+        tokens_difference: flat_mean(&token_diffs),
+        tokens_difference_ci: paired_bootstrap(&token_diffs, RESAMPLES, LEVEL, SEED),
+        wall_s_difference: flat_mean(&wall_diffs).unwrap_or(0.0),
+        wall_s_difference_ci: paired_bootstrap(&wall_diffs, RESAMPLES, LEVEL, SEED),
+    })
+}
+
+/// Every other pairing against `baseline` (default: the first pairing by name).
+pub fn paired_differences(
+    tables: &[Tables],
+    summaries: &[PairingSummary],
+    baseline: Option<&str>,
+) -> Vec<PairedDifference> {
+    let Some(baseline) = baseline.or(summaries.first().map(|s| s.pairing.as_str())) else {
+        return Vec::new();
+    };
+    summaries
+        .iter()
+        .filter(|s| s.pairing != baseline)
+        .filter_map(|s| paired_difference(tables, baseline, &s.pairing))
+        .collect()
+}
+
+fn interval(ci: Option<Interval>, scale: f64, digits: usize) -> String {
+    optional(ci.map(|i| format!("[{:.digits$}, {:.digits$}]", i.low * scale, i.high * scale)))
+}
+
+/// The statistics table: interval, pass@k and pass^k, findings, cache reads, false greens.
+pub fn render_statistics(summaries: &[PairingSummary]) -> String {
+    let rows: Vec<Vec<String>> = summaries
+        .iter()
+        .map(|s| {
+            let ks = |map: &BTreeMap<u64, f64>| {
+                map.iter()
+                    .map(|(k, v)| format!("{k}:{:.0}%", v * 100.0))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            vec![
+                s.pairing.clone(),
+                format!("{:.0}%", s.pass_rate * 100.0),
+                interval(s.pass_rate_ci, 100.0, 0),
+                ks(&s.pass_at_k),
+                ks(&s.pass_hat_k),
+                format!(
+                    "{:.1}/{:.1}/{:.1}",
+                    s.findings_per_mission
+                        .get("blocking")
+                        .copied()
+                        .unwrap_or(0.0),
+                    s.findings_per_mission
+                        .get("non_blocking")
+                        .copied()
+                        .unwrap_or(0.0),
+                    s.findings_per_mission
+                        .get("suggestion")
+                        .copied()
+                        .unwrap_or(0.0)
+                ),
+                optional(
+                    s.cache_read_share_by_role
+                        .get("worker")
+                        .map(|v| format!("{:.0}%", v * 100.0)),
+                ),
+                optional(s.false_green_rate.map(|v| format!("{:.0}%", v * 100.0))),
+            ]
+        })
+        .collect();
+    render(
+        &[
+            "pairing",
+            "pass",
+            "95% CI",
+            "pass@k",
+            "pass^k",
+            "findings b/nb/s",
+            "cache:work",
+            "false green",
+        ],
+        &rows,
+    )
+}
+
+pub fn render_differences(differences: &[PairedDifference]) -> String {
+    let rows: Vec<Vec<String>> = differences
+        .iter()
+        .map(|d| {
+            vec![
+                format!("{} vs {}", d.candidate, d.baseline),
+                d.pairs.to_string(),
+                format!(
+                    "{}/{}/{}/{}",
+                    d.both_passed,
+                    d.only_baseline_passed,
+                    d.only_candidate_passed,
+                    d.neither_passed
+                ),
+                format!("{:+.0} pp", d.pass_rate_difference * 100.0),
+                format!("{:.3}", d.mcnemar_p),
+                optional(d.tokens_difference.map(|t| format!("{t:+.0}"))),
+                interval(d.tokens_difference_ci, 1.0, 0),
+                format!("{:+.1}s", d.wall_s_difference),
+                interval(d.wall_s_difference_ci, 1.0, 1),
+            ]
+        })
+        .collect();
+    render(
+        &[
+            "candidate vs baseline",
+            "pairs",
+            "both/base/cand/neither",
+            "pass diff",
+            "McNemar p",
+            "tokens diff",
+            "95% CI",
+            "wall diff",
+            "95% CI",
+        ],
+        &rows,
+    )
+}
+
+/// The comparison as Markdown, for a CI comment.
+pub fn render_markdown(summaries: &[PairingSummary], differences: &[PairedDifference]) -> String {
+    let mut out = String::from("| pairing | missions | pass | 95% CI | pass@k | pass^k | accept | rounds | tokens/mission | cost/mission | wall | errors |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for s in summaries {
+        let ks = |map: &BTreeMap<u64, f64>| {
+            map.iter()
+                .map(|(k, v)| format!("{k}: {:.0}%", v * 100.0))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let tokens_total: f64 = s.tokens_by_role.values().sum();
+        out.push_str(&format!(
+            "| {} | {} | {:.0}% | {} | {} | {} | {} | {} | {} | {} | {:.1} s | {} |\n",
+            s.pairing,
+            s.missions,
+            s.pass_rate * 100.0,
+            interval(s.pass_rate_ci, 100.0, 0),
+            ks(&s.pass_at_k),
+            ks(&s.pass_hat_k),
+            optional(s.acceptance_share.map(|v| format!("{:.0}%", v * 100.0))),
+            optional(s.mean_rounds_to_pass.map(|r| format!("{r:.2}"))),
+            tokens(tokens_total.round() as u64),
+            optional(s.mean_cost_usd.map(|c| format!("${c:.3}"))),
+            s.mean_wall_s,
+            s.infra_errors,
+        ));
+    }
+    if !differences.is_empty() {
+        out.push_str("\n| candidate vs baseline | pairs | only base / only cand passed | pass diff | McNemar p | tokens diff [95% CI] | wall diff [95% CI] |\n|---|---|---|---|---|---|---|\n");
+        for d in differences {
+            out.push_str(&format!(
+                "| {} vs {} | {} | {} / {} | {:+.0} pp | {:.3} | {} {} | {:+.1} s {} |\n",
+                d.candidate,
+                d.baseline,
+                d.pairs,
+                d.only_baseline_passed,
+                d.only_candidate_passed,
+                d.pass_rate_difference * 100.0,
+                d.mcnemar_p,
+                optional(d.tokens_difference.map(|t| format!("{t:+.0}"))),
+                interval(d.tokens_difference_ci, 1.0, 0),
+                d.wall_s_difference,
+                interval(d.wall_s_difference_ci, 1.0, 1),
+            ));
+        }
+    }
+    out
 }

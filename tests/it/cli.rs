@@ -91,8 +91,39 @@ fn run_then_compare() {
 
     let output = missions_bench(&["compare", &report, "--format", "json"], dir.path());
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(json[0]["pairing"], "nop");
-    assert_eq!(json[1]["pass_rate"], 1.0);
+    let pairings = &json["pairings"];
+    assert_eq!(pairings[0]["pairing"], "nop");
+    assert_eq!(pairings[1]["pass_rate"], 1.0);
+    let missions = pairings[1]["missions"].as_u64().unwrap();
+    // Oracle against nop, mission by mission: oracle passed every one, nop none.
+    let difference = &json["differences"][0];
+    assert_eq!(difference["baseline"], "nop");
+    assert_eq!(difference["candidate"], "oracle");
+    assert_eq!(difference["pairs"].as_u64(), Some(missions));
+    assert_eq!(difference["only_candidate_passed"].as_u64(), Some(missions));
+    assert_eq!(difference["pass_rate_difference"], 1.0);
+    let p = 2.0 * 0.5f64.powi(missions as i32);
+    assert!((difference["mcnemar_p"].as_f64().unwrap() - p.min(1.0)).abs() < 1e-12);
+    assert_eq!(pairings[1]["pass_at_k"]["1"], 1.0);
+    assert_eq!(pairings[0]["pass_hat_k"]["1"], 0.0);
+
+    let output = missions_bench(
+        &[
+            "compare",
+            &report,
+            "--format",
+            "markdown",
+            "--baseline",
+            "nop",
+        ],
+        dir.path(),
+    );
+    let markdown = text(&output.stdout);
+    assert!(markdown.starts_with("| pairing |"), "{markdown}");
+    assert!(markdown.contains("| oracle vs nop |"), "{markdown}");
+    let output = missions_bench(&["compare", &report, "--baseline", "gpt"], dir.path());
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("gpt"));
 }
 
 #[test]
