@@ -35,6 +35,29 @@ pub enum Command {
     Models(ModelsCommand),
     /// Show which protections agent commands get on this machine, and try one command inside.
     Sandbox(SandboxArgs),
+    /// Gate CI: compare a run with a baseline run and fail on regressions.
+    Check(GateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GateArgs {
+    /// The report folder to check (reports/<run-id>).
+    pub report: PathBuf,
+    /// The baseline report folder.
+    #[arg(long)]
+    pub baseline: PathBuf,
+    /// MEASURE=AMOUNT: fail when the measure drops by more (0.05 absolute, or 10% of the
+    /// baseline). Measures: pass_rate, acceptance, tokens, cost, wall, rounds. Repeatable.
+    #[arg(long = "max-drop", value_name = "MEASURE=AMOUNT")]
+    pub max_drop: Vec<String>,
+    /// MEASURE=AMOUNT: fail when the measure rises by more. Repeatable.
+    #[arg(long = "max-rise", value_name = "MEASURE=AMOUNT")]
+    pub max_rise: Vec<String>,
+    /// Write each mission run as a JUnit test case to this file.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]
@@ -133,7 +156,7 @@ pub struct CheckArgs {
     pub common: CommonArgs,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Table,
     Json,

@@ -64,6 +64,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
         Command::Compare(args) => compare_reports(args),
         Command::Models(ModelsCommand::Probe(args)) => probe(args).await,
         Command::Sandbox(args) => sandbox(args).await,
+        Command::Check(args) => check_regressions(args),
     }
 }
 
@@ -198,6 +199,116 @@ fn resolve_model_path(value: &str, base: &Path) -> String {
         return base.join(path).display().to_string();
     }
     value.to_string()
+}
+
+fn check_regressions(args: args::GateArgs) -> ExitCode {
+    use crate::report::check::{check, junit, Threshold};
+    let mut thresholds = Vec::new();
+    for (texts, drop) in [(&args.max_drop, true), (&args.max_rise, false)] {
+        for text in texts {
+            match Threshold::parse(text, drop) {
+                Ok(t) => thresholds.push(t),
+                Err(message) => {
+                    let flag = if drop { "--max-drop" } else { "--max-rise" };
+                    eprintln!("error: {flag} {message}");
+                    return exit::code(exit::INPUT_ERROR);
+                }
+            }
+        }
+    }
+    if thresholds.is_empty() {
+        eprintln!(
+            "error: give at least one --max-drop or --max-rise, e.g. --max-drop pass_rate=0.05"
+        );
+        return exit::code(exit::INPUT_ERROR);
+    }
+    let load = |dir: &std::path::Path| {
+        let tables = read_tables(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let info =
+            crate::report::read_run_info(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        Ok::<_, String>((tables, info))
+    };
+    let (current, current_info) = match load(&args.report) {
+        Ok(loaded) => loaded,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return exit::code(exit::INPUT_ERROR);
+        }
+    };
+    let (baseline, baseline_info) = match load(&args.baseline) {
+        Ok(loaded) => loaded,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return exit::code(exit::INPUT_ERROR);
+        }
+    };
+    let report = check(
+        &current,
+        &current_info,
+        &baseline,
+        &baseline_info,
+        &thresholds,
+    );
+    if let Some(path) = &args.junit {
+        if let Err(e) = crate::fsutil::write_atomic(path, junit(&current, &baseline).as_bytes()) {
+            eprintln!("error: cannot write `{}`: {e}", path.display());
+            return exit::code(exit::HARNESS_ERROR);
+        }
+    }
+    match args.format {
+        Format::Json => match serde_json::to_string_pretty(&report) {
+            Ok(json) => println!("{json}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::code(exit::HARNESS_ERROR);
+            }
+        },
+        Format::Table | Format::Markdown => {
+            let markdown = args.format == Format::Markdown;
+            for finding in &report.findings {
+                let verdict = if finding.regressed { "REGRESSED" } else { "ok" };
+                let line = format!(
+                    "{verdict}: {} {}: {:.4} -> {:.4} ({:+.4}, allowed {} {:.4}); {}",
+                    finding.pairing,
+                    finding.measure.as_str(),
+                    finding.baseline,
+                    finding.current,
+                    finding.change,
+                    if thresholds
+                        .iter()
+                        .any(|t| t.measure == finding.measure && t.drop)
+                    {
+                        "drop"
+                    } else {
+                        "rise"
+                    },
+                    finding.allowed,
+                    finding.evidence
+                );
+                if markdown {
+                    println!("- {line}");
+                } else {
+                    println!("{line}");
+                }
+            }
+            println!(
+                "{} mission runs compared; {} left out",
+                report.compared,
+                report.excluded.len()
+            );
+            for why in &report.excluded {
+                println!("  left out: {why}");
+            }
+        }
+    }
+    if report.compared == 0 {
+        eprintln!("error: no mission run of the report matches the baseline's fingerprint");
+        return exit::code(exit::INPUT_ERROR);
+    }
+    if report.regressed() {
+        return exit::code(exit::CHECK_FAILED);
+    }
+    exit::code(exit::OK)
 }
 
 async fn sandbox(args: args::SandboxArgs) -> ExitCode {

@@ -1,6 +1,7 @@
 //! Reports: `run.json` (the fingerprint), the Parquet tables folded from `events.jsonl`, and the
 //! summaries and comparisons printed from them.
 
+pub mod check;
 pub mod compare;
 pub mod parquet;
 pub mod stats;

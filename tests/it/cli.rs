@@ -373,3 +373,152 @@ fn sandbox_lists_the_protections_and_runs_a_command_inside() {
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output.stderr).contains("everywhere"));
 }
+
+/// `check` passes identical reports and fails a seeded regression, naming it with its evidence;
+/// `--junit` writes one test case per mission run.
+#[test]
+fn check_gates_on_seeded_regressions() {
+    use missions_bench::report::{read_tables, write_tables};
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("reports");
+    let output = missions_bench(
+        &[
+            "run",
+            tiny_suite().to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+            "--pairing",
+            "oracle",
+            "--repeats",
+            "2",
+        ],
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let baseline = text(&output.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("report: "))
+        .expect("report line")
+        .to_string();
+    let baseline = Path::new(&baseline);
+
+    // Identical reports: no regression.
+    let gate = |report: &Path, flags: &[&str]| {
+        let mut args = vec![
+            "check",
+            report.to_str().unwrap(),
+            "--baseline",
+            baseline.to_str().unwrap(),
+        ];
+        args.extend_from_slice(flags);
+        missions_bench(&args, dir.path())
+    };
+    let output = gate(
+        baseline,
+        &["--max-drop", "pass_rate=0.05", "--max-rise", "tokens=10%"],
+    );
+    let stdout = text(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        text(&output.stderr)
+    );
+    assert!(stdout.contains("ok: oracle pass_rate"), "{stdout}");
+    let tables = read_tables(baseline).unwrap();
+    let runs = tables.missions.len();
+    assert!(
+        stdout.contains(&format!("{runs} mission runs compared; 0 left out")),
+        "{stdout}"
+    );
+
+    // Seeded: one mission run stops passing and every run spends twice the tokens.
+    let seeded = dir.path().join("seeded");
+    std::fs::create_dir_all(&seeded).unwrap();
+    std::fs::copy(baseline.join("run.json"), seeded.join("run.json")).unwrap();
+    let mut broken = tables.clone();
+    broken.missions[0].status = "failed".to_string();
+    for row in &mut broken.missions {
+        row.input_tokens = row.input_tokens.map(|t| t * 2);
+        row.output_tokens = row.output_tokens.map(|t| t * 2);
+        row.tokens_worker *= 2;
+        row.tokens_orchestrator *= 2;
+        row.tokens_scrutiny *= 2;
+        row.tokens_user_testing *= 2;
+        row.tokens_subagent *= 2;
+    }
+    write_tables(&seeded, &broken).unwrap();
+    let junit = dir.path().join("junit.xml");
+    let output = gate(
+        &seeded,
+        &[
+            "--max-drop",
+            "pass_rate=0.05",
+            "--max-rise",
+            "tokens=10%",
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
+    );
+    let stdout = text(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{stdout}{}",
+        text(&output.stderr)
+    );
+    let pass_line = stdout
+        .lines()
+        .find(|l| l.starts_with("REGRESSED: oracle pass_rate"))
+        .expect(&stdout);
+    let drop = 1.0 / runs as f64;
+    assert!(
+        pass_line.contains(&format!("({:+.4}", -drop)),
+        "{pass_line}"
+    );
+    assert!(
+        pass_line.contains("1 passed only in the baseline, 0 only now (McNemar p = 1.000)"),
+        "{pass_line}"
+    );
+    assert!(
+        pass_line.contains(&format!(
+            "stopped passing: {} r{}",
+            broken.missions[0].mission, broken.missions[0].repeat
+        )),
+        "{pass_line}"
+    );
+    let token_line = stdout
+        .lines()
+        .find(|l| l.starts_with("REGRESSED: oracle tokens"))
+        .expect(&stdout);
+    assert!(token_line.contains("95% CI"), "{token_line}");
+    // A looser threshold lets the same change through.
+    let output = gate(&seeded, &["--max-drop", "pass_rate=0.5"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stdout));
+
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<testcase ").count(), runs, "{xml}");
+    assert_eq!(xml.matches("<failure ").count(), 1, "{xml}");
+    assert!(xml.contains("regressed: passed in the baseline"), "{xml}");
+
+    // A mission whose hash differs is left out, and saying so.
+    let mut changed = tables.clone();
+    for row in &mut changed.missions {
+        row.mission_hash = "0".repeat(64);
+    }
+    let other = dir.path().join("changed");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::copy(baseline.join("run.json"), other.join("run.json")).unwrap();
+    write_tables(&other, &changed).unwrap();
+    let output = gate(&other, &["--max-drop", "pass_rate=0.05"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stdout).contains("the mission changed"),
+        "{}",
+        text(&output.stdout)
+    );
+    let output = gate(baseline, &["--max-drop", "speed=1"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("unknown measure `speed`"));
+}
