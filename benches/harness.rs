@@ -114,6 +114,7 @@ fn tiny_settings(out: &Path) -> RunSettings {
         repeats: Some(1),
         jobs: 1,
         out_dir: out.to_path_buf(),
+        shard: None,
         run_id: "bench".to_string(),
         work_dir: out.join("work"),
         cache_dir: out.join("cache"),

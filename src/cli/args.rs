@@ -37,6 +37,8 @@ pub enum Command {
     Sandbox(SandboxArgs),
     /// Gate CI: compare a run with a baseline run and fail on regressions.
     Check(GateArgs),
+    /// Put the shards of a run back together into one report folder.
+    Merge(MergeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -138,6 +140,10 @@ pub struct RunArgs {
     /// Runs of each mission per pairing [default: the suite's defaults.repeats].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub repeats: Option<u32>,
+    /// Run only slice I of N (1-based) of the planned mission runs, e.g. `--shard 2/4`; put the
+    /// slices back together with `missions-bench merge`.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<(u32, u32)>,
     /// Config file with models and pairings [default: ./missions-bench.toml if present, else the embedded default].
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -174,4 +180,33 @@ pub struct CompareArgs {
     /// The pairing the others are compared with, run by run [default: the first by name].
     #[arg(long)]
     pub baseline: Option<String>,
+}
+
+/// `I/N` with 1 <= I <= N.
+fn parse_shard(text: &str) -> Result<(u32, u32), String> {
+    let (i, n) = text
+        .split_once('/')
+        .ok_or_else(|| format!("`{text}`: expected I/N, e.g. 2/4"))?;
+    let i: u32 = i
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{i}` is not a number"))?;
+    let n: u32 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{n}` is not a number"))?;
+    if n == 0 || i == 0 || i > n {
+        return Err(format!("`{text}`: I must be between 1 and N"));
+    }
+    Ok((i, n))
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Report folders of the shards of one run (`run --shard I/N`), every I from 1 to N.
+    #[arg(required = true)]
+    pub reports: Vec<PathBuf>,
+    /// Where the merged report folder `<run-id>/` is created.
+    #[arg(long, default_value = "reports")]
+    pub out: PathBuf,
 }

@@ -65,6 +65,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
         Command::Models(ModelsCommand::Probe(args)) => probe(args).await,
         Command::Sandbox(args) => sandbox(args).await,
         Command::Check(args) => check_regressions(args),
+        Command::Merge(args) => merge_shards(args),
     }
 }
 
@@ -138,6 +139,7 @@ fn base_settings(
         command_line: std::env::args().collect(),
         harness: harness_info(),
         seed,
+        shard: None,
     }
 }
 
@@ -199,6 +201,24 @@ fn resolve_model_path(value: &str, base: &Path) -> String {
         return base.join(path).display().to_string();
     }
     value.to_string()
+}
+
+fn merge_shards(args: args::MergeArgs) -> ExitCode {
+    match crate::report::merge::merge(&args.reports, &args.out) {
+        Ok(merged) => {
+            print!("{}", mission_table(&merged.tables.missions));
+            println!("\nreport: {}", merged.dir.display());
+            exit::code(exit::OK)
+        }
+        Err(crate::report::merge::MergeError::Report(e)) => {
+            eprintln!("error: {e}");
+            exit::code(exit::HARNESS_ERROR)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::code(exit::INPUT_ERROR)
+        }
+    }
 }
 
 fn check_regressions(args: args::GateArgs) -> ExitCode {
@@ -540,12 +560,16 @@ async fn run(args: args::RunArgs) -> ExitCode {
     settings.pairings = pairings;
     settings.missions = args.missions.clone();
     settings.repeats = args.repeats;
-    let total = planned_runs(
+    settings.shard = args.shard;
+    let mut total = planned_runs(
         &args.suite,
         args.missions.len(),
         settings.pairings.len(),
         args.repeats,
     );
+    if let Some((index, count)) = args.shard {
+        total = crate::mission::runner::shard((0..total).collect(), index, count).len() as u64;
+    }
     let progress = Arc::new(progress::Progress::new(total));
     let sinks: Vec<Arc<dyn EventSink>> = if args.common.quiet {
         Vec::new()

@@ -37,6 +37,8 @@ pub struct RunSettings {
     pub jobs: usize,
     /// Where the report folder `<run_id>/` is created.
     pub out_dir: PathBuf,
+    /// Run only shard `index` of `count` (1-based) of the planned mission runs.
+    pub shard: Option<(u32, u32)>,
     pub run_id: String,
     /// Where mission workspaces are created (a folder per run is made inside).
     pub work_dir: PathBuf,
@@ -79,6 +81,17 @@ pub struct RunReport {
     pub planned: usize,
 }
 
+/// Shard `index` of `count` (1-based) of planned runs: every `count`-th run from position
+/// `index - 1`, so each shard gets a mix of missions and pairings.
+pub fn shard<T>(runs: Vec<T>, index: u32, count: u32) -> Vec<T> {
+    let (index, count) = (index.max(1) as usize, count.max(1) as usize);
+    runs.into_iter()
+        .enumerate()
+        .filter(|(i, _)| i % count == index - 1)
+        .map(|(_, run)| run)
+        .collect()
+}
+
 /// The mission runs of a run, in a fixed order: mission, then pairing, then repeat.
 pub fn plan_runs(
     suite: &Suite,
@@ -106,7 +119,6 @@ pub fn plan_runs(
     runs
 }
 
-/// Runs every mission run, at most `jobs` at a time, in plan order.
 /// The sandbox policy of `[sandbox]` (network access comes from each mission).
 pub fn sandbox_policy(config: &SandboxConfig) -> SandboxPolicy {
     SandboxPolicy {
@@ -176,6 +188,7 @@ fn probe_sandbox(
     info
 }
 
+/// Runs every mission run, at most `jobs` at a time, in plan order.
 pub async fn run_all(
     runs: Vec<MissionRun>,
     context: Arc<RunContext>,
@@ -340,6 +353,8 @@ pub async fn run_suite(
         commands_cpu_s: None,
         schema_version: crate::metrics::SCHEMA_VERSION,
         sandbox: None,
+        shard: None,
+        merged_from: Vec::new(),
     };
     let sandbox_policy = settings
         .config
@@ -404,7 +419,17 @@ pub async fn run_suite(
         redactor,
         sandbox: sandbox_policy,
     });
-    let runs = plan_runs(&suite, &missions, &settings.pairings, repeats);
+    let mut runs = plan_runs(&suite, &missions, &settings.pairings, repeats);
+    if let Some((index, count)) = settings.shard {
+        let all = runs.len();
+        runs = shard(runs, index, count);
+        info.shard = Some(crate::report::ShardInfo {
+            index,
+            count,
+            planned: all as u64,
+        });
+        write_run_info(&dir, &info)?;
+    }
     let planned = runs.len();
     run_all(runs, context, emitter, settings.jobs).await;
     if !settings.keep_workspaces {

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod compare;
+pub mod merge;
 pub mod parquet;
 pub mod stats;
 pub mod text;
@@ -95,6 +96,21 @@ pub struct RunInfo {
     /// How agent commands were confined; absent when the sandbox was off.
     #[serde(default)]
     pub sandbox: Option<SandboxInfo>,
+    /// The slice of the planned mission runs this run made (`run --shard`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
+    /// The shard runs a merged run was assembled from (`merge`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<String>,
+}
+
+/// Shard `index` of `count` (1-based): the mission runs at plan positions `index - 1`,
+/// `index - 1 + count`, ... of `planned` in all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardInfo {
+    pub index: u32,
+    pub count: u32,
+    pub planned: u64,
 }
 
 /// The sandbox of a run: its limits and, per network access the suite's missions use, which

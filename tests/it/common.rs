@@ -58,6 +58,7 @@ pub fn settings(suite: &Path, pairings: &[&str], out: &Path) -> RunSettings {
         repeats: None,
         jobs: 2,
         out_dir: out.to_path_buf(),
+        shard: None,
         run_id: "test-run".to_string(),
         work_dir: out.join("work"),
         cache_dir: shared_cache(),

@@ -11,5 +11,6 @@ mod local_model;
 mod process_tree;
 mod remote_api;
 mod remote_mission;
+mod shards;
 mod spec_errors;
 mod tools_confinement;

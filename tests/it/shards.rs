@@ -1,0 +1,154 @@
+//! Sharding a run and merging the shards gives the unsharded run's tables (up to run ids and
+//! times), through the binary's `run --shard` and `merge`.
+
+use std::path::Path;
+
+use missions_bench::metrics::table::{ColumnData, TableRow};
+use missions_bench::metrics::Tables;
+use missions_bench::report::read_tables;
+
+use crate::common::tiny_suite;
+
+fn missions_bench(args: &[&str], cwd: &Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_missions-bench"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("the binary runs")
+}
+
+/// Columns that do not depend on when or under which id the run happened.
+fn stable<R: TableRow>(rows: &[R]) -> Vec<(&'static str, ColumnData)> {
+    R::to_columns(rows)
+        .into_iter()
+        .filter(|(name, _)| {
+            *name != "run_id"
+                && !name.contains("_ms")
+                && !name.contains("per_s")
+                && !name.contains("wall")
+        })
+        .collect()
+}
+
+fn assert_same(a: &Tables, b: &Tables) {
+    assert_eq!(stable(&a.missions), stable(&b.missions), "missions");
+    assert_eq!(stable(&a.milestones), stable(&b.milestones), "milestones");
+    assert_eq!(stable(&a.runs), stable(&b.runs), "runs");
+    assert_eq!(stable(&a.turns), stable(&b.turns), "turns");
+    assert_eq!(stable(&a.assertions), stable(&b.assertions), "assertions");
+}
+
+fn run(dir: &Path, out: &Path, extra: &[&str]) -> String {
+    let suite = tiny_suite();
+    let mut args = vec![
+        "run",
+        suite.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+        "-p",
+        "oracle",
+        "-p",
+        "nop",
+        "--repeats",
+        "2",
+    ];
+    args.extend_from_slice(extra);
+    let output = missions_bench(&args, dir);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("report: "))
+        .expect("report line")
+        .to_string()
+}
+
+#[test]
+fn merged_shards_equal_the_unsharded_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("reports");
+    let whole = run(dir.path(), &out, &[]);
+    let shards: Vec<String> = (1..=3)
+        .map(|i| run(dir.path(), &out, &["--shard", &format!("{i}/3")]))
+        .collect();
+    let whole_tables = read_tables(Path::new(&whole)).unwrap();
+    let sizes: Vec<usize> = shards
+        .iter()
+        .map(|s| read_tables(Path::new(s)).unwrap().missions.len())
+        .collect();
+    // 2 missions x 2 pairings x 2 repeats = 8 runs over 3 shards.
+    assert_eq!(whole_tables.missions.len(), 8);
+    assert_eq!(sizes, vec![3, 3, 2]);
+
+    // Any order of the shard folders.
+    let merged_out = dir.path().join("merged");
+    let mut args = vec!["merge", "--out", merged_out.to_str().unwrap()];
+    args.extend([shards[2].as_str(), shards[0].as_str(), shards[1].as_str()]);
+    let output = missions_bench(&args, dir.path());
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let merged = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("report: "))
+        .expect("report line")
+        .to_string();
+    let merged_tables = read_tables(Path::new(&merged)).unwrap();
+    assert_same(&whole_tables, &merged_tables);
+    let info: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(&merged).join("run.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(info["merged_from"].as_array().unwrap().len(), 3);
+    assert!(info.get("shard").is_none());
+    assert!(Path::new(&merged).join("transcripts").is_dir());
+
+    // A missing shard, a repeated one and a whole run are refused.
+    let output = missions_bench(
+        &[
+            "merge",
+            "--out",
+            merged_out.to_str().unwrap(),
+            &shards[0],
+            &shards[1],
+        ],
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("shards missing: 3/3"));
+    let output = missions_bench(
+        &[
+            "merge",
+            "--out",
+            merged_out.to_str().unwrap(),
+            &shards[0],
+            &shards[0],
+            &shards[1],
+            &shards[2],
+        ],
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("twice"));
+    let output = missions_bench(
+        &["merge", "--out", merged_out.to_str().unwrap(), &whole],
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not a shard"));
+    let output = missions_bench(
+        &["run", tiny_suite().to_str().unwrap(), "--shard", "4/3"],
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(2));
+}
