@@ -39,6 +39,18 @@ pub enum Command {
     Check(GateArgs),
     /// Put the shards of a run back together into one report folder.
     Merge(MergeArgs),
+    /// Write a self-contained HTML report with charts for one or more report folders.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Report folders (reports/<run-id>).
+    #[arg(required = true)]
+    pub reports: Vec<PathBuf>,
+    /// The HTML file to write.
+    #[arg(long)]
+    pub html: PathBuf,
 }
 
 #[derive(Debug, Args)]

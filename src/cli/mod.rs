@@ -66,6 +66,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
         Command::Sandbox(args) => sandbox(args).await,
         Command::Check(args) => check_regressions(args),
         Command::Merge(args) => merge_shards(args),
+        Command::Report(args) => html_report(args),
     }
 }
 
@@ -201,6 +202,31 @@ fn resolve_model_path(value: &str, base: &Path) -> String {
         return base.join(path).display().to_string();
     }
     value.to_string()
+}
+
+fn html_report(args: args::ReportArgs) -> ExitCode {
+    let mut tables = Vec::new();
+    let mut ids = Vec::new();
+    for dir in &args.reports {
+        match (read_tables(dir), crate::report::read_run_info(dir)) {
+            (Ok(table), Ok(info)) => {
+                tables.push(table);
+                ids.push(info.run_id);
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("error: {}: {e}", dir.display());
+                return exit::code(exit::INPUT_ERROR);
+            }
+        }
+    }
+    let title = format!("missions-bench: {}", ids.join(", "));
+    let html = crate::report::html::render(&tables, &title);
+    if let Err(e) = crate::fsutil::write_atomic(&args.html, html.as_bytes()) {
+        eprintln!("error: cannot write `{}`: {e}", args.html.display());
+        return exit::code(exit::HARNESS_ERROR);
+    }
+    println!("wrote {}", args.html.display());
+    exit::code(exit::OK)
 }
 
 fn merge_shards(args: args::MergeArgs) -> ExitCode {

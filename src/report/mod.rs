@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod compare;
+pub mod html;
 pub mod merge;
 pub mod parquet;
 pub mod stats;

@@ -152,3 +152,55 @@ fn merged_shards_equal_the_unsharded_run() {
     );
     assert_eq!(output.status.code(), Some(2));
 }
+
+/// `report --html` writes one self-contained file: five SVG charts, one point per pairing on
+/// the Pareto chart, the per-mission table, and nothing fetched from elsewhere.
+#[test]
+fn the_html_report_is_one_self_contained_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("reports");
+    let report = run(dir.path(), &out, &[]);
+    let html_path = dir.path().join("report.html");
+    let output = missions_bench(
+        &["report", &report, "--html", html_path.to_str().unwrap()],
+        dir.path(),
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.trim_end().ends_with("</html>"));
+    assert_eq!(html.matches("<svg ").count(), 5, "charts");
+    assert_eq!(html.matches("</svg>").count(), 5);
+    for title in [
+        "Pass rate against cost, with the Pareto front",
+        "Rounds to pass, per milestone",
+        "Tokens per mission, by role",
+        "Cache-read share of input tokens, by role",
+        "Trajectory length: turns per agent run, by role",
+    ] {
+        assert!(html.contains(&format!("<title>{title}</title>")), "{title}");
+    }
+    // Two pairings (oracle, nop): a point each; oracle alone is on the front with nop (cheaper).
+    assert_eq!(html.matches("class=\"point\"").count(), 2);
+    assert!(html.contains("<title>oracle: pass 100%"));
+    assert!(html.contains("<title>nop: pass 0%"));
+    assert!(html.matches("class=\"bar\"").count() >= 5);
+    assert!(html.matches("class=\"box\"").count() >= 2);
+    // One table row per mission run.
+    let tables = read_tables(Path::new(&report)).unwrap();
+    assert_eq!(html.matches("<tr class=").count(), tables.missions.len());
+    // Nothing loaded from elsewhere: no script, no stylesheet link, no URL but the SVG namespace.
+    assert!(!html.contains("<script"));
+    assert!(!html.contains("<link"));
+    assert_eq!(
+        html.matches("http").count(),
+        html.matches("http://www.w3.org/2000/svg").count()
+    );
+    let output = missions_bench(&["report", "/nonexistent", "--html", "x.html"], dir.path());
+    assert_eq!(output.status.code(), Some(2));
+}

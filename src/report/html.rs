@@ -1,0 +1,510 @@
+//! One self-contained HTML file for people who would rather look than read: inline SVG charts
+//! (no script, no external file) of pass rate against cost with the Pareto front, rounds to pass
+//! per milestone, tokens and cache-read share by role, trajectory lengths per role, and the
+//! per-mission table.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+
+use super::compare::{compare, PairingSummary};
+use crate::metrics::Tables;
+
+const PALETTE: [&str; 8] = [
+    "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f",
+];
+const ROLES: [&str; 5] = [
+    "orchestrator",
+    "worker",
+    "scrutiny",
+    "user_testing",
+    "subagent",
+];
+const WIDTH: f64 = 640.0;
+const HEIGHT: f64 = 320.0;
+const LEFT: f64 = 64.0;
+const RIGHT: f64 = 16.0;
+const TOP: f64 = 24.0;
+const BOTTOM: f64 = 48.0;
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn color(i: usize) -> &'static str {
+    PALETTE[i % PALETTE.len()]
+}
+
+/// A round upper bound for an axis and its tick step.
+fn nice_max(max: f64) -> (f64, f64) {
+    if max <= 0.0 || !max.is_finite() {
+        return (1.0, 0.25);
+    }
+    let magnitude = 10f64.powf(max.log10().floor());
+    for step in [0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0] {
+        let step = step * magnitude;
+        if max / step <= 5.0 {
+            return ((max / step).ceil() * step, step);
+        }
+    }
+    (max, max / 4.0)
+}
+
+fn label(value: f64) -> String {
+    if value.abs() >= 1e6 {
+        format!("{:.1}M", value / 1e6)
+    } else if value.abs() >= 1e3 {
+        format!("{:.0}k", value / 1e3)
+    } else if value.fract() == 0.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.2}")
+    }
+}
+
+/// An SVG with a y axis from 0 to `y_max` and a title; `body` draws inside the plot area.
+fn frame(
+    title: &str,
+    y_label: &str,
+    y_max: f64,
+    percent: bool,
+    body: &str,
+    x_labels: &str,
+) -> String {
+    let (y_top, step) = if percent {
+        (1.0, 0.25)
+    } else {
+        nice_max(y_max)
+    };
+    let plot_h = HEIGHT - TOP - BOTTOM;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"{WIDTH}\" height=\"{HEIGHT}\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" role=\"img\" aria-label=\"{}\">\n<title>{}</title>\n",
+        escape(title),
+        escape(title)
+    );
+    let mut tick = 0.0;
+    while tick <= y_top + 1e-9 {
+        let y = TOP + plot_h * (1.0 - tick / y_top);
+        let text = if percent {
+            format!("{:.0}%", tick * 100.0)
+        } else {
+            label(tick)
+        };
+        let _ = writeln!(
+            svg,
+            "<line x1=\"{LEFT}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"end\">{text}</text>",
+            WIDTH - RIGHT,
+            LEFT - 6.0,
+            y + 4.0
+        );
+        tick += step;
+    }
+    let _ = writeln!(
+        svg,
+        "<text x=\"14\" y=\"{:.1}\" font-size=\"11\" transform=\"rotate(-90 14 {:.1})\" text-anchor=\"middle\">{}</text>",
+        TOP + plot_h / 2.0,
+        TOP + plot_h / 2.0,
+        escape(y_label)
+    );
+    svg.push_str(body);
+    svg.push_str(x_labels);
+    let _ = writeln!(
+        svg,
+        "<line x1=\"{LEFT}\" x2=\"{}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#333\"/>",
+        WIDTH - RIGHT,
+        HEIGHT - BOTTOM,
+        HEIGHT - BOTTOM
+    );
+    svg.push_str("</svg>\n");
+    svg
+}
+
+fn y_of(value: f64, y_top: f64) -> f64 {
+    TOP + (HEIGHT - TOP - BOTTOM) * (1.0 - value / y_top)
+}
+
+/// Groups of bars: one group per label, one bar per series.
+fn grouped_bars(
+    title: &str,
+    y_label: &str,
+    groups: &[String],
+    series: &[String],
+    value: impl Fn(usize, usize) -> Option<f64>,
+    percent: bool,
+) -> String {
+    let max = (0..groups.len())
+        .flat_map(|g| (0..series.len()).filter_map(move |s| (g, s).into()))
+        .filter_map(|(g, s)| value(g, s))
+        .fold(0.0, f64::max);
+    let y_top = if percent { 1.0 } else { nice_max(max).0 };
+    let plot_w = WIDTH - LEFT - RIGHT;
+    let group_w = plot_w / groups.len().max(1) as f64;
+    let bar_w = (group_w * 0.8) / series.len().max(1) as f64;
+    let mut body = String::new();
+    let mut labels = String::new();
+    for (g, group) in groups.iter().enumerate() {
+        let x0 = LEFT + g as f64 * group_w + group_w * 0.1;
+        for s in 0..series.len() {
+            let Some(v) = value(g, s) else { continue };
+            let y = y_of(v, y_top);
+            let _ = writeln!(
+                body,
+                "<rect class=\"bar\" x=\"{:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{}\"><title>{} / {}: {}</title></rect>",
+                x0 + s as f64 * bar_w,
+                bar_w.max(1.0) - 1.0,
+                (HEIGHT - BOTTOM - y).max(0.0),
+                color(s),
+                escape(group),
+                escape(&series[s]),
+                if percent { format!("{:.0}%", v * 100.0) } else { label(v) }
+            );
+        }
+        labels.push_str(&group_label(x0 + group_w * 0.4, group));
+    }
+    if (0..groups.len()).all(|g| (0..series.len()).all(|s| value(g, s).is_none())) {
+        let _ = writeln!(
+            body,
+            "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\" text-anchor=\"middle\" fill=\"#777\">no values reported</text>",
+            LEFT + plot_w / 2.0,
+            TOP + (HEIGHT - TOP - BOTTOM) / 2.0
+        );
+    }
+    let mut svg = frame(title, y_label, max, percent, &body, &labels);
+    svg.push_str(&legend(series));
+    svg
+}
+
+/// A label under a group; `mission/milestone` goes on two lines.
+fn group_label(x: f64, text: &str) -> String {
+    let lines: Vec<&str> = text.splitn(2, '/').collect();
+    let mut out = format!(
+        "<text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"middle\">",
+        HEIGHT - BOTTOM + 14.0
+    );
+    for (i, line) in lines.iter().enumerate() {
+        let _ = write!(
+            out,
+            "<tspan x=\"{x:.1}\" dy=\"{}\">{}{}</tspan>",
+            if i == 0 { 0 } else { 12 },
+            escape(line),
+            if i + 1 < lines.len() { "/" } else { "" }
+        );
+    }
+    out.push_str("</text>\n");
+    out
+}
+
+fn legend(series: &[String]) -> String {
+    let mut out = String::from("<p class=\"legend\">");
+    for (i, name) in series.iter().enumerate() {
+        let _ = write!(
+            out,
+            "<span><i style=\"background:{}\"></i>{}</span> ",
+            color(i),
+            escape(name)
+        );
+    }
+    out.push_str("</p>\n");
+    out
+}
+
+/// Pass rate against cost per mission (tokens when no price is known), with the Pareto front:
+/// the pairings no other pairing beats on both.
+fn pareto_chart(summaries: &[PairingSummary]) -> String {
+    let use_cost = summaries.iter().all(|s| s.mean_cost_usd.is_some());
+    let cost = |s: &PairingSummary| {
+        if use_cost {
+            s.mean_cost_usd.unwrap_or(0.0)
+        } else {
+            s.tokens_by_role.values().sum()
+        }
+    };
+    let x_max = nice_max(summaries.iter().map(cost).fold(0.0, f64::max) * 1.1).0;
+    let plot_w = WIDTH - LEFT - RIGHT;
+    let x_of = |v: f64| LEFT + plot_w * (v / x_max);
+    let mut front: Vec<&PairingSummary> = summaries
+        .iter()
+        .filter(|s| {
+            !summaries.iter().any(|o| {
+                (cost(o) <= cost(s) && o.pass_rate >= s.pass_rate)
+                    && (cost(o) < cost(s) || o.pass_rate > s.pass_rate)
+            })
+        })
+        .collect();
+    front.sort_by(|a, b| cost(a).total_cmp(&cost(b)));
+    let mut body = String::new();
+    if front.len() > 1 {
+        let points: Vec<String> = front
+            .iter()
+            .map(|s| format!("{:.1},{:.1}", x_of(cost(s)), y_of(s.pass_rate, 1.0)))
+            .collect();
+        let _ = writeln!(
+            body,
+            "<polyline class=\"front\" points=\"{}\" fill=\"none\" stroke=\"#999\" stroke-dasharray=\"4 3\"/>",
+            points.join(" ")
+        );
+    }
+    for (i, s) in summaries.iter().enumerate() {
+        let (x, y) = (x_of(cost(s)), y_of(s.pass_rate, 1.0));
+        if let Some(ci) = s.pass_rate_ci {
+            let _ = writeln!(
+                body,
+                "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"{}\"/>",
+                y_of(ci.low, 1.0),
+                y_of(ci.high, 1.0),
+                color(i)
+            );
+        }
+        let on_front = front.iter().any(|f| f.pairing == s.pairing);
+        let _ = writeln!(
+            body,
+            "<circle class=\"point\" cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"6\" fill=\"{}\" stroke=\"{}\" stroke-width=\"2\"><title>{}: pass {:.0}%, {}</title></circle><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"{}\">{}</text>",
+            color(i),
+            if on_front { "#000" } else { "none" },
+            escape(&s.pairing),
+            s.pass_rate * 100.0,
+            if use_cost { format!("${:.3}", cost(s)) } else { format!("{} tokens", label(cost(s))) },
+            if x > LEFT + plot_w * 0.7 { x - 9.0 } else { x + 9.0 },
+            y - 8.0,
+            if x > LEFT + plot_w * 0.7 { "end" } else { "start" },
+            escape(&s.pairing)
+        );
+    }
+    let mut x_labels = String::new();
+    let (_, step) = nice_max(x_max);
+    let mut tick = 0.0;
+    while tick <= x_max + 1e-9 {
+        let _ = writeln!(
+            x_labels,
+            "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"middle\">{}</text>",
+            x_of(tick),
+            HEIGHT - BOTTOM + 16.0,
+            if use_cost {
+                format!("${tick:.2}")
+            } else {
+                label(tick)
+            }
+        );
+        tick += step;
+    }
+    let _ = writeln!(
+        x_labels,
+        "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"middle\">{}</text>",
+        LEFT + plot_w / 2.0,
+        HEIGHT - 8.0,
+        if use_cost {
+            "mean cost per mission (USD)"
+        } else {
+            "mean tokens per mission (no prices known)"
+        }
+    );
+    frame(
+        "Pass rate against cost, with the Pareto front",
+        "missions passed",
+        1.0,
+        true,
+        &body,
+        &x_labels,
+    )
+}
+
+/// Box plots of turns per agent run, one per role and pairing.
+fn trajectory_chart(tables: &[Tables], pairings: &[String]) -> String {
+    let mut lengths: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
+    for run in tables.iter().flat_map(|t| &t.runs) {
+        lengths
+            .entry((run.role.clone(), run.pairing.clone()))
+            .or_default()
+            .push(f64::from(run.turns));
+    }
+    let roles: Vec<String> = ROLES
+        .iter()
+        .filter(|r| lengths.keys().any(|(role, _)| role == *r))
+        .map(|r| r.to_string())
+        .collect();
+    let max = lengths.values().flatten().copied().fold(0.0, f64::max);
+    let y_top = nice_max(max).0;
+    let plot_w = WIDTH - LEFT - RIGHT;
+    let group_w = plot_w / roles.len().max(1) as f64;
+    let box_w = (group_w * 0.8) / pairings.len().max(1) as f64;
+    let mut body = String::new();
+    let mut labels = String::new();
+    for (g, role) in roles.iter().enumerate() {
+        let x0 = LEFT + g as f64 * group_w + group_w * 0.1;
+        for (p, pairing) in pairings.iter().enumerate() {
+            let Some(values) = lengths.get(&(role.clone(), pairing.clone())) else {
+                continue;
+            };
+            let mut sorted = values.clone();
+            sorted.sort_by(f64::total_cmp);
+            let q = |f: f64| sorted[((sorted.len() - 1) as f64 * f).round() as usize];
+            let (lo, q1, med, q3, hi) = (
+                sorted[0],
+                q(0.25),
+                q(0.5),
+                q(0.75),
+                sorted[sorted.len() - 1],
+            );
+            let x = x0 + p as f64 * box_w;
+            let mid = x + box_w / 2.0;
+            let _ = writeln!(
+                body,
+                "<g class=\"box\"><title>{} / {}: {} runs, median {med} turns (min {lo}, max {hi})</title><line x1=\"{mid:.1}\" x2=\"{mid:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#555\"/><rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{}\" stroke=\"#333\"/><line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#000\" stroke-width=\"2\"/></g>",
+                escape(role),
+                escape(pairing),
+                sorted.len(),
+                y_of(lo, y_top),
+                y_of(hi, y_top),
+                x + 2.0,
+                y_of(q3, y_top),
+                (box_w - 4.0).max(1.0),
+                (y_of(q1, y_top) - y_of(q3, y_top)).max(1.0),
+                color(p),
+                x + 2.0,
+                x + box_w - 2.0,
+                y_of(med, y_top),
+                y_of(med, y_top)
+            );
+        }
+        labels.push_str(&group_label(x0 + group_w * 0.4, role));
+    }
+    let mut svg = frame(
+        "Trajectory length: turns per agent run, by role",
+        "turns",
+        max,
+        false,
+        &body,
+        &labels,
+    );
+    svg.push_str(&legend(pairings));
+    svg
+}
+
+fn mission_table(tables: &[Tables]) -> String {
+    let mut out = String::from("<table><thead><tr><th>mission</th><th>pairing</th><th>repeat</th><th>status</th><th>halt</th><th>acceptance</th><th>milestones</th><th>rounds</th><th>fixes</th><th>agent runs</th><th>tokens</th><th>cost</th><th>coverage</th><th>wall</th></tr></thead><tbody>\n");
+    for m in tables.iter().flat_map(|t| &t.missions) {
+        let _ = writeln!(
+            out,
+            "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}/{}</td><td>{}/{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1} s</td></tr>",
+            escape(&m.status),
+            escape(&m.mission),
+            escape(&m.pairing),
+            m.repeat,
+            escape(&m.status),
+            escape(m.halt_reason.as_deref().unwrap_or("")),
+            m.acceptance_passed,
+            m.acceptance_total,
+            m.milestones_passed,
+            m.milestones_total,
+            m.rounds_to_pass_max.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
+            m.fix_features,
+            m.agent_runs,
+            label((m.input_tokens.unwrap_or(0) + m.output_tokens.unwrap_or(0)) as f64),
+            m.cost_usd.map(|c| format!("${c:.3}")).unwrap_or_else(|| "-".into()),
+            m.coverage_pct.map(|c| format!("{c:.0}%")).unwrap_or_else(|| "-".into()),
+            m.wall_ms / 1000.0
+        );
+    }
+    out.push_str("</tbody></table>\n");
+    out
+}
+
+/// The whole report for the runs in `tables`.
+pub fn render(tables: &[Tables], title: &str) -> String {
+    let summaries = compare(tables);
+    let pairings: Vec<String> = summaries.iter().map(|s| s.pairing.clone()).collect();
+    // Rounds to pass per milestone: the first passing round, averaged over runs.
+    let mut rounds: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
+    let mut milestone_order: BTreeSet<(String, String)> = BTreeSet::new();
+    for row in tables.iter().flat_map(|t| &t.milestones) {
+        if let Some(r) = row.rounds_to_pass {
+            let name = format!("{}/{}", row.mission, row.milestone);
+            milestone_order.insert((row.mission.clone(), row.milestone.clone()));
+            rounds
+                .entry((name, row.pairing.clone()))
+                .or_default()
+                .push(f64::from(r));
+        }
+    }
+    let milestones: Vec<String> = milestone_order
+        .iter()
+        .map(|(m, s)| format!("{m}/{s}"))
+        .collect();
+    let mean = |v: &Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
+    // Rows repeat a milestone on every round; one value per (run, milestone) is enough here.
+    let rounds_chart = grouped_bars(
+        "Rounds to pass, per milestone",
+        "rounds",
+        &milestones,
+        &pairings,
+        |g, s| {
+            rounds
+                .get(&(milestones[g].clone(), pairings[s].clone()))
+                .map(mean)
+        },
+        false,
+    );
+    let roles: Vec<String> = ROLES.iter().map(|r| r.to_string()).collect();
+    let tokens_chart = grouped_bars(
+        "Tokens per mission, by role",
+        "tokens",
+        &pairings,
+        &roles,
+        |g, s| summaries[g].tokens_by_role.get(&roles[s]).copied(),
+        false,
+    );
+    let cache_chart = grouped_bars(
+        "Cache-read share of input tokens, by role",
+        "cached input",
+        &pairings,
+        &roles,
+        |g, s| {
+            summaries[g]
+                .cache_read_share_by_role
+                .get(&roles[s])
+                .copied()
+        },
+        true,
+    );
+    let mut html = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\n<style>body{{font-family:system-ui,sans-serif;margin:24px;color:#222}}h1{{font-size:20px}}h2{{font-size:16px;margin-top:28px}}.chart{{background:#fff;border:1px solid #eee}}.legend span{{margin-right:12px;font-size:12px}}.legend i{{display:inline-block;width:10px;height:10px;margin-right:4px}}table{{border-collapse:collapse;font-size:12px}}td,th{{border:1px solid #ddd;padding:3px 6px;text-align:right}}td:first-child,td:nth-child(2),th{{text-align:left}}tr.passed td:nth-child(4){{color:#2a7}}tr.failed td:nth-child(4),tr.halted td:nth-child(4),tr.error td:nth-child(4){{color:#c33}}</style></head><body>\n<h1>{}</h1>\n",
+        escape(title),
+        escape(title)
+    );
+    let _ = writeln!(
+        html,
+        "<p>{} pairings, {} mission runs. Error bars: 95% bootstrap interval of the pass rate, resampling missions.</p>",
+        summaries.len(),
+        summaries.iter().map(|s| s.missions).sum::<u64>()
+    );
+    html.push_str("<h2>Pass rate and cost</h2>\n");
+    html.push_str(&pareto_chart(&summaries));
+    html.push_str("<h2>Rounds to pass</h2>\n");
+    html.push_str(&rounds_chart);
+    html.push_str("<h2>Tokens by role</h2>\n");
+    html.push_str(&tokens_chart);
+    html.push_str("<h2>Cache reads</h2>\n");
+    html.push_str(&cache_chart);
+    html.push_str("<h2>Trajectory lengths</h2>\n");
+    html.push_str(&trajectory_chart(tables, &pairings));
+    html.push_str("<h2>Missions</h2>\n");
+    html.push_str(&mission_table(tables));
+    html.push_str("</body></html>\n");
+    html
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn axis_bounds_are_round() {
+        assert_eq!(nice_max(0.0), (1.0, 0.25));
+        assert_eq!(nice_max(7.0).0, 8.0);
+        assert_eq!(nice_max(113_400.0).0, 150_000.0);
+        assert_eq!(label(113_400.0), "113k");
+        assert_eq!(escape("<a & \"b\">"), "&lt;a &amp; &quot;b&quot;&gt;");
+    }
+}
