@@ -146,7 +146,7 @@ fn grouped_bars(
     let mut labels = String::new();
     for (g, group) in groups.iter().enumerate() {
         let x0 = LEFT + g as f64 * group_w + group_w * 0.1;
-        for s in 0..series.len() {
+        for (s, name) in series.iter().enumerate() {
             let Some(v) = value(g, s) else { continue };
             let y = y_of(v, y_top);
             let _ = writeln!(
@@ -157,7 +157,7 @@ fn grouped_bars(
                 (HEIGHT - BOTTOM - y).max(0.0),
                 color(s),
                 escape(group),
-                escape(&series[s]),
+                escape(name),
                 if percent { format!("{:.0}%", v * 100.0) } else { label(v) }
             );
         }
