@@ -146,8 +146,8 @@ pub struct RunArgs {
     /// Pairing to run, by name from the config, or a model name for that model in every role (repeatable) [default: the config's default_pairing].
     #[arg(long = "pairing", short = 'p', value_name = "NAME")]
     pub pairings: Vec<String>,
-    /// Bind a role to a model on top of each pairing: orchestrator, worker, validator (both validator roles), scrutiny, user_testing, subagent (repeatable).
-    #[arg(long = "role", short = 'r', value_name = "ROLE=MODEL")]
+    /// Bind a role to a model on top of each pairing: orchestrator, worker, validator (both validator roles), scrutiny, user_testing, subagent (repeatable). A list (`worker=a,b`) sweeps: every combination of the lists is run on top of each pairing.
+    #[arg(long = "role", short = 'r', value_name = "ROLE=MODEL[,MODEL...]")]
     pub roles: Vec<String>,
     /// Runs of each mission per pairing [default: the suite's defaults.repeats].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]

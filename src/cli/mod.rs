@@ -556,29 +556,51 @@ async fn run(args: args::RunArgs) -> ExitCode {
     } else {
         args.pairings.clone()
     };
-    let mut overrides = Vec::new();
+    // `--role worker=a,b --role validator=c,d`: every combination, on top of each pairing.
+    let mut sweeps: Vec<Vec<(String, String)>> = vec![Vec::new()];
     for role in &args.roles {
-        match role.split_once('=') {
-            Some((role, model)) if !role.trim().is_empty() && !model.trim().is_empty() => {
-                overrides.push((role.trim().to_string(), model.trim().to_string()));
-            }
-            _ => {
-                eprintln!("error: --role `{role}`: expected ROLE=MODEL, e.g. --role worker=nop");
-                return exit::code(exit::INPUT_ERROR);
-            }
-        }
+        let models: Vec<&str> = match role.split_once('=') {
+            Some((name, models)) if !name.trim().is_empty() => models
+                .split(',')
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .collect(),
+            _ => Vec::new(),
+        };
+        let Some(name) = role
+            .split_once('=')
+            .map(|(n, _)| n.trim())
+            .filter(|_| !models.is_empty())
+        else {
+            eprintln!(
+                "error: --role `{role}`: expected ROLE=MODEL[,MODEL...], e.g. --role worker=nop"
+            );
+            return exit::code(exit::INPUT_ERROR);
+        };
+        sweeps = sweeps
+            .into_iter()
+            .flat_map(|set| {
+                models.iter().map(move |model| {
+                    let mut set = set.clone();
+                    set.push((name.to_string(), model.to_string()));
+                    set
+                })
+            })
+            .collect();
     }
     let mut pairings = Vec::new();
     for name in &names {
-        let pairing = config
-            .pairing(name)
-            .and_then(|p| p.with_overrides(&overrides))
-            .and_then(|p| config.check_pairing(&p).map(|()| p));
-        match pairing {
-            Ok(pairing) => pairings.push(pairing),
-            Err(message) => {
-                eprintln!("error: {message}");
-                return exit::code(exit::INPUT_ERROR);
+        for overrides in &sweeps {
+            let pairing = config
+                .pairing(name)
+                .and_then(|p| p.with_overrides(overrides))
+                .and_then(|p| config.check_pairing(&p).map(|()| p));
+            match pairing {
+                Ok(pairing) => pairings.push(pairing),
+                Err(message) => {
+                    eprintln!("error: {message}");
+                    return exit::code(exit::INPUT_ERROR);
+                }
             }
         }
     }

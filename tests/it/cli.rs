@@ -522,3 +522,62 @@ fn check_gates_on_seeded_regressions() {
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output.stderr).contains("unknown measure `speed`"));
 }
+
+/// `--role` with lists sweeps every combination on top of each pairing.
+#[test]
+fn role_lists_sweep_every_combination() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("reports");
+    let output = missions_bench(
+        &[
+            "run",
+            tiny_suite().to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+            "-j",
+            "2",
+            "--role",
+            "worker=oracle,nop",
+            "--role",
+            "validator=oracle,nop",
+        ],
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let report = text(&output.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("report: "))
+        .expect("report line")
+        .to_string();
+    let tables = missions_bench::report::read_tables(Path::new(&report)).unwrap();
+    let pairings: std::collections::BTreeSet<&str> =
+        tables.missions.iter().map(|m| m.pairing.as_str()).collect();
+    assert_eq!(
+        pairings.into_iter().collect::<Vec<_>>(),
+        vec![
+            "oracle+worker=nop+validator=nop",
+            "oracle+worker=nop+validator=oracle",
+            "oracle+worker=oracle+validator=nop",
+            "oracle+worker=oracle+validator=oracle",
+        ]
+    );
+    assert_eq!(tables.missions.len(), 8);
+    let passed: Vec<&str> = tables
+        .missions
+        .iter()
+        .filter(|m| m.status == "passed")
+        .map(|m| m.pairing.as_str())
+        .collect();
+    assert!(
+        passed
+            .iter()
+            .all(|p| *p == "oracle+worker=oracle+validator=oracle"),
+        "{passed:?}"
+    );
+    let output = missions_bench(
+        &["run", tiny_suite().to_str().unwrap(), "--role", "worker="],
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(2));
+}
