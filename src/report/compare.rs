@@ -82,6 +82,10 @@ pub struct PairingSummary {
     pub milestones_passed_share: Option<f64>,
     /// Mean round in which milestones first passed.
     pub mean_rounds_to_pass: Option<f64>,
+    /// Milestones by the round in which they first passed.
+    pub rounds_to_pass: BTreeMap<u32, u64>,
+    /// Fix features over all features planned.
+    pub fix_feature_share: Option<f64>,
     pub fix_features_per_mission: f64,
     /// Mean input + output tokens per mission, by role.
     pub tokens_by_role: BTreeMap<String, f64>,
@@ -238,6 +242,14 @@ pub fn compare(tables: &[Tables]) -> Vec<PairingSummary> {
                     rows.iter().map(|m| m.milestones_total).sum(),
                 ),
                 mean_rounds_to_pass: mean(first_pass.values().map(|r| f64::from(*r))),
+                rounds_to_pass: first_pass.values().fold(BTreeMap::new(), |mut acc, r| {
+                    *acc.entry(*r).or_insert(0) += 1;
+                    acc
+                }),
+                fix_feature_share: share(
+                    rows.iter().map(|m| m.fix_features).sum(),
+                    rows.iter().map(|m| m.features + m.fix_features).sum(),
+                ),
                 fix_features_per_mission: mean(rows.iter().map(|m| m.fix_features as f64))
                     .unwrap_or(0.0),
                 tokens_by_role: role_means,

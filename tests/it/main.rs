@@ -13,4 +13,5 @@ mod remote_api;
 mod remote_mission;
 mod shards;
 mod spec_errors;
+mod statistics;
 mod tools_confinement;
