@@ -1,22 +1,8 @@
 //! The binary as users run it: commands, output, exit codes.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-use crate::common::{copy_suite, edit, shared_cache, tiny_suite};
-
-fn missions_bench(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_missions-bench"))
-        .args(args)
-        .current_dir(cwd)
-        .env("XDG_CACHE_HOME", shared_cache())
-        .output()
-        .expect("run missions-bench")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use crate::common::{copy_suite, edit, missions_bench, run_tiny, text, tiny_suite};
 
 #[test]
 fn help_lists_the_commands_and_exit_codes() {
@@ -381,26 +367,7 @@ fn check_gates_on_seeded_regressions() {
     use missions_bench::report::{read_tables, write_tables};
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("reports");
-    let output = missions_bench(
-        &[
-            "run",
-            tiny_suite().to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "-q",
-            "--pairing",
-            "oracle",
-            "--repeats",
-            "2",
-        ],
-        dir.path(),
-    );
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
-    let baseline = text(&output.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("report: "))
-        .expect("report line")
-        .to_string();
+    let baseline = run_tiny(dir.path(), &out, &["--pairing", "oracle", "--repeats", "2"]);
     let baseline = Path::new(&baseline);
 
     // Identical reports: no regression.
@@ -528,13 +495,10 @@ fn check_gates_on_seeded_regressions() {
 fn role_lists_sweep_every_combination() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("reports");
-    let output = missions_bench(
+    let report = run_tiny(
+        dir.path(),
+        &out,
         &[
-            "run",
-            tiny_suite().to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "-q",
             "-j",
             "2",
             "--role",
@@ -542,14 +506,7 @@ fn role_lists_sweep_every_combination() {
             "--role",
             "validator=oracle,nop",
         ],
-        dir.path(),
     );
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
-    let report = text(&output.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("report: "))
-        .expect("report line")
-        .to_string();
     let tables = missions_bench::report::read_tables(Path::new(&report)).unwrap();
     let pairings: std::collections::BTreeSet<&str> =
         tables.missions.iter().map(|m| m.pairing.as_str()).collect();

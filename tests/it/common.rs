@@ -99,3 +99,48 @@ pub fn edit(path: &Path, from: &str, to: &str) {
     );
     std::fs::write(path, text.replacen(from, to, 1)).expect("write edited file");
 }
+
+/// Runs the binary in `cwd` with the shared environment cache.
+pub fn missions_bench(args: &[&str], cwd: &Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_missions-bench"))
+        .args(args)
+        .current_dir(cwd)
+        .env("XDG_CACHE_HOME", shared_cache())
+        .output()
+        .expect("run missions-bench")
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `missions-bench run` of the tiny suite into `out` with more flags; it must exit 0. Returns
+/// the report folder.
+pub fn run_tiny(cwd: &Path, out: &Path, flags: &[&str]) -> String {
+    let suite = tiny_suite();
+    let mut args = vec![
+        "run",
+        suite.to_str().expect("path"),
+        "--out",
+        out.to_str().expect("path"),
+        "-q",
+    ];
+    args.extend_from_slice(flags);
+    report_of(&missions_bench(&args, cwd))
+}
+
+/// The report folder a successful `run` or `merge` printed; the command must have exited 0.
+pub fn report_of(output: &std::process::Output) -> String {
+    let stdout = text(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        text(&output.stderr)
+    );
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("report: "))
+        .expect("report line")
+        .to_string()
+}

@@ -7,15 +7,7 @@ use missions_bench::metrics::table::{ColumnData, TableRow};
 use missions_bench::metrics::Tables;
 use missions_bench::report::read_tables;
 
-use crate::common::tiny_suite;
-
-fn missions_bench(args: &[&str], cwd: &Path) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_missions-bench"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("the binary runs")
-}
+use crate::common::{missions_bench, report_of, run_tiny, text, tiny_suite};
 
 /// Columns that do not depend on when or under which id the run happened.
 fn stable<R: TableRow>(rows: &[R]) -> Vec<(&'static str, ColumnData)> {
@@ -38,35 +30,11 @@ fn assert_same(a: &Tables, b: &Tables) {
     assert_eq!(stable(&a.assertions), stable(&b.assertions), "assertions");
 }
 
+/// The tiny suite with oracle and nop, two repeats each: 8 mission runs.
 fn run(dir: &Path, out: &Path, extra: &[&str]) -> String {
-    let suite = tiny_suite();
-    let mut args = vec![
-        "run",
-        suite.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-        "-p",
-        "oracle",
-        "-p",
-        "nop",
-        "--repeats",
-        "2",
-    ];
-    args.extend_from_slice(extra);
-    let output = missions_bench(&args, dir);
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("report: "))
-        .expect("report line")
-        .to_string()
+    let mut flags = vec!["-p", "oracle", "-p", "nop", "--repeats", "2"];
+    flags.extend_from_slice(extra);
+    run_tiny(dir, out, &flags)
 }
 
 #[test]
@@ -90,19 +58,7 @@ fn merged_shards_equal_the_unsharded_run() {
     let merged_out = dir.path().join("merged");
     let mut args = vec!["merge", "--out", merged_out.to_str().unwrap()];
     args.extend([shards[2].as_str(), shards[0].as_str(), shards[1].as_str()]);
-    let output = missions_bench(&args, dir.path());
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let merged = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("report: "))
-        .expect("report line")
-        .to_string();
+    let merged = report_of(&missions_bench(&args, dir.path()));
     let merged_tables = read_tables(Path::new(&merged)).unwrap();
     assert_same(&whole_tables, &merged_tables);
     let info: serde_json::Value = serde_json::from_str(
@@ -114,38 +70,20 @@ fn merged_shards_equal_the_unsharded_run() {
     assert!(Path::new(&merged).join("transcripts").is_dir());
 
     // A missing shard, a repeated one and a whole run are refused.
-    let output = missions_bench(
-        &[
-            "merge",
-            "--out",
-            merged_out.to_str().unwrap(),
-            &shards[0],
-            &shards[1],
-        ],
-        dir.path(),
-    );
-    assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("shards missing: 3/3"));
-    let output = missions_bench(
-        &[
-            "merge",
-            "--out",
-            merged_out.to_str().unwrap(),
-            &shards[0],
-            &shards[0],
-            &shards[1],
-            &shards[2],
-        ],
-        dir.path(),
-    );
-    assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("twice"));
-    let output = missions_bench(
-        &["merge", "--out", merged_out.to_str().unwrap(), &whole],
-        dir.path(),
-    );
-    assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("not a shard"));
+    let refused = |folders: &[&str], why: &str| {
+        let mut args = vec!["merge", "--out", merged_out.to_str().unwrap()];
+        args.extend_from_slice(folders);
+        let output = missions_bench(&args, dir.path());
+        assert_eq!(output.status.code(), Some(2));
+        assert!(
+            text(&output.stderr).contains(why),
+            "{}",
+            text(&output.stderr)
+        );
+    };
+    refused(&[&shards[0], &shards[1]], "shards missing: 3/3");
+    refused(&[&shards[0], &shards[0], &shards[1], &shards[2]], "twice");
+    refused(&[&whole], "not a shard");
     let output = missions_bench(
         &["run", tiny_suite().to_str().unwrap(), "--shard", "4/3"],
         dir.path(),
@@ -165,12 +103,7 @@ fn the_html_report_is_one_self_contained_file() {
         &["report", &report, "--html", html_path.to_str().unwrap()],
         dir.path(),
     );
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let html = std::fs::read_to_string(&html_path).unwrap();
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(html.trim_end().ends_with("</html>"));
