@@ -503,7 +503,7 @@ mod tests {
     fn axis_bounds_are_round() {
         assert_eq!(nice_max(0.0), (1.0, 0.25));
         assert_eq!(nice_max(7.0).0, 8.0);
-        assert_eq!(nice_max(113_400.0).0, 150_000.0);
+        assert_eq!(nice_max(113_400.0), (125_000.0, 25_000.0));
         assert_eq!(label(113_400.0), "113k");
         assert_eq!(escape("<a & \"b\">"), "&lt;a &amp; &quot;b&quot;&gt;");
     }
