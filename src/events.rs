@@ -528,9 +528,20 @@ impl EventSink for JsonlSink {
         };
         let mut line = self.redactor.redact_bytes(line);
         line.push(b'\n');
+        // A finished agent run, milestone round or mission reaches the disk before the runtime
+        // moves on: a crash after it loses none of it.
+        let boundary = matches!(
+            record.event,
+            Event::AgentFinished { .. }
+                | Event::MilestoneRound { .. }
+                | Event::MissionFinished { .. }
+        );
         let result = match self.file.lock() {
             // One write call per line keeps lines whole even if the process dies mid-run.
-            Ok(mut file) => file.write_all(&line).and_then(|()| file.flush()),
+            Ok(mut file) => file
+                .write_all(&line)
+                .and_then(|()| file.flush())
+                .and_then(|()| if boundary { file.sync_data() } else { Ok(()) }),
             Err(_) => Err(io::Error::other("event log lock poisoned")),
         };
         if let Err(e) = result {

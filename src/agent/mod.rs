@@ -320,8 +320,9 @@ pub async fn run_agent(
     }
 }
 
-/// Arguments must be a JSON object; an empty string counts as `{}`.
-fn parse_arguments(raw: &str) -> Result<Value, String> {
+/// Decodes a model's tool-call arguments: they must be a JSON object; an empty string counts as
+/// `{}`.
+pub fn parse_arguments(raw: &str) -> Result<Value, String> {
     if raw.trim().is_empty() {
         return Ok(Value::Object(Default::default()));
     }

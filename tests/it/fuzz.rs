@@ -1,0 +1,293 @@
+//! Bad input never panics: thousands of mutated spec files (config, suite, mission, contract,
+//! answers) and tool-call arguments go through the parsers and the tools. Each case runs under
+//! `catch_unwind`; the test fails on the first panic and names the input. Mutations come from a
+//! seeded generator, so a failure reproduces.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::time::Duration;
+
+use missions_bench::agent::parse_arguments;
+use missions_bench::report::stats::SplitMix;
+use missions_bench::spec::config::{Config, LimitValue};
+use missions_bench::spec::contract::parse_reference;
+use missions_bench::spec::suite::load_suite;
+use missions_bench::tools::{CommandEnv, Workspace, WorkspaceTools};
+use serde_json::{json, Value};
+
+use crate::common::{copy_suite, repo, tiny_suite};
+
+const TOKENS: &[&str] = &[
+    "=",
+    "[",
+    "]",
+    "[[",
+    "]]",
+    "\"",
+    "'",
+    "{",
+    "}",
+    ",",
+    "\n",
+    "#",
+    "-1",
+    "0",
+    "1e999",
+    "nan",
+    "inf",
+    "true",
+    "\"\"\"",
+    "\\",
+    "\\u{0}",
+    "é",
+    "🦀",
+    "milestone",
+    "id",
+    "m1",
+    "a.b",
+    "= =",
+    "18446744073709551616",
+    "[x]",
+    "x = ",
+    "null",
+];
+
+/// One random edit of `text`: drop, repeat or swap lines, cut it short, replace a character,
+/// or insert a token.
+fn mutate(rng: &mut SplitMix, text: &str) -> String {
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    if lines.is_empty() {
+        lines.push(String::new());
+    }
+    let rounds = 1 + rng.below(3);
+    for _ in 0..rounds {
+        let at = rng.below(lines.len());
+        match rng.below(7) {
+            0 => {
+                lines.remove(at);
+                if lines.is_empty() {
+                    lines.push(String::new());
+                }
+            }
+            1 => {
+                let line = lines[at].clone();
+                lines.insert(at, line);
+            }
+            2 => {
+                let other = rng.below(lines.len());
+                lines.swap(at, other);
+            }
+            3 => lines.truncate(at + 1),
+            4 => {
+                let chars: Vec<char> = lines[at].chars().collect();
+                if !chars.is_empty() {
+                    let cut = rng.below(chars.len());
+                    lines[at] = chars[..cut].iter().collect();
+                }
+            }
+            5 => {
+                let chars: Vec<char> = lines[at].chars().collect();
+                let cut = rng.below(chars.len() + 1);
+                let token = TOKENS[rng.below(TOKENS.len())];
+                let mut line: String = chars[..cut].iter().collect();
+                line.push_str(token);
+                line.extend(&chars[cut..]);
+                lines[at] = line;
+            }
+            _ => {
+                let chars: Vec<char> = lines[at].chars().collect();
+                if !chars.is_empty() {
+                    let i = rng.below(chars.len());
+                    let mut chars = chars;
+                    chars[i] = TOKENS[rng.below(TOKENS.len())]
+                        .chars()
+                        .next()
+                        .unwrap_or('x');
+                    lines[at] = chars.into_iter().collect();
+                }
+            }
+        }
+    }
+    lines.join("\n")
+}
+
+/// Runs `check` on `cases` mutations of `text`; panics name the case.
+fn fuzz_text(name: &str, text: &str, cases: usize, seed: u64, check: impl Fn(&str)) -> usize {
+    let mut rng = SplitMix::new(seed);
+    for case in 0..cases {
+        let input = mutate(&mut rng, text);
+        if catch_unwind(AssertUnwindSafe(|| check(&input))).is_err() {
+            panic!("{name}: case {case} (seed {seed}) panicked on:\n{input}");
+        }
+    }
+    cases
+}
+
+/// A random JSON value: objects with the tools' own keys half of the time.
+fn random_value(rng: &mut SplitMix, depth: u32) -> Value {
+    const KEYS: &[&str] = &[
+        "path",
+        "content",
+        "command",
+        "timeout_s",
+        "start_line",
+        "end_line",
+        "pattern",
+        "old_text",
+        "new_text",
+        "replace_all",
+        "x",
+    ];
+    match rng.below(if depth > 2 { 6 } else { 8 }) {
+        0 => Value::Null,
+        1 => json!(rng.below(2) == 1),
+        2 => json!(rng.next_u64() as i64),
+        3 => json!(-(rng.below(1000) as i64)),
+        4 => json!(f64::from(rng.below(1000) as u32) / 7.0),
+        5 => json!(TOKENS[rng.below(TOKENS.len())].repeat(1 + rng.below(3))),
+        6 => Value::Array(
+            (0..rng.below(3))
+                .map(|_| random_value(rng, depth + 1))
+                .collect(),
+        ),
+        _ => {
+            let mut object = serde_json::Map::new();
+            for _ in 0..rng.below(4) {
+                object.insert(
+                    KEYS[rng.below(KEYS.len())].to_string(),
+                    random_value(rng, depth + 1),
+                );
+            }
+            Value::Object(object)
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_never_panics() {
+    let mut total = 0;
+    // Mutations must produce both accepted and refused files, or they test nothing.
+    let refused = std::sync::atomic::AtomicUsize::new(0);
+    let count = |ok: bool| {
+        if !ok {
+            refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    };
+    let config = std::fs::read_to_string(repo().join("missions-bench.toml")).unwrap();
+    total += fuzz_text("config", &config, 3000, 1, |input| {
+        let result = Config::parse(Path::new("fuzz.toml"), input);
+        if let Err(errors) = &result {
+            assert!(errors.to_string().contains("fuzz.toml"), "{errors}");
+        }
+        count(result.is_ok());
+    });
+    let config_refused = refused.swap(0, std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        (300..2700).contains(&config_refused),
+        "{config_refused} of 3000 refused"
+    );
+    let contract =
+        std::fs::read_to_string(repo().join("suites/core/notes_service/contract.toml")).unwrap();
+    total += fuzz_text("contract", &contract, 3000, 2, |input| {
+        let result = parse_reference(Path::new("contract.toml"), input);
+        if let Err(errors) = &result {
+            assert!(errors.to_string().contains("contract.toml"), "{errors}");
+        }
+        count(result.is_ok());
+    });
+    let contract_refused = refused.swap(0, std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        (300..2700).contains(&contract_refused),
+        "{contract_refused} of 3000 refused"
+    );
+    let answers =
+        std::fs::read_to_string(repo().join("suites/core/notes_service/answers.md")).unwrap();
+    total += fuzz_text("answers", &answers, 1000, 3, |input| {
+        let _ = missions_bench::spec::answers::Answers::parse(input);
+    });
+    total += fuzz_text("limits", "4GiB\n512\noff\n1 MiB", 1000, 4, |input| {
+        for line in input.lines() {
+            let _ = LimitValue::parse(line);
+            let _ = missions_bench::report::check::Threshold::parse(line, true);
+        }
+    });
+
+    // Whole suites: one file of a copy of the tiny suite mutated per case.
+    let dir = tempfile::tempdir().unwrap();
+    let suite = copy_suite(&tiny_suite(), dir.path());
+    for (file, seed) in [
+        ("suite.toml", 5),
+        ("greet/mission.toml", 6),
+        ("greet/contract.toml", 7),
+        ("greet/answers.md", 8),
+    ] {
+        let path = suite.join(file);
+        let original = std::fs::read_to_string(&path).unwrap();
+        total += fuzz_text(file, &original, 300, seed, |input| {
+            std::fs::write(&path, input).unwrap();
+            let _ = load_suite(&suite);
+        });
+        std::fs::write(&path, original).unwrap();
+    }
+
+    // Tool-call arguments: mutated JSON text through the agent loop's decoder, and random
+    // values through every workspace tool.
+    let arguments = r#"{"path": "src/a.py", "content": "x = 1\n", "start_line": 2, "end_line": 9, "replace_all": true}"#;
+    total += fuzz_text("arguments", arguments, 3000, 9, |input| {
+        let _ = parse_arguments(input);
+    });
+    let workspace = tempfile::tempdir().unwrap();
+    std::fs::write(workspace.path().join("a.txt"), "one\ntwo\n").unwrap();
+    let tools = WorkspaceTools {
+        workspace: Workspace::new(workspace.path()).unwrap(),
+        command_env: CommandEnv {
+            vars: vec![("PATH".into(), "/usr/bin:/bin".into())],
+            timeout: Duration::from_secs(5),
+            max_output_bytes: 4096,
+            sandbox: None,
+        },
+    };
+    let mut rng = SplitMix::new(10);
+    let names = [
+        "read_file",
+        "list_files",
+        "search_files",
+        "write_file",
+        "edit_file",
+        "run_command",
+    ];
+    let mut tool_cases = 0;
+    for case in 0..3000 {
+        let name = names[rng.below(names.len())];
+        let mut value = random_value(&mut rng, 0);
+        // Commands that decode must stay harmless: only `true` runs.
+        if name == "run_command" {
+            if let Some(object) = value.as_object_mut() {
+                if object.get("command").is_some_and(Value::is_string) {
+                    object.insert("command".into(), json!("true"));
+                }
+                if let Some(t) = object.get("timeout_s") {
+                    if t.as_u64().is_some() {
+                        object.insert("timeout_s".into(), json!(1));
+                    }
+                }
+            }
+        }
+        let input = value.to_string();
+        let reply = tokio::spawn({
+            let tools = tools.clone();
+            async move { tools.call(name, value).await }
+        })
+        .await;
+        match reply {
+            Ok(Some(_)) => tool_cases += 1,
+            Ok(None) => panic!("{name} is a workspace tool"),
+            Err(_) => panic!("{name}: case {case} panicked on {input}"),
+        }
+    }
+    total += tool_cases;
+    eprintln!(
+        "{total} cases, no panic (config refused {config_refused} of 3000, contract {contract_refused} of 3000)"
+    );
+    assert_eq!(total, 15_200);
+}
