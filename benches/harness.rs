@@ -115,6 +115,7 @@ fn tiny_settings(out: &Path) -> RunSettings {
         jobs: 1,
         out_dir: out.to_path_buf(),
         shard: None,
+        stop: Default::default(),
         run_id: "bench".to_string(),
         work_dir: out.join("work"),
         cache_dir: out.join("cache"),
@@ -152,6 +153,7 @@ fn agent_turn(c: &mut Criterion) {
             timeout: Duration::from_secs(5),
             max_output_bytes: 4096,
             sandbox: None,
+            stop: None,
         },
     };
     let classify = |_: &str| FileClass::Other;
@@ -176,6 +178,7 @@ fn agent_turn(c: &mut Criterion) {
         b.iter(|| {
             runtime.block_on(async {
                 let context = AgentContext {
+                    stop: None,
                     emitter: &emitter,
                     transcript_path: &transcript,
                     classify_path: &classify,

@@ -20,6 +20,7 @@ fn env(sandbox: Option<Arc<Sandbox>>) -> CommandEnv {
         timeout: Duration::from_secs(10),
         max_output_bytes: 32 * 1024,
         sandbox,
+        stop: None,
     }
 }
 

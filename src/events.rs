@@ -67,6 +67,9 @@ pub enum MissionStatus {
     Halted,
     /// The infrastructure failed, not the models; `halt_reason` says how.
     Error,
+    /// The run was stopped (Ctrl-C) before the mission ended; neither a model's failure nor
+    /// the infrastructure's.
+    Interrupted,
 }
 
 impl MissionStatus {
@@ -75,6 +78,7 @@ impl MissionStatus {
             MissionStatus::Passed => "passed",
             MissionStatus::Failed => "failed",
             MissionStatus::Halted => "halted",
+            MissionStatus::Interrupted => "interrupted",
             MissionStatus::Error => "error",
         }
     }
@@ -101,6 +105,8 @@ pub enum HaltReason {
     EnvironmentSetupFailed,
     BackendUnavailable,
     HarnessError,
+    /// The user stopped the run.
+    Interrupted,
 }
 
 impl HaltReason {
@@ -117,6 +123,7 @@ impl HaltReason {
             HaltReason::EnvironmentSetupFailed => "environment_setup_failed",
             HaltReason::BackendUnavailable => "backend_unavailable",
             HaltReason::HarnessError => "harness_error",
+            HaltReason::Interrupted => "interrupted",
         }
     }
 
@@ -149,6 +156,8 @@ pub enum AgentOutcome {
     BudgetExhausted,
     ContextLength,
     BackendError,
+    /// The run was stopped while this agent was working.
+    Interrupted,
 }
 
 impl AgentOutcome {
@@ -163,6 +172,7 @@ impl AgentOutcome {
             AgentOutcome::BudgetExhausted => "budget_exhausted",
             AgentOutcome::ContextLength => "context_length",
             AgentOutcome::BackendError => "backend_error",
+            AgentOutcome::Interrupted => "interrupted",
         }
     }
 }

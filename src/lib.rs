@@ -14,4 +14,5 @@ pub mod mission;
 pub mod model;
 pub mod report;
 pub mod spec;
+pub mod stop;
 pub mod tools;

@@ -80,6 +80,8 @@ pub struct AgentContext<'a> {
     pub price: Option<PricePerMtok>,
     /// Keys to keep out of the transcript.
     pub redactor: &'a Redactor,
+    /// The run's stop request: no model call starts after it, and one in flight is abandoned.
+    pub stop: Option<&'a crate::stop::StopSignal>,
 }
 
 #[derive(Debug)]
@@ -135,6 +137,9 @@ pub async fn run_agent(
         if context.meter.exhausted().is_some() {
             break AgentOutcome::BudgetExhausted;
         }
+        if context.stop.is_some_and(|s| s.is_stopped()) {
+            break AgentOutcome::Interrupted;
+        }
         turns += 1;
         let turn = turns;
         let on_retry = move |retry: &CallRetry| {
@@ -153,7 +158,18 @@ pub async fn run_agent(
             max_output_tokens: spec.limits.max_output_tokens,
             on_retry: Some(&on_retry),
         };
-        let response = match session.complete(request).await {
+        let call = session.complete(request);
+        let result = match context.stop {
+            Some(stop) => tokio::select! {
+                result = call => Some(result),
+                () = stop.stopped() => None,
+            },
+            None => Some(call.await),
+        };
+        let Some(result) = result else {
+            break AgentOutcome::Interrupted;
+        };
+        let response = match result {
             Ok(response) => response,
             Err(e) => {
                 let outcome = match e {

@@ -12,6 +12,9 @@ pub const INPUT_ERROR: u8 = 2;
 pub const INFRA_ERRORS: u8 = 3;
 /// The harness itself failed (cannot write reports, cannot start).
 pub const HARNESS_ERROR: u8 = 4;
+/// The run was interrupted (Ctrl-C): after the first, once the reports are written; at once
+/// after the second.
+pub const INTERRUPTED: u8 = 130;
 
 pub fn code(value: u8) -> ExitCode {
     ExitCode::from(value)

@@ -141,6 +141,7 @@ fn base_settings(
         harness: harness_info(),
         seed,
         shard: None,
+        stop: Default::default(),
     }
 }
 
@@ -423,6 +424,7 @@ async fn sandbox_report(
         timeout: std::time::Duration::from_secs(10),
         max_output_bytes: 4096,
         sandbox: Some(sandbox),
+        stop: None,
     };
     match crate::tools::run_shell("echo ok > probe.txt && cat probe.txt", dir, &env).await {
         Ok(output) if output.success() => {
@@ -624,12 +626,32 @@ async fn run(args: args::RunArgs) -> ExitCode {
     } else {
         vec![progress.clone()]
     };
+    // First Ctrl-C: stop starting work, kill running commands, write the reports. Second: exit.
+    let stop = settings.stop.clone();
+    let interrupts = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        eprintln!("\ninterrupted: stopping the running agents and commands and writing the reports (Ctrl-C again exits at once)");
+        stop.stop();
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("interrupted again: exiting; events.jsonl holds everything that finished");
+            std::process::exit(i32::from(exit::INTERRUPTED));
+        }
+    });
     let result = run_suite(&settings, sinks).await;
+    interrupts.abort();
     progress.finish();
     match result {
         Ok(report) => {
             print!("{}", mission_table(&report.tables.missions));
             println!("\nreport: {}", report.dir.display());
+            if settings.stop.is_stopped() {
+                eprintln!(
+                    "the run was interrupted: missions not finished have status `interrupted`"
+                );
+                return exit::code(exit::INTERRUPTED);
+            }
             let errors = report
                 .tables
                 .missions

@@ -147,6 +147,7 @@ async fn build(
         max_output_bytes: 256 * 1024,
         // Set-up installs the suite's tools and needs the network; it is the suite's own command.
         sandbox: None,
+        stop: None,
     };
     for command in &spec.setup {
         let command = substitute(command);

@@ -39,6 +39,9 @@ pub struct RunSettings {
     pub out_dir: PathBuf,
     /// Run only shard `index` of `count` (1-based) of the planned mission runs.
     pub shard: Option<(u32, u32)>,
+    /// Stops the run when set (the CLI sets it on the first Ctrl-C): no agent run or mission
+    /// starts after it, running commands are killed, and the reports are written.
+    pub stop: Arc<crate::stop::StopSignal>,
     pub run_id: String,
     /// Where mission workspaces are created (a folder per run is made inside).
     pub work_dir: PathBuf,
@@ -418,6 +421,7 @@ pub async fn run_suite(
         keep_workspaces: settings.keep_workspaces,
         redactor,
         sandbox: sandbox_policy,
+        stop: settings.stop.clone(),
     });
     let mut runs = plan_runs(&suite, &missions, &settings.pairings, repeats);
     if let Some((index, count)) = settings.shard {

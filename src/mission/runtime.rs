@@ -52,6 +52,8 @@ pub struct RunContext {
     /// How agent commands are confined; `None` when the sandbox is off. Each mission sets its
     /// own network access.
     pub sandbox: Option<SandboxPolicy>,
+    /// The run's stop request (Ctrl-C).
+    pub stop: Arc<crate::stop::StopSignal>,
 }
 
 /// One mission under one pairing, one repeat.
@@ -161,6 +163,7 @@ pub struct MissionRuntime {
     next_finding: AtomicU32,
     findings: Mutex<Vec<TrackedFinding>>,
     redactor: Redactor,
+    stop: Arc<crate::stop::StopSignal>,
 }
 
 /// One agent run to start: who, for what, with which tools and prompts.
@@ -217,6 +220,18 @@ pub async fn run_mission(run: MissionRun, context: &RunContext, root: &Emitter) 
         });
     };
 
+    if context.stop.is_stopped() {
+        let detail = "the run was interrupted before this mission started".to_string();
+        emitter.emit(Event::MissionHalted {
+            reason: HaltReason::Interrupted,
+            detail: detail.clone(),
+        });
+        finish(
+            MissionStatus::Interrupted,
+            Some((HaltReason::Interrupted, detail)),
+        );
+        return;
+    }
     let environment = match &context.environment {
         Ok(environment) => environment,
         Err(message) => {
@@ -255,6 +270,23 @@ pub async fn run_mission(run: MissionRun, context: &RunContext, root: &Emitter) 
             reason: *reason,
             detail: detail.clone(),
         });
+    }
+
+    if matches!(&halt, Some((HaltReason::Interrupted, _))) {
+        // An interrupted mission is unfinished: no ground truth, only the diff so far.
+        runtime
+            .save_final_diff(
+                &context
+                    .report_dir
+                    .join("diffs")
+                    .join(format!("{slug}.patch")),
+            )
+            .await;
+        finish(MissionStatus::Interrupted, halt);
+        if !context.keep_workspaces {
+            let _ = std::fs::remove_dir_all(&mission_dir);
+        }
+        return;
     }
 
     // Ground truth, whatever the outcome.
@@ -304,7 +336,20 @@ pub async fn run_mission(run: MissionRun, context: &RunContext, root: &Emitter) 
         )
         .await;
 
+    // A stop during the ground truth leaves it incomplete: the mission is unfinished, not failed.
+    let halt = match halt {
+        None if context.stop.is_stopped() => {
+            let detail = "the run was interrupted while the ground truth was measured".to_string();
+            emitter.emit(Event::MissionHalted {
+                reason: HaltReason::Interrupted,
+                detail: detail.clone(),
+            });
+            Some((HaltReason::Interrupted, detail))
+        }
+        halt => halt,
+    };
     let status = match &halt {
+        Some((HaltReason::Interrupted, _)) => MissionStatus::Interrupted,
         Some((reason, _)) if reason.is_infrastructure() => MissionStatus::Error,
         Some(_) => MissionStatus::Halted,
         None if accepted => MissionStatus::Passed,
@@ -376,6 +421,7 @@ impl MissionRuntime {
             timeout: context.command_timeout,
             max_output_bytes: context.max_output_bytes,
             sandbox,
+            stop: Some(context.stop.clone()),
         };
         let git_vars = vec![
             ("PATH".to_string(), context.base_path.clone()),
@@ -402,6 +448,7 @@ impl MissionRuntime {
             next_finding: AtomicU32::new(1),
             findings: Mutex::new(Vec::new()),
             redactor: context.redactor.clone(),
+            stop: context.stop.clone(),
         };
         runtime.git(&["init", "-q"]).await?;
         std::fs::write(workspace_dir.join(".git/info/exclude"), GIT_EXCLUDES)
@@ -528,6 +575,7 @@ impl MissionRuntime {
         };
         let transcript_path = self.transcript_dir.join(format!("{run:03}-{role}.jsonl"));
         let context = AgentContext {
+            stop: Some(&self.stop),
             emitter: &self.emitter,
             transcript_path: &transcript_path,
             classify_path: &classify,
@@ -537,6 +585,12 @@ impl MissionRuntime {
         };
         let result = run_agent(&spec, session.as_mut(), &mut toolbox, &context).await;
         let outputs = std::mem::take(&mut toolbox.outputs);
+        if result.outcome == AgentOutcome::Interrupted {
+            return Err((
+                HaltReason::Interrupted,
+                format!("the run was interrupted during {role} run {run}"),
+            ));
+        }
         if result.outcome == AgentOutcome::BackendError {
             let message = result
                 .error
@@ -632,6 +686,12 @@ impl MissionRuntime {
     }
 
     fn check_budget(&self) -> Result<(), Halt> {
+        if self.stop.is_stopped() {
+            return Err((
+                HaltReason::Interrupted,
+                "the run was interrupted; no further agent run was started".to_string(),
+            ));
+        }
         match self.meter.halt_reason() {
             Some(halt) => Err(halt),
             None => Ok(()),

@@ -587,6 +587,7 @@ mod tests {
                 timeout: Duration::from_secs(10),
                 max_output_bytes: 4096,
                 sandbox: None,
+                stop: None,
             },
         }
     }

@@ -27,6 +27,8 @@ pub struct CommandEnv {
     pub max_output_bytes: usize,
     /// Confinement and limits; `None` runs the command with the host's view (set-up commands).
     pub sandbox: Option<Arc<Sandbox>>,
+    /// The run's stop request: a running command is killed when it comes.
+    pub stop: Option<Arc<crate::stop::StopSignal>>,
 }
 
 /// How often a sandboxed command's disk use is checked while it runs.
@@ -38,6 +40,8 @@ pub struct CommandOutput {
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
     pub timed_out: bool,
+    /// Killed because the run was stopped.
+    pub interrupted: bool,
     pub stdout: String,
     pub stderr: String,
     pub stdout_dropped: u64,
@@ -66,6 +70,8 @@ impl CommandOutput {
                 "killed: timed out after {} s (the whole process group was killed)\n",
                 timeout.as_secs()
             ));
+        } else if self.interrupted {
+            text.push_str("killed: the run was interrupted\n");
         } else if let Some(code) = self.exit_code {
             text.push_str(&format!("exit_code: {code}\n"));
         } else if let Some(index) = self
@@ -149,10 +155,17 @@ pub async fn run_shell(
             None => std::future::pending().await,
         }
     };
-    let (status, timed_out, stopped) = tokio::select! {
-        status = child.wait() => (Some(status?), false, None),
-        _ = tokio::time::sleep(env.timeout) => (None, true, None),
-        stop = watch => (None, false, Some(stop)),
+    let interrupt = async {
+        match &env.stop {
+            Some(stop) => stop.stopped().await,
+            None => std::future::pending().await,
+        }
+    };
+    let (status, timed_out, stopped, interrupted) = tokio::select! {
+        status = child.wait() => (Some(status?), false, None, false),
+        _ = tokio::time::sleep(env.timeout) => (None, true, None, false),
+        stop = watch => (None, false, Some(stop), false),
+        _ = interrupt => (None, false, None, true),
     };
     // Background children die with the command: they would otherwise outlive it and keep the
     // pipes open.
@@ -169,7 +182,7 @@ pub async fn run_shell(
     let (stdout, stdout_dropped) = collect(stdout).await;
     let (stderr, stderr_dropped) = collect(stderr).await;
     use std::os::unix::process::ExitStatusExt;
-    let exit_code = if timed_out || stopped.is_some() {
+    let exit_code = if timed_out || stopped.is_some() || interrupted {
         None
     } else {
         status.code()
@@ -200,6 +213,7 @@ pub async fn run_shell(
         exit_code,
         signal: status.signal(),
         timed_out,
+        interrupted,
         stdout,
         stderr,
         stdout_dropped,
@@ -281,6 +295,7 @@ mod tests {
             timeout,
             max_output_bytes: cap,
             sandbox: None,
+            stop: None,
         }
     }
 

@@ -59,6 +59,7 @@ pub fn settings(suite: &Path, pairings: &[&str], out: &Path) -> RunSettings {
         jobs: 2,
         out_dir: out.to_path_buf(),
         shard: None,
+        stop: Default::default(),
         run_id: "test-run".to_string(),
         work_dir: out.join("work"),
         cache_dir: shared_cache(),

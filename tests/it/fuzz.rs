@@ -245,6 +245,7 @@ async fn bad_input_never_panics() {
             timeout: Duration::from_secs(5),
             max_output_bytes: 4096,
             sandbox: None,
+            stop: None,
         },
     };
     let mut rng = SplitMix::new(10);

@@ -210,6 +210,7 @@ pub fn sandboxed_tools(root: &Path, network: Network, timeout: Duration) -> Work
             timeout,
             max_output_bytes: 16 * 1024,
             sandbox: Some(Arc::new(sandbox)),
+            stop: None,
         },
     }
 }

@@ -6,6 +6,7 @@ mod core_suite;
 mod fuzz;
 mod hostile;
 mod http_server;
+mod interrupt;
 mod lifecycle;
 mod local_engine;
 mod local_model;

@@ -11,6 +11,7 @@ fn env(timeout_ms: u64) -> CommandEnv {
         timeout: Duration::from_millis(timeout_ms),
         max_output_bytes: 4096,
         sandbox: None,
+        stop: None,
     }
 }
 

@@ -32,6 +32,7 @@ fn fixture() -> Fixture {
             timeout: Duration::from_secs(5),
             max_output_bytes: 4096,
             sandbox: None,
+            stop: None,
         },
     };
     let outside_path = outside.path().to_path_buf();

@@ -1,0 +1,128 @@
+//! Ctrl-C: the first interrupt stops the run, kills what runs, writes the reports for what
+//! finished and exits 130; a second one exits at once.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use missions_bench::events::{read_events, Event};
+use missions_bench::report::read_tables;
+
+use crate::common::{shared_cache, tiny_suite};
+
+fn start(out: &Path, cwd: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_missions-bench"))
+        .args([
+            "run",
+            tiny_suite().to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+            "--repeats",
+            "40",
+            "--jobs",
+            "1",
+        ])
+        .current_dir(cwd)
+        .env("XDG_CACHE_HOME", shared_cache())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start missions-bench")
+}
+
+/// The run's events file, once `missions` missions have finished.
+fn wait_for_finished(out: &Path, missions: usize) -> PathBuf {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        assert!(Instant::now() < deadline, "no mission finished in time");
+        let events = std::fs::read_dir(out)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path().join("events.jsonl"))
+            .find(|p| p.is_file());
+        if let Some(path) = events {
+            let finished = read_events(&path)
+                .map(|records| {
+                    records
+                        .iter()
+                        .filter(|r| matches!(r.event, Event::MissionFinished { .. }))
+                        .count()
+                })
+                .unwrap_or(0);
+            if finished >= missions {
+                return path;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn interrupt(child: &Child) {
+    // SAFETY: kill(2) on the child we started.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+}
+
+#[test]
+fn the_first_interrupt_writes_the_reports_and_exits_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("reports");
+    let child = start(&out, dir.path());
+    let events = wait_for_finished(&out, 2);
+    interrupt(&child);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+
+    let report = events.parent().unwrap();
+    let tables = read_tables(report).unwrap();
+    // Every planned mission run is in the table: 2 missions x 40 repeats.
+    assert_eq!(tables.missions.len(), 80);
+    let count = |status: &str| {
+        tables
+            .missions
+            .iter()
+            .filter(|m| m.status == status)
+            .count()
+    };
+    assert!(count("passed") >= 2, "{}", count("passed"));
+    assert!(count("interrupted") >= 60, "{}", count("interrupted"));
+    assert_eq!(count("passed") + count("interrupted"), 80);
+    for row in tables.missions.iter().filter(|m| m.status == "interrupted") {
+        assert_eq!(row.halt_reason.as_deref(), Some("interrupted"));
+    }
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report.join("run.json")).unwrap()).unwrap();
+    assert!(info["finished_at"].is_string());
+    assert_eq!(
+        info["outcome"]["interrupted"].as_u64(),
+        Some(count("interrupted") as u64)
+    );
+}
+
+#[test]
+fn a_second_interrupt_exits_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("reports");
+    let child = start(&out, dir.path());
+    let events = wait_for_finished(&out, 1);
+    interrupt(&child);
+    std::thread::sleep(Duration::from_millis(30));
+    interrupt(&child);
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // What finished is in the journal, whole lines only.
+    let records = read_events(&events).unwrap();
+    assert!(records
+        .iter()
+        .any(|r| matches!(r.event, Event::MissionFinished { .. })));
+}
