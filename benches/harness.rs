@@ -116,6 +116,8 @@ fn tiny_settings(out: &Path) -> RunSettings {
         out_dir: out.to_path_buf(),
         shard: None,
         stop: Default::default(),
+        resume: false,
+        force: false,
         run_id: "bench".to_string(),
         work_dir: out.join("work"),
         cache_dir: out.join("cache"),

@@ -457,6 +457,13 @@ impl Emitter {
         }
     }
 
+    /// As [`Emitter::new`], numbering from `first_seq` (a resumed run continues its journal).
+    pub fn continuing(sinks: Vec<Arc<dyn EventSink>>, first_seq: u64) -> Emitter {
+        let emitter = Emitter::new(sinks);
+        emitter.seq.store(first_seq, Ordering::SeqCst);
+        emitter
+    }
+
     /// An emitter whose events belong to `mission`.
     pub fn for_mission(&self, mission: MissionKey) -> Emitter {
         Emitter {

@@ -156,6 +156,13 @@ pub struct RunArgs {
     /// slices back together with `missions-bench merge`.
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
     pub shard: Option<(u32, u32)>,
+    /// Continue an interrupted run (reports/<run-id>) with the same suite and flags: missions
+    /// that finished are kept, the others run again from their start.
+    #[arg(long, value_name = "DIR")]
+    pub resume: Option<PathBuf>,
+    /// With --resume: continue even if the suite, prompts, config or harness changed.
+    #[arg(long, requires = "resume")]
+    pub force: bool,
     /// Config file with models and pairings [default: ./missions-bench.toml if present, else the embedded default].
     #[arg(long)]
     pub config: Option<PathBuf>,

@@ -142,6 +142,8 @@ fn base_settings(
         seed,
         shard: None,
         stop: Default::default(),
+        resume: false,
+        force: false,
     }
 }
 
@@ -606,7 +608,28 @@ async fn run(args: args::RunArgs) -> ExitCode {
             }
         }
     }
-    let mut settings = base_settings(&args.common, &args.suite, config, new_run_id(""), args.seed);
+    let run_id = match &args.resume {
+        Some(dir) => match dir.file_name() {
+            Some(name) if dir.join("run.json").is_file() => name.to_string_lossy().into_owned(),
+            _ => {
+                eprintln!(
+                    "error: --resume `{}`: not a report folder (no run.json)",
+                    dir.display()
+                );
+                return exit::code(exit::INPUT_ERROR);
+            }
+        },
+        None => new_run_id(""),
+    };
+    let mut settings = base_settings(&args.common, &args.suite, config, run_id, args.seed);
+    if let Some(dir) = &args.resume {
+        settings.out_dir = dir
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        settings.resume = true;
+        settings.force = args.force;
+    }
     settings.pairings = pairings;
     settings.missions = args.missions.clone();
     settings.repeats = args.repeats;

@@ -42,6 +42,11 @@ pub struct RunSettings {
     /// Stops the run when set (the CLI sets it on the first Ctrl-C): no agent run or mission
     /// starts after it, running commands are killed, and the reports are written.
     pub stop: Arc<crate::stop::StopSignal>,
+    /// Continue the run `<out_dir>/<run_id>/` instead of starting one: missions that finished
+    /// are kept, the others run again from the start.
+    pub resume: bool,
+    /// Resume even when the fingerprint differs.
+    pub force: bool,
     pub run_id: String,
     /// Where mission workspaces are created (a folder per run is made inside).
     pub work_dir: PathBuf,
@@ -120,6 +125,72 @@ pub fn plan_runs(
         }
     }
     runs
+}
+
+/// What a resumed run keeps.
+struct Resumed {
+    /// Mission runs that ended (any status but `interrupted`): they are not run again.
+    finished: std::collections::BTreeSet<MissionKey>,
+    /// The sequence number the journal continues from.
+    next_seq: u64,
+}
+
+/// Prepares `dir` to continue: checks the fingerprint against the earlier run.json, keeps the
+/// journal's records of finished missions and of the run itself (rewritten atomically; a torn
+/// last line is dropped), and removes the transcripts and diffs of the missions that will run
+/// again.
+fn resume(dir: &std::path::Path, info: &mut RunInfo, force: bool) -> Result<Resumed, RunError> {
+    let cannot = |message: String| {
+        RunError::Settings(format!("cannot resume `{}`: {message}", dir.display()))
+    };
+    let earlier = crate::report::read_run_info(dir).map_err(|e| cannot(e.to_string()))?;
+    let differences = info.fingerprint_differences(&earlier);
+    if !differences.is_empty() && !force {
+        return Err(cannot(format!(
+            "it was run with another fingerprint (now vs then): {}; pass --force to resume anyway",
+            differences.join("; ")
+        )));
+    }
+    let events_path = dir.join("events.jsonl");
+    let records = crate::events::read_events(&events_path).map_err(|e| cannot(e.to_string()))?;
+    let finished: std::collections::BTreeSet<MissionKey> = records
+        .iter()
+        .filter_map(|r| match (&r.mission, &r.event) {
+            (Some(key), Event::MissionFinished { status, .. })
+                if *status != MissionStatus::Interrupted =>
+            {
+                Some(key.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    let next_seq = records.iter().map(|r| r.seq + 1).max().unwrap_or(0);
+    let mut kept = Vec::new();
+    let mut again = std::collections::BTreeSet::new();
+    for record in &records {
+        match &record.mission {
+            Some(key) if !finished.contains(key) => {
+                again.insert(key.clone());
+            }
+            _ => {
+                let mut line = serde_json::to_vec(record).map_err(|e| cannot(e.to_string()))?;
+                line.push(b'\n');
+                kept.extend(line);
+            }
+        }
+    }
+    crate::fsutil::write_atomic(&events_path, &kept).map_err(|source| RunError::Io {
+        path: events_path.clone(),
+        source,
+    })?;
+    for key in &again {
+        let _ = std::fs::remove_dir_all(dir.join("transcripts").join(key.slug()));
+        let _ = std::fs::remove_file(dir.join("diffs").join(format!("{}.patch", key.slug())));
+    }
+    info.started_at = earlier.started_at.clone();
+    info.resumed_at = earlier.resumed_at.clone();
+    info.resumed_at.push(chrono::Utc::now().to_rfc3339());
+    Ok(Resumed { finished, next_seq })
 }
 
 /// The sandbox policy of `[sandbox]` (network access comes from each mission).
@@ -358,7 +429,25 @@ pub async fn run_suite(
         sandbox: None,
         shard: None,
         merged_from: Vec::new(),
+        resumed_at: Vec::new(),
     };
+    let mut runs = plan_runs(&suite, &missions, &settings.pairings, repeats);
+    if let Some((index, count)) = settings.shard {
+        let all = runs.len();
+        runs = shard(runs, index, count);
+        info.shard = Some(crate::report::ShardInfo {
+            index,
+            count,
+            planned: all as u64,
+        });
+    }
+    let events_path = dir.join("events.jsonl");
+    let mut first_seq = 0;
+    if settings.resume {
+        let resumed = resume(&dir, &mut info, settings.force)?;
+        runs.retain(|run| !resumed.finished.contains(&run.key));
+        first_seq = resumed.next_seq;
+    }
     let sandbox_policy = settings
         .config
         .sandbox
@@ -380,7 +469,6 @@ pub async fn run_suite(
         cpu_seconds(libc::RUSAGE_SELF),
         cpu_seconds(libc::RUSAGE_CHILDREN),
     );
-    let events_path = dir.join("events.jsonl");
     let journal = Arc::new(
         JsonlSink::create(&events_path)
             .map_err(|source| RunError::Io {
@@ -391,7 +479,7 @@ pub async fn run_suite(
     );
     let mut all_sinks: Vec<Arc<dyn EventSink>> = vec![journal.clone()];
     all_sinks.extend(sinks);
-    let emitter = Emitter::new(all_sinks);
+    let emitter = Emitter::continuing(all_sinks, first_seq);
     for (name, model) in registry.iter() {
         emitter.emit(Event::ModelLoaded {
             name: name.clone(),
@@ -423,17 +511,6 @@ pub async fn run_suite(
         sandbox: sandbox_policy,
         stop: settings.stop.clone(),
     });
-    let mut runs = plan_runs(&suite, &missions, &settings.pairings, repeats);
-    if let Some((index, count)) = settings.shard {
-        let all = runs.len();
-        runs = shard(runs, index, count);
-        info.shard = Some(crate::report::ShardInfo {
-            index,
-            count,
-            planned: all as u64,
-        });
-        write_run_info(&dir, &info)?;
-    }
     let planned = runs.len();
     run_all(runs, context, emitter, settings.jobs).await;
     if !settings.keep_workspaces {

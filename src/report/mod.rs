@@ -103,6 +103,74 @@ pub struct RunInfo {
     /// The shard runs a merged run was assembled from (`merge`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub merged_from: Vec<String>,
+    /// When the run was resumed (`run --resume`), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resumed_at: Vec<String>,
+}
+
+impl RunInfo {
+    /// What differs between this run's fingerprint and `other`'s: suite and mission hashes,
+    /// prompts, config, harness, pairings, repeats, shard, environment. Empty when they match.
+    pub fn fingerprint_differences(&self, other: &RunInfo) -> Vec<String> {
+        let mut differences = Vec::new();
+        let mut differ = |what: &str, a: String, b: String| {
+            if a != b {
+                differences.push(format!("{what}: {a} vs {b}"));
+            }
+        };
+        differ("suite", self.suite.hash.clone(), other.suite.hash.clone());
+        for (id, hash) in &self.suite.missions {
+            let theirs = other
+                .suite
+                .missions
+                .get(id)
+                .cloned()
+                .unwrap_or_else(|| "absent".into());
+            differ(&format!("mission `{id}`"), hash.clone(), theirs);
+        }
+        for (name, hash) in &self.prompts {
+            let theirs = other
+                .prompts
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| "absent".into());
+            differ(&format!("prompt `{name}`"), hash.clone(), theirs);
+        }
+        differ(
+            "config",
+            self.config_hash.clone(),
+            other.config_hash.clone(),
+        );
+        differ(
+            "harness",
+            format!("{} {}", self.harness.version, self.harness.git_commit),
+            format!("{} {}", other.harness.version, other.harness.git_commit),
+        );
+        let pairings = |info: &RunInfo| {
+            info.pairings
+                .iter()
+                .map(|p| p.name.clone())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        differ("pairings", pairings(self), pairings(other));
+        differ(
+            "repeats",
+            self.repeats.to_string(),
+            other.repeats.to_string(),
+        );
+        differ(
+            "shard",
+            format!("{:?}", self.shard),
+            format!("{:?}", other.shard),
+        );
+        differ(
+            "environment",
+            self.environment_hash.clone(),
+            other.environment_hash.clone(),
+        );
+        differences
+    }
 }
 
 /// Shard `index` of `count` (1-based): the mission runs at plan positions `index - 1`,

@@ -60,6 +60,8 @@ pub fn settings(suite: &Path, pairings: &[&str], out: &Path) -> RunSettings {
         out_dir: out.to_path_buf(),
         shard: None,
         stop: Default::default(),
+        resume: false,
+        force: false,
         run_id: "test-run".to_string(),
         work_dir: out.join("work"),
         cache_dir: shared_cache(),

@@ -13,6 +13,7 @@ mod local_model;
 mod process_tree;
 mod remote_api;
 mod remote_mission;
+mod resume;
 mod shards;
 mod spec_errors;
 mod statistics;

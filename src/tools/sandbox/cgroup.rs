@@ -82,6 +82,9 @@ impl CgroupBase {
     /// harness may not create groups.
     pub fn create(name: &str) -> Option<CgroupBase> {
         let found = find()?;
+        for parent in [&found.pids, &found.memory].into_iter().flatten() {
+            sweep_dead(parent);
+        }
         let make = |parent: &Option<PathBuf>, probe: &str| -> Option<PathBuf> {
             let dir = parent.as_ref()?.join(name);
             match std::fs::create_dir(&dir) {
@@ -284,6 +287,36 @@ impl CommandCgroup {
                 }
             }
         }
+    }
+}
+
+/// Removes the empty groups a harness that died (SIGKILL, a crash) left under `parent`: folders
+/// `missions-bench-<pid>-*` whose process is gone.
+fn sweep_dead(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("missions-bench-")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let base = entry.path();
+        if let Ok(commands) = std::fs::read_dir(&base) {
+            for command in commands.flatten() {
+                if command.path().is_dir() {
+                    let _ = std::fs::remove_dir(command.path());
+                }
+            }
+        }
+        let _ = std::fs::remove_dir(&base);
     }
 }
 
