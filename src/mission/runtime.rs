@@ -220,28 +220,29 @@ pub async fn run_mission(run: MissionRun, context: &RunContext, root: &Emitter) 
         });
     };
 
-    if context.stop.is_stopped() {
-        let detail = "the run was interrupted before this mission started".to_string();
+    // A mission that ends before its lifecycle starts: halted with a reason, then finished.
+    let end_early = |status: MissionStatus, reason: HaltReason, detail: String| {
         emitter.emit(Event::MissionHalted {
-            reason: HaltReason::Interrupted,
+            reason,
             detail: detail.clone(),
         });
-        finish(
+        finish(status, Some((reason, detail)));
+    };
+    if context.stop.is_stopped() {
+        end_early(
             MissionStatus::Interrupted,
-            Some((HaltReason::Interrupted, detail)),
+            HaltReason::Interrupted,
+            "the run was interrupted before this mission started".to_string(),
         );
         return;
     }
     let environment = match &context.environment {
         Ok(environment) => environment,
         Err(message) => {
-            emitter.emit(Event::MissionHalted {
-                reason: HaltReason::EnvironmentSetupFailed,
-                detail: message.clone(),
-            });
-            finish(
+            end_early(
                 MissionStatus::Error,
-                Some((HaltReason::EnvironmentSetupFailed, message.clone())),
+                HaltReason::EnvironmentSetupFailed,
+                message.clone(),
             );
             return;
         }
@@ -252,14 +253,10 @@ pub async fn run_mission(run: MissionRun, context: &RunContext, root: &Emitter) 
         {
             Ok(runtime) => runtime,
             Err(message) => {
-                let detail = format!("cannot set up the workspace: {message}");
-                emitter.emit(Event::MissionHalted {
-                    reason: HaltReason::HarnessError,
-                    detail: detail.clone(),
-                });
-                finish(
+                end_early(
                     MissionStatus::Error,
-                    Some((HaltReason::HarnessError, detail)),
+                    HaltReason::HarnessError,
+                    format!("cannot set up the workspace: {message}"),
                 );
                 return;
             }

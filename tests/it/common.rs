@@ -147,3 +147,50 @@ pub fn report_of(output: &std::process::Output) -> String {
         .expect("report line")
         .to_string()
 }
+
+/// A table's columns that do not depend on when or under which id the run happened.
+pub fn stable_columns<R: missions_bench::metrics::table::TableRow>(
+    rows: &[R],
+) -> Vec<(&'static str, missions_bench::metrics::table::ColumnData)> {
+    R::to_columns(rows)
+        .into_iter()
+        .filter(|(name, _)| {
+            *name != "run_id"
+                && !name.contains("_ms")
+                && !name.contains("per_s")
+                && !name.contains("wall")
+        })
+        .collect()
+}
+
+/// Waits until a run writing into `out` has finished `missions` missions; returns its journal.
+pub fn wait_for_finished(out: &Path, missions: usize) -> PathBuf {
+    use missions_bench::events::{read_events, Event};
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run made no progress"
+        );
+        let journal = std::fs::read_dir(out)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path().join("events.jsonl"))
+            .find(|p| p.is_file());
+        if let Some(path) = journal {
+            let finished = read_events(&path)
+                .map(|records| {
+                    records
+                        .iter()
+                        .filter(|r| matches!(r.event, Event::MissionFinished { .. }))
+                        .count()
+                })
+                .unwrap_or(0);
+            if finished >= missions {
+                return path;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}

@@ -1,14 +1,14 @@
 //! Ctrl-C: the first interrupt stops the run, kills what runs, writes the reports for what
 //! finished and exits 130; a second one exits at once.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use missions_bench::events::{read_events, Event};
 use missions_bench::report::read_tables;
 
-use crate::common::{shared_cache, tiny_suite};
+use crate::common::{shared_cache, tiny_suite, wait_for_finished};
 
 fn start(out: &Path, cwd: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_missions-bench"))
@@ -29,34 +29,6 @@ fn start(out: &Path, cwd: &Path) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start missions-bench")
-}
-
-/// The run's events file, once `missions` missions have finished.
-fn wait_for_finished(out: &Path, missions: usize) -> PathBuf {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        assert!(Instant::now() < deadline, "no mission finished in time");
-        let events = std::fs::read_dir(out)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path().join("events.jsonl"))
-            .find(|p| p.is_file());
-        if let Some(path) = events {
-            let finished = read_events(&path)
-                .map(|records| {
-                    records
-                        .iter()
-                        .filter(|r| matches!(r.event, Event::MissionFinished { .. }))
-                        .count()
-                })
-                .unwrap_or(0);
-            if finished >= missions {
-                return path;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn interrupt(child: &Child) {

@@ -4,27 +4,15 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use missions_bench::events::{read_events, Event, EventRecord, MissionKey};
-use missions_bench::metrics::table::{ColumnData, TableRow};
 use missions_bench::report::read_tables;
 
-use crate::common::{missions_bench, run_tiny, shared_cache, text, tiny_suite};
+use crate::common::{
+    missions_bench, run_tiny, shared_cache, stable_columns, text, tiny_suite, wait_for_finished,
+};
 
 const FLAGS: [&str; 4] = ["--repeats", "12", "--jobs", "1"];
-
-fn stable<R: TableRow>(rows: &[R]) -> Vec<(&'static str, ColumnData)> {
-    R::to_columns(rows)
-        .into_iter()
-        .filter(|(name, _)| {
-            *name != "run_id"
-                && !name.contains("_ms")
-                && !name.contains("per_s")
-                && !name.contains("wall")
-        })
-        .collect()
-}
 
 /// Starts a run, waits until `finished` missions ended, then sends `signal`.
 fn interrupted_run(cwd: &Path, out: &Path, finished: usize, signal: i32) -> std::path::PathBuf {
@@ -45,29 +33,7 @@ fn interrupted_run(cwd: &Path, out: &Path, finished: usize, signal: i32) -> std:
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let journal = loop {
-        assert!(Instant::now() < deadline, "the run made no progress");
-        let found = std::fs::read_dir(out)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path().join("events.jsonl"))
-            .find(|p| p.is_file());
-        if let Some(path) = found {
-            let done = read_events(&path)
-                .map(|r| {
-                    r.iter()
-                        .filter(|r| matches!(r.event, Event::MissionFinished { .. }))
-                        .count()
-                })
-                .unwrap_or(0);
-            if done >= finished {
-                break path;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let journal = wait_for_finished(out, finished);
     // SAFETY: kill(2) on the child we started.
     unsafe {
         libc::kill(child.id() as i32, signal);
@@ -119,20 +85,28 @@ fn resume_and_compare(dir: &Path, report: &Path, whole: &missions_bench::metrics
 
     let tables = read_tables(report).unwrap();
     assert_eq!(
-        stable(&tables.missions),
-        stable(&whole.missions),
+        stable_columns(&tables.missions),
+        stable_columns(&whole.missions),
         "missions"
     );
     assert_eq!(
-        stable(&tables.milestones),
-        stable(&whole.milestones),
+        stable_columns(&tables.milestones),
+        stable_columns(&whole.milestones),
         "milestones"
     );
-    assert_eq!(stable(&tables.runs), stable(&whole.runs), "runs");
-    assert_eq!(stable(&tables.turns), stable(&whole.turns), "turns");
     assert_eq!(
-        stable(&tables.assertions),
-        stable(&whole.assertions),
+        stable_columns(&tables.runs),
+        stable_columns(&whole.runs),
+        "runs"
+    );
+    assert_eq!(
+        stable_columns(&tables.turns),
+        stable_columns(&whole.turns),
+        "turns"
+    );
+    assert_eq!(
+        stable_columns(&tables.assertions),
+        stable_columns(&whole.assertions),
         "assertions"
     );
 

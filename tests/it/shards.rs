@@ -3,31 +3,29 @@
 
 use std::path::Path;
 
-use missions_bench::metrics::table::{ColumnData, TableRow};
 use missions_bench::metrics::Tables;
 use missions_bench::report::read_tables;
 
-use crate::common::{missions_bench, report_of, run_tiny, text, tiny_suite};
-
-/// Columns that do not depend on when or under which id the run happened.
-fn stable<R: TableRow>(rows: &[R]) -> Vec<(&'static str, ColumnData)> {
-    R::to_columns(rows)
-        .into_iter()
-        .filter(|(name, _)| {
-            *name != "run_id"
-                && !name.contains("_ms")
-                && !name.contains("per_s")
-                && !name.contains("wall")
-        })
-        .collect()
-}
+use crate::common::{missions_bench, report_of, run_tiny, stable_columns, text, tiny_suite};
 
 fn assert_same(a: &Tables, b: &Tables) {
-    assert_eq!(stable(&a.missions), stable(&b.missions), "missions");
-    assert_eq!(stable(&a.milestones), stable(&b.milestones), "milestones");
-    assert_eq!(stable(&a.runs), stable(&b.runs), "runs");
-    assert_eq!(stable(&a.turns), stable(&b.turns), "turns");
-    assert_eq!(stable(&a.assertions), stable(&b.assertions), "assertions");
+    assert_eq!(
+        stable_columns(&a.missions),
+        stable_columns(&b.missions),
+        "missions"
+    );
+    assert_eq!(
+        stable_columns(&a.milestones),
+        stable_columns(&b.milestones),
+        "milestones"
+    );
+    assert_eq!(stable_columns(&a.runs), stable_columns(&b.runs), "runs");
+    assert_eq!(stable_columns(&a.turns), stable_columns(&b.turns), "turns");
+    assert_eq!(
+        stable_columns(&a.assertions),
+        stable_columns(&b.assertions),
+        "assertions"
+    );
 }
 
 /// The tiny suite with oracle and nop, two repeats each: 8 mission runs.
