@@ -269,16 +269,13 @@ pub async fn run_mission(run: MissionRun, context: &RunContext, root: &Emitter) 
         });
     }
 
+    let diff_path = context
+        .report_dir
+        .join("diffs")
+        .join(format!("{slug}.patch"));
     if matches!(&halt, Some((HaltReason::Interrupted, _))) {
         // An interrupted mission is unfinished: no ground truth, only the diff so far.
-        runtime
-            .save_final_diff(
-                &context
-                    .report_dir
-                    .join("diffs")
-                    .join(format!("{slug}.patch")),
-            )
-            .await;
+        runtime.save_final_diff(&diff_path).await;
         finish(MissionStatus::Interrupted, halt);
         if !context.keep_workspaces {
             let _ = std::fs::remove_dir_all(&mission_dir);
@@ -324,14 +321,7 @@ pub async fn run_mission(run: MissionRun, context: &RunContext, root: &Emitter) 
     }
     emit_notices("coverage", notices);
     emitter.emit(count_lines(&run.mission, &workspace_dir));
-    runtime
-        .save_final_diff(
-            &context
-                .report_dir
-                .join("diffs")
-                .join(format!("{slug}.patch")),
-        )
-        .await;
+    runtime.save_final_diff(&diff_path).await;
 
     // A stop during the ground truth leaves it incomplete: the mission is unfinished, not failed.
     let halt = match halt {
