@@ -144,7 +144,10 @@ fn resume(dir: &std::path::Path, info: &mut RunInfo, force: bool) -> Result<Resu
         RunError::Settings(format!("cannot resume `{}`: {message}", dir.display()))
     };
     let earlier = crate::report::read_run_info(dir).map_err(|e| cannot(e.to_string()))?;
-    let differences = info.fingerprint_differences(&earlier);
+    let mut differences = info.fingerprint_differences(&earlier);
+    if info.shard != earlier.shard {
+        differences.push(format!("shard: {:?} vs {:?}", info.shard, earlier.shard));
+    }
     if !differences.is_empty() && !force {
         return Err(cannot(format!(
             "it was run with another fingerprint (now vs then): {}; pass --force to resume anyway",

@@ -29,21 +29,6 @@ pub struct Merged {
     pub tables: Tables,
 }
 
-/// What must be equal across the shards of one run.
-fn fingerprint(info: &RunInfo) -> serde_json::Value {
-    serde_json::json!({
-        "suite": info.suite.hash,
-        "missions": info.suite.missions,
-        "prompts": info.prompts,
-        "config": info.config_hash,
-        "harness": info.harness,
-        "pairings": info.pairings,
-        "repeats": info.repeats,
-        "environment": info.environment_hash,
-        "schema": info.schema_version,
-    })
-}
-
 /// Merges shard report folders into `<out>/<run-id>/`, the run id being the first shard's with
 /// `-merged`.
 pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Merged, MergeError> {
@@ -63,11 +48,13 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Merged, MergeError> {
     let count = first.shard.map(|s| s.count).unwrap_or(1);
     let mut seen: BTreeMap<u32, &PathBuf> = BTreeMap::new();
     for (dir, info) in &infos {
-        if fingerprint(info) != fingerprint(first) {
+        let differences = info.fingerprint_differences(first);
+        if !differences.is_empty() {
             return Err(MergeError::Mismatch(format!(
-                "`{}` and `{}` differ in suite, prompts, config, harness, pairings, repeats or environment",
+                "`{}` and `{}` differ: {}",
+                dir.display(),
                 first_dir.display(),
-                dir.display()
+                differences.join("; ")
             )));
         }
         let Some(shard) = info.shard else { continue };

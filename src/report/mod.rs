@@ -110,7 +110,8 @@ pub struct RunInfo {
 
 impl RunInfo {
     /// What differs between this run's fingerprint and `other`'s: suite and mission hashes,
-    /// prompts, config, harness, pairings, repeats, shard, environment. Empty when they match.
+    /// prompts, config, harness, pairings, repeats, environment and schema (the shard is not part
+    /// of it: the shards of one run differ there). Empty when they match.
     pub fn fingerprint_differences(&self, other: &RunInfo) -> Vec<String> {
         let mut differences = Vec::new();
         let mut differ = |what: &str, a: String, b: String| {
@@ -119,22 +120,23 @@ impl RunInfo {
             }
         };
         differ("suite", self.suite.hash.clone(), other.suite.hash.clone());
-        for (id, hash) in &self.suite.missions {
-            let theirs = other
-                .suite
-                .missions
-                .get(id)
-                .cloned()
-                .unwrap_or_else(|| "absent".into());
-            differ(&format!("mission `{id}`"), hash.clone(), theirs);
+        let by_key = |ours: &BTreeMap<String, String>, theirs: &BTreeMap<String, String>| {
+            let keys: std::collections::BTreeSet<&String> =
+                ours.keys().chain(theirs.keys()).collect();
+            keys.into_iter()
+                .map(|k| {
+                    let get = |m: &BTreeMap<String, String>| {
+                        m.get(k).cloned().unwrap_or_else(|| "absent".into())
+                    };
+                    (k.clone(), get(ours), get(theirs))
+                })
+                .collect::<Vec<_>>()
+        };
+        for (id, a, b) in by_key(&self.suite.missions, &other.suite.missions) {
+            differ(&format!("mission `{id}`"), a, b);
         }
-        for (name, hash) in &self.prompts {
-            let theirs = other
-                .prompts
-                .get(name)
-                .cloned()
-                .unwrap_or_else(|| "absent".into());
-            differ(&format!("prompt `{name}`"), hash.clone(), theirs);
+        for (name, a, b) in by_key(&self.prompts, &other.prompts) {
+            differ(&format!("prompt `{name}`"), a, b);
         }
         differ(
             "config",
@@ -160,14 +162,14 @@ impl RunInfo {
             other.repeats.to_string(),
         );
         differ(
-            "shard",
-            format!("{:?}", self.shard),
-            format!("{:?}", other.shard),
-        );
-        differ(
             "environment",
             self.environment_hash.clone(),
             other.environment_hash.clone(),
+        );
+        differ(
+            "schema",
+            self.schema_version.to_string(),
+            other.schema_version.to_string(),
         );
         differences
     }
