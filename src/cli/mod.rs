@@ -323,14 +323,7 @@ fn check_regressions(args: args::GateArgs) -> ExitCode {
                     finding.baseline,
                     finding.current,
                     finding.change,
-                    if thresholds
-                        .iter()
-                        .any(|t| t.measure == finding.measure && t.drop)
-                    {
-                        "drop"
-                    } else {
-                        "rise"
-                    },
+                    if finding.drop { "drop" } else { "rise" },
                     finding.allowed,
                     finding.evidence
                 );

@@ -325,7 +325,8 @@ pub async fn run_mission(run: MissionRun, context: &RunContext, root: &Emitter) 
 
     // A stop during the ground truth leaves it incomplete: the mission is unfinished, not failed.
     let halt = match halt {
-        None if context.stop.is_stopped() => {
+        // Whatever else stopped the mission: its ground truth was cut short too.
+        _ if context.stop.is_stopped() => {
             let detail = "the run was interrupted while the ground truth was measured".to_string();
             emitter.emit(Event::MissionHalted {
                 reason: HaltReason::Interrupted,

@@ -139,6 +139,8 @@ pub struct Finding {
     /// Current minus baseline.
     pub change: f64,
     pub allowed: f64,
+    /// Whether the allowance is for a drop (`--max-drop`) rather than a rise.
+    pub drop: bool,
     pub regressed: bool,
     /// The statistics behind it: McNemar on the aligned runs for pass rate, a paired bootstrap
     /// interval for tokens and wall time, the missions that stopped passing.
@@ -346,6 +348,7 @@ pub fn check(
                 current: is,
                 change,
                 allowed,
+                drop: threshold.drop,
                 regressed,
                 evidence,
             });
