@@ -64,7 +64,7 @@ impl Redactor {
             .filter(|s| s.chars().count() >= 4)
             .collect();
         // Longer keys first, so a key containing another is replaced whole.
-        values.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        values.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         values.dedup();
         Redactor {
             secrets: Arc::new(values),

@@ -81,7 +81,8 @@ pub struct RemoteOptions {
     pub headers: Vec<(String, String)>,
     /// Anthropic prompt caching: `None` is off.
     pub cache_ttl: Option<String>,
-    pub max_tokens: u32,
+    /// `max_new_tokens` of the config: the output limit when a request sets none.
+    pub max_tokens: Option<u32>,
 }
 
 impl RemoteOptions {
@@ -166,8 +167,7 @@ impl RemoteOptions {
             },
             max_tokens: config
                 .max_new_tokens
-                .map(|n| n.min(u32::MAX as usize) as u32)
-                .unwrap_or(anthropic::DEFAULT_MAX_TOKENS),
+                .map(|n| n.min(u32::MAX as usize) as u32),
         })
     }
 }
@@ -320,14 +320,16 @@ impl Shared {
     fn body(&self, request: &ChatRequest<'_>) -> Value {
         let options = &self.options;
         match options.protocol {
-            Protocol::OpenAi => openai::body(request, &options.model, &options.params),
+            Protocol::OpenAi => {
+                openai::body(request, &options.model, &options.params, options.max_tokens)
+            }
             Protocol::Anthropic => anthropic::body(
                 request,
                 &anthropic::BodyOptions {
                     model: &options.model,
                     params: &options.params,
                     cache_ttl: options.cache_ttl.as_deref(),
-                    max_tokens: options.max_tokens,
+                    max_tokens: options.max_tokens.unwrap_or(anthropic::DEFAULT_MAX_TOKENS),
                 },
             ),
         }

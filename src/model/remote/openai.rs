@@ -9,7 +9,13 @@ use crate::model::{ChatRequest, MessageRole, StopReason, ToolCall, Usage, UsageS
 
 /// The request body. `params` go in first, so they can add fields but never replace the
 /// conversation, the model or the streaming options.
-pub fn body(request: &ChatRequest<'_>, model: &str, params: &Map<String, Value>) -> Value {
+/// `max_tokens` is the config's `max_new_tokens`, used when the request sets no limit.
+pub fn body(
+    request: &ChatRequest<'_>,
+    model: &str,
+    params: &Map<String, Value>,
+    max_tokens: Option<u32>,
+) -> Value {
     let mut body = params.clone();
     let messages: Vec<Value> = request
         .messages
@@ -69,7 +75,7 @@ pub fn body(request: &ChatRequest<'_>, model: &str, params: &Map<String, Value>)
             .collect();
         body.insert("tools".into(), Value::Array(tools));
     }
-    if let Some(max) = request.max_output_tokens {
+    if let Some(max) = request.max_output_tokens.or(max_tokens) {
         if !body.contains_key("max_tokens") && !body.contains_key("max_completion_tokens") {
             body.insert("max_tokens".into(), json!(max));
         }
