@@ -1,13 +1,14 @@
 //! The CI gate: a run against a baseline run, per pairing, on the mission runs whose
 //! fingerprints match (suite, mission hash, prompt hashes), with a threshold per measure.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use super::compare::{compare, paired_difference, PairingSummary};
+use super::compare::{compare, paired_rows, PairingSummary};
 use super::RunInfo;
 use crate::metrics::{MissionRow, Tables};
+use crate::spec::hash::short;
 
 /// A measure `check` can gate on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -182,25 +183,15 @@ fn matched(
     baseline_info: &RunInfo,
 ) -> (Tables, Tables, Vec<String>) {
     let mut excluded = Vec::new();
-    let prompts_match = current_info.prompts == baseline_info.prompts;
-    if !prompts_match {
-        let differing: Vec<&String> = current_info
-            .prompts
-            .iter()
-            .filter(|(name, hash)| baseline_info.prompts.get(*name) != Some(hash))
-            .map(|(name, _)| name)
-            .collect();
+    let prompts = super::differing_keys(&current_info.prompts, &baseline_info.prompts);
+    if !prompts.is_empty() {
         excluded.push(format!(
             "every mission: the prompts differ ({})",
-            differing
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            prompts.join(", ")
         ));
     }
     let base: BTreeMap<Key, &MissionRow> = baseline.missions.iter().map(|m| (key(m), m)).collect();
-    let mut keep: Vec<Key> = Vec::new();
+    let mut keep: BTreeSet<Key> = BTreeSet::new();
     for row in &current.missions {
         let k = key(row);
         match base.get(&k) {
@@ -214,54 +205,39 @@ fn matched(
                 row.pairing,
                 row.repeat,
                 row.suite,
-                &row.mission_hash[..row.mission_hash.len().min(12)],
-                &b.mission_hash[..b.mission_hash.len().min(12)]
+                short(&row.mission_hash),
+                short(&b.mission_hash)
             )),
-            Some(_) if prompts_match => keep.push(k),
+            Some(_) if prompts.is_empty() => {
+                keep.insert(k);
+            }
             Some(_) => {}
         }
     }
-    let filter = |tables: &Tables| -> Tables {
-        let kept = |pairing: &str, suite: &str, mission: &str, repeat: u32| {
-            keep.contains(&(
-                pairing.to_string(),
-                suite.to_string(),
-                mission.to_string(),
-                repeat,
-            ))
+    // The rows of the kept mission runs, in every table.
+    macro_rules! kept {
+        ($tables:expr, $table:ident) => {
+            $tables
+                .$table
+                .iter()
+                .filter(|r| {
+                    keep.contains(&(
+                        r.pairing.clone(),
+                        r.suite.clone(),
+                        r.mission.clone(),
+                        r.repeat,
+                    ))
+                })
+                .cloned()
+                .collect()
         };
-        Tables {
-            missions: tables
-                .missions
-                .iter()
-                .filter(|m| kept(&m.pairing, &m.suite, &m.mission, m.repeat))
-                .cloned()
-                .collect(),
-            milestones: tables
-                .milestones
-                .iter()
-                .filter(|m| kept(&m.pairing, &m.suite, &m.mission, m.repeat))
-                .cloned()
-                .collect(),
-            runs: tables
-                .runs
-                .iter()
-                .filter(|m| kept(&m.pairing, &m.suite, &m.mission, m.repeat))
-                .cloned()
-                .collect(),
-            turns: tables
-                .turns
-                .iter()
-                .filter(|m| kept(&m.pairing, &m.suite, &m.mission, m.repeat))
-                .cloned()
-                .collect(),
-            assertions: tables
-                .assertions
-                .iter()
-                .filter(|m| kept(&m.pairing, &m.suite, &m.mission, m.repeat))
-                .cloned()
-                .collect(),
-        }
+    }
+    let filter = |tables: &Tables| Tables {
+        missions: kept!(tables, missions),
+        milestones: kept!(tables, milestones),
+        runs: kept!(tables, runs),
+        turns: kept!(tables, turns),
+        assertions: kept!(tables, assertions),
     };
     (filter(current), filter(baseline), excluded)
 }
@@ -280,20 +256,16 @@ pub fn check(
         .into_iter()
         .map(|s| (s.pairing.clone(), s))
         .collect();
-    // Both sides under one name per pairing, so paired differences line up.
-    let mut both = baseline.clone();
-    for row in &mut both.missions {
-        row.pairing = format!("{}\u{0}baseline", row.pairing);
-    }
     let mut findings = Vec::new();
     for summary in &now {
         let Some(old) = before.get(&summary.pairing) else {
             continue;
         };
-        let paired = paired_difference(
-            &[both.clone(), current.clone()],
-            &format!("{}\u{0}baseline", summary.pairing),
+        let paired = paired_rows(
+            "baseline",
             &summary.pairing,
+            &of_pairing(&baseline.missions, &summary.pairing),
+            &of_pairing(&current.missions, &summary.pairing),
         );
         for threshold in thresholds {
             let (Some(was), Some(is)) = (threshold.measure.of(old), threshold.measure.of(summary))
@@ -359,6 +331,10 @@ pub fn check(
         excluded,
         findings,
     }
+}
+
+fn of_pairing<'a>(rows: &'a [MissionRow], pairing: &str) -> Vec<&'a MissionRow> {
+    rows.iter().filter(|m| m.pairing == pairing).collect()
 }
 
 /// Missions of `pairing` that passed in the baseline and not now.

@@ -113,6 +113,25 @@ fn share(part: u64, whole: u64) -> Option<f64> {
     (whole > 0).then(|| part as f64 / whole as f64)
 }
 
+/// The round in which each milestone of each mission run first passed, once per milestone (rows
+/// repeat it on every round).
+pub fn rounds_to_pass<'a>(
+    rows: impl IntoIterator<Item = &'a MilestoneRow>,
+) -> BTreeMap<(&'a str, &'a str, &'a str, u32, &'a str), u32> {
+    rows.into_iter()
+        .filter_map(|row| {
+            let key = (
+                row.run_id.as_str(),
+                row.suite.as_str(),
+                row.mission.as_str(),
+                row.repeat,
+                row.milestone.as_str(),
+            );
+            row.rounds_to_pass.map(|r| (key, r))
+        })
+        .collect()
+}
+
 /// Per-pairing summaries, in pairing-name order.
 pub fn compare(tables: &[Tables]) -> Vec<PairingSummary> {
     let mut missions: BTreeMap<&str, Vec<&MissionRow>> = BTreeMap::new();
@@ -137,22 +156,7 @@ pub fn compare(tables: &[Tables]) -> Vec<PairingSummary> {
         .map(|(pairing, rows)| {
             let n = rows.len() as u64;
             let passed = rows.iter().filter(|m| m.status == "passed").count() as u64;
-            // Rounds to pass, once per milestone (rows repeat it on every round).
-            let mut first_pass: BTreeMap<(&str, &str, u32, &str, &str), u32> = BTreeMap::new();
-            for row in milestones.get(pairing).into_iter().flatten() {
-                if let Some(r) = row.rounds_to_pass {
-                    first_pass.insert(
-                        (
-                            row.run_id.as_str(),
-                            row.mission.as_str(),
-                            row.repeat,
-                            row.milestone.as_str(),
-                            row.suite.as_str(),
-                        ),
-                        r,
-                    );
-                }
-            }
+            let first_pass = rounds_to_pass(milestones.get(pairing).into_iter().flatten().copied());
             let role_means: BTreeMap<String, f64> = [
                 (
                     "orchestrator",
@@ -376,16 +380,29 @@ pub fn paired_difference(
     baseline: &str,
     candidate: &str,
 ) -> Option<PairedDifference> {
-    type Key<'a> = (&'a str, &'a str, u32);
-    let index = |pairing: &str| -> BTreeMap<Key<'_>, &MissionRow> {
+    let of = |pairing: &str| -> Vec<&MissionRow> {
         tables
             .iter()
             .flat_map(|t| &t.missions)
             .filter(|m| m.pairing == pairing)
-            .map(|m| ((m.suite.as_str(), m.mission.as_str(), m.repeat), m))
             .collect()
     };
-    let (base, cand) = (index(baseline), index(candidate));
+    paired_rows(baseline, candidate, &of(baseline), &of(candidate))
+}
+
+/// The paired comparison of two sets of mission runs, named `baseline` and `candidate`.
+pub fn paired_rows(
+    baseline: &str,
+    candidate: &str,
+    baseline_rows: &[&MissionRow],
+    candidate_rows: &[&MissionRow],
+) -> Option<PairedDifference> {
+    fn index<'a>(rows: &[&'a MissionRow]) -> BTreeMap<(&'a str, &'a str, u32), &'a MissionRow> {
+        rows.iter()
+            .map(|m| ((m.suite.as_str(), m.mission.as_str(), m.repeat), *m))
+            .collect()
+    }
+    let (base, cand) = (index(baseline_rows), index(candidate_rows));
     let pairs: Vec<(&MissionRow, &MissionRow)> = base
         .iter()
         .filter_map(|(key, b)| cand.get(key).map(|c| (*b, *c)))

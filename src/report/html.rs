@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
-use super::compare::{compare, PairingSummary};
+use super::compare::{compare, rounds_to_pass, PairingSummary};
 use crate::metrics::Tables;
 
 const PALETTE: [&str; 8] = [
@@ -415,15 +415,18 @@ fn mission_table(tables: &[Tables]) -> String {
 pub fn render(tables: &[Tables], title: &str) -> String {
     let summaries = compare(tables);
     let pairings: Vec<String> = summaries.iter().map(|s| s.pairing.clone()).collect();
-    // Rounds to pass per milestone: the first passing round, averaged over runs.
+    // Rounds to pass per milestone: the first passing round, averaged over mission runs.
     let mut rounds: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
     let mut milestone_order: BTreeSet<(String, String)> = BTreeSet::new();
-    for row in tables.iter().flat_map(|t| &t.milestones) {
-        if let Some(r) = row.rounds_to_pass {
-            let name = format!("{}/{}", row.mission, row.milestone);
-            milestone_order.insert((row.mission.clone(), row.milestone.clone()));
+    for pairing in &pairings {
+        let rows = tables
+            .iter()
+            .flat_map(|t| &t.milestones)
+            .filter(|m| &m.pairing == pairing);
+        for ((_, _, mission, _, milestone), r) in rounds_to_pass(rows) {
+            milestone_order.insert((mission.to_string(), milestone.to_string()));
             rounds
-                .entry((name, row.pairing.clone()))
+                .entry((format!("{mission}/{milestone}"), pairing.clone()))
                 .or_default()
                 .push(f64::from(r));
         }
@@ -433,7 +436,6 @@ pub fn render(tables: &[Tables], title: &str) -> String {
         .map(|(m, s)| format!("{m}/{s}"))
         .collect();
     let mean = |v: &Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
-    // Rows repeat a milestone on every round; one value per (run, milestone) is enough here.
     let rounds_chart = grouped_bars(
         "Rounds to pass, per milestone",
         "rounds",

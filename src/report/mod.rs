@@ -108,6 +108,24 @@ pub struct RunInfo {
     pub resumed_at: Vec<String>,
 }
 
+/// Keys whose values differ between two maps, a key absent from one side included.
+pub(crate) fn differing_keys(
+    ours: &BTreeMap<String, String>,
+    theirs: &BTreeMap<String, String>,
+) -> Vec<String> {
+    ours.keys()
+        .chain(theirs.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .filter(|k| ours.get(*k) != theirs.get(*k))
+        .cloned()
+        .collect()
+}
+
+fn value_of(map: &BTreeMap<String, String>, key: &str) -> String {
+    map.get(key).cloned().unwrap_or_else(|| "absent".into())
+}
+
 impl RunInfo {
     /// What differs between this run's fingerprint and `other`'s: suite and mission hashes,
     /// prompts, config, harness, pairings, repeats, environment and schema (the shard is not part
@@ -120,23 +138,19 @@ impl RunInfo {
             }
         };
         differ("suite", self.suite.hash.clone(), other.suite.hash.clone());
-        let by_key = |ours: &BTreeMap<String, String>, theirs: &BTreeMap<String, String>| {
-            let keys: std::collections::BTreeSet<&String> =
-                ours.keys().chain(theirs.keys()).collect();
-            keys.into_iter()
-                .map(|k| {
-                    let get = |m: &BTreeMap<String, String>| {
-                        m.get(k).cloned().unwrap_or_else(|| "absent".into())
-                    };
-                    (k.clone(), get(ours), get(theirs))
-                })
-                .collect::<Vec<_>>()
-        };
-        for (id, a, b) in by_key(&self.suite.missions, &other.suite.missions) {
-            differ(&format!("mission `{id}`"), a, b);
+        for id in differing_keys(&self.suite.missions, &other.suite.missions) {
+            differ(
+                &format!("mission `{id}`"),
+                value_of(&self.suite.missions, &id),
+                value_of(&other.suite.missions, &id),
+            );
         }
-        for (name, a, b) in by_key(&self.prompts, &other.prompts) {
-            differ(&format!("prompt `{name}`"), a, b);
+        for name in differing_keys(&self.prompts, &other.prompts) {
+            differ(
+                &format!("prompt `{name}`"),
+                value_of(&self.prompts, &name),
+                value_of(&other.prompts, &name),
+            );
         }
         differ(
             "config",
