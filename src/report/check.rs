@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use super::compare::{compare, paired_rows, PairingSummary};
+use super::text::escape;
 use super::RunInfo;
 use crate::metrics::{MissionRow, Tables};
 use crate::spec::hash::short;
@@ -57,7 +58,7 @@ impl Measure {
         match self {
             Measure::PassRate => Some(summary.pass_rate),
             Measure::Acceptance => summary.acceptance_share,
-            Measure::Tokens => Some(summary.tokens_by_role.values().sum()),
+            Measure::Tokens => Some(summary.mean_tokens()),
             Measure::Cost => summary.mean_cost_usd,
             Measure::Wall => Some(summary.mean_wall_s),
             Measure::Rounds => summary.mean_rounds_to_pass,
@@ -354,13 +355,6 @@ fn flips(baseline: &Tables, current: &Tables, pairing: &str) -> Vec<String> {
         .collect()
 }
 
-fn xml_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 /// JUnit XML with one test case per mission run of the current report: a failure when it did not
 /// pass, saying so when it passed in the baseline.
 pub fn junit(current: &Tables, baseline: &Tables) -> String {
@@ -378,9 +372,9 @@ pub fn junit(current: &Tables, baseline: &Tables) -> String {
     for m in &current.missions {
         out.push_str(&format!(
             "  <testcase classname=\"{}.{}\" name=\"{} r{}\" time=\"{:.3}\"",
-            xml_escape(&m.suite),
-            xml_escape(&m.pairing),
-            xml_escape(&m.mission),
+            escape(&m.suite),
+            escape(&m.pairing),
+            escape(&m.mission),
             m.repeat,
             m.wall_ms / 1000.0
         ));
@@ -406,8 +400,8 @@ pub fn junit(current: &Tables, baseline: &Tables) -> String {
         );
         out.push_str(&format!(
             ">\n    <failure message=\"{}\">{}</failure>\n  </testcase>\n",
-            xml_escape(&message),
-            xml_escape(&m.halt_detail)
+            escape(&message),
+            escape(&m.halt_detail)
         ));
     }
     out.push_str("</testsuite>\n");

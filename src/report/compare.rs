@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::stats::{
     cluster_bootstrap, mcnemar_exact, paired_bootstrap, pass_at_k, pass_hat_k, Interval,
 };
-use super::text::{optional, render, seconds, tokens};
+use super::text::{optional, percent, render, seconds, tokens};
 use crate::metrics::{MilestoneRow, MissionRow, Tables, TurnRow};
 
 /// Bootstrap resamples and the seed they are drawn with: fixed, so a comparison is reproducible.
@@ -102,6 +102,29 @@ pub struct PairingSummary {
     pub findings_per_mission: BTreeMap<String, f64>,
     /// Cached input over all input, by role, over turns whose numbers are known.
     pub cache_read_share_by_role: BTreeMap<String, f64>,
+}
+
+impl PairingSummary {
+    /// Mean input + output tokens per mission, all roles.
+    pub fn mean_tokens(&self) -> f64 {
+        self.tokens_by_role.values().sum()
+    }
+
+    /// Findings of a severity per mission.
+    pub fn findings(&self, severity: &str) -> f64 {
+        self.findings_per_mission
+            .get(severity)
+            .copied()
+            .unwrap_or(0.0)
+    }
+}
+
+/// `1:100% 2:83%`: a value per k.
+fn by_k(map: &BTreeMap<u64, f64>, between: &str, separator: &str) -> String {
+    map.iter()
+        .map(|(k, v)| format!("{k}{between}{}", percent(*v)))
+        .collect::<Vec<_>>()
+        .join(separator)
 }
 
 fn mean(values: impl IntoIterator<Item = f64>) -> Option<f64> {
@@ -304,7 +327,6 @@ pub fn compare(tables: &[Tables]) -> Vec<PairingSummary> {
 }
 
 pub fn render_compare(summaries: &[PairingSummary]) -> String {
-    let percent = |v: Option<f64>| optional(v.map(|v| format!("{:.0}%", v * 100.0)));
     let rows: Vec<Vec<String>> = summaries
         .iter()
         .map(|s| {
@@ -313,9 +335,9 @@ pub fn render_compare(summaries: &[PairingSummary]) -> String {
             vec![
                 s.pairing.clone(),
                 s.missions.to_string(),
-                format!("{:.0}%", s.pass_rate * 100.0),
-                percent(s.acceptance_share),
-                percent(s.milestones_passed_share),
+                percent(s.pass_rate),
+                optional(s.acceptance_share.map(percent)),
+                optional(s.milestones_passed_share.map(percent)),
                 optional(s.mean_rounds_to_pass.map(|r| format!("{r:.2}"))),
                 format!("{:.1}", s.fix_features_per_mission),
                 role("orchestrator"),
@@ -484,39 +506,25 @@ pub fn render_statistics(summaries: &[PairingSummary]) -> String {
     let rows: Vec<Vec<String>> = summaries
         .iter()
         .map(|s| {
-            let ks = |map: &BTreeMap<u64, f64>| {
-                map.iter()
-                    .map(|(k, v)| format!("{k}:{:.0}%", v * 100.0))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            };
             vec![
                 s.pairing.clone(),
-                format!("{:.0}%", s.pass_rate * 100.0),
+                percent(s.pass_rate),
                 interval(s.pass_rate_ci, 100.0, 0),
-                ks(&s.pass_at_k),
-                ks(&s.pass_hat_k),
+                by_k(&s.pass_at_k, ":", " "),
+                by_k(&s.pass_hat_k, ":", " "),
                 format!(
                     "{:.1}/{:.1}/{:.1}",
-                    s.findings_per_mission
-                        .get("blocking")
-                        .copied()
-                        .unwrap_or(0.0),
-                    s.findings_per_mission
-                        .get("non_blocking")
-                        .copied()
-                        .unwrap_or(0.0),
-                    s.findings_per_mission
-                        .get("suggestion")
-                        .copied()
-                        .unwrap_or(0.0)
+                    s.findings("blocking"),
+                    s.findings("non_blocking"),
+                    s.findings("suggestion")
                 ),
                 optional(
                     s.cache_read_share_by_role
                         .get("worker")
-                        .map(|v| format!("{:.0}%", v * 100.0)),
+                        .copied()
+                        .map(percent),
                 ),
-                optional(s.false_green_rate.map(|v| format!("{:.0}%", v * 100.0))),
+                optional(s.false_green_rate.map(percent)),
             ]
         })
         .collect();
@@ -578,24 +586,17 @@ pub fn render_differences(differences: &[PairedDifference]) -> String {
 pub fn render_markdown(summaries: &[PairingSummary], differences: &[PairedDifference]) -> String {
     let mut out = String::from("| pairing | missions | pass | 95% CI | pass@k | pass^k | accept | rounds | tokens/mission | cost/mission | wall | errors |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for s in summaries {
-        let ks = |map: &BTreeMap<u64, f64>| {
-            map.iter()
-                .map(|(k, v)| format!("{k}: {:.0}%", v * 100.0))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let tokens_total: f64 = s.tokens_by_role.values().sum();
         out.push_str(&format!(
-            "| {} | {} | {:.0}% | {} | {} | {} | {} | {} | {} | {} | {:.1} s | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} s | {} |\n",
             s.pairing,
             s.missions,
-            s.pass_rate * 100.0,
+            percent(s.pass_rate),
             interval(s.pass_rate_ci, 100.0, 0),
-            ks(&s.pass_at_k),
-            ks(&s.pass_hat_k),
-            optional(s.acceptance_share.map(|v| format!("{:.0}%", v * 100.0))),
+            by_k(&s.pass_at_k, ": ", ", "),
+            by_k(&s.pass_hat_k, ": ", ", "),
+            optional(s.acceptance_share.map(percent)),
             optional(s.mean_rounds_to_pass.map(|r| format!("{r:.2}"))),
-            tokens(tokens_total.round() as u64),
+            tokens(s.mean_tokens().round() as u64),
             optional(s.mean_cost_usd.map(|c| format!("${c:.3}"))),
             s.mean_wall_s,
             s.infra_errors,

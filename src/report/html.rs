@@ -7,17 +7,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use super::compare::{compare, rounds_to_pass, PairingSummary};
+use super::text::{escape, percent};
 use crate::metrics::Tables;
+use crate::spec::Role;
 
 const PALETTE: [&str; 8] = [
     "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f",
-];
-const ROLES: [&str; 5] = [
-    "orchestrator",
-    "worker",
-    "scrutiny",
-    "user_testing",
-    "subagent",
 ];
 const WIDTH: f64 = 640.0;
 const HEIGHT: f64 = 320.0;
@@ -25,13 +20,6 @@ const LEFT: f64 = 64.0;
 const RIGHT: f64 = 16.0;
 const TOP: f64 = 24.0;
 const BOTTOM: f64 = 48.0;
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
 
 fn color(i: usize) -> &'static str {
     PALETTE[i % PALETTE.len()]
@@ -69,11 +57,11 @@ fn frame(
     title: &str,
     y_label: &str,
     y_max: f64,
-    percent: bool,
+    as_percent: bool,
     body: &str,
     x_labels: &str,
 ) -> String {
-    let (y_top, step) = if percent {
+    let (y_top, step) = if as_percent {
         (1.0, 0.25)
     } else {
         nice_max(y_max)
@@ -87,8 +75,8 @@ fn frame(
     let mut tick = 0.0;
     while tick <= y_top + 1e-9 {
         let y = TOP + plot_h * (1.0 - tick / y_top);
-        let text = if percent {
-            format!("{:.0}%", tick * 100.0)
+        let text = if as_percent {
+            percent(tick)
         } else {
             label(tick)
         };
@@ -132,13 +120,13 @@ fn grouped_bars(
     groups: &[String],
     series: &[String],
     value: impl Fn(usize, usize) -> Option<f64>,
-    percent: bool,
+    as_percent: bool,
 ) -> String {
     let max = (0..groups.len())
         .flat_map(|g| (0..series.len()).filter_map(move |s| (g, s).into()))
         .filter_map(|(g, s)| value(g, s))
         .fold(0.0, f64::max);
-    let y_top = if percent { 1.0 } else { nice_max(max).0 };
+    let y_top = if as_percent { 1.0 } else { nice_max(max).0 };
     let plot_w = WIDTH - LEFT - RIGHT;
     let group_w = plot_w / groups.len().max(1) as f64;
     let bar_w = (group_w * 0.8) / series.len().max(1) as f64;
@@ -158,7 +146,7 @@ fn grouped_bars(
                 color(s),
                 escape(group),
                 escape(name),
-                if percent { format!("{:.0}%", v * 100.0) } else { label(v) }
+                if as_percent { percent(v) } else { label(v) }
             );
         }
         labels.push_str(&group_label(x0 + group_w * 0.4, group));
@@ -171,7 +159,7 @@ fn grouped_bars(
             TOP + (HEIGHT - TOP - BOTTOM) / 2.0
         );
     }
-    let mut svg = frame(title, y_label, max, percent, &body, &labels);
+    let mut svg = frame(title, y_label, max, as_percent, &body, &labels);
     svg.push_str(&legend(series));
     svg
 }
@@ -218,7 +206,7 @@ fn pareto_chart(summaries: &[PairingSummary]) -> String {
         if use_cost {
             s.mean_cost_usd.unwrap_or(0.0)
         } else {
-            s.tokens_by_role.values().sum()
+            s.mean_tokens()
         }
     };
     let x_max = nice_max(summaries.iter().map(cost).fold(0.0, f64::max) * 1.1).0;
@@ -319,9 +307,9 @@ fn trajectory_chart(tables: &[Tables], pairings: &[String]) -> String {
             .or_default()
             .push(f64::from(run.turns));
     }
-    let roles: Vec<String> = ROLES
+    let roles: Vec<String> = Role::ALL
         .iter()
-        .filter(|r| lengths.keys().any(|(role, _)| role == *r))
+        .filter(|r| lengths.keys().any(|(role, _)| role == r.as_str()))
         .map(|r| r.to_string())
         .collect();
     let max = lengths.values().flatten().copied().fold(0.0, f64::max);
@@ -448,7 +436,7 @@ pub fn render(tables: &[Tables], title: &str) -> String {
         },
         false,
     );
-    let roles: Vec<String> = ROLES.iter().map(|r| r.to_string()).collect();
+    let roles: Vec<String> = Role::ALL.iter().map(|r| r.to_string()).collect();
     let tokens_chart = grouped_bars(
         "Tokens per mission, by role",
         "tokens",

@@ -64,6 +64,19 @@ pub fn seconds(ms: f64) -> String {
     format!("{:.1}s", ms / 1000.0)
 }
 
+/// A share as a whole percentage: `0.5` -> `50%`.
+pub fn percent(share: f64) -> String {
+    format!("{:.0}%", share * 100.0)
+}
+
+/// Text made safe for HTML and XML content and attributes.
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
