@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 
-use missions_bench::tools::sandbox::{Sandbox, SandboxPaths, SandboxPolicy};
+use missions_bench::mission::runner::sandbox_policy;
+use missions_bench::spec::config::SandboxConfig;
+use missions_bench::tools::sandbox::{Sandbox, SandboxPaths};
 use missions_bench::tools::{run_shell, CommandEnv};
 
 fn env(sandbox: Option<Arc<Sandbox>>) -> CommandEnv {
@@ -31,7 +33,9 @@ fn sandbox(root: &Path) -> Sandbox {
         read: Vec::new(),
         path_var: "/usr/bin:/bin".into(),
     };
-    Sandbox::new(SandboxPolicy::default(), &paths).expect("sandbox")
+    // The limits users get by default.
+    let policy = sandbox_policy(&SandboxConfig::default());
+    Sandbox::new(policy, &paths).expect("sandbox")
 }
 
 fn median(mut values: Vec<f64>) -> f64 {

@@ -202,10 +202,7 @@ pub fn sandbox_policy(config: &SandboxConfig) -> SandboxPolicy {
         network: Network::None,
         limits: Limits {
             memory_bytes: config.memory.0,
-            processes: config
-                .processes
-                .0
-                .map(|n| n.min(u64::from(u32::MAX)) as u32),
+            processes: config.processes.0,
             file_size_bytes: config.file_size.0,
             cpu_seconds: config.cpu_s.0,
             disk_bytes: config.disk.0,
@@ -222,23 +219,13 @@ fn probe_sandbox(
     base_path: &str,
     networks: &std::collections::BTreeSet<NetworkAccess>,
 ) -> SandboxInfo {
-    let limits = &policy.limits;
     let mut info = SandboxInfo {
-        limits: BTreeMap::from([
-            ("memory_bytes".to_string(), limits.memory_bytes),
-            ("processes".to_string(), limits.processes.map(u64::from)),
-            ("file_size_bytes".to_string(), limits.file_size_bytes),
-            ("cpu_seconds".to_string(), limits.cpu_seconds),
-            ("disk_bytes".to_string(), limits.disk_bytes),
-        ]),
+        limits: policy.limits.clone(),
         protections: BTreeMap::new(),
     };
     let _ = std::fs::create_dir_all(work_dir);
     for access in networks {
-        let network = match access {
-            NetworkAccess::None => Network::None,
-            NetworkAccess::Loopback => Network::Loopback,
-        };
+        let network = super::runtime::network_of(*access);
         let paths = SandboxPaths {
             writable: vec![work_dir.to_path_buf()],
             read_only: Vec::new(),

@@ -33,6 +33,14 @@ use super::toolbox::{Outputs, RoleToolbox, ToolboxKind};
 const GIT_EXCLUDES: &str =
     "__pycache__/\n*.pyc\n.pytest_cache/\n.coverage\n.coverage.*\nnode_modules/\ntarget/\n";
 
+/// The sandbox's network for a mission's `[sandbox] network`.
+pub fn network_of(access: NetworkAccess) -> Network {
+    match access {
+        NetworkAccess::None => Network::None,
+        NetworkAccess::Loopback => Network::Loopback,
+    }
+}
+
 /// Settings shared by every mission of a run.
 pub struct RunContext {
     pub registry: ModelRegistry,
@@ -378,10 +386,7 @@ impl MissionRuntime {
         let sandbox = match &context.sandbox {
             Some(policy) => {
                 let policy = SandboxPolicy {
-                    network: match run.mission.file.sandbox.network {
-                        NetworkAccess::None => Network::None,
-                        NetworkAccess::Loopback => Network::Loopback,
-                    },
+                    network: network_of(run.mission.file.sandbox.network),
                     ..policy.clone()
                 };
                 // The harness's repository and state: commands may read them, never change them.

@@ -202,7 +202,7 @@ pub struct ShardInfo {
 /// protections this machine's kernel provided.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SandboxInfo {
-    pub limits: BTreeMap<String, Option<u64>>,
+    pub limits: crate::tools::sandbox::Limits,
     pub protections: BTreeMap<String, Vec<crate::tools::sandbox::Protection>>,
 }
 

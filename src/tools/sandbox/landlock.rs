@@ -2,10 +2,8 @@
 //! (path rules opened and added there) and applied in each command's child process before `exec`
 //! with one system call.
 
-use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 const CREATE_RULESET_VERSION: u32 = 1 << 0;
@@ -97,21 +95,13 @@ fn handled_fs(abi: u32) -> u64 {
     rights
 }
 
-/// What a ruleset restricts beyond files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Scope {
-    /// TCP bind and connect denied on every port (ABI 4).
-    pub deny_tcp: bool,
-    /// Signals and abstract unix sockets confined to the sandbox (ABI 6).
-    pub scoped: bool,
-}
-
 /// A ruleset ready to be applied in a child process.
 #[derive(Debug)]
 pub struct Ruleset {
     fd: OwnedFd,
     pub abi: u32,
-    pub scope: Scope,
+    /// Signals and abstract unix sockets confined to the sandbox (ABI 6).
+    pub scoped: bool,
 }
 
 impl Ruleset {
@@ -160,11 +150,7 @@ impl Ruleset {
         }
         // SAFETY: the call returned a new file descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-        let ruleset = Ruleset {
-            fd,
-            abi,
-            scope: Scope { deny_tcp, scoped },
-        };
+        let ruleset = Ruleset { fd, abi, scoped };
         for path in writable {
             ruleset.add(path, handled)?;
         }
@@ -181,8 +167,7 @@ impl Ruleset {
     }
 
     fn add(&self, path: &Path, access: u64) -> io::Result<()> {
-        let c_path = CString::new(path.as_os_str().as_bytes())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;
+        let c_path = super::c_path(path)?;
         // SAFETY: a NUL-terminated path; O_PATH opens without reading.
         let raw = unsafe { libc::open(c_path.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
         if raw < 0 {

@@ -52,27 +52,16 @@ impl Network {
     }
 }
 
-/// Resource limits per command; `None` is unlimited.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Resource limits per command; `None` is unlimited (the default). The config's `[sandbox]`
+/// holds the defaults users get.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
     pub memory_bytes: Option<u64>,
-    pub processes: Option<u32>,
+    pub processes: Option<u64>,
     pub file_size_bytes: Option<u64>,
     pub cpu_seconds: Option<u64>,
     /// What the workspace, `$HOME` and `$TMPDIR` may hold together.
     pub disk_bytes: Option<u64>,
-}
-
-impl Default for Limits {
-    fn default() -> Limits {
-        Limits {
-            memory_bytes: Some(4 << 30),
-            processes: Some(512),
-            file_size_bytes: Some(1 << 30),
-            cpu_seconds: Some(900),
-            disk_bytes: Some(8 << 30),
-        }
-    }
 }
 
 /// What a mission's sandbox allows.
@@ -126,21 +115,8 @@ fn protection(name: &str, how: Result<String, String>) -> Protection {
 
 /// System folders commands may read and execute from.
 const SYSTEM_READ: &[&str] = &[
-    "/usr",
-    "/bin",
-    "/sbin",
-    "/lib",
-    "/lib32",
-    "/lib64",
-    "/libx32",
-    "/etc",
-    "/opt",
-    "/proc",
-    "/sys",
-    "/dev",
-    "/run",
-    "/var/lib",
-    "/usr/local",
+    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt", "/proc",
+    "/sys", "/dev", "/run", "/var/lib",
 ];
 
 /// Device files commands may write.
@@ -178,6 +154,13 @@ struct DiskBook {
     free_at_count: u64,
 }
 
+/// A path as a C string for a system call.
+fn c_path(path: &Path) -> io::Result<std::ffi::CString> {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))
+}
+
 /// Opens the calling thread's namespace of a kind (`net`, `mnt`) to join it later.
 fn open_own_namespace(kind: &str) -> io::Result<std::os::fd::OwnedFd> {
     let path = std::ffi::CString::new(format!("/proc/thread-self/ns/{kind}"))
@@ -210,10 +193,6 @@ fn last_capability() -> u32 {
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(40)
-}
-
-fn gib(bytes: u64) -> String {
-    human_bytes(bytes)
 }
 
 /// `2 GiB`, `512 MiB`, `64 KiB`, `100 B`.
@@ -280,7 +259,7 @@ impl Sandbox {
         protections.push(protection(
             "signals",
             match &ruleset {
-                Some(r) if r.scope.scoped => Ok(format!(
+                Some(r) if r.scoped => Ok(format!(
                     "Landlock ABI {}: signals and abstract unix sockets confined to the command",
                     r.abi
                 )),
@@ -389,7 +368,7 @@ impl Sandbox {
                     // RLIMIT_NPROC counts every process of the user, so it is set above the
                     // count there is now.
                     let now = user_tasks();
-                    rlimits.push((libc::RLIMIT_NPROC, now + u64::from(max)));
+                    rlimits.push((libc::RLIMIT_NPROC, now + max));
                     Ok(format!(
                         "RLIMIT_NPROC: {max} more than the user's {now} processes (no pids control group)"
                     ))
@@ -403,13 +382,13 @@ impl Sandbox {
                 (Some(max), true) => Ok(format!(
                     "{} memory controller: {} per command",
                     version.unwrap_or_default(),
-                    gib(max)
+                    human_bytes(max)
                 )),
                 (Some(max), false) => {
                     rlimits.push((libc::RLIMIT_DATA, max));
                     Ok(format!(
                         "RLIMIT_DATA: {} per process (no memory control group)",
-                        gib(max)
+                        human_bytes(max)
                     ))
                 }
             },
@@ -419,7 +398,7 @@ impl Sandbox {
             match limits.file_size_bytes {
                 Some(max) => {
                     rlimits.push((libc::RLIMIT_FSIZE, max));
-                    Ok(format!("RLIMIT_FSIZE: {}", gib(max)))
+                    Ok(format!("RLIMIT_FSIZE: {}", human_bytes(max)))
                 }
                 None => Err("no limit set".to_string()),
             },
@@ -439,7 +418,7 @@ impl Sandbox {
             match limits.disk_bytes {
                 Some(max) => Ok(format!(
                     "{} for the workspace, $HOME and $TMPDIR together (free space watched while a command runs)",
-                    gib(max)
+                    human_bytes(max)
                 )),
                 None => Err("no limit set".to_string()),
             },
@@ -469,16 +448,10 @@ impl Sandbox {
         &self.protections
     }
 
-    pub fn policy(&self) -> &SandboxPolicy {
-        &self.policy
-    }
-
     /// Prepares one command run in `cwd`: its control group and what its child applies before
     /// `exec`.
     pub fn jail(&self, cwd: &Path) -> io::Result<Jail<'_>> {
-        use std::os::unix::ffi::OsStrExt;
-        let cwd = std::ffi::CString::new(cwd.as_os_str().as_bytes())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;
+        let cwd = c_path(cwd)?;
         let n = self.next_command.fetch_add(1, Ordering::Relaxed);
         let cgroup = match &self.cgroups {
             Some(base) => Some(base.command(
@@ -624,7 +597,7 @@ fn user_tasks() -> u64 {
 }
 
 /// Bytes of the regular files beneath `dir` (links not followed).
-pub fn tree_bytes(dir: &Path) -> u64 {
+fn tree_bytes(dir: &Path) -> u64 {
     walkdir::WalkDir::new(dir)
         .into_iter()
         .flatten()
@@ -638,8 +611,7 @@ pub fn tree_bytes(dir: &Path) -> u64 {
 }
 
 fn free_bytes(path: &Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let c_path = c_path(path).ok()?;
     // SAFETY: a NUL-terminated path and a zeroed out-parameter.
     unsafe {
         let mut stat: libc::statvfs = std::mem::zeroed();
@@ -811,14 +783,14 @@ impl Jail<'_> {
         let mut notices = Vec::new();
         let limits = self.sandbox.policy.limits.clone();
         if let Some(cgroup) = self.cgroup.take() {
-            cgroup.kill_all().await;
+            // `kill_remaining` already emptied the group.
             let ooms = cgroup.oom_kills();
             if ooms > 0 {
                 notices.push(Notice::new(
                     NoticeKind::MemoryLimit,
                     format!(
                         "killed: memory limit {} exceeded (the kernel killed {ooms} process{} of the command)",
-                        limits.memory_bytes.map(gib).unwrap_or_default(),
+                        limits.memory_bytes.map(human_bytes).unwrap_or_default(),
                         if ooms == 1 { "" } else { "es" }
                     ),
                 ));
@@ -845,8 +817,8 @@ impl Jail<'_> {
                 NoticeKind::DiskLimit,
                 format!(
                     "killed: disk limit {} exceeded (the workspace, $HOME and $TMPDIR hold {}); delete files to go on",
-                    limits.disk_bytes.map(gib).unwrap_or_default(),
-                    gib(used)
+                    limits.disk_bytes.map(human_bytes).unwrap_or_default(),
+                    human_bytes(used)
                 ),
             ));
         }
@@ -859,7 +831,7 @@ impl Jail<'_> {
                 NoticeKind::FileSizeLimit,
                 format!(
                     "limit: file size limit {} exceeded (writes past it fail)",
-                    gib(max)
+                    human_bytes(max)
                 ),
             ));
         }

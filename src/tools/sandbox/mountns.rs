@@ -7,7 +7,6 @@
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug)]
@@ -32,11 +31,6 @@ impl MountNamespace {
     pub fn raw_fd(&self) -> i32 {
         self.fd.as_raw_fd()
     }
-}
-
-fn c_path(path: &Path) -> io::Result<CString> {
-    CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))
 }
 
 fn mount(source: Option<&CString>, target: &CString, flags: libc::c_ulong) -> io::Result<()> {
@@ -114,7 +108,7 @@ fn build(writable: &[PathBuf], read_only: &[PathBuf]) -> io::Result<MountNamespa
     if unsafe { libc::unshare(libc::CLONE_NEWNS) } < 0 {
         return Err(io::Error::last_os_error());
     }
-    let root = c_path(Path::new("/"))?;
+    let root = super::c_path(Path::new("/"))?;
     // Nothing done here may propagate back to the host's mounts.
     mount(None, &root, libc::MS_REC | libc::MS_PRIVATE)?;
     let mut left_writable = Vec::new();
@@ -122,7 +116,7 @@ fn build(writable: &[PathBuf], read_only: &[PathBuf]) -> io::Result<MountNamespa
         if options.split(',').any(|o| o == "ro") {
             continue;
         }
-        let target = c_path(Path::new(&point))?;
+        let target = super::c_path(Path::new(&point))?;
         let flags = libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | kept_flags(&options);
         if mount(None, &target, flags).is_err() {
             left_writable.push(point);
@@ -132,7 +126,7 @@ fn build(writable: &[PathBuf], read_only: &[PathBuf]) -> io::Result<MountNamespa
         return Err(io::Error::other("cannot make / read-only"));
     }
     let rebind = |dir: &PathBuf, extra: libc::c_ulong| -> io::Result<()> {
-        let dir = c_path(&dir.canonicalize()?)?;
+        let dir = super::c_path(&dir.canonicalize()?)?;
         mount(Some(&dir), &dir, libc::MS_BIND | libc::MS_REC)?;
         mount(
             None,
