@@ -464,6 +464,26 @@ impl Emitter {
         emitter
     }
 
+    /// One [`Event::Sandbox`] per notice of a tool call or command; `run` and `turn` are absent
+    /// for the harness's own commands.
+    pub fn emit_notices(
+        &self,
+        run: Option<u32>,
+        turn: Option<u32>,
+        tool: &str,
+        notices: impl IntoIterator<Item = crate::tools::Notice>,
+    ) {
+        for notice in notices {
+            self.emit(Event::Sandbox {
+                run,
+                turn,
+                tool: tool.to_string(),
+                kind: notice.kind,
+                detail: notice.detail,
+            });
+        }
+    }
+
     /// An emitter whose events belong to `mission`.
     pub fn for_mission(&self, mission: MissionKey) -> Emitter {
         Emitter {

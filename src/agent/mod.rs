@@ -283,15 +283,7 @@ pub async fn run_agent(
                 &detail,
                 context,
             );
-            for notice in notices {
-                emitter.emit(Event::Sandbox {
-                    run: Some(spec.run),
-                    turn: Some(turns),
-                    tool: call.name.clone(),
-                    kind: notice.kind,
-                    detail: notice.detail,
-                });
-            }
+            emitter.emit_notices(Some(spec.run), Some(turns), &call.name, notices);
             if matches!(status, CallStatus::Malformed | CallStatus::UnknownTool) {
                 malformed_in_a_row += 1;
             } else {

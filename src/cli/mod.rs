@@ -207,17 +207,24 @@ fn resolve_model_path(value: &str, base: &Path) -> String {
     value.to_string()
 }
 
+/// A report folder's tables and run.json; the error names the folder.
+fn load_report(dir: &Path) -> Result<(crate::metrics::Tables, crate::report::RunInfo), String> {
+    let tables = read_tables(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let info = crate::report::read_run_info(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok((tables, info))
+}
+
 fn html_report(args: args::ReportArgs) -> ExitCode {
     let mut tables = Vec::new();
     let mut ids = Vec::new();
     for dir in &args.reports {
-        match (read_tables(dir), crate::report::read_run_info(dir)) {
-            (Ok(table), Ok(info)) => {
+        match load_report(dir) {
+            Ok((table, info)) => {
                 tables.push(table);
                 ids.push(info.run_id);
             }
-            (Err(e), _) | (_, Err(e)) => {
-                eprintln!("error: {}: {e}", dir.display());
+            Err(message) => {
+                eprintln!("error: {message}");
                 return exit::code(exit::INPUT_ERROR);
             }
         }
@@ -271,20 +278,9 @@ fn check_regressions(args: args::GateArgs) -> ExitCode {
         );
         return exit::code(exit::INPUT_ERROR);
     }
-    let load = |dir: &std::path::Path| {
-        let tables = read_tables(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let info =
-            crate::report::read_run_info(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        Ok::<_, String>((tables, info))
-    };
-    let (current, current_info) = match load(&args.report) {
-        Ok(loaded) => loaded,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return exit::code(exit::INPUT_ERROR);
-        }
-    };
-    let (baseline, baseline_info) = match load(&args.baseline) {
+    let loaded = load_report(&args.report)
+        .and_then(|current| load_report(&args.baseline).map(|baseline| (current, baseline)));
+    let ((current, current_info), (baseline, baseline_info)) = match loaded {
         Ok(loaded) => loaded,
         Err(message) => {
             eprintln!("error: {message}");
@@ -556,24 +552,19 @@ async fn run(args: args::RunArgs) -> ExitCode {
     // `--role worker=a,b --role validator=c,d`: every combination, on top of each pairing.
     let mut sweeps: Vec<Vec<(String, String)>> = vec![Vec::new()];
     for role in &args.roles {
-        let models: Vec<&str> = match role.split_once('=') {
-            Some((name, models)) if !name.trim().is_empty() => models
-                .split(',')
-                .map(str::trim)
-                .filter(|m| !m.is_empty())
-                .collect(),
-            _ => Vec::new(),
-        };
-        let Some(name) = role
-            .split_once('=')
-            .map(|(n, _)| n.trim())
-            .filter(|_| !models.is_empty())
-        else {
+        let (name, list) = role.split_once('=').unwrap_or((role.as_str(), ""));
+        let name = name.trim();
+        let models: Vec<&str> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .collect();
+        if name.is_empty() || models.is_empty() {
             eprintln!(
                 "error: --role `{role}`: expected ROLE=MODEL[,MODEL...], e.g. --role worker=nop"
             );
             return exit::code(exit::INPUT_ERROR);
-        };
+        }
         sweeps = sweeps
             .into_iter()
             .flat_map(|set| {

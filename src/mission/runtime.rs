@@ -292,17 +292,6 @@ pub async fn run_mission(run: MissionRun, context: &RunContext, root: &Emitter) 
     }
 
     // Ground truth, whatever the outcome.
-    let emit_notices = |tool: &str, notices: Vec<crate::tools::Notice>| {
-        for notice in notices {
-            emitter.emit(Event::Sandbox {
-                run: None,
-                turn: None,
-                tool: tool.to_string(),
-                kind: notice.kind,
-                detail: notice.detail,
-            });
-        }
-    };
     let mut notices = Vec::new();
     let acceptance = run_acceptance(
         &run.mission,
@@ -312,7 +301,7 @@ pub async fn run_mission(run: MissionRun, context: &RunContext, root: &Emitter) 
         &mut notices,
     )
     .await;
-    emit_notices("acceptance", std::mem::take(&mut notices));
+    emitter.emit_notices(None, None, "acceptance", std::mem::take(&mut notices));
     let accepted = matches!(&acceptance, Event::AcceptanceFinished { tests, error: None, .. }
         if !tests.is_empty() && tests.iter().all(|t| t.status == TestStatus::Passed));
     emitter.emit(acceptance);
@@ -327,7 +316,7 @@ pub async fn run_mission(run: MissionRun, context: &RunContext, root: &Emitter) 
     {
         emitter.emit(coverage);
     }
-    emit_notices("coverage", notices);
+    emitter.emit_notices(None, None, "coverage", notices);
     emitter.emit(count_lines(&run.mission, &workspace_dir));
     runtime.save_final_diff(&diff_path).await;
 
@@ -1008,15 +997,12 @@ impl MissionRuntime {
                                 .expect_stdout
                                 .as_deref()
                                 .is_none_or(|s| output.stdout.contains(s));
-                        for notice in &output.notices {
-                            self.emitter.emit(Event::Sandbox {
-                                run: None,
-                                turn: None,
-                                tool: "mechanical_check".to_string(),
-                                kind: notice.kind,
-                                detail: notice.detail.clone(),
-                            });
-                        }
+                        self.emitter.emit_notices(
+                            None,
+                            None,
+                            "mechanical_check",
+                            output.notices.iter().cloned(),
+                        );
                         (
                             passed,
                             output.exit_code,

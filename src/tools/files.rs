@@ -147,19 +147,10 @@ fn read_lines(
         if n == 0 {
             break;
         }
-        let complete = line.ends_with(b"\n");
-        if !complete && n > MAX_LINE_BYTES {
-            // Skip the rest of an overlong line.
-            let mut rest = Vec::new();
-            loop {
-                rest.clear();
-                let m = (&mut *stream)
-                    .take(64 * 1024)
-                    .read_until(b'\n', &mut rest)?;
-                if m == 0 || rest.ends_with(b"\n") {
-                    break;
-                }
-            }
+        let overlong = !line.ends_with(b"\n") && n > MAX_LINE_BYTES;
+        if overlong {
+            // Skip the rest of the line without holding it.
+            stream.skip_until(b'\n')?;
         }
         number += 1;
         if number < start {
@@ -169,7 +160,7 @@ fn read_lines(
             break;
         }
         let mut text = String::from_utf8_lossy(&line).into_owned();
-        if !complete && n > MAX_LINE_BYTES {
+        if overlong {
             let mut cut_at = MAX_LINE_BYTES.min(text.len());
             while !text.is_char_boundary(cut_at) {
                 cut_at -= 1;

@@ -51,11 +51,11 @@ pub async fn run_acceptance(
         max_output_bytes: 64 * 1024,
         ..base.clone()
     };
-    let output = match run_shell(&spec.command, scratch, &env).await {
+    let mut output = match run_shell(&spec.command, scratch, &env).await {
         Ok(output) => output,
         Err(e) => return failure(format!("cannot start the acceptance command: {e}")),
     };
-    notices.extend(output.notices.iter().cloned());
+    notices.append(&mut output.notices);
     let parsed = match spec.results {
         ResultsFormat::Junit => std::fs::read_to_string(&report_path)
             .map_err(|e| {
@@ -135,11 +135,11 @@ pub async fn run_coverage(
         max_output_bytes: 64 * 1024,
         ..base.clone()
     };
-    let output = match run_shell(&spec.command, scratch, &env).await {
+    let mut output = match run_shell(&spec.command, scratch, &env).await {
         Ok(output) => output,
         Err(e) => return Some(failure(format!("cannot start the coverage command: {e}"))),
     };
-    notices.extend(output.notices.iter().cloned());
+    notices.append(&mut output.notices);
     let text = match std::fs::read_to_string(&report_path) {
         Ok(text) => text,
         Err(e) => {
