@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod mission;
 pub mod model;
 pub mod report;
+pub mod rng;
 pub mod spec;
 pub mod stop;
 pub mod tools;

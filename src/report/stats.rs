@@ -2,35 +2,7 @@
 //! mission, McNemar's exact test for paired pass/fail, and a paired bootstrap for continuous
 //! measures. Resampling is seeded, so a report's numbers are reproducible.
 
-/// A deterministic generator (SplitMix64): enough for resampling indices.
-#[derive(Debug, Clone)]
-pub struct SplitMix(u64);
-
-impl SplitMix {
-    pub fn new(seed: u64) -> SplitMix {
-        SplitMix(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n > 0`), by rejection so every index is equally likely.
-    pub fn below(&mut self, n: usize) -> usize {
-        let n = n as u64;
-        let zone = u64::MAX - (u64::MAX % n);
-        loop {
-            let x = self.next_u64();
-            if x < zone {
-                return (x % n) as usize;
-            }
-        }
-    }
-}
+pub use crate::rng::SplitMix;
 
 /// The unbiased estimate of pass@k from `n` attempts with `c` passes: the chance that at least
 /// one of `k` attempts drawn without replacement passes, `1 - C(n-c, k) / C(n, k)`. `None` when

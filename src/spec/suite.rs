@@ -257,7 +257,6 @@ pub(crate) fn check_budget(budget: &Budget) -> Option<String> {
     None
 }
 
-/// Span of the first line that sets `key` (for errors found after parsing).
 /// Finds `key` inside the table `table` (`[models.a]` then `key = ...`), or written as a
 /// dotted key (`a.key = ...` under `[models]`, `models.a.key = ...` at the top). Falls back to
 /// the table's own header.
@@ -299,6 +298,7 @@ pub(crate) fn find_key_in_table(
     find_key(source, table)
 }
 
+/// Span of the first line that sets `key` (for errors found after parsing).
 pub(crate) fn find_key(source: &str, key: &str) -> Option<std::ops::Range<usize>> {
     let mut offset = 0;
     for line in source.split_inclusive('\n') {

@@ -134,16 +134,12 @@ pub fn write_tokenizer(path: &Path, vocab_size: usize) -> Result<Tokenizer, Fixt
     Ok(tokenizer)
 }
 
-/// A small deterministic generator (SplitMix64), so fixture weights are the same on every run.
-struct Rng(u64);
+/// A seeded generator, so fixture weights are the same on every run.
+struct Rng(crate::rng::SplitMix);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in [-scale, scale).
@@ -161,7 +157,7 @@ fn weights(
     seed: u64,
 ) -> Result<HashMap<String, Tensor>, FixtureError> {
     let device = Device::Cpu;
-    let mut rng = Rng(seed);
+    let mut rng = Rng(crate::rng::SplitMix::new(seed));
     let mut map = HashMap::new();
     let h = shape.hidden_size;
     let d = shape.head_dim();

@@ -24,24 +24,19 @@ impl Default for SamplingParams {
 
 pub struct Sampler {
     params: SamplingParams,
-    state: u64,
+    rng: crate::rng::SplitMix,
 }
 
 impl Sampler {
     pub fn new(params: SamplingParams) -> Sampler {
         Sampler {
             params,
-            state: params.seed ^ 0x5DEE_CE66_D1CE_4E5B,
+            rng: crate::rng::SplitMix::new(params.seed ^ 0x5DEE_CE66_D1CE_4E5B),
         }
     }
 
     fn next_unit(&mut self) -> f64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
+        self.rng.unit()
     }
 
     /// The next token from f32 logits `(vocab,)`.

@@ -279,10 +279,6 @@ impl RemoteBackend {
             }),
         })
     }
-
-    pub fn options(&self) -> &RemoteOptions {
-        &self.shared.options
-    }
 }
 
 impl ModelBackend for RemoteBackend {
@@ -466,28 +462,25 @@ impl Shared {
         let mut reader = Reader::new(self.options.protocol);
         let mut response = response;
         let mut ttft = None;
-        let mut received_any = false;
         let mut json_body = Vec::new();
-        let fail = |received: bool, failure: Failure| AttemptError {
+        // Whether the reply had begun decides between a retry and a restart.
+        let fail = |failure: Failure| AttemptError {
             failure,
-            after_first_byte: received,
+            after_first_byte: began.load(Ordering::Relaxed),
         };
         loop {
             let chunk =
                 match tokio::time::timeout(self.options.idle_timeout, response.chunk()).await {
                     Err(_) => {
-                        return Err(fail(
-                            received_any,
-                            Failure::Retryable {
-                                reason: format!(
-                                    "the stream stalled: nothing for {:.1} s (idle_timeout_s)",
-                                    self.options.idle_timeout.as_secs_f64()
-                                ),
-                                retry_after: None,
-                            },
-                        ))
+                        return Err(fail(Failure::Retryable {
+                            reason: format!(
+                                "the stream stalled: nothing for {:.1} s (idle_timeout_s)",
+                                self.options.idle_timeout.as_secs_f64()
+                            ),
+                            retry_after: None,
+                        }))
                     }
-                    Ok(Err(e)) => return Err(fail(received_any, retry::transport_failure(&e))),
+                    Ok(Err(e)) => return Err(fail(retry::transport_failure(&e))),
                     Ok(Ok(chunk)) => chunk,
                 };
             let Some(chunk) = chunk else {
@@ -496,7 +489,6 @@ impl Shared {
             if chunk.is_empty() {
                 continue;
             }
-            received_any = true;
             began.store(true, Ordering::Relaxed);
             if json_reply {
                 json_body.extend_from_slice(&chunk);
@@ -511,7 +503,7 @@ impl Shared {
                         return Ok(self.finish(reader, ttft));
                     }
                 }
-                Err(fault) => return Err(fail(true, fault_failure(fault))),
+                Err(fault) => return Err(fail(fault_failure(fault))),
             }
         }
         if json_reply {
@@ -519,20 +511,17 @@ impl Shared {
             let text = String::from_utf8_lossy(&json_body);
             return match reader.feed_json(&text) {
                 Ok(()) => Ok(self.finish(reader, Some(millis(call_started.elapsed())))),
-                Err(fault) => Err(fail(true, fault_failure(fault))),
+                Err(fault) => Err(fail(fault_failure(fault))),
             };
         }
         if reader.finished() && !reader.partial() {
             // The server said how the reply ended and then closed without its end marker.
             return Ok(self.finish(reader, ttft));
         }
-        Err(fail(
-            received_any,
-            Failure::Retryable {
-                reason: "the stream ended before the reply was complete".to_string(),
-                retry_after: None,
-            },
-        ))
+        Err(fail(Failure::Retryable {
+            reason: "the stream ended before the reply was complete".to_string(),
+            retry_after: None,
+        }))
     }
 
     fn finish(&self, reader: Reader, ttft: Option<f64>) -> ChatResponse {

@@ -26,7 +26,8 @@ pub enum Failure {
 }
 
 /// Exponential backoff with jitter: the n-th wait is drawn from [d/2, d] with
-/// d = initial x 2^n, capped; a server's `Retry-After` is a floor.
+/// d = initial x 2^n, capped. A server's `Retry-After` replaces it: the wait is what the server
+/// asked, plus at most 250 ms of jitter.
 pub struct Backoff {
     next: Duration,
     max: Duration,
@@ -55,13 +56,10 @@ fn unit_random() -> f64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0x9E37_79B9_7F4A_7C15);
-    let mut z = STATE
+    let state = STATE
         .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
         .wrapping_add(seed);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    (z >> 11) as f64 / (1u64 << 53) as f64
+    crate::rng::SplitMix::new(state).unit()
 }
 
 /// `retry-after-ms` (OpenAI), or `Retry-After` in seconds or as an HTTP date.
