@@ -123,7 +123,7 @@ fn grouped_bars(
     as_percent: bool,
 ) -> String {
     let max = (0..groups.len())
-        .flat_map(|g| (0..series.len()).filter_map(move |s| (g, s).into()))
+        .flat_map(|g| (0..series.len()).map(move |s| (g, s)))
         .filter_map(|(g, s)| value(g, s))
         .fold(0.0, f64::max);
     let y_top = if as_percent { 1.0 } else { nice_max(max).0 };

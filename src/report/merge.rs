@@ -35,19 +35,23 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Merged, MergeError> {
     let mut infos = Vec::new();
     for dir in shards {
         let info = read_run_info(dir)?;
-        if info.shard.is_none() {
+        let Some(shard) = info.shard else {
             return Err(MergeError::Shard {
                 path: dir.display().to_string(),
                 message: "not a shard (run.json has no `shard`; was it run with --shard?)"
                     .to_string(),
             });
-        }
-        infos.push((dir, info));
+        };
+        infos.push((dir, info, shard));
     }
-    let (first_dir, first) = &infos[0];
-    let count = first.shard.map(|s| s.count).unwrap_or(1);
+    // Shards in index order; each shard's sequence numbers will follow the previous shard's.
+    infos.sort_by_key(|(_, _, shard)| shard.index);
+    let Some((first_dir, first, first_shard)) = infos.first() else {
+        return Err(MergeError::Mismatch("no shard folders given".to_string()));
+    };
+    let count = first_shard.count;
     let mut seen: BTreeMap<u32, &PathBuf> = BTreeMap::new();
-    for (dir, info) in &infos {
+    for (dir, info, shard) in &infos {
         let differences = info.fingerprint_differences(first);
         if !differences.is_empty() {
             return Err(MergeError::Mismatch(format!(
@@ -57,7 +61,6 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Merged, MergeError> {
                 differences.join("; ")
             )));
         }
-        let Some(shard) = info.shard else { continue };
         if shard.count != count {
             return Err(MergeError::Mismatch(format!(
                 "`{}` is a shard of {} and `{}` of {}",
@@ -93,12 +96,9 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Merged, MergeError> {
         path: dir.clone(),
         source,
     })?;
-    // Shards in index order; each shard's sequence numbers follow the previous shard's.
-    let mut ordered: Vec<&(&PathBuf, RunInfo)> = infos.iter().collect();
-    ordered.sort_by_key(|(_, info)| info.shard.map(|s| s.index));
     let mut records: Vec<EventRecord> = Vec::new();
     let mut offset = 0u64;
-    for (shard_dir, _) in &ordered {
+    for (shard_dir, _, _) in &infos {
         let path = shard_dir.join("events.jsonl");
         let shard_records = read_events(&path).map_err(|e| MergeError::Shard {
             path: path.display().to_string(),
@@ -142,18 +142,18 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Merged, MergeError> {
     let mut info = first.clone();
     info.run_id = run_id;
     info.shard = None;
-    info.merged_from = ordered.iter().map(|(_, i)| i.run_id.clone()).collect();
+    info.merged_from = infos.iter().map(|(_, i, _)| i.run_id.clone()).collect();
     info.started_at = infos
         .iter()
-        .map(|(_, i)| i.started_at.clone())
+        .map(|(_, i, _)| i.started_at.clone())
         .min()
         .unwrap_or_default();
     info.finished_at = infos
         .iter()
-        .filter_map(|(_, i)| i.finished_at.clone())
+        .filter_map(|(_, i, _)| i.finished_at.clone())
         .max();
     let sum = |f: fn(&RunInfo) -> Option<f64>| -> Option<f64> {
-        infos.iter().map(|(_, i)| f(i)).sum::<Option<f64>>()
+        infos.iter().map(|(_, i, _)| f(i)).sum::<Option<f64>>()
     };
     info.harness_cpu_s = sum(|i| i.harness_cpu_s);
     info.commands_cpu_s = sum(|i| i.commands_cpu_s);
