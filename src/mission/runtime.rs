@@ -277,61 +277,30 @@ pub async fn run_mission(run: MissionRun, context: &RunContext, root: &Emitter) 
         });
     }
 
-    let diff_path = context
-        .report_dir
-        .join("diffs")
-        .join(format!("{slug}.patch"));
-    if matches!(&halt, Some((HaltReason::Interrupted, _))) {
-        // An interrupted mission is unfinished: no ground truth, only the diff so far.
-        runtime.save_final_diff(&diff_path).await;
-        finish(MissionStatus::Interrupted, halt);
-        if !context.keep_workspaces {
-            let _ = std::fs::remove_dir_all(&mission_dir);
-        }
-        return;
-    }
+    // Ground truth, whatever the outcome, unless the mission was interrupted (it is unfinished).
+    let interrupted = matches!(&halt, Some((HaltReason::Interrupted, _)));
+    let accepted = !interrupted
+        && measure_ground_truth(&run, &runtime, &emitter, &workspace_dir, &mission_dir).await;
+    runtime
+        .save_final_diff(
+            &context
+                .report_dir
+                .join("diffs")
+                .join(format!("{slug}.patch")),
+        )
+        .await;
 
-    // Ground truth, whatever the outcome.
-    let mut notices = Vec::new();
-    let acceptance = run_acceptance(
-        &run.mission,
-        &workspace_dir,
-        &mission_dir.join("acceptance"),
-        &runtime.command_env,
-        &mut notices,
-    )
-    .await;
-    emitter.emit_notices(None, None, "acceptance", std::mem::take(&mut notices));
-    let accepted = matches!(&acceptance, Event::AcceptanceFinished { tests, error: None, .. }
-        if !tests.is_empty() && tests.iter().all(|t| t.status == TestStatus::Passed));
-    emitter.emit(acceptance);
-    if let Some(coverage) = run_coverage(
-        &run.mission,
-        &workspace_dir,
-        &mission_dir.join("coverage"),
-        &runtime.command_env,
-        &mut notices,
-    )
-    .await
-    {
-        emitter.emit(coverage);
-    }
-    emitter.emit_notices(None, None, "coverage", notices);
-    emitter.emit(count_lines(&run.mission, &workspace_dir));
-    runtime.save_final_diff(&diff_path).await;
-
-    // A stop during the ground truth leaves it incomplete: the mission is unfinished, not failed.
-    let halt = match halt {
-        // Whatever else stopped the mission: its ground truth was cut short too.
-        _ if context.stop.is_stopped() => {
-            let detail = "the run was interrupted while the ground truth was measured".to_string();
-            emitter.emit(Event::MissionHalted {
-                reason: HaltReason::Interrupted,
-                detail: detail.clone(),
-            });
-            Some((HaltReason::Interrupted, detail))
-        }
-        halt => halt,
+    // A stop during the ground truth leaves it incomplete: the mission is unfinished, whatever
+    // else stopped it.
+    let halt = if !interrupted && context.stop.is_stopped() {
+        let detail = "the run was interrupted while the ground truth was measured".to_string();
+        emitter.emit(Event::MissionHalted {
+            reason: HaltReason::Interrupted,
+            detail: detail.clone(),
+        });
+        Some((HaltReason::Interrupted, detail))
+    } else {
+        halt
     };
     let status = match &halt {
         Some((HaltReason::Interrupted, _)) => MissionStatus::Interrupted,
@@ -344,6 +313,44 @@ pub async fn run_mission(run: MissionRun, context: &RunContext, root: &Emitter) 
     if !context.keep_workspaces {
         let _ = std::fs::remove_dir_all(&mission_dir);
     }
+}
+
+/// Acceptance, coverage and line counts of a mission's final workspace, as events; whether every
+/// acceptance test passed.
+async fn measure_ground_truth(
+    run: &MissionRun,
+    runtime: &MissionRuntime,
+    emitter: &Emitter,
+    workspace_dir: &Path,
+    mission_dir: &Path,
+) -> bool {
+    let mut notices = Vec::new();
+    let acceptance = run_acceptance(
+        &run.mission,
+        workspace_dir,
+        &mission_dir.join("acceptance"),
+        &runtime.command_env,
+        &mut notices,
+    )
+    .await;
+    emitter.emit_notices(None, None, "acceptance", std::mem::take(&mut notices));
+    let accepted = matches!(&acceptance, Event::AcceptanceFinished { tests, error: None, .. }
+        if !tests.is_empty() && tests.iter().all(|t| t.status == TestStatus::Passed));
+    emitter.emit(acceptance);
+    if let Some(coverage) = run_coverage(
+        &run.mission,
+        workspace_dir,
+        &mission_dir.join("coverage"),
+        &runtime.command_env,
+        &mut notices,
+    )
+    .await
+    {
+        emitter.emit(coverage);
+    }
+    emitter.emit_notices(None, None, "coverage", notices);
+    emitter.emit(count_lines(&run.mission, workspace_dir));
+    accepted
 }
 
 impl MissionRuntime {
