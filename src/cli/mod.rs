@@ -425,7 +425,7 @@ async fn sandbox_report(
         Ok(output) => {
             eprintln!(
                 "error: a trivial command failed inside the sandbox:\n{}",
-                output.observation(env.timeout)
+                output.observation()
             );
             exit::code(exit::HARNESS_ERROR)
         }

@@ -1015,7 +1015,7 @@ impl MissionRuntime {
                             output.exit_code,
                             output.timed_out,
                             millis(output.duration),
-                            output.observation(self.command_env.timeout),
+                            output.observation(),
                         )
                     }
                     Err(e) => (

@@ -552,7 +552,7 @@ impl WorkspaceTools {
                 .min(self.command_env.timeout * MAX_TIMEOUT_FACTOR);
         }
         match run_shell(&args.command, self.workspace.root(), &env).await {
-            Ok(output) => ToolReply::ok(output.observation(env.timeout))
+            Ok(output) => ToolReply::ok(output.observation())
                 .with_notices(output.notices.clone())
                 .with_detail(ToolDetail::Command {
                     command: args.command,

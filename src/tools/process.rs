@@ -62,15 +62,12 @@ impl CommandOutput {
 
     /// The text a model sees. Its first line is always `exit_code: N` or `killed: ...`; a line per
     /// limit hit, denial or truncation follows.
-    pub fn observation(&self, timeout: Duration) -> String {
+    pub fn observation(&self) -> String {
         let mut text = String::new();
+        // Without an exit code the first `killed:` notice heads the text: a timeout (always first)
+        // or the limit that killed the command.
         let mut first_kill = None;
-        if self.timed_out {
-            text.push_str(&format!(
-                "killed: timed out after {} s (the whole process group was killed)\n",
-                timeout.as_secs()
-            ));
-        } else if self.interrupted {
+        if self.interrupted {
             text.push_str("killed: the run was interrupted\n");
         } else if let Some(code) = self.exit_code {
             text.push_str(&format!("exit_code: {code}\n"));
@@ -86,7 +83,7 @@ impl CommandOutput {
             text.push_str(&format!("killed: signal {}\n", self.signal.unwrap_or(0)));
         }
         for (index, notice) in self.notices.iter().enumerate() {
-            if notice.kind != NoticeKind::Timeout && Some(index) != first_kill {
+            if Some(index) != first_kill {
                 text.push_str(&notice.detail);
                 text.push('\n');
             }
@@ -191,7 +188,10 @@ pub async fn run_shell(
     if timed_out {
         notices.push(Notice::new(
             NoticeKind::Timeout,
-            format!("killed: timed out after {} s", env.timeout.as_secs()),
+            format!(
+                "killed: timed out after {} s (the whole process group was killed)",
+                env.timeout.as_secs()
+            ),
         ));
     }
     if let Some(jail) = jail {
@@ -313,7 +313,7 @@ mod tests {
         assert_eq!(output.stdout, "hi\n");
         assert_eq!(output.stderr, "err\n");
         assert!(output
-            .observation(Duration::from_secs(10))
+            .observation()
             .starts_with("exit_code: 3\n--- stdout ---\nhi\n"));
     }
 
