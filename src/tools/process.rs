@@ -110,7 +110,7 @@ pub async fn run_shell(
         Some(sandbox) => Some(sandbox.jail(cwd)?),
         None => None,
     };
-    let mut setup = jail.as_mut().map(|j| j.pre_exec());
+    let setup = jail.as_mut().and_then(|j| j.take_setup());
     let mut shell = Command::new("/bin/sh");
     shell
         .arg("-c")
@@ -129,10 +129,7 @@ pub async fn run_shell(
             if libc::setsid() < 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            match setup.as_mut() {
-                Some(setup) => setup(),
-                None => Ok(()),
-            }
+            setup.as_ref().map_or(Ok(()), |setup| setup.apply())
         });
     }
     let mut child = shell.spawn()?;

@@ -624,7 +624,7 @@ fn free_bytes(path: &Path) -> Option<u64> {
 
 /// What a command's child applies to itself before `exec`.
 #[derive(Debug, Clone)]
-struct ChildSetup {
+pub struct ChildSetup {
     cgroup_fds: Vec<i32>,
     rlimits: Vec<(Resource, u64)>,
     /// The namespace and the folder to return to after joining it.
@@ -637,7 +637,7 @@ struct ChildSetup {
 
 impl ChildSetup {
     /// Runs in the forked child: system calls on inherited data only, no allocation.
-    fn apply(&self) -> io::Result<()> {
+    pub fn apply(&self) -> io::Result<()> {
         cgroup::join(&self.cgroup_fds)?;
         for &(resource, value) in &self.rlimits {
             // The CPU limit's soft value sends SIGXCPU (reported as such); the hard one, a little
@@ -744,13 +744,9 @@ pub enum Stop {
 }
 
 impl Jail<'_> {
-    /// The function the child runs before `exec`.
-    pub fn pre_exec(&mut self) -> impl FnMut() -> io::Result<()> + Send + Sync + 'static {
-        let setup = self.setup.take();
-        move || match &setup {
-            Some(setup) => setup.apply(),
-            None => Ok(()),
-        }
+    /// What the child applies to itself before `exec` (taken once).
+    pub fn take_setup(&mut self) -> Option<ChildSetup> {
+        self.setup.take()
     }
 
     /// Checks the disk quota every `interval`, and counts the folders every fifth time, until it
