@@ -232,6 +232,11 @@ pub struct ModelRef {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
+    /// The mission runs this run will make (after sharding, and without those a resumed run
+    /// kept).
+    RunPlanned {
+        mission_runs: u64,
+    },
     EnvironmentReady {
         hash: String,
         reused: bool,

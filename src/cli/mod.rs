@@ -17,7 +17,6 @@ use crate::mission::{check_suite, run_suite, RunError, RunSettings};
 use crate::report::compare::{compare, mission_table, render_compare};
 use crate::report::{read_tables, HarnessInfo};
 use crate::spec::config::Config;
-use crate::spec::suite::load_suite;
 use args::{Cli, Command, CommonArgs, Format, ModelsCommand, SuiteCommand};
 
 /// Variables setup commands may see: what installers need, no credentials of models.
@@ -510,19 +509,6 @@ async fn probe(args: args::ProbeArgs) -> ExitCode {
 
 /// Counts planned mission runs for the progress bar; 0 when the suite does not load (the run
 /// reports that error itself).
-fn planned_runs(suite: &Path, missions: usize, pairings: usize, repeats: Option<u32>) -> u64 {
-    let Ok(loaded) = load_suite(suite) else {
-        return 0;
-    };
-    let missions = if missions == 0 {
-        loaded.missions.len()
-    } else {
-        missions
-    };
-    let repeats = repeats.unwrap_or(loaded.file.defaults.repeats).max(1) as usize;
-    (missions * pairings * repeats) as u64
-}
-
 fn report_error(error: &RunError) -> ExitCode {
     eprintln!("error: {error}");
     let mut source = std::error::Error::source(error);
@@ -618,16 +604,7 @@ async fn run(args: args::RunArgs) -> ExitCode {
     settings.missions = args.missions.clone();
     settings.repeats = args.repeats;
     settings.shard = args.shard;
-    let mut total = planned_runs(
-        &args.suite,
-        args.missions.len(),
-        settings.pairings.len(),
-        args.repeats,
-    );
-    if let Some((index, count)) = args.shard {
-        total = crate::mission::runner::shard((0..total).collect(), index, count).len() as u64;
-    }
-    let progress = Arc::new(progress::Progress::new(total));
+    let progress = Arc::new(progress::Progress::new());
     let sinks: Vec<Arc<dyn EventSink>> = if args.common.quiet {
         Vec::new()
     } else {
@@ -690,8 +667,7 @@ async fn suite_check(args: args::CheckArgs) -> ExitCode {
         new_run_id("check-"),
         None,
     );
-    let total = planned_runs(&args.suite, 0, 2, Some(1));
-    let progress = Arc::new(progress::Progress::new(total));
+    let progress = Arc::new(progress::Progress::new());
     let sinks: Vec<Arc<dyn EventSink>> = if args.common.quiet {
         Vec::new()
     } else {

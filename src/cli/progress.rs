@@ -22,14 +22,15 @@ struct Inner {
 }
 
 impl Progress {
-    pub fn new(total: u64) -> Progress {
+    /// The total is set when the run says what it planned (`RunPlanned`).
+    pub fn new() -> Progress {
         let interactive = std::io::stderr().is_terminal();
         let multi = MultiProgress::with_draw_target(if interactive {
             ProgressDrawTarget::stderr()
         } else {
             ProgressDrawTarget::hidden()
         });
-        let overall = multi.add(ProgressBar::new(total));
+        let overall = multi.add(ProgressBar::new(0));
         overall.set_style(
             ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} missions {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -58,12 +59,14 @@ impl EventSink for Progress {
             return;
         };
         let Some(key) = &record.mission else {
-            if let Event::EnvironmentReady { reused, .. } = &record.event {
-                inner.overall.set_message(if *reused {
+            match &record.event {
+                Event::RunPlanned { mission_runs } => inner.overall.set_length(*mission_runs),
+                Event::EnvironmentReady { reused, .. } => inner.overall.set_message(if *reused {
                     "(environment reused)"
                 } else {
                     "(environment built)"
-                });
+                }),
+                _ => {}
             }
             return;
         };

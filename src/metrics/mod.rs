@@ -383,7 +383,8 @@ fn apply(acc: &mut MissionAcc, key: &MissionKey, run_id: &str, record: &EventRec
                 *duration_ms,
             ));
         }
-        Event::EnvironmentReady { .. }
+        Event::RunPlanned { .. }
+        | Event::EnvironmentReady { .. }
         | Event::EnvironmentFailed { .. }
         | Event::ModelLoaded { .. }
         | Event::LibraryWritten { .. }

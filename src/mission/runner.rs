@@ -470,6 +470,9 @@ pub async fn run_suite(
     let mut all_sinks: Vec<Arc<dyn EventSink>> = vec![journal.clone()];
     all_sinks.extend(sinks);
     let emitter = Emitter::continuing(all_sinks, first_seq);
+    emitter.emit(Event::RunPlanned {
+        mission_runs: runs.len() as u64,
+    });
     for (name, model) in registry.iter() {
         emitter.emit(Event::ModelLoaded {
             name: name.clone(),
