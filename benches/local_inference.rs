@@ -25,7 +25,6 @@ use missions_bench::model::local::{resident_bytes, CandleBackend};
 use missions_bench::model::{ChatRequest, Message, ModelBackend, ModelInfo, ToolCall};
 use missions_bench::spec::config::ModelConfig;
 use missions_bench::spec::Provider;
-use missions_bench::tools::{spec, WorkspaceTools};
 
 const CONTEXT: usize = 3000;
 const NEW_TOKENS: usize = 64;
@@ -54,20 +53,7 @@ fn decode(model: &Transformer, cache: &mut KvCache, steps: usize) {
 /// The cache-read share of input tokens over a 20-turn worker trajectory, with the worker's real
 /// system prompt and tools and tool results shaped like the harness's own.
 fn trajectory_share(engine: &LocalEngine) -> (u64, u64, u64, Duration) {
-    let mut tools = vec![
-        WorkspaceTools::read_spec(),
-        WorkspaceTools::list_spec(),
-        WorkspaceTools::search_spec(),
-        WorkspaceTools::write_spec(),
-        WorkspaceTools::edit_spec(),
-        WorkspaceTools::run_spec(),
-    ];
-    tools.push(spec(
-        "finish",
-        "Hand off the finished feature.",
-        serde_json::json!({"type": "object", "properties": {"summary": {"type": "string"}, "tests_run": {"type": "array", "items": {"type": "string"}}, "notes": {"type": "string"}}, "required": ["summary", "tests_run"]}),
-    ));
-    tools.push(spec("blocked", "Stop: the feature cannot be done; say why.", serde_json::json!({"type": "object", "properties": {"reason": {"type": "string"}}, "required": ["reason"]})));
+    let tools = missions_bench::mission::worker_tools();
     let feature = "# Feature f1: Count words\n\nMilestone m1: Counting\n\nWrite wordfreq.py: read a file (or stdin), count words case-insensitively and print `word count` lines, most frequent first, ties alphabetical. Exit 2 with a message on a missing file.\n\n## Assertions this feature makes true\n\n- **A1** (milestone m1, verify: command): counting a file prints one line per word\n  - command: `python wordfreq.py samples/fox.txt` -> exit 0, stdout contains `the 2`\n\n## Test command\n\n`python -m pytest -q tests/test_count.py`\n\n# Library\n\nPython 3.11, standard library only. Tests live in tests/ and use pytest.\n";
     let mut messages = vec![
         Message::system(Prompts::embedded().get("worker")),

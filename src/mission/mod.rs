@@ -13,3 +13,8 @@ mod toolbox;
 
 pub use check::{check_suite, MissionCheck, SuiteCheck};
 pub use runner::{run_suite, RunError, RunReport, RunSettings};
+
+/// The tools a worker gets (for measuring prompts outside a mission).
+pub fn worker_tools() -> Vec<crate::model::ToolSpec> {
+    toolbox::role_specs(&toolbox::ToolboxKind::Worker)
+}

@@ -461,128 +461,133 @@ impl<'a> RoleToolbox<'a> {
     }
 }
 
+/// The tools of a role's agent run.
+pub fn role_specs(kind: &ToolboxKind) -> Vec<ToolSpec> {
+    let read = [
+        WorkspaceTools::read_spec(),
+        WorkspaceTools::list_spec(),
+        WorkspaceTools::search_spec(),
+    ];
+    let mut specs: Vec<ToolSpec> = read.to_vec();
+    let summary = object(json!({"summary": {"type": "string"}}), &["summary"]);
+    let reason = object(json!({"reason": {"type": "string"}}), &["reason"]);
+    let subagent = spec(
+        "spawn_subagent",
+        "Delegate an investigation to a subagent with a fresh context; returns its report.",
+        object(
+            json!({"task": {"type": "string", "description": "the question to investigate"}}),
+            &["task"],
+        ),
+    );
+    let library = spec(
+        "write_library",
+        "Write the library: guidelines and knowledge for workers, as Markdown (replaces the previous library).",
+        object(json!({"content": {"type": "string"}}), &["content"]),
+    );
+    match kind {
+        ToolboxKind::Plan => specs.extend([
+            spec(
+                "ask_user",
+                "Ask the user a clarifying question; returns the answer.",
+                object(json!({"question": {"type": "string"}}), &["question"]),
+            ),
+            subagent,
+            spec(
+                "write_contract",
+                "Write the validation contract: milestones in build order and testable assertions. Replaces an earlier contract.",
+                object(
+                    json!({"milestones": {"type": "array", "items": milestone_schema()}, "assertions": {"type": "array", "items": assertion_schema()}}),
+                    &["milestones", "assertions"],
+                ),
+            ),
+            spec(
+                "write_features",
+                "Write the features: each claims the assertions it fulfils; every assertion is claimed exactly once.",
+                object(json!({"features": {"type": "array", "items": feature_schema(false)}}), &["features"]),
+            ),
+            library,
+            spec("finish", "End planning. Without a contract and features the mission stops.", summary),
+            spec("halt", "Stop the mission because it cannot succeed.", reason),
+        ]),
+        ToolboxKind::Fix { .. } => {
+            specs.push(WorkspaceTools::run_spec());
+            specs.extend([
+                subagent,
+                spec(
+                    "write_fix_features",
+                    "Add fix features for the failed milestone; each names the findings it addresses.",
+                    object(json!({"features": {"type": "array", "items": feature_schema(true)}}), &["features"]),
+                ),
+                library,
+                spec("finish", "End fix planning.", summary),
+                spec("halt", "Stop the mission because it cannot succeed.", reason),
+            ]);
+        }
+        ToolboxKind::Worker => specs.extend([
+            WorkspaceTools::write_spec(),
+            WorkspaceTools::edit_spec(),
+            WorkspaceTools::run_spec(),
+            spec(
+                "finish",
+                "Hand off the finished feature.",
+                object(
+                    json!({"summary": {"type": "string"}, "tests_run": {"type": "array", "items": {"type": "string"}}, "notes": {"type": "string"}}),
+                    &["summary", "tests_run"],
+                ),
+            ),
+            spec("blocked", "Stop: the feature cannot be done; say why.", reason),
+        ]),
+        ToolboxKind::Scrutiny => specs.extend([
+            WorkspaceTools::run_spec(),
+            spec(
+                "submit_review",
+                "Submit the review of the feature: findings by severity (an empty list when it is right).",
+                object(
+                    json!({
+                        "findings": {"type": "array", "items": {"type": "object", "properties": {
+                            "severity": {"type": "string", "enum": ["blocking", "non_blocking", "suggestion"]},
+                            "title": {"type": "string"},
+                            "detail": {"type": "string"},
+                            "file": {"type": "string"}
+                        }, "required": ["severity", "title", "detail"], "additionalProperties": false}},
+                        "library_notes": {"type": "array", "items": {"type": "string"}}
+                    }),
+                    &["findings"],
+                ),
+            ),
+            spec("blocked", "Stop: the feature cannot be reviewed; say why.", reason),
+        ]),
+        ToolboxKind::UserTesting { .. } => {
+            specs.truncate(2);
+            specs.extend([
+                WorkspaceTools::run_spec(),
+                spec(
+                    "submit_verdicts",
+                    "Submit one verdict per assertion, with the evidence observed.",
+                    object(
+                        json!({"verdicts": {"type": "array", "items": {"type": "object", "properties": {
+                            "assertion": {"type": "string"},
+                            "status": {"type": "string", "enum": ["pass", "fail"]},
+                            "evidence": {"type": "string"}
+                        }, "required": ["assertion", "status", "evidence"], "additionalProperties": false}}}),
+                        &["verdicts"],
+                    ),
+                ),
+                spec("blocked", "Stop: the program cannot be tested; say why.", reason),
+            ]);
+        }
+        ToolboxKind::Subagent => specs.extend([
+            WorkspaceTools::run_spec(),
+            spec("finish", "Return the report.", object(json!({"summary": {"type": "string", "description": "the report"}}), &["summary"])),
+        ]),
+    }
+    specs
+}
+
 #[async_trait]
 impl Toolbox for RoleToolbox<'_> {
     fn specs(&self) -> Vec<ToolSpec> {
-        let read = [
-            WorkspaceTools::read_spec(),
-            WorkspaceTools::list_spec(),
-            WorkspaceTools::search_spec(),
-        ];
-        let mut specs: Vec<ToolSpec> = read.to_vec();
-        let summary = object(json!({"summary": {"type": "string"}}), &["summary"]);
-        let reason = object(json!({"reason": {"type": "string"}}), &["reason"]);
-        let subagent = spec(
-            "spawn_subagent",
-            "Delegate an investigation to a subagent with a fresh context; returns its report.",
-            object(
-                json!({"task": {"type": "string", "description": "the question to investigate"}}),
-                &["task"],
-            ),
-        );
-        let library = spec(
-            "write_library",
-            "Write the library: guidelines and knowledge for workers, as Markdown (replaces the previous library).",
-            object(json!({"content": {"type": "string"}}), &["content"]),
-        );
-        match &self.kind {
-            ToolboxKind::Plan => specs.extend([
-                spec(
-                    "ask_user",
-                    "Ask the user a clarifying question; returns the answer.",
-                    object(json!({"question": {"type": "string"}}), &["question"]),
-                ),
-                subagent,
-                spec(
-                    "write_contract",
-                    "Write the validation contract: milestones in build order and testable assertions. Replaces an earlier contract.",
-                    object(
-                        json!({"milestones": {"type": "array", "items": milestone_schema()}, "assertions": {"type": "array", "items": assertion_schema()}}),
-                        &["milestones", "assertions"],
-                    ),
-                ),
-                spec(
-                    "write_features",
-                    "Write the features: each claims the assertions it fulfils; every assertion is claimed exactly once.",
-                    object(json!({"features": {"type": "array", "items": feature_schema(false)}}), &["features"]),
-                ),
-                library,
-                spec("finish", "End planning. Without a contract and features the mission stops.", summary),
-                spec("halt", "Stop the mission because it cannot succeed.", reason),
-            ]),
-            ToolboxKind::Fix { .. } => {
-                specs.push(WorkspaceTools::run_spec());
-                specs.extend([
-                    subagent,
-                    spec(
-                        "write_fix_features",
-                        "Add fix features for the failed milestone; each names the findings it addresses.",
-                        object(json!({"features": {"type": "array", "items": feature_schema(true)}}), &["features"]),
-                    ),
-                    library,
-                    spec("finish", "End fix planning.", summary),
-                    spec("halt", "Stop the mission because it cannot succeed.", reason),
-                ]);
-            }
-            ToolboxKind::Worker => specs.extend([
-                WorkspaceTools::write_spec(),
-                WorkspaceTools::edit_spec(),
-                WorkspaceTools::run_spec(),
-                spec(
-                    "finish",
-                    "Hand off the finished feature.",
-                    object(
-                        json!({"summary": {"type": "string"}, "tests_run": {"type": "array", "items": {"type": "string"}}, "notes": {"type": "string"}}),
-                        &["summary", "tests_run"],
-                    ),
-                ),
-                spec("blocked", "Stop: the feature cannot be done; say why.", reason),
-            ]),
-            ToolboxKind::Scrutiny => specs.extend([
-                WorkspaceTools::run_spec(),
-                spec(
-                    "submit_review",
-                    "Submit the review of the feature: findings by severity (an empty list when it is right).",
-                    object(
-                        json!({
-                            "findings": {"type": "array", "items": {"type": "object", "properties": {
-                                "severity": {"type": "string", "enum": ["blocking", "non_blocking", "suggestion"]},
-                                "title": {"type": "string"},
-                                "detail": {"type": "string"},
-                                "file": {"type": "string"}
-                            }, "required": ["severity", "title", "detail"], "additionalProperties": false}},
-                            "library_notes": {"type": "array", "items": {"type": "string"}}
-                        }),
-                        &["findings"],
-                    ),
-                ),
-                spec("blocked", "Stop: the feature cannot be reviewed; say why.", reason),
-            ]),
-            ToolboxKind::UserTesting { .. } => {
-                specs.truncate(2);
-                specs.extend([
-                    WorkspaceTools::run_spec(),
-                    spec(
-                        "submit_verdicts",
-                        "Submit one verdict per assertion, with the evidence observed.",
-                        object(
-                            json!({"verdicts": {"type": "array", "items": {"type": "object", "properties": {
-                                "assertion": {"type": "string"},
-                                "status": {"type": "string", "enum": ["pass", "fail"]},
-                                "evidence": {"type": "string"}
-                            }, "required": ["assertion", "status", "evidence"], "additionalProperties": false}}}),
-                            &["verdicts"],
-                        ),
-                    ),
-                    spec("blocked", "Stop: the program cannot be tested; say why.", reason),
-                ]);
-            }
-            ToolboxKind::Subagent => specs.extend([
-                WorkspaceTools::run_spec(),
-                spec("finish", "Return the report.", object(json!({"summary": {"type": "string", "description": "the report"}}), &["summary"])),
-            ]),
-        }
-        specs
+        role_specs(&self.kind)
     }
 
     async fn call(&mut self, name: &str, arguments: Value) -> ToolReply {
