@@ -194,3 +194,10 @@ pub fn wait_for_finished(out: &Path, missions: usize) -> PathBuf {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
+
+/// Asserts that a command exited 2 (bad input) and said `needle` on stderr.
+pub fn assert_input_error(output: &std::process::Output, needle: &str) {
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(needle), "{stderr}");
+}

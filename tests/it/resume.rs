@@ -9,7 +9,8 @@ use missions_bench::events::{read_events, Event, EventRecord, MissionKey};
 use missions_bench::report::read_tables;
 
 use crate::common::{
-    missions_bench, run_tiny, shared_cache, stable_columns, text, tiny_suite, wait_for_finished,
+    assert_input_error, missions_bench, run_tiny, shared_cache, stable_columns, text, tiny_suite,
+    wait_for_finished,
 };
 
 const FLAGS: [&str; 4] = ["--repeats", "12", "--jobs", "1"];
@@ -170,12 +171,7 @@ fn an_interrupted_run_resumes_and_a_changed_one_is_refused() {
         ],
         dir.path(),
     );
-    assert_eq!(output.status.code(), Some(2));
-    assert!(
-        text(&output.stderr).contains("repeats: 13 vs 12"),
-        "{}",
-        text(&output.stderr)
-    );
+    assert_input_error(&output, "repeats: 13 vs 12");
     assert!(text(&output.stderr).contains("--force"));
     assert_eq!(std::fs::read(report.join("events.jsonl")).unwrap(), journal);
     resume_and_compare(dir.path(), &report, &whole);

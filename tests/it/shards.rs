@@ -6,7 +6,9 @@ use std::path::Path;
 use missions_bench::metrics::Tables;
 use missions_bench::report::read_tables;
 
-use crate::common::{missions_bench, report_of, run_tiny, stable_columns, text, tiny_suite};
+use crate::common::{
+    assert_input_error, missions_bench, report_of, run_tiny, stable_columns, text, tiny_suite,
+};
 
 fn assert_same(a: &Tables, b: &Tables) {
     assert_eq!(
@@ -72,12 +74,7 @@ fn merged_shards_equal_the_unsharded_run() {
         let mut args = vec!["merge", "--out", merged_out.to_str().unwrap()];
         args.extend_from_slice(folders);
         let output = missions_bench(&args, dir.path());
-        assert_eq!(output.status.code(), Some(2));
-        assert!(
-            text(&output.stderr).contains(why),
-            "{}",
-            text(&output.stderr)
-        );
+        assert_input_error(&output, why);
     };
     refused(&[&shards[0], &shards[1]], "shards missing: 3/3");
     refused(&[&shards[0], &shards[0], &shards[1], &shards[2]], "twice");
