@@ -211,14 +211,19 @@ fn cpu_per_call(provider: Provider, context: SessionContext) {
     );
 }
 
-/// K agent runs of `TURNS` calls each, all at once, against ~120 ms calls.
-fn concurrency_sweep(provider: Provider, context: &SessionContext) {
-    let server = ServerThread::start(provider, true);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+/// The client's runtime: two workers, as on the 2-core machines these figures come from.
+fn two_core_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .expect("runtime");
+        .expect("runtime")
+}
+
+/// K agent runs of `TURNS` calls each, all at once, against ~120 ms calls.
+fn concurrency_sweep(provider: Provider, context: &SessionContext) {
+    let server = ServerThread::start(provider, true);
+    let runtime = two_core_runtime();
     let (messages, tools) = trajectory();
     let (messages, tools) = (Arc::new(messages), Arc::new(tools));
     let ideal = SLOW_DELAY.as_secs_f64() * SLOW_CHUNKS as f64 * TURNS as f64;
@@ -275,11 +280,7 @@ fn bench(c: &mut Criterion) {
     for provider in [Provider::Openai, Provider::Anthropic] {
         concurrency_sweep(provider, &context);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = two_core_runtime();
     let (messages, tools) = trajectory();
     let mut group = c.benchmark_group("remote_call");
     group.sample_size(50);

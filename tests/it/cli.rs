@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::common::{
-    assert_input_error, copy_suite, edit, missions_bench, run_tiny, text, tiny_suite,
+    assert_input_error, copy_suite, edit, missions_bench, run_tiny, stdout_of, text, tiny_suite,
 };
 
 #[test]
@@ -48,13 +48,7 @@ fn run_then_compare() {
         ],
         dir.path(),
     );
-    let stdout = text(&output.stdout);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{stdout}{}",
-        text(&output.stderr)
-    );
+    let stdout = stdout_of(&output, 0);
     assert!(
         stdout.contains("greet") && stdout.contains("passed") && stdout.contains("no_plan"),
         "{stdout}"
@@ -156,13 +150,7 @@ fn suite_check_accepts_valid_suites() {
         &["suite", "check", tiny_suite().to_str().unwrap(), "-q"],
         dir.path(),
     );
-    let stdout = text(&output.stdout);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{stdout}{}",
-        text(&output.stderr)
-    );
+    let stdout = stdout_of(&output, 0);
     assert!(
         stdout.contains("ok       greet") && stdout.contains("ok       weak"),
         "{stdout}"
@@ -182,13 +170,7 @@ fn suite_check_names_a_broken_solution() {
         &["suite", "check", suite.to_str().unwrap(), "-q"],
         dir.path(),
     );
-    let stdout = text(&output.stdout);
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "{stdout}{}",
-        text(&output.stderr)
-    );
+    let stdout = stdout_of(&output, 1);
     assert!(stdout.contains("INVALID  greet"), "{stdout}");
     assert!(stdout.contains("ok       weak"), "{stdout}");
     let line = stdout
@@ -304,13 +286,7 @@ fn models_probe_measures_a_local_model() {
         ],
         elsewhere.path(),
     );
-    let stdout = text(&output.stdout);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{stdout}{}",
-        text(&output.stderr)
-    );
+    let stdout = stdout_of(&output, 0);
     for line in [
         "qwen3 2 layers",
         "load time",
@@ -384,13 +360,7 @@ fn check_gates_on_seeded_regressions() {
         baseline,
         &["--max-drop", "pass_rate=0.05", "--max-rise", "tokens=10%"],
     );
-    let stdout = text(&output.stdout);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{stdout}{}",
-        text(&output.stderr)
-    );
+    let stdout = stdout_of(&output, 0);
     assert!(stdout.contains("ok: oracle pass_rate"), "{stdout}");
     let tables = read_tables(baseline).unwrap();
     let runs = tables.missions.len();
@@ -427,13 +397,7 @@ fn check_gates_on_seeded_regressions() {
             junit.to_str().unwrap(),
         ],
     );
-    let stdout = text(&output.stdout);
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "{stdout}{}",
-        text(&output.stderr)
-    );
+    let stdout = stdout_of(&output, 1);
     let pass_line = stdout
         .lines()
         .find(|l| l.starts_with("REGRESSED: oracle pass_rate"))

@@ -134,14 +134,7 @@ pub fn run_tiny(cwd: &Path, out: &Path, flags: &[&str]) -> String {
 
 /// The report folder a successful `run` or `merge` printed; the command must have exited 0.
 pub fn report_of(output: &std::process::Output) -> String {
-    let stdout = text(&output.stdout);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{stdout}{}",
-        text(&output.stderr)
-    );
-    stdout
+    stdout_of(output, 0)
         .lines()
         .find_map(|l| l.strip_prefix("report: "))
         .expect("report line")
@@ -200,4 +193,31 @@ pub fn assert_input_error(output: &std::process::Output, needle: &str) {
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains(needle), "{stderr}");
+}
+
+/// A command's stdout, once it is known to have exited with `code` (both streams shown if not).
+pub fn stdout_of(output: &std::process::Output, code: i32) -> String {
+    let stdout = text(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "{stdout}{}",
+        text(&output.stderr)
+    );
+    stdout
+}
+
+/// The workspace tools on `dir` without a sandbox: system PATH, 5 s commands, 4 KiB output.
+pub fn plain_tools(dir: &Path) -> missions_bench::tools::WorkspaceTools {
+    use missions_bench::tools::{CommandEnv, Workspace, WorkspaceTools};
+    WorkspaceTools {
+        workspace: Workspace::new(dir).expect("workspace"),
+        command_env: CommandEnv {
+            vars: vec![("PATH".into(), "/usr/bin:/bin".into())],
+            timeout: std::time::Duration::from_secs(5),
+            max_output_bytes: 4096,
+            sandbox: None,
+            stop: None,
+        },
+    }
 }

@@ -5,17 +5,15 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
-use std::time::Duration;
 
 use missions_bench::agent::parse_arguments;
 use missions_bench::report::stats::SplitMix;
 use missions_bench::spec::config::{Config, LimitValue};
 use missions_bench::spec::contract::parse_reference;
 use missions_bench::spec::suite::load_suite;
-use missions_bench::tools::{CommandEnv, Workspace, WorkspaceTools};
 use serde_json::{json, Value};
 
-use crate::common::{copy_suite, repo, tiny_suite};
+use crate::common::{copy_suite, plain_tools, repo, tiny_suite};
 
 const TOKENS: &[&str] = &[
     "=",
@@ -238,16 +236,7 @@ async fn bad_input_never_panics() {
     });
     let workspace = tempfile::tempdir().unwrap();
     std::fs::write(workspace.path().join("a.txt"), "one\ntwo\n").unwrap();
-    let tools = WorkspaceTools {
-        workspace: Workspace::new(workspace.path()).unwrap(),
-        command_env: CommandEnv {
-            vars: vec![("PATH".into(), "/usr/bin:/bin".into())],
-            timeout: Duration::from_secs(5),
-            max_output_bytes: 4096,
-            sandbox: None,
-            stop: None,
-        },
-    };
+    let tools = plain_tools(workspace.path());
     let mut rng = SplitMix::new(10);
     let names = [
         "read_file",

@@ -1,10 +1,10 @@
 //! File tools stay inside the workspace: absolute paths, `..`, symbolic links that lead out and
 //! harness state are refused, and nothing outside changes.
 
-use std::time::Duration;
-
-use missions_bench::tools::{CommandEnv, ToolErrorKind, Workspace, WorkspaceTools};
+use missions_bench::tools::{ToolErrorKind, WorkspaceTools};
 use serde_json::json;
+
+use crate::common::plain_tools;
 
 struct Fixture {
     _dirs: (tempfile::TempDir, tempfile::TempDir),
@@ -25,16 +25,7 @@ fn fixture() -> Fixture {
         workspace.path().join("escape_file"),
     )
     .unwrap();
-    let tools = WorkspaceTools {
-        workspace: Workspace::new(workspace.path()).unwrap(),
-        command_env: CommandEnv {
-            vars: vec![("PATH".into(), "/usr/bin:/bin".into())],
-            timeout: Duration::from_secs(5),
-            max_output_bytes: 4096,
-            sandbox: None,
-            stop: None,
-        },
-    };
+    let tools = plain_tools(workspace.path());
     let outside_path = outside.path().to_path_buf();
     Fixture {
         _dirs: (workspace, outside),
