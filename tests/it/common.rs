@@ -221,3 +221,27 @@ pub fn plain_tools(dir: &Path) -> missions_bench::tools::WorkspaceTools {
         },
     }
 }
+
+/// Two runs' five tables agree in every column but run ids and times.
+pub fn assert_same_tables(
+    a: &missions_bench::metrics::Tables,
+    b: &missions_bench::metrics::Tables,
+) {
+    assert_eq!(
+        stable_columns(&a.missions),
+        stable_columns(&b.missions),
+        "missions"
+    );
+    assert_eq!(
+        stable_columns(&a.milestones),
+        stable_columns(&b.milestones),
+        "milestones"
+    );
+    assert_eq!(stable_columns(&a.runs), stable_columns(&b.runs), "runs");
+    assert_eq!(stable_columns(&a.turns), stable_columns(&b.turns), "turns");
+    assert_eq!(
+        stable_columns(&a.assertions),
+        stable_columns(&b.assertions),
+        "assertions"
+    );
+}

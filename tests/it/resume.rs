@@ -9,8 +9,8 @@ use missions_bench::events::{read_events, Event, EventRecord, MissionKey};
 use missions_bench::report::read_tables;
 
 use crate::common::{
-    assert_input_error, missions_bench, run_tiny, shared_cache, stable_columns, text, tiny_suite,
-    wait_for_finished,
+    assert_input_error, assert_same_tables, missions_bench, run_tiny, shared_cache, text,
+    tiny_suite, wait_for_finished,
 };
 
 const FLAGS: [&str; 4] = ["--repeats", "12", "--jobs", "1"];
@@ -85,31 +85,7 @@ fn resume_and_compare(dir: &Path, report: &Path, whole: &missions_bench::metrics
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
 
     let tables = read_tables(report).unwrap();
-    assert_eq!(
-        stable_columns(&tables.missions),
-        stable_columns(&whole.missions),
-        "missions"
-    );
-    assert_eq!(
-        stable_columns(&tables.milestones),
-        stable_columns(&whole.milestones),
-        "milestones"
-    );
-    assert_eq!(
-        stable_columns(&tables.runs),
-        stable_columns(&whole.runs),
-        "runs"
-    );
-    assert_eq!(
-        stable_columns(&tables.turns),
-        stable_columns(&whole.turns),
-        "turns"
-    );
-    assert_eq!(
-        stable_columns(&tables.assertions),
-        stable_columns(&whole.assertions),
-        "assertions"
-    );
+    assert_same_tables(&tables, whole);
 
     // Missions that had finished were not run again: their records are exactly as before.
     let records = read_events(&report.join("events.jsonl")).unwrap();

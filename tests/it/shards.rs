@@ -3,32 +3,11 @@
 
 use std::path::Path;
 
-use missions_bench::metrics::Tables;
 use missions_bench::report::read_tables;
 
 use crate::common::{
-    assert_input_error, missions_bench, report_of, run_tiny, stable_columns, text, tiny_suite,
+    assert_input_error, assert_same_tables, missions_bench, report_of, run_tiny, text, tiny_suite,
 };
-
-fn assert_same(a: &Tables, b: &Tables) {
-    assert_eq!(
-        stable_columns(&a.missions),
-        stable_columns(&b.missions),
-        "missions"
-    );
-    assert_eq!(
-        stable_columns(&a.milestones),
-        stable_columns(&b.milestones),
-        "milestones"
-    );
-    assert_eq!(stable_columns(&a.runs), stable_columns(&b.runs), "runs");
-    assert_eq!(stable_columns(&a.turns), stable_columns(&b.turns), "turns");
-    assert_eq!(
-        stable_columns(&a.assertions),
-        stable_columns(&b.assertions),
-        "assertions"
-    );
-}
 
 /// The tiny suite with oracle and nop, two repeats each: 8 mission runs.
 fn run(dir: &Path, out: &Path, extra: &[&str]) -> String {
@@ -60,7 +39,7 @@ fn merged_shards_equal_the_unsharded_run() {
     args.extend([shards[2].as_str(), shards[0].as_str(), shards[1].as_str()]);
     let merged = report_of(&missions_bench(&args, dir.path()));
     let merged_tables = read_tables(Path::new(&merged)).unwrap();
-    assert_same(&whole_tables, &merged_tables);
+    assert_same_tables(&whole_tables, &merged_tables);
     let info: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(Path::new(&merged).join("run.json")).unwrap(),
     )
