@@ -7,7 +7,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
@@ -334,6 +334,20 @@ pub enum Event {
         duration_ms: f64,
         summary: String,
     },
+    /// A top-level agent run ended and the mission was saved: the workspace commit after it
+    /// (kept in the report folder), what the run handed back through its tools, the next run
+    /// number (its subagents took some), and the mission's spend so far. A resumed run
+    /// continues an interrupted mission from its last checkpoint.
+    AgentCheckpoint {
+        run: u32,
+        outcome: AgentOutcome,
+        commit: String,
+        outputs: serde_json::Value,
+        next_run: u32,
+        tokens: u64,
+        cost_usd: f64,
+        elapsed_ms: f64,
+    },
     UserAsked {
         run: u32,
         question: String,
@@ -451,6 +465,8 @@ pub struct Emitter {
     sinks: Arc<Vec<Arc<dyn EventSink>>>,
     seq: Arc<AtomicU64>,
     mission: Option<MissionKey>,
+    /// While set, events are dropped (a resumed mission replays what its journal already holds).
+    muted: Option<Arc<AtomicBool>>,
 }
 
 impl Emitter {
@@ -459,6 +475,7 @@ impl Emitter {
             sinks: Arc::new(sinks),
             seq: Arc::new(AtomicU64::new(0)),
             mission: None,
+            muted: None,
         }
     }
 
@@ -501,7 +518,22 @@ impl Emitter {
         self.mission.as_ref()
     }
 
+    /// An emitter that drops every event while `muted` is set.
+    pub fn muted_by(&self, muted: Arc<AtomicBool>) -> Emitter {
+        Emitter {
+            muted: Some(muted),
+            ..self.clone()
+        }
+    }
+
     pub fn emit(&self, event: Event) {
+        if self
+            .muted
+            .as_ref()
+            .is_some_and(|muted| muted.load(Ordering::SeqCst))
+        {
+            return;
+        }
         let record = EventRecord {
             v: EVENTS_VERSION,
             seq: self.seq.fetch_add(1, Ordering::SeqCst),
@@ -575,6 +607,7 @@ impl EventSink for JsonlSink {
         let boundary = matches!(
             record.event,
             Event::AgentFinished { .. }
+                | Event::AgentCheckpoint { .. }
                 | Event::MilestoneRound { .. }
                 | Event::MissionFinished { .. }
         );

@@ -389,7 +389,8 @@ fn apply(acc: &mut MissionAcc, key: &MissionKey, run_id: &str, record: &EventRec
         | Event::ModelLoaded { .. }
         | Event::LibraryWritten { .. }
         | Event::FindingsClosed { .. }
-        | Event::MissionHalted { .. } => {}
+        | Event::MissionHalted { .. }
+        | Event::AgentCheckpoint { .. } => {}
     }
 }
 

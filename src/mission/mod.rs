@@ -6,10 +6,11 @@ pub mod env;
 pub mod ground_truth;
 pub mod prompts;
 mod render;
+pub mod replay;
 pub mod runner;
 pub mod runtime;
 mod state;
-mod toolbox;
+pub mod toolbox;
 
 pub use check::{check_suite, MissionCheck, SuiteCheck};
 pub use runner::{run_suite, RunError, RunReport, RunSettings};

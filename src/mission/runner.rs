@@ -1,14 +1,15 @@
 //! A whole run: load the suite, prepare its environment, run every mission x pairing x repeat
 //! (some in parallel), and write the report folder.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
 use super::env::prepare_environment;
 use super::prompts::Prompts;
+use super::replay::{checkpoint_repository, Replay};
 use super::runtime::{run_mission, MissionRun, RunContext};
 use crate::events::{Emitter, Event, EventSink, HaltReason, JsonlSink, MissionKey, MissionStatus};
 use crate::metrics::Tables;
@@ -120,6 +121,7 @@ pub fn plan_runs(
                     },
                     mission: mission.clone(),
                     pairing: pairing.clone(),
+                    replay: None,
                 });
             }
         }
@@ -130,16 +132,47 @@ pub fn plan_runs(
 /// What a resumed run keeps.
 struct Resumed {
     /// Mission runs that ended (any status but `interrupted`): they are not run again.
-    finished: std::collections::BTreeSet<MissionKey>,
+    finished: BTreeSet<MissionKey>,
+    /// Interrupted missions that continue from their last checkpoint.
+    replays: BTreeMap<MissionKey, Replay>,
     /// The sequence number the journal continues from.
     next_seq: u64,
 }
 
-/// Prepares `dir` to continue: checks the fingerprint against the earlier run.json, keeps the
-/// journal's records of finished missions and of the run itself (rewritten atomically; a torn
-/// last line is dropped), and removes the transcripts and diffs of the missions that will run
-/// again.
-fn resume(dir: &std::path::Path, info: &mut RunInfo, force: bool) -> Result<Resumed, RunError> {
+/// Whether the bare repository `git_dir` holds `commit`.
+fn has_commit(git_dir: &Path, commit: &str, base_path: &str) -> bool {
+    std::process::Command::new("git")
+        .arg("--git-dir")
+        .arg(git_dir)
+        .args(["cat-file", "-e", &format!("{commit}^{{commit}}")])
+        .env_clear()
+        .env("PATH", base_path)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// The run number a transcript file name (`007-worker.jsonl`) starts with.
+fn transcript_run(name: &str) -> Option<u32> {
+    name.split('-').next()?.parse().ok()
+}
+
+/// Prepares `dir` to continue: checks the fingerprint against the earlier run.json, and
+/// rewrites the journal (atomically; a torn last line is dropped) to keep the run's own records,
+/// those of finished missions, and those of each interrupted mission through its last
+/// checkpoint (the mission continues from there when its checkpoint repository holds that
+/// workspace; otherwise it starts over). Transcripts and diffs of what will run again are
+/// removed.
+fn resume(
+    dir: &Path,
+    info: &mut RunInfo,
+    force: bool,
+    base_path: &str,
+) -> Result<Resumed, RunError> {
     let cannot = |message: String| {
         RunError::Settings(format!("cannot resume `{}`: {message}", dir.display()))
     };
@@ -156,7 +189,7 @@ fn resume(dir: &std::path::Path, info: &mut RunInfo, force: bool) -> Result<Resu
     }
     let events_path = dir.join("events.jsonl");
     let records = crate::events::read_events(&events_path).map_err(|e| cannot(e.to_string()))?;
-    let finished: std::collections::BTreeSet<MissionKey> = records
+    let finished: BTreeSet<MissionKey> = records
         .iter()
         .filter_map(|r| match (&r.mission, &r.event) {
             (Some(key), Event::MissionFinished { status, .. })
@@ -168,32 +201,85 @@ fn resume(dir: &std::path::Path, info: &mut RunInfo, force: bool) -> Result<Resu
         })
         .collect();
     let next_seq = records.iter().map(|r| r.seq + 1).max().unwrap_or(0);
-    let mut kept = Vec::new();
-    let mut again = std::collections::BTreeSet::new();
+
+    // Each interrupted mission's records, and how many of them it keeps.
+    let mut unfinished: BTreeMap<&MissionKey, Vec<&crate::events::EventRecord>> = BTreeMap::new();
     for record in &records {
-        match &record.mission {
-            Some(key) if !finished.contains(key) => {
-                again.insert(key.clone());
-            }
-            _ => {
-                let mut line = serde_json::to_vec(record).map_err(|e| cannot(e.to_string()))?;
-                line.push(b'\n');
-                kept.extend(line);
+        if let Some(key) = record.mission.as_ref().filter(|k| !finished.contains(*k)) {
+            unfinished.entry(key).or_default().push(record);
+        }
+    }
+    let mut replays = BTreeMap::new();
+    let mut keep: BTreeMap<&MissionKey, usize> = BTreeMap::new();
+    for (key, own) in &unfinished {
+        // A mission that changed (resumed with --force) starts over.
+        let mission = key.mission.as_str();
+        if info.suite.missions.get(mission) != earlier.suite.missions.get(mission) {
+            continue;
+        }
+        let Some((replay, kept)) = Replay::from_records(own) else {
+            continue;
+        };
+        let repository = checkpoint_repository(dir, key);
+        if replay
+            .last_commit()
+            .is_some_and(|commit| has_commit(&repository, commit, base_path))
+        {
+            keep.insert(key, kept);
+            replays.insert((*key).clone(), replay);
+        }
+    }
+
+    let mut kept = Vec::new();
+    let mut seen: BTreeMap<&MissionKey, usize> = BTreeMap::new();
+    for record in &records {
+        if let Some(key) = record.mission.as_ref().filter(|k| !finished.contains(*k)) {
+            let index = seen.entry(key).or_default();
+            *index += 1;
+            if *index > keep.get(key).copied().unwrap_or(0) {
+                continue;
             }
         }
+        let mut line = serde_json::to_vec(record).map_err(|e| cannot(e.to_string()))?;
+        line.push(b'\n');
+        kept.extend(line);
     }
     crate::fsutil::write_atomic(&events_path, &kept).map_err(|source| RunError::Io {
         path: events_path.clone(),
         source,
     })?;
-    for key in &again {
-        let _ = std::fs::remove_dir_all(dir.join("transcripts").join(key.slug()));
+    for key in unfinished.keys() {
+        let transcripts = dir.join("transcripts").join(key.slug());
+        match replays.get(*key) {
+            // The transcripts of replayed runs stay; those of runs after the checkpoint go.
+            Some(replay) => {
+                let next_run = replay.next_run();
+                for entry in std::fs::read_dir(&transcripts)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                {
+                    let name = entry.file_name();
+                    if transcript_run(&name.to_string_lossy()).is_none_or(|run| run >= next_run) {
+                        let _ = std::fs::remove_file(entry.path());
+                    }
+                }
+            }
+            None => {
+                let _ = std::fs::remove_dir_all(&transcripts);
+                let _ = std::fs::remove_dir_all(checkpoint_repository(dir, key));
+            }
+        }
         let _ = std::fs::remove_file(dir.join("diffs").join(format!("{}.patch", key.slug())));
     }
     info.started_at = earlier.started_at.clone();
     info.resumed_at = earlier.resumed_at.clone();
     info.resumed_at.push(chrono::Utc::now().to_rfc3339());
-    Ok(Resumed { finished, next_seq })
+    Ok(Resumed {
+        finished,
+        replays,
+        next_seq,
+    })
 }
 
 /// The sandbox policy of `[sandbox]` (network access comes from each mission).
@@ -434,8 +520,11 @@ pub async fn run_suite(
     let events_path = dir.join("events.jsonl");
     let mut first_seq = 0;
     if settings.resume {
-        let resumed = resume(&dir, &mut info, settings.force)?;
+        let mut resumed = resume(&dir, &mut info, settings.force, &settings.base_path)?;
         runs.retain(|run| !resumed.finished.contains(&run.key));
+        for run in &mut runs {
+            run.replay = resumed.replays.remove(&run.key).map(Arc::new);
+        }
         first_seq = resumed.next_seq;
     }
     let sandbox_policy = settings
@@ -509,6 +598,8 @@ pub async fn run_suite(
     if !settings.keep_workspaces {
         let _ = std::fs::remove_dir(&work_dir);
     }
+    // Empty once every mission finished (interrupted ones keep theirs for `--resume`).
+    let _ = std::fs::remove_dir(dir.join("checkpoints"));
     if let Some(error) = journal.take_error() {
         return Err(RunError::Io {
             path: events_path,

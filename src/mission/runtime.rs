@@ -26,6 +26,7 @@ use super::env::PreparedEnvironment;
 use super::ground_truth::{count_lines, run_acceptance, run_coverage};
 use super::prompts::Prompts;
 use super::render;
+use super::replay::{Replay, ReplayCursor};
 use super::state::MissionState;
 use super::toolbox::{Outputs, RoleToolbox, ToolboxKind};
 
@@ -70,12 +71,14 @@ pub struct MissionRun {
     pub key: MissionKey,
     pub mission: Arc<MissionSpec>,
     pub pairing: Pairing,
+    /// A resumed mission's record up to its last checkpoint: the mission continues from there.
+    pub replay: Option<Arc<Replay>>,
 }
 
 /// Tokens, cost and time spent by a mission, against its budget.
 pub struct MissionMeter {
     budget: Budget,
-    started: Instant,
+    started: Mutex<Instant>,
     tokens: AtomicU64,
     cost_usd: Mutex<f64>,
 }
@@ -84,10 +87,33 @@ impl MissionMeter {
     pub fn new(budget: Budget) -> MissionMeter {
         MissionMeter {
             budget,
-            started: Instant::now(),
+            started: Mutex::new(Instant::now()),
             tokens: AtomicU64::new(0),
             cost_usd: Mutex::new(0.0),
         }
+    }
+
+    /// Time spent on the mission, including what a resumed mission carried over.
+    pub fn elapsed(&self) -> std::time::Duration {
+        self.started
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .elapsed()
+    }
+
+    /// Tokens, cost in USD and time spent so far.
+    pub fn totals(&self) -> (u64, f64, std::time::Duration) {
+        let cost = *self.cost_usd.lock().unwrap_or_else(|p| p.into_inner());
+        (self.tokens.load(Ordering::SeqCst), cost, self.elapsed())
+    }
+
+    /// Sets the spend to what a checkpoint recorded (a resumed mission carries it over).
+    pub fn restore(&self, tokens: u64, cost_usd: f64, elapsed: std::time::Duration) {
+        self.tokens.store(tokens, Ordering::SeqCst);
+        *self.cost_usd.lock().unwrap_or_else(|p| p.into_inner()) = cost_usd;
+        let now = Instant::now();
+        *self.started.lock().unwrap_or_else(|p| p.into_inner()) =
+            now.checked_sub(elapsed).unwrap_or(now);
     }
 
     pub fn halt_reason(&self) -> Option<(HaltReason, String)> {
@@ -110,7 +136,7 @@ impl MissionMeter {
                 ));
             }
         }
-        let elapsed = self.started.elapsed();
+        let elapsed = self.elapsed();
         if elapsed >= self.budget.max_wall_time {
             return Some((
                 HaltReason::MaxWallTime,
@@ -172,6 +198,11 @@ pub struct MissionRuntime {
     findings: Mutex<Vec<TrackedFinding>>,
     redactor: Redactor,
     stop: Arc<crate::stop::StopSignal>,
+    /// A resumed mission's replay (empty otherwise).
+    replay: Mutex<ReplayCursor>,
+    /// The bare repository in the report folder that keeps the workspace after each finished
+    /// agent run.
+    checkpoints: PathBuf,
 }
 
 /// One agent run to start: who, for what, with which tools and prompts.
@@ -210,12 +241,15 @@ pub async fn run_mission(run: MissionRun, context: &RunContext, root: &Emitter) 
             (role, ModelRef { name, provider })
         })
         .collect();
-    emitter.emit(Event::MissionStarted {
-        mission_hash: run.mission.hash.clone(),
-        models,
-        workspace: workspace_dir.display().to_string(),
-    });
-    let finish = |status: MissionStatus, halt: Option<Halt>| {
+    // A resumed mission's journal already says it started.
+    if run.replay.is_none() {
+        emitter.emit(Event::MissionStarted {
+            mission_hash: run.mission.hash.clone(),
+            models,
+            workspace: workspace_dir.display().to_string(),
+        });
+    }
+    let finish_after = |status: MissionStatus, halt: Option<Halt>, elapsed: std::time::Duration| {
         let (halt_reason, detail) = match halt {
             Some((reason, detail)) => (Some(reason), detail),
             None => (None, String::new()),
@@ -224,8 +258,11 @@ pub async fn run_mission(run: MissionRun, context: &RunContext, root: &Emitter) 
             status,
             halt_reason,
             detail,
-            duration_ms: millis(started.elapsed()),
+            duration_ms: millis(elapsed),
         });
+    };
+    let finish = |status: MissionStatus, halt: Option<Halt>| {
+        finish_after(status, halt, started.elapsed());
     };
 
     // A mission that ends before its lifecycle starts: halted with a reason, then finished.
@@ -269,7 +306,13 @@ pub async fn run_mission(run: MissionRun, context: &RunContext, root: &Emitter) 
                 return;
             }
         };
-    let halt = runtime.run_lifecycle().await;
+    let mut halt = runtime.run_lifecycle().await;
+    if let Some(divergence) = runtime.end_replay() {
+        halt = Some((
+            HaltReason::HarnessError,
+            format!("cannot resume the mission from its journal: {divergence}"),
+        ));
+    }
     if let Some((reason, detail)) = &halt {
         emitter.emit(Event::MissionHalted {
             reason: *reason,
@@ -309,9 +352,13 @@ pub async fn run_mission(run: MissionRun, context: &RunContext, root: &Emitter) 
         None if accepted => MissionStatus::Passed,
         None => MissionStatus::Failed,
     };
-    finish(status, halt);
+    finish_after(status, halt, runtime.meter.elapsed());
     if !context.keep_workspaces {
         let _ = std::fs::remove_dir_all(&mission_dir);
+        // An interrupted mission keeps its checkpoints for `--resume`.
+        if status != MissionStatus::Interrupted {
+            let _ = std::fs::remove_dir_all(&runtime.checkpoints);
+        }
     }
 }
 
@@ -420,6 +467,12 @@ impl MissionRuntime {
             ("GIT_CONFIG_GLOBAL".to_string(), "/dev/null".to_string()),
         ];
         let transcript_dir = context.report_dir.join("transcripts").join(run.key.slug());
+        let checkpoints = super::replay::checkpoint_repository(&context.report_dir, &run.key);
+        let replay = match &run.replay {
+            Some(replay) => ReplayCursor::new(replay),
+            None => ReplayCursor::none(),
+        };
+        let emitter = emitter.muted_by(replay.mute_switch());
         let runtime = MissionRuntime {
             key: run.key.clone(),
             mission: run.mission.clone(),
@@ -438,12 +491,124 @@ impl MissionRuntime {
             findings: Mutex::new(Vec::new()),
             redactor: context.redactor.clone(),
             stop: context.stop.clone(),
+            replay: Mutex::new(replay),
+            checkpoints,
         };
         runtime.git(&["init", "-q"]).await?;
         std::fs::write(workspace_dir.join(".git/info/exclude"), GIT_EXCLUDES)
             .map_err(|e| format!("cannot write git excludes: {e}"))?;
         runtime.commit("initial workspace").await?;
+        let bare = runtime.checkpoints.display().to_string();
+        if run.replay.is_some() {
+            // The workspaces after the finished runs, to reset to as each is replayed.
+            runtime
+                .git(&["fetch", "-q", &bare, "+refs/runs/*:refs/runs/*"])
+                .await?;
+        } else {
+            if runtime.checkpoints.exists() {
+                std::fs::remove_dir_all(&runtime.checkpoints)
+                    .map_err(|e| format!("cannot clear `{bare}`: {e}"))?;
+            }
+            std::fs::create_dir_all(&runtime.checkpoints)
+                .map_err(|e| format!("cannot create `{bare}`: {e}"))?;
+            runtime.git(&["init", "-q", "--bare", &bare]).await?;
+        }
         Ok(runtime)
+    }
+
+    fn cursor(&self) -> std::sync::MutexGuard<'_, ReplayCursor> {
+        self.replay.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Ends a resumed mission's replay (events flow again); why it cannot be trusted, if so.
+    fn end_replay(&self) -> Option<String> {
+        self.cursor().finish()
+    }
+
+    /// Saves the workspace after a finished top-level agent run and records the checkpoint a
+    /// resumed run continues from.
+    async fn checkpoint(
+        &self,
+        run: u32,
+        role: Role,
+        outcome: AgentOutcome,
+        outputs: &Outputs,
+    ) -> Result<(), Halt> {
+        let harness_error = |e: String| (HaltReason::HarnessError, e);
+        let commit = self
+            .commit(&format!("run {run}: {role}"))
+            .await
+            .map_err(harness_error)?;
+        let bare = self.checkpoints.display().to_string();
+        self.git(&[
+            "push",
+            "-q",
+            "--force",
+            &bare,
+            &format!("HEAD:refs/runs/{run:04}"),
+        ])
+        .await
+        .map_err(harness_error)?;
+        let outputs = serde_json::to_value(outputs)
+            .map_err(|e| harness_error(format!("cannot record run {run}'s outputs: {e}")))?;
+        let (tokens, cost_usd, elapsed) = self.meter.totals();
+        self.emitter.emit(Event::AgentCheckpoint {
+            run,
+            outcome,
+            commit,
+            outputs,
+            next_run: self.next_run.load(Ordering::SeqCst),
+            tokens,
+            cost_usd,
+            elapsed_ms: millis(elapsed),
+        });
+        Ok(())
+    }
+
+    /// Replays a finished agent run of a resumed mission: the workspace, state and spend as they
+    /// were after it. `None` when not replaying.
+    async fn replay_run(
+        &self,
+        role: Role,
+        milestone: Option<&MilestoneId>,
+        feature: Option<&crate::spec::FeatureId>,
+        round: Option<u32>,
+    ) -> Result<Option<(u32, AgentResult, Outputs)>, Halt> {
+        let next = self.cursor().next_run(role, milestone, feature, round);
+        let checkpoint = match next {
+            Ok(Some(checkpoint)) => checkpoint,
+            Ok(None) => return Ok(None),
+            Err(divergence) => {
+                self.cursor().fail(divergence.clone());
+                return Err((HaltReason::HarnessError, divergence));
+            }
+        };
+        let restored = async {
+            self.git(&["reset", "-q", "--hard", &checkpoint.commit])
+                .await?;
+            self.git(&["clean", "-q", "-f"]).await?;
+            self.state
+                .reload()
+                .map_err(|e| format!("cannot read .mission/ of run {}: {e}", checkpoint.run))
+        }
+        .await;
+        if let Err(e) = restored {
+            self.cursor().fail(e.clone());
+            return Err((HaltReason::HarnessError, e));
+        }
+        self.meter.restore(
+            checkpoint.tokens,
+            checkpoint.cost_usd,
+            std::time::Duration::from_secs_f64(checkpoint.elapsed_ms.max(0.0) / 1000.0),
+        );
+        self.next_run.store(checkpoint.next_run, Ordering::SeqCst);
+        let result = AgentResult {
+            outcome: checkpoint.outcome,
+            turns: 0,
+            error: None,
+            last_text: String::new(),
+        };
+        Ok(Some((checkpoint.run, result, checkpoint.outputs)))
     }
 
     pub fn workspace_tools(&self) -> WorkspaceTools {
@@ -522,6 +687,14 @@ impl MissionRuntime {
             prompt,
             user_prompt,
         } = request;
+        if parent.is_none() {
+            if let Some(replayed) = self
+                .replay_run(role, milestone.as_ref(), feature.as_ref(), round)
+                .await?
+            {
+                return Ok(replayed);
+            }
+        }
         let model_name = self.pairing.model(role).to_string();
         let Some(model) = self.registry.get(&model_name) else {
             return Err((
@@ -591,6 +764,9 @@ impl MissionRuntime {
                 format!("{role} run {run}: {message}"),
             ));
         }
+        if parent.is_none() {
+            self.checkpoint(run, role, result.outcome, &outputs).await?;
+        }
         Ok((run, result, outputs))
     }
 
@@ -627,6 +803,15 @@ impl MissionRuntime {
     fn raise(&self, run: Option<u32>, mut finding: Finding) {
         let number = self.next_finding.fetch_add(1, Ordering::SeqCst);
         finding.id = format!("F{number}-{}-r{}", finding.milestone, finding.round);
+        // A resumed mission takes the findings it raised before from its journal (a check's
+        // output is not reproduced).
+        let mut cursor = self.cursor();
+        match cursor.finding(&finding.id, &finding) {
+            Ok(Some(recorded)) => finding = recorded,
+            Ok(None) => {}
+            Err(divergence) => cursor.fail(divergence),
+        }
+        drop(cursor);
         let _ = self.state.write_finding(&finding);
         self.emitter.emit(Event::FindingRaised {
             run,
@@ -675,6 +860,9 @@ impl MissionRuntime {
     }
 
     fn check_budget(&self) -> Result<(), Halt> {
+        if let Some(divergence) = self.cursor().diverged() {
+            return Err((HaltReason::HarnessError, divergence.to_string()));
+        }
         if self.stop.is_stopped() {
             return Err((
                 HaltReason::Interrupted,
@@ -995,6 +1183,33 @@ impl MissionRuntime {
             let Some(command) = &assertion.command else {
                 continue;
             };
+            let failed = |detail: String| Finding {
+                id: String::new(),
+                milestone: milestone.id.clone(),
+                round,
+                feature: None,
+                source: FindingSource::Mechanical,
+                severity: Severity::Blocking,
+                title: format!("assertion `{}` fails its command check", assertion.id),
+                detail,
+            };
+            // A resumed mission takes the checks it made before from its journal.
+            let recorded = {
+                let mut cursor = self.cursor();
+                match cursor.check(&milestone.id, round, assertion.id.as_str()) {
+                    Ok(recorded) => recorded,
+                    Err(divergence) => {
+                        cursor.fail(divergence);
+                        Some(true)
+                    }
+                }
+            };
+            if let Some(passed) = recorded {
+                if !passed {
+                    self.raise(None, failed(String::new()));
+                }
+                continue;
+            }
             let (passed, exit_code, timed_out, duration_ms, observation) =
                 match run_shell(command, self.workspace.root(), &self.command_env).await {
                     Ok(output) => {
@@ -1042,19 +1257,10 @@ impl MissionRuntime {
                 }
                 self.raise(
                     None,
-                    Finding {
-                        id: String::new(),
-                        milestone: milestone.id.clone(),
-                        round,
-                        feature: None,
-                        source: FindingSource::Mechanical,
-                        severity: Severity::Blocking,
-                        title: format!("assertion `{}` fails its command check", assertion.id),
-                        detail: format!(
-                            "`{command}`: {expected}; got:\n{}",
-                            render::cut(&observation, 4000)
-                        ),
-                    },
+                    failed(format!(
+                        "`{command}`: {expected}; got:\n{}",
+                        render::cut(&observation, 4000)
+                    )),
                 );
             }
         }

@@ -38,6 +38,28 @@ impl MissionState {
         })
     }
 
+    /// Reads the contract, features and library back from `.mission/` (after the workspace was
+    /// reset to a checkpoint). A missing file is an empty one.
+    pub fn reload(&self) -> io::Result<()> {
+        let read = |name: &str| match std::fs::read_to_string(self.dir.join(name)) {
+            Ok(text) => Ok(text),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(String::new()),
+            Err(e) => Err(e),
+        };
+        let contract: Contract = toml::from_str(&read("contract.toml")?)
+            .map_err(|e| io::Error::other(format!("contract.toml: {e}")))?;
+        let plan: FeaturePlan = toml::from_str(&read("features.toml")?)
+            .map_err(|e| io::Error::other(format!("features.toml: {e}")))?;
+        let library = read("library.md")?;
+        std::fs::create_dir_all(self.dir.join("findings"))?;
+        std::fs::create_dir_all(self.dir.join("handoffs"))?;
+        let mut inner = self.lock();
+        inner.contract = contract;
+        inner.features = plan.features;
+        inner.library = library;
+        Ok(())
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A poisoned lock only means another thread panicked mid-update of plain data.
         self.inner

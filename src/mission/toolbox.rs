@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::runtime::MissionRuntime;
@@ -35,7 +35,7 @@ pub enum ToolboxKind {
 }
 
 /// A worker's handoff.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Handoff {
     pub summary: String,
@@ -45,7 +45,7 @@ pub struct Handoff {
     pub notes: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReviewFinding {
     pub severity: Severity,
@@ -56,7 +56,7 @@ pub struct ReviewFinding {
     pub file: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Verdict {
     pub assertion: String,
@@ -65,8 +65,10 @@ pub struct Verdict {
     pub evidence: String,
 }
 
-/// Everything a run handed back through its tools.
-#[derive(Debug, Default)]
+/// Everything a run handed back through its tools (recorded at each checkpoint, so a resumed
+/// mission gets it back without running the agent again).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Outputs {
     pub contract: Option<Contract>,
     pub features: Option<Vec<Feature>>,
