@@ -37,6 +37,9 @@ pub enum Protocol {
 
 struct Conversation {
     session: Box<dyn ModelSession>,
+    role: Role,
+    /// Which agent of its role this is (1 = the first the relay saw).
+    nth: usize,
     /// The reply to the conversation at this many assistant messages, kept so that a request
     /// repeated after a fault gets the same answer.
     last: Option<(usize, ChatResponse)>,
@@ -56,6 +59,36 @@ pub struct Relay {
     hostile: Vec<Vec<(String, String)>>,
     /// The conversation that plays the hostile worker.
     hostile_key: Mutex<Option<String>>,
+    /// Where the relay stops answering, and whether it got there.
+    hold: Option<Hold>,
+    held: std::sync::atomic::AtomicBool,
+    /// The agents the relay played (role, what for), in the order they started.
+    started: Mutex<Vec<(Role, String)>>,
+    /// Usage from the request's size and turn instead of its index, so that a run resumed
+    /// elsewhere reports the same numbers as an uninterrupted one.
+    stable_usage: bool,
+}
+
+/// Where a relay stops answering: request `turn` (0-based) of the `nth` agent (1-based) of
+/// `role`. Its reply is an event stream that never ends.
+#[derive(Clone, Copy, Debug)]
+pub struct Hold {
+    pub role: Role,
+    pub nth: usize,
+    pub turn: usize,
+}
+
+/// What an agent works on, in the words of its task.
+fn label(task: &AgentTask) -> String {
+    match task {
+        AgentTask::Plan => "plan".to_string(),
+        AgentTask::Implement { feature } | AgentTask::Review { feature } => feature.id.to_string(),
+        AgentTask::UserTest { milestone, .. } => milestone.to_string(),
+        AgentTask::Fix {
+            milestone, round, ..
+        } => format!("fix {milestone} {round}"),
+        AgentTask::Investigate { .. } => "investigate".to_string(),
+    }
 }
 
 impl Relay {
@@ -71,7 +104,33 @@ impl Relay {
             reported: Mutex::new(BTreeMap::new()),
             hostile: Vec::new(),
             hostile_key: Mutex::new(None),
+            hold: None,
+            held: Default::default(),
+            started: Mutex::new(Vec::new()),
+            stable_usage: false,
         }
+    }
+
+    /// Stops answering at `hold`.
+    pub fn holding(mut self, hold: Option<Hold>) -> Relay {
+        self.hold = hold;
+        self
+    }
+
+    /// Reports usage that depends on the request only.
+    pub fn with_stable_usage(mut self) -> Relay {
+        self.stable_usage = true;
+        self
+    }
+
+    /// Whether the relay reached its hold.
+    pub fn held(&self) -> bool {
+        self.held.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The agents the relay played (role, what for), in order.
+    pub fn started(&self) -> Vec<(Role, String)> {
+        self.started.lock().unwrap().clone()
     }
 
     /// The first worker makes these turns of calls first.
@@ -113,6 +172,22 @@ impl Relay {
             }
             _ => {}
         }
+        let turn = messages
+            .iter()
+            .filter(|m| m.role == MessageRole::Assistant)
+            .count();
+        if let Some(hold) = self.hold {
+            let here = self
+                .open(&messages, &tools)
+                .is_some_and(|(role, nth)| (role, nth, turn) == (hold.role, hold.nth, hold.turn));
+            if here && !self.held.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                return Reply::Stream {
+                    chunks: Vec::new(),
+                    delay: std::time::Duration::ZERO,
+                    stall_after: true,
+                };
+            }
+        }
         let Some(response) = self.reply_for(&messages, &tools) else {
             return Reply::json(
                 400,
@@ -130,10 +205,22 @@ impl Relay {
         } else {
             String::new()
         };
-        let cached = (!index.is_multiple_of(3)).then_some(300 + index as u64);
+        let (prompt, cached) = if self.stable_usage {
+            let prompt = 1000 + request.body.len() / 4;
+            (prompt, (turn % 2 == 1).then_some(prompt as u64 / 2))
+        } else {
+            (
+                1000 + index,
+                (!index.is_multiple_of(3)).then_some(300 + index as u64),
+            )
+        };
         let reply = match protocol {
             Protocol::OpenAi => {
-                let mut usage = json!({"prompt_tokens": 1000 + index, "completion_tokens": 7, "total_tokens": 1007 + index, "request_index": index, "echo": echo});
+                let mut usage = json!({"prompt_tokens": prompt, "completion_tokens": 7, "total_tokens": prompt + 7});
+                if !self.stable_usage {
+                    usage["request_index"] = json!(index);
+                    usage["echo"] = json!(echo);
+                }
                 if let Some(cached) = cached {
                     usage["prompt_tokens_details"] = json!({"cached_tokens": cached});
                 }
@@ -146,7 +233,11 @@ impl Relay {
                 openai::tool_calls(&text, &calls, usage)
             }
             Protocol::Anthropic => {
-                let mut usage = json!({"input_tokens": 100 + index, "output_tokens": 7, "cache_creation_input_tokens": 20, "request_index": index, "echo": echo});
+                let mut usage = json!({"input_tokens": prompt - 900, "output_tokens": 7, "cache_creation_input_tokens": 20});
+                if !self.stable_usage {
+                    usage["request_index"] = json!(index);
+                    usage["echo"] = json!(echo);
+                }
                 if let Some(cached) = cached {
                     usage["cache_read_input_tokens"] = json!(cached);
                 }
@@ -172,28 +263,51 @@ impl Relay {
         reply
     }
 
+    /// The conversation's key: its system prompt and first message.
+    fn key(messages: &[Message]) -> Option<String> {
+        Some(format!(
+            "{}\u{0}{}",
+            messages.first()?.content,
+            messages.get(1)?.content
+        ))
+    }
+
+    /// Starts the conversation of these messages unless it exists; its role and which agent of
+    /// that role it is.
+    fn open(&self, messages: &[Message], tools: &[String]) -> Option<(Role, usize)> {
+        let key = Self::key(messages)?;
+        let mut conversations = self.conversations.lock().unwrap();
+        if let Some(conversation) = conversations.get(&key) {
+            return Some((conversation.role, conversation.nth));
+        }
+        let context = self.context(&messages.get(1)?.content, tools)?;
+        if context.role == Role::Worker && !self.hostile.is_empty() {
+            self.hostile_key.lock().unwrap().get_or_insert(key.clone());
+        }
+        let role = context.role;
+        let mut started = self.started.lock().unwrap();
+        started.push((role, label(&context.task)));
+        let nth = started.iter().filter(|(r, _)| *r == role).count();
+        conversations.insert(
+            key,
+            Conversation {
+                session: self.oracle.start_session(context),
+                last: None,
+                role,
+                nth,
+            },
+        );
+        Some((role, nth))
+    }
+
     fn reply_for(&self, messages: &[Message], tools: &[String]) -> Option<ChatResponse> {
-        let system = messages.first()?.content.clone();
-        let first_user = messages.get(1)?.content.clone();
         let turn = messages
             .iter()
             .filter(|m| m.role == MessageRole::Assistant)
             .count();
-        let key = format!("{system}\u{0}{first_user}");
+        self.open(messages, tools)?;
+        let key = Self::key(messages)?;
         let mut conversations = self.conversations.lock().unwrap();
-        if !conversations.contains_key(&key) {
-            let context = self.context(&first_user, tools)?;
-            if context.role == Role::Worker && !self.hostile.is_empty() {
-                self.hostile_key.lock().unwrap().get_or_insert(key.clone());
-            }
-            conversations.insert(
-                key.clone(),
-                Conversation {
-                    session: self.oracle.start_session(context),
-                    last: None,
-                },
-            );
-        }
         let conversation = conversations.get_mut(&key)?;
         if self.hostile_key.lock().unwrap().as_deref() == Some(key.as_str())
             && turn < self.hostile.len()
