@@ -17,7 +17,7 @@ pub struct Progress {
 struct Inner {
     multi: MultiProgress,
     overall: ProgressBar,
-    missions: HashMap<MissionKey, (ProgressBar, String)>,
+    missions: HashMap<MissionKey, ProgressBar>,
     interactive: bool,
 }
 
@@ -53,6 +53,26 @@ impl Progress {
     }
 }
 
+impl Inner {
+    /// The line of a running mission, made on its first event.
+    fn bar(&mut self, key: &MissionKey) -> ProgressBar {
+        if let Some(bar) = self.missions.get(key) {
+            return bar.clone();
+        }
+        let bar = self
+            .multi
+            .insert_before(&self.overall, ProgressBar::new_spinner());
+        bar.set_style(
+            ProgressStyle::with_template("  {spinner} {prefix}: {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.set_prefix(key.to_string());
+        bar.enable_steady_tick(Duration::from_millis(120));
+        self.missions.insert(key.clone(), bar.clone());
+        bar
+    }
+}
+
 impl EventSink for Progress {
     fn record(&self, record: &EventRecord) {
         let Ok(mut inner) = self.inner.lock() else {
@@ -72,17 +92,7 @@ impl EventSink for Progress {
         };
         match &record.event {
             Event::MissionStarted { .. } => {
-                let bar = inner
-                    .multi
-                    .insert_before(&inner.overall, ProgressBar::new_spinner());
-                bar.set_style(
-                    ProgressStyle::with_template("  {spinner} {prefix}: {msg}")
-                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                );
-                bar.set_prefix(key.to_string());
-                bar.set_message("setting up");
-                bar.enable_steady_tick(Duration::from_millis(120));
-                inner.missions.insert(key.clone(), (bar, String::new()));
+                inner.bar(key).set_message("setting up");
             }
             Event::AgentStarted {
                 role,
@@ -91,20 +101,19 @@ impl EventSink for Progress {
                 round,
                 ..
             } => {
-                if let Some((bar, _)) = inner.missions.get(key) {
-                    let mut message = String::new();
-                    if let Some(milestone) = milestone {
-                        message.push_str(&format!("{milestone} round {} ", round.unwrap_or(1)));
-                    }
-                    message.push_str(role.as_str());
-                    if let Some(feature) = feature {
-                        message.push_str(&format!(" {feature}"));
-                    }
-                    bar.set_message(message);
+                // A resumed mission's first live event may be its next agent run.
+                let mut message = String::new();
+                if let Some(milestone) = milestone {
+                    message.push_str(&format!("{milestone} round {} ", round.unwrap_or(1)));
                 }
+                message.push_str(role.as_str());
+                if let Some(feature) = feature {
+                    message.push_str(&format!(" {feature}"));
+                }
+                inner.bar(key).set_message(message);
             }
             Event::AcceptanceFinished { .. } => {
-                if let Some((bar, _)) = inner.missions.get(key) {
+                if let Some(bar) = inner.missions.get(key) {
                     bar.set_message("acceptance tests done, measuring coverage");
                 }
             }
@@ -122,7 +131,7 @@ impl EventSink for Progress {
                     status.as_str(),
                     duration_ms / 1000.0
                 );
-                if let Some((bar, _)) = inner.missions.remove(key) {
+                if let Some(bar) = inner.missions.remove(key) {
                     bar.finish_and_clear();
                 }
                 if inner.interactive {

@@ -283,7 +283,7 @@ fn finished_runs(records: &[EventRecord]) -> BTreeMap<u32, (EventRecord, EventRe
             Event::AgentCheckpoint { next_run, .. } => Some(*next_run),
             _ => None,
         })
-        .last()
+        .next_back()
         .unwrap_or(1);
     let record_of = |wanted: &dyn Fn(&Event) -> bool| {
         records
@@ -316,7 +316,7 @@ fn last_started(records: &[EventRecord]) -> (Role, bool) {
             Event::AgentStarted { run, role, .. } => Some((*run, *role)),
             _ => None,
         })
-        .last()
+        .next_back()
         .expect("an agent run started");
     let ended = records
         .iter()
@@ -412,7 +412,7 @@ async fn resume_greet(
             Event::AgentCheckpoint { elapsed_ms, .. } => Some(*elapsed_ms),
             _ => None,
         })
-        .last();
+        .next_back();
     let relay = relays.next(None);
     let resumed = finish(greet_run(
         dir,
