@@ -16,7 +16,7 @@ fn env(timeout_ms: u64) -> CommandEnv {
 }
 
 /// Processes whose command line contains `marker`.
-fn processes_with(marker: &str) -> Vec<String> {
+pub fn processes_with(marker: &str) -> Vec<String> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {

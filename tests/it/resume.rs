@@ -179,7 +179,11 @@ impl RelayServer {
 
     /// A fresh relay with usage that depends on the request only, stopping at `hold`.
     fn next(&self, hold: Option<Hold>) -> Arc<Relay> {
-        let relay = Arc::new(Relay::new(greet(), None).with_stable_usage().holding(hold));
+        self.set(Relay::new(greet(), None).with_stable_usage().holding(hold))
+    }
+
+    fn set(&self, relay: Relay) -> Arc<Relay> {
+        let relay = Arc::new(relay);
         *self.relay.lock().unwrap() = relay.clone();
         relay
     }
@@ -617,4 +621,54 @@ async fn a_resumed_mission_carries_its_spend_over_and_resumes_again() {
     let info: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(report.join("run.json")).unwrap()).unwrap();
     assert_eq!(info["resumed_at"].as_array().map(Vec::len), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn commands_of_a_killed_harness_end_when_the_next_one_starts() {
+    use crate::process_tree::processes_with;
+    let dir = tempfile::tempdir().unwrap();
+    let relays = RelayServer::start().await;
+    let config = relays.config(dir.path());
+    // The first worker starts a long command; the harness is killed while it runs.
+    let marker = "sleep 987123";
+    let command = serde_json::json!({ "command": format!("{marker}; echo done") }).to_string();
+    relays.set(
+        Relay::new(greet(), None).with_hostile_worker(vec![vec![("run_command".into(), command)]]),
+    );
+    let out = dir.path().join("reports");
+    let mut child = greet_run(
+        dir.path(),
+        &tiny_suite(),
+        &config,
+        &["--out", out.to_str().unwrap()],
+    )
+    .spawn()
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while processes_with(marker).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    // Nothing killed the command with the harness: it outlives it, in its control group.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!processes_with(marker).is_empty());
+
+    // The next harness to build a sandbox ends it (here `missions-bench sandbox`; `run
+    // --resume` does the same before any mission starts).
+    let output = missions_bench(&["sandbox"], dir.path());
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !processes_with(marker).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running: {:?}",
+            processes_with(marker)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }

@@ -231,14 +231,10 @@ impl CommandCgroup {
     }
 
     fn members(&self) -> Vec<i32> {
-        let Some(dir) = self.pids.as_ref().or(self.memory.as_ref()) else {
-            return Vec::new();
-        };
-        std::fs::read_to_string(dir.join("cgroup.procs"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .collect()
+        self.pids
+            .as_ref()
+            .or(self.memory.as_ref())
+            .map_or_else(Vec::new, |dir| procs(dir))
     }
 
     /// Kills every process in the group, including ones that started their own session, until
@@ -288,8 +284,10 @@ impl CommandCgroup {
     }
 }
 
-/// Removes the empty groups a harness that died (SIGKILL, a crash) left under `parent`: folders
-/// `missions-bench-<pid>-*` whose process is gone.
+/// Ends what a harness that died (SIGKILL, a crash, an OOM kill) left under `parent`: in each
+/// folder `missions-bench-<pid>-*` whose process is gone, every command's processes are killed
+/// (they would otherwise run on, and could write into a resumed mission's workspace) and the
+/// groups removed.
 fn sweep_dead(parent: &Path) {
     let Ok(entries) = std::fs::read_dir(parent) else {
         return;
@@ -310,11 +308,39 @@ fn sweep_dead(parent: &Path) {
         if let Ok(commands) = std::fs::read_dir(&base) {
             for command in commands.flatten() {
                 if command.path().is_dir() {
+                    kill_members(&command.path());
                     let _ = std::fs::remove_dir(command.path());
                 }
             }
         }
         let _ = std::fs::remove_dir(&base);
+    }
+}
+
+/// The processes of the group in `dir`.
+fn procs(dir: &Path) -> Vec<i32> {
+    std::fs::read_to_string(dir.join("cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+/// Kills every process of the group in `dir` until none is left (or about a second passed).
+fn kill_members(dir: &Path) {
+    for _ in 0..200 {
+        let members = procs(dir);
+        if members.is_empty() {
+            return;
+        }
+        for pid in members {
+            // SAFETY: kill(2) on a pid read from a group of the harness's own making; ESRCH
+            // when it already exited.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
