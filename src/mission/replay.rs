@@ -340,3 +340,190 @@ impl ReplayCursor {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::EVENTS_VERSION;
+    use crate::spec::{FindingSource, Severity};
+
+    fn record(seq: u64, event: Event) -> EventRecord {
+        EventRecord {
+            v: EVENTS_VERSION,
+            seq,
+            time_ms: 0,
+            mission: None,
+            event,
+        }
+    }
+
+    fn started(run: u32, role: Role, milestone: Option<&str>) -> Event {
+        Event::AgentStarted {
+            run,
+            parent: None,
+            role,
+            model: "m".into(),
+            provider: "oracle".into(),
+            task: "t".into(),
+            milestone: milestone.map(MilestoneId::new),
+            feature: None,
+            round: milestone.map(|_| 1),
+        }
+    }
+
+    fn checkpoint(run: u32, outputs: serde_json::Value) -> Event {
+        Event::AgentCheckpoint {
+            run,
+            outcome: AgentOutcome::Finished,
+            commit: format!("c{run}"),
+            outputs,
+            next_run: run + 1,
+            tokens: 100 * u64::from(run),
+            cost_usd: 0.0,
+            elapsed_ms: 10.0 * f64::from(run),
+        }
+    }
+
+    fn finding(id: &str) -> Finding {
+        Finding {
+            id: id.into(),
+            milestone: MilestoneId::new("m1"),
+            round: 1,
+            feature: None,
+            source: FindingSource::Mechanical,
+            severity: Severity::Blocking,
+            title: "assertion `A1` fails its command check".into(),
+            detail: "exit 1".into(),
+        }
+    }
+
+    fn check(passed: bool) -> Event {
+        Event::MechanicalCheck {
+            milestone: MilestoneId::new("m1"),
+            round: 1,
+            assertion: "A1".into(),
+            passed,
+            exit_code: Some(1),
+            timed_out: false,
+            duration_ms: 1.0,
+        }
+    }
+
+    #[test]
+    fn a_replay_keeps_the_records_through_the_last_readable_checkpoint() {
+        let records = [
+            record(0, started(1, Role::Orchestrator, None)),
+            record(1, checkpoint(1, serde_json::json!({"summary": "planned"}))),
+            record(2, started(2, Role::UserTesting, Some("m1"))),
+            record(3, checkpoint(2, serde_json::json!({}))),
+            record(4, check(false)),
+            record(
+                5,
+                Event::FindingRaised {
+                    run: None,
+                    finding: finding("F1-m1-r1"),
+                },
+            ),
+            record(6, started(3, Role::Worker, Some("m1"))),
+            // Outputs of another shape: the prefix ends at the checkpoint before.
+            record(7, checkpoint(3, serde_json::json!({"summary": 7}))),
+        ];
+        let refs: Vec<&EventRecord> = records.iter().collect();
+        let (replay, kept) = Replay::from_records(&refs).unwrap();
+        assert_eq!(kept, 4);
+        assert_eq!(replay.checkpoints.len(), 2);
+        assert_eq!(
+            replay.checkpoints[0].outputs.summary.as_deref(),
+            Some("planned")
+        );
+        assert_eq!(replay.checkpoints[1].role, Role::UserTesting);
+        assert_eq!(replay.last_commit(), Some("c2"));
+        assert_eq!(replay.next_run(), 3);
+        // The check and the finding came after the last usable checkpoint: they happen again.
+        assert!(replay.checks.is_empty() && replay.findings.is_empty());
+
+        let none = [record(0, started(1, Role::Orchestrator, None))];
+        assert!(Replay::from_records(&none.iter().collect::<Vec<_>>()).is_none());
+    }
+
+    #[test]
+    fn a_cursor_answers_from_the_journal_and_names_where_it_diverges() {
+        let records = [
+            record(0, started(1, Role::UserTesting, Some("m1"))),
+            record(1, checkpoint(1, serde_json::json!({}))),
+            record(2, check(false)),
+            record(
+                3,
+                Event::FindingRaised {
+                    run: None,
+                    finding: finding("F1-m1-r1"),
+                },
+            ),
+            record(4, started(2, Role::Orchestrator, Some("m1"))),
+            record(5, checkpoint(2, serde_json::json!({"halt": "stop"}))),
+        ];
+        let refs: Vec<&EventRecord> = records.iter().collect();
+        let (replay, kept) = Replay::from_records(&refs).unwrap();
+        assert_eq!(kept, 6);
+
+        let m1 = MilestoneId::new("m1");
+        let mut cursor = ReplayCursor::new(&replay);
+        let muted = cursor.mute_switch();
+        assert!(muted.load(Ordering::SeqCst));
+        let first = cursor
+            .next_run(Role::UserTesting, Some(&m1), None, Some(1))
+            .unwrap()
+            .unwrap();
+        assert_eq!((first.run, first.tokens), (1, 100));
+        assert_eq!(cursor.check(&m1, 1, "A1"), Ok(Some(false)));
+        let mut computed = finding("F1-m1-r1");
+        computed.detail.clear();
+        let recorded = cursor.finding("F1-m1-r1", &computed).unwrap().unwrap();
+        assert_eq!(recorded.detail, "exit 1", "the recorded output stands");
+        let last = cursor
+            .next_run(Role::Orchestrator, Some(&m1), None, Some(1))
+            .unwrap()
+            .unwrap();
+        assert_eq!(last.outputs.halt.as_deref(), Some("stop"));
+        assert!(
+            !muted.load(Ordering::SeqCst),
+            "live after the last checkpoint"
+        );
+        assert_eq!(cursor.check(&m1, 2, "A1"), Ok(None));
+        assert_eq!(cursor.finish(), None);
+
+        // Another lifecycle: the run it starts is not the journal's.
+        let mut cursor = ReplayCursor::new(&replay);
+        let error = cursor
+            .next_run(Role::Worker, Some(&m1), None, Some(1))
+            .unwrap_err();
+        assert!(
+            error.contains("run 1 of the journal is user_testing milestone m1 round 1"),
+            "{error}"
+        );
+        cursor.fail(error);
+        assert!(cursor.diverged().is_some());
+        assert!(muted_after(&mut cursor));
+
+        // A lifecycle that skips the check, or ends early.
+        let mut cursor = ReplayCursor::new(&replay);
+        cursor
+            .next_run(Role::UserTesting, Some(&m1), None, Some(1))
+            .unwrap();
+        let error = cursor
+            .next_run(Role::Orchestrator, Some(&m1), None, Some(1))
+            .unwrap_err();
+        assert!(error.contains("check of assertion `A1`"), "{error}");
+        let mut cursor = ReplayCursor::new(&replay);
+        let ended = cursor.finish().unwrap();
+        assert!(ended.contains("ended before run 1"), "{ended}");
+    }
+
+    /// Whether events were muted until `finish`, which lets them flow.
+    fn muted_after(cursor: &mut ReplayCursor) -> bool {
+        let muted = cursor.mute_switch();
+        let was = muted.load(Ordering::SeqCst);
+        cursor.finish();
+        was && !muted.load(Ordering::SeqCst)
+    }
+}

@@ -51,7 +51,7 @@ pub enum FindingSource {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
-    /// `F-<milestone>-<round>-<n>`, unique within a mission.
+    /// `F<n>-<milestone>-r<round>`, unique within a mission.
     pub id: String,
     pub milestone: MilestoneId,
     pub round: u32,
