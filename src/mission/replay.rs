@@ -215,9 +215,10 @@ impl ReplayCursor {
     }
 
     /// Ends the replay when the lifecycle ends: events flow again. Returns why the mission cannot
-    /// be trusted as resumed: a divergence, or checkpoints the lifecycle never reached.
-    pub fn finish(&mut self) -> Option<Divergence> {
-        if let Some(left) = self.checkpoints.front() {
+    /// be trusted as resumed: a divergence, or checkpoints the lifecycle never reached (unless
+    /// it was `interrupted`: a stop during the replay leaves the mission to resume again).
+    pub fn finish(&mut self, interrupted: bool) -> Option<Divergence> {
+        if let Some(left) = self.checkpoints.front().filter(|_| !interrupted) {
             let run = left.run;
             self.fail(format!("the mission ended before run {run} of the journal"));
         }
@@ -490,7 +491,7 @@ mod tests {
             "live after the last checkpoint"
         );
         assert_eq!(cursor.check(&m1, 2, "A1"), Ok(None));
-        assert_eq!(cursor.finish(), None);
+        assert_eq!(cursor.finish(false), None);
 
         // Another lifecycle: the run it starts is not the journal's.
         let mut cursor = ReplayCursor::new(&replay);
@@ -515,7 +516,9 @@ mod tests {
             .unwrap_err();
         assert!(error.contains("check of assertion `A1`"), "{error}");
         let mut cursor = ReplayCursor::new(&replay);
-        let ended = cursor.finish().unwrap();
+        assert_eq!(cursor.finish(true), None, "a stop is not a divergence");
+        let mut cursor = ReplayCursor::new(&replay);
+        let ended = cursor.finish(false).unwrap();
         assert!(ended.contains("ended before run 1"), "{ended}");
     }
 
@@ -523,7 +526,7 @@ mod tests {
     fn muted_after(cursor: &mut ReplayCursor) -> bool {
         let muted = cursor.mute_switch();
         let was = muted.load(Ordering::SeqCst);
-        cursor.finish();
+        cursor.finish(false);
         was && !muted.load(Ordering::SeqCst)
     }
 }

@@ -307,7 +307,8 @@ pub async fn run_mission(run: MissionRun, context: &RunContext, root: &Emitter) 
             }
         };
     let mut halt = runtime.run_lifecycle().await;
-    if let Some(divergence) = runtime.end_replay() {
+    let stopped = matches!(&halt, Some((HaltReason::Interrupted, _)));
+    if let Some(divergence) = runtime.end_replay(stopped) {
         halt = Some((
             HaltReason::HarnessError,
             format!("cannot resume the mission from its journal: {divergence}"),
@@ -521,8 +522,8 @@ impl MissionRuntime {
     }
 
     /// Ends a resumed mission's replay (events flow again); why it cannot be trusted, if so.
-    fn end_replay(&self) -> Option<String> {
-        self.cursor().finish()
+    fn end_replay(&self, interrupted: bool) -> Option<String> {
+        self.cursor().finish(interrupted)
     }
 
     /// Saves the workspace after a finished top-level agent run and records the checkpoint a
