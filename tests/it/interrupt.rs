@@ -1,5 +1,5 @@
 //! Ctrl-C: the first interrupt stops the run, kills what runs, writes the reports for what
-//! finished and exits 130; a second one exits at once.
+//! finished and exits 130; a second one exits at once, and the run still resumes.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -8,9 +8,10 @@ use std::time::Duration;
 use missions_bench::events::{read_events, Event};
 use missions_bench::report::read_tables;
 
-use crate::common::{shared_cache, tiny_suite, wait_for_finished};
+use crate::common::{assert_same_tables, run_tiny, shared_cache, tiny_suite, wait_for_finished};
 
-fn start(out: &Path, cwd: &Path) -> Child {
+/// `run` of the tiny suite, one mission at a time, with `repeats`.
+fn start(out: &Path, cwd: &Path, repeats: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_missions-bench"))
         .args([
             "run",
@@ -19,7 +20,7 @@ fn start(out: &Path, cwd: &Path) -> Child {
             out.to_str().unwrap(),
             "-q",
             "--repeats",
-            "40",
+            repeats,
             "--jobs",
             "1",
         ])
@@ -42,7 +43,7 @@ fn interrupt(child: &Child) {
 fn the_first_interrupt_writes_the_reports_and_exits_130() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("reports");
-    let child = start(&out, dir.path());
+    let child = start(&out, dir.path(), "40");
     let events = wait_for_finished(&out, 2);
     interrupt(&child);
     let output = child.wait_with_output().unwrap();
@@ -80,7 +81,7 @@ fn the_first_interrupt_writes_the_reports_and_exits_130() {
 fn a_second_interrupt_exits_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("reports");
-    let child = start(&out, dir.path());
+    let child = start(&out, dir.path(), "4");
     let events = wait_for_finished(&out, 1);
     interrupt(&child);
     std::thread::sleep(Duration::from_millis(30));
@@ -97,4 +98,28 @@ fn a_second_interrupt_exits_at_once() {
     assert!(records
         .iter()
         .any(|r| matches!(r.event, Event::MissionFinished { .. })));
+
+    // The run resumes to what an uninterrupted one records.
+    let report = events.parent().unwrap();
+    let resumed = run_tiny(
+        dir.path(),
+        &out,
+        &[
+            "--repeats",
+            "4",
+            "--jobs",
+            "1",
+            "--resume",
+            report.to_str().unwrap(),
+        ],
+    );
+    let whole = run_tiny(
+        dir.path(),
+        &dir.path().join("whole"),
+        &["--repeats", "4", "--jobs", "1"],
+    );
+    assert_same_tables(
+        &read_tables(Path::new(&resumed)).unwrap(),
+        &read_tables(Path::new(&whole)).unwrap(),
+    );
 }
