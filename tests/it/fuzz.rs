@@ -1,12 +1,17 @@
 //! Bad input never panics: thousands of mutated spec files (config, suite, mission, contract,
-//! answers) and tool-call arguments go through the parsers and the tools. Each case runs under
+//! answers), event journals and tool-call arguments go through the parsers, the resume's replay
+//! and the tools. Each case runs under
 //! `catch_unwind`; the test fails on the first panic and names the input. Mutations come from a
 //! seeded generator, so a failure reproduces.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
+use std::collections::BTreeMap;
+
 use missions_bench::agent::parse_arguments;
+use missions_bench::events::read_events;
+use missions_bench::mission::replay::Replay;
 use missions_bench::report::stats::SplitMix;
 use missions_bench::spec::config::{Config, LimitValue};
 use missions_bench::spec::contract::parse_reference;
@@ -228,6 +233,40 @@ async fn bad_input_never_panics() {
         std::fs::write(&path, original).unwrap();
     }
 
+    // Journals a resume reads: lines of a real run's events.jsonl dropped, repeated, swapped,
+    // cut or garbled, read back and split into each mission's replay.
+    let out = tempfile::tempdir().unwrap();
+    let mut settings = crate::common::settings(&tiny_suite(), &["oracle"], out.path());
+    settings.missions = vec!["greet".to_string()];
+    let report = crate::common::run(&settings).await;
+    let journal = std::fs::read_to_string(report.dir.join("events.jsonl")).unwrap();
+    let path = dir.path().join("events.jsonl");
+    let replays = std::sync::atomic::AtomicUsize::new(0);
+    total += fuzz_text("events.jsonl", &journal, 1000, 11, |input| {
+        std::fs::write(&path, input).unwrap();
+        let Ok(records) = read_events(&path) else {
+            return;
+        };
+        let mut missions: BTreeMap<_, Vec<_>> = BTreeMap::new();
+        for record in &records {
+            missions
+                .entry(record.mission.clone())
+                .or_default()
+                .push(record);
+        }
+        for own in missions.values() {
+            if let Some((replay, kept)) = Replay::from_records(own) {
+                assert!(kept <= own.len() && !replay.checkpoints.is_empty());
+                replays.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    });
+    let replays = replays.into_inner();
+    assert!(
+        (100..1000).contains(&replays),
+        "{replays} of 1000 replayable"
+    );
+
     // Tool-call arguments: mutated JSON text through the agent loop's decoder, and random
     // values through every workspace tool.
     let arguments = r#"{"path": "src/a.py", "content": "x = 1\n", "start_line": 2, "end_line": 9, "replace_all": true}"#;
@@ -277,7 +316,7 @@ async fn bad_input_never_panics() {
     }
     total += tool_cases;
     eprintln!(
-        "{total} cases, no panic (config refused {config_refused} of 3000, contract {contract_refused} of 3000)"
+        "{total} cases, no panic (config refused {config_refused} of 3000, contract {contract_refused} of 3000, {replays} of 1000 journals replayable)"
     );
-    assert_eq!(total, 15_200);
+    assert_eq!(total, 16_200);
 }
