@@ -1,5 +1,9 @@
 //! Crash-safe runs: a run killed with SIGKILL (or stopped with Ctrl-C) and resumed ends with the
-//! same tables as an uninterrupted run, and no mission that had finished runs again.
+//! same tables as an uninterrupted run, and no mission that had finished runs again. A mission
+//! killed in the middle (mid plan, mid validator, between milestones, mid worker: a relay playing
+//! a remote model holds its reply there) continues from its last finished agent run: none of
+//! those runs starts again, the workspace is the one after it, and its spend is carried over.
+//! Commands a killed harness left running end when the next one starts.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,8 +15,8 @@ use missions_bench::report::read_tables;
 use missions_bench::spec::Role;
 
 use crate::common::{
-    assert_input_error, assert_same_tables, missions_bench, run_tiny, shared_cache, text,
-    tiny_suite, wait_for_finished,
+    assert_input_error, assert_same_tables, missions_bench, report_of, run_tiny, shared_cache,
+    text, tiny_suite, wait_for_finished,
 };
 use crate::http_server::ScriptedServer;
 use crate::remote_mission::{greet, Hold, Relay};
@@ -157,16 +161,20 @@ fn an_interrupted_run_resumes_and_a_changed_one_is_refused() {
     resume_and_compare(dir.path(), &report, &whole);
 }
 
-/// A scripted server on 127.0.0.1 playing every role of `greet` over the OpenAI protocol; the
-/// relay behind it is swapped between the runs of a test (the address, and so the config,
-/// stays the same).
-struct RelayServer {
-    server: ScriptedServer,
+/// `greet` of the tiny suite (or a copy) through the binary, every role played by a relay
+/// behind a scripted server on 127.0.0.1 over the OpenAI protocol. The relay is swapped between
+/// runs; the server's address, and so the config, stays the same.
+struct Greet {
+    /// Serves until the test ends.
+    _server: ScriptedServer,
     relay: Arc<Mutex<Arc<Relay>>>,
+    dir: tempfile::TempDir,
+    suite: PathBuf,
+    config: PathBuf,
 }
 
-impl RelayServer {
-    async fn start() -> RelayServer {
+impl Greet {
+    async fn start() -> Greet {
         let relay = Arc::new(Mutex::new(Arc::new(Relay::new(greet(), None))));
         let slot = relay.clone();
         let server = ScriptedServer::start(move |request, index| {
@@ -174,7 +182,34 @@ impl RelayServer {
             relay.answer(request, index)
         })
         .await;
-        RelayServer { server, relay }
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("relay.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "default_pairing = \"relay\"\n[models.relay]\nprovider = \"openai\"\nbase_url = \"{}\"\nmodel = \"relay-model\"\napi_key_env = \"MB_RESUME_RELAY_KEY\"\nidle_timeout_s = 120\nprice_per_mtok = {{ input = 3.0, output = 15.0 }}\n[pairings.relay]\norchestrator = \"relay\"\nworker = \"relay\"\nvalidator = \"relay\"\n",
+                server.base_url()
+            ),
+        )
+        .unwrap();
+        Greet {
+            _server: server,
+            relay,
+            dir,
+            suite: tiny_suite(),
+            config,
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Plays the next run with `relay`.
+    fn set(&self, relay: Relay) -> Arc<Relay> {
+        let relay = Arc::new(relay);
+        *self.relay.lock().unwrap() = relay.clone();
+        relay
     }
 
     /// A fresh relay with usage that depends on the request only, stopping at `hold`.
@@ -182,77 +217,106 @@ impl RelayServer {
         self.set(Relay::new(greet(), None).with_stable_usage().holding(hold))
     }
 
-    fn set(&self, relay: Relay) -> Arc<Relay> {
-        let relay = Arc::new(relay);
-        *self.relay.lock().unwrap() = relay.clone();
-        relay
+    /// `missions-bench run SUITE -m greet --config CONFIG -q` plus `args`.
+    fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_missions-bench"));
+        command
+            .args(["run", self.suite.to_str().unwrap(), "-m", "greet", "-q"])
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env("XDG_CACHE_HOME", shared_cache())
+            .env("MB_RESUME_RELAY_KEY", "sk-resume-test")
+            .current_dir(self.dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        command
     }
 
-    fn config(&self, dir: &Path) -> PathBuf {
-        let path = dir.join("relay.toml");
-        std::fs::write(
-            &path,
-            format!(
-                "default_pairing = \"relay\"\n[models.relay]\nprovider = \"openai\"\nbase_url = \"{}\"\nmodel = \"relay-model\"\napi_key_env = \"MB_RESUME_RELAY_KEY\"\nidle_timeout_s = 120\nprice_per_mtok = {{ input = 3.0, output = 15.0 }}\n[pairings.relay]\norchestrator = \"relay\"\nworker = \"relay\"\nvalidator = \"relay\"\n",
-                self.server.base_url()
-            ),
-        )
-        .unwrap();
-        path
+    /// Runs to the end on a fresh relay; the report folder and the agents the relay played.
+    async fn run(&self, args: &[&str]) -> (PathBuf, Vec<(Role, String)>) {
+        let relay = self.next(None);
+        let output = self.command(args).output().await.unwrap();
+        let report = report_of(&output);
+        (PathBuf::from(report), relay.started())
     }
-}
 
-/// `missions-bench run SUITE -m greet --config CONFIG -q` plus `args`.
-fn greet_run(dir: &Path, suite: &Path, config: &Path, args: &[&str]) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_missions-bench"));
-    command
-        .args([
-            "run",
-            suite.to_str().unwrap(),
-            "-m",
-            "greet",
-            "-q",
-            "--config",
-        ])
-        .arg(config)
-        .args(args)
-        .env("XDG_CACHE_HOME", shared_cache())
-        .env("MB_RESUME_RELAY_KEY", "sk-resume-test")
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    command
-}
-
-/// Runs to the end; the report folder.
-async fn finish(mut command: tokio::process::Command) -> PathBuf {
-    let output = command.output().await.unwrap();
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
-    let out = text(&output.stdout);
-    let line = out
-        .lines()
-        .find_map(|l| l.strip_prefix("report: "))
-        .unwrap_or_else(|| panic!("no report line in {out}"));
-    PathBuf::from(line.trim())
-}
-
-/// Runs until the relay reaches its hold, then kills the harness with SIGKILL.
-async fn kill_at_hold(mut command: tokio::process::Command, relay: &Relay) {
-    let mut child = command.spawn().unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while !relay.held() {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("the run ended ({status}) before the relay's hold");
+    /// Runs until the relay reaches `hold`, then kills the harness with SIGKILL.
+    async fn kill(&self, hold: Hold, args: &[&str]) {
+        let relay = self.next(Some(hold));
+        let mut child = self.command(args).spawn().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while !relay.held() {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("the run ended ({status}) before the relay's hold");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the hold was never reached"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the hold was never reached"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        child.start_kill().unwrap();
+        child.wait().await.unwrap();
     }
-    child.start_kill().unwrap();
-    child.wait().await.unwrap();
+
+    /// A new run killed at `hold`; its report folder.
+    async fn killed(&self, hold: Hold, name: &str) -> PathBuf {
+        let out = self.path(name);
+        self.kill(hold, &["--out", out.to_str().unwrap()]).await;
+        let mut reports = std::fs::read_dir(&out).unwrap();
+        reports.next().unwrap().unwrap().path()
+    }
+
+    /// Resumes `report` and checks it against the uninterrupted run `whole` (its report folder
+    /// and the agents it played): same tables and final diff, the finished agent runs kept as
+    /// they were, and none started again.
+    async fn resume(&self, report: &Path, whole: &(PathBuf, Vec<(Role, String)>)) {
+        let at_kill = read_events(&report.join("events.jsonl")).unwrap();
+        let finished = finished_runs(&at_kill);
+        let carried = at_kill
+            .iter()
+            .filter_map(|r| match &r.event {
+                Event::AgentCheckpoint { elapsed_ms, .. } => Some(*elapsed_ms),
+                _ => None,
+            })
+            .next_back();
+        let (resumed, started) = self.run(&["--resume", report.to_str().unwrap()]).await;
+        assert_eq!(resumed, report);
+        let (whole_dir, whole_started) = whole;
+        let tables = read_tables(report).unwrap();
+        assert_same_tables(&tables, &read_tables(whole_dir).unwrap());
+
+        // The resumed run started exactly the agents the uninterrupted run started after the
+        // last finished one: no finished agent run ran twice.
+        assert_eq!(started, whole_started[finished.len()..].to_vec());
+        let records = read_events(&report.join("events.jsonl")).unwrap();
+        let labels: Vec<(Role, String)> =
+            records.iter().filter_map(|r| run_label(&r.event)).collect();
+        assert_eq!(&labels, whole_started);
+        for (run, (start, end)) in &finished {
+            assert!(
+                records.contains(start) && records.contains(end),
+                "run {run} changed"
+            );
+        }
+        // The same work: the final diff of the workspace is the uninterrupted run's.
+        let diff = |dir: &Path| {
+            let diffs: Vec<_> = std::fs::read_dir(dir.join("diffs"))
+                .unwrap()
+                .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+                .collect();
+            assert_eq!(diffs.len(), 1);
+            diffs[0].clone()
+        };
+        assert_eq!(diff(report), diff(whole_dir));
+        // Spent time carried over; the checkpoints go once the mission finished.
+        if let Some(carried) = carried {
+            assert!(tables.missions[0].wall_ms >= carried);
+        }
+        assert!(!report.join("checkpoints").exists());
+    }
 }
 
 /// What an agent run worked on, as the relay names it.
@@ -398,172 +462,49 @@ const KILL_POINTS: [KillPoint; 4] = [
     },
 ];
 
-/// Resumes `report` (without a hold) and checks it against the uninterrupted run: same tables,
-/// the finished agent runs kept as they were and none started again.
-async fn resume_greet(
-    relays: &RelayServer,
-    dir: &Path,
-    suite: &Path,
-    config: &Path,
-    report: &Path,
-    whole: (&Path, &[(Role, String)]),
-) {
-    let at_kill = read_events(&report.join("events.jsonl")).unwrap();
-    let finished = finished_runs(&at_kill);
-    let carried = at_kill
-        .iter()
-        .filter_map(|r| match &r.event {
-            Event::AgentCheckpoint { elapsed_ms, .. } => Some(*elapsed_ms),
-            _ => None,
-        })
-        .next_back();
-    let relay = relays.next(None);
-    let resumed = finish(greet_run(
-        dir,
-        suite,
-        config,
-        &["--resume", report.to_str().unwrap()],
-    ))
-    .await;
-    assert_eq!(resumed, report);
-    let (whole_dir, whole_started) = whole;
-    let tables = read_tables(report).unwrap();
-    assert_same_tables(&tables, &read_tables(whole_dir).unwrap());
-
-    // The resumed run started exactly the agents the uninterrupted run started after the last
-    // finished one: no finished agent run ran twice.
-    assert_eq!(relay.started(), whole_started[finished.len()..].to_vec());
-    let records = read_events(&report.join("events.jsonl")).unwrap();
-    let started: Vec<(Role, String)> = records.iter().filter_map(|r| run_label(&r.event)).collect();
-    assert_eq!(started, whole_started);
-    for (run, (start, end)) in &finished {
-        assert!(
-            records.contains(start) && records.contains(end),
-            "run {run} changed"
-        );
-    }
-    // The same work: the final diff of the workspace is the uninterrupted run's.
-    let diff = |dir: &Path| {
-        let diffs: Vec<_> = std::fs::read_dir(dir.join("diffs"))
-            .unwrap()
-            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
-            .collect();
-        assert_eq!(diffs.len(), 1);
-        diffs[0].clone()
-    };
-    assert_eq!(diff(report), diff(whole_dir));
-    // Spent time carried over; the checkpoints go once the mission finished.
-    if let Some(carried) = carried {
-        assert!(tables.missions[0].wall_ms >= carried);
-    }
-    assert!(!report.join("checkpoints").exists());
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_mission_killed_mid_run_continues_from_its_last_finished_agent_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let relays = RelayServer::start().await;
-    let config = relays.config(dir.path());
-    let suite = tiny_suite();
-    let baseline = relays.next(None);
-    let whole = finish(greet_run(
-        dir.path(),
-        &suite,
-        &config,
-        &["--out", dir.path().join("whole").to_str().unwrap()],
-    ))
-    .await;
-    let whole_started = baseline.started();
-    assert_eq!(read_tables(&whole).unwrap().missions[0].status, "passed");
+    let greet = Greet::start().await;
+    let whole = greet
+        .run(&["--out", greet.path("whole").to_str().unwrap()])
+        .await;
+    assert_eq!(read_tables(&whole.0).unwrap().missions[0].status, "passed");
     // The plan, its subagent, and per milestone a worker, a review and a user test.
-    assert_eq!(whole_started.len(), 8, "{whole_started:?}");
+    assert_eq!(whole.1.len(), 8, "{:?}", whole.1);
 
     for (i, point) in KILL_POINTS.iter().enumerate() {
-        let out = dir.path().join(format!("killed-{i}"));
-        let relay = relays.next(Some(point.hold));
-        kill_at_hold(
-            greet_run(
-                dir.path(),
-                &suite,
-                &config,
-                &["--out", out.to_str().unwrap()],
-            ),
-            &relay,
-        )
-        .await;
-        let report = std::fs::read_dir(&out)
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
-        let records = read_events(&report.join("events.jsonl")).unwrap();
-        (point.check)(&records);
+        let report = greet.killed(point.hold, &format!("killed-{i}")).await;
+        (point.check)(&read_events(&report.join("events.jsonl")).unwrap());
         eprintln!("killed {}", point.name);
-        resume_greet(
-            &relays,
-            dir.path(),
-            &suite,
-            &config,
-            &report,
-            (&whole, &whole_started),
-        )
-        .await;
+        greet.resume(&report, &whole).await;
     }
-}
-
-/// Kills `greet` where `hold` says; the report folder.
-async fn killed_greet(
-    relays: &RelayServer,
-    dir: &Path,
-    suite: &Path,
-    config: &Path,
-    args: &[&str],
-    hold: Hold,
-) {
-    let relay = relays.next(Some(hold));
-    kill_at_hold(greet_run(dir, suite, config, args), &relay).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_resumed_mission_carries_its_spend_over_and_resumes_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let relays = RelayServer::start().await;
-    let config = relays.config(dir.path());
-    let suite = crate::common::copy_suite(&tiny_suite(), dir.path());
-    let out = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let mut greet = Greet::start().await;
+    greet.suite = crate::common::copy_suite(&tiny_suite(), greet.dir.path());
 
     // The tokens of the plan and milestone m1; a budget that ends the mission just after them.
-    relays.next(None);
-    let free = finish(greet_run(
-        dir.path(),
-        &suite,
-        &config,
-        &["--out", &out("free")],
-    ))
-    .await;
-    let free = read_tables(&free).unwrap();
-    let through_m1: u64 = free
+    let (free, _) = greet
+        .run(&["--out", greet.path("free").to_str().unwrap()])
+        .await;
+    let through_m1: u64 = read_tables(&free)
+        .unwrap()
         .turns
         .iter()
         .filter(|t| t.agent_run <= 5)
         .map(|t| t.input_tokens.unwrap() + t.output_tokens.unwrap())
         .sum();
     crate::common::edit(
-        &suite.join("suite.toml"),
+        &greet.suite.join("suite.toml"),
         "max_turns = 40",
         &format!("max_turns = 40\nmax_tokens = {}", through_m1 + 1),
     );
-    let baseline = relays.next(None);
-    let whole = finish(greet_run(
-        dir.path(),
-        &suite,
-        &config,
-        &["--out", &out("whole")],
-    ))
-    .await;
-    let whole_started = baseline.started();
-    let tables = read_tables(&whole).unwrap();
+    let whole = greet
+        .run(&["--out", greet.path("whole").to_str().unwrap()])
+        .await;
+    let tables = read_tables(&whole.0).unwrap();
     let mission = &tables.missions[0];
     assert_eq!(
         (mission.status.as_str(), mission.halt_reason.as_deref()),
@@ -574,48 +515,22 @@ async fn a_resumed_mission_carries_its_spend_over_and_resumes_again() {
     // Killed in milestone m1's user test, resumed and killed again as milestone m2 starts,
     // resumed to the end: the budget ends the mission where it ended uninterrupted, so the
     // tokens spent before each kill were carried over.
-    killed_greet(
-        &relays,
-        dir.path(),
-        &suite,
-        &config,
-        &["--out", &out("killed")],
-        Hold {
-            role: Role::UserTesting,
-            nth: 1,
-            turn: 1,
-        },
-    )
-    .await;
-    let report = std::fs::read_dir(out("killed"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let resume = ["--resume", report.to_str().unwrap()];
-    killed_greet(
-        &relays,
-        dir.path(),
-        &suite,
-        &config,
-        &resume,
-        Hold {
-            role: Role::Worker,
-            nth: 1,
-            turn: 0,
-        },
-    )
-    .await;
-    resume_greet(
-        &relays,
-        dir.path(),
-        &suite,
-        &config,
-        &report,
-        (&whole, &whole_started),
-    )
-    .await;
+    let in_m1 = Hold {
+        role: Role::UserTesting,
+        nth: 1,
+        turn: 1,
+    };
+    let report = greet.killed(in_m1, "killed").await;
+    // The resumed run's first worker is milestone m2's.
+    let m2_starts = Hold {
+        role: Role::Worker,
+        nth: 1,
+        turn: 0,
+    };
+    greet
+        .kill(m2_starts, &["--resume", report.to_str().unwrap()])
+        .await;
+    greet.resume(&report, &whole).await;
     let resumed = read_tables(&report).unwrap();
     assert_eq!(resumed.missions[0].halt_detail, mission.halt_detail);
     let info: serde_json::Value =
@@ -626,24 +541,19 @@ async fn a_resumed_mission_carries_its_spend_over_and_resumes_again() {
 #[tokio::test(flavor = "multi_thread")]
 async fn commands_of_a_killed_harness_end_when_the_next_one_starts() {
     use crate::process_tree::processes_with;
-    let dir = tempfile::tempdir().unwrap();
-    let relays = RelayServer::start().await;
-    let config = relays.config(dir.path());
+    let greet = Greet::start().await;
     // The first worker starts a long command; the harness is killed while it runs.
     let marker = "sleep 987123";
     let command = serde_json::json!({ "command": format!("{marker}; echo done") }).to_string();
-    relays.set(
-        Relay::new(greet(), None).with_hostile_worker(vec![vec![("run_command".into(), command)]]),
+    greet.set(
+        Relay::new(crate::remote_mission::greet(), None)
+            .with_hostile_worker(vec![vec![("run_command".into(), command)]]),
     );
-    let out = dir.path().join("reports");
-    let mut child = greet_run(
-        dir.path(),
-        &tiny_suite(),
-        &config,
-        &["--out", out.to_str().unwrap()],
-    )
-    .spawn()
-    .unwrap();
+    let out = greet.path("reports");
+    let mut child = greet
+        .command(&["--out", out.to_str().unwrap()])
+        .spawn()
+        .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while processes_with(marker).is_empty() {
         assert!(
@@ -660,7 +570,7 @@ async fn commands_of_a_killed_harness_end_when_the_next_one_starts() {
 
     // The next harness to build a sandbox ends it (here `missions-bench sandbox`; `run
     // --resume` does the same before any mission starts).
-    let output = missions_bench(&["sandbox"], dir.path());
+    let output = missions_bench(&["sandbox"], greet.dir.path());
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !processes_with(marker).is_empty() {
