@@ -94,12 +94,28 @@ pub struct AgentResult {
     pub last_text: String,
 }
 
+/// Runs one agent to its end and records it: `AgentStarted`, every turn and tool call, then
+/// `AgentFinished`.
 pub async fn run_agent(
     spec: &AgentRunSpec,
     session: &mut dyn ModelSession,
     toolbox: &mut dyn Toolbox,
     context: &AgentContext<'_>,
 ) -> AgentResult {
+    let (result, finished) = run_agent_deferred(spec, session, toolbox, context).await;
+    context.emitter.emit(finished);
+    result
+}
+
+/// As [`run_agent`], but hands back its `AgentFinished` event instead of emitting it: the caller
+/// emits it once it has saved what the run left (a mission's checkpoint), so that a run the
+/// journal calls finished is always one a resume can continue after.
+pub async fn run_agent_deferred(
+    spec: &AgentRunSpec,
+    session: &mut dyn ModelSession,
+    toolbox: &mut dyn Toolbox,
+    context: &AgentContext<'_>,
+) -> (AgentResult, Event) {
     let started = Instant::now();
     let emitter = context.emitter;
     let tools: Vec<ToolSpec> = toolbox.specs();
@@ -313,19 +329,20 @@ pub async fn run_agent(
         (None, Some(e)) => format!("transcript incomplete: {e}"),
         (None, None) => String::new(),
     };
-    emitter.emit(Event::AgentFinished {
+    let finished = Event::AgentFinished {
         run: spec.run,
         outcome,
         turns,
         duration_ms: millis(started.elapsed()),
         summary,
-    });
-    AgentResult {
+    };
+    let result = AgentResult {
         outcome,
         turns,
         error,
         last_text,
-    }
+    };
+    (result, finished)
 }
 
 /// Decodes a model's tool-call arguments: they must be a JSON object; an empty string counts as

@@ -62,8 +62,9 @@ pub struct Replay {
 impl Replay {
     /// The replay of one mission from its records in journal order, and how many of them (a
     /// prefix, through the last checkpoint) the resumed journal keeps. `None` when the mission
-    /// has no checkpoint it can use: it starts over. A checkpoint whose outputs cannot be read
-    /// ends the usable prefix at the checkpoint before it.
+    /// has no checkpoint it can use: it starts over. A checkpoint whose outputs cannot be read,
+    /// or whose run has no start or end before it, ends the usable prefix at the checkpoint
+    /// before it.
     pub fn from_records(records: &[&EventRecord]) -> Option<(Replay, usize)> {
         let mut replay = Replay {
             checkpoints: Vec::new(),
@@ -75,8 +76,12 @@ impl Replay {
         let mut kept_checks = 0;
         let mut kept_findings = 0;
         let mut started = std::collections::BTreeMap::new();
+        let mut ended = std::collections::BTreeSet::new();
         for (index, record) in records.iter().enumerate() {
             match &record.event {
+                Event::AgentFinished { run, .. } => {
+                    ended.insert(*run);
+                }
                 Event::AgentStarted {
                     run,
                     role,
@@ -113,6 +118,9 @@ impl Replay {
                     let Some((role, milestone, feature, round)) = started.get(run).cloned() else {
                         break;
                     };
+                    if !ended.contains(run) {
+                        break;
+                    }
                     let Ok(outputs) = serde_json::from_value::<Outputs>(outputs.clone()) else {
                         break;
                     };
@@ -372,6 +380,16 @@ mod tests {
         }
     }
 
+    fn finished(run: u32) -> Event {
+        Event::AgentFinished {
+            run,
+            outcome: AgentOutcome::Finished,
+            turns: 1,
+            duration_ms: 1.0,
+            summary: String::new(),
+        }
+    }
+
     fn checkpoint(run: u32, outputs: serde_json::Value) -> Event {
         Event::AgentCheckpoint {
             run,
@@ -414,24 +432,27 @@ mod tests {
     fn a_replay_keeps_the_records_through_the_last_readable_checkpoint() {
         let records = [
             record(0, started(1, Role::Orchestrator, None)),
-            record(1, checkpoint(1, serde_json::json!({"summary": "planned"}))),
-            record(2, started(2, Role::UserTesting, Some("m1"))),
-            record(3, checkpoint(2, serde_json::json!({}))),
-            record(4, check(false)),
+            record(1, finished(1)),
+            record(2, checkpoint(1, serde_json::json!({"summary": "planned"}))),
+            record(3, started(2, Role::UserTesting, Some("m1"))),
+            record(4, finished(2)),
+            record(5, checkpoint(2, serde_json::json!({}))),
+            record(6, check(false)),
             record(
-                5,
+                7,
                 Event::FindingRaised {
                     run: None,
                     finding: finding("F1-m1-r1"),
                 },
             ),
-            record(6, started(3, Role::Worker, Some("m1"))),
+            record(8, started(3, Role::Worker, Some("m1"))),
+            record(9, finished(3)),
             // Outputs of another shape: the prefix ends at the checkpoint before.
-            record(7, checkpoint(3, serde_json::json!({"summary": 7}))),
+            record(10, checkpoint(3, serde_json::json!({"summary": 7}))),
         ];
         let refs: Vec<&EventRecord> = records.iter().collect();
         let (replay, kept) = Replay::from_records(&refs).unwrap();
-        assert_eq!(kept, 4);
+        assert_eq!(kept, 6);
         assert_eq!(replay.checkpoints.len(), 2);
         assert_eq!(
             replay.checkpoints[0].outputs.summary.as_deref(),
@@ -445,27 +466,35 @@ mod tests {
 
         let none = [record(0, started(1, Role::Orchestrator, None))];
         assert!(Replay::from_records(&none.iter().collect::<Vec<_>>()).is_none());
+        // A checkpoint of a run whose end is not in the journal is not used.
+        let unended = [
+            record(0, started(1, Role::Orchestrator, None)),
+            record(1, checkpoint(1, serde_json::json!({}))),
+        ];
+        assert!(Replay::from_records(&unended.iter().collect::<Vec<_>>()).is_none());
     }
 
     #[test]
     fn a_cursor_answers_from_the_journal_and_names_where_it_diverges() {
         let records = [
             record(0, started(1, Role::UserTesting, Some("m1"))),
-            record(1, checkpoint(1, serde_json::json!({}))),
-            record(2, check(false)),
+            record(1, finished(1)),
+            record(2, checkpoint(1, serde_json::json!({}))),
+            record(3, check(false)),
             record(
-                3,
+                4,
                 Event::FindingRaised {
                     run: None,
                     finding: finding("F1-m1-r1"),
                 },
             ),
-            record(4, started(2, Role::Orchestrator, Some("m1"))),
-            record(5, checkpoint(2, serde_json::json!({"halt": "stop"}))),
+            record(5, started(2, Role::Orchestrator, Some("m1"))),
+            record(6, finished(2)),
+            record(7, checkpoint(2, serde_json::json!({"halt": "stop"}))),
         ];
         let refs: Vec<&EventRecord> = records.iter().collect();
         let (replay, kept) = Replay::from_records(&refs).unwrap();
-        assert_eq!(kept, 6);
+        assert_eq!(kept, 8);
 
         let m1 = MilestoneId::new("m1");
         let mut cursor = ReplayCursor::new(&replay);

@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use crate::agent::{run_agent, AgentContext, AgentLimits, AgentResult, AgentRunSpec, Meter};
+use crate::agent::{
+    run_agent_deferred, AgentContext, AgentLimits, AgentResult, AgentRunSpec, Meter,
+};
 use crate::events::{
     AgentOutcome, Emitter, Event, FileClass, HaltReason, MissionKey, MissionStatus, ModelRef,
     TestStatus, VerdictStatus,
@@ -526,32 +528,19 @@ impl MissionRuntime {
         self.cursor().finish(interrupted)
     }
 
-    /// Saves the workspace after a finished top-level agent run and records the checkpoint a
-    /// resumed run continues from.
+    /// Saves the workspace after a finished top-level agent run, then records its end
+    /// (`finished`) and the checkpoint a resumed run continues from, one line right after the
+    /// other. The end is recorded even when saving fails.
     async fn checkpoint(
         &self,
         run: u32,
-        role: Role,
         outcome: AgentOutcome,
         outputs: &Outputs,
+        finished: Event,
     ) -> Result<(), Halt> {
-        let harness_error = |e: String| (HaltReason::HarnessError, e);
-        let commit = self
-            .commit(&format!("run {run}: {role}"))
-            .await
-            .map_err(harness_error)?;
-        let bare = self.checkpoints.display().to_string();
-        self.git(&[
-            "push",
-            "-q",
-            "--force",
-            &bare,
-            &format!("HEAD:refs/runs/{run:04}"),
-        ])
-        .await
-        .map_err(harness_error)?;
-        let outputs = serde_json::to_value(outputs)
-            .map_err(|e| harness_error(format!("cannot record run {run}'s outputs: {e}")))?;
+        let saved = self.save_checkpoint(run, outputs).await;
+        self.emitter.emit(finished);
+        let (commit, outputs) = saved.map_err(|e| (HaltReason::HarnessError, e))?;
         let (tokens, cost_usd, elapsed) = self.meter.totals();
         self.emitter.emit(Event::AgentCheckpoint {
             run,
@@ -564,6 +553,28 @@ impl MissionRuntime {
             elapsed_ms: millis(elapsed),
         });
         Ok(())
+    }
+
+    /// Commits the workspace and pushes the commit to the checkpoint repository; the commit and
+    /// the run's outputs as JSON.
+    async fn save_checkpoint(
+        &self,
+        run: u32,
+        outputs: &Outputs,
+    ) -> Result<(String, serde_json::Value), String> {
+        let commit = self.commit(&format!("after run {run}")).await?;
+        let bare = self.checkpoints.display().to_string();
+        self.git(&[
+            "push",
+            "-q",
+            "--force",
+            &bare,
+            &format!("HEAD:refs/runs/{run:04}"),
+        ])
+        .await?;
+        let outputs = serde_json::to_value(outputs)
+            .map_err(|e| format!("cannot record run {run}'s outputs: {e}"))?;
+        Ok((commit, outputs))
     }
 
     /// Replays a finished agent run of a resumed mission: the workspace, state and spend as they
@@ -746,8 +757,22 @@ impl MissionRuntime {
             price: model.config.price_per_mtok,
             redactor: &self.redactor,
         };
-        let result = run_agent(&spec, session.as_mut(), &mut toolbox, &context).await;
+        let (result, finished) =
+            run_agent_deferred(&spec, session.as_mut(), &mut toolbox, &context).await;
         let outputs = std::mem::take(&mut toolbox.outputs);
+        // A top-level run that finished is saved before the journal says so; the end of any
+        // other run is recorded at once.
+        let checkpointed = parent.is_none()
+            && !matches!(
+                result.outcome,
+                AgentOutcome::Interrupted | AgentOutcome::BackendError
+            );
+        if checkpointed {
+            self.checkpoint(run, result.outcome, &outputs, finished)
+                .await?;
+        } else {
+            self.emitter.emit(finished);
+        }
         if result.outcome == AgentOutcome::Interrupted {
             return Err((
                 HaltReason::Interrupted,
@@ -764,9 +789,6 @@ impl MissionRuntime {
                 HaltReason::BackendUnavailable,
                 format!("{role} run {run}: {message}"),
             ));
-        }
-        if parent.is_none() {
-            self.checkpoint(run, role, result.outcome, &outputs).await?;
         }
         Ok((run, result, outputs))
     }
