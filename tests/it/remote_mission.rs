@@ -571,6 +571,22 @@ validator = "relay"
     run(&settings).await
 }
 
+/// A config file whose pairing `relay` plays every role on `server` with `provider`, the key in
+/// the variable `key_env`, and more settings of the model (`model_lines`).
+pub fn write_relay_config(
+    path: &Path,
+    server: &ScriptedServer,
+    provider: &str,
+    key_env: &str,
+    model_lines: &str,
+) {
+    let text = format!(
+        "default_pairing = \"relay\"\n[models.relay]\nprovider = \"{provider}\"\nbase_url = \"{}\"\nmodel = \"relay-model\"\napi_key_env = \"{key_env}\"\n{model_lines}\n[pairings.relay]\norchestrator = \"relay\"\nworker = \"relay\"\nvalidator = \"relay\"\n",
+        server.base_url()
+    );
+    std::fs::write(path, text).expect("write the relay config");
+}
+
 /// Every file under `dir` that contains `needle`.
 pub fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
     walkdir::WalkDir::new(dir)
@@ -722,14 +738,13 @@ async fn the_binary_reads_the_key_from_the_named_variable_only() {
     let server = ScriptedServer::start(move |request, index| handler.answer(request, index)).await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("remote.toml");
-    std::fs::write(
+    write_relay_config(
         &config,
-        format!(
-            "default_pairing = \"relay\"\n[models.relay]\nprovider = \"anthropic\"\nbase_url = \"{}\"\nmodel = \"relay-model\"\napi_key_env = \"MB_TEST_RELAY_KEY\"\nretry_initial_ms = 5\n[pairings.relay]\norchestrator = \"relay\"\nworker = \"relay\"\nvalidator = \"relay\"\n",
-            server.base_url()
-        ),
-    )
-    .unwrap();
+        &server,
+        "anthropic",
+        "MB_TEST_RELAY_KEY",
+        "retry_initial_ms = 5",
+    );
     let out = dir.path().join("reports");
     let run = |key: Option<&str>| {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_missions-bench"));

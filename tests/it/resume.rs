@@ -19,7 +19,7 @@ use crate::common::{
     text, tiny_suite, wait_for_finished,
 };
 use crate::http_server::ScriptedServer;
-use crate::remote_mission::{greet, Hold, Relay};
+use crate::remote_mission::{greet, write_relay_config, Hold, Relay};
 
 const FLAGS: [&str; 4] = ["--repeats", "12", "--jobs", "1"];
 
@@ -184,14 +184,13 @@ impl Greet {
         .await;
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("relay.toml");
-        std::fs::write(
+        write_relay_config(
             &config,
-            format!(
-                "default_pairing = \"relay\"\n[models.relay]\nprovider = \"openai\"\nbase_url = \"{}\"\nmodel = \"relay-model\"\napi_key_env = \"MB_RESUME_RELAY_KEY\"\nidle_timeout_s = 120\nprice_per_mtok = {{ input = 3.0, output = 15.0 }}\n[pairings.relay]\norchestrator = \"relay\"\nworker = \"relay\"\nvalidator = \"relay\"\n",
-                server.base_url()
-            ),
-        )
-        .unwrap();
+            &server,
+            "openai",
+            "MB_RESUME_RELAY_KEY",
+            "idle_timeout_s = 120\nprice_per_mtok = { input = 3.0, output = 15.0 }",
+        );
         Greet {
             _server: server,
             relay,
@@ -245,15 +244,20 @@ impl Greet {
     /// Runs until the relay reaches `hold`, then kills the harness with SIGKILL.
     async fn kill(&self, hold: Hold, args: &[&str]) {
         let relay = self.next(Some(hold));
+        self.kill_when(args, || relay.held()).await;
+    }
+
+    /// Runs with the current relay until `ready`, then kills the harness with SIGKILL.
+    async fn kill_when(&self, args: &[&str], ready: impl Fn() -> bool) {
         let mut child = self.command(args).spawn().unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-        while !relay.held() {
+        while !ready() {
             if let Some(status) = child.try_wait().unwrap() {
-                panic!("the run ended ({status}) before the relay's hold");
+                panic!("the run ended ({status}) before the point to kill it");
             }
             assert!(
                 std::time::Instant::now() < deadline,
-                "the hold was never reached"
+                "the point to kill the run was never reached"
             );
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
@@ -550,20 +554,11 @@ async fn commands_of_a_killed_harness_end_when_the_next_one_starts() {
             .with_hostile_worker(vec![vec![("run_command".into(), command)]]),
     );
     let out = greet.path("reports");
-    let mut child = greet
-        .command(&["--out", out.to_str().unwrap()])
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while processes_with(marker).is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the command never started"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
-    child.start_kill().unwrap();
-    child.wait().await.unwrap();
+    greet
+        .kill_when(&["--out", out.to_str().unwrap()], || {
+            !processes_with(marker).is_empty()
+        })
+        .await;
 
     // Nothing killed the command with the harness: it would sleep on for minutes in its control
     // group. The next harness to build a sandbox ends it (here `missions-bench sandbox`; `run
