@@ -157,7 +157,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
     pub shard: Option<(u32, u32)>,
     /// Continue an interrupted run (reports/<run-id>) with the same suite and flags: missions
-    /// that finished are kept, the others run again from their start.
+    /// that finished are kept, an unfinished one continues after its last finished agent run.
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
     /// With --resume: continue even if the suite, prompts, config or harness changed.

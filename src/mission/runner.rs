@@ -44,7 +44,7 @@ pub struct RunSettings {
     /// starts after it, running commands are killed, and the reports are written.
     pub stop: Arc<crate::stop::StopSignal>,
     /// Continue the run `<out_dir>/<run_id>/` instead of starting one: missions that finished
-    /// are kept, the others run again from the start.
+    /// are kept, an unfinished one continues after its last finished agent run.
     pub resume: bool,
     /// Resume even when the fingerprint differs.
     pub force: bool,
