@@ -51,8 +51,8 @@ pub struct RecordedCheck {
 }
 
 /// What a resumed mission replays: its checkpoints, and the checks and findings recorded before
-/// the last of them.
-#[derive(Debug, Clone, PartialEq)]
+/// the last of them. Empty for a mission that starts fresh.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Replay {
     pub checkpoints: Vec<Checkpoint>,
     pub checks: Vec<RecordedCheck>,
@@ -66,11 +66,7 @@ impl Replay {
     /// or whose run has no start or end before it, ends the usable prefix at the checkpoint
     /// before it.
     pub fn from_records(records: &[&EventRecord]) -> Option<(Replay, usize)> {
-        let mut replay = Replay {
-            checkpoints: Vec::new(),
-            checks: Vec::new(),
-            findings: Vec::new(),
-        };
+        let mut replay = Replay::default();
         // Each checkpoint with the checks and findings recorded before it.
         let mut kept = 0;
         let mut kept_checks = 0;
@@ -187,17 +183,6 @@ impl ReplayCursor {
         }
     }
 
-    /// A cursor with nothing to replay.
-    pub fn none() -> ReplayCursor {
-        ReplayCursor {
-            checkpoints: VecDeque::new(),
-            checks: VecDeque::new(),
-            findings: VecDeque::new(),
-            muted: Arc::new(AtomicBool::new(false)),
-            diverged: None,
-        }
-    }
-
     /// The switch to mute the mission's emitter with.
     pub fn mute_switch(&self) -> Arc<AtomicBool> {
         self.muted.clone()
@@ -235,8 +220,28 @@ impl ReplayCursor {
     }
 
     /// The recorded run for an agent run the lifecycle is about to start, checked against it.
-    /// After the last checkpoint events flow again.
+    /// After the last checkpoint events flow again. A mismatch is recorded (see
+    /// [`ReplayCursor::fail`]) and returned.
     pub fn next_run(
+        &mut self,
+        role: Role,
+        milestone: Option<&MilestoneId>,
+        feature: Option<&FeatureId>,
+        round: Option<u32>,
+    ) -> Result<Option<Checkpoint>, Divergence> {
+        let next = self.match_run(role, milestone, feature, round);
+        self.recorded(next)
+    }
+
+    /// Records a divergence the result carries.
+    fn recorded<T>(&mut self, result: Result<T, Divergence>) -> Result<T, Divergence> {
+        if let Err(divergence) = &result {
+            self.fail(divergence.clone());
+        }
+        result
+    }
+
+    fn match_run(
         &mut self,
         role: Role,
         milestone: Option<&MilestoneId>,
@@ -299,7 +304,8 @@ impl ReplayCursor {
         Ok(Some(checkpoint))
     }
 
-    /// Whether a mechanical check passed, as recorded; `None` when not replaying.
+    /// Whether a mechanical check passed, as recorded; `None` when not replaying. A mismatch is
+    /// recorded and returned.
     pub fn check(
         &mut self,
         milestone: &MilestoneId,
@@ -309,7 +315,7 @@ impl ReplayCursor {
         if !self.active() {
             return Ok(None);
         }
-        match self.checks.pop_front() {
+        let recorded = match self.checks.pop_front() {
             Some(check)
                 if &check.milestone == milestone
                     && check.round == round
@@ -320,15 +326,17 @@ impl ReplayCursor {
             _ => Err(format!(
                 "the journal has no check of assertion `{assertion}` in milestone {milestone} round {round} where the mission makes one"
             )),
-        }
+        };
+        self.recorded(recorded)
     }
 
-    /// The recorded finding in place of `finding` (numbered `id`); `None` when not replaying.
+    /// The recorded finding in place of `finding` (numbered `id`); `None` when not replaying. A
+    /// mismatch is recorded and returned.
     pub fn finding(&mut self, id: &str, finding: &Finding) -> Result<Option<Finding>, Divergence> {
         if !self.active() {
             return Ok(None);
         }
-        match self.findings.pop_front() {
+        let recorded = match self.findings.pop_front() {
             Some(recorded)
                 if recorded.id == id
                     && recorded.milestone == finding.milestone
@@ -346,7 +354,8 @@ impl ReplayCursor {
                 "the mission raises finding `{id}` ({}) that the journal does not have",
                 finding.title
             )),
-        }
+        };
+        self.recorded(recorded)
     }
 }
 
@@ -531,8 +540,7 @@ mod tests {
             error.contains("run 1 of the journal is user_testing milestone m1 round 1"),
             "{error}"
         );
-        cursor.fail(error);
-        assert!(cursor.diverged().is_some());
+        assert_eq!(cursor.diverged(), Some(error.as_str()));
         assert!(muted_after(&mut cursor));
 
         // A lifecycle that skips the check, or ends early.

@@ -471,10 +471,7 @@ impl MissionRuntime {
         ];
         let transcript_dir = context.report_dir.join("transcripts").join(run.key.slug());
         let checkpoints = super::replay::checkpoint_repository(&context.report_dir, &run.key);
-        let replay = match &run.replay {
-            Some(replay) => ReplayCursor::new(replay),
-            None => ReplayCursor::none(),
-        };
+        let replay = ReplayCursor::new(run.replay.as_deref().unwrap_or(&Replay::default()));
         let emitter = emitter.muted_by(replay.mute_switch());
         let runtime = MissionRuntime {
             key: run.key.clone(),
@@ -590,10 +587,7 @@ impl MissionRuntime {
         let checkpoint = match next {
             Ok(Some(checkpoint)) => checkpoint,
             Ok(None) => return Ok(None),
-            Err(divergence) => {
-                self.cursor().fail(divergence.clone());
-                return Err((HaltReason::HarnessError, divergence));
-            }
+            Err(divergence) => return Err((HaltReason::HarnessError, divergence)),
         };
         let restored = async {
             self.git(&["reset", "-q", "--hard", &checkpoint.commit])
@@ -828,13 +822,11 @@ impl MissionRuntime {
         finding.id = format!("F{number}-{}-r{}", finding.milestone, finding.round);
         // A resumed mission takes the findings it raised before from its journal (a check's
         // output is not reproduced).
-        let mut cursor = self.cursor();
-        match cursor.finding(&finding.id, &finding) {
-            Ok(Some(recorded)) => finding = recorded,
-            Ok(None) => {}
-            Err(divergence) => cursor.fail(divergence),
+        // A divergence is recorded by the cursor and ends the mission at its next step.
+        let recorded = self.cursor().finding(&finding.id, &finding);
+        if let Ok(Some(recorded)) = recorded {
+            finding = recorded;
         }
-        drop(cursor);
         let _ = self.state.write_finding(&finding);
         self.emitter.emit(Event::FindingRaised {
             run,
@@ -1216,17 +1208,12 @@ impl MissionRuntime {
                 title: format!("assertion `{}` fails its command check", assertion.id),
                 detail,
             };
-            // A resumed mission takes the checks it made before from its journal.
-            let recorded = {
-                let mut cursor = self.cursor();
-                match cursor.check(&milestone.id, round, assertion.id.as_str()) {
-                    Ok(recorded) => recorded,
-                    Err(divergence) => {
-                        cursor.fail(divergence);
-                        Some(true)
-                    }
-                }
-            };
+            // A resumed mission takes the checks it made before from its journal (a divergence
+            // is recorded by the cursor and ends the mission at its next step).
+            let recorded = self
+                .cursor()
+                .check(&milestone.id, round, assertion.id.as_str())
+                .unwrap_or(Some(true));
             if let Some(passed) = recorded {
                 if !passed {
                     self.raise(None, failed(String::new()));

@@ -117,19 +117,44 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// `run SUITE --out OUT -q` of the tiny suite with more flags.
+fn tiny_args(out: &Path, flags: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = ["run", tiny_suite().to_str().expect("path"), "--out"]
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    args.push(out.to_str().expect("path").to_string());
+    args.push("-q".to_string());
+    args.extend(flags.iter().map(|f| f.to_string()));
+    args
+}
+
 /// `missions-bench run` of the tiny suite into `out` with more flags; it must exit 0. Returns
 /// the report folder.
 pub fn run_tiny(cwd: &Path, out: &Path, flags: &[&str]) -> String {
-    let suite = tiny_suite();
-    let mut args = vec![
-        "run",
-        suite.to_str().expect("path"),
-        "--out",
-        out.to_str().expect("path"),
-        "-q",
-    ];
-    args.extend_from_slice(flags);
+    let args = tiny_args(out, flags);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     report_of(&missions_bench(&args, cwd))
+}
+
+/// Starts `missions-bench run` of the tiny suite into `out` with more flags, its output piped.
+pub fn spawn_tiny(cwd: &Path, out: &Path, flags: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_missions-bench"))
+        .args(tiny_args(out, flags))
+        .current_dir(cwd)
+        .env("XDG_CACHE_HOME", shared_cache())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start missions-bench")
+}
+
+/// Sends `signal` to a child the test started.
+pub fn send_signal(child: &std::process::Child, signal: i32) {
+    // SAFETY: kill(2) on the pid of a child this process started and has not reaped.
+    unsafe {
+        libc::kill(child.id() as i32, signal);
+    }
 }
 
 /// The report folder a successful `run` or `merge` printed; the command must have exited 0.

@@ -126,6 +126,30 @@ fn fuzz_text(name: &str, text: &str, cases: usize, seed: u64, check: impl Fn(&st
     cases
 }
 
+/// 3,000 mutations of the spec file `name` through `parse`: every refusal names the file, and
+/// mutations must produce both accepted and refused files, or they test nothing. Returns how
+/// many cases ran and how many were refused.
+fn fuzz_spec_file<E: std::fmt::Display>(
+    name: &str,
+    text: &str,
+    seed: u64,
+    parse: impl Fn(&Path, &str) -> Result<(), E>,
+) -> (usize, usize) {
+    let refused = std::sync::atomic::AtomicUsize::new(0);
+    let cases = fuzz_text(name, text, 3000, seed, |input| {
+        if let Err(errors) = parse(Path::new(name), input) {
+            assert!(errors.to_string().contains(name), "{errors}");
+            refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    let refused = refused.into_inner();
+    assert!(
+        (300..2700).contains(&refused),
+        "{name}: {refused} of 3000 refused"
+    );
+    (cases, refused)
+}
+
 /// A random JSON value: objects with the tools' own keys half of the time.
 fn random_value(rng: &mut SplitMix, depth: u32) -> Value {
     const KEYS: &[&str] = &[
@@ -169,40 +193,17 @@ fn random_value(rng: &mut SplitMix, depth: u32) -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_input_never_panics() {
     let mut total = 0;
-    // Mutations must produce both accepted and refused files, or they test nothing.
-    let refused = std::sync::atomic::AtomicUsize::new(0);
-    let count = |ok: bool| {
-        if !ok {
-            refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-    };
     let config = std::fs::read_to_string(repo().join("missions-bench.toml")).unwrap();
-    total += fuzz_text("config", &config, 3000, 1, |input| {
-        let result = Config::parse(Path::new("fuzz.toml"), input);
-        if let Err(errors) = &result {
-            assert!(errors.to_string().contains("fuzz.toml"), "{errors}");
-        }
-        count(result.is_ok());
+    let (cases, config_refused) = fuzz_spec_file("fuzz.toml", &config, 1, |path, input| {
+        Config::parse(path, input).map(drop)
     });
-    let config_refused = refused.swap(0, std::sync::atomic::Ordering::Relaxed);
-    assert!(
-        (300..2700).contains(&config_refused),
-        "{config_refused} of 3000 refused"
-    );
+    total += cases;
     let contract =
         std::fs::read_to_string(repo().join("suites/core/notes_service/contract.toml")).unwrap();
-    total += fuzz_text("contract", &contract, 3000, 2, |input| {
-        let result = parse_reference(Path::new("contract.toml"), input);
-        if let Err(errors) = &result {
-            assert!(errors.to_string().contains("contract.toml"), "{errors}");
-        }
-        count(result.is_ok());
+    let (cases, contract_refused) = fuzz_spec_file("contract.toml", &contract, 2, |path, input| {
+        parse_reference(path, input).map(drop)
     });
-    let contract_refused = refused.swap(0, std::sync::atomic::Ordering::Relaxed);
-    assert!(
-        (300..2700).contains(&contract_refused),
-        "{contract_refused} of 3000 refused"
-    );
+    total += cases;
     let answers =
         std::fs::read_to_string(repo().join("suites/core/notes_service/answers.md")).unwrap();
     total += fuzz_text("answers", &answers, 1000, 3, |input| {

@@ -2,41 +2,21 @@
 //! finished and exits 130; a second one exits at once, and the run still resumes.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use missions_bench::events::{read_events, Event};
 use missions_bench::report::read_tables;
 
-use crate::common::{assert_same_tables, run_tiny, shared_cache, tiny_suite, wait_for_finished};
+use crate::common::{assert_same_tables, run_tiny, send_signal, spawn_tiny, wait_for_finished};
 
 /// `run` of the tiny suite, one mission at a time, with `repeats`.
 fn start(out: &Path, cwd: &Path, repeats: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_missions-bench"))
-        .args([
-            "run",
-            tiny_suite().to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "-q",
-            "--repeats",
-            repeats,
-            "--jobs",
-            "1",
-        ])
-        .current_dir(cwd)
-        .env("XDG_CACHE_HOME", shared_cache())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start missions-bench")
+    spawn_tiny(cwd, out, &["--repeats", repeats, "--jobs", "1"])
 }
 
 fn interrupt(child: &Child) {
-    // SAFETY: kill(2) on the child we started.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
-    }
+    send_signal(child, libc::SIGINT);
 }
 
 #[test]

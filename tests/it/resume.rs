@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
 use missions_bench::events::{read_events, Event, EventRecord, MissionKey};
@@ -15,8 +15,8 @@ use missions_bench::report::read_tables;
 use missions_bench::spec::Role;
 
 use crate::common::{
-    assert_input_error, assert_same_tables, missions_bench, report_of, run_tiny, shared_cache,
-    text, tiny_suite, wait_for_finished,
+    assert_input_error, assert_same_tables, missions_bench, report_of, run_tiny, send_signal,
+    shared_cache, spawn_tiny, text, tiny_suite, wait_for_finished,
 };
 use crate::http_server::ScriptedServer;
 use crate::remote_mission::{greet, write_relay_config, Hold, Relay};
@@ -25,29 +25,10 @@ const FLAGS: [&str; 4] = ["--repeats", "12", "--jobs", "1"];
 
 /// Starts a run, waits until `finished` missions ended, then sends `signal`.
 fn interrupted_run(cwd: &Path, out: &Path, finished: usize, signal: i32) -> std::path::PathBuf {
-    let suite = tiny_suite();
-    let mut args = vec![
-        "run",
-        suite.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-    ];
-    args.extend(FLAGS);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_missions-bench"))
-        .args(&args)
-        .current_dir(cwd)
-        .env("XDG_CACHE_HOME", shared_cache())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = spawn_tiny(cwd, out, &FLAGS);
     let journal = wait_for_finished(out, finished);
-    // SAFETY: kill(2) on the child we started.
-    unsafe {
-        libc::kill(child.id() as i32, signal);
-    }
-    child.wait().unwrap();
+    send_signal(&child, signal);
+    child.wait_with_output().unwrap();
     journal.parent().unwrap().to_path_buf()
 }
 
