@@ -375,6 +375,32 @@ mod tests {
         }
     }
 
+    /// A journal of `events`, numbered in order.
+    fn journal(events: Vec<Event>) -> Vec<EventRecord> {
+        (0..).zip(events).map(|(seq, e)| record(seq, e)).collect()
+    }
+
+    /// A finished top-level run: its start, its end and its checkpoint with `outputs`.
+    fn run(
+        run: u32,
+        role: Role,
+        milestone: Option<&str>,
+        outputs: serde_json::Value,
+    ) -> [Event; 3] {
+        [
+            started(run, role, milestone),
+            finished(run),
+            checkpoint(run, outputs),
+        ]
+    }
+
+    fn raised(id: &str) -> Event {
+        Event::FindingRaised {
+            run: None,
+            finding: finding(id),
+        }
+    }
+
     fn started(run: u32, role: Role, milestone: Option<&str>) -> Event {
         Event::AgentStarted {
             run,
@@ -439,26 +465,23 @@ mod tests {
 
     #[test]
     fn a_replay_keeps_the_records_through_the_last_readable_checkpoint() {
-        let records = [
-            record(0, started(1, Role::Orchestrator, None)),
-            record(1, finished(1)),
-            record(2, checkpoint(1, serde_json::json!({"summary": "planned"}))),
-            record(3, started(2, Role::UserTesting, Some("m1"))),
-            record(4, finished(2)),
-            record(5, checkpoint(2, serde_json::json!({}))),
-            record(6, check(false)),
-            record(
-                7,
-                Event::FindingRaised {
-                    run: None,
-                    finding: finding("F1-m1-r1"),
-                },
-            ),
-            record(8, started(3, Role::Worker, Some("m1"))),
-            record(9, finished(3)),
-            // Outputs of another shape: the prefix ends at the checkpoint before.
-            record(10, checkpoint(3, serde_json::json!({"summary": 7}))),
-        ];
+        let mut events = Vec::new();
+        events.extend(run(
+            1,
+            Role::Orchestrator,
+            None,
+            serde_json::json!({"summary": "planned"}),
+        ));
+        events.extend(run(2, Role::UserTesting, Some("m1"), serde_json::json!({})));
+        events.extend([check(false), raised("F1-m1-r1")]);
+        // Outputs of another shape: the prefix ends at the checkpoint before.
+        events.extend(run(
+            3,
+            Role::Worker,
+            Some("m1"),
+            serde_json::json!({"summary": 7}),
+        ));
+        let records = journal(events);
         let refs: Vec<&EventRecord> = records.iter().collect();
         let (replay, kept) = Replay::from_records(&refs).unwrap();
         assert_eq!(kept, 6);
@@ -473,34 +496,28 @@ mod tests {
         // The check and the finding came after the last usable checkpoint: they happen again.
         assert!(replay.checks.is_empty() && replay.findings.is_empty());
 
-        let none = [record(0, started(1, Role::Orchestrator, None))];
+        let none = journal(vec![started(1, Role::Orchestrator, None)]);
         assert!(Replay::from_records(&none.iter().collect::<Vec<_>>()).is_none());
         // A checkpoint of a run whose end is not in the journal is not used.
-        let unended = [
-            record(0, started(1, Role::Orchestrator, None)),
-            record(1, checkpoint(1, serde_json::json!({}))),
-        ];
+        let unended = journal(vec![
+            started(1, Role::Orchestrator, None),
+            checkpoint(1, serde_json::json!({})),
+        ]);
         assert!(Replay::from_records(&unended.iter().collect::<Vec<_>>()).is_none());
     }
 
     #[test]
     fn a_cursor_answers_from_the_journal_and_names_where_it_diverges() {
-        let records = [
-            record(0, started(1, Role::UserTesting, Some("m1"))),
-            record(1, finished(1)),
-            record(2, checkpoint(1, serde_json::json!({}))),
-            record(3, check(false)),
-            record(
-                4,
-                Event::FindingRaised {
-                    run: None,
-                    finding: finding("F1-m1-r1"),
-                },
-            ),
-            record(5, started(2, Role::Orchestrator, Some("m1"))),
-            record(6, finished(2)),
-            record(7, checkpoint(2, serde_json::json!({"halt": "stop"}))),
-        ];
+        let mut events = Vec::new();
+        events.extend(run(1, Role::UserTesting, Some("m1"), serde_json::json!({})));
+        events.extend([check(false), raised("F1-m1-r1")]);
+        events.extend(run(
+            2,
+            Role::Orchestrator,
+            Some("m1"),
+            serde_json::json!({"halt": "stop"}),
+        ));
+        let records = journal(events);
         let refs: Vec<&EventRecord> = records.iter().collect();
         let (replay, kept) = Replay::from_records(&refs).unwrap();
         assert_eq!(kept, 8);
