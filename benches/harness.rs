@@ -107,6 +107,7 @@ fn repo() -> PathBuf {
 fn tiny_settings(out: &Path) -> RunSettings {
     let config = Config::default_config().expect("config");
     RunSettings {
+        budget: Default::default(),
         suite_dir: repo().join("tests/fixtures/tiny"),
         pairings: vec![config.pairing("oracle").expect("oracle")],
         config,

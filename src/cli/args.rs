@@ -169,6 +169,10 @@ pub struct RunArgs {
     /// Seed recorded in run.json, for comparing runs of sampling models.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Override a budget of every mission, e.g. `--budget max_turns=20 --budget max_rounds=2`
+    /// (keys as in suite.toml's [defaults.budget]); recorded in run.json and its fingerprint.
+    #[arg(long = "budget", value_name = "KEY=VALUE")]
+    pub budget: Vec<String>,
     #[command(flatten)]
     pub common: CommonArgs,
 }

@@ -119,6 +119,7 @@ fn base_settings(
 ) -> RunSettings {
     let model_env = model_env(&config);
     RunSettings {
+        budget: Default::default(),
         model_env,
         suite_dir: suite.to_path_buf(),
         config,
@@ -604,6 +605,13 @@ async fn run(args: args::RunArgs) -> ExitCode {
     settings.missions = args.missions.clone();
     settings.repeats = args.repeats;
     settings.shard = args.shard;
+    settings.budget = match crate::spec::suite::parse_budget_overrides(&args.budget) {
+        Ok(budget) => budget,
+        Err(message) => {
+            eprintln!("error: --budget: {message}");
+            return exit::code(exit::INPUT_ERROR);
+        }
+    };
     let progress = Arc::new(progress::Progress::new());
     let sinks: Vec<Arc<dyn EventSink>> = if args.common.quiet {
         Vec::new()

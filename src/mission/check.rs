@@ -41,6 +41,7 @@ pub async fn check_suite(
         .map(|name| config.pairing(name).map_err(RunError::Settings))
         .collect::<Result<Vec<_>, _>>()?;
     let run_settings = RunSettings {
+        budget: Default::default(),
         config,
         pairings,
         repeats: Some(1),

@@ -61,6 +61,8 @@ pub struct RunSettings {
     pub command_line: Vec<String>,
     pub harness: HarnessInfo,
     pub seed: Option<u64>,
+    /// Budget keys set on the command line, over every mission's own budget.
+    pub budget: crate::spec::suite::BudgetOverrides,
     /// API keys and proxy settings for remote models.
     pub model_env: ModelEnv,
 }
@@ -408,7 +410,17 @@ pub async fn run_suite(
 ) -> Result<RunReport, RunError> {
     let suite = load_suite(&settings.suite_dir)?;
     let prompts = Prompts::for_suite(&settings.suite_dir).map_err(|e| RunError::Spec(e.into()))?;
-    let missions = select_missions(&suite, &settings.missions)?;
+    let missions: Vec<Arc<MissionSpec>> = select_missions(&suite, &settings.missions)?
+        .into_iter()
+        .map(|mission| {
+            if settings.budget == Default::default() {
+                return mission;
+            }
+            let mut mission = (*mission).clone();
+            mission.budget = mission.budget.apply(&settings.budget);
+            Arc::new(mission)
+        })
+        .collect();
     if settings.pairings.is_empty() {
         return Err(RunError::Settings("no pairing to run".to_string()));
     }
@@ -490,6 +502,7 @@ pub async fn run_suite(
         repeats,
         jobs: settings.jobs,
         seed: settings.seed,
+        budget: crate::spec::suite::budget_override_map(&settings.budget),
         environment_hash: super::env::environment_hash(&suite.file.environment),
         host: HostInfo {
             os: std::env::consts::OS.to_string(),

@@ -85,6 +85,9 @@ pub struct RunInfo {
     pub repeats: u32,
     pub jobs: usize,
     pub seed: Option<u64>,
+    /// Budget keys overridden on the command line (`run --budget`), with their values.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub budget: BTreeMap<String, String>,
     pub environment_hash: String,
     pub host: HostInfo,
     /// Missions by status, filled in when the run ends.
@@ -175,6 +178,14 @@ impl RunInfo {
             self.repeats.to_string(),
             other.repeats.to_string(),
         );
+        let budget = |info: &RunInfo| {
+            info.budget
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        differ("budget overrides", budget(self), budget(other));
         differ(
             "environment",
             self.environment_hash.clone(),

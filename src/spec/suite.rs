@@ -69,7 +69,7 @@ fn default_max_output_bytes() -> usize {
 }
 
 /// Budget keys as written in `suite.toml` (`[defaults.budget]`) or `mission.toml` (`[budget]`).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct BudgetOverrides {
     pub max_rounds: Option<u32>,
@@ -235,6 +235,35 @@ pub fn load_suite(dir: &Path) -> Result<Suite, SpecErrors> {
     })
 }
 
+/// Budget overrides given as `KEY=VALUE` pairs (the command line's `--budget`), read with the
+/// same keys, types and checks as `[defaults.budget]`.
+pub fn parse_budget_overrides(pairs: &[String]) -> Result<BudgetOverrides, String> {
+    let mut text = String::new();
+    for pair in pairs {
+        let Some((key, value)) = pair.split_once('=') else {
+            return Err(format!("`{pair}`: write KEY=VALUE, e.g. max_turns=20"));
+        };
+        text.push_str(&format!("{} = {}\n", key.trim(), value.trim()));
+    }
+    let overrides: BudgetOverrides =
+        toml::from_str(&text).map_err(|e| e.message().trim_end().to_string())?;
+    if let Some(message) = check_budget(&Budget::default().apply(&overrides)) {
+        return Err(message);
+    }
+    Ok(overrides)
+}
+
+/// The keys of `overrides` that are set, with their values as written in TOML.
+pub fn budget_override_map(
+    overrides: &BudgetOverrides,
+) -> std::collections::BTreeMap<String, String> {
+    let value = toml::Value::try_from(overrides).ok();
+    value
+        .and_then(|v| v.as_table().cloned())
+        .map(|table| table.into_iter().map(|(k, v)| (k, v.to_string())).collect())
+        .unwrap_or_default()
+}
+
 pub(crate) fn check_budget(budget: &Budget) -> Option<String> {
     if budget.max_rounds == 0 {
         return Some("max_rounds must be at least 1".to_string());
@@ -317,4 +346,43 @@ pub(crate) fn find_key(source: &str, key: &str) -> Option<std::ops::Range<usize>
         offset += line.len();
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn budget_overrides_from_the_command_line() {
+        let overrides =
+            parse_budget_overrides(&pairs(&["max_turns=20", " max_rounds = 2"])).unwrap();
+        assert_eq!(overrides.max_turns, Some(20));
+        assert_eq!(overrides.max_rounds, Some(2));
+        assert_eq!(overrides.max_tokens, None);
+        let map = budget_override_map(&overrides);
+        assert_eq!(
+            map.into_iter().collect::<Vec<_>>(),
+            vec![
+                ("max_rounds".to_string(), "2".to_string()),
+                ("max_turns".to_string(), "20".to_string())
+            ]
+        );
+        assert!(budget_override_map(&BudgetOverrides::default()).is_empty());
+    }
+
+    #[test]
+    fn bad_budget_overrides_name_the_problem() {
+        let unknown = parse_budget_overrides(&pairs(&["max_turn=20"])).unwrap_err();
+        assert!(unknown.contains("max_turn"), "{unknown}");
+        let no_equals = parse_budget_overrides(&pairs(&["max_turns"])).unwrap_err();
+        assert!(no_equals.contains("KEY=VALUE"), "{no_equals}");
+        let zero = parse_budget_overrides(&pairs(&["max_rounds=0"])).unwrap_err();
+        assert!(zero.contains("max_rounds must be at least 1"), "{zero}");
+        let text = parse_budget_overrides(&pairs(&["max_turns=many"])).unwrap_err();
+        assert!(!text.is_empty());
+    }
 }

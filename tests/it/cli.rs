@@ -500,3 +500,36 @@ fn role_lists_sweep_every_combination() {
     );
     assert_eq!(output.status.code(), Some(2));
 }
+
+#[test]
+fn budget_overrides_are_checked_and_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = tiny_suite();
+    let suite = suite.to_str().unwrap();
+    let output = missions_bench(&["run", suite, "--budget", "max_turn=3"], dir.path());
+    assert_input_error(&output, "max_turn");
+    let output = missions_bench(&["run", suite, "--budget", "max_rounds=0"], dir.path());
+    assert_input_error(&output, "max_rounds must be at least 1");
+    let output = missions_bench(
+        &[
+            "run",
+            suite,
+            "-m",
+            "greet",
+            "-q",
+            "--budget",
+            "max_turns=30",
+        ],
+        dir.path(),
+    );
+    stdout_of(&output, 0);
+    let reports: Vec<_> = std::fs::read_dir(dir.path().join("reports"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(reports.len(), 1);
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reports[0].path().join("run.json")).unwrap())
+            .unwrap();
+    assert_eq!(info["budget"]["max_turns"], "30");
+}

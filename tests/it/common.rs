@@ -51,6 +51,7 @@ pub fn settings(suite: &Path, pairings: &[&str], out: &Path) -> RunSettings {
         .map(|name| config.pairing(name).expect("pairing"))
         .collect();
     RunSettings {
+        budget: Default::default(),
         suite_dir: suite.to_path_buf(),
         config,
         pairings,

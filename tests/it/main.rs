@@ -11,6 +11,7 @@ mod lifecycle;
 mod local_engine;
 mod local_model;
 mod process_tree;
+mod real_models;
 mod remote_api;
 mod remote_mission;
 mod resume;
