@@ -9,8 +9,15 @@
 
 use std::path::{Path, PathBuf};
 
+use candle_core::quantized::GgmlDType;
+use missions_bench::model::local::fixtures::{write_gguf, write_hf_folder, FixtureShape};
 use missions_bench::model::local::gguf_tokenizer;
 use missions_bench::model::local::load::gguf_metadata;
+use missions_bench::model::local::shape::Family;
+use missions_bench::model::local::CandleBackend;
+use missions_bench::model::{ModelBackend, ModelError, ModelInfo};
+use missions_bench::spec::config::ModelConfig;
+use missions_bench::spec::Provider;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -46,7 +53,12 @@ fn gguf_tokenizer_matches_llama_cpp() {
         let fixture: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&fixture_path).unwrap()).unwrap();
         let cases = fixture["cases"].as_array().unwrap();
-        assert!(cases.len() >= 200, "{}: {} cases", fixture_path.display(), cases.len());
+        assert!(
+            cases.len() >= 200,
+            "{}: {} cases",
+            fixture_path.display(),
+            cases.len()
+        );
         for model in models {
             let Some(path) = real_model(model) else {
                 continue;
@@ -99,4 +111,72 @@ fn gguf_chat_templates_are_the_rendered_fixtures() {
         );
         assert!(!specials.stop_ids.is_empty(), "{model}");
     }
+}
+
+fn load(config: &ModelConfig) -> Result<CandleBackend, ModelError> {
+    CandleBackend::load(
+        ModelInfo {
+            name: "gguf".into(),
+            provider: "candle",
+        },
+        config,
+    )
+}
+
+#[test]
+fn a_gguf_without_tokenizer_metadata_needs_a_tokenizer_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture =
+        write_hf_folder(&dir.path().join("hf"), FixtureShape::tiny(Family::Qwen2), 5).unwrap();
+    // The fixture writer puts no tokenizer in the GGUF metadata, and the folder has no
+    // tokenizer.json: the error names the file and the missing key.
+    std::fs::create_dir(dir.path().join("alone")).unwrap();
+    let gguf = write_gguf(
+        &fixture,
+        &dir.path().join("alone/model.gguf"),
+        GgmlDType::F32,
+    )
+    .unwrap();
+    let mut config = ModelConfig {
+        provider: Provider::Candle,
+        path: Some(gguf.display().to_string()),
+        ..ModelConfig::default()
+    };
+    let error = match load(&config) {
+        Ok(_) => panic!("a GGUF with no tokenizer at all loaded"),
+        Err(error) => error.to_string(),
+    };
+    assert!(error.contains(&gguf.display().to_string()), "{error}");
+    assert!(error.contains("`tokenizer.ggml.model`"), "{error}");
+    // A tokenizer.json given in the config is used instead.
+    config.tokenizer = Some(fixture.folder.join("tokenizer.json").display().to_string());
+    let backend = load(&config).unwrap();
+    assert_eq!(
+        backend.engine().encode("<|im_start|>").unwrap().len(),
+        1,
+        "ChatML markers are single tokens of the fixture tokenizer"
+    );
+}
+
+#[test]
+fn smollm2_loads_from_its_gguf_file_alone() {
+    let Some(path) = real_model("smollm2-135m") else {
+        return;
+    };
+    let config = ModelConfig {
+        provider: Provider::Candle,
+        path: Some(path.display().to_string()),
+        max_context: Some(4096),
+        ..ModelConfig::default()
+    };
+    let backend = load(&config).unwrap();
+    // SmolLM2's ids for its ChatML markers, as llama.cpp reads them from the same file.
+    assert_eq!(
+        backend
+            .engine()
+            .encode("<|im_start|>user\nhi<|im_end|>")
+            .unwrap()[..1],
+        [1]
+    );
+    assert!(backend.stats().detail.contains("gguf"));
 }

@@ -278,7 +278,7 @@ impl CandleBackend {
             (Some(path), _, _) => from_file(Path::new(path))?,
             (None, Some(tokenizer_config), beside) => {
                 match ChatTemplate::from_tokenizer_config(tokenizer_config).map_err(|e| {
-                    let config_path = files.tokenizer_config.as_deref().unwrap_or(Path::new(""));
+                    let config_path = files.tokenizer_config.as_deref().unwrap_or(&files.weights);
                     unavailable(format!("chat template of `{}`: {e}", config_path.display()))
                 })? {
                     Some(template) => template,
