@@ -4,6 +4,7 @@ mod cli;
 mod common;
 mod core_suite;
 mod fuzz;
+mod gguf_models;
 mod hostile;
 mod http_server;
 mod interrupt;

@@ -230,42 +230,81 @@ pub fn load_hf_folder(
     )
 }
 
+/// An opened GGUF file: its metadata and tensor index are read, its tensors not yet.
+///
+/// Opening once lets the loader build the tokenizer from the metadata and then the transformer
+/// from the tensors without parsing the header (several MB of vocabulary) twice.
+pub struct GgufFile {
+    path: PathBuf,
+    file: File,
+    content: gguf_file::Content,
+}
+
+impl GgufFile {
+    pub fn open(path: &Path) -> Result<GgufFile, LoadError> {
+        let mut file = File::open(path).map_err(|e| file_error(path, e))?;
+        let content = gguf_file::Content::read(&mut file).map_err(|e| file_error(path, e))?;
+        Ok(GgufFile {
+            path: path.to_path_buf(),
+            file,
+            content,
+        })
+    }
+
+    pub fn metadata(&self) -> &HashMap<String, gguf_file::Value> {
+        &self.content.metadata
+    }
+
+    /// The transformer; activations stay in f32, the quantized kernels' input type.
+    pub fn load(
+        self,
+        device: &Device,
+        max_positions: Option<usize>,
+    ) -> Result<Transformer, LoadError> {
+        let GgufFile {
+            path,
+            file,
+            content,
+        } = self;
+        let path = path.as_path();
+        let embed_info = content
+            .tensor_infos
+            .get("token_embd.weight")
+            .ok_or_else(|| file_error(path, "no `token_embd.weight` tensor"))?;
+        let vocab_size = embed_info.shape.dims().first().copied().unwrap_or(0);
+        let has_output = content.tensor_infos.contains_key("output.weight");
+        let shape = ModelShape::from_gguf(&content.metadata, vocab_size, has_output)
+            .map_err(|e| file_error(path, e))?;
+        // llama.cpp permutes the q and k rows of `llama` models for its interleaved rotary
+        // layout; Qwen models are stored in HF order.
+        let rope_style = if shape.family == Family::Llama {
+            RopeStyle::Interleaved
+        } else {
+            RopeStyle::Half
+        };
+        let mut source = Source::Gguf {
+            content,
+            file,
+            path: path.to_path_buf(),
+        };
+        build(
+            &mut source,
+            shape,
+            DType::F32,
+            device,
+            rope_style,
+            max_positions,
+        )
+    }
+}
+
 /// A GGUF file; activations stay in f32, the quantized kernels' input type.
 pub fn load_gguf(
     path: &Path,
     device: &Device,
     max_positions: Option<usize>,
 ) -> Result<Transformer, LoadError> {
-    let mut file = File::open(path).map_err(|e| file_error(path, e))?;
-    let content = gguf_file::Content::read(&mut file).map_err(|e| file_error(path, e))?;
-    let embed_info = content
-        .tensor_infos
-        .get("token_embd.weight")
-        .ok_or_else(|| file_error(path, "no `token_embd.weight` tensor"))?;
-    let vocab_size = embed_info.shape.dims().first().copied().unwrap_or(0);
-    let has_output = content.tensor_infos.contains_key("output.weight");
-    let shape = ModelShape::from_gguf(&content.metadata, vocab_size, has_output)
-        .map_err(|e| file_error(path, e))?;
-    // llama.cpp permutes the q and k rows of `llama` models for its interleaved rotary layout;
-    // Qwen models are stored in HF order.
-    let rope_style = if shape.family == Family::Llama {
-        RopeStyle::Interleaved
-    } else {
-        RopeStyle::Half
-    };
-    let mut source = Source::Gguf {
-        content,
-        file,
-        path: path.to_path_buf(),
-    };
-    build(
-        &mut source,
-        shape,
-        DType::F32,
-        device,
-        rope_style,
-        max_positions,
-    )
+    GgufFile::open(path)?.load(device, max_positions)
 }
 
 fn build(
@@ -364,7 +403,5 @@ fn build(
 
 /// GGUF metadata as a map, for callers that need more than the shape (the tokenizer's ids).
 pub fn gguf_metadata(path: &Path) -> Result<HashMap<String, gguf_file::Value>, LoadError> {
-    let mut file = File::open(path).map_err(|e| file_error(path, e))?;
-    let content = gguf_file::Content::read(&mut file).map_err(|e| file_error(path, e))?;
-    Ok(content.metadata)
+    Ok(GgufFile::open(path)?.content.metadata)
 }

@@ -5,6 +5,7 @@
 pub mod constrain;
 pub mod engine;
 pub mod fixtures;
+pub mod gguf_tokenizer;
 pub mod kv;
 pub mod load;
 pub mod sampling;
@@ -85,7 +86,9 @@ fn dtype(name: &str) -> Result<DType, ModelError> {
 struct ModelFiles {
     weights: PathBuf,
     gguf: bool,
-    tokenizer: PathBuf,
+    /// A `tokenizer.json`, given or found beside the weights. A GGUF file may do without one:
+    /// its metadata holds the tokenizer.
+    tokenizer: Option<PathBuf>,
     tokenizer_config: Option<PathBuf>,
 }
 
@@ -109,19 +112,21 @@ fn model_files(config: &ModelConfig) -> Result<ModelFiles, ModelError> {
         path.parent().map(Path::to_path_buf).unwrap_or_default()
     };
     let tokenizer = match &config.tokenizer {
-        Some(tokenizer) => PathBuf::from(tokenizer),
-        None => folder.join("tokenizer.json"),
+        Some(tokenizer) => Some(PathBuf::from(tokenizer)),
+        None => Some(folder.join("tokenizer.json")).filter(|beside| beside.is_file() || !gguf),
     };
-    if !tokenizer.is_file() {
+    if let Some(tokenizer) = tokenizer.as_ref().filter(|t| !t.is_file()) {
         return Err(unavailable(format!(
-            "no tokenizer at `{}`; give `tokenizer = \"…/tokenizer.json\"` for GGUF files",
+            "no tokenizer at `{}`",
             tokenizer.display()
         )));
     }
     let tokenizer_config = tokenizer
-        .parent()
-        .map(|dir| dir.join("tokenizer_config.json"))
-        .filter(|p| p.is_file());
+        .as_deref()
+        .and_then(Path::parent)
+        .unwrap_or(&folder)
+        .join("tokenizer_config.json");
+    let tokenizer_config = Some(tokenizer_config).filter(|p| p.is_file());
     Ok(ModelFiles {
         weights: path,
         gguf,
@@ -189,14 +194,33 @@ impl CandleBackend {
         let device = device(config.device.as_deref().unwrap_or("cpu"))?;
         let dtype = dtype(config.dtype.as_deref().unwrap_or("f32"))?;
         let max_context = config.max_context.unwrap_or(DEFAULT_MAX_CONTEXT);
-        let transformer = if files.gguf {
-            load::load_gguf(&files.weights, &device, Some(max_context))
+        // A GGUF file is opened once: its metadata gives the tokenizer (when no tokenizer.json is
+        // given), special tokens and chat template, its tensors the transformer.
+        let gguf = if files.gguf {
+            Some(load::GgufFile::open(&files.weights).map_err(unavailable)?)
         } else {
-            load::load_hf_folder(&files.weights, dtype, &device, Some(max_context))
+            None
+        };
+        let model_name = files.weights.display().to_string();
+        let gguf_specials = match &gguf {
+            Some(file) => {
+                gguf_tokenizer::specials(file.metadata(), &model_name).map_err(unavailable)?
+            }
+            None => gguf_tokenizer::GgufSpecials::default(),
+        };
+        let tokenizer = match (&files.tokenizer, &gguf) {
+            (Some(path), _) => Tokenizer::from_file(path)
+                .map_err(|e| unavailable(format!("`{}`: {e}", path.display())))?,
+            (None, Some(file)) => {
+                gguf_tokenizer::tokenizer(file.metadata(), &model_name).map_err(unavailable)?
+            }
+            (None, None) => return Err(unavailable(format!("`{model_name}` has no tokenizer"))),
+        };
+        let transformer = match gguf {
+            Some(file) => file.load(&device, Some(max_context)),
+            None => load::load_hf_folder(&files.weights, dtype, &device, Some(max_context)),
         }
         .map_err(unavailable)?;
-        let tokenizer = Tokenizer::from_file(&files.tokenizer)
-            .map_err(|e| unavailable(format!("`{}`: {e}", files.tokenizer.display())))?;
         let tokenizer_config: Option<serde_json::Value> = match &files.tokenizer_config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -220,9 +244,12 @@ impl CandleBackend {
                     })
                 })
         };
+        let eos_token = token_text("eos_token").or(gguf_specials.eos_token.clone());
         let (bos, eos) = (
-            token_text("bos_token").unwrap_or_default(),
-            token_text("eos_token").unwrap_or_default(),
+            token_text("bos_token")
+                .or(gguf_specials.bos_token.clone())
+                .unwrap_or_default(),
+            eos_token.clone().unwrap_or_default(),
         );
         let from_file = |path: &Path| -> Result<ChatTemplate, ModelError> {
             let source = std::fs::read_to_string(path)
@@ -230,30 +257,39 @@ impl CandleBackend {
             ChatTemplate::from_source(&source, &bos, &eos)
                 .map_err(|e| unavailable(format!("chat template `{}`: {e}", path.display())))
         };
+        // The template in a GGUF file's metadata, used when no file beside gives one.
+        let from_gguf = || -> Result<ChatTemplate, ModelError> {
+            match &gguf_specials.chat_template {
+                Some(source) => ChatTemplate::from_source(source, &bos, &eos).map_err(|e| {
+                    unavailable(format!("`{model_name}`: `tokenizer.chat_template`: {e}"))
+                }),
+                None => Ok(ChatTemplate::chatml()),
+            }
+        };
         // Newer HF repos keep the template in chat_template.jinja beside tokenizer_config.json.
         let beside = files
-            .tokenizer
-            .parent()
+            .tokenizer_config
+            .as_deref()
+            .or(files.tokenizer.as_deref())
+            .and_then(Path::parent)
             .map(|dir| dir.join("chat_template.jinja"))
             .filter(|p| p.is_file());
         let template = match (&config.chat_template, &tokenizer_config, beside) {
             (Some(path), _, _) => from_file(Path::new(path))?,
             (None, Some(tokenizer_config), beside) => {
                 match ChatTemplate::from_tokenizer_config(tokenizer_config).map_err(|e| {
-                    unavailable(format!(
-                        "chat template of `{}`: {e}",
-                        files.tokenizer.display()
-                    ))
+                    let config_path = files.tokenizer_config.as_deref().unwrap_or(&files.weights);
+                    unavailable(format!("chat template of `{}`: {e}", config_path.display()))
                 })? {
                     Some(template) => template,
                     None => match beside {
                         Some(path) => from_file(&path)?,
-                        None => ChatTemplate::chatml(),
+                        None => from_gguf()?,
                     },
                 }
             }
             (None, None, Some(path)) => from_file(&path)?,
-            (None, None, None) => ChatTemplate::chatml(),
+            (None, None, None) => from_gguf()?,
         };
         // A template that ignores tools (SmolLM2's) would hide them from the model.
         let template = if template.supports_tools() {
@@ -261,13 +297,13 @@ impl CandleBackend {
         } else {
             ChatTemplate::chatml()
         };
-        let eos_token = token_text("eos_token");
-        let (end_of_turn, stop_ids) = stops(
-            &tokenizer,
-            &template,
-            &transformer.shape.eos_token_ids,
-            eos_token.as_deref(),
-        );
+        let mut eos_ids = transformer.shape.eos_token_ids.clone();
+        for id in &gguf_specials.stop_ids {
+            if !eos_ids.contains(id) {
+                eos_ids.push(*id);
+            }
+        }
+        let (end_of_turn, stop_ids) = stops(&tokenizer, &template, &eos_ids, eos_token.as_deref());
         let parameters = transformer.shape.parameters();
         let shape = transformer.shape.clone();
         let params = GenerationParams {

@@ -825,6 +825,8 @@ mod tests {
     use crate::model::ToolCall;
 
     const QWEN25: &str = include_str!("../../../tests/fixtures/templates/qwen2.5-instruct.jinja");
+    const QWEN25_CODER_15B: &str =
+        include_str!("../../../tests/fixtures/templates/qwen2.5-coder-1.5b-instruct.jinja");
     const QWEN3: &str = include_str!("../../../tests/fixtures/templates/qwen3.jinja");
     const LLAMA31: &str =
         include_str!("../../../tests/fixtures/templates/llama-3.1-instruct.jinja");
@@ -836,8 +838,14 @@ mod tests {
     const GOLDEN: &str = include_str!("../../../tests/fixtures/templates/golden.json");
 
     /// Fixture name, source, bos, eos: the special tokens of the real tokenizer configs.
-    const FIXTURES: [(&str, &str, &str, &str); 5] = [
+    const FIXTURES: [(&str, &str, &str, &str); 6] = [
         ("qwen2.5-instruct", QWEN25, "", "<|im_end|>"),
+        (
+            "qwen2.5-coder-1.5b-instruct",
+            QWEN25_CODER_15B,
+            "",
+            "<|im_end|>",
+        ),
         ("qwen3", QWEN3, "", "<|im_end|>"),
         (
             "llama-3.1-instruct",
