@@ -319,6 +319,7 @@ impl Relay {
                     id: format!("hostile_{turn}_{i}"),
                     name: name.clone(),
                     arguments: arguments.clone(),
+                    recovered: false,
                 })
                 .collect();
             return Some(ChatResponse {
@@ -444,6 +445,7 @@ fn openai_messages(body: &Value) -> (Vec<Message>, Vec<String>) {
                     id: m["tool_call_id"].as_str().unwrap_or_default().into(),
                     name: String::new(),
                     arguments: String::new(),
+                    recovered: false,
                 };
                 messages.push(Message::tool_result(&call, content, false));
             }
@@ -483,6 +485,7 @@ fn anthropic_messages(body: &Value) -> (Vec<Message>, Vec<String>) {
                         id: block["tool_use_id"].as_str().unwrap_or_default().into(),
                         name: String::new(),
                         arguments: String::new(),
+                        recovered: false,
                     };
                     messages.push(Message::tool_result(
                         &call,
