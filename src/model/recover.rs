@@ -116,7 +116,7 @@ pub fn recover_tool_calls(text: &str, id_prefix: &str) -> ParsedOutput {
     for found in found {
         calls.add(found, true);
     }
-    calls.finish(prose)
+    calls.finish(prose.trim().to_string())
 }
 
 /// How sure the caller is that a value is meant as a call.
@@ -226,7 +226,7 @@ pub fn malformed(raw: &str) -> Found {
 
 /// Every call in `text` in any of the recovered shapes: `<tool_call>` blocks (closed or not),
 /// fenced blocks in JSON or without a language, and bare call objects. Returns the text with the
-/// calls taken out, trimmed, and the calls in order.
+/// calls taken out, and the calls in order.
 pub fn scan(text: &str) -> (String, Vec<Found>) {
     let mut prose = String::new();
     let mut found = Vec::new();
@@ -257,7 +257,7 @@ pub fn scan(text: &str) -> (String, Vec<Found>) {
         }
     }
     prose.push_str(&text[copied..]);
-    (prose.trim().to_string(), found)
+    (prose, found)
 }
 
 /// What one candidate in [`scan`] took: `length` bytes, which are calls (taken out of the prose)

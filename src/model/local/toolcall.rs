@@ -153,7 +153,7 @@ impl Parser<'_> {
             for found in found {
                 self.calls.add(found, true);
             }
-            return prose;
+            return prose.trim().to_string();
         }
         let mut rest = body;
         loop {
@@ -427,6 +427,121 @@ mod tests {
             out.calls,
             vec![call("c0", "", "brave_search.call(query=\"rust\")")]
         );
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Case {
+        name: String,
+        format: String,
+        #[serde(default)]
+        leniency: Option<String>,
+        #[serde(default)]
+        reply: Option<String>,
+        #[serde(default)]
+        reply_file: Option<String>,
+        text: String,
+        calls: Vec<ExpectedCall>,
+        #[serde(default)]
+        malformed: usize,
+    }
+
+    #[derive(serde::Deserialize)]
+    struct ExpectedCall {
+        name: String,
+        /// JSON text (compared as JSON), or the raw text of a malformed call.
+        #[serde(default)]
+        arguments: Option<String>,
+        /// For a `write_file` call: the file its `content` must equal, and its `path`.
+        #[serde(default)]
+        content_file: Option<String>,
+        #[serde(default)]
+        path: Option<String>,
+        recovered: bool,
+    }
+
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/toolcalls");
+
+    #[derive(serde::Deserialize)]
+    struct Cases {
+        case: Vec<Case>,
+    }
+
+    #[test]
+    fn fixture_replies_parse_as_recorded() {
+        let cases: Cases = toml::from_str(
+            &std::fs::read_to_string(format!("{FIXTURES}/replies.toml")).unwrap(),
+        )
+        .unwrap();
+        assert!(cases.case.len() >= 20);
+        for case in cases.case {
+            let name = &case.name;
+            let format = match case.format.as_str() {
+                "hermes" => ToolCallFormat::Hermes,
+                "llama3" => ToolCallFormat::Llama3Json,
+                other => panic!("{name}: unknown format {other}"),
+            };
+            let leniency = match case.leniency.as_deref() {
+                None | Some("lenient") => Leniency::Lenient,
+                Some("strict") => Leniency::Strict,
+                Some(other) => panic!("{name}: unknown leniency {other}"),
+            };
+            let reply = match (&case.reply, &case.reply_file) {
+                (Some(reply), None) => reply.clone(),
+                (None, Some(file)) => std::fs::read_to_string(format!("{FIXTURES}/{file}")).unwrap(),
+                _ => panic!("{name}: give `reply` or `reply_file`"),
+            };
+            let out = parse_tool_calls(format, &reply, "c", leniency);
+            assert_eq!(out.text, case.text, "{name}");
+            assert_eq!(out.malformed, case.malformed, "{name}");
+            let recovered = case.calls.iter().filter(|c| c.recovered).count();
+            assert_eq!(out.recovered, recovered, "{name}");
+            assert_eq!(out.calls.len(), case.calls.len(), "{name}: {:?}", out.calls);
+            for (n, (actual, expected)) in out.calls.iter().zip(&case.calls).enumerate() {
+                assert_eq!(actual.id, format!("c{n}"), "{name}");
+                assert_eq!(actual.name, expected.name, "{name}");
+                assert_eq!(actual.recovered, expected.recovered, "{name}");
+                let actual_json = serde_json::from_str::<Json>(&actual.arguments);
+                if let Some(arguments) = &expected.arguments {
+                    match serde_json::from_str::<Json>(arguments) {
+                        Ok(expected_json) => {
+                            assert_eq!(actual_json.unwrap(), expected_json, "{name}")
+                        }
+                        Err(_) => assert_eq!(&actual.arguments, arguments, "{name}"),
+                    }
+                }
+                if let Some(file) = &expected.content_file {
+                    let content = std::fs::read_to_string(format!("{FIXTURES}/{file}")).unwrap();
+                    let arguments = actual_json.unwrap();
+                    assert_eq!(arguments["content"].as_str(), Some(content.as_str()), "{name}");
+                    assert_eq!(arguments["path"].as_str(), expected.path.as_deref(), "{name}");
+                    assert!(content.contains(r"re.findall(r'\w+', text.lower())"));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn recovery_from_remote_text_flags_every_call() {
+        let reply = "Reading.\n<tool_call>\n{\"name\": \"read_file\", \"arguments\": {\"path\": \"a\"}}\n</tool_call>\n```json\n{\"name\": \"ls\", \"arguments\": {}}\n```";
+        let out = recover::recover_tool_calls(reply, "r");
+        assert_eq!(out.text, "Reading.");
+        assert_eq!(
+            out.calls,
+            vec![
+                ToolCall {
+                    recovered: true,
+                    ..call("r0", "read_file", r#"{"path":"a"}"#)
+                },
+                ToolCall {
+                    recovered: true,
+                    ..call("r1", "ls", "{}")
+                },
+            ]
+        );
+        assert_eq!((out.malformed, out.recovered), (0, 2));
+        let prose = recover::recover_tool_calls("No call here: {\"a\": 1}.", "r");
+        assert!(prose.calls.is_empty());
+        assert_eq!(prose.text, "No call here: {\"a\": 1}.");
     }
 
     #[test]
