@@ -36,11 +36,13 @@ pub fn parse_prefix(text: &str) -> Result<(Json, usize), LenientError> {
 /// Reads `text` as exactly one value, surrounded by whitespace at most.
 pub fn parse(text: &str) -> Result<Json, LenientError> {
     let (value, consumed) = parse_prefix(text)?;
-    match text[consumed..].trim_start().is_empty() {
-        true => Ok(value),
-        false => Err(LenientError {
-            offset: text.len() - text[consumed..].trim_start().len(),
-        }),
+    let after = text[consumed..].trim_start();
+    if after.is_empty() {
+        Ok(value)
+    } else {
+        Err(LenientError {
+            offset: text.len() - after.len(),
+        })
     }
 }
 
@@ -50,7 +52,7 @@ struct Reader<'a> {
     position: usize,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
     fn error<T>(&self) -> Result<T, LenientError> {
         Err(LenientError {
             offset: self.position,
@@ -61,7 +63,7 @@ impl Reader<'_> {
         self.bytes.get(self.position).copied()
     }
 
-    fn rest(&self) -> &str {
+    fn rest(&self) -> &'a str {
         self.text.get(self.position..).unwrap_or("")
     }
 
@@ -94,7 +96,7 @@ impl Reader<'_> {
     }
 
     /// An identifier at the current position (possibly empty), consumed.
-    fn identifier(&mut self) -> &str {
+    fn identifier(&mut self) -> &'a str {
         let start = self.position;
         while self
             .peek()
@@ -102,7 +104,8 @@ impl Reader<'_> {
         {
             self.position += 1;
         }
-        &self.text[start..self.position]
+        let text = self.text;
+        &text[start..self.position]
     }
 
     fn object(&mut self, depth: usize) -> Result<Json, LenientError> {

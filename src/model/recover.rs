@@ -275,7 +275,7 @@ fn tagged(rest: &str) -> Step {
             (&inside[..close], TAG_OPEN.len() + close + TAG_CLOSE.len())
         }
         (_, Some(next)) => (&inside[..next], TAG_OPEN.len() + next),
-        (None, None) => (inside, rest.len()),
+        _ => (inside, rest.len()),
     };
     Step {
         length,
@@ -437,4 +437,54 @@ fn name_regex() -> Option<&'static Regex> {
 fn compact(value: &Json) -> String {
     // Serializing a `Value` cannot fail (its keys are strings); `Display` says so in its type.
     value.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn call(name: &str, arguments: &str) -> Option<Found> {
+        Some(Found::Call {
+            name: name.to_string(),
+            arguments: arguments.to_string(),
+            strict: true,
+        })
+    }
+
+    #[test]
+    fn only_exact_keys_make_a_call_outside_markers() {
+        let exact = |value: Json| call_of(&value, Rule::Exact);
+        assert_eq!(
+            exact(json!({"name": "ls", "arguments": {}, "id": "1", "type": "function"})),
+            call("ls", "{}")
+        );
+        assert_eq!(exact(json!({"name": "ls"})), None);
+        assert_eq!(exact(json!({"name": "ls", "arguments": {}, "why": 1})), None);
+        assert_eq!(
+            exact(json!({"name": "ls", "arguments": {}, "parameters": {}})),
+            None
+        );
+        assert_eq!(exact(json!({"name": 3, "arguments": {}})), None);
+        assert_eq!(
+            exact(json!({"type": "function", "function": {"name": "ls", "arguments": "{\"a\": 1}"}})),
+            call("ls", r#"{"a":1}"#)
+        );
+        assert_eq!(
+            exact(json!({"function": {"name": "ls", "arguments": {}}, "extra": true})),
+            None
+        );
+        // Inside a call's own markers a name is enough.
+        assert_eq!(call_of(&json!({"name": "ls"}), Rule::Marked), call("ls", "{}"));
+    }
+
+    #[test]
+    fn scanning_skips_what_is_not_a_call() {
+        let (prose, found) = scan("a < b, `x`, {not json}, {\"k\": {\"name\": \"ls\", \"arguments\": {}}} é{");
+        assert!(found.is_empty(), "{found:?}");
+        assert_eq!(
+            prose,
+            "a < b, `x`, {not json}, {\"k\": {\"name\": \"ls\", \"arguments\": {}}} é{"
+        );
+    }
 }
