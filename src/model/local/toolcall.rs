@@ -11,7 +11,7 @@
 //! Small models often miss their own format: they write the call in a fenced code block, as a bare
 //! object in their prose, without the closing tag, or with Python inside the JSON. When generation
 //! was not constrained, the parser is lenient and recovers such calls (see
-//! [`crate::model::recover`]); each one is flagged [`ToolCall::recovered`] and counted in
+//! [`crate::model::recover`]); each one is flagged [`crate::model::ToolCall::recovered`] and counted in
 //! [`ParsedOutput::recovered`], so that format adherence stays measurable.
 //!
 //! A call the model got wrong is still returned, so that the agent loop can answer it with an
@@ -23,7 +23,6 @@ use serde_json::Value as Json;
 
 pub use crate::model::recover::ParsedOutput;
 use crate::model::recover::{self, Collector, Rule};
-use crate::model::ToolCall;
 
 /// How a model family writes its tool calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,6 +216,7 @@ impl Parser<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ToolCall;
 
     fn call(id: &str, name: &str, arguments: &str) -> ToolCall {
         ToolCall {
@@ -504,14 +504,14 @@ mod tests {
                 if let Some(arguments) = &expected.arguments {
                     match serde_json::from_str::<Json>(arguments) {
                         Ok(expected_json) => {
-                            assert_eq!(actual_json.unwrap(), expected_json, "{name}")
+                            assert_eq!(actual_json.as_ref().unwrap(), &expected_json, "{name}")
                         }
                         Err(_) => assert_eq!(&actual.arguments, arguments, "{name}"),
                     }
                 }
                 if let Some(file) = &expected.content_file {
                     let content = std::fs::read_to_string(format!("{FIXTURES}/{file}")).unwrap();
-                    let arguments = actual_json.unwrap();
+                    let arguments = actual_json.as_ref().unwrap();
                     assert_eq!(arguments["content"].as_str(), Some(content.as_str()), "{name}");
                     assert_eq!(arguments["path"].as_str(), expected.path.as_deref(), "{name}");
                     assert!(content.contains(r"re.findall(r'\w+', text.lower())"));
