@@ -271,7 +271,8 @@ mod tests {
 
     #[test]
     fn strict_json_reads_as_serde_does() {
-        let text = r#"{"a": [1, -2.5, 3e2, true, false, null], "b": {"c": "d\n\u00e9\ud83d\ude00"}}"#;
+        let text =
+            r#"{"a": [1, -2.5, 3e2, true, false, null], "b": {"c": "d\n\u00e9\ud83d\ude00"}}"#;
         assert_eq!(
             parse(text).unwrap(),
             serde_json::from_str::<Json>(text).unwrap()

@@ -103,7 +103,10 @@ impl<'a> Collector<'a> {
     }
 
     pub fn finish(self, text: String) -> ParsedOutput {
-        ParsedOutput { text, ..self.output }
+        ParsedOutput {
+            text,
+            ..self.output
+        }
     }
 }
 
@@ -242,7 +245,10 @@ pub fn scan(text: &str) -> (String, Vec<Found>) {
         } else if rest.starts_with('{') {
             bare(rest)
         } else {
-            Step { length: 1, calls: None }
+            Step {
+                length: 1,
+                calls: None,
+            }
         };
         if let Some(calls) = step.calls {
             prose.push_str(&text[copied..start]);
@@ -329,7 +335,10 @@ fn fenced(rest: &str) -> Step {
         Ok(values) if !values.is_empty() => values
             .iter()
             .flat_map(|value| match value {
-                Json::Array(items) => items.iter().map(|item| call_of(item, Rule::Exact)).collect(),
+                Json::Array(items) => items
+                    .iter()
+                    .map(|item| call_of(item, Rule::Exact))
+                    .collect(),
                 other => vec![call_of(other, Rule::Exact)],
             })
             .collect::<Option<Vec<Found>>>(),
@@ -359,9 +368,7 @@ fn values(body: &str) -> Result<Vec<Json>, ()> {
 /// "arguments"`); it then runs to the end of the reply, since where it was meant to end cannot be
 /// told (usually the model ran out of tokens).
 fn bare(rest: &str) -> Step {
-    let opens_with_key = rest[1..]
-        .trim_start()
-        .starts_with(['"', '\'']);
+    let opens_with_key = rest[1..].trim_start().starts_with(['"', '\'']);
     if !opens_with_key {
         return Step {
             length: 1,
@@ -460,14 +467,19 @@ mod tests {
             call("ls", "{}")
         );
         assert_eq!(exact(json!({"name": "ls"})), None);
-        assert_eq!(exact(json!({"name": "ls", "arguments": {}, "why": 1})), None);
+        assert_eq!(
+            exact(json!({"name": "ls", "arguments": {}, "why": 1})),
+            None
+        );
         assert_eq!(
             exact(json!({"name": "ls", "arguments": {}, "parameters": {}})),
             None
         );
         assert_eq!(exact(json!({"name": 3, "arguments": {}})), None);
         assert_eq!(
-            exact(json!({"type": "function", "function": {"name": "ls", "arguments": "{\"a\": 1}"}})),
+            exact(
+                json!({"type": "function", "function": {"name": "ls", "arguments": "{\"a\": 1}"}})
+            ),
             call("ls", r#"{"a":1}"#)
         );
         assert_eq!(
@@ -475,12 +487,16 @@ mod tests {
             None
         );
         // Inside a call's own markers a name is enough.
-        assert_eq!(call_of(&json!({"name": "ls"}), Rule::Marked), call("ls", "{}"));
+        assert_eq!(
+            call_of(&json!({"name": "ls"}), Rule::Marked),
+            call("ls", "{}")
+        );
     }
 
     #[test]
     fn scanning_skips_what_is_not_a_call() {
-        let (prose, found) = scan("a < b, `x`, {not json}, {\"k\": {\"name\": \"ls\", \"arguments\": {}}} é{");
+        let (prose, found) =
+            scan("a < b, `x`, {not json}, {\"k\": {\"name\": \"ls\", \"arguments\": {}}} é{");
         assert!(found.is_empty(), "{found:?}");
         assert_eq!(
             prose,

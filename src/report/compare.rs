@@ -298,9 +298,7 @@ pub fn compare(tables: &[Tables]) -> Vec<PairingSummary> {
             PairingSummary {
                 tool_calls_by_role: runs_by_role
                     .into_iter()
-                    .filter_map(|(role, runs)| {
-                        CallShares::of(runs.into_iter()).map(|shares| (role, shares))
-                    })
+                    .filter_map(|(role, runs)| CallShares::of(runs).map(|shares| (role, shares)))
                     .collect(),
                 pairing: pairing.to_string(),
                 suites: rows

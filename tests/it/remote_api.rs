@@ -605,11 +605,7 @@ async fn calls_in_the_text_of_a_reply_without_native_calls_are_recovered() {
             &[("read_file", "{\"path\": \"a.py\"}")],
             Value::Null,
         ),
-        _ => anthropic::tool_uses(
-            &text,
-            &[],
-            json!({"input_tokens": 10, "output_tokens": 5}),
-        ),
+        _ => anthropic::tool_uses(&text, &[], json!({"input_tokens": 10, "output_tokens": 5})),
     })
     .await;
     let openai_backend = remote(&config(&server, Provider::Openai));

@@ -218,8 +218,7 @@ impl Relay {
         let role = self.open(&messages, &tools).map(|(role, _)| role);
         if role.is_some() && role == self.text_calls {
             for call in std::mem::take(&mut response.tool_calls) {
-                let arguments: Value =
-                    serde_json::from_str(&call.arguments).unwrap_or(Value::Null);
+                let arguments: Value = serde_json::from_str(&call.arguments).unwrap_or(Value::Null);
                 text.push_str(&format!(
                     "\n```json\n{}\n```\n",
                     serde_json::to_string_pretty(
@@ -753,13 +752,26 @@ async fn calls_written_as_text_are_recovered_and_counted_apart() {
     let events = read_events(&report.dir.join("events.jsonl")).expect("events");
     let recovered_events = events
         .iter()
-        .filter(|r| matches!(r.event, Event::ToolCalled { recovered: true, .. }))
+        .filter(|r| {
+            matches!(
+                r.event,
+                Event::ToolCalled {
+                    recovered: true,
+                    ..
+                }
+            )
+        })
         .count() as u64;
     assert_eq!(recovered_events, worker_calls);
     let summary = &compare(std::slice::from_ref(&tables))[0];
     let worker = &summary.tool_calls_by_role["worker"];
     assert_eq!(
-        (worker.calls, worker.valid, worker.recovered, worker.malformed),
+        (
+            worker.calls,
+            worker.valid,
+            worker.recovered,
+            worker.malformed
+        ),
         (worker_calls, 0, worker_calls, 0)
     );
     assert_eq!(worker.recovered_share, 1.0);

@@ -107,8 +107,12 @@ async fn compare_splits_each_roles_tool_calls_into_valid_recovered_and_malformed
     let mut tables = run(&settings).await.tables;
     let mut workers = 0u64;
     for row in tables.runs.iter_mut().filter(|r| r.role == "worker") {
-        (row.tool_calls, row.malformed_calls, row.unknown_tool_calls, row.recovered_calls) =
-            (10, 2, 1, 3);
+        (
+            row.tool_calls,
+            row.malformed_calls,
+            row.unknown_tool_calls,
+            row.recovered_calls,
+        ) = (10, 2, 1, 3);
         workers += 1;
     }
     assert!(workers > 0);
@@ -116,7 +120,12 @@ async fn compare_splits_each_roles_tool_calls_into_valid_recovered_and_malformed
     let summary = &summaries[0];
     let worker = &summary.tool_calls_by_role["worker"];
     assert_eq!(
-        (worker.calls, worker.valid, worker.recovered, worker.malformed),
+        (
+            worker.calls,
+            worker.valid,
+            worker.recovered,
+            worker.malformed
+        ),
         (10 * workers, 4 * workers, 3 * workers, 3 * workers)
     );
     assert_eq!(

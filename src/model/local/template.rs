@@ -1253,7 +1253,8 @@ mod tests {
             assert_eq!(template.tool_call_format(), ToolCallFormat::Hermes);
             let rendered = template.render(&conversation, &tools, false).unwrap();
             let reply = last_assistant_reply(&rendered, "<|im_start|>assistant\n", "<|im_end|>");
-            let parsed = parse_tool_calls(template.tool_call_format(), reply, "x", Leniency::Lenient);
+            let parsed =
+                parse_tool_calls(template.tool_call_format(), reply, "x", Leniency::Lenient);
             assert_eq!(parsed.calls, calls, "{reply}");
             assert_eq!(parsed.text, text);
             assert_eq!((parsed.malformed, parsed.recovered), (0, 0));
@@ -1280,7 +1281,8 @@ mod tests {
                 reply,
                 r#"{"name": "write_file", "parameters": {"path": "a.rs", "content": "fn main() {}\n"}}"#
             );
-            let parsed = parse_tool_calls(ToolCallFormat::Llama3Json, reply, "l", Leniency::Lenient);
+            let parsed =
+                parse_tool_calls(ToolCallFormat::Llama3Json, reply, "l", Leniency::Lenient);
             assert_eq!(parsed.calls, call);
             assert_eq!(parsed.malformed, 0);
         }

@@ -343,7 +343,12 @@ mod tests {
 
     #[test]
     fn hermes_empty_block_at_the_end_is_malformed() {
-        let out = parse_tool_calls(ToolCallFormat::Hermes, "Reading.\n<tool_call>", "c", Leniency::Strict);
+        let out = parse_tool_calls(
+            ToolCallFormat::Hermes,
+            "Reading.\n<tool_call>",
+            "c",
+            Leniency::Strict,
+        );
         assert_eq!(out.text, "Reading.");
         assert_eq!(out.calls, vec![call("c0", "", "")]);
         assert_eq!(out.malformed, 1);
@@ -354,7 +359,8 @@ mod tests {
         let out = parse_tool_calls(
             ToolCallFormat::Llama3Json,
             "{\"name\": \"read_file\", \"parameters\": {\"path\": \"src/lib.rs\"}}",
-            "c", Leniency::Strict,
+            "c",
+            Leniency::Strict,
         );
         assert_eq!(
             out.calls,
@@ -389,7 +395,8 @@ mod tests {
         let out = parse_tool_calls(
             ToolCallFormat::Llama3Json,
             "{\"name\": \"read_file\", \"parameters\": {\"path\": \"a.rs\"",
-            "c", Leniency::Strict,
+            "c",
+            Leniency::Strict,
         );
         assert_eq!(out.malformed, 1);
         assert_eq!(
@@ -405,7 +412,8 @@ mod tests {
         let out = parse_tool_calls(
             ToolCallFormat::Llama3Json,
             "{\"name\": \"a\", \"parameters\": {}};{\"name\": \"b\", \"parameters\": {oops}}",
-            "c", Leniency::Strict,
+            "c",
+            Leniency::Strict,
         );
         assert_eq!(out.malformed, 1);
         assert_eq!(out.calls.len(), 2);
@@ -420,7 +428,8 @@ mod tests {
         let out = parse_tool_calls(
             ToolCallFormat::Llama3Json,
             "<|python_tag|>brave_search.call(query=\"rust\")",
-            "c", Leniency::Strict,
+            "c",
+            Leniency::Strict,
         );
         assert_eq!(out.malformed, 1);
         assert_eq!(
@@ -468,10 +477,9 @@ mod tests {
 
     #[test]
     fn fixture_replies_parse_as_recorded() {
-        let cases: Cases = toml::from_str(
-            &std::fs::read_to_string(format!("{FIXTURES}/replies.toml")).unwrap(),
-        )
-        .unwrap();
+        let cases: Cases =
+            toml::from_str(&std::fs::read_to_string(format!("{FIXTURES}/replies.toml")).unwrap())
+                .unwrap();
         assert!(cases.case.len() >= 20);
         for case in cases.case {
             let name = &case.name;
@@ -487,7 +495,9 @@ mod tests {
             };
             let reply = match (&case.reply, &case.reply_file) {
                 (Some(reply), None) => reply.clone(),
-                (None, Some(file)) => std::fs::read_to_string(format!("{FIXTURES}/{file}")).unwrap(),
+                (None, Some(file)) => {
+                    std::fs::read_to_string(format!("{FIXTURES}/{file}")).unwrap()
+                }
                 _ => panic!("{name}: give `reply` or `reply_file`"),
             };
             let out = parse_tool_calls(format, &reply, "c", leniency);
@@ -512,8 +522,16 @@ mod tests {
                 if let Some(file) = &expected.content_file {
                     let content = std::fs::read_to_string(format!("{FIXTURES}/{file}")).unwrap();
                     let arguments = actual_json.as_ref().unwrap();
-                    assert_eq!(arguments["content"].as_str(), Some(content.as_str()), "{name}");
-                    assert_eq!(arguments["path"].as_str(), expected.path.as_deref(), "{name}");
+                    assert_eq!(
+                        arguments["content"].as_str(),
+                        Some(content.as_str()),
+                        "{name}"
+                    );
+                    assert_eq!(
+                        arguments["path"].as_str(),
+                        expected.path.as_deref(),
+                        "{name}"
+                    );
                     assert!(content.contains(r"re.findall(r'\w+', text.lower())"));
                 }
             }

@@ -535,10 +535,7 @@ impl Shared {
         // Ollama template without tools) hands them back as text: they are recovered from it
         // and flagged, so that the agent loop can run them and the report can tell them apart.
         if assembled.tool_calls.is_empty() && !assembled.text.is_empty() {
-            let prefix = format!(
-                "call_{}_",
-                self.call_ids.fetch_add(1, Ordering::Relaxed)
-            );
+            let prefix = format!("call_{}_", self.call_ids.fetch_add(1, Ordering::Relaxed));
             let parsed = recover_tool_calls(&assembled.text, &prefix);
             if !parsed.calls.is_empty() {
                 assembled.text = parsed.text;
