@@ -51,6 +51,7 @@ impl ModelSession for Scripted {
                 id: format!("c{}", self.turn),
                 name: name.into(),
                 arguments: arguments.to_string(),
+                recovered: false,
             }],
             stop: StopReason::ToolCalls,
             usage: Usage {

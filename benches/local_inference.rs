@@ -79,6 +79,7 @@ fn trajectory_share(engine: &LocalEngine) -> (u64, u64, u64, Duration) {
             id: format!("c{turn}"),
             name: "run_command".into(),
             arguments: "{\"command\": \"python -m pytest -q tests/test_count.py\"}".into(),
+            recovered: false,
         };
         messages.push(Message::assistant(response.text, vec![call.clone()]));
         let observation = format!("exit_code: 1\n--- stdout ---\nF.                                                                       [100%]\nFAILED tests/test_count.py::test_counts_words - assert {turn} == 2\n1 failed, 1 passed in 0.02s\n--- stderr ---\n");

@@ -137,6 +137,7 @@ fn trajectory() -> (Vec<Message>, Vec<ToolSpec>) {
             id: format!("call_{turn}"),
             name: "run_command".into(),
             arguments: "{\"command\": \"python -m pytest -q\"}".into(),
+            recovered: false,
         };
         messages.push(Message::assistant("Running the tests.", vec![call.clone()]));
         messages.push(Message::tool_result(&call, "F.".repeat(512), false));

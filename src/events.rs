@@ -309,6 +309,10 @@ pub enum Event {
         timed_out: bool,
         #[serde(default, skip_serializing_if = "is_zero")]
         dropped_bytes: u64,
+        /// The model did not write the call in its own format; the harness recovered it (see
+        /// `ToolCall::recovered`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        recovered: bool,
     },
     /// Something a tool or the sandbox refused, cut or limited: a path refused, a denial the
     /// command reported, a timeout, output dropped, a resource limit hit. `run` is absent for the

@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::events::{AgentOutcome, CallStatus, Emitter, Event, FileClass};
 use crate::model::secret::Redactor;
 use crate::model::{
-    millis, CallRetry, ChatRequest, Message, ModelError, ModelSession, ToolSpec, Usage,
+    millis, CallRetry, ChatRequest, Message, ModelError, ModelSession, ToolCall, ToolSpec, Usage,
 };
 use crate::spec::config::PricePerMtok;
 use crate::spec::{FeatureId, MilestoneId, Role};
@@ -293,7 +293,7 @@ pub async fn run_agent_deferred(
                 emitter,
                 spec.run,
                 turns,
-                &call.name,
+                call,
                 status,
                 millis(call_started.elapsed()),
                 &detail,
@@ -374,7 +374,7 @@ fn emit_tool_call(
     emitter: &Emitter,
     run: u32,
     turn: u32,
-    tool: &str,
+    call: &ToolCall,
     status: CallStatus,
     duration_ms: f64,
     detail: &ToolDetail,
@@ -408,7 +408,7 @@ fn emit_tool_call(
     emitter.emit(Event::ToolCalled {
         run,
         turn,
-        tool: tool.to_string(),
+        tool: call.name.clone(),
         status,
         duration_ms,
         path,
@@ -417,6 +417,7 @@ fn emit_tool_call(
         exit_code,
         timed_out,
         dropped_bytes,
+        recovered: call.recovered,
     });
 }
 

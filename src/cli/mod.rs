@@ -735,6 +735,10 @@ fn compare_reports(args: args::CompareArgs) -> ExitCode {
             print!("{}", render_compare(&summaries));
             println!();
             print!("{}", crate::report::compare::render_statistics(&summaries));
+            if summaries.iter().any(|s| !s.tool_calls_by_role.is_empty()) {
+                println!();
+                print!("{}", crate::report::compare::render_tool_calls(&summaries));
+            }
             if !differences.is_empty() {
                 println!();
                 print!(

@@ -59,6 +59,7 @@ struct RunAcc {
     tool_errors: u64,
     malformed: u64,
     unknown: u64,
+    recovered: u64,
     plan_violations: u64,
     no_tool_call: u64,
     files_written: u64,
@@ -231,6 +232,7 @@ fn apply(acc: &mut MissionAcc, key: &MissionKey, run_id: &str, record: &EventRec
             exit_code,
             timed_out,
             dropped_bytes,
+            recovered,
             ..
         } => {
             let entry = acc.runs.entry(*run).or_default();
@@ -242,6 +244,11 @@ fn apply(acc: &mut MissionAcc, key: &MissionKey, run_id: &str, record: &EventRec
                 CallStatus::UnknownTool => entry.unknown += 1,
                 CallStatus::Refused | CallStatus::Failed => entry.tool_errors += 1,
                 CallStatus::PlanViolation => {}
+            }
+            // A recovered call that still failed as malformed or unknown counts as malformed
+            // only: the three kinds (valid, recovered, malformed) partition the calls.
+            if *recovered && !matches!(status, CallStatus::Malformed | CallStatus::UnknownTool) {
+                entry.recovered += 1;
             }
             if let Some(class) = file_class {
                 entry.files_written += 1;
@@ -578,7 +585,7 @@ fn emit_rows(
     let mut all_usages = Vec::new();
     let mut all_costs = Vec::new();
     let (mut tdd_yes, mut tdd_both) = (0u64, 0u64);
-    let (mut turns, mut tool_calls, mut malformed) = (0u64, 0u64, 0u64);
+    let (mut turns, mut tool_calls, mut malformed, mut recovered) = (0u64, 0u64, 0u64, 0u64);
     let mut model_retries = 0u64;
     let mut sandbox_denials = acc.harness_denials;
     let mut limits_hit = acc.harness_limits;
@@ -596,6 +603,7 @@ fn emit_rows(
         turns += u64::from(run.turns);
         tool_calls += run.tool_calls;
         malformed += run.malformed + run.unknown;
+        recovered += run.recovered;
         model_retries += run.model_retries;
         sandbox_denials += run.denials;
         limits_hit += run.limits_hit;
@@ -634,6 +642,7 @@ fn emit_rows(
             tool_errors: run.tool_errors,
             malformed_calls: run.malformed,
             unknown_tool_calls: run.unknown,
+            recovered_calls: run.recovered,
             plan_violations: run.plan_violations,
             no_tool_call_turns: run.no_tool_call,
             input_tokens: totals.input,
@@ -733,6 +742,7 @@ fn emit_rows(
         turns,
         tool_calls,
         malformed_calls: malformed,
+        recovered_calls: recovered,
         model_retries,
         sandbox_denials,
         limits_hit,

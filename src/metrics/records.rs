@@ -2,7 +2,7 @@
 //! columns, `schema_version` in every row, null where a number is unknown (never zero).
 
 /// Bumped whenever a column is added, removed or changes meaning.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 crate::table_rows! {
 /// One mission x pairing x repeat.
@@ -50,7 +50,13 @@ pub struct MissionRow in "missions" {
     pub runs_subagent: u64,
     pub turns: u64,
     pub tool_calls: u64,
+    /// Malformed and unknown-tool calls.
     pub malformed_calls: u64,
+    /// Calls the model did not write in its own tool-call format, which the harness recovered
+    /// (a fenced block, a bare object, a missing closing tag, Python inside the JSON), and which
+    /// were neither malformed nor unknown. `tool_calls - malformed_calls - recovered_calls` were
+    /// valid as written.
+    pub recovered_calls: u64,
     /// Model calls retried or restarted after a fault (remote models).
     pub model_retries: u64,
     /// Refusals of the sandbox and the file tools, the harness's own commands included.
@@ -146,6 +152,9 @@ pub struct RunRow in "runs" {
     pub tool_errors: u64,
     pub malformed_calls: u64,
     pub unknown_tool_calls: u64,
+    /// Calls recovered from outside the model's own tool-call format that were neither
+    /// malformed nor unknown (see the missions table).
+    pub recovered_calls: u64,
     pub plan_violations: u64,
     pub no_tool_call_turns: u64,
     pub input_tokens: Option<u64>,

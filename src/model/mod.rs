@@ -6,9 +6,11 @@
 //! agent run. Nothing above this module knows which provider answers.
 
 pub mod estimate;
+pub mod lenient_json;
 pub mod local;
 pub mod nop;
 pub mod oracle;
+pub mod recover;
 pub mod remote;
 pub mod secret;
 
@@ -37,6 +39,11 @@ pub struct ToolCall {
     pub id: String,
     pub name: String,
     pub arguments: String,
+    /// The call was not in the model's own tool-call format (a fenced block, a bare object in
+    /// the text, a missing closing tag, Python inside the JSON) and the harness recovered it.
+    /// Native calls of a remote API and well-formed calls in a template's format are not.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recovered: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

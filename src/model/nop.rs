@@ -54,6 +54,7 @@ impl ModelSession for NopSession {
                     id: format!("nop_{}", self.calls),
                     name: tool.name.clone(),
                     arguments: empty_arguments(tool).to_string(),
+                    recovered: false,
                 }],
                 StopReason::ToolCalls,
             ),

@@ -97,6 +97,7 @@ impl ModelSession for OracleSession {
             id: format!("oracle_{}", self.next),
             name: name.to_string(),
             arguments: arguments.to_string(),
+            recovered: false,
         };
         let usage = estimate_usage(&request, "", std::slice::from_ref(&call));
         Ok(ChatResponse {

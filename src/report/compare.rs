@@ -9,7 +9,7 @@ use super::stats::{
     cluster_bootstrap, mcnemar_exact, paired_bootstrap, pass_at_k, pass_hat_k, Interval,
 };
 use super::text::{optional, percent, render, seconds, tokens};
-use crate::metrics::{MilestoneRow, MissionRow, Tables, TurnRow};
+use crate::metrics::{MilestoneRow, MissionRow, RunRow, Tables, TurnRow};
 
 /// Bootstrap resamples and the seed they are drawn with: fixed, so a comparison is reproducible.
 const RESAMPLES: usize = 2000;
@@ -102,6 +102,50 @@ pub struct PairingSummary {
     pub findings_per_mission: BTreeMap<String, f64>,
     /// Cached input over all input, by role, over turns whose numbers are known.
     pub cache_read_share_by_role: BTreeMap<String, f64>,
+    /// How the tool calls of each role were written, for roles that made any.
+    pub tool_calls_by_role: BTreeMap<String, CallShares>,
+}
+
+/// The tool calls of one role: valid as the model wrote them, recovered by the harness from
+/// outside the model's own format, or malformed (unreadable arguments or an unknown tool). The
+/// three partition `calls`; shares are over `calls`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CallShares {
+    pub calls: u64,
+    pub valid: u64,
+    pub recovered: u64,
+    pub malformed: u64,
+    pub valid_share: f64,
+    pub recovered_share: f64,
+    pub malformed_share: f64,
+}
+
+impl CallShares {
+    /// The shares of a set of agent runs; `None` when they made no call.
+    pub fn of<'a>(runs: impl IntoIterator<Item = &'a RunRow>) -> Option<CallShares> {
+        let (mut calls, mut recovered, mut malformed) = (0u64, 0u64, 0u64);
+        for run in runs {
+            calls += run.tool_calls;
+            recovered += run.recovered_calls;
+            malformed += run.malformed_calls + run.unknown_tool_calls;
+        }
+        let valid = calls.saturating_sub(recovered + malformed);
+        let of_calls = |part: u64| share(part, calls);
+        Some(CallShares {
+            calls,
+            valid,
+            recovered,
+            malformed,
+            valid_share: of_calls(valid)?,
+            recovered_share: of_calls(recovered)?,
+            malformed_share: of_calls(malformed)?,
+        })
+    }
+
+    /// `85% (17)`: a share with its count.
+    fn cell(share: f64, count: u64) -> String {
+        format!("{} ({count})", percent(share))
+    }
 }
 
 impl PairingSummary {
@@ -160,7 +204,11 @@ pub fn compare(tables: &[Tables]) -> Vec<PairingSummary> {
     let mut missions: BTreeMap<&str, Vec<&MissionRow>> = BTreeMap::new();
     let mut milestones: BTreeMap<&str, Vec<&MilestoneRow>> = BTreeMap::new();
     let mut turns: BTreeMap<&str, Vec<&TurnRow>> = BTreeMap::new();
+    let mut runs: BTreeMap<&str, Vec<&RunRow>> = BTreeMap::new();
     for table in tables {
+        for row in &table.runs {
+            runs.entry(row.pairing.as_str()).or_default().push(row);
+        }
         for row in &table.turns {
             turns.entry(row.pairing.as_str()).or_default().push(row);
         }
@@ -243,7 +291,15 @@ pub fn compare(tables: &[Tables]) -> Vec<PairingSummary> {
                     entry.1 += input;
                 }
             }
+            let mut runs_by_role: BTreeMap<String, Vec<&RunRow>> = BTreeMap::new();
+            for run in runs.get(pairing).into_iter().flatten() {
+                runs_by_role.entry(run.role.clone()).or_default().push(run);
+            }
             PairingSummary {
+                tool_calls_by_role: runs_by_role
+                    .into_iter()
+                    .filter_map(|(role, runs)| CallShares::of(runs).map(|shares| (role, shares)))
+                    .collect(),
                 pairing: pairing.to_string(),
                 suites: rows
                     .iter()
@@ -543,6 +599,37 @@ pub fn render_statistics(summaries: &[PairingSummary]) -> String {
     )
 }
 
+/// Tool calls by role: valid as written, recovered, malformed, each a share of the role's calls
+/// with its count.
+pub fn render_tool_calls(summaries: &[PairingSummary]) -> String {
+    let rows: Vec<Vec<String>> = summaries
+        .iter()
+        .flat_map(|s| {
+            s.tool_calls_by_role.iter().map(|(role, c)| {
+                vec![
+                    s.pairing.clone(),
+                    role.clone(),
+                    c.calls.to_string(),
+                    CallShares::cell(c.valid_share, c.valid),
+                    CallShares::cell(c.recovered_share, c.recovered),
+                    CallShares::cell(c.malformed_share, c.malformed),
+                ]
+            })
+        })
+        .collect();
+    render(
+        &[
+            "pairing",
+            "role",
+            "calls",
+            "valid",
+            "recovered",
+            "malformed",
+        ],
+        &rows,
+    )
+}
+
 pub fn render_differences(differences: &[PairedDifference]) -> String {
     let rows: Vec<Vec<String>> = differences
         .iter()
@@ -601,6 +688,22 @@ pub fn render_markdown(summaries: &[PairingSummary], differences: &[PairedDiffer
             s.mean_wall_s,
             s.infra_errors,
         ));
+    }
+    if summaries.iter().any(|s| !s.tool_calls_by_role.is_empty()) {
+        out.push_str("\n| pairing | role | tool calls | valid | recovered | malformed |\n|---|---|---|---|---|---|\n");
+        for s in summaries {
+            for (role, c) in &s.tool_calls_by_role {
+                out.push_str(&format!(
+                    "| {} | {} | {} | {} | {} | {} |\n",
+                    s.pairing,
+                    role,
+                    c.calls,
+                    CallShares::cell(c.valid_share, c.valid),
+                    CallShares::cell(c.recovered_share, c.recovered),
+                    CallShares::cell(c.malformed_share, c.malformed),
+                ));
+            }
+        }
     }
     if !differences.is_empty() {
         out.push_str("\n| candidate vs baseline | pairs | only base / only cand passed | pass diff | McNemar p | tokens diff [95% CI] | wall diff [95% CI] |\n|---|---|---|---|---|---|---|\n");

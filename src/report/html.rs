@@ -1,7 +1,7 @@
 //! One self-contained HTML file for people who would rather look than read: inline SVG charts
 //! (no script, no external file) of pass rate against cost with the Pareto front, rounds to pass
-//! per milestone, tokens and cache-read share by role, trajectory lengths per role, and the
-//! per-mission table.
+//! per milestone, tokens and cache-read share by role, trajectory lengths per role, tool calls by
+//! role (valid, recovered, malformed), and the per-mission table.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
@@ -370,6 +370,30 @@ fn trajectory_chart(tables: &[Tables], pairings: &[String]) -> String {
     svg
 }
 
+/// Tool calls by role and pairing: valid as written, recovered by the harness, malformed.
+fn tool_call_table(summaries: &[PairingSummary]) -> String {
+    let mut out = String::from("<table><thead><tr><th>pairing</th><th>role</th><th>tool calls</th><th>valid</th><th>recovered</th><th>malformed</th></tr></thead><tbody>\n");
+    for s in summaries {
+        for (role, c) in &s.tool_calls_by_role {
+            let _ = writeln!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.0}% ({})</td><td>{:.0}% ({})</td><td>{:.0}% ({})</td></tr>",
+                escape(&s.pairing),
+                escape(role),
+                c.calls,
+                c.valid_share * 100.0,
+                c.valid,
+                c.recovered_share * 100.0,
+                c.recovered,
+                c.malformed_share * 100.0,
+                c.malformed
+            );
+        }
+    }
+    out.push_str("</tbody></table>\n");
+    out
+}
+
 fn mission_table(tables: &[Tables]) -> String {
     let mut out = String::from("<table><thead><tr><th>mission</th><th>pairing</th><th>repeat</th><th>status</th><th>halt</th><th>acceptance</th><th>milestones</th><th>rounds</th><th>fixes</th><th>agent runs</th><th>tokens</th><th>cost</th><th>coverage</th><th>wall</th></tr></thead><tbody>\n");
     for m in tables.iter().flat_map(|t| &t.missions) {
@@ -479,6 +503,8 @@ pub fn render(tables: &[Tables], title: &str) -> String {
     html.push_str(&cache_chart);
     html.push_str("<h2>Trajectory lengths</h2>\n");
     html.push_str(&trajectory_chart(tables, &pairings));
+    html.push_str("<h2>Tool calls by role</h2>\n<p>Valid: in the model's own tool-call format. Recovered: written another way (a fenced block, a bare object, Python inside the JSON) and recovered by the harness. Malformed: unreadable arguments or an unknown tool.</p>\n");
+    html.push_str(&tool_call_table(&summaries));
     html.push_str("<h2>Missions</h2>\n");
     html.push_str(&mission_table(tables));
     html.push_str("</body></html>\n");

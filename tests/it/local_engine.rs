@@ -108,6 +108,7 @@ fn each_turn_prefills_only_its_new_tokens() {
                 id: format!("c{turn}"),
                 name: "run_command".into(),
                 arguments: "{\"command\": \"ls\"}".into(),
+                recovered: false,
             }];
             messages.push(Message::assistant(response.text.clone(), calls.clone()));
             messages.push(Message::tool_result(

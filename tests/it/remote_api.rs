@@ -588,3 +588,52 @@ async fn a_reply_that_outlasts_timeout_s_after_it_began_restarts_the_turn() {
     assert!(retries[0].restart, "{retries:?}");
     assert!(retries[0].reason.contains("timeout_s"), "{retries:?}");
 }
+
+/// A server that does not parse its model's calls (llama.cpp without `--jinja`, an Ollama
+/// template without tools) hands back the model's fenced call as text: it is recovered and
+/// flagged, over both protocols. A reply with native calls is taken as it is, unflagged.
+#[tokio::test(flavor = "multi_thread")]
+async fn calls_in_the_text_of_a_reply_without_native_calls_are_recovered() {
+    let fixtures = repo().join("tests/fixtures/toolcalls");
+    let reply = std::fs::read_to_string(fixtures.join("qwen-1.5b-write-file.txt")).unwrap();
+    let content = std::fs::read_to_string(fixtures.join("wordcount.py")).unwrap();
+    let text = reply.clone();
+    let server = ScriptedServer::start(move |_, index| match index {
+        0 => openai::tool_calls(&text, &[], Value::Null),
+        1 => openai::tool_calls(
+            "```json\n{\"name\": \"finish\", \"arguments\": {}}\n```",
+            &[("read_file", "{\"path\": \"a.py\"}")],
+            Value::Null,
+        ),
+        _ => anthropic::tool_uses(&text, &[], json!({"input_tokens": 10, "output_tokens": 5})),
+    })
+    .await;
+    let openai_backend = remote(&config(&server, Provider::Openai));
+    let anthropic_backend = remote(&config(&server, Provider::Anthropic));
+
+    let check = |response: &missions_bench::model::ChatResponse| {
+        assert_eq!(response.tool_calls.len(), 1, "{:?}", response.tool_calls);
+        let call = &response.tool_calls[0];
+        assert_eq!(call.name, "write_file");
+        assert!(call.recovered);
+        assert!(!call.id.is_empty());
+        let arguments: Value = serde_json::from_str(&call.arguments).unwrap();
+        assert_eq!(arguments["path"], "wordcount.py");
+        assert_eq!(arguments["content"].as_str(), Some(content.as_str()));
+        assert!(response.text.starts_with("To solve this"));
+        assert!(response.text.ends_with("returns a `Counter`."));
+        assert!(!response.text.contains("```"), "{}", response.text);
+    };
+    let (first, _) = call(&openai_backend, &start()).await;
+    check(&first.expect("recovered over Chat Completions"));
+
+    let (second, _) = call(&openai_backend, &start()).await;
+    let second = second.expect("native call");
+    assert_eq!(second.tool_calls.len(), 1);
+    assert_eq!(second.tool_calls[0].name, "read_file");
+    assert!(!second.tool_calls[0].recovered);
+    assert!(second.text.contains("```json"), "the text is left alone");
+
+    let (third, _) = call(&anthropic_backend, &start()).await;
+    check(&third.expect("recovered over Messages"));
+}

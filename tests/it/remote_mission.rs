@@ -67,6 +67,9 @@ pub struct Relay {
     /// Usage from the request's size and turn instead of its index, so that a run resumed
     /// elsewhere reports the same numbers as an uninterrupted one.
     stable_usage: bool,
+    /// Agents of this role write their calls as fenced JSON in the reply's text instead of
+    /// native calls, as a server that does not parse its model's calls hands them back.
+    text_calls: Option<Role>,
 }
 
 /// Where a relay stops answering: request `turn` (0-based) of the `nth` agent (1-based) of
@@ -108,7 +111,14 @@ impl Relay {
             held: Default::default(),
             started: Mutex::new(Vec::new()),
             stable_usage: false,
+            text_calls: None,
         }
+    }
+
+    /// Agents of `role` write their calls as text (fenced JSON blocks) rather than native calls.
+    pub fn with_text_calls(mut self, role: Role) -> Relay {
+        self.text_calls = Some(role);
+        self
     }
 
     /// Stops answering at `hold`.
@@ -188,7 +198,7 @@ impl Relay {
                 };
             }
         }
-        let Some(response) = self.reply_for(&messages, &tools) else {
+        let Some(mut response) = self.reply_for(&messages, &tools) else {
             return Reply::json(
                 400,
                 &json!({"error": {"message": "the relay cannot tell which task this is"}}),
@@ -200,11 +210,24 @@ impl Relay {
             .unwrap_or("")
             .to_string();
         let first_turn = !messages.iter().any(|m| m.role == MessageRole::Assistant);
-        let text = if first_turn {
+        let mut text = if first_turn {
             format!("Starting (credentials seen: {echo}).")
         } else {
             String::new()
         };
+        let role = self.open(&messages, &tools).map(|(role, _)| role);
+        if role.is_some() && role == self.text_calls {
+            for call in std::mem::take(&mut response.tool_calls) {
+                let arguments: Value = serde_json::from_str(&call.arguments).unwrap_or(Value::Null);
+                text.push_str(&format!(
+                    "\n```json\n{}\n```\n",
+                    serde_json::to_string_pretty(
+                        &json!({"name": call.name, "arguments": arguments})
+                    )
+                    .unwrap()
+                ));
+            }
+        }
         let (prompt, cached) = if self.stable_usage {
             let prompt = 1000 + request.body.len() / 4;
             (prompt, (turn % 2 == 1).then_some(prompt as u64 / 2))
@@ -319,6 +342,7 @@ impl Relay {
                     id: format!("hostile_{turn}_{i}"),
                     name: name.clone(),
                     arguments: arguments.clone(),
+                    recovered: false,
                 })
                 .collect();
             return Some(ChatResponse {
@@ -444,6 +468,7 @@ fn openai_messages(body: &Value) -> (Vec<Message>, Vec<String>) {
                     id: m["tool_call_id"].as_str().unwrap_or_default().into(),
                     name: String::new(),
                     arguments: String::new(),
+                    recovered: false,
                 };
                 messages.push(Message::tool_result(&call, content, false));
             }
@@ -483,6 +508,7 @@ fn anthropic_messages(body: &Value) -> (Vec<Message>, Vec<String>) {
                         id: block["tool_use_id"].as_str().unwrap_or_default().into(),
                         name: String::new(),
                         arguments: String::new(),
+                        recovered: false,
                     };
                     messages.push(Message::tool_result(
                         &call,
@@ -691,6 +717,67 @@ async fn full_mission(protocol: Protocol) {
         files_containing(&report.dir, KEY)
     );
     assert!(!files_containing(&report.dir, "[redacted]").is_empty());
+}
+
+/// Workers whose server hands their calls back as fenced JSON in the text still pass the
+/// mission, and every one of their calls is counted as recovered, in the runs and missions
+/// Parquet tables alike; the other roles' native calls are not.
+#[tokio::test(flavor = "multi_thread")]
+async fn calls_written_as_text_are_recovered_and_counted_apart() {
+    let relay = Arc::new(Relay::new(greet(), None).with_text_calls(Role::Worker));
+    let handler = relay.clone();
+    let server = ScriptedServer::start(move |request, index| handler.answer(request, index)).await;
+    let out = tempfile::tempdir().unwrap();
+    let report = run_remote(&server, Protocol::OpenAi, 0, out.path()).await;
+    let tables = missions_bench::report::read_tables(&report.dir).expect("Parquet tables");
+
+    let mission = &tables.missions[0];
+    assert_eq!(mission.status, "passed", "{mission:?}");
+    let workers: Vec<_> = tables.runs.iter().filter(|r| r.role == "worker").collect();
+    assert!(!workers.is_empty());
+    for run in &workers {
+        assert!(run.tool_calls > 0);
+        assert_eq!(run.malformed_calls + run.unknown_tool_calls, 0, "{run:?}");
+        assert_eq!(run.recovered_calls, run.tool_calls, "{run:?}");
+    }
+    for run in tables.runs.iter().filter(|r| r.role != "worker") {
+        assert!(run.tool_calls > 0);
+        assert_eq!(run.recovered_calls, 0, "{run:?}");
+    }
+    let worker_calls: u64 = workers.iter().map(|r| r.tool_calls).sum();
+    assert_eq!(mission.recovered_calls, worker_calls);
+    assert!(mission.tool_calls > worker_calls);
+
+    // The events say which calls were recovered, and compare shows the shares by role.
+    let events = read_events(&report.dir.join("events.jsonl")).expect("events");
+    let recovered_events = events
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.event,
+                Event::ToolCalled {
+                    recovered: true,
+                    ..
+                }
+            )
+        })
+        .count() as u64;
+    assert_eq!(recovered_events, worker_calls);
+    let summary = &compare(std::slice::from_ref(&tables))[0];
+    let worker = &summary.tool_calls_by_role["worker"];
+    assert_eq!(
+        (
+            worker.calls,
+            worker.valid,
+            worker.recovered,
+            worker.malformed
+        ),
+        (worker_calls, 0, worker_calls, 0)
+    );
+    assert_eq!(worker.recovered_share, 1.0);
+    let orchestrator = &summary.tool_calls_by_role["orchestrator"];
+    assert_eq!(orchestrator.valid, orchestrator.calls);
+    assert_eq!(orchestrator.valid_share, 1.0);
 }
 
 #[tokio::test(flavor = "multi_thread")]

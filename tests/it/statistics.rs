@@ -2,7 +2,9 @@
 //! checked against values computed here independently (binomials, the enumerated bootstrap
 //! distribution, the binomial tail).
 
-use missions_bench::report::compare::{compare, paired_difference};
+use missions_bench::report::compare::{
+    compare, paired_difference, render_markdown, render_tool_calls,
+};
 
 use crate::common::{run, settings, tiny_suite};
 
@@ -94,4 +96,70 @@ async fn compare_gives_the_known_answers_on_hand_built_tables() {
     );
     assert!((paired.mcnemar_p - 2.0 * 0.5f64.powi(2)).abs() < 1e-12);
     assert!((paired.pass_rate_difference - 2.0 / 6.0).abs() < 1e-12);
+}
+
+/// Tool calls by role: valid, recovered and malformed (unknown tools included) partition a
+/// role's calls, in the summary and in the text and Markdown tables.
+#[tokio::test(flavor = "multi_thread")]
+async fn compare_splits_each_roles_tool_calls_into_valid_recovered_and_malformed() {
+    let out = tempfile::tempdir().unwrap();
+    let settings = settings(&tiny_suite(), &["oracle"], out.path());
+    let mut tables = run(&settings).await.tables;
+    let mut workers = 0u64;
+    for row in tables.runs.iter_mut().filter(|r| r.role == "worker") {
+        (
+            row.tool_calls,
+            row.malformed_calls,
+            row.unknown_tool_calls,
+            row.recovered_calls,
+        ) = (10, 2, 1, 3);
+        workers += 1;
+    }
+    assert!(workers > 0);
+    let summaries = compare(std::slice::from_ref(&tables));
+    let summary = &summaries[0];
+    let worker = &summary.tool_calls_by_role["worker"];
+    assert_eq!(
+        (
+            worker.calls,
+            worker.valid,
+            worker.recovered,
+            worker.malformed
+        ),
+        (10 * workers, 4 * workers, 3 * workers, 3 * workers)
+    );
+    assert_eq!(
+        (
+            worker.valid_share,
+            worker.recovered_share,
+            worker.malformed_share
+        ),
+        (0.4, 0.3, 0.3)
+    );
+    // The oracle writes every call of the other roles validly.
+    let orchestrator = &summary.tool_calls_by_role["orchestrator"];
+    assert!(orchestrator.calls > 0);
+    assert_eq!(orchestrator.valid, orchestrator.calls);
+    assert_eq!(orchestrator.valid_share, 1.0);
+
+    let text = render_tool_calls(&summaries);
+    let line = text
+        .lines()
+        .find(|l| l.contains("worker"))
+        .expect("a worker line");
+    for cell in [
+        format!("40% ({})", 4 * workers),
+        format!("30% ({})", 3 * workers),
+    ] {
+        assert!(line.contains(&cell), "{text}");
+    }
+    let markdown = render_markdown(&summaries, &[]);
+    let row = format!(
+        "| oracle | worker | {} | 40% ({}) | 30% ({}) | 30% ({}) |",
+        10 * workers,
+        4 * workers,
+        3 * workers,
+        3 * workers
+    );
+    assert!(markdown.contains(&row), "{markdown}");
 }

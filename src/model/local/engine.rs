@@ -14,7 +14,7 @@ use super::constrain::ToolCallConstraint;
 use super::kv::KvCache;
 use super::sampling::{Sampler, SamplingParams};
 use super::template::ChatTemplate;
-use super::toolcall::{parse_tool_calls, ToolCallFormat};
+use super::toolcall::{parse_tool_calls, Leniency, ToolCallFormat};
 use super::transformer::Transformer;
 use crate::model::{
     millis, CallTiming, ChatRequest, ChatResponse, Message, ModelError, StopReason, Usage,
@@ -228,6 +228,12 @@ impl LocalEngine {
                     request.tools.iter().map(|t| t.name.clone()).collect(),
                 )
             });
+        // Constrained generation can only write the template's own format; free generation is
+        // parsed leniently, and what needed leniency is flagged recovered.
+        let leniency = match constraint {
+            Some(_) => Leniency::Strict,
+            None => Leniency::Lenient,
+        };
         let generation = self.generate(trajectory, &prompt, max_context, constraint)?;
         trajectory.calls += 1;
         trajectory.messages_consumed = request.messages.len() + 1;
@@ -249,6 +255,7 @@ impl LocalEngine {
             self.tool_format,
             &text,
             &format!("call_{}_", trajectory.calls),
+            leniency,
         );
         let prefilled = generation.prompt_tokens - generation.cached_tokens;
         let decoded = generation.ids.len().saturating_sub(1);
@@ -273,6 +280,7 @@ impl LocalEngine {
                 "prefill_ms": generation.prefill_ms,
                 "decode_ms": generation.decode_ms,
                 "malformed_tool_calls": parsed.malformed,
+                "recovered_tool_calls": parsed.recovered,
             })),
         };
         let per_second =

@@ -821,7 +821,7 @@ fn python_float(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::local::toolcall::parse_tool_calls;
+    use crate::model::local::toolcall::{parse_tool_calls, Leniency};
     use crate::model::ToolCall;
 
     const QWEN25: &str = include_str!("../../../tests/fixtures/templates/qwen2.5-instruct.jinja");
@@ -901,6 +901,7 @@ mod tests {
             id: id.to_string(),
             name: name.to_string(),
             arguments: arguments.to_string(),
+            recovered: false,
         }
     }
 
@@ -1260,10 +1261,11 @@ mod tests {
             assert_eq!(template.tool_call_format(), ToolCallFormat::Hermes);
             let rendered = template.render(&conversation, &tools, false).unwrap();
             let reply = last_assistant_reply(&rendered, "<|im_start|>assistant\n", "<|im_end|>");
-            let parsed = parse_tool_calls(template.tool_call_format(), reply, "x");
+            let parsed =
+                parse_tool_calls(template.tool_call_format(), reply, "x", Leniency::Lenient);
             assert_eq!(parsed.calls, calls, "{reply}");
             assert_eq!(parsed.text, text);
-            assert_eq!(parsed.malformed, 0);
+            assert_eq!((parsed.malformed, parsed.recovered), (0, 0));
         }
 
         // Llama 3: one call per message, rendered as the whole reply.
@@ -1287,14 +1289,15 @@ mod tests {
                 reply,
                 r#"{"name": "write_file", "parameters": {"path": "a.rs", "content": "fn main() {}\n"}}"#
             );
-            let parsed = parse_tool_calls(ToolCallFormat::Llama3Json, reply, "l");
+            let parsed =
+                parse_tool_calls(ToolCallFormat::Llama3Json, reply, "l", Leniency::Lenient);
             assert_eq!(parsed.calls, call);
             assert_eq!(parsed.malformed, 0);
         }
 
         // A hand-written Llama-style reply with two calls.
         let reply = "<|python_tag|>{\"name\": \"read_file\", \"parameters\": {\"path\": \"src/lib.rs\", \"range\": [1, 40]}}; {\"name\": \"run_shell\", \"parameters\": {\"command\": \"cargo test\", \"timeout_s\": 60}}";
-        let parsed = parse_tool_calls(ToolCallFormat::Llama3Json, reply, "h");
+        let parsed = parse_tool_calls(ToolCallFormat::Llama3Json, reply, "h", Leniency::Lenient);
         assert_eq!(
             parsed.calls,
             vec![
@@ -1324,6 +1327,7 @@ mod tests {
             ToolCallFormat::Hermes,
             last_assistant_reply(&rendered, "<|im_start|>assistant\n", "<|im_end|>"),
             "m",
+            Leniency::Lenient,
         );
         assert_eq!(parsed.malformed, 1);
         assert_eq!(parsed.calls[0].name, "run_shell");

@@ -304,6 +304,7 @@ impl Stream {
                         id,
                         name,
                         arguments,
+                        recovered: false,
                     });
                 }
                 Block::Other => {}

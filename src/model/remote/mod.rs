@@ -24,6 +24,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use serde_json::{Map, Value};
 use tokio::sync::Semaphore;
 
+use super::recover::recover_tool_calls;
 use super::secret::{Redactor, Secret};
 use super::{
     millis, CallRetry, CallTiming, ChatRequest, ChatResponse, ModelBackend, ModelError, ModelInfo,
@@ -530,6 +531,17 @@ impl Shared {
             ReaderStream::OpenAi(stream) => stream.assemble(&mut ids),
             ReaderStream::Anthropic(stream) => stream.assemble(),
         };
+        // A server that does not parse its model's calls (llama.cpp without `--jinja`, an
+        // Ollama template without tools) hands them back as text: they are recovered from it
+        // and flagged, so that the agent loop can run them and the report can tell them apart.
+        if assembled.tool_calls.is_empty() && !assembled.text.is_empty() {
+            let prefix = format!("call_{}_", self.call_ids.fetch_add(1, Ordering::Relaxed));
+            let parsed = recover_tool_calls(&assembled.text, &prefix);
+            if !parsed.calls.is_empty() {
+                assembled.text = parsed.text;
+                assembled.tool_calls = parsed.calls;
+            }
+        }
         let redactor = &self.redactor;
         if !redactor.is_empty() {
             assembled.text = redactor.redact(&assembled.text).into_owned();

@@ -220,6 +220,7 @@ impl Stream {
                 },
                 name: call.name,
                 arguments: call.arguments,
+                recovered: false,
             })
             .collect();
         let stop = match self.finish.as_deref() {
