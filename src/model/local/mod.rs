@@ -1,6 +1,7 @@
 //! Local models run in-process with candle: HF folders and GGUF files of the Llama 3.x, Qwen2 /
-//! Qwen2.5 and Qwen3 families, chat templates from `tokenizer_config.json`, tool calls in the
-//! model's own format, and a prefix KV cache so each turn costs only its new tokens.
+//! Qwen2.5 and Qwen3 families, chat templates from `tokenizer_config.json` or the GGUF metadata
+//! (which also gives a GGUF file its tokenizer), tool calls in the model's own format, and a
+//! prefix KV cache so each turn costs only its new tokens.
 
 pub mod constrain;
 pub mod engine;
