@@ -8,6 +8,7 @@ pub mod fixtures;
 pub mod kv;
 pub mod load;
 pub mod sampling;
+pub mod schema;
 pub mod shape;
 pub mod template;
 pub mod toolcall;
