@@ -230,9 +230,10 @@ impl ReplyConstraint {
 
     /// The fixed text that follows now, written for the model (it is taken as written).
     pub fn take_forced(&mut self) -> String {
+        let arguments_key = self.arguments_key();
         let mut forced = String::new();
         loop {
-            let Phase::Call(call) = &mut self.phase else {
+            let Phase::Call(call) = &self.phase else {
                 return forced;
             };
             let text = match &call.part {
@@ -244,7 +245,7 @@ impl ReplyConstraint {
                         _ => return forced,
                     }
                 }
-                Part::ArgumentsKey { at, .. } => self.arguments_key()[*at..].to_string(),
+                Part::ArgumentsKey { at, .. } => arguments_key[*at..].to_string(),
                 Part::Arguments(_) => return forced,
                 Part::End => "}".to_string(),
             };
@@ -493,12 +494,12 @@ mod tests {
     #[test]
     fn a_fence_or_a_leading_brace_opens_a_call_even_inside_a_token() {
         let mut fenced = ReplyConstraint::new(ToolCallFormat::Hermes, &tools(), 1000);
+        let (mut text, _) = write(&mut fenced, &["Running it:\n```"]);
         // The token "json\n{" crosses the trigger: its brace already belongs to the call.
         assert!(!fenced.accepts("json\n["));
-        let (text, _) = write(
-            &mut fenced,
-            &["Running it:\n```", "json\n{", "ru", "{\"command\": \"ls\"}"],
-        );
+        assert!(fenced.accepts("python\n["));
+        let (rest, _) = write(&mut fenced, &["json\n{", "ru", "{\"command\": \"ls\"}"]);
+        text.push_str(&rest);
         assert!(fenced.is_done());
         assert!(text.ends_with("{\"command\": \"ls\"}}\n```"), "{text}");
 

@@ -331,9 +331,10 @@ impl LocalEngine {
         // How many of `ids` are in the cache.
         let mut fed = 0;
         let mut first_token_ms = 0.0;
-        let texts = match constraint {
-            Some(_) => self.token_texts(),
-            None => &[],
+        let texts: &[String] = if constraint.is_some() {
+            self.token_texts()
+        } else {
+            &[]
         };
         let stopped = loop {
             let logits_vec: Vec<f32> = logits

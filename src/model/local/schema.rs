@@ -998,7 +998,7 @@ mod tests {
             (r#"{"count": 0"#, "below the minimum"),
             (r#"{"count": -"#, "below the minimum"),
             (r#"{"count": 1."#, "a fraction for an integer"),
-            (r#"{"dry_run": "#, "a string for a boolean"),
+            (r#"{"dry_run": ""#, "a string for a boolean"),
             (r#"{"note": 1"#, "a number for a string or null"),
             (r#"{"tags": ["a", "b", "#, "more than maxItems"),
             (r#"{"edits": []"#, "fewer than minItems"),
