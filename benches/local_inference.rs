@@ -23,14 +23,14 @@ use candle_core::quantized::GgmlDType;
 use criterion::{criterion_group, criterion_main, Criterion};
 
 use missions_bench::mission::prompts::Prompts;
-use missions_bench::model::local::engine::LocalEngine;
 use missions_bench::model::local::constrain::ReplyConstraint;
+use missions_bench::model::local::engine::LocalEngine;
 use missions_bench::model::local::fixtures::{
     write_gguf, write_hf_folder, write_model_description, FixtureShape,
 };
+use missions_bench::model::local::kv::KvCache;
 use missions_bench::model::local::shape::Family;
 use missions_bench::model::local::toolcall::ToolCallFormat;
-use missions_bench::model::local::kv::KvCache;
 use missions_bench::model::local::transformer::Transformer;
 use missions_bench::model::local::{resident_bytes, CandleBackend};
 use missions_bench::model::{ChatRequest, Message, ModelBackend, ModelInfo, ToolCall};
@@ -209,8 +209,12 @@ fn bench_model(c: &mut Criterion, label: &str, dtype: GgmlDType, full: bool) {
 /// One generated token's time in worker turns of the tiny model, with or without constraint.
 fn bench_constraint(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let fixture = write_hf_folder(&dir.path().join("tiny"), FixtureShape::tiny(Family::Qwen2), 7)
-        .expect("fixture");
+    let fixture = write_hf_folder(
+        &dir.path().join("tiny"),
+        FixtureShape::tiny(Family::Qwen2),
+        7,
+    )
+    .expect("fixture");
     let tools = missions_bench::mission::worker_tools();
     let messages = vec![
         Message::system(Prompts::embedded().get("worker")),
@@ -258,7 +262,11 @@ fn bench_constraint(c: &mut Criterion) {
                     seed += 1;
                     let mut trajectory = engine.new_trajectory(seed);
                     let response = engine.complete(&mut trajectory, &request).expect("turn");
-                    let decode_ms = response.usage.raw.as_ref().and_then(|r| r["decode_ms"].as_f64());
+                    let decode_ms = response
+                        .usage
+                        .raw
+                        .as_ref()
+                        .and_then(|r| r["decode_ms"].as_f64());
                     decode += Duration::from_secs_f64(decode_ms.unwrap_or(0.0) / 1000.0);
                     tokens += response.usage.output_tokens.unwrap_or(1).max(1) as u32;
                 }
@@ -266,13 +274,17 @@ fn bench_constraint(c: &mut Criterion) {
             })
         });
     }
-    let tokenizer = tokenizers::Tokenizer::from_file(fixture.folder.join("tokenizer.json"))
-        .expect("tokenizer");
+    let tokenizer =
+        tokenizers::Tokenizer::from_file(fixture.folder.join("tokenizer.json")).expect("tokenizer");
     let texts: Vec<String> = (0..tokenizer.get_vocab_size(true) as u32)
         .map(|id| tokenizer.decode(&[id], false).unwrap_or_default())
         .collect();
     let mut constraint = ReplyConstraint::new(ToolCallFormat::Hermes, &tools, NEW_TOKENS * 4);
-    for piece in ["I will write it.\n<tool_call>", "write_file", "{\"path\": \"wordfreq.py\", \"content\": \"import sys"] {
+    for piece in [
+        "I will write it.\n<tool_call>",
+        "write_file",
+        "{\"path\": \"wordfreq.py\", \"content\": \"import sys",
+    ] {
         constraint.push(piece);
         constraint.take_forced();
     }

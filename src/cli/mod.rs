@@ -533,11 +533,19 @@ async fn calls(args: args::CallsArgs) -> ExitCode {
     );
     println!(
         "{:<24} {:<13} {:>7} {:>7} {:>7} {:>9} {:>7} {:>9} {:>8} {:>8}",
-        "model", "mode", "replies", "valid", "invalid", "malformed", "no call", "recovered", "tokens", "ms/token"
+        "model",
+        "mode",
+        "replies",
+        "valid",
+        "invalid",
+        "malformed",
+        "no call",
+        "recovered",
+        "tokens",
+        "ms/token"
     );
-    let percent = |tally: &callbench::CallTally, count: usize| {
-        format!("{:.0}%", tally.share(count) * 100.0)
-    };
+    let percent =
+        |tally: &callbench::CallTally, count: usize| format!("{:.0}%", tally.share(count) * 100.0);
     for name in &args.models {
         let Some(model) = config.models.get(name) else {
             eprintln!("error: no model named `{name}` in the config");
@@ -568,7 +576,11 @@ async fn calls(args: args::CallsArgs) -> ExitCode {
             println!(
                 "{:<24} {:<13} {:>7} {:>7} {:>7} {:>9} {:>7} {:>9} {:>8} {:>8.1}",
                 name,
-                if tally.constrained { "constrained" } else { "unconstrained" },
+                if tally.constrained {
+                    "constrained"
+                } else {
+                    "unconstrained"
+                },
                 tally.replies,
                 percent(tally, tally.valid),
                 percent(tally, tally.invalid),

@@ -315,19 +315,36 @@ fn constrained_calls_from_random_weights_fit_their_schema_and_budget() {
         WorkspaceTools::write_spec(),
         WorkspaceTools::edit_spec(),
     ];
+    let opens_a_call = crate::common::repo().join("tests/fixtures/constrain/opens-a-call.jinja");
     let mut calls = 0;
-    for (family, seed) in [(Family::Qwen2, 1u64), (Family::Llama, 3), (Family::Qwen3, 2)] {
+    for (family, seed) in [
+        (Family::Qwen2, 1u64),
+        (Family::Llama, 3),
+        (Family::Qwen3, 2),
+    ] {
         let fixture = write_hf_folder(
             &dir.path().join(format!("m{seed}")),
             FixtureShape::tiny(family),
             seed,
         )
         .unwrap();
-        for (budget, sample) in [(24usize, 0u64), (48, 1), (96, 2), (160, 3), (160, 4), (64, 5)] {
+        for (budget, sample) in [
+            (40usize, 0u64),
+            (48, 1),
+            (96, 2),
+            (160, 3),
+            (160, 4),
+            (64, 5),
+        ] {
             let mut config = model_config(&fixture.folder, budget);
             config.constrained_tool_calls = Some(true);
             config.temperature = Some(1.0);
             config.seed = Some(sample);
+            // Random weights seldom open a call on their own: most runs use a template whose
+            // generation prompt opens one, as tool_choice=required does.
+            if sample % 3 != 2 {
+                config.chat_template = Some(opens_a_call.display().to_string());
+            }
             let backend = CandleBackend::load(
                 ModelInfo {
                     name: "tiny".into(),
@@ -350,7 +367,10 @@ fn constrained_calls_from_random_weights_fit_their_schema_and_budget() {
             };
             let response = engine.complete(&mut trajectory, &request).unwrap();
             let output_tokens = response.usage.output_tokens.unwrap() as usize;
-            assert!(output_tokens <= budget, "{family:?}: {output_tokens} > {budget}");
+            assert!(
+                output_tokens <= budget,
+                "{family:?}: {output_tokens} > {budget}"
+            );
             for call in &response.tool_calls {
                 let spec = tools.iter().find(|t| t.name == call.name).unwrap();
                 let arguments: serde_json::Value = serde_json::from_str(&call.arguments)
@@ -363,5 +383,6 @@ fn constrained_calls_from_random_weights_fit_their_schema_and_budget() {
             assert!(response.tool_calls.len() <= 1);
         }
     }
-    assert!(calls >= 3, "random weights wrote {calls} calls");
+    // Every run with the opening template writes a call, however short its budget.
+    assert!(calls >= 12, "random weights wrote {calls} calls");
 }

@@ -65,7 +65,10 @@ enum Part {
     Opening(usize),
     Name(String),
     /// Inside `, "arguments": `, at this byte.
-    ArgumentsKey { tool: usize, at: usize },
+    ArgumentsKey {
+        tool: usize,
+        at: usize,
+    },
     Arguments(JsonAcceptor),
     /// The call object's closing brace.
     End,
@@ -166,6 +169,26 @@ impl ReplyConstraint {
         }
     }
 
+    /// Continues a call the prompt already opened (a template whose generation prompt ends in
+    /// `<tool_call>`, say): `prompt_tail` is the prompt's last text. Returns the constraint and,
+    /// when the prompt opened a call, the prompt's text from the call's trigger on, which the
+    /// reply continues and its parser has to see.
+    pub fn after_prompt(self, prompt_tail: &str) -> (ReplyConstraint, Option<String>) {
+        let mut fed = self.clone();
+        for (at, c) in prompt_tail.char_indices() {
+            fed.feed_char(c);
+            if let Phase::Call(call) = &fed.phase {
+                let start = (at + c.len_utf8()).saturating_sub(call.trigger.text.len());
+                let mut opened = fed.clone();
+                if !opened.feed(&prompt_tail[at + c.len_utf8()..]) {
+                    break;
+                }
+                return (opened, prompt_tail.get(start..).map(str::to_string));
+            }
+        }
+        (self, None)
+    }
+
     /// Tells how many tokens the reply may still use (the end-of-turn token included).
     pub fn set_remaining(&mut self, remaining: usize) {
         self.remaining = remaining;
@@ -210,11 +233,7 @@ impl ReplyConstraint {
         }
         // The completion grows by at most `growth` a character: far from the budget a token
         // cannot break it, and is not measured.
-        let current = if in_call {
-            self.completion_tokens()
-        } else {
-            0
-        };
+        let current = if in_call { self.completion_tokens() } else { 0 };
         let room = self.remaining.saturating_sub(1);
         if current + piece.chars().count() * self.growth < room {
             return true;
@@ -277,11 +296,7 @@ impl ReplyConstraint {
                 .min_by_key(String::len)
         };
         let rest = match &call.part {
-            Part::Opening(at) => format!(
-                "{}{}",
-                &call.trigger.opening[*at..],
-                shortest_call("")?
-            ),
+            Part::Opening(at) => format!("{}{}", &call.trigger.opening[*at..], shortest_call("")?),
             Part::Name(prefix) => shortest_call(prefix)?,
             Part::ArgumentsKey { tool, at } => format!(
                 "{}{}}}",
@@ -477,8 +492,14 @@ mod tests {
         let (rest, _) = write(&mut constraint, &["r", "e", "{\"path\"", ": \"a.py\"", "}"]);
         assert!(constraint.is_done());
         let text = format!("{text}{rest}");
-        assert!(text.ends_with("{\"path\": \"a.py\"}}\n</tool_call>"), "{text}");
-        assert!(text.contains("\"name\": \"read_file\", \"arguments\": {"), "{text}");
+        assert!(
+            text.ends_with("{\"path\": \"a.py\"}}\n</tool_call>"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\"name\": \"read_file\", \"arguments\": {"),
+            "{text}"
+        );
         assert_one_valid_call(ToolCallFormat::Hermes, &text);
         assert!(!constraint.accepts("more"));
     }
@@ -486,7 +507,10 @@ mod tests {
     #[test]
     fn a_reply_may_call_no_tool() {
         let mut constraint = ReplyConstraint::new(ToolCallFormat::Hermes, &tools(), 1000);
-        let (text, _) = write(&mut constraint, &["The task", " is done: {x} ```", "<|im_end|>"]);
+        let (text, _) = write(
+            &mut constraint,
+            &["The task", " is done: {x} ```", "<|im_end|>"],
+        );
         assert!(!constraint.in_call() && !constraint.is_done(), "{text}");
         assert!(constraint.accepts(""));
     }
@@ -504,7 +528,10 @@ mod tests {
         assert!(text.ends_with("{\"command\": \"ls\"}}\n```"), "{text}");
 
         let mut bare = ReplyConstraint::new(ToolCallFormat::Llama3Json, &tools(), 1000);
-        let (text, _) = write(&mut bare, &[" {", "w", "{\"path\": \"a\", \"content\": \"\\\\W\"}"]);
+        let (text, _) = write(
+            &mut bare,
+            &[" {", "w", "{\"path\": \"a\", \"content\": \"\\\\W\"}"],
+        );
         assert!(bare.is_done());
         assert_eq!(
             text,
@@ -522,7 +549,8 @@ mod tests {
     fn a_call_is_finished_within_the_budget() {
         for budget in [80, 120, 300] {
             let mut constraint = ReplyConstraint::new(ToolCallFormat::Hermes, &tools(), budget);
-            let (mut text, mut tokens) = write(&mut constraint, &["<tool_call>", "wr", "{\"content\": \""]);
+            let (mut text, mut tokens) =
+                write(&mut constraint, &["<tool_call>", "wr", "{\"content\": \""]);
             // A model that would write forever, one token at a time, as long as it may.
             loop {
                 constraint.set_remaining(budget - tokens);

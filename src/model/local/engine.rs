@@ -23,6 +23,8 @@ use crate::model::{
 
 /// Prefill is done in chunks of this many tokens, bounding the attention scores' memory.
 const PREFILL_CHUNK: usize = 512;
+/// Prompt tokens whose text is checked for a tool call the prompt opens.
+const PROMPT_TAIL_TOKENS: usize = 8;
 /// Finished trajectories kept for other agents to start from.
 const SHARED_PREFIXES: usize = 4;
 
@@ -227,8 +229,20 @@ impl LocalEngine {
             .min(request.max_output_tokens.map_or(usize::MAX, |n| n as usize))
             .min(max_context.saturating_sub(prompt.len() + 1))
             .max(1);
-        let constraint = (self.params.constrained_tool_calls && !request.tools.is_empty())
-            .then(|| ReplyConstraint::new(self.tool_format, request.tools, budget));
+        let mut opened_by_prompt = None;
+        let constraint = if self.params.constrained_tool_calls && !request.tools.is_empty() {
+            let tail_from = prompt.len().saturating_sub(PROMPT_TAIL_TOKENS);
+            let tail = self
+                .tokenizer
+                .decode(&prompt[tail_from..], false)
+                .map_err(engine_error)?;
+            let (constraint, opened) =
+                ReplyConstraint::new(self.tool_format, request.tools, budget).after_prompt(&tail);
+            opened_by_prompt = opened;
+            Some(constraint)
+        } else {
+            None
+        };
         let generation = self.generate(trajectory, &prompt, budget, constraint)?;
         trajectory.calls += 1;
         trajectory.messages_consumed = request.messages.len() + 1;
@@ -242,10 +256,14 @@ impl LocalEngine {
             }
             _ => generation.ids.clone(),
         };
-        let text = self
+        let mut text = self
             .tokenizer
             .decode(&visible, false)
             .map_err(engine_error)?;
+        if let Some(opening) = opened_by_prompt {
+            // The call began in the prompt: its parser sees it from its opening.
+            text.insert_str(0, &opening);
+        }
         let parsed = parse_tool_calls(
             self.tool_format,
             &text,

@@ -116,7 +116,8 @@ fn as_count(value: Option<&Value>) -> Option<usize> {
 }
 
 fn is_plain_key(key: &str) -> bool {
-    !key.chars().any(|c| c == '"' || c == '\\' || (c as u32) < 0x20)
+    !key.chars()
+        .any(|c| c == '"' || c == '\\' || (c as u32) < 0x20)
 }
 
 impl Schema {
@@ -275,14 +276,15 @@ impl Schema {
                 }
             }
             Value::Number(n) => {
-                let low = n.as_f64().is_some_and(|n| n < f64::from(node.minimum.unwrap_or(0)));
+                let low = n
+                    .as_f64()
+                    .is_some_and(|n| n < f64::from(node.minimum.unwrap_or(0)));
                 if node.minimum.is_some() && low {
                     return fail(path, "is below its minimum".to_string());
                 }
             }
             Value::Array(items) => {
-                if items.len() < node.min_items || node.max_items.is_some_and(|m| items.len() > m)
-                {
+                if items.len() < node.min_items || node.max_items.is_some_and(|m| items.len() > m) {
                     return fail(path, format!("has {} items, out of bounds", items.len()));
                 }
                 for (at, item) in items.iter().enumerate() {
@@ -323,7 +325,11 @@ impl Schema {
                     .map(|(name, _)| name.len())
                     .max()
                     .unwrap_or(1);
-                JsonAcceptor::at(Arc::new(self.clone()), index).completion().len() + longest_key + 4
+                JsonAcceptor::at(Arc::new(self.clone()), index)
+                    .completion()
+                    .len()
+                    + longest_key
+                    + 4
             })
             .max()
             .unwrap_or(0)
@@ -509,13 +515,13 @@ impl JsonAcceptor {
                     && !(c == '0' && node.minimum == Some(1)) =>
             {
                 Frame::Number {
-                state: match c {
-                    '-' => Number::Minus,
-                    '0' => Number::Zero,
-                    _ => Number::Integer,
-                },
-                integer: types & NUMBER == 0,
-            }
+                    state: match c {
+                        '-' => Number::Minus,
+                        '0' => Number::Zero,
+                        _ => Number::Integer,
+                    },
+                    integer: types & NUMBER == 0,
+                }
             }
             't' if types & BOOLEAN != 0 => Frame::Literal("rue"),
             'f' if types & BOOLEAN != 0 => Frame::Literal("alse"),
@@ -697,8 +703,7 @@ impl JsonAcceptor {
                     return true;
                 }
                 // An escape counts as its one character, from its backslash.
-                if *escape == Escape::None && string.max_length.is_some_and(|max| *length >= max)
-                {
+                if *escape == Escape::None && string.max_length.is_some_and(|max| *length >= max) {
                     return false;
                 }
                 let Some(next) = string_char(*escape, c) else {
@@ -737,7 +742,10 @@ impl JsonAcceptor {
             Frame::Choice { node, text } => {
                 let choices = nodes[*node].choices.as_deref().unwrap_or_default();
                 text.push(c);
-                if choices.iter().any(|choice| choice.starts_with(text.as_str())) {
+                if choices
+                    .iter()
+                    .any(|choice| choice.starts_with(text.as_str()))
+                {
                     return true;
                 }
                 text.pop();
@@ -812,14 +820,14 @@ impl JsonAcceptor {
                     _ => &[],
                 };
                 let node = self.node(*object);
-                let unseen_with_prefix = |name: &&String| {
-                    !seen.contains(name) && name.starts_with(text.as_str())
-                };
-                let target = node
-                    .required
-                    .iter()
-                    .find(unseen_with_prefix)
-                    .or_else(|| node.properties.iter().map(|(n, _)| n).find(unseen_with_prefix));
+                let unseen_with_prefix =
+                    |name: &&String| !seen.contains(name) && name.starts_with(text.as_str());
+                let target = node.required.iter().find(unseen_with_prefix).or_else(|| {
+                    node.properties
+                        .iter()
+                        .map(|(n, _)| n)
+                        .find(unseen_with_prefix)
+                });
                 match target {
                     Some(name) if name.len() > text.len() => {
                         name[text.len()..].chars().next().unwrap_or('"')
@@ -1022,8 +1030,8 @@ mod tests {
         for (at, c) in full.char_indices() {
             let completion = json.completion();
             let text = format!("{}{completion}", &full[..at]);
-            let value: Value = serde_json::from_str(&text)
-                .unwrap_or_else(|e| panic!("{text}: {e}"));
+            let value: Value =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
             compiled
                 .validate(&value)
                 .unwrap_or_else(|e| panic!("{text}: {e}"));
