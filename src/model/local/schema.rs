@@ -223,7 +223,7 @@ impl Schema {
         node.max_length = as_count(map.get("maxLength"));
         node.minimum = match map.get("minimum").and_then(Value::as_f64) {
             None => None,
-            Some(m) if m == 0.0 => Some(0),
+            Some(0.0) => Some(0),
             Some(m) if m == 1.0 && node.types & NUMBER == 0 => Some(1),
             // Other bounds cannot be held by the first character.
             Some(_) => return ANY,
