@@ -8,6 +8,12 @@
 //! - before the groups: the cache-read share of input tokens over a 20-turn trajectory through the
 //!   engine, and load time / memory of each model.
 //!
+//! - `constraint_tiny/{unconstrained,constrained}_per_token`: the time of one generated token of a
+//!   worker turn on the tiny fixture model (where the constraint's share is largest), without
+//!   and with constrained tool calls; `constraint_tiny/accepts_whole_vocabulary` checks every
+//!   token of the vocabulary against a call in progress (what a sampler scanning the
+//!   vocabulary pays at worst per token).
+//!
 //! Q8_0 runs every group; Q4_K (rows not divisible by 256 fall back to Q8_0, as in llama.cpp)
 //! runs decode at 256 and the cached turn.
 
@@ -17,9 +23,14 @@ use candle_core::quantized::GgmlDType;
 use criterion::{criterion_group, criterion_main, Criterion};
 
 use missions_bench::mission::prompts::Prompts;
+use missions_bench::model::local::constrain::ReplyConstraint;
 use missions_bench::model::local::engine::LocalEngine;
-use missions_bench::model::local::fixtures::{write_gguf, write_model_description, FixtureShape};
+use missions_bench::model::local::fixtures::{
+    write_gguf, write_hf_folder, write_model_description, FixtureShape,
+};
 use missions_bench::model::local::kv::KvCache;
+use missions_bench::model::local::shape::Family;
+use missions_bench::model::local::toolcall::ToolCallFormat;
 use missions_bench::model::local::transformer::Transformer;
 use missions_bench::model::local::{resident_bytes, CandleBackend};
 use missions_bench::model::{ChatRequest, Message, ModelBackend, ModelInfo, ToolCall};
@@ -196,7 +207,96 @@ fn bench_model(c: &mut Criterion, label: &str, dtype: GgmlDType, full: bool) {
     group.finish();
 }
 
+/// One generated token's time in worker turns of the tiny model, with or without constraint.
+fn bench_constraint(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fixture = write_hf_folder(
+        &dir.path().join("tiny"),
+        FixtureShape::tiny(Family::Qwen2),
+        7,
+    )
+    .expect("fixture");
+    let tools = missions_bench::mission::worker_tools();
+    let messages = vec![
+        Message::system(Prompts::embedded().get("worker")),
+        Message::user("# Feature f1: Count words\n\nWrite wordfreq.py."),
+    ];
+    let mut group = c.benchmark_group("constraint_tiny");
+    group.sample_size(10);
+    for constrained in [false, true] {
+        let config = ModelConfig {
+            provider: Provider::Candle,
+            path: Some(fixture.folder.display().to_string()),
+            max_new_tokens: Some(NEW_TOKENS),
+            share_prefixes: Some(false),
+            temperature: Some(0.7),
+            constrained_tool_calls: Some(constrained),
+            ..ModelConfig::default()
+        };
+        let backend = CandleBackend::load(
+            ModelInfo {
+                name: "tiny".into(),
+                provider: "candle",
+            },
+            &config,
+        )
+        .expect("load");
+        let engine = backend.engine();
+        let request = ChatRequest {
+            messages: &messages,
+            tools: &tools,
+            max_output_tokens: None,
+            on_retry: None,
+        };
+        let name = if constrained {
+            "constrained_per_token"
+        } else {
+            "unconstrained_per_token"
+        };
+        let mut seed = 0;
+        // Replies differ in length: the time reported is per generated token, decode only.
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut decode = Duration::ZERO;
+                let mut tokens = 0u32;
+                for _ in 0..iters.max(1) {
+                    seed += 1;
+                    let mut trajectory = engine.new_trajectory(seed);
+                    let response = engine.complete(&mut trajectory, &request).expect("turn");
+                    let decode_ms = response
+                        .usage
+                        .raw
+                        .as_ref()
+                        .and_then(|r| r["decode_ms"].as_f64());
+                    decode += Duration::from_secs_f64(decode_ms.unwrap_or(0.0) / 1000.0);
+                    tokens += response.usage.output_tokens.unwrap_or(1).max(1) as u32;
+                }
+                decode * iters.max(1) as u32 / tokens.max(1)
+            })
+        });
+    }
+    let tokenizer =
+        tokenizers::Tokenizer::from_file(fixture.folder.join("tokenizer.json")).expect("tokenizer");
+    let texts: Vec<String> = (0..tokenizer.get_vocab_size(true) as u32)
+        .map(|id| tokenizer.decode(&[id], false).unwrap_or_default())
+        .collect();
+    let mut constraint = ReplyConstraint::new(ToolCallFormat::Hermes, &tools, NEW_TOKENS * 4);
+    for piece in [
+        "I will write it.\n<tool_call>",
+        "write_file",
+        "{\"path\": \"wordfreq.py\", \"content\": \"import sys",
+    ] {
+        constraint.push(piece);
+        constraint.take_forced();
+    }
+    group.bench_function("accepts_whole_vocabulary", |b| {
+        b.iter(|| texts.iter().filter(|t| constraint.accepts(t)).count())
+    });
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
+    bench_constraint(c);
     bench_model(c, "q8_0", GgmlDType::Q8_0, true);
     bench_model(c, "q4_k", GgmlDType::Q4K, false);
 }

@@ -89,6 +89,25 @@ pub struct SandboxArgs {
 pub enum ModelsCommand {
     /// Load a local model and measure it: load time, memory, prefill and decode tokens/s.
     Probe(ProbeArgs),
+    /// Ask local models a worker's first turn many times, with and without constrained tool
+    /// calls, and count schema-valid, invalid, malformed and missing calls.
+    Calls(CallsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CallsArgs {
+    /// The models' names under [models] in the config (local models).
+    #[arg(required = true)]
+    pub models: Vec<String>,
+    /// Config file [default: ./missions-bench.toml if present, else the embedded default].
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The mission whose reference contract gives the features (its folder).
+    #[arg(long, default_value = "suites/core/wordfreq")]
+    pub mission: PathBuf,
+    /// Replies per feature and mode.
+    #[arg(long, default_value_t = 5)]
+    pub samples: usize,
 }
 
 #[derive(Debug, Args)]

@@ -62,6 +62,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
         Command::Suite(SuiteCommand::Check(args)) => suite_check(args).await,
         Command::Compare(args) => compare_reports(args),
         Command::Models(ModelsCommand::Probe(args)) => probe(args).await,
+        Command::Models(ModelsCommand::Calls(args)) => calls(args).await,
         Command::Sandbox(args) => sandbox(args).await,
         Command::Check(args) => check_regressions(args),
         Command::Merge(args) => merge_shards(args),
@@ -506,6 +507,93 @@ async fn probe(args: args::ProbeArgs) -> ExitCode {
             exit::code(exit::HARNESS_ERROR)
         }
     }
+}
+
+async fn calls(args: args::CallsArgs) -> ExitCode {
+    use crate::mission::callbench;
+    let config = match load_config(args.config.as_deref()) {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return exit::code(exit::INPUT_ERROR);
+        }
+    };
+    let turns = match callbench::worker_turns(&args.mission) {
+        Ok(turns) => turns,
+        Err(errors) => {
+            eprintln!("error: {errors}");
+            return exit::code(exit::INPUT_ERROR);
+        }
+    };
+    println!(
+        "{} worker turns from {}, {} samples each, temperature {}",
+        turns.len(),
+        args.mission.display(),
+        args.samples,
+        callbench::TEMPERATURE
+    );
+    println!(
+        "{:<24} {:<13} {:>7} {:>7} {:>7} {:>9} {:>7} {:>9} {:>8} {:>8}",
+        "model",
+        "mode",
+        "replies",
+        "valid",
+        "invalid",
+        "malformed",
+        "no call",
+        "recovered",
+        "tokens",
+        "ms/token"
+    );
+    let percent =
+        |tally: &callbench::CallTally, count: usize| format!("{:.0}%", tally.share(count) * 100.0);
+    for name in &args.models {
+        let Some(model) = config.models.get(name) else {
+            eprintln!("error: no model named `{name}` in the config");
+            return exit::code(exit::INPUT_ERROR);
+        };
+        if model.provider != crate::spec::Provider::Candle {
+            eprintln!("error: `{name}` is not a local (candle) model");
+            return exit::code(exit::INPUT_ERROR);
+        }
+        let (model, turns_owned, name_owned) = (model.clone(), turns.clone(), name.clone());
+        let samples = args.samples;
+        let result = tokio::task::spawn_blocking(move || {
+            callbench::bench_calls(&name_owned, &model, &turns_owned, samples)
+        })
+        .await;
+        let tallies = match result {
+            Ok(Ok(tallies)) => tallies,
+            Ok(Err(error)) => {
+                eprintln!("error: {name}: {error}");
+                return exit::code(exit::INPUT_ERROR);
+            }
+            Err(error) => {
+                eprintln!("error: the bench of {name} failed: {error}");
+                return exit::code(exit::HARNESS_ERROR);
+            }
+        };
+        for tally in &tallies {
+            println!(
+                "{:<24} {:<13} {:>7} {:>7} {:>7} {:>9} {:>7} {:>9} {:>8} {:>8.1}",
+                name,
+                if tally.constrained {
+                    "constrained"
+                } else {
+                    "unconstrained"
+                },
+                tally.replies,
+                percent(tally, tally.valid),
+                percent(tally, tally.invalid),
+                percent(tally, tally.malformed),
+                percent(tally, tally.no_call),
+                percent(tally, tally.recovered),
+                tally.output_tokens,
+                tally.ms_per_token()
+            );
+        }
+    }
+    exit::code(exit::OK)
 }
 
 /// Counts planned mission runs for the progress bar; 0 when the suite does not load (the run

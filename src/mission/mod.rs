@@ -1,6 +1,7 @@
 //! The Missions runtime: the lifecycle of DESIGN section 2 (plan, implement, validate, fix,
 //! ground truth), the suite environment, role prompts and tools, and whole runs.
 
+pub mod callbench;
 pub mod check;
 pub mod env;
 pub mod ground_truth;

@@ -311,6 +311,59 @@ fn models_probe_measures_a_local_model() {
 }
 
 #[test]
+fn models_calls_sorts_a_local_models_replies_with_and_without_constraint() {
+    use missions_bench::model::local::fixtures::{write_hf_folder, FixtureShape};
+    use missions_bench::model::local::shape::Family;
+    let dir = tempfile::tempdir().unwrap();
+    write_hf_folder(
+        &dir.path().join("models/tiny"),
+        FixtureShape::tiny(Family::Qwen2),
+        5,
+    )
+    .unwrap();
+    let repo = crate::common::repo();
+    // The template opens a call in its generation prompt, so random weights write calls.
+    let template = repo.join("tests/fixtures/constrain/opens-a-call.jinja");
+    let config = format!(
+        "default_pairing = \"local\"\n[models.tiny]\nprovider = \"candle\"\npath = \"models/tiny\"\nmax_new_tokens = 64\nchat_template = \"{}\"\n\
+         [pairings.local]\norchestrator = \"tiny\"\nworker = \"tiny\"\nvalidator = \"tiny\"\n",
+        template.display()
+    );
+    let config_path = dir.path().join("bench.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let mission = repo.join("suites/core/wordfreq");
+    let output = missions_bench(
+        &[
+            "models",
+            "calls",
+            "tiny",
+            "--config",
+            config_path.to_str().unwrap(),
+            "--mission",
+            mission.to_str().unwrap(),
+            "--samples",
+            "2",
+        ],
+        dir.path(),
+    );
+    let stdout = stdout_of(&output, 0);
+    let row = |mode: &str| {
+        stdout
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(mode))
+            .unwrap_or_else(|| panic!("{mode}: {stdout}"))
+            .split_whitespace()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let (free, constrained) = (row("unconstrained"), row("constrained"));
+    // Same replies asked in both modes; under constraint every one is a schema-valid call.
+    assert_eq!(free[2], constrained[2], "{stdout}");
+    assert_eq!(constrained[3], "100%", "{stdout}");
+    assert!(stdout.contains("worker turns from"), "{stdout}");
+}
+
+#[test]
 fn sandbox_lists_the_protections_and_runs_a_command_inside() {
     let dir = tempfile::tempdir().unwrap();
     let output = missions_bench(&["sandbox"], dir.path());

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use missions_bench::model::local::fixtures::{write_hf_folder, FixtureShape};
+use missions_bench::model::local::schema::Schema;
 use missions_bench::model::local::shape::Family;
 use missions_bench::model::local::CandleBackend;
 use missions_bench::model::{ChatRequest, Message, ModelInfo, ToolCall, UsageSource};
@@ -307,16 +308,20 @@ async fn missions_run_with_a_local_model_in_every_role() {
 }
 
 #[test]
-fn constrained_replies_are_one_valid_tool_call() {
+fn constrained_calls_from_random_weights_fit_their_schema_and_budget() {
     let dir = tempfile::tempdir().unwrap();
-    let tools = tools();
-    let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
-    let mut completed = 0;
+    let tools = vec![
+        WorkspaceTools::read_spec(),
+        WorkspaceTools::run_spec(),
+        WorkspaceTools::write_spec(),
+        WorkspaceTools::edit_spec(),
+    ];
+    let opens_a_call = crate::common::repo().join("tests/fixtures/constrain/opens-a-call.jinja");
+    let mut calls = 0;
     for (family, seed) in [
         (Family::Qwen2, 1u64),
-        (Family::Qwen3, 2),
         (Family::Llama, 3),
-        (Family::Qwen2, 4),
+        (Family::Qwen3, 2),
     ] {
         let fixture = write_hf_folder(
             &dir.path().join(format!("m{seed}")),
@@ -324,52 +329,61 @@ fn constrained_replies_are_one_valid_tool_call() {
             seed,
         )
         .unwrap();
-        let mut config = model_config(&fixture.folder, 160);
-        config.constrained_tool_calls = Some(true);
-        let backend = CandleBackend::load(
-            ModelInfo {
-                name: "tiny".into(),
-                provider: "candle",
-            },
-            &config,
-        )
-        .unwrap();
-        let engine = backend.engine();
-        let messages = vec![
-            Message::system("You are a worker."),
-            Message::user("List the files."),
-        ];
-        let mut trajectory = engine.new_trajectory(0);
-        let request = ChatRequest {
-            messages: &messages,
-            tools: &tools,
-            max_output_tokens: None,
-            on_retry: None,
-        };
-        let response = engine.complete(&mut trajectory, &request).unwrap();
-        // Random weights still write a call: the name is always one of the tools.
-        assert_eq!(
-            response.tool_calls.len(),
-            1,
-            "{family:?}: {:?}",
-            response.text
-        );
-        let call = &response.tool_calls[0];
-        assert!(
-            names.contains(&call.name.as_str()),
-            "{family:?}: {}",
-            call.name
-        );
-        if response.stop == missions_bench::model::StopReason::ToolCalls
-            && response.usage.output_tokens.unwrap() < 160
-        {
-            let arguments: serde_json::Value = serde_json::from_str(&call.arguments).unwrap();
-            assert!(arguments.is_object(), "{family:?}: {}", call.arguments);
-            completed += 1;
+        for (budget, sample) in [
+            (40usize, 0u64),
+            (48, 1),
+            (96, 2),
+            (160, 3),
+            (160, 4),
+            (64, 5),
+        ] {
+            let mut config = model_config(&fixture.folder, budget);
+            config.constrained_tool_calls = Some(true);
+            config.temperature = Some(1.0);
+            config.seed = Some(sample);
+            // Random weights seldom open a call on their own: most runs use a template whose
+            // generation prompt opens one, as tool_choice=required does.
+            if sample % 3 != 2 {
+                config.chat_template = Some(opens_a_call.display().to_string());
+            }
+            let backend = CandleBackend::load(
+                ModelInfo {
+                    name: "tiny".into(),
+                    provider: "candle",
+                },
+                &config,
+            )
+            .unwrap();
+            let messages = vec![
+                Message::system("You are a worker."),
+                Message::user("List the files."),
+            ];
+            let engine = backend.engine();
+            let mut trajectory = engine.new_trajectory(0);
+            let request = ChatRequest {
+                messages: &messages,
+                tools: &tools,
+                max_output_tokens: None,
+                on_retry: None,
+            };
+            let response = engine.complete(&mut trajectory, &request).unwrap();
+            let output_tokens = response.usage.output_tokens.unwrap() as usize;
+            assert!(
+                output_tokens <= budget,
+                "{family:?}: {output_tokens} > {budget}"
+            );
+            for call in &response.tool_calls {
+                let spec = tools.iter().find(|t| t.name == call.name).unwrap();
+                let arguments: serde_json::Value = serde_json::from_str(&call.arguments)
+                    .unwrap_or_else(|e| panic!("{family:?}: {e}: {}", call.arguments));
+                Schema::compile_arguments(&spec.parameters)
+                    .validate(&arguments)
+                    .unwrap_or_else(|e| panic!("{family:?}: {e}: {}", call.arguments));
+                calls += 1;
+            }
+            assert!(response.tool_calls.len() <= 1);
         }
     }
-    assert!(
-        completed >= 2,
-        "most constrained calls complete within the token budget"
-    );
+    // Every run with the opening template writes a call, however short its budget.
+    assert!(calls >= 12, "random weights wrote {calls} calls");
 }

@@ -10,7 +10,7 @@ use std::time::Instant;
 use candle_core::Tensor;
 use tokenizers::Tokenizer;
 
-use super::constrain::ToolCallConstraint;
+use super::constrain::ReplyConstraint;
 use super::kv::KvCache;
 use super::sampling::{Sampler, SamplingParams};
 use super::template::ChatTemplate;
@@ -23,6 +23,8 @@ use crate::model::{
 
 /// Prefill is done in chunks of this many tokens, bounding the attention scores' memory.
 const PREFILL_CHUNK: usize = 512;
+/// Prompt tokens whose text is checked for a tool call the prompt opens.
+const PROMPT_TAIL_TOKENS: usize = 8;
 /// Finished trajectories kept for other agents to start from.
 const SHARED_PREFIXES: usize = 4;
 
@@ -34,7 +36,7 @@ pub struct GenerationParams {
     pub max_context: usize,
     /// Let new trajectories start from the KV state of finished ones with the same beginning.
     pub share_prefixes: bool,
-    /// Make every reply exactly one syntactically valid tool call.
+    /// Hold a reply's tool call (when it writes one) to the tool's schema and the token budget.
     pub constrained_tool_calls: bool,
 }
 
@@ -221,20 +223,27 @@ impl LocalEngine {
                 ),
             });
         }
-        let constraint =
-            (self.params.constrained_tool_calls && !request.tools.is_empty()).then(|| {
-                ToolCallConstraint::new(
-                    self.tool_format,
-                    request.tools.iter().map(|t| t.name.clone()).collect(),
-                )
-            });
-        // Constrained generation can only write the template's own format; free generation is
-        // parsed leniently, and what needed leniency is flagged recovered.
-        let leniency = match constraint {
-            Some(_) => Leniency::Strict,
-            None => Leniency::Lenient,
+        let budget = self
+            .params
+            .max_new_tokens
+            .min(request.max_output_tokens.map_or(usize::MAX, |n| n as usize))
+            .min(max_context.saturating_sub(prompt.len() + 1))
+            .max(1);
+        let mut opened_by_prompt = None;
+        let constraint = if self.params.constrained_tool_calls && !request.tools.is_empty() {
+            let tail_from = prompt.len().saturating_sub(PROMPT_TAIL_TOKENS);
+            let tail = self
+                .tokenizer
+                .decode(&prompt[tail_from..], false)
+                .map_err(engine_error)?;
+            let (constraint, opened) =
+                ReplyConstraint::new(self.tool_format, request.tools, budget).after_prompt(&tail);
+            opened_by_prompt = opened;
+            Some(constraint)
+        } else {
+            None
         };
-        let generation = self.generate(trajectory, &prompt, max_context, constraint)?;
+        let generation = self.generate(trajectory, &prompt, budget, constraint)?;
         trajectory.calls += 1;
         trajectory.messages_consumed = request.messages.len() + 1;
         trajectory.ended_with_stop = generation.stopped;
@@ -247,15 +256,21 @@ impl LocalEngine {
             }
             _ => generation.ids.clone(),
         };
-        let text = self
+        let mut text = self
             .tokenizer
             .decode(&visible, false)
             .map_err(engine_error)?;
+        if let Some(opening) = opened_by_prompt {
+            // The call began in the prompt: its parser sees it from its opening.
+            text.insert_str(0, &opening);
+        }
         let parsed = parse_tool_calls(
             self.tool_format,
             &text,
             &format!("call_{}_", trajectory.calls),
-            leniency,
+            // Every reply is read leniently: under constraint a call opened by a fence or a bare
+            // object is schema-valid but not in the template's format, and is flagged recovered.
+            Leniency::Lenient,
         );
         let prefilled = generation.prompt_tokens - generation.cached_tokens;
         let decoded = generation.ids.len().saturating_sub(1);
@@ -307,8 +322,8 @@ impl LocalEngine {
         &self,
         trajectory: &mut Trajectory,
         prompt: &[u32],
-        max_context: usize,
-        mut constraint: Option<ToolCallConstraint>,
+        budget: usize,
+        mut constraint: Option<ReplyConstraint>,
     ) -> Result<Generation, ModelError> {
         let started = Instant::now();
         // Never reuse everything: the last prompt token must be run to get the next logits.
@@ -322,16 +337,8 @@ impl LocalEngine {
         }
         trajectory.cache.truncate(reuse);
         trajectory.cached.truncate(reuse);
-        // Under constraint the opening of the call is written for the model, prefilled with the
-        // prompt.
-        let forced_opening = match &constraint {
-            Some(constraint) => self.encode(constraint.opening())?,
-            None => Vec::new(),
-        };
-        let mut feed = prompt[reuse..].to_vec();
-        feed.extend(&forced_opening);
         let mut logits: Option<Tensor> = None;
-        for chunk in feed.chunks(PREFILL_CHUNK) {
+        for chunk in prompt[reuse..].chunks(PREFILL_CHUNK) {
             logits = Some(
                 self.transformer
                     .forward(chunk, &mut trajectory.cache, false)
@@ -342,74 +349,94 @@ impl LocalEngine {
         let mut logits = logits.ok_or_else(|| engine_error("nothing to prefill"))?;
         let prefill_ms = millis(started.elapsed());
         let decode_started = Instant::now();
-        let mut ids = forced_opening;
+        let mut ids: Vec<u32> = Vec::new();
+        // How many of `ids` are in the cache.
+        let mut fed = 0;
         let mut first_token_ms = 0.0;
-        let budget = self
-            .params
-            .max_new_tokens
-            .min(max_context.saturating_sub(prompt.len() + 1))
-            .max(1);
+        let texts: &[String] = if constraint.is_some() {
+            self.token_texts()
+        } else {
+            &[]
+        };
         let stopped = loop {
             let logits_vec: Vec<f32> = logits
                 .squeeze(0)
                 .and_then(|l| l.to_vec1())
                 .map_err(engine_error)?;
-            let token = match &constraint {
-                None => trajectory.sampler.sample_slice(&logits_vec),
+            let token = match constraint.as_mut() {
+                None => Some(trajectory.sampler.sample_slice(&logits_vec)),
                 Some(constraint) => {
-                    let texts = self.token_texts();
+                    constraint.set_remaining(budget.saturating_sub(ids.len()));
+                    let in_call = constraint.in_call();
+                    let constraint = &*constraint;
                     let allowed = |id: u32| {
-                        !self.special_ids.contains(&id)
+                        !(in_call && self.special_ids.contains(&id))
                             && texts
                                 .get(id as usize)
                                 .is_some_and(|t| constraint.accepts(t))
                     };
-                    match trajectory.sampler.sample_allowed(&logits_vec, allowed) {
-                        Some(token) => token,
-                        // No token can continue the call: stop; the parser reports it malformed.
-                        None => break false,
-                    }
+                    trajectory.sampler.sample_allowed(&logits_vec, allowed)
                 }
             };
             if first_token_ms == 0.0 {
                 first_token_ms = millis(started.elapsed());
             }
-            ids.push(token);
-            if let Some(constraint) = constraint.as_mut() {
-                let piece = self
-                    .token_texts()
-                    .get(token as usize)
-                    .cloned()
-                    .unwrap_or_default();
-                if let Some(forced) = constraint.push(&piece) {
-                    let forced = self.encode(forced)?;
-                    if constraint.is_done() {
-                        // The call is complete: close it and end the turn.
-                        ids.extend(forced);
-                        ids.extend(self.end_of_turn_id);
+            // What follows the token: text written for the model, and whether the turn ends.
+            let mut forced = String::new();
+            let mut ends = false;
+            match (token, constraint.as_mut()) {
+                (Some(token), None) => {
+                    ids.push(token);
+                    ends = self.stop_ids.contains(&token);
+                }
+                (Some(token), Some(constraint)) => {
+                    ids.push(token);
+                    let in_prose = !constraint.in_call();
+                    constraint.push(texts.get(token as usize).map_or("", String::as_str));
+                    if in_prose && !constraint.in_call() && self.stop_ids.contains(&token) {
                         break true;
                     }
-                    let mut step = vec![token];
-                    step.extend(&forced);
-                    ids.extend(&forced);
-                    logits = self
-                        .transformer
-                        .forward(&step, &mut trajectory.cache, false)
-                        .map_err(engine_error)?;
-                    trajectory.cached.extend(step);
-                    continue;
+                    forced = constraint.take_forced();
+                    // Near the budget the call is finished for the model, within the budget.
+                    let remaining = budget.saturating_sub(ids.len());
+                    if constraint.in_call() && remaining <= constraint.completion_tokens() {
+                        forced.push_str(&constraint.completion().unwrap_or_default());
+                        ends = true;
+                    } else if constraint.is_done() {
+                        forced.push_str(constraint.closing());
+                        ends = true;
+                    }
                 }
-            } else if self.stop_ids.contains(&token) {
+                // No token can continue the call: it is finished for the model.
+                (None, Some(constraint)) if constraint.in_call() => {
+                    forced = constraint.completion().unwrap_or_default();
+                    ends = true;
+                }
+                (None, _) => break false,
+            }
+            let forced = if forced.is_empty() {
+                Vec::new()
+            } else {
+                self.encode(&forced)?
+            };
+            ids.extend(&forced);
+            if ends {
+                if constraint.is_some() {
+                    ids.extend(self.end_of_turn_id);
+                }
                 break true;
             }
             if ids.len() >= budget {
                 break false;
             }
+            // The sampled token and the text forced after it run in one step.
+            let step = ids[fed..].to_vec();
+            fed = ids.len();
             logits = self
                 .transformer
-                .forward(&[token], &mut trajectory.cache, false)
+                .forward(&step, &mut trajectory.cache, false)
                 .map_err(engine_error)?;
-            trajectory.cached.push(token);
+            trajectory.cached.extend(step);
         };
         Ok(Generation {
             ids,

@@ -10,6 +10,7 @@ pub mod gguf_tokenizer;
 pub mod kv;
 pub mod load;
 pub mod sampling;
+pub mod schema;
 pub mod shape;
 pub mod template;
 pub mod toolcall;
