@@ -2,7 +2,7 @@
 //! columns, `schema_version` in every row, null where a number is unknown (never zero).
 
 /// Bumped whenever a column is added, removed or changes meaning.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 crate::table_rows! {
 /// One mission x pairing x repeat.
@@ -140,6 +140,12 @@ pub struct RunRow in "runs" {
     pub milestone: Option<String>,
     pub feature: Option<String>,
     pub round: Option<u32>,
+    /// The seed the run's model session was given (local models sample from it; remote
+    /// servers are not sent it).
+    pub seed: Option<u64>,
+    /// The temperature the run's model samples at: a local model's (0 is greedy), a remote
+    /// model's `params.temperature`; null where unknown or not sampled.
+    pub temperature: Option<f64>,
     pub outcome: String,
     pub turns: u32,
     pub tool_calls: u64,

@@ -9,7 +9,7 @@ use super::stats::{
     cluster_bootstrap, mcnemar_exact, paired_bootstrap, pass_at_k, pass_hat_k, Interval,
 };
 use super::text::{optional, percent, render, seconds, tokens};
-use crate::metrics::{MilestoneRow, MissionRow, Tables, TurnRow};
+use crate::metrics::{MilestoneRow, MissionRow, RunRow, Tables, TurnRow};
 
 /// Bootstrap resamples and the seed they are drawn with: fixed, so a comparison is reproducible.
 const RESAMPLES: usize = 2000;
@@ -102,6 +102,8 @@ pub struct PairingSummary {
     pub findings_per_mission: BTreeMap<String, f64>,
     /// Cached input over all input, by role, over turns whose numbers are known.
     pub cache_read_share_by_role: BTreeMap<String, f64>,
+    /// What a reader must know before trusting these numbers (greedy repeats).
+    pub warnings: Vec<String>,
 }
 
 impl PairingSummary {
@@ -160,7 +162,11 @@ pub fn compare(tables: &[Tables]) -> Vec<PairingSummary> {
     let mut missions: BTreeMap<&str, Vec<&MissionRow>> = BTreeMap::new();
     let mut milestones: BTreeMap<&str, Vec<&MilestoneRow>> = BTreeMap::new();
     let mut turns: BTreeMap<&str, Vec<&TurnRow>> = BTreeMap::new();
+    let mut runs: BTreeMap<&str, Vec<&RunRow>> = BTreeMap::new();
     for table in tables {
+        for row in &table.runs {
+            runs.entry(row.pairing.as_str()).or_default().push(row);
+        }
         for row in &table.turns {
             turns.entry(row.pairing.as_str()).or_default().push(row);
         }
@@ -243,7 +249,16 @@ pub fn compare(tables: &[Tables]) -> Vec<PairingSummary> {
                     entry.1 += input;
                 }
             }
+            let max_repeats = by_mission.values().map(|(_, n)| *n).max().unwrap_or(0);
+            let warnings = greedy_repeats(
+                pairing,
+                max_repeats,
+                runs.get(pairing).map_or(&[][..], Vec::as_slice),
+            )
+            .into_iter()
+            .collect();
             PairingSummary {
+                warnings,
                 pairing: pairing.to_string(),
                 suites: rows
                     .iter()
@@ -323,6 +338,34 @@ pub fn compare(tables: &[Tables]) -> Vec<PairingSummary> {
                     .collect(),
             }
         })
+        .collect()
+}
+
+/// A warning when a pairing's repeats of a mission cannot differ: every agent run is a local
+/// model at temperature 0 (greedy) or a deterministic provider (oracle, nop), with at least one
+/// local model. Remote models may sample on the server whatever their temperature, so a pairing
+/// with any is never called greedy.
+fn greedy_repeats(pairing: &str, repeats: u64, runs: &[&RunRow]) -> Option<String> {
+    let local = runs.iter().any(|r| r.provider == "candle");
+    let sampled = runs.iter().any(|r| match r.provider.as_str() {
+        "candle" => r.temperature.is_some_and(|t| t > 0.0),
+        "oracle" | "nop" => false,
+        _ => true,
+    });
+    (repeats > 1 && local && !sampled).then(|| {
+        format!(
+            "pairing `{pairing}`: its repeats are greedy (every local model at temperature 0), so \
+             they are identical and pass@k means nothing; give the models a temperature above 0"
+        )
+    })
+}
+
+/// Each pairing's warnings, one line each (empty when there are none).
+pub fn render_warnings(summaries: &[PairingSummary]) -> String {
+    summaries
+        .iter()
+        .flat_map(|s| &s.warnings)
+        .map(|w| format!("warning: {w}\n"))
         .collect()
 }
 
@@ -620,6 +663,9 @@ pub fn render_markdown(summaries: &[PairingSummary], differences: &[PairedDiffer
                 interval(d.wall_s_difference_ci, 1.0, 1),
             ));
         }
+    }
+    for warning in summaries.iter().flat_map(|s| &s.warnings) {
+        out.push_str(&format!("\n> **Warning:** {warning}\n"));
     }
     out
 }

@@ -175,6 +175,12 @@ impl RunInfo {
             self.repeats.to_string(),
             other.repeats.to_string(),
         );
+        // Runs from before seeds were always recorded ran with the default, 0.
+        differ(
+            "seed",
+            self.seed.unwrap_or(0).to_string(),
+            other.seed.unwrap_or(0).to_string(),
+        );
         differ(
             "environment",
             self.environment_hash.clone(),

@@ -14,6 +14,7 @@ mod process_tree;
 mod remote_api;
 mod remote_mission;
 mod resume;
+mod sampling;
 mod shards;
 mod spec_errors;
 mod statistics;

@@ -417,6 +417,7 @@ impl Relay {
             role,
             task,
             mission: self.mission.clone(),
+            seed: 0,
         })
     }
 }

@@ -125,9 +125,15 @@ impl LocalEngine {
         }
     }
 
-    pub fn new_trajectory(&self, seed_offset: u64) -> Trajectory {
+    /// A new trajectory whose sampler is seeded from the model's seed and `context_seed` (the
+    /// agent run's own, derived from where the run sits in the benchmark), never from the order
+    /// in which trajectories start.
+    pub fn new_trajectory(&self, context_seed: u64) -> Trajectory {
         let sampling = SamplingParams {
-            seed: self.params.sampling.seed.wrapping_add(seed_offset),
+            seed: crate::rng::derive_seed(&[
+                &self.params.sampling.seed.to_le_bytes(),
+                &context_seed.to_le_bytes(),
+            ]),
             ..self.params.sampling
         };
         Trajectory {
@@ -322,6 +328,11 @@ impl LocalEngine {
         };
         let mut feed = prompt[reuse..].to_vec();
         feed.extend(&forced_opening);
+        // The repetition penalty sees the trajectory as it now stands.
+        trajectory.sampler.clear_window();
+        for token in prompt.iter().chain(&forced_opening) {
+            trajectory.sampler.observe(*token);
+        }
         let mut logits: Option<Tensor> = None;
         for chunk in feed.chunks(PREFILL_CHUNK) {
             logits = Some(
@@ -367,6 +378,7 @@ impl LocalEngine {
                 first_token_ms = millis(started.elapsed());
             }
             ids.push(token);
+            trajectory.sampler.observe(token);
             if let Some(constraint) = constraint.as_mut() {
                 let piece = self
                     .token_texts()
@@ -384,6 +396,9 @@ impl LocalEngine {
                     let mut step = vec![token];
                     step.extend(&forced);
                     ids.extend(&forced);
+                    for token in &forced {
+                        trajectory.sampler.observe(*token);
+                    }
                     logits = self
                         .transformer
                         .forward(&step, &mut trajectory.cache, false)
