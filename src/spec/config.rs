@@ -370,8 +370,7 @@ impl Config {
                     && matches!(
                         key,
                         "temperature" | "top_p" | "top_k" | "min_p" | "repetition_penalty" | "seed"
-                    )
-                {
+                    ) {
                     format!(
                         "; for {} models put it in `params`",
                         model.provider.as_str()
@@ -711,7 +710,10 @@ mod tests {
             "default_pairing = \"p\"\n[models.r]\nprovider = \"openai\"\nmodel = \"x\"\ntop_k = 40\n",
         )
         .unwrap_err();
-        assert!(remote.to_string().contains("put it in `params`"), "{remote}");
+        assert!(
+            remote.to_string().contains("put it in `params`"),
+            "{remote}"
+        );
         let remote = ModelConfig {
             provider: Provider::Openai,
             params: Some(serde_json::json!({"temperature": 0.2})),

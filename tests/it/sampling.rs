@@ -15,7 +15,9 @@ use crate::common::{
     tiny_suite, wait_for_finished,
 };
 
-/// A config with the fixture model at `temperature` in every role but the orchestrator.
+/// A config with the fixture model at `temperature` in every role but the orchestrator. Prefix
+/// sharing is off: with it on the tokens are the same, but which finished trajectory's cache a
+/// new one starts from depends on what finished first, and so do the cache-read columns.
 fn write_config(dir: &Path, temperature: f64) -> String {
     write_hf_folder(
         &dir.join("models/tiny"),
@@ -28,6 +30,7 @@ fn write_config(dir: &Path, temperature: f64) -> String {
          [models.oracle]\nprovider = \"oracle\"\n\
          [models.tiny]\nprovider = \"candle\"\npath = \"models/tiny\"\nmax_new_tokens = 16\n\
          max_context = 8192\ntemperature = {temperature}\ntop_k = 200\nrepetition_penalty = 1.1\n\
+         share_prefixes = false\n\
          [pairings.sampled]\norchestrator = \"oracle\"\nworker = \"tiny\"\nvalidator = \"tiny\"\n"
     );
     let path = dir.join("bench.toml");
@@ -84,7 +87,10 @@ fn sampled_runs_repeat_with_any_jobs_and_after_a_resume() {
     let suite = tiny_suite().display().to_string();
     let run = |name: &str, more: &[&str]| {
         let out = dir.path().join(name);
-        let report = report_of(&missions_bench(&args(&suite, &config, &out, more), dir.path()));
+        let report = report_of(&missions_bench(
+            &args(&suite, &config, &out, more),
+            dir.path(),
+        ));
         std::path::PathBuf::from(report)
     };
     let one = run("one", &["--jobs", "1"]);
@@ -139,7 +145,12 @@ fn sampled_runs_repeat_with_any_jobs_and_after_a_resume() {
     assert_eq!(replies(&report), first);
 
     // A resume must be given the run's seed.
-    let mut reseeded = args(&suite, &config, &out, &["--resume", report.to_str().unwrap()]);
+    let mut reseeded = args(
+        &suite,
+        &config,
+        &out,
+        &["--resume", report.to_str().unwrap()],
+    );
     reseeded.extend(["--seed", "9"]);
     let output = missions_bench(&reseeded, dir.path());
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));

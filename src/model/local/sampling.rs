@@ -405,7 +405,10 @@ mod tests {
         );
         // Past the first 256 candidates, the rest of the vocabulary is searched.
         let worst = argmin(&logits);
-        assert_eq!(sampler.sample_allowed(&logits, |id| id == worst), Some(worst));
+        assert_eq!(
+            sampler.sample_allowed(&logits, |id| id == worst),
+            Some(worst)
+        );
         assert_eq!(sampler.sample_allowed(&logits, |_| false), None);
         // The best token accepted: the constraint is asked once.
         let asked = Cell::new(0);
@@ -507,7 +510,9 @@ mod tests {
     #[test]
     fn top_p_over_a_large_vocabulary_keeps_the_smallest_head() {
         // 5000 tokens: the head is found over several partial sorts.
-        let logits: Vec<f32> = (0..5000).map(|i| ((i * 7919) % 5000) as f32 / 500.0).collect();
+        let logits: Vec<f32> = (0..5000)
+            .map(|i| ((i * 7919) % 5000) as f32 / 500.0)
+            .collect();
         let sampler = Sampler::new(SamplingParams {
             top_p: 0.9,
             ..sampling(1.0)
@@ -544,9 +549,18 @@ mod tests {
         let mut sampler = Sampler::new(params);
         sampler.observe(4);
         let full = distribution(&sampler, &logits);
-        let mass: f64 = (0..8).filter(|id| allowed(*id)).map(|id| full[id as usize]).sum();
+        let mass: f64 = (0..8)
+            .filter(|id| allowed(*id))
+            .map(|id| full[id as usize])
+            .sum();
         let expected: Vec<f64> = (0..8u32)
-            .map(|id| if allowed(id) { full[id as usize] / mass } else { 0.0 })
+            .map(|id| {
+                if allowed(id) {
+                    full[id as usize] / mass
+                } else {
+                    0.0
+                }
+            })
             .collect();
         assert!(expected[3] == 0.0, "token 3 lies outside the nucleus");
         let draws = 200_000;
@@ -567,7 +581,9 @@ mod tests {
 
     #[test]
     fn a_constraint_that_accepts_the_draw_is_asked_once_and_changes_nothing() {
-        let logits: Vec<f32> = (0..3000).map(|i| ((i * 31) % 3000) as f32 / 300.0).collect();
+        let logits: Vec<f32> = (0..3000)
+            .map(|i| ((i * 31) % 3000) as f32 / 300.0)
+            .collect();
         let params = SamplingParams {
             top_k: 100,
             ..sampling(1.0)
@@ -599,7 +615,7 @@ mod tests {
                 id < 100
             })
             .unwrap();
-        assert!(token < 100 && token >= 95, "{token}");
+        assert!((95..100).contains(&token), "{token}");
         let asked = asked.into_inner();
         let distinct: BTreeSet<_> = asked.iter().collect();
         assert_eq!(distinct.len(), asked.len(), "a token was asked about twice");
