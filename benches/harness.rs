@@ -175,6 +175,8 @@ fn agent_turn(c: &mut Criterion) {
         system_prompt: "You are a worker.".repeat(40),
         user_prompt: "Implement the feature.".repeat(40),
         limits: AgentLimits::with_max_turns(TURNS + 1),
+        seed: None,
+        temperature: None,
     };
     let mut group = c.benchmark_group("harness");
     group.sample_size(20);

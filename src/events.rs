@@ -267,6 +267,12 @@ pub enum Event {
         milestone: Option<MilestoneId>,
         feature: Option<FeatureId>,
         round: Option<u32>,
+        /// The seed the run's model session was given (journals before it have none).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seed: Option<u64>,
+        /// The temperature the run's model samples at, where the config says.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        temperature: Option<f64>,
     },
     Turn {
         run: u32,

@@ -62,6 +62,10 @@ pub struct AgentRunSpec {
     pub system_prompt: String,
     pub user_prompt: String,
     pub limits: AgentLimits,
+    /// The seed the run's model session was given, for the journal.
+    pub seed: Option<u64>,
+    /// The temperature the run's model samples at, where known, for the journal.
+    pub temperature: Option<f64>,
 }
 
 /// Whether the mission's budget allows another model call, and charging calls to it.
@@ -129,6 +133,8 @@ pub async fn run_agent_deferred(
         milestone: spec.milestone.clone(),
         feature: spec.feature.clone(),
         round: spec.round,
+        seed: spec.seed,
+        temperature: spec.temperature,
     });
     let mut transcript =
         Transcript::create(context.transcript_path).with_redactor(context.redactor.clone());

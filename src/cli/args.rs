@@ -185,7 +185,9 @@ pub struct RunArgs {
     /// Config file with models and pairings [default: ./missions-bench.toml if present, else the embedded default].
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Seed recorded in run.json, for comparing runs of sampling models.
+    /// The run's seed [default: 0]. Each agent run's sampling seed is derived from it and the
+    /// run's place (pairing, mission, repeat, agent run number), so the same command gives the
+    /// same tokens with any --jobs and after --resume (which must be given the same seed).
     #[arg(long)]
     pub seed: Option<u64>,
     /// Override a budget of every mission, e.g. `--budget max_turns=20 --budget max_rounds=2`

@@ -834,6 +834,11 @@ fn compare_reports(args: args::CompareArgs) -> ExitCode {
                     crate::report::compare::render_differences(&differences)
                 );
             }
+            let warnings = crate::report::compare::render_warnings(&summaries);
+            if !warnings.is_empty() {
+                println!();
+                print!("{warnings}");
+            }
         }
         Format::Markdown => print!(
             "{}",

@@ -47,6 +47,8 @@ struct RunAcc {
     milestone: Option<String>,
     feature: Option<String>,
     round: Option<u32>,
+    seed: Option<u64>,
+    temperature: Option<f64>,
     started_at_ms: i64,
     outcome: Option<AgentOutcome>,
     turns: u32,
@@ -149,8 +151,12 @@ fn apply(acc: &mut MissionAcc, key: &MissionKey, run_id: &str, record: &EventRec
             milestone,
             feature,
             round,
+            seed,
+            temperature,
         } => {
             let entry = acc.runs.entry(*run).or_default();
+            entry.seed = *seed;
+            entry.temperature = *temperature;
             entry.parent = *parent;
             entry.role = Some(*role);
             entry.model = model.clone();
@@ -633,6 +639,8 @@ fn emit_rows(
             milestone: run.milestone.clone(),
             feature: run.feature.clone(),
             round: run.round,
+            seed: run.seed,
+            temperature: run.temperature,
             outcome: run
                 .outcome
                 .map_or("unfinished", AgentOutcome::as_str)

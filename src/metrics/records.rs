@@ -146,6 +146,12 @@ pub struct RunRow in "runs" {
     pub milestone: Option<String>,
     pub feature: Option<String>,
     pub round: Option<u32>,
+    /// The seed the run's model session was given (local models sample from it; remote
+    /// servers are not sent it).
+    pub seed: Option<u64>,
+    /// The temperature the run's model samples at: a local model's (0 is greedy), a remote
+    /// model's `params.temperature`; null where unknown or not sampled.
+    pub temperature: Option<f64>,
     pub outcome: String,
     pub turns: u32,
     pub tool_calls: u64,

@@ -412,6 +412,8 @@ mod tests {
             milestone: milestone.map(MilestoneId::new),
             feature: None,
             round: milestone.map(|_| 1),
+            seed: None,
+            temperature: None,
         }
     }
 

@@ -60,12 +60,17 @@ pub struct RunSettings {
     pub keep_workspaces: bool,
     pub command_line: Vec<String>,
     pub harness: HarnessInfo,
+    /// The run's seed ([`DEFAULT_SEED`] when not given): each agent run's sampling seed is
+    /// derived from it and the run's place (pairing, mission, repeat, agent run number).
     pub seed: Option<u64>,
     /// Budget keys set on the command line, over every mission's own budget.
     pub budget: crate::spec::suite::BudgetOverrides,
     /// API keys and proxy settings for remote models.
     pub model_env: ModelEnv,
 }
+
+/// The run seed when `--seed` is not given.
+pub const DEFAULT_SEED: u64 = 0;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -501,7 +506,7 @@ pub async fn run_suite(
         models: models.clone(),
         repeats,
         jobs: settings.jobs,
-        seed: settings.seed,
+        seed: Some(settings.seed.unwrap_or(DEFAULT_SEED)),
         budget: crate::spec::suite::budget_override_map(&settings.budget),
         environment_hash: super::env::environment_hash(&suite.file.environment),
         host: HostInfo {
@@ -605,6 +610,7 @@ pub async fn run_suite(
         redactor,
         sandbox: sandbox_policy,
         stop: settings.stop.clone(),
+        seed: settings.seed.unwrap_or(DEFAULT_SEED),
     });
     let planned = runs.len();
     run_all(runs, context, emitter, settings.jobs).await;

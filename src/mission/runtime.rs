@@ -65,6 +65,21 @@ pub struct RunContext {
     pub sandbox: Option<SandboxPolicy>,
     /// The run's stop request (Ctrl-C).
     pub stop: Arc<crate::stop::StopSignal>,
+    /// The run's seed, from which each agent run's own is derived ([`agent_seed`]).
+    pub seed: u64,
+}
+
+/// An agent run's seed: a function of the run's seed and of the agent run's place in the run
+/// alone (never of when it started), so a command draws the same tokens with any `--jobs` and
+/// after `--resume`.
+pub fn agent_seed(run_seed: u64, pairing: &str, mission: &str, repeat: u32, run: u32) -> u64 {
+    crate::rng::derive_seed(&[
+        &run_seed.to_le_bytes(),
+        pairing.as_bytes(),
+        mission.as_bytes(),
+        &repeat.to_le_bytes(),
+        &run.to_le_bytes(),
+    ])
 }
 
 /// One mission under one pairing, one repeat.
@@ -205,6 +220,7 @@ pub struct MissionRuntime {
     /// The bare repository in the report folder that keeps the workspace after each finished
     /// agent run.
     checkpoints: PathBuf,
+    run_seed: u64,
 }
 
 /// One agent run to start: who, for what, with which tools and prompts.
@@ -493,6 +509,7 @@ impl MissionRuntime {
             stop: context.stop.clone(),
             replay: Mutex::new(replay),
             checkpoints,
+            run_seed: context.seed,
         };
         runtime.git(&["init", "-q"]).await?;
         std::fs::write(workspace_dir.join(".git/info/exclude"), GIT_EXCLUDES)
@@ -710,10 +727,18 @@ impl MissionRuntime {
         };
         let run = self.next_run.fetch_add(1, Ordering::SeqCst);
         let task_kind = task.kind();
+        let seed = agent_seed(
+            self.run_seed,
+            &self.key.pairing,
+            self.key.mission.as_str(),
+            self.key.repeat,
+            run,
+        );
         let mut session = model.backend.start_session(SessionContext {
             role,
             task,
             mission: self.mission.clone(),
+            seed,
         });
         let mut toolbox = RoleToolbox::new(self, run, kind);
         let spec = AgentRunSpec {
@@ -729,6 +754,8 @@ impl MissionRuntime {
             system_prompt: self.prompts.get(prompt).to_string(),
             user_prompt,
             limits: AgentLimits::with_max_turns(self.mission.budget.max_turns),
+            seed: Some(seed),
+            temperature: model.config.sampling_temperature(),
         };
         let mission = self.mission.clone();
         let classify = move |path: &str| {

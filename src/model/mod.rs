@@ -305,6 +305,11 @@ pub struct SessionContext {
     pub role: Role,
     pub task: AgentTask,
     pub mission: Arc<MissionSpec>,
+    /// The agent run's seed, derived from the run's seed and the run's place in it (pairing,
+    /// mission, repeat, agent run number): backends that sample seed from it, so the same
+    /// command draws the same tokens whatever the concurrency or resumes. Remote backends leave
+    /// sampling to the server and ignore it.
+    pub seed: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

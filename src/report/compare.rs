@@ -146,6 +146,8 @@ impl CallShares {
     fn cell(share: f64, count: u64) -> String {
         format!("{} ({count})", percent(share))
     }
+    /// What a reader must know before trusting these numbers (greedy repeats).
+    pub warnings: Vec<String>,
 }
 
 impl PairingSummary {
@@ -295,7 +297,16 @@ pub fn compare(tables: &[Tables]) -> Vec<PairingSummary> {
             for run in runs.get(pairing).into_iter().flatten() {
                 runs_by_role.entry(run.role.clone()).or_default().push(run);
             }
+            let max_repeats = by_mission.values().map(|(_, n)| *n).max().unwrap_or(0);
+            let warnings = greedy_repeats(
+                pairing,
+                max_repeats,
+                runs.get(pairing).map_or(&[][..], Vec::as_slice),
+            )
+            .into_iter()
+            .collect();
             PairingSummary {
+                warnings,
                 tool_calls_by_role: runs_by_role
                     .into_iter()
                     .filter_map(|(role, runs)| CallShares::of(runs).map(|shares| (role, shares)))
@@ -379,6 +390,34 @@ pub fn compare(tables: &[Tables]) -> Vec<PairingSummary> {
                     .collect(),
             }
         })
+        .collect()
+}
+
+/// A warning when a pairing's repeats of a mission cannot differ: every agent run is a local
+/// model at temperature 0 (greedy) or a deterministic provider (oracle, nop), with at least one
+/// local model. Remote models may sample on the server whatever their temperature, so a pairing
+/// with any is never called greedy.
+fn greedy_repeats(pairing: &str, repeats: u64, runs: &[&RunRow]) -> Option<String> {
+    let local = runs.iter().any(|r| r.provider == "candle");
+    let sampled = runs.iter().any(|r| match r.provider.as_str() {
+        "candle" => r.temperature.is_some_and(|t| t > 0.0),
+        "oracle" | "nop" => false,
+        _ => true,
+    });
+    (repeats > 1 && local && !sampled).then(|| {
+        format!(
+            "pairing `{pairing}`: its repeats are greedy (every local model at temperature 0), so \
+             they are identical and pass@k means nothing; give the models a temperature above 0"
+        )
+    })
+}
+
+/// Each pairing's warnings, one line each (empty when there are none).
+pub fn render_warnings(summaries: &[PairingSummary]) -> String {
+    summaries
+        .iter()
+        .flat_map(|s| &s.warnings)
+        .map(|w| format!("warning: {w}\n"))
         .collect()
 }
 
@@ -723,6 +762,9 @@ pub fn render_markdown(summaries: &[PairingSummary], differences: &[PairedDiffer
                 interval(d.wall_s_difference_ci, 1.0, 1),
             ));
         }
+    }
+    for warning in summaries.iter().flat_map(|s| &s.warnings) {
+        out.push_str(&format!("\n> **Warning:** {warning}\n"));
     }
     out
 }

@@ -186,6 +186,12 @@ impl RunInfo {
                 .join(", ")
         };
         differ("budget overrides", budget(self), budget(other));
+        // Runs from before seeds were always recorded ran with the default, 0.
+        differ(
+            "seed",
+            self.seed.unwrap_or(0).to_string(),
+            other.seed.unwrap_or(0).to_string(),
+        );
         differ(
             "environment",
             self.environment_hash.clone(),

@@ -69,9 +69,19 @@ pub struct ModelConfig {
     pub device: Option<String>,
     /// candle: `f32`, `bf16` or `f16` (safetensors; GGUF runs f32 activations).
     pub dtype: Option<String>,
-    /// candle: 0 is greedy.
+    /// candle: 0 (default) is greedy.
     pub temperature: Option<f64>,
+    /// candle: nucleus mass kept, in (0, 1]; 1 (default) keeps every token.
     pub top_p: Option<f64>,
+    /// candle: the most likely tokens kept; 0 (default) keeps every token.
+    pub top_k: Option<usize>,
+    /// candle: drop tokens less likely than this times the most likely one, in [0, 1]; 0
+    /// (default) is off.
+    pub min_p: Option<f64>,
+    /// candle: llama.cpp's repeat penalty over the trajectory's last 64 tokens, above 0; 1
+    /// (default) is off.
+    pub repetition_penalty: Option<f64>,
+    /// candle: the model's seed, mixed with each agent run's own (default 0).
     pub seed: Option<u64>,
     pub max_context: Option<usize>,
     pub max_new_tokens: Option<usize>,
@@ -104,6 +114,21 @@ pub struct ModelConfig {
 }
 
 impl ModelConfig {
+    /// The temperature this model samples at, where the config says: a `candle` model's
+    /// `temperature` (0, greedy, when left out), a remote model's `params.temperature` (the
+    /// server's own default when left out, unknown here); none for the oracle and nop.
+    pub fn sampling_temperature(&self) -> Option<f64> {
+        match self.provider {
+            Provider::Candle => Some(self.temperature.unwrap_or(0.0)),
+            Provider::Openai | Provider::Anthropic => self
+                .params
+                .as_ref()
+                .and_then(|p| p.get("temperature"))
+                .and_then(serde_json::Value::as_f64),
+            Provider::Oracle | Provider::Nop => None,
+        }
+    }
+
     /// Every provider-specific key that is set, with the providers it is for.
     fn provider_keys(&self) -> Vec<(&'static str, &'static [Provider])> {
         const CANDLE: &[Provider] = &[Provider::Candle];
@@ -119,6 +144,13 @@ impl ModelConfig {
             ("dtype", self.dtype.is_some(), CANDLE),
             ("temperature", self.temperature.is_some(), CANDLE),
             ("top_p", self.top_p.is_some(), CANDLE),
+            ("top_k", self.top_k.is_some(), CANDLE),
+            ("min_p", self.min_p.is_some(), CANDLE),
+            (
+                "repetition_penalty",
+                self.repetition_penalty.is_some(),
+                CANDLE,
+            ),
             ("seed", self.seed.is_some(), CANDLE),
             ("max_context", self.max_context.is_some(), CANDLE),
             ("max_new_tokens", self.max_new_tokens.is_some(), LIMITS),
@@ -335,8 +367,10 @@ impl Config {
                 }
                 let names: Vec<&str> = providers.iter().map(|p| p.as_str()).collect();
                 let hint = if model.provider.is_remote()
-                    && matches!(key, "temperature" | "top_p" | "seed")
-                {
+                    && matches!(
+                        key,
+                        "temperature" | "top_p" | "top_k" | "min_p" | "repetition_penalty" | "seed"
+                    ) {
                     format!(
                         "; for {} models put it in `params`",
                         model.provider.as_str()
@@ -371,6 +405,21 @@ impl Config {
                         errors.push(at(
                             &format!("models.{name}.temperature"),
                             format!("temperature {t} must be 0 or more"),
+                        ));
+                    }
+                    if let Some(p) = model.min_p.filter(|p| !(*p >= 0.0 && *p <= 1.0)) {
+                        errors.push(at(
+                            &format!("models.{name}.min_p"),
+                            format!("min_p {p} is outside [0, 1]"),
+                        ));
+                    }
+                    if let Some(r) = model
+                        .repetition_penalty
+                        .filter(|r| !(r.is_finite() && *r > 0.0))
+                    {
+                        errors.push(at(
+                            &format!("models.{name}.repetition_penalty"),
+                            format!("repetition_penalty {r} must be above 0 (1 is off)"),
                         ));
                     }
                 }
@@ -617,6 +666,61 @@ mod tests {
         .unwrap_err();
         assert_eq!(unknown.0[0].line, Some(3), "{unknown}");
         assert_eq!(unknown.0[0].field.as_deref(), Some("provider"));
+    }
+
+    #[test]
+    fn sampling_keys_are_checked_and_located() {
+        let model = |keys: &str| {
+            format!(
+                "default_pairing = \"p\"\n[models.m]\nprovider = \"candle\"\npath = \"m.gguf\"\n{keys}\n\
+                 [pairings.p]\norchestrator = \"m\"\nworker = \"m\"\nvalidator = \"m\"\n"
+            )
+        };
+        let config = Config::parse(
+            Path::new("c.toml"),
+            &model("temperature = 0.7\ntop_p = 0.95\ntop_k = 40\nmin_p = 0.05\nrepetition_penalty = 1.1\nseed = 3"),
+        )
+        .unwrap();
+        let m = &config.models["m"];
+        assert_eq!(
+            (m.top_k, m.min_p, m.repetition_penalty, m.seed),
+            (Some(40), Some(0.05), Some(1.1), Some(3))
+        );
+        assert_eq!(m.sampling_temperature(), Some(0.7));
+        for (keys, field, line, words) in [
+            ("min_p = 1.5", "models.m.min_p", 5, "outside [0, 1]"),
+            ("top_p = 0", "models.m.top_p", 5, "outside (0, 1]"),
+            ("temperature = -1", "models.m.temperature", 5, "0 or more"),
+            (
+                "seed = 1\nrepetition_penalty = 0",
+                "models.m.repetition_penalty",
+                6,
+                "above 0",
+            ),
+        ] {
+            let errors = Config::parse(Path::new("c.toml"), &model(keys)).unwrap_err();
+            assert_eq!(errors.0.len(), 1, "{errors}");
+            assert_eq!(errors.0[0].field.as_deref(), Some(field), "{errors}");
+            assert_eq!(errors.0[0].line, Some(line), "{errors}");
+            assert!(errors.0[0].message.contains(words), "{errors}");
+        }
+        // A remote model's sampling goes in `params`, and its temperature is read from there.
+        let remote = Config::parse(
+            Path::new("c.toml"),
+            "default_pairing = \"p\"\n[models.r]\nprovider = \"openai\"\nmodel = \"x\"\ntop_k = 40\n",
+        )
+        .unwrap_err();
+        assert!(
+            remote.to_string().contains("put it in `params`"),
+            "{remote}"
+        );
+        let remote = ModelConfig {
+            provider: Provider::Openai,
+            params: Some(serde_json::json!({"temperature": 0.2})),
+            ..ModelConfig::default()
+        };
+        assert_eq!(remote.sampling_temperature(), Some(0.2));
+        assert_eq!(ModelConfig::default().sampling_temperature(), None);
     }
 
     #[test]

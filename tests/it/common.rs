@@ -167,7 +167,8 @@ pub fn report_of(output: &std::process::Output) -> String {
         .to_string()
 }
 
-/// A table's columns that do not depend on when or under which id the run happened.
+/// A table's columns that do not depend on when or under which id the run happened (times,
+/// the process's memory and local models' raw usage, which holds timings, are measurements).
 pub fn stable_columns<R: missions_bench::metrics::table::TableRow>(
     rows: &[R],
 ) -> Vec<(&'static str, missions_bench::metrics::table::ColumnData)> {
@@ -178,6 +179,8 @@ pub fn stable_columns<R: missions_bench::metrics::table::TableRow>(
                 && !name.contains("_ms")
                 && !name.contains("per_s")
                 && !name.contains("wall")
+                && !name.contains("resident_bytes")
+                && *name != "raw_usage"
         })
         .collect()
 }

@@ -16,6 +16,7 @@ mod real_models;
 mod remote_api;
 mod remote_mission;
 mod resume;
+mod sampling;
 mod shards;
 mod spec_errors;
 mod statistics;

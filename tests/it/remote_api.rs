@@ -58,6 +58,7 @@ fn context() -> SessionContext {
         role: Role::Worker,
         task: AgentTask::Plan,
         mission: Arc::new(suite.missions[0].clone()),
+        seed: 0,
     }
 }
 

@@ -441,6 +441,7 @@ impl Relay {
             role,
             task,
             mission: self.mission.clone(),
+            seed: 0,
         })
     }
 }

@@ -127,9 +127,15 @@ impl LocalEngine {
         }
     }
 
-    pub fn new_trajectory(&self, seed_offset: u64) -> Trajectory {
+    /// A new trajectory whose sampler is seeded from the model's seed and `context_seed` (the
+    /// agent run's own, derived from where the run sits in the benchmark), never from the order
+    /// in which trajectories start.
+    pub fn new_trajectory(&self, context_seed: u64) -> Trajectory {
         let sampling = SamplingParams {
-            seed: self.params.sampling.seed.wrapping_add(seed_offset),
+            seed: crate::rng::derive_seed(&[
+                &self.params.sampling.seed.to_le_bytes(),
+                &context_seed.to_le_bytes(),
+            ]),
             ..self.params.sampling
         };
         Trajectory {
@@ -337,6 +343,11 @@ impl LocalEngine {
         }
         trajectory.cache.truncate(reuse);
         trajectory.cached.truncate(reuse);
+        // The repetition penalty sees the trajectory as it now stands.
+        trajectory.sampler.clear_window();
+        for token in prompt {
+            trajectory.sampler.observe(*token);
+        }
         let mut logits: Option<Tensor> = None;
         for chunk in prompt[reuse..].chunks(PREFILL_CHUNK) {
             logits = Some(
@@ -432,6 +443,9 @@ impl LocalEngine {
             // The sampled token and the text forced after it run in one step.
             let step = ids[fed..].to_vec();
             fed = ids.len();
+            for token in &step {
+                trajectory.sampler.observe(*token);
+            }
             logits = self
                 .transformer
                 .forward(&step, &mut trajectory.cache, false)

@@ -185,7 +185,6 @@ pub struct CandleBackend {
     info: ModelInfo,
     engine: Arc<LocalEngine>,
     stats: ModelStats,
-    sessions: std::sync::atomic::AtomicU64,
 }
 
 impl CandleBackend {
@@ -309,11 +308,7 @@ impl CandleBackend {
         let parameters = transformer.shape.parameters();
         let shape = transformer.shape.clone();
         let params = GenerationParams {
-            sampling: SamplingParams {
-                temperature: config.temperature.unwrap_or(0.0),
-                top_p: config.top_p.unwrap_or(1.0),
-                seed: config.seed.unwrap_or(0),
-            },
+            sampling: SamplingParams::of_config(config),
             max_new_tokens: config.max_new_tokens.unwrap_or(DEFAULT_MAX_NEW_TOKENS),
             max_context,
             share_prefixes: config.share_prefixes.unwrap_or(true),
@@ -351,7 +346,6 @@ impl CandleBackend {
             info,
             engine: Arc::new(engine),
             stats,
-            sessions: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -365,14 +359,12 @@ impl ModelBackend for CandleBackend {
         &self.info
     }
 
-    fn start_session(&self, _context: SessionContext) -> Box<dyn ModelSession> {
-        // Each trajectory gets its own stream of random numbers, in the order runs start.
-        let index = self
-            .sessions
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    fn start_session(&self, context: SessionContext) -> Box<dyn ModelSession> {
+        // Each trajectory draws from its own stream, seeded by the agent run it serves, so the
+        // tokens do not depend on how many runs go at once or which ran before.
         Box::new(CandleSession {
             engine: self.engine.clone(),
-            trajectory: Some(self.engine.new_trajectory(index)),
+            trajectory: Some(self.engine.new_trajectory(context.seed)),
         })
     }
 
