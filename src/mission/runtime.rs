@@ -16,8 +16,8 @@ use crate::events::{
 };
 use crate::model::secret::Redactor;
 use crate::model::{millis, AgentTask, ModelRegistry, SessionContext, Usage};
-use crate::spec::mission::NetworkAccess;
 use crate::spec::findings::{group_findings, superseded};
+use crate::spec::mission::NetworkAccess;
 use crate::spec::{
     Budget, Feature, Finding, FindingSource, Milestone, MilestoneId, MissionSpec, Pairing, Role,
     Severity, Verify,
@@ -869,11 +869,10 @@ impl MissionRuntime {
             .filter(|t| t.open)
             .map(|t| t.finding.clone())
             .collect();
-        let replaced: Vec<String> =
-            superseded(&finding, &open, &self.state.features(), &raised)
-                .into_iter()
-                .map(|f| f.id.clone())
-                .collect();
+        let replaced: Vec<String> = superseded(&finding, &open, &self.state.features(), &raised)
+            .into_iter()
+            .map(|f| f.id.clone())
+            .collect();
         for tracked in findings.iter_mut() {
             if replaced.contains(&tracked.finding.id) {
                 tracked.open = false;

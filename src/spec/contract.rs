@@ -456,11 +456,7 @@ pub fn validate_fix_features(
         }
     }
     for (index, feature) in fixes.iter().enumerate() {
-        if existing
-            .iter()
-            .chain(accepted)
-            .any(|f| f.id == feature.id)
-        {
+        if existing.iter().chain(accepted).any(|f| f.id == feature.id) {
             out.push(Violation::new(
                 Table::Feature,
                 Some(index),
@@ -497,7 +493,10 @@ pub fn validate_fix_features(
         }
         let mut touched: BTreeSet<usize> = BTreeSet::new();
         for finding in &feature.addresses {
-            match groups.iter().position(|g| g.ids().contains(finding.as_str())) {
+            match groups
+                .iter()
+                .position(|g| g.ids().contains(finding.as_str()))
+            {
                 Some(group) => {
                     touched.insert(group);
                 }
@@ -510,7 +509,10 @@ pub fn validate_fix_features(
             }
         }
         if touched.len() > 1 {
-            let names: Vec<String> = touched.iter().map(|&g| groups[g].concern.to_string()).collect();
+            let names: Vec<String> = touched
+                .iter()
+                .map(|&g| groups[g].concern.to_string())
+                .collect();
             out.push(Violation::new(
                 Table::Feature,
                 Some(index),

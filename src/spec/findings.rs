@@ -377,7 +377,12 @@ title = "a finding of the milestone as a whole"
         let open = pick(
             &raised,
             &[
-                "F2-m1-r1", "F4-m1-r1", "F5-m1-r1", "F8-m1-r2", "F9-m1-r2", "F10-m1-r2",
+                "F2-m1-r1",
+                "F4-m1-r1",
+                "F5-m1-r1",
+                "F8-m1-r2",
+                "F9-m1-r2",
+                "F10-m1-r2",
             ],
         );
         let groups = group_findings(&open, &features, &raised);
@@ -415,7 +420,11 @@ title = "a finding of the milestone as a whole"
             .into_iter()
             .map(|f| f.id.as_str())
             .collect();
-        assert_eq!(replaced, vec!["F1-m1-r1"], "only f1's did-not-finish finding");
+        assert_eq!(
+            replaced,
+            vec!["F1-m1-r1"],
+            "only f1's did-not-finish finding"
+        );
         // A review finding supersedes nothing.
         let review = &pick(&raised, &["F5-m1-r1"])[0];
         assert!(superseded(review, &open, &features, &raised).is_empty());

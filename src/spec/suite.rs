@@ -119,9 +119,7 @@ impl Budget {
                 .map(Duration::from_secs)
                 .unwrap_or(self.max_wall_time),
             max_cost_usd: overrides.max_cost_usd.or(self.max_cost_usd),
-            max_fix_features: overrides
-                .max_fix_features
-                .unwrap_or(self.max_fix_features),
+            max_fix_features: overrides.max_fix_features.unwrap_or(self.max_fix_features),
         }
     }
 }

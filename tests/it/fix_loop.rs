@@ -98,9 +98,7 @@ async fn a_worker_that_never_finishes_is_redone_as_one_fix_per_round() {
     let raised_in_round_one: Vec<String> = journal
         .iter()
         .filter_map(|record| match &record.event {
-            Event::FindingRaised { finding, .. } if finding.round == 1 => {
-                Some(finding.id.clone())
-            }
+            Event::FindingRaised { finding, .. } if finding.round == 1 => Some(finding.id.clone()),
             _ => None,
         })
         .collect();

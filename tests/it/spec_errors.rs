@@ -192,7 +192,9 @@ fn a_mission_budget_without_fix_features_is_refused() {
     assert!(error.path.ends_with("greet/mission.toml"));
     assert_eq!(error.field.as_deref(), Some("budget"));
     assert!(
-        error.message.contains("max_fix_features must be at least 1"),
+        error
+            .message
+            .contains("max_fix_features must be at least 1"),
         "{error}"
     );
 }
