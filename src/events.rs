@@ -102,6 +102,8 @@ pub enum HaltReason {
     NoFixes,
     /// The orchestrator called `halt`.
     OrchestratorHalt,
+    /// Fixing a milestone would take more fix features than the budget allows.
+    MaxFixFeatures,
     EnvironmentSetupFailed,
     BackendUnavailable,
     HarnessError,
@@ -120,6 +122,7 @@ impl HaltReason {
             HaltReason::Blocked => "blocked",
             HaltReason::NoFixes => "no_fixes",
             HaltReason::OrchestratorHalt => "orchestrator_halt",
+            HaltReason::MaxFixFeatures => "max_fix_features",
             HaltReason::EnvironmentSetupFailed => "environment_setup_failed",
             HaltReason::BackendUnavailable => "backend_unavailable",
             HaltReason::HarnessError => "harness_error",
@@ -389,6 +392,9 @@ pub enum Event {
     },
     FindingsClosed {
         ids: Vec<String>,
+        /// The finding that replaced these: a worker that did not finish the same feature again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        superseded_by: Option<String>,
     },
     VerdictReported {
         run: u32,

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::spec::{Assertion, Contract, Feature, Finding, Milestone, Verify};
+use crate::spec::{Assertion, Contract, Feature, FindingGroup, Milestone, Verify};
 
 use super::toolbox::Handoff;
 
@@ -165,28 +165,47 @@ pub fn user_test(milestone: &Milestone, assertions: &[&Assertion]) -> String {
 pub fn fix(
     milestone: &Milestone,
     round: u32,
-    findings: &[Finding],
+    groups: &[FindingGroup],
     contract: &Contract,
     features: &[Feature],
     library: &str,
 ) -> String {
     let mut out = format!(
-        "# Milestone {} ({}) failed validation in round {round}\n\n# Open findings\n\n",
+        "# Milestone {} ({}) failed validation in round {round}\n\n# Open findings\n\n\
+         The findings are grouped by the feature they concern. Write one fix feature per group; \
+         its `addresses` lists every finding of the group.\n",
         milestone.id, milestone.title
     );
-    for finding in findings {
-        let feature = finding
-            .feature
-            .as_ref()
-            .map(|f| format!(", feature {f}"))
-            .unwrap_or_default();
+    for (index, group) in groups.iter().enumerate() {
+        let ids: Vec<&str> = group.findings.iter().map(|f| f.id.as_str()).collect();
         let _ = writeln!(
             out,
-            "- **{}** [{}; {:?}{feature}] {}",
-            finding.id, finding.severity, finding.source, finding.title
+            "\n## Group {}: {} (addresses: {})\n",
+            index + 1,
+            group.concern,
+            ids.join(", ")
         );
-        for line in cut(&finding.detail, 2000).lines() {
-            let _ = writeln!(out, "  > {line}");
+        for finding in &group.findings {
+            let mut about = vec![
+                finding.severity.as_str().to_string(),
+                finding.source.as_str().to_string(),
+            ];
+            if let Some(feature) = &finding.feature {
+                about.push(format!("feature {feature}"));
+            }
+            if let Some(assertion) = &finding.assertion {
+                about.push(format!("assertion {assertion}"));
+            }
+            let _ = writeln!(
+                out,
+                "- **{}** [{}] {}",
+                finding.id,
+                about.join("; "),
+                finding.title
+            );
+            for line in cut(&finding.detail, 2000).lines() {
+                let _ = writeln!(out, "  > {line}");
+            }
         }
     }
     out.push_str("\n# Assertions of this milestone\n\n");

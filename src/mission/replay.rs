@@ -446,6 +446,7 @@ mod tests {
             milestone: MilestoneId::new("m1"),
             round: 1,
             feature: None,
+            assertion: Some("A1".into()),
             source: FindingSource::Mechanical,
             severity: Severity::Blocking,
             title: "assertion `A1` fails its command check".into(),

@@ -1,7 +1,7 @@
 //! One mission run: set up the workspace, plan, implement and validate milestone by milestone
 //! with the fix loop, then measure ground truth. Everything that happens is an event.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,6 +16,7 @@ use crate::events::{
 };
 use crate::model::secret::Redactor;
 use crate::model::{millis, AgentTask, ModelRegistry, SessionContext, Usage};
+use crate::spec::findings::{group_findings, superseded};
 use crate::spec::mission::NetworkAccess;
 use crate::spec::{
     Budget, Feature, Finding, FindingSource, Milestone, MilestoneId, MissionSpec, Pairing, Role,
@@ -238,6 +239,28 @@ struct RoleRun {
 }
 
 type Halt = (HaltReason, String);
+
+/// Whether planning `needed` more fix features for `milestone` after `round`, on top of the
+/// `planned_before` it already has, would exceed the budget's `max_fix_features`; the halt if so.
+fn fix_budget_exceeded(
+    milestone: &MilestoneId,
+    round: u32,
+    planned_before: u32,
+    needed: u32,
+    max_fix_features: u32,
+) -> Option<Halt> {
+    let total = planned_before + needed;
+    (total > max_fix_features).then(|| {
+        (
+            HaltReason::MaxFixFeatures,
+            format!(
+                "milestone `{milestone}` would need {total} fix features after round {round} \
+                 ({planned_before} planned before, {needed} more for its open findings); \
+                 the budget is {max_fix_features} per milestone"
+            ),
+        )
+    })
+}
 
 /// Runs one mission to its end and records it. Never panics on a mission's content; whatever
 /// fails is recorded as the mission's status.
@@ -859,13 +882,46 @@ impl MissionRuntime {
             run,
             finding: finding.clone(),
         });
+        let new_id = finding.id.clone();
+        let mut findings = self.findings.lock().unwrap_or_else(|p| p.into_inner());
+        findings.push(TrackedFinding {
+            finding: finding.clone(),
+            open: true,
+        });
+        // A worker that did not finish a feature again replaces the earlier such finding, so a
+        // feature never finished is one open finding (and one fix), not one per round.
+        let raised: Vec<Finding> = findings.iter().map(|t| t.finding.clone()).collect();
+        let open: Vec<Finding> = findings
+            .iter()
+            .filter(|t| t.open)
+            .map(|t| t.finding.clone())
+            .collect();
+        let replaced: Vec<String> = superseded(&finding, &open, &self.state.features(), &raised)
+            .into_iter()
+            .map(|f| f.id.clone())
+            .collect();
+        for tracked in findings.iter_mut() {
+            if replaced.contains(&tracked.finding.id) {
+                tracked.open = false;
+            }
+        }
+        drop(findings);
+        if !replaced.is_empty() {
+            self.emitter.emit(Event::FindingsClosed {
+                ids: replaced,
+                superseded_by: Some(new_id),
+            });
+        }
+    }
+
+    /// Every finding raised so far, open or closed, in order.
+    fn raised_findings(&self) -> Vec<Finding> {
         self.findings
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(TrackedFinding {
-                finding,
-                open: true,
-            });
+            .iter()
+            .map(|t| t.finding.clone())
+            .collect()
     }
 
     /// Closes the open findings of `milestone` that `close` selects.
@@ -883,7 +939,10 @@ impl MissionRuntime {
             }
         }
         if !closed.is_empty() {
-            self.emitter.emit(Event::FindingsClosed { ids: closed });
+            self.emitter.emit(Event::FindingsClosed {
+                ids: closed,
+                superseded_by: None,
+            });
         }
     }
 
@@ -1066,6 +1125,7 @@ impl MissionRuntime {
                     milestone: feature.milestone.clone(),
                     round,
                     feature: Some(feature.id.clone()),
+                    assertion: None,
                     source: FindingSource::Blocked,
                     severity: Severity::Blocking,
                     title: format!("the worker did not finish feature `{}`", feature.id),
@@ -1118,6 +1178,7 @@ impl MissionRuntime {
                     milestone: feature.milestone.clone(),
                     round,
                     feature: Some(feature.id.clone()),
+                    assertion: None,
                     source: FindingSource::Scrutiny,
                     severity: Severity::Blocking,
                     title: format!("the review of feature `{}` did not complete", feature.id),
@@ -1138,6 +1199,7 @@ impl MissionRuntime {
                     milestone: feature.milestone.clone(),
                     round,
                     feature: Some(feature.id.clone()),
+                    assertion: None,
                     source: FindingSource::Scrutiny,
                     severity: finding.severity,
                     title: finding.title,
@@ -1201,6 +1263,7 @@ impl MissionRuntime {
                         milestone: milestone.id.clone(),
                         round,
                         feature: None,
+                        assertion: Some(assertion.id.clone()),
                         source: FindingSource::UserTesting,
                         severity: Severity::Blocking,
                         title: format!(
@@ -1230,6 +1293,7 @@ impl MissionRuntime {
                 milestone: milestone.id.clone(),
                 round,
                 feature: None,
+                assertion: Some(assertion.id.clone()),
                 source: FindingSource::Mechanical,
                 severity: Severity::Blocking,
                 title: format!("assertion `{}` fails its command check", assertion.id),
@@ -1309,20 +1373,33 @@ impl MissionRuntime {
         round: u32,
         open: &[Finding],
     ) -> Result<Vec<Feature>, Halt> {
-        let open_ids: BTreeSet<String> = open.iter().map(|f| f.id.clone()).collect();
         let contract = self.state.contract();
         let features = self.state.features();
+        let groups = group_findings(open, &features, &self.raised_findings());
+        let planned_before = features
+            .iter()
+            .filter(|f| f.is_fix() && f.milestone == milestone.id)
+            .count() as u32;
+        if let Some(halt) = fix_budget_exceeded(
+            &milestone.id,
+            round,
+            planned_before,
+            groups.len() as u32,
+            self.mission.budget.max_fix_features,
+        ) {
+            return Err(halt);
+        }
         let (run, _, outputs) = self
             .run_role(RoleRun {
                 role: Role::Orchestrator,
                 task: AgentTask::Fix {
                     milestone: milestone.id.clone(),
                     round,
-                    findings: open.to_vec(),
+                    groups: groups.clone(),
                 },
                 kind: ToolboxKind::Fix {
                     milestone: milestone.id.clone(),
-                    open_findings: open_ids,
+                    groups: groups.clone(),
                 },
                 parent: None,
                 milestone: Some(milestone.id.clone()),
@@ -1332,7 +1409,7 @@ impl MissionRuntime {
                 user_prompt: render::fix(
                     milestone,
                     round,
-                    open,
+                    &groups,
                     &contract,
                     &features,
                     &self.state.library(),
@@ -1357,6 +1434,17 @@ impl MissionRuntime {
                 ),
             ));
         }
+        // The toolbox accepts at most one fix per group, so the check before the run holds; it
+        // is made again on what was planned in case that ever changes.
+        if let Some(halt) = fix_budget_exceeded(
+            &milestone.id,
+            round,
+            planned_before,
+            outputs.fixes.len() as u32,
+            self.mission.budget.max_fix_features,
+        ) {
+            return Err(halt);
+        }
         self.state.add_features(&outputs.fixes).map_err(|e| {
             (
                 HaltReason::HarnessError,
@@ -1369,5 +1457,24 @@ impl MissionRuntime {
             features: outputs.fixes.clone(),
         });
         Ok(outputs.fixes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fix_budget_counts_every_round_of_a_milestone() {
+        let m1 = MilestoneId::new("m1");
+        assert!(fix_budget_exceeded(&m1, 1, 0, 6, 6).is_none());
+        assert!(fix_budget_exceeded(&m1, 2, 4, 2, 6).is_none());
+        let (reason, detail) = fix_budget_exceeded(&m1, 3, 5, 2, 6).unwrap();
+        assert_eq!(reason, HaltReason::MaxFixFeatures);
+        assert_eq!(
+            detail,
+            "milestone `m1` would need 7 fix features after round 3 (5 planned before, 2 more \
+             for its open findings); the budget is 6 per milestone"
+        );
     }
 }

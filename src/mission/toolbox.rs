@@ -2,8 +2,6 @@
 //! the workers' handoff, the validators' reports. What an agent run produced is kept in the
 //! toolbox for the runtime to read when the run ends.
 
-use std::collections::BTreeSet;
-
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -11,10 +9,12 @@ use serde_json::{json, Value};
 use super::runtime::MissionRuntime;
 use crate::events::{Event, VerdictStatus};
 use crate::model::ToolSpec;
-use crate::spec::contract::{validate_contract, validate_fix_features, validate_plan};
+use crate::spec::contract::{
+    unaddressed_groups, validate_contract, validate_fix_features, validate_plan,
+};
 use crate::spec::{
-    answers::NO_PREFERENCE, Assertion, AssertionId, Contract, Feature, FeaturePlan, Milestone,
-    MilestoneId, Severity,
+    answers::NO_PREFERENCE, Assertion, AssertionId, Contract, Feature, FeaturePlan, FindingGroup,
+    Milestone, MilestoneId, Severity,
 };
 use crate::tools::{decode, spec, ToolErrorKind, ToolReply, Toolbox, WorkspaceTools};
 
@@ -24,7 +24,8 @@ pub enum ToolboxKind {
     Plan,
     Fix {
         milestone: MilestoneId,
-        open_findings: BTreeSet<String>,
+        /// The open blocking findings, grouped: one fix feature per group.
+        groups: Vec<FindingGroup>,
     },
     Worker,
     Scrutiny,
@@ -320,11 +321,7 @@ impl<'a> RoleToolbox<'a> {
     }
 
     fn write_fix_features(&mut self, arguments: Value) -> ToolReply {
-        let ToolboxKind::Fix {
-            milestone,
-            open_findings,
-        } = &self.kind
-        else {
+        let ToolboxKind::Fix { milestone, groups } = &self.kind else {
             return ToolReply::error(
                 ToolErrorKind::Refused,
                 "write_fix_features is for fixing a failed milestone",
@@ -334,14 +331,12 @@ impl<'a> RoleToolbox<'a> {
             Ok(args) => args,
             Err(reply) => return reply,
         };
-        let existing = self.runtime.state.features();
-        let mut all_existing = existing.clone();
-        all_existing.extend(self.outputs.fixes.iter().cloned());
         let violations = validate_fix_features(
             &self.runtime.state.contract(),
-            &all_existing,
+            &self.runtime.state.features(),
             milestone,
-            open_findings,
+            groups,
+            &self.outputs.fixes,
             &args.features,
         );
         if !violations.is_empty() {
@@ -351,10 +346,16 @@ impl<'a> RoleToolbox<'a> {
             );
         }
         self.outputs.fixes.extend(args.features);
-        ToolReply::ok(format!(
-            "{} fix features accepted",
-            self.outputs.fixes.len()
-        ))
+        let left = unaddressed_groups(groups, &self.outputs.fixes);
+        let mut reply = format!("{} fix features accepted", self.outputs.fixes.len());
+        if !left.is_empty() {
+            let names: Vec<String> = left.iter().map(|g| g.concern.to_string()).collect();
+            reply.push_str(&format!(
+                "; groups still without a fix: {}",
+                names.join(", ")
+            ));
+        }
+        ToolReply::ok(reply)
     }
 
     async fn spawn_subagent(&mut self, arguments: Value) -> ToolReply {
@@ -383,6 +384,28 @@ impl<'a> RoleToolbox<'a> {
     }
 
     fn finish(&mut self, arguments: Value) -> ToolReply {
+        // Fix planning that wrote some fixes ends only when every group has its fix: a group
+        // left out keeps its findings open and fails the milestone again. Writing none at all
+        // is the orchestrator's answer that nothing can be fixed (the mission halts).
+        if let ToolboxKind::Fix { groups, .. } = &self.kind {
+            let left = unaddressed_groups(groups, &self.outputs.fixes);
+            if !self.outputs.fixes.is_empty() && !left.is_empty() {
+                let names: Vec<String> = left
+                    .iter()
+                    .map(|g| {
+                        let ids: Vec<&str> = g.findings.iter().map(|f| f.id.as_str()).collect();
+                        format!("{} ({})", g.concern, ids.join(", "))
+                    })
+                    .collect();
+                return self.violation(
+                    "finish",
+                    vec![format!(
+                        "every group of findings needs one fix feature; still without one: {}",
+                        names.join("; ")
+                    )],
+                );
+            }
+        }
         if self.kind == ToolboxKind::Worker {
             let handoff: Handoff = match decode("finish", arguments) {
                 Ok(args) => args,
@@ -517,7 +540,7 @@ pub fn role_specs(kind: &ToolboxKind) -> Vec<ToolSpec> {
                 subagent,
                 spec(
                     "write_fix_features",
-                    "Add fix features for the failed milestone; each names the findings it addresses.",
+                    "Add fix features for the failed milestone: one per group of findings, naming in `addresses` every finding of its group.",
                     object(json!({"features": {"type": "array", "items": feature_schema(true)}}), &["features"]),
                 ),
                 library,

@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::spec::config::{Config, ModelConfig, PricePerMtok, Provider};
-use crate::spec::{Assertion, Feature, Finding, MilestoneId, MissionSpec, Role};
+use crate::spec::{Assertion, Feature, FindingGroup, MilestoneId, MissionSpec, Role};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -279,7 +279,8 @@ pub enum AgentTask {
     Fix {
         milestone: MilestoneId,
         round: u32,
-        findings: Vec<Finding>,
+        /// The open blocking findings, grouped by what they concern: one fix feature each.
+        groups: Vec<FindingGroup>,
     },
     Investigate {
         question: String,

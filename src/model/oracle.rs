@@ -16,7 +16,7 @@ use super::{
     millis, AgentTask, CallTiming, ChatRequest, ChatResponse, MessageRole, ModelBackend,
     ModelError, ModelInfo, ModelSession, SessionContext, StopReason, ToolCall,
 };
-use crate::spec::{Assertion, Feature, Finding, MissionSpec, Severity};
+use crate::spec::{Assertion, Feature, FindingGroup, MissionSpec, Severity};
 
 pub struct OracleBackend {
     info: ModelInfo,
@@ -227,8 +227,8 @@ fn plan_steps(context: &SessionContext) -> Vec<Step> {
         AgentTask::Fix {
             milestone,
             round,
-            findings,
-        } => plan_fix(milestone.as_str(), *round, findings),
+            groups,
+        } => plan_fix(milestone.as_str(), *round, groups),
         AgentTask::Investigate { .. } => vec![
             Step::Call {
                 name: "list_files",
@@ -354,18 +354,21 @@ fn plan_review(feature: &Feature) -> Vec<Step> {
     steps
 }
 
-fn plan_fix(milestone: &str, round: u32, findings: &[Finding]) -> Vec<Step> {
-    let fixes: Vec<Value> = findings
+/// One fix feature per group of findings, addressing all of them.
+fn plan_fix(milestone: &str, round: u32, groups: &[FindingGroup]) -> Vec<Step> {
+    let fixes: Vec<Value> = groups
         .iter()
-        .filter(|f| f.severity == Severity::Blocking)
+        .filter(|g| !g.findings.is_empty())
         .enumerate()
-        .map(|(i, finding)| {
+        .map(|(i, group)| {
+            let titles: Vec<&str> = group.findings.iter().map(|f| f.title.as_str()).collect();
+            let addresses: Vec<&str> = group.findings.iter().map(|f| f.id.as_str()).collect();
             json!({
                 "id": format!("fix-{milestone}-r{round}-{}", i + 1),
                 "milestone": milestone,
-                "title": format!("Fix: {}", finding.title),
-                "description": finding.detail,
-                "addresses": [finding.id],
+                "title": format!("Fix {}", group.concern),
+                "description": titles.join("\n"),
+                "addresses": addresses,
             })
         })
         .collect();
@@ -382,7 +385,7 @@ fn plan_fix(milestone: &str, round: u32, findings: &[Finding]) -> Vec<Step> {
         },
         Step::Call {
             name: "finish",
-            arguments: json!({"summary": "Planned fixes for every blocking finding."}),
+            arguments: json!({"summary": "Planned one fix for each group of blocking findings."}),
         },
     ]
 }

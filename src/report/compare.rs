@@ -104,6 +104,8 @@ pub struct PairingSummary {
     pub cache_read_share_by_role: BTreeMap<String, f64>,
     /// How the tool calls of each role were written, for roles that made any.
     pub tool_calls_by_role: BTreeMap<String, CallShares>,
+    /// What a reader must know before trusting these numbers (greedy repeats).
+    pub warnings: Vec<String>,
 }
 
 /// The tool calls of one role: valid as the model wrote them, recovered by the harness from
@@ -146,8 +148,6 @@ impl CallShares {
     fn cell(share: f64, count: u64) -> String {
         format!("{} ({count})", percent(share))
     }
-    /// What a reader must know before trusting these numbers (greedy repeats).
-    pub warnings: Vec<String>,
 }
 
 impl PairingSummary {

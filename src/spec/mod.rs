@@ -18,7 +18,7 @@ pub use contract::{
     Assertion, Contract, Feature, FeaturePlan, Milestone, ReferenceContract, Verify, Violation,
 };
 pub use error::{SpecError, SpecErrors};
-pub use findings::{Finding, FindingSource, Severity};
+pub use findings::{Concern, Finding, FindingGroup, FindingSource, Severity};
 pub use ids::{AssertionId, FeatureId, MilestoneId, MissionId, Role};
 pub use mission::MissionSpec;
 pub use suite::{Budget, Suite};

@@ -77,6 +77,7 @@ pub struct BudgetOverrides {
     pub max_tokens: Option<u64>,
     pub max_wall_time_s: Option<u64>,
     pub max_cost_usd: Option<f64>,
+    pub max_fix_features: Option<u32>,
 }
 
 /// The limits one mission runs under.
@@ -90,6 +91,8 @@ pub struct Budget {
     pub max_tokens: u64,
     pub max_wall_time: Duration,
     pub max_cost_usd: Option<f64>,
+    /// Fix features per milestone, over all its rounds.
+    pub max_fix_features: u32,
 }
 
 impl Default for Budget {
@@ -100,6 +103,7 @@ impl Default for Budget {
             max_tokens: 4_000_000,
             max_wall_time: Duration::from_secs(3600),
             max_cost_usd: None,
+            max_fix_features: 6,
         }
     }
 }
@@ -115,6 +119,7 @@ impl Budget {
                 .map(Duration::from_secs)
                 .unwrap_or(self.max_wall_time),
             max_cost_usd: overrides.max_cost_usd.or(self.max_cost_usd),
+            max_fix_features: overrides.max_fix_features.unwrap_or(self.max_fix_features),
         }
     }
 }
@@ -276,6 +281,11 @@ pub(crate) fn check_budget(budget: &Budget) -> Option<String> {
     }
     if budget.max_wall_time.is_zero() {
         return Some("max_wall_time_s must be at least 1".to_string());
+    }
+    if budget.max_fix_features == 0 {
+        return Some(
+            "max_fix_features must be at least 1 (max_rounds = 1 runs no fixes at all)".to_string(),
+        );
     }
     if budget
         .max_cost_usd

@@ -3,6 +3,7 @@
 mod cli;
 mod common;
 mod core_suite;
+mod fix_loop;
 mod fuzz;
 mod gguf_models;
 mod hostile;

@@ -177,3 +177,24 @@ fn remote_model_keys_are_checked_and_keys_are_never_echoed() {
         assert!(errors.contains(expected), "missing {expected:?} in:\n{errors}");
     }
 }
+
+#[test]
+fn a_mission_budget_without_fix_features_is_refused() {
+    let (_dir, errors) = broken(|suite| {
+        edit(
+            &suite.join("greet/mission.toml"),
+            "tags = [\"cli\"]",
+            "tags = [\"cli\"]\n\n[budget]\nmax_fix_features = 0",
+        )
+    });
+    assert_eq!(errors.0.len(), 1, "{errors}");
+    let error = &errors.0[0];
+    assert!(error.path.ends_with("greet/mission.toml"));
+    assert_eq!(error.field.as_deref(), Some("budget"));
+    assert!(
+        error
+            .message
+            .contains("max_fix_features must be at least 1"),
+        "{error}"
+    );
+}

@@ -410,7 +410,7 @@ impl ReplyConstraint {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::local::toolcall::parse_tool_calls;
+    use crate::model::local::toolcall::{parse_tool_calls, Leniency};
     use serde_json::json;
 
     fn tool(name: &str, parameters: serde_json::Value) -> ToolSpec {
@@ -469,7 +469,7 @@ mod tests {
     }
 
     fn assert_one_valid_call(format: ToolCallFormat, text: &str) {
-        let parsed = parse_tool_calls(format, text, "call_");
+        let parsed = parse_tool_calls(format, text, "call_", Leniency::Lenient);
         assert_eq!(parsed.calls.len(), 1, "{text}");
         assert_eq!(parsed.malformed, 0, "{text}");
         let call = &parsed.calls[0];
