@@ -274,3 +274,23 @@ pub fn assert_same_tables(
         "assertions"
     );
 }
+
+/// The real model `name` as `../shared/models/fetch.sh` assembles it
+/// (`$MISSIONS_BENCH_MODELS/<name>/model.gguf`, else `~/.cache/missions-bench/models/<name>/model.gguf`),
+/// when it has been fetched; otherwise the test's output says the step was not run.
+pub fn real_model(name: &str) -> Option<PathBuf> {
+    let root = match std::env::var_os("MISSIONS_BENCH_MODELS") {
+        Some(root) => PathBuf::from(root),
+        None => PathBuf::from(std::env::var_os("HOME")?).join(".cache/missions-bench/models"),
+    };
+    let path = root.join(name).join("model.gguf");
+    if path.is_file() {
+        Some(path)
+    } else {
+        println!(
+            "step not run: no real model at {} (fetch it with ../shared/models/fetch.sh)",
+            path.display()
+        );
+        None
+    }
+}

@@ -19,23 +19,10 @@ use missions_bench::model::{ModelBackend, ModelError, ModelInfo};
 use missions_bench::spec::config::ModelConfig;
 use missions_bench::spec::Provider;
 
+use crate::common::real_model;
+
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-/// The real model `name`, when it has been fetched.
-fn real_model(name: &str) -> Option<PathBuf> {
-    let root = match std::env::var_os("MISSIONS_BENCH_MODELS") {
-        Some(root) => PathBuf::from(root),
-        None => PathBuf::from(std::env::var_os("HOME")?).join(".cache/missions-bench/models"),
-    };
-    let path = root.join(name).join("model.gguf");
-    if path.is_file() {
-        Some(path)
-    } else {
-        println!("step not run: no real model at {}", path.display());
-        None
-    }
 }
 
 #[test]

@@ -4,34 +4,18 @@
 //! its worker, loaded from the `.gguf` alone. Without them each test says in its output that the
 //! step was not run, and passes.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use missions_bench::metrics::records::{MissionRow, RunRow};
 use missions_bench::spec::config::Config;
 
-use crate::common;
-
-/// The fetched file of model `name`, when it is there.
-pub fn real_model(name: &str) -> Option<PathBuf> {
-    let root = match std::env::var_os("MISSIONS_BENCH_MODELS") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(std::env::var_os("HOME")?).join(".cache/missions-bench/models"),
-    };
-    let path = root.join(name).join("model.gguf");
-    if path.is_file() {
-        Some(path)
-    } else {
-        println!(
-            "real model `{name}` not found at {}: step not run (fetch it with ../shared/models/fetch.sh)",
-            path.display()
-        );
-        None
-    }
-}
+use crate::common::{self, real_model};
 
 fn config_with_worker(model: &Path, constrained: bool) -> Config {
     let text = format!(
         r#"
+default_pairing = "real"
+
 [models.oracle]
 provider = "oracle"
 

@@ -50,6 +50,9 @@ fn args<'a>(suite: &'a str, config: &'a str, out: &'a Path, more: &[&'a str]) ->
         "-q",
         "--repeats",
         "3",
+        // One round per milestone keeps the six mission runs short.
+        "--budget",
+        "max_rounds=1",
     ];
     args.extend(more);
     args
