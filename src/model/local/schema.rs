@@ -343,6 +343,18 @@ enum Escape {
     Unicode(u8),
 }
 
+/// The most characters a number may have. Schemas rarely bound numbers, but the tools read
+/// them into machine integers and floats: a small model left alone writes digits until its
+/// budget runs out (`1000000…`), which no tool can take. Nine characters fit every integer a
+/// tool reads (u32 included); seventeen characters carry an f64's precision.
+fn max_number_length(integer: bool) -> usize {
+    if integer {
+        9
+    } else {
+        17
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Number {
     Minus,
@@ -420,6 +432,8 @@ enum Frame {
     Number {
         state: Number,
         integer: bool,
+        /// Characters written so far, sign included.
+        length: usize,
     },
     Literal(&'static str),
     Choice {
@@ -521,6 +535,7 @@ impl JsonAcceptor {
                         _ => Number::Integer,
                     },
                     integer: types & NUMBER == 0,
+                    length: 1,
                 }
             }
             't' if types & BOOLEAN != 0 => Frame::Literal("rue"),
@@ -715,9 +730,17 @@ impl JsonAcceptor {
                 *escape = next;
                 true
             }
-            Frame::Number { state, integer } => match state.next(c, *integer) {
+            Frame::Number {
+                state,
+                integer,
+                length,
+            } => match state
+                .next(c, *integer)
+                .filter(|_| *length < max_number_length(*integer))
+            {
                 Some(next) => {
                     *state = next;
+                    *length += 1;
                     true
                 }
                 None if state.complete() => {
@@ -987,7 +1010,7 @@ mod tests {
         for text in [
             r#"{"path": "a.py", "edits": [{"old": "x", "new": "y"}]}"#,
             r#"{"edits":[{"new":"\\W+","old":"\"q\"\n\u00e9"}],"path":"é"}"#,
-            r#"{"path": "a", "mode": "append", "count": 12, "dry_run": false, "note": null, "tags": ["a", "b"], "edits": [{"old": "", "new": ""}], "level": 3}"#,
+            r#"{"path": "a", "mode": "append", "count": 999999999, "dry_run": false, "note": null, "tags": ["a", "b"], "edits": [{"old": "", "new": ""}], "level": 3}"#,
             r#"{"path": "a", "note": "n", "extra": {"any": [1.5e3, null, true]}, "edits": [{"old": "", "new": ""}]}"#,
         ] {
             assert_accepted(&schema, text);
@@ -1006,6 +1029,8 @@ mod tests {
             (r#"{"count": 0"#, "below the minimum"),
             (r#"{"count": -"#, "below the minimum"),
             (r#"{"count": 1."#, "a fraction for an integer"),
+            (r#"{"count": 1000000000"#, "an integer no tool can read"),
+            (r#"{"extra": 1234567890123456789"#, "an integer past nine characters"),
             (r#"{"dry_run": ""#, "a string for a boolean"),
             (r#"{"note": 1"#, "a number for a string or null"),
             (r#"{"tags": ["a", "b", "#, "more than maxItems"),
