@@ -144,6 +144,11 @@ impl CallShares {
         })
     }
 
+    /// `(calls, valid, recovered, malformed)`.
+    pub fn counts(&self) -> (u64, u64, u64, u64) {
+        (self.calls, self.valid, self.recovered, self.malformed)
+    }
+
     /// `85% (17)`: a share with its count.
     fn cell(share: f64, count: u64) -> String {
         format!("{} ({count})", percent(share))

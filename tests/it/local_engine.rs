@@ -27,12 +27,16 @@ fn model_config(folder: &Path, max_new_tokens: usize) -> ModelConfig {
 fn backend(folder: &Path, max_new_tokens: usize, share: bool) -> CandleBackend {
     let mut config = model_config(folder, max_new_tokens);
     config.share_prefixes = Some(share);
+    load(&config)
+}
+
+fn load(config: &ModelConfig) -> CandleBackend {
     CandleBackend::load(
         ModelInfo {
             name: "tiny".into(),
             provider: "candle",
         },
-        &config,
+        config,
     )
     .unwrap()
 }
@@ -57,14 +61,7 @@ fn each_turn_prefills_only_its_new_tokens() {
         let mut config = model_config(&fixture.folder, 12);
         config.share_prefixes = Some(false);
         config.chat_template = template.map(|t| templates.join(t).display().to_string());
-        let backend = CandleBackend::load(
-            ModelInfo {
-                name: "tiny".into(),
-                provider: "candle",
-            },
-            &config,
-        )
-        .unwrap();
+        let backend = load(&config);
         let label = template.unwrap_or("chatml");
         let engine = backend.engine();
         let tools = tools();
@@ -186,14 +183,7 @@ fn a_too_long_prompt_is_a_context_length_error() {
     .unwrap();
     let mut config = model_config(&fixture.folder, 8);
     config.max_context = Some(64);
-    let backend = CandleBackend::load(
-        ModelInfo {
-            name: "tiny".into(),
-            provider: "candle",
-        },
-        &config,
-    )
-    .unwrap();
+    let backend = load(&config);
     let messages = vec![Message::user("word ".repeat(400))];
     let mut trajectory = backend.engine().new_trajectory(0);
     let error = backend
@@ -346,14 +336,7 @@ fn constrained_calls_from_random_weights_fit_their_schema_and_budget() {
             if sample % 3 != 2 {
                 config.chat_template = Some(opens_a_call.display().to_string());
             }
-            let backend = CandleBackend::load(
-                ModelInfo {
-                    name: "tiny".into(),
-                    provider: "candle",
-                },
-                &config,
-            )
-            .unwrap();
+            let backend = load(&config);
             let messages = vec![
                 Message::system("You are a worker."),
                 Message::user("List the files."),

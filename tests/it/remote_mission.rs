@@ -766,15 +766,7 @@ async fn calls_written_as_text_are_recovered_and_counted_apart() {
     assert_eq!(recovered_events, worker_calls);
     let summary = &compare(std::slice::from_ref(&tables))[0];
     let worker = &summary.tool_calls_by_role["worker"];
-    assert_eq!(
-        (
-            worker.calls,
-            worker.valid,
-            worker.recovered,
-            worker.malformed
-        ),
-        (worker_calls, 0, worker_calls, 0)
-    );
+    assert_eq!(worker.counts(), (worker_calls, 0, worker_calls, 0));
     assert_eq!(worker.recovered_share, 1.0);
     let orchestrator = &summary.tool_calls_by_role["orchestrator"];
     assert_eq!(orchestrator.valid, orchestrator.calls);

@@ -120,12 +120,7 @@ async fn compare_splits_each_roles_tool_calls_into_valid_recovered_and_malformed
     let summary = &summaries[0];
     let worker = &summary.tool_calls_by_role["worker"];
     assert_eq!(
-        (
-            worker.calls,
-            worker.valid,
-            worker.recovered,
-            worker.malformed
-        ),
+        worker.counts(),
         (10 * workers, 4 * workers, 3 * workers, 3 * workers)
     );
     assert_eq!(

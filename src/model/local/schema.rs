@@ -1030,7 +1030,10 @@ mod tests {
             (r#"{"count": -"#, "below the minimum"),
             (r#"{"count": 1."#, "a fraction for an integer"),
             (r#"{"count": 1000000000"#, "an integer no tool can read"),
-            (r#"{"extra": 1234567890123456789"#, "an integer past nine characters"),
+            (
+                r#"{"extra": 1234567890123456789"#,
+                "an integer past nine characters",
+            ),
             (r#"{"dry_run": ""#, "a string for a boolean"),
             (r#"{"note": 1"#, "a number for a string or null"),
             (r#"{"tags": ["a", "b", "#, "more than maxItems"),
