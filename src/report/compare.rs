@@ -104,6 +104,8 @@ pub struct PairingSummary {
     pub cache_read_share_by_role: BTreeMap<String, f64>,
     /// How the tool calls of each role were written, for roles that made any.
     pub tool_calls_by_role: BTreeMap<String, CallShares>,
+    /// Mean model calls (turns) per agent run, by role.
+    pub turns_per_run_by_role: BTreeMap<String, f64>,
     /// What a reader must know before trusting these numbers (greedy repeats).
     pub warnings: Vec<String>,
 }
@@ -312,6 +314,13 @@ pub fn compare(tables: &[Tables]) -> Vec<PairingSummary> {
             .collect();
             PairingSummary {
                 warnings,
+                turns_per_run_by_role: runs_by_role
+                    .iter()
+                    .map(|(role, runs)| {
+                        let turns: u64 = runs.iter().map(|r| u64::from(r.turns)).sum();
+                        (role.clone(), turns as f64 / runs.len().max(1) as f64)
+                    })
+                    .collect(),
                 tool_calls_by_role: runs_by_role
                     .into_iter()
                     .filter_map(|(role, runs)| CallShares::of(runs).map(|shares| (role, shares)))
@@ -733,18 +742,30 @@ pub fn render_markdown(summaries: &[PairingSummary], differences: &[PairedDiffer
             s.infra_errors,
         ));
     }
-    if summaries.iter().any(|s| !s.tool_calls_by_role.is_empty()) {
-        out.push_str("\n| pairing | role | tool calls | valid | recovered | malformed |\n|---|---|---|---|---|---|\n");
+    if summaries
+        .iter()
+        .any(|s| !s.turns_per_run_by_role.is_empty())
+    {
+        out.push_str("\n| pairing | role | tokens/mission | cache read | turns/run | tool calls | valid | recovered | malformed |\n|---|---|---|---|---|---|---|---|---|\n");
         for s in summaries {
-            for (role, c) in &s.tool_calls_by_role {
+            for (role, turns) in &s.turns_per_run_by_role {
+                let calls = s.tool_calls_by_role.get(role);
+                let cell = |pick: fn(&CallShares) -> (f64, u64)| {
+                    calls.map_or("-".to_string(), |c| {
+                        let (share, count) = pick(c);
+                        CallShares::cell(share, count)
+                    })
+                };
                 out.push_str(&format!(
-                    "| {} | {} | {} | {} | {} | {} |\n",
+                    "| {} | {} | {} | {} | {turns:.1} | {} | {} | {} | {} |\n",
                     s.pairing,
                     role,
-                    c.calls,
-                    CallShares::cell(c.valid_share, c.valid),
-                    CallShares::cell(c.recovered_share, c.recovered),
-                    CallShares::cell(c.malformed_share, c.malformed),
+                    optional(s.tokens_by_role.get(role).map(|t| tokens(t.round() as u64))),
+                    optional(s.cache_read_share_by_role.get(role).copied().map(percent)),
+                    calls.map_or(0, |c| c.calls),
+                    cell(|c| (c.valid_share, c.valid)),
+                    cell(|c| (c.recovered_share, c.recovered)),
+                    cell(|c| (c.malformed_share, c.malformed)),
                 ));
             }
         }
