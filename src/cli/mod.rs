@@ -169,6 +169,14 @@ fn model_env(config: &Config) -> crate::model::ModelEnv {
     }
 }
 
+/// The config, or the input-error exit after saying why.
+fn config_or_exit(flag: Option<&Path>) -> Result<Config, ExitCode> {
+    load_config(flag).map_err(|message| {
+        eprintln!("error: {message}");
+        exit::code(exit::INPUT_ERROR)
+    })
+}
+
 fn load_config(flag: Option<&Path>) -> Result<Config, String> {
     let path = match flag {
         Some(path) => path.to_path_buf(),
@@ -352,12 +360,9 @@ fn check_regressions(args: args::GateArgs) -> ExitCode {
 
 async fn sandbox(args: args::SandboxArgs) -> ExitCode {
     use crate::tools::sandbox::Network;
-    let config = match load_config(args.config.as_deref()) {
+    let config = match config_or_exit(args.config.as_deref()) {
         Ok(config) => config,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return exit::code(exit::INPUT_ERROR);
-        }
+        Err(code) => return code,
     };
     let network = match args.network.as_str() {
         "none" => Network::None,
@@ -438,12 +443,9 @@ async fn sandbox_report(
 }
 
 async fn probe(args: args::ProbeArgs) -> ExitCode {
-    let config = match load_config(args.config.as_deref()) {
+    let config = match config_or_exit(args.config.as_deref()) {
         Ok(config) => config,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return exit::code(exit::INPUT_ERROR);
-        }
+        Err(code) => return code,
     };
     let Some(model) = config.models.get(&args.model) else {
         let names: Vec<String> = config.models.keys().cloned().collect();
@@ -511,12 +513,9 @@ async fn probe(args: args::ProbeArgs) -> ExitCode {
 
 async fn calls(args: args::CallsArgs) -> ExitCode {
     use crate::mission::callbench;
-    let config = match load_config(args.config.as_deref()) {
+    let config = match config_or_exit(args.config.as_deref()) {
         Ok(config) => config,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return exit::code(exit::INPUT_ERROR);
-        }
+        Err(code) => return code,
     };
     let turns = match callbench::worker_turns(&args.mission) {
         Ok(turns) => turns,
@@ -612,12 +611,9 @@ fn report_error(error: &RunError) -> ExitCode {
 }
 
 async fn run(args: args::RunArgs) -> ExitCode {
-    let config = match load_config(args.config.as_deref()) {
+    let config = match config_or_exit(args.config.as_deref()) {
         Ok(config) => config,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return exit::code(exit::INPUT_ERROR);
-        }
+        Err(code) => return code,
     };
     let names = if args.pairings.is_empty() {
         vec![config.default_pairing.clone()]
