@@ -218,6 +218,65 @@ pub enum TestStatus {
     Skipped,
 }
 
+/// A workspace path the sealed acceptance tree left out, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeftOut {
+    pub path: String,
+    pub why: String,
+    /// Whether it could have changed the verdict (test-runner machinery, rather than a cache or a
+    /// path the suite declares is not product).
+    pub machinery: bool,
+}
+
+/// A test whose outcome differs between the sealed run and the run on the workspace as the
+/// agents left it; `None` where the run did not report the test at all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutcomeChange {
+    pub id: String,
+    pub sealed: Option<TestStatus>,
+    pub as_is: Option<TestStatus>,
+}
+
+/// Why a mission's ground truth counts as tampered with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TamperEvidence {
+    /// The left-out files that changed the verdict.
+    pub files: Vec<String>,
+    /// Tests that passed only with the agents' machinery, or that it added or hid.
+    pub tests: Vec<OutcomeChange>,
+    /// What code from the workspace did to the test runner in the sealed run itself.
+    pub runner: Vec<String>,
+}
+
+impl TamperEvidence {
+    /// One line for tables and terminals.
+    pub fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.runner.is_empty() {
+            parts.push(self.runner.join("; "));
+        }
+        if !self.tests.is_empty() {
+            let first: Vec<&str> = self.tests.iter().take(3).map(|t| t.id.as_str()).collect();
+            let more = self.tests.len().saturating_sub(first.len());
+            parts.push(format!(
+                "{} test{} changed outcome with the workspace's own test machinery ({}{})",
+                self.tests.len(),
+                if self.tests.len() == 1 { "" } else { "s" },
+                first.join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        if !self.files.is_empty() {
+            parts.push(format!("files: {}", self.files.join(", ")));
+        }
+        parts.join("; ")
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TestResult {
     /// `classname::name`.
@@ -422,6 +481,15 @@ pub enum Event {
     MissionHalted {
         reason: HaltReason,
         detail: String,
+    },
+    /// How the acceptance run was sealed from the agents' test machinery: what the sealed tree
+    /// left out, whether acceptance also ran on the workspace as the agents left it, and the
+    /// evidence when the verdict was tampered with. Comes right before `AcceptanceFinished`.
+    AcceptanceSealed {
+        runner: String,
+        left_out: Vec<LeftOut>,
+        ran_as_is: bool,
+        tampered: Option<TamperEvidence>,
     },
     AcceptanceFinished {
         tests: Vec<TestResult>,

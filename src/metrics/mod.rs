@@ -7,8 +7,8 @@ pub mod table;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::events::{
-    AgentOutcome, CallStatus, Event, EventRecord, FileClass, MissionKey, TestResult, TestStatus,
-    VerdictStatus,
+    AgentOutcome, CallStatus, Event, EventRecord, FileClass, MissionKey, TamperEvidence,
+    TestResult, TestStatus, VerdictStatus,
 };
 use crate::model::{ModelStats, Usage, UsageSource};
 use crate::spec::{Finding, Role, Severity, Verify};
@@ -100,6 +100,8 @@ struct MissionAcc {
     harness_denials: u64,
     harness_limits: u64,
     acceptance: Option<(Vec<TestResult>, Option<String>)>,
+    /// Paths the sealed run left out, and the tampering evidence.
+    sealed: Option<(u64, Option<TamperEvidence>)>,
     coverage: Option<(Option<f64>, Option<String>)>,
     lines: (u64, u64, u64, u64),
     finished: Option<(String, Option<String>, String, f64)>,
@@ -369,6 +371,9 @@ fn apply(acc: &mut MissionAcc, key: &MissionKey, run_id: &str, record: &EventRec
             acc.rounds
                 .push((milestone.to_string(), *round, *passed, *open_blocking));
         }
+        Event::AcceptanceSealed {
+            left_out, tampered, ..
+        } => acc.sealed = Some((left_out.len() as u64, tampered.clone())),
         Event::AcceptanceFinished { tests, error, .. } => {
             acc.acceptance = Some((tests.clone(), error.clone()))
         }
@@ -730,6 +735,13 @@ fn emit_rows(
         acceptance_total: tests.len() as u64,
         acceptance_unmapped: tests.iter().filter(|t| t.milestone.is_none()).count() as u64,
         acceptance_error,
+        ground_truth_tampered: matches!(&acc.sealed, Some((_, Some(_)))),
+        tamper_evidence: acc
+            .sealed
+            .as_ref()
+            .and_then(|(_, t)| t.as_ref())
+            .map(TamperEvidence::summary),
+        acceptance_left_out: acc.sealed.as_ref().map(|(n, _)| *n).unwrap_or(0),
         milestones_total: acc.milestone_order.len() as u64,
         milestones_passed: rounds_to_pass.len() as u64,
         rounds: acc.rounds.len() as u64,
@@ -803,5 +815,81 @@ mod tests {
         assert_eq!(strict_sum([Some(1u64), Some(2)]), Some(3));
         assert_eq!(strict_sum([Some(1u64), None]), None);
         assert_eq!(strict_sum(Vec::<Option<u64>>::new()), Some(0));
+    }
+
+    #[test]
+    fn tampered_ground_truth_and_left_out_paths_reach_the_missions_row() {
+        use crate::events::{LeftOut, OutcomeChange, TamperEvidence};
+        use crate::spec::MissionId;
+        let key = MissionKey {
+            suite: "core".into(),
+            mission: MissionId::new("wordfreq"),
+            pairing: "p".into(),
+            repeat: 0,
+        };
+        let record = |seq: u64, event: Event| EventRecord {
+            v: crate::events::EVENTS_VERSION,
+            seq,
+            time_ms: 0,
+            mission: Some(key.clone()),
+            event,
+        };
+        let left_out = |path: &str| LeftOut {
+            path: path.into(),
+            why: "a pytest plugin (conftest.py)".into(),
+            machinery: true,
+        };
+        let events = vec![
+            record(
+                1,
+                Event::MissionStarted {
+                    mission_hash: "h".into(),
+                    models: BTreeMap::new(),
+                    workspace: "w".into(),
+                },
+            ),
+            record(
+                2,
+                Event::AcceptanceSealed {
+                    runner: "pytest".into(),
+                    left_out: vec![left_out("conftest.py"), left_out("pytest.ini")],
+                    ran_as_is: true,
+                    tampered: Some(TamperEvidence {
+                        files: vec!["conftest.py".into()],
+                        tests: vec![OutcomeChange {
+                            id: "acceptance.test_a::t".into(),
+                            sealed: Some(TestStatus::Failed),
+                            as_is: Some(TestStatus::Passed),
+                        }],
+                        runner: Vec::new(),
+                    }),
+                },
+            ),
+            record(
+                3,
+                Event::AcceptanceFinished {
+                    tests: vec![TestResult {
+                        id: "acceptance.test_a::t".into(),
+                        milestone: None,
+                        status: TestStatus::Failed,
+                    }],
+                    exit_code: Some(1),
+                    timed_out: false,
+                    duration_ms: 1.0,
+                    error: None,
+                },
+            ),
+        ];
+        let tables = fold("r", &events);
+        let row = &tables.missions[0];
+        assert!(row.ground_truth_tampered);
+        assert_eq!(row.acceptance_left_out, 2);
+        assert_eq!(
+            row.tamper_evidence.as_deref(),
+            Some("1 test changed outcome with the workspace's own test machinery (acceptance.test_a::t); files: conftest.py")
+        );
+        let honest = fold("r", &events[..1]);
+        assert!(!honest.missions[0].ground_truth_tampered);
+        assert_eq!(honest.missions[0].tamper_evidence, None);
     }
 }

@@ -2,7 +2,7 @@
 //! columns, `schema_version` in every row, null where a number is unknown (never zero).
 
 /// Bumped whenever a column is added, removed or changes meaning.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 crate::table_rows! {
 /// One mission x pairing x repeat.
@@ -29,6 +29,13 @@ pub struct MissionRow in "missions" {
     /// Acceptance tests that map to no milestone (a suite defect).
     pub acceptance_unmapped: u64,
     pub acceptance_error: Option<String>,
+    /// The agents' test machinery or code changed the acceptance verdict (the mission then
+    /// counts as not passed); `tamper_evidence` says how.
+    pub ground_truth_tampered: bool,
+    pub tamper_evidence: Option<String>,
+    /// Workspace paths the sealed acceptance run left out (runner configuration, plugins,
+    /// start-up hooks, shadowing modules, caches).
+    pub acceptance_left_out: u64,
     pub milestones_total: u64,
     pub milestones_passed: u64,
     /// Validation rounds over all milestones.

@@ -156,10 +156,10 @@ async fn build(
             .map_err(cache_error(&dir))?;
         let _ = writeln!(log, "$ {command}\n{}\n{}", output.stdout, output.stderr);
         if !output.success() {
-            let status = if output.timed_out {
-                format!("timed out after {} s", SETUP_TIMEOUT.as_secs())
-            } else {
-                format!("exit code {:?}", output.exit_code)
+            let status = match (output.timed_out, output.exit_code) {
+                (true, _) => format!("timed out after {} s", SETUP_TIMEOUT.as_secs()),
+                (false, Some(code)) => format!("exit code {code}"),
+                (false, None) => "killed by a signal".to_string(),
             };
             let tail: String = output
                 .stderr

@@ -186,7 +186,15 @@ fn resume(
     let earlier = crate::report::read_run_info(dir).map_err(|e| cannot(e.to_string()))?;
     let mut differences = info.fingerprint_differences(&earlier);
     if info.shard != earlier.shard {
-        differences.push(format!("shard: {:?} vs {:?}", info.shard, earlier.shard));
+        let shard = |s: &Option<crate::report::ShardInfo>| match s {
+            Some(s) => format!("{}/{}", s.index, s.count),
+            None => "none".to_string(),
+        };
+        differences.push(format!(
+            "shard: {} vs {}",
+            shard(&info.shard),
+            shard(&earlier.shard)
+        ));
     }
     if !differences.is_empty() && !force {
         return Err(cannot(format!(

@@ -414,22 +414,26 @@ async fn measure_ground_truth(
     mission_dir: &Path,
 ) -> bool {
     let mut notices = Vec::new();
+    let ground_truth = mission_dir.join("ground-truth");
     let acceptance = run_acceptance(
         &run.mission,
         workspace_dir,
-        &mission_dir.join("acceptance"),
+        &ground_truth.join("acceptance"),
         &runtime.command_env,
         &mut notices,
     )
     .await;
     emitter.emit_notices(None, None, "acceptance", std::mem::take(&mut notices));
-    let accepted = matches!(&acceptance, Event::AcceptanceFinished { tests, error: None, .. }
-        if !tests.is_empty() && tests.iter().all(|t| t.status == TestStatus::Passed));
-    emitter.emit(acceptance);
+    // A verdict the agents' machinery tampered with never passes.
+    let accepted = !acceptance.tampered
+        && matches!(&acceptance.finished, Event::AcceptanceFinished { tests, error: None, .. }
+            if !tests.is_empty() && tests.iter().all(|t| t.status == TestStatus::Passed));
+    emitter.emit(acceptance.sealed);
+    emitter.emit(acceptance.finished);
     if let Some(coverage) = run_coverage(
         &run.mission,
         workspace_dir,
-        &mission_dir.join("coverage"),
+        &ground_truth.join("coverage"),
         &runtime.command_env,
         &mut notices,
     )

@@ -27,7 +27,16 @@ pub fn mission_table(missions: &[MissionRow]) -> String {
                 m.repeat.to_string(),
                 m.status.clone(),
                 m.halt_reason.clone().unwrap_or_else(|| "-".to_string()),
-                format!("{}/{}", m.acceptance_passed, m.acceptance_total),
+                format!(
+                    "{}/{}{}",
+                    m.acceptance_passed,
+                    m.acceptance_total,
+                    if m.ground_truth_tampered {
+                        " tampered"
+                    } else {
+                        ""
+                    }
+                ),
                 format!("{}/{}", m.milestones_passed, m.milestones_total),
                 optional(m.rounds_to_pass_max),
                 m.fix_features.to_string(),
@@ -78,6 +87,8 @@ pub struct PairingSummary {
     /// Mean over missions of pass^k: every one of k runs passes.
     pub pass_hat_k: BTreeMap<u64, f64>,
     pub infra_errors: u64,
+    /// Missions whose ground truth the agents tampered with (none of them counts as passed).
+    pub tampered: u64,
     pub acceptance_share: Option<f64>,
     pub milestones_passed_share: Option<f64>,
     /// Mean round in which milestones first passed.
@@ -305,12 +316,20 @@ pub fn compare(tables: &[Tables]) -> Vec<PairingSummary> {
                 runs_by_role.entry(run.role.clone()).or_default().push(run);
             }
             let max_repeats = by_mission.values().map(|(_, n)| *n).max().unwrap_or(0);
+            let tampered = rows.iter().filter(|m| m.ground_truth_tampered).count() as u64;
             let warnings = greedy_repeats(
                 pairing,
                 max_repeats,
                 runs.get(pairing).map_or(&[][..], Vec::as_slice),
             )
             .into_iter()
+            .chain((tampered > 0).then(|| {
+                format!(
+                    "{pairing}: {tampered} mission run{} tampered with the acceptance verdict and count{} as not passed (missions.parquet `tamper_evidence` says how)",
+                    if tampered == 1 { "" } else { "s" },
+                    if tampered == 1 { "s" } else { "" }
+                )
+            }))
             .collect();
             PairingSummary {
                 warnings,
@@ -341,6 +360,7 @@ pub fn compare(tables: &[Tables]) -> Vec<PairingSummary> {
                 pass_at_k: per_k(pass_at_k),
                 pass_hat_k: per_k(pass_hat_k),
                 infra_errors: rows.iter().filter(|m| m.status == "error").count() as u64,
+                tampered,
                 acceptance_share: share(
                     rows.iter().map(|m| m.acceptance_passed).sum(),
                     rows.iter().map(|m| m.acceptance_total).sum(),
@@ -457,6 +477,7 @@ pub fn render_compare(summaries: &[PairingSummary]) -> String {
                 format!("{:.1}s", s.mean_wall_s),
                 optional(s.mean_coverage_pct.map(|c| format!("{c:.0}%"))),
                 s.infra_errors.to_string(),
+                s.tampered.to_string(),
             ]
         })
         .collect();
@@ -477,6 +498,7 @@ pub fn render_compare(summaries: &[PairingSummary]) -> String {
             "wall",
             "cover",
             "errors",
+            "tampered",
         ],
         &rows,
     )

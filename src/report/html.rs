@@ -399,7 +399,7 @@ fn mission_table(tables: &[Tables]) -> String {
     for m in tables.iter().flat_map(|t| &t.missions) {
         let _ = writeln!(
             out,
-            "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}/{}</td><td>{}/{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1} s</td></tr>",
+            "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}/{}{}</td><td>{}/{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1} s</td></tr>",
             escape(&m.status),
             escape(&m.mission),
             escape(&m.pairing),
@@ -408,6 +408,14 @@ fn mission_table(tables: &[Tables]) -> String {
             escape(m.halt_reason.as_deref().unwrap_or("")),
             m.acceptance_passed,
             m.acceptance_total,
+            if m.ground_truth_tampered {
+                format!(
+                    " <strong title=\"{}\">tampered</strong>",
+                    escape(m.tamper_evidence.as_deref().unwrap_or(""))
+                )
+            } else {
+                String::new()
+            },
             m.milestones_passed,
             m.milestones_total,
             m.rounds_to_pass_max.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),

@@ -89,6 +89,38 @@ pub struct AcceptanceSpec {
     pub timeout_s: u64,
     /// Milestone id -> globs over test ids (`classname::name`).
     pub milestones: BTreeMap<String, Vec<String>>,
+    /// Workspace paths that are the product: kept in the sealed acceptance tree even where their
+    /// name is also a module of the interpreter. Test-runner configuration, plugins and start-up
+    /// hooks are left out whatever this says.
+    #[serde(default)]
+    pub product: Vec<String>,
+    /// More workspace paths to leave out of the sealed acceptance tree.
+    #[serde(default)]
+    pub leave_out: Vec<String>,
+    /// The test runner the command starts; inferred from the command when absent.
+    #[serde(default)]
+    pub runner: Option<Runner>,
+}
+
+/// The runner an acceptance command starts, which decides how its run is sealed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Runner {
+    /// pytest: its configuration, plugins, start-up hooks and shadowing modules are left out,
+    /// the harness's own `pytest.ini` is used, and results come through the harness's plugin.
+    Pytest,
+    /// Any other command: the hidden-test folder and the report are the harness's; the
+    /// `leave_out` globs are left out.
+    Command,
+}
+
+impl Runner {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Runner::Pytest => "pytest",
+            Runner::Command => "command",
+        }
+    }
 }
 
 fn default_into() -> String {
@@ -136,6 +168,9 @@ pub struct MissionSpec {
     pub budget: Budget,
     pub source_globs: Globs,
     pub test_globs: Globs,
+    /// `[acceptance] product` and `leave_out`.
+    pub product_globs: Globs,
+    pub leave_out_globs: Globs,
     /// Milestone -> globs over acceptance test ids, in contract order.
     pub acceptance_map: Vec<(MilestoneId, Globs)>,
     /// Hash of the mission folder, hidden files included.
@@ -170,6 +205,18 @@ impl MissionSpec {
     /// Whether a workspace-relative path is a test file (`[lines] tests`).
     pub fn is_test_path(&self, relative: &Path) -> bool {
         self.test_globs.is_match(relative)
+    }
+
+    /// The acceptance command's runner: as declared, else `pytest` when the command names it.
+    pub fn runner(&self) -> Runner {
+        let acceptance = &self.file.acceptance;
+        acceptance.runner.unwrap_or_else(|| {
+            if acceptance.command.contains("pytest") {
+                Runner::Pytest
+            } else {
+                Runner::Command
+            }
+        })
     }
 
     /// Whether a workspace-relative path is a source file (`[lines] source` and not a test).
@@ -245,6 +292,10 @@ pub fn load_mission(dir: &Path, default_budget: &Budget) -> Result<MissionSpec, 
     let source_globs =
         Globs::for_paths(&file.lines.source).map_err(|m| at("source", "lines.source", m));
     let test_globs = Globs::for_paths(&file.lines.tests).map_err(|m| at("tests", "lines.tests", m));
+    let product_globs = Globs::for_paths(&file.acceptance.product)
+        .map_err(|m| at("product", "acceptance.product", m));
+    let leave_out_globs = Globs::for_paths(&file.acceptance.leave_out)
+        .map_err(|m| at("leave_out", "acceptance.leave_out", m));
     let budget = default_budget.apply(&file.budget);
     if let Some(message) = check_budget(&budget) {
         errors.push(at("budget", "budget", message));
@@ -371,14 +422,17 @@ pub fn load_mission(dir: &Path, default_budget: &Budget) -> Result<MissionSpec, 
         }
     }
 
-    let (source_globs, test_globs) = match (source_globs, test_globs) {
-        (Ok(s), Ok(t)) => (s, t),
-        (s, t) => {
-            errors.extend(s.err());
-            errors.extend(t.err());
-            return Err(SpecErrors(errors));
-        }
-    };
+    let (source_globs, test_globs, product_globs, leave_out_globs) =
+        match (source_globs, test_globs, product_globs, leave_out_globs) {
+            (Ok(s), Ok(t), Ok(p), Ok(l)) => (s, t, p, l),
+            (s, t, p, l) => {
+                errors.extend(s.err());
+                errors.extend(t.err());
+                errors.extend(p.err());
+                errors.extend(l.err());
+                return Err(SpecErrors(errors));
+            }
+        };
     match (reference, errors.is_empty()) {
         (Some(reference), true) => {
             let hash = hash_tree(dir)
@@ -392,6 +446,8 @@ pub fn load_mission(dir: &Path, default_budget: &Budget) -> Result<MissionSpec, 
                 budget,
                 source_globs,
                 test_globs,
+                product_globs,
+                leave_out_globs,
                 acceptance_map,
                 hash,
             })

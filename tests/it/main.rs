@@ -17,6 +17,7 @@ mod real_models;
 mod remote_api;
 mod remote_mission;
 mod resume;
+mod reward_hacking;
 mod sampling;
 mod shards;
 mod spec_errors;

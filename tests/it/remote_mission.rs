@@ -59,6 +59,9 @@ pub struct Relay {
     hostile: Vec<Vec<(String, String)>>,
     /// The conversation that plays the hostile worker.
     hostile_key: Mutex<Option<String>>,
+    /// Workers do nothing but the hostile turns: the first one makes them and stops, every later
+    /// one stops at once (a worker that rigs the verdict instead of doing the work).
+    rigging: bool,
     /// Where the relay stops answering, and whether it got there.
     hold: Option<Hold>,
     held: std::sync::atomic::AtomicBool,
@@ -107,6 +110,7 @@ impl Relay {
             reported: Mutex::new(BTreeMap::new()),
             hostile: Vec::new(),
             hostile_key: Mutex::new(None),
+            rigging: false,
             hold: None,
             held: Default::default(),
             started: Mutex::new(Vec::new()),
@@ -146,6 +150,13 @@ impl Relay {
     /// The first worker makes these turns of calls first.
     pub fn with_hostile_worker(mut self, turns: Vec<Vec<(String, String)>>) -> Relay {
         self.hostile = turns;
+        self
+    }
+
+    /// The first worker makes these turns of calls and stops; later workers stop at once.
+    pub fn with_rigging_worker(mut self, turns: Vec<Vec<(String, String)>>) -> Relay {
+        self.hostile = turns;
+        self.rigging = true;
         self
     }
 
@@ -362,6 +373,24 @@ impl Relay {
                 retries: 0,
             });
         }
+        if self.rigging && conversation.role == Role::Worker {
+            return Some(ChatResponse {
+                text: "Done.".to_string(),
+                tool_calls: Vec::new(),
+                stop: missions_bench::model::StopReason::EndTurn,
+                usage: missions_bench::model::Usage {
+                    input_tokens: None,
+                    cache_read_tokens: None,
+                    cache_write_tokens: None,
+                    output_tokens: None,
+                    reasoning_tokens: None,
+                    source: missions_bench::model::UsageSource::Provider,
+                    raw: None,
+                },
+                timing: Default::default(),
+                retries: 0,
+            });
+        }
         if let Some((at, response)) = &conversation.last {
             if *at == turn {
                 return Some(response.clone());
@@ -560,6 +589,28 @@ pub async fn run_remote_with(
     suite: &Path,
     extra_config: &str,
 ) -> missions_bench::mission::RunReport {
+    run_remote_mission(
+        server,
+        protocol,
+        max_retries,
+        out,
+        suite,
+        "greet",
+        extra_config,
+    )
+    .await
+}
+
+/// `run_remote_with` for any one mission of the suite.
+pub async fn run_remote_mission(
+    server: &ScriptedServer,
+    protocol: Protocol,
+    max_retries: u32,
+    out: &Path,
+    suite: &Path,
+    mission: &str,
+    extra_config: &str,
+) -> missions_bench::mission::RunReport {
     let provider = match protocol {
         Protocol::OpenAi => "openai",
         Protocol::Anthropic => "anthropic",
@@ -590,7 +641,7 @@ validator = "relay"
     let mut settings = settings(suite, &[], out);
     settings.pairings = vec![config.pairing("remote").expect("pairing")];
     settings.config = config;
-    settings.missions = vec!["greet".to_string()];
+    settings.missions = vec![mission.to_string()];
     settings
         .model_env
         .secrets

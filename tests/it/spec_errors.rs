@@ -198,3 +198,47 @@ fn a_mission_budget_without_fix_features_is_refused() {
         "{error}"
     );
 }
+
+#[test]
+fn sealing_settings_are_checked_and_the_runner_inferred() {
+    let (_dir, errors) = broken(|suite| {
+        edit(
+            &suite.join("greet/mission.toml"),
+            "[acceptance.milestones]",
+            "product = [\"src/[\"]\nrunner = \"jest\"\n\n[acceptance.milestones]",
+        )
+    });
+    let text = errors.to_string();
+    assert!(
+        text.contains("field `runner`: unknown variant `jest`"),
+        "{text}"
+    );
+
+    let (_dir, errors) = broken(|suite| {
+        edit(
+            &suite.join("greet/mission.toml"),
+            "[acceptance.milestones]",
+            "product = [\"src/[\"]\n\n[acceptance.milestones]",
+        )
+    });
+    let error = errors
+        .0
+        .iter()
+        .find(|e| e.field.as_deref() == Some("acceptance.product"))
+        .unwrap_or_else(|| panic!("{errors}"));
+    assert!(error.path.ends_with("greet/mission.toml"));
+    assert!(error.line.is_some());
+    assert!(error.message.contains("invalid glob `src/[`"), "{error}");
+
+    // The tiny suite's command is a shell script: no pytest plugin; the core suite's is pytest.
+    let tiny = load_suite(&tiny_suite()).unwrap();
+    assert!(tiny
+        .missions
+        .iter()
+        .all(|m| m.runner() == missions_bench::spec::mission::Runner::Command));
+    let core = load_suite(&crate::common::core_suite()).unwrap();
+    assert!(core
+        .missions
+        .iter()
+        .all(|m| m.runner() == missions_bench::spec::mission::Runner::Pytest));
+}

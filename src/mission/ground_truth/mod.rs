@@ -1,119 +1,31 @@
-//! Ground truth after a mission, whatever its outcome: the hidden acceptance tests overlaid on a
-//! copy of the final workspace, the coverage of the mission's own tests, and line counts.
+//! Ground truth after a mission, whatever its outcome: the hidden acceptance tests on a sealed
+//! copy of the final workspace (`seal.rs`), the coverage of the mission's own tests, and line
+//! counts.
 
 pub mod coverage;
 pub mod junit;
+pub mod seal;
+
+pub use seal::{run_acceptance, Acceptance};
 
 use std::path::Path;
 use std::time::Duration;
 
 use walkdir::WalkDir;
 
-use crate::events::{Event, TestResult};
+use crate::events::Event;
 use crate::fsutil::copy_tree;
-use crate::model::millis;
-use crate::spec::mission::ResultsFormat;
 use crate::spec::MissionSpec;
 use crate::tools::{run_shell, CommandEnv, Notice};
 
 /// Folders of a workspace that are never part of the product.
 const NOT_PRODUCT: [&str; 2] = [".git", ".mission"];
 
-/// Runs the acceptance tests in `scratch` (a fresh folder) over a copy of `workspace`.
-pub async fn run_acceptance(
-    mission: &MissionSpec,
-    workspace: &Path,
-    scratch: &Path,
-    base: &CommandEnv,
-    notices: &mut Vec<Notice>,
-) -> Event {
-    let spec = &mission.file.acceptance;
-    let failure = |error: String| Event::AcceptanceFinished {
-        tests: Vec::new(),
-        exit_code: None,
-        timed_out: false,
-        duration_ms: 0.0,
-        error: Some(error),
-    };
-    // Commands may write the mission's folder: whatever they left in the scratch folder goes.
-    let _ = std::fs::remove_dir_all(scratch);
-    if let Err(e) = copy_tree(workspace, scratch, &[".git"]) {
-        return failure(format!("cannot copy the workspace: {e}"));
-    }
-    let report_path = scratch.join(&spec.report);
-    // A report the agents left behind must not pass for the acceptance run's own.
-    let _ = std::fs::remove_file(&report_path);
-    if let Err(e) = copy_tree(&mission.acceptance_dir(), &scratch.join(&spec.into), &[]) {
-        return failure(format!("cannot copy the acceptance tests: {e}"));
-    }
-    let env = CommandEnv {
-        timeout: Duration::from_secs(spec.timeout_s),
-        max_output_bytes: 64 * 1024,
-        ..base.clone()
-    };
-    let mut output = match run_shell(&spec.command, scratch, &env).await {
-        Ok(output) => output,
-        Err(e) => return failure(format!("cannot start the acceptance command: {e}")),
-    };
-    notices.append(&mut output.notices);
-    let parsed = match spec.results {
-        ResultsFormat::Junit => std::fs::read_to_string(&report_path)
-            .map_err(|e| {
-                format!(
-                    "the acceptance command wrote no report `{}` ({e})",
-                    spec.report
-                )
-            })
-            .and_then(|xml| junit::parse_junit(&xml)),
-    };
-    let (tests, error) = match parsed {
-        Ok(cases) if cases.is_empty() => (
-            Vec::new(),
-            Some("the acceptance report lists no tests".to_string()),
-        ),
-        Ok(cases) => (
-            cases
-                .into_iter()
-                .map(|case| TestResult {
-                    milestone: mission.milestone_of_test(&case.id).ok().cloned(),
-                    id: case.id,
-                    status: case.status,
-                })
-                .collect(),
-            None,
-        ),
-        Err(message) => {
-            let tail: String = output
-                .stdout
-                .lines()
-                .rev()
-                .take(20)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect::<Vec<_>>()
-                .join("\n");
-            (Vec::new(), Some(format!("{message}\n{tail}")))
-        }
-    };
-    Event::AcceptanceFinished {
-        tests,
-        exit_code: output.exit_code,
-        timed_out: output.timed_out,
-        duration_ms: millis(output.duration),
-        error: if output.timed_out {
-            Some("the acceptance command timed out".to_string())
-        } else {
-            error
-        },
-    }
-}
-
-/// Runs the mission's coverage command over a copy of `workspace` in `scratch`.
+/// Runs the mission's coverage command over a copy of `workspace` under `root` (cleared first).
 pub async fn run_coverage(
     mission: &MissionSpec,
     workspace: &Path,
-    scratch: &Path,
+    root: &Path,
     base: &CommandEnv,
     notices: &mut Vec<Notice>,
 ) -> Option<Event> {
@@ -124,16 +36,23 @@ pub async fn run_coverage(
         total_lines: None,
         error: Some(error),
     };
-    let _ = std::fs::remove_dir_all(scratch);
-    if let Err(e) = copy_tree(workspace, scratch, &[".git"]) {
+    // A folder of its own with a fresh $HOME and $TMPDIR, and coverage's configuration the
+    // harness's: the agents' own `.coveragerc` could leave the untested code out.
+    let (scratch, env) = match seal::Layout::new(root).coverage_env(base) {
+        Ok(prepared) => prepared,
+        Err(e) => return Some(failure(format!("cannot prepare the coverage folder: {e}"))),
+    };
+    let scratch = scratch.as_path();
+    if let Err(e) = copy_tree(workspace, scratch, &[".git", ".mission"]) {
         return Some(failure(format!("cannot copy the workspace: {e}")));
     }
+    seal::leave_out_for_coverage(mission, scratch);
     let report_path = scratch.join(&spec.report);
     let _ = std::fs::remove_file(&report_path);
     let env = CommandEnv {
         timeout: Duration::from_secs(spec.timeout_s),
         max_output_bytes: 64 * 1024,
-        ..base.clone()
+        ..env
     };
     let mut output = match run_shell(&spec.command, scratch, &env).await {
         Ok(output) => output,
@@ -143,10 +62,10 @@ pub async fn run_coverage(
     let text = match std::fs::read_to_string(&report_path) {
         Ok(text) => text,
         Err(e) => {
-            let status = if output.timed_out {
-                "timed out".to_string()
-            } else {
-                format!("exit code {:?}", output.exit_code)
+            let status = match (output.timed_out, output.exit_code) {
+                (true, _) => "timed out".to_string(),
+                (false, Some(code)) => format!("exit code {code}"),
+                (false, None) => "killed by a signal".to_string(),
             };
             return Some(failure(format!(
                 "the coverage command ({status}) wrote no report `{}`: {e}",
