@@ -414,7 +414,9 @@ async fn measure_ground_truth(
     mission_dir: &Path,
 ) -> bool {
     let mut notices = Vec::new();
+    // Agents' commands may write the mission folder: nothing they left here is kept.
     let ground_truth = mission_dir.join("ground-truth");
+    let _ = std::fs::remove_dir_all(&ground_truth);
     let acceptance = run_acceptance(
         &run.mission,
         workspace_dir,

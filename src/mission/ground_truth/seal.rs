@@ -53,6 +53,10 @@ const RUNNER_MODULES: [&str; 7] = [
     "coverage",
 ];
 
+/// The harness's own folders beside a mission's workspace: the agents' `$HOME` and `$TMPDIR`, and
+/// the ground truth's (cleared before it is measured).
+const HARNESS_FOLDERS: [&str; 3] = ["home", "tmp", "ground-truth"];
+
 /// The folders of one mission's ground truth, under the mission folder (recreated each time).
 pub struct Layout {
     pub root: PathBuf,
@@ -240,6 +244,29 @@ fn leave_out(mission: &MissionSpec, tree: &Path, runner: Runner) -> Vec<LeftOut>
     removed
 }
 
+/// What the agents' commands wrote in the mission folder beside the workspace (it is writable to
+/// them, and runners search the folders above a tree for configuration): listed, never copied.
+fn outside_the_workspace(workspace: &Path) -> Vec<LeftOut> {
+    let Some(mission_dir) = workspace.parent() else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir(mission_dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<LeftOut> = entries
+        .flatten()
+        .filter(|e| Some(e.file_name().as_os_str()) != workspace.file_name())
+        .filter(|e| !HARNESS_FOLDERS.iter().any(|h| e.file_name() == *h))
+        .map(|e| LeftOut {
+            path: format!("../{}", e.file_name().to_string_lossy()),
+            why: "written in the mission folder, outside the workspace".to_string(),
+            machinery: true,
+        })
+        .collect();
+    found.sort_by(|a, b| a.path.cmp(&b.path));
+    found
+}
+
 /// Top-level modules and packages of `tree` that could be imported instead of one of the
 /// interpreter's: `(name, path)`.
 fn module_candidates(mission: &MissionSpec, tree: &Path) -> Vec<(String, String)> {
@@ -323,7 +350,8 @@ async fn leave_out_shadows(
             continue;
         }
         let path = tree.join(&file_name);
-        let result = if path.is_dir() {
+        let is_dir = path.is_dir();
+        let result = if is_dir {
             std::fs::remove_dir_all(&path)
         } else {
             std::fs::remove_file(&path)
@@ -336,7 +364,7 @@ async fn leave_out_shadows(
             }
         );
         removed.push(LeftOut {
-            path: if path.is_dir() {
+            path: if is_dir {
                 format!("{file_name}/")
             } else {
                 file_name
@@ -505,6 +533,7 @@ pub async fn run_acceptance(
         return failure(format!("cannot copy the workspace: {e}"), Vec::new());
     }
     let mut left_out = leave_out(mission, &tree, runner);
+    left_out.extend(outside_the_workspace(workspace));
     let mut env = CommandEnv {
         timeout: Duration::from_secs(mission.file.acceptance.timeout_s),
         max_output_bytes: 64 * 1024,
