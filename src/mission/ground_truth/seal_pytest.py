@@ -204,7 +204,27 @@ def _check_all(everything=True, _modules=_check_modules, _plugins=_check_plugins
         _hooks(_config.pluginmanager)
 
 
+def _hide_hidden_sources():
+    """The hidden tests' modules are in memory once collected; their files go, so that code the
+    tests run in another process (a command-line product) cannot read the expected answers."""
+    for module in list(sys.modules.values()):
+        origin = getattr(module, "__file__", None)
+        if origin and _realpath(origin).startswith(_INTO + os.sep) and origin.endswith(".py"):
+            try:
+                os.unlink(origin)
+            except OSError:
+                pass
+    for folder, names, _files in os.walk(_INTO):
+        if "__pycache__" in names:
+            for name in os.listdir(os.path.join(folder, "__pycache__")):
+                try:
+                    os.unlink(os.path.join(folder, "__pycache__", name))
+                except OSError:
+                    pass
+
+
 def pytest_collection_finish(session):
+    _hide_hidden_sources()
     for item in session.items:
         function = getattr(item, "function", None)
         origin = _code_file(function) if function is not None else str(getattr(item, "path", ""))
