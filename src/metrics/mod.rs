@@ -102,6 +102,8 @@ struct MissionAcc {
     acceptance: Option<(Vec<TestResult>, Option<String>)>,
     coverage: Option<(Option<f64>, Option<String>)>,
     lines: (u64, u64, u64, u64),
+    /// Distinct paths that a copy or the record left out: where first, and why.
+    paths_skipped: BTreeMap<String, (String, String)>,
     finished: Option<(String, Option<String>, String, f64)>,
 }
 
@@ -374,6 +376,13 @@ fn apply(acc: &mut MissionAcc, key: &MissionKey, run_id: &str, record: &EventRec
         }
         Event::CoverageMeasured { percent, error, .. } => {
             acc.coverage = Some((*percent, error.clone()))
+        }
+        Event::PathsSkipped { during, paths } => {
+            for skipped in paths {
+                acc.paths_skipped
+                    .entry(skipped.path.clone())
+                    .or_insert_with(|| (during.clone(), skipped.reason.clone()));
+            }
         }
         Event::LinesCounted {
             source_files,
@@ -730,6 +739,12 @@ fn emit_rows(
         acceptance_total: tests.len() as u64,
         acceptance_unmapped: tests.iter().filter(|t| t.milestone.is_none()).count() as u64,
         acceptance_error,
+        paths_skipped: acc.paths_skipped.len() as u64,
+        paths_skipped_detail: acc
+            .paths_skipped
+            .iter()
+            .map(|(path, (during, reason))| format!("{path} ({during}): {reason}\n"))
+            .collect(),
         milestones_total: acc.milestone_order.len() as u64,
         milestones_passed: rounds_to_pass.len() as u64,
         rounds: acc.rounds.len() as u64,

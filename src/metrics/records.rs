@@ -2,7 +2,7 @@
 //! columns, `schema_version` in every row, null where a number is unknown (never zero).
 
 /// Bumped whenever a column is added, removed or changes meaning.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 crate::table_rows! {
 /// One mission x pairing x repeat.
@@ -29,6 +29,11 @@ pub struct MissionRow in "missions" {
     /// Acceptance tests that map to no milestone (a suite defect).
     pub acceptance_unmapped: u64,
     pub acceptance_error: Option<String>,
+    /// Distinct paths of the final workspace that the acceptance or coverage copy or the record
+    /// could not take (listed in the report).
+    pub paths_skipped: u64,
+    /// One line per path: `path (where): why`; empty when none.
+    pub paths_skipped_detail: String,
     pub milestones_total: u64,
     pub milestones_passed: u64,
     /// Validation rounds over all milestones.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use walkdir::WalkDir;
 
 use crate::events::{Event, TestResult};
-use crate::fsutil::copy_tree;
+use crate::fsutil::{copy_tree, Skipped};
 use crate::model::millis;
 use crate::spec::mission::ResultsFormat;
 use crate::spec::MissionSpec;
@@ -19,13 +19,15 @@ use crate::tools::{run_shell, CommandEnv, Notice};
 /// Folders of a workspace that are never part of the product.
 const NOT_PRODUCT: [&str; 2] = [".git", ".mission"];
 
-/// Runs the acceptance tests in `scratch` (a fresh folder) over a copy of `workspace`.
+/// Runs the acceptance tests in `scratch` (a fresh folder) over a copy of `workspace`; the
+/// paths the copy could not take go to `skipped`.
 pub async fn run_acceptance(
     mission: &MissionSpec,
     workspace: &Path,
     scratch: &Path,
     base: &CommandEnv,
     notices: &mut Vec<Notice>,
+    skipped: &mut Vec<Skipped>,
 ) -> Event {
     let spec = &mission.file.acceptance;
     let failure = |error: String| Event::AcceptanceFinished {
@@ -37,14 +39,16 @@ pub async fn run_acceptance(
     };
     // Commands may write the mission's folder: whatever they left in the scratch folder goes.
     let _ = std::fs::remove_dir_all(scratch);
-    if let Err(e) = copy_tree(workspace, scratch, &[".git"]) {
-        return failure(format!("cannot copy the workspace: {e}"));
+    match copy_tree(workspace, scratch, &[".git"]) {
+        Ok(left_out) => skipped.extend(left_out),
+        Err(e) => return failure(format!("cannot copy the workspace: {e}")),
     }
     let report_path = scratch.join(&spec.report);
     // A report the agents left behind must not pass for the acceptance run's own.
     let _ = std::fs::remove_file(&report_path);
-    if let Err(e) = copy_tree(&mission.acceptance_dir(), &scratch.join(&spec.into), &[]) {
-        return failure(format!("cannot copy the acceptance tests: {e}"));
+    match copy_tree(&mission.acceptance_dir(), &scratch.join(&spec.into), &[]) {
+        Ok(left_out) => skipped.extend(left_out),
+        Err(e) => return failure(format!("cannot copy the acceptance tests: {e}")),
     }
     let env = CommandEnv {
         timeout: Duration::from_secs(spec.timeout_s),
@@ -109,13 +113,15 @@ pub async fn run_acceptance(
     }
 }
 
-/// Runs the mission's coverage command over a copy of `workspace` in `scratch`.
+/// Runs the mission's coverage command over a copy of `workspace` in `scratch`; the paths the
+/// copy could not take go to `skipped`.
 pub async fn run_coverage(
     mission: &MissionSpec,
     workspace: &Path,
     scratch: &Path,
     base: &CommandEnv,
     notices: &mut Vec<Notice>,
+    skipped: &mut Vec<Skipped>,
 ) -> Option<Event> {
     let spec = mission.file.coverage.as_ref()?;
     let failure = |error: String| Event::CoverageMeasured {
@@ -125,8 +131,9 @@ pub async fn run_coverage(
         error: Some(error),
     };
     let _ = std::fs::remove_dir_all(scratch);
-    if let Err(e) = copy_tree(workspace, scratch, &[".git"]) {
-        return Some(failure(format!("cannot copy the workspace: {e}")));
+    match copy_tree(workspace, scratch, &[".git"]) {
+        Ok(left_out) => skipped.extend(left_out),
+        Err(e) => return Some(failure(format!("cannot copy the workspace: {e}"))),
     }
     let report_path = scratch.join(&spec.report);
     let _ = std::fs::remove_file(&report_path);
@@ -171,7 +178,14 @@ pub fn count_lines(mission: &MissionSpec, workspace: &Path) -> Event {
     let walker = WalkDir::new(workspace)
         .sort_by_file_name()
         .into_iter()
-        .filter_entry(|e| e.depth() != 1 || !NOT_PRODUCT.iter().any(|n| e.file_name() == *n));
+        .filter_entry(|e| {
+            let relative = e.path().strip_prefix(workspace).unwrap_or(e.path());
+            (e.depth() != 1 || !NOT_PRODUCT.iter().any(|n| e.file_name() == *n))
+                && !mission.record.leaves_out(
+                    std::os::unix::ffi::OsStrExt::as_bytes(relative.as_os_str()),
+                    e.file_type().is_dir(),
+                )
+        });
     for entry in walker.flatten().filter(|e| e.file_type().is_file()) {
         let Ok(relative) = entry.path().strip_prefix(workspace) else {
             continue;
