@@ -601,7 +601,10 @@ mod tests {
         let mut dir = File::open(from.path()).unwrap();
         for _ in 0..1500 {
             // SAFETY: a valid descriptor and a NUL-terminated name.
-            assert_eq!(unsafe { libc::mkdirat(dir.as_raw_fd(), c"deep".as_ptr(), 0o755) }, 0);
+            assert_eq!(
+                unsafe { libc::mkdirat(dir.as_raw_fd(), c"deep".as_ptr(), 0o755) },
+                0
+            );
             dir = File::from(
                 open_at(dir.as_fd(), c"deep", libc::O_RDONLY | libc::O_DIRECTORY, 0).unwrap(),
             );
@@ -685,8 +688,7 @@ mod tests {
         let fifo = cstring(from.path().join("sub/pipe").as_os_str().as_bytes()).unwrap();
         // SAFETY: a NUL-terminated path.
         assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
-        let _socket =
-            std::os::unix::net::UnixListener::bind(from.path().join("sock")).unwrap();
+        let _socket = std::os::unix::net::UnixListener::bind(from.path().join("sock")).unwrap();
         let skipped = copy_tree(from.path(), to.path(), &[]).unwrap();
         let paths: Vec<&str> = skipped.iter().map(|s| s.path.as_str()).collect();
         assert_eq!(paths, ["sock", "sub/pipe"]);
@@ -732,7 +734,9 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched");
         assert_eq!(std::fs::read_to_string(to.path().join("f")).unwrap(), "new");
         let mode = std::os::unix::fs::PermissionsExt::mode(
-            &std::fs::metadata(to.path().join("run.sh")).unwrap().permissions(),
+            &std::fs::metadata(to.path().join("run.sh"))
+                .unwrap()
+                .permissions(),
         );
         assert_eq!(mode & 0o777, 0o755);
     }

@@ -177,7 +177,10 @@ pub fn decoding_renames(paths: &[Vec<u8>]) -> Vec<(Vec<u8>, Vec<u8>)> {
     }
     let mut renames: Vec<_> = renames.into_iter().collect();
     renames.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    renames.into_iter().map(|(_, from, to)| (from, to)).collect()
+    renames
+        .into_iter()
+        .map(|(_, from, to)| (from, to))
+        .collect()
 }
 
 #[cfg(test)]

@@ -743,7 +743,11 @@ impl MissionRuntime {
     /// Commits a snapshot of the workspace by the harness's rules ([`record::write_snapshot`]);
     /// returns the new head. What the snapshot could not take is kept for the final record.
     async fn commit(&self, message: &str) -> Result<String, String> {
-        let branch = self.git(&["symbolic-ref", "HEAD"]).await?.trim().to_string();
+        let branch = self
+            .git(&["symbolic-ref", "HEAD"])
+            .await?
+            .trim()
+            .to_string();
         let parent = self
             .git(&["rev-parse", "-q", "--verify", "HEAD"])
             .await

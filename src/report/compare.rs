@@ -23,7 +23,10 @@ pub fn skipped_paths(missions: &[MissionRow]) -> String {
         .iter()
         .flat_map(|m| {
             m.paths_skipped_detail.lines().map(move |line| {
-                format!("left out of {} ({}, repeat {}): {line}\n", m.mission, m.pairing, m.repeat)
+                format!(
+                    "left out of {} ({}, repeat {}): {line}\n",
+                    m.mission, m.pairing, m.repeat
+                )
             })
         })
         .collect()

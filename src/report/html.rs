@@ -546,18 +546,20 @@ mod tests {
 
     #[test]
     fn skipped_paths_are_listed_only_when_there_are_some() {
-        let records = crate::metrics::tests::mission_records(vec![
-            crate::events::Event::PathsSkipped {
+        let records =
+            crate::metrics::tests::mission_records(vec![crate::events::Event::PathsSkipped {
                 during: "acceptance".into(),
                 paths: vec![crate::events::SkippedPath {
                     path: "pipe".into(),
                     reason: "a named pipe (fifo)".into(),
                 }],
-            },
-        ]);
+            }]);
         let mut tables = crate::metrics::fold("run", &records);
         let html = skipped_paths(std::slice::from_ref(&tables));
-        assert!(html.contains("<td>pipe (acceptance): a named pipe (fifo)</td>"), "{html}");
+        assert!(
+            html.contains("<td>pipe (acceptance): a named pipe (fifo)</td>"),
+            "{html}"
+        );
         tables.missions[0].paths_skipped = 0;
         assert!(skipped_paths(std::slice::from_ref(&tables)).is_empty());
     }

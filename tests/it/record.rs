@@ -46,7 +46,10 @@ fn added_lines(patch: &str) -> Vec<(String, u64)> {
 }
 
 fn run_command(command: &str) -> (String, String) {
-    ("run_command".to_string(), json!({ "command": command }).to_string())
+    (
+        "run_command".to_string(),
+        json!({ "command": command }).to_string(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -76,10 +79,13 @@ async fn a_worker_cannot_hide_its_files_from_the_record() {
     greet_run
         .kill_when(&["--out", out.to_str().unwrap()], || relay.held())
         .await;
-    let report = std::fs::read_dir(&out).unwrap().next().unwrap().unwrap().path();
-    let (resumed, _) = greet_run
-        .run(&["--resume", report.to_str().unwrap()])
-        .await;
+    let report = std::fs::read_dir(&out)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let (resumed, _) = greet_run.run(&["--resume", report.to_str().unwrap()]).await;
     assert_eq!(resumed, report);
 
     let tables = read_tables(&report).unwrap();
@@ -151,15 +157,7 @@ print('broken')
     let handler = relay.clone();
     let server = ScriptedServer::start(move |request, index| handler.answer(request, index)).await;
     let out = tempfile::tempdir().unwrap();
-    let report = run_remote_with(
-        &server,
-        Protocol::OpenAi,
-        0,
-        out.path(),
-        &tiny_suite(),
-        "",
-    )
-    .await;
+    let report = run_remote_with(&server, Protocol::OpenAi, 0, out.path(), &tiny_suite(), "").await;
 
     // Judged, and the honest outcome: the oracle did the features.
     let mission = &report.tables.missions[0];
@@ -190,7 +188,9 @@ print('broken')
     }
     assert_eq!(mission.paths_skipped, 2, "{mission:?}");
     assert!(
-        mission.paths_skipped_detail.contains("pipe (acceptance): a named pipe"),
+        mission
+            .paths_skipped_detail
+            .contains("pipe (acceptance): a named pipe"),
         "{}",
         mission.paths_skipped_detail
     );
@@ -198,7 +198,10 @@ print('broken')
     // The record took the rest: the deep file, the links as links, the odd names.
     let patch = final_patch(&report.dir);
     assert!(patch.contains("+at the bottom"), "the deep file is missing");
-    assert!(patch.contains("deep/deep/deep/"), "the deep path is missing");
+    assert!(
+        patch.contains("deep/deep/deep/"),
+        "the deep path is missing"
+    );
     for link in ["to_outside", "to_itself", "loop_a", "loop_b"] {
         assert!(
             patch.contains(&format!("+++ b/{link}\n")),
@@ -206,6 +209,12 @@ print('broken')
         );
     }
     assert!(patch.contains("+/etc/passwd"));
-    assert!(patch.contains("\"b/line\\nbreak.txt\""), "the newline name is missing");
-    assert!(patch.contains("\"b/bad\\377.txt\""), "the invalid UTF-8 name is missing");
+    assert!(
+        patch.contains("\"b/line\\nbreak.txt\""),
+        "the newline name is missing"
+    );
+    assert!(
+        patch.contains("\"b/bad\\377.txt\""),
+        "the invalid UTF-8 name is missing"
+    );
 }
