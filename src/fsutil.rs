@@ -66,6 +66,8 @@ pub struct Entry<'a> {
     pub kind: EntryKind,
     /// `st_mode`, the permission bits included.
     pub mode: u32,
+    /// `st_size`: bytes of a file, of a link's target.
+    pub size: u64,
 }
 
 impl Entry<'_> {
@@ -184,8 +186,8 @@ pub fn walk(
                 companion_fd.map(|fd| BorrowedFd::borrow_raw(fd)),
             )
         };
-        let mode = match stat_at(parent, &name) {
-            Ok(mode) => mode,
+        let (mode, size) = match stat_at(parent, &name) {
+            Ok(stat) => stat,
             Err(e) => {
                 skipped.push(Skipped {
                     path: display_path(&path),
@@ -200,6 +202,7 @@ pub fn walk(
             parent,
             kind: EntryKind::of(mode),
             mode,
+            size,
         };
         if entry.kind != EntryKind::Dir {
             if let Err(reason) = visitor.other(&entry, companion) {
@@ -386,7 +389,11 @@ impl Visitor for Copier<'_> {
             other => other,
         };
         let mut copy = File::from(created.map_err(|e| format!("cannot create the copy: {e}"))?);
-        io::copy(&mut source, &mut copy).map_err(|e| format!("cannot copy the content: {e}"))?;
+        // An empty file needs no copying (many empty files are a common way to slow a copy).
+        if entry.size > 0 {
+            io::copy(&mut source, &mut copy)
+                .map_err(|e| format!("cannot copy the content: {e}"))?;
+        }
         // SAFETY: a valid descriptor.
         if unsafe { libc::fchmod(copy.as_raw_fd(), mode) } != 0 {
             return Err(format!(
@@ -396,6 +403,89 @@ impl Visitor for Copier<'_> {
         }
         Ok(())
     }
+}
+
+/// Writes files and links at paths of any depth below a folder, creating the folders between
+/// by descriptors. The folder of the last entry stays open, so siblings written one after the
+/// other (as `git ls-tree` lists them) cost one `openat` each.
+pub struct TreeWriter {
+    root: OwnedFd,
+    /// The folder last written into: its path below the root, open.
+    last: Option<(Vec<u8>, OwnedFd)>,
+}
+
+impl TreeWriter {
+    /// Writes below `root`, which must exist.
+    pub fn new(root: &Path) -> io::Result<TreeWriter> {
+        Ok(TreeWriter {
+            root: open_at_cwd(root, libc::O_RDONLY | libc::O_DIRECTORY)?,
+            last: None,
+        })
+    }
+
+    /// The open folder for `dir` (raw bytes below the root, empty for the root), created if
+    /// needed.
+    fn folder(&mut self, dir: &[u8]) -> io::Result<BorrowedFd<'_>> {
+        let reuse = matches!(&self.last, Some((path, _)) if path == dir);
+        if !reuse {
+            let mut current = open_at(self.root.as_fd(), c".", libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
+            for name in dir.split(|b| *b == b'/').filter(|n| !n.is_empty()) {
+                let name = cstring(name)?;
+                // SAFETY: a valid descriptor and a NUL-terminated name.
+                if unsafe { libc::mkdirat(current.as_raw_fd(), name.as_ptr(), 0o755) } != 0 {
+                    let e = io::Error::last_os_error();
+                    if e.raw_os_error() != Some(libc::EEXIST) {
+                        return Err(e);
+                    }
+                }
+                current = open_at(
+                    current.as_fd(),
+                    &name,
+                    libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+                    0,
+                )?;
+            }
+            self.last = Some((dir.to_vec(), current));
+        }
+        match &self.last {
+            Some((_, fd)) => Ok(fd.as_fd()),
+            None => Err(io::Error::other("no folder is open")),
+        }
+    }
+
+    /// Writes a file at `path` with `content` and permission bits `mode`.
+    pub fn file(&mut self, path: &[u8], content: &[u8], mode: u32) -> io::Result<()> {
+        let (dir, name) = split_last(path)?;
+        let folder = self.folder(dir)?;
+        let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_NOFOLLOW;
+        let mut file = File::from(open_at(folder, &name, flags, mode | 0o600)?);
+        io::Write::write_all(&mut file, content)?;
+        // SAFETY: a valid descriptor.
+        check(unsafe { libc::fchmod(file.as_raw_fd(), mode) })?;
+        Ok(())
+    }
+
+    /// Writes a symbolic link at `path` to `target`.
+    pub fn link(&mut self, path: &[u8], target: &[u8]) -> io::Result<()> {
+        let (dir, name) = split_last(path)?;
+        let target = cstring(target)?;
+        let folder = self.folder(dir)?;
+        // SAFETY: a valid descriptor and NUL-terminated strings.
+        check(unsafe { libc::symlinkat(target.as_ptr(), folder.as_raw_fd(), name.as_ptr()) })?;
+        Ok(())
+    }
+}
+
+/// A path's folder and last name.
+fn split_last(path: &[u8]) -> io::Result<(&[u8], CString)> {
+    let (dir, name) = match path.iter().rposition(|b| *b == b'/') {
+        Some(at) => (&path[..at], &path[at + 1..]),
+        None => (&path[..0], path),
+    };
+    if name.is_empty() || name == b"." || name == b".." {
+        return Err(io::Error::other("the path names no file"));
+    }
+    Ok((dir, cstring(name)?))
 }
 
 /// A path as a person reads it: invalid UTF-8 replaced, control characters (a newline in a
@@ -448,7 +538,7 @@ fn open_at_cwd(path: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-fn stat_at(dir: BorrowedFd, name: &CStr) -> io::Result<u32> {
+fn stat_at(dir: BorrowedFd, name: &CStr) -> io::Result<(u32, u64)> {
     // SAFETY: a zeroed `stat` is a valid value for `fstatat` to fill.
     let mut stat: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: a valid descriptor, a NUL-terminated name and a `stat` to write.
@@ -460,7 +550,7 @@ fn stat_at(dir: BorrowedFd, name: &CStr) -> io::Result<u32> {
             libc::AT_SYMLINK_NOFOLLOW,
         )
     })?;
-    Ok(stat.st_mode)
+    Ok((stat.st_mode, stat.st_size.max(0) as u64))
 }
 
 fn read_link_at(dir: BorrowedFd, name: &CStr) -> io::Result<Vec<u8>> {
@@ -747,6 +837,31 @@ mod tests {
         let blocker = from.path().join("file");
         std::fs::write(&blocker, "x").unwrap();
         assert!(copy_tree(from.path(), &blocker.join("below"), &[]).is_err());
+    }
+
+    #[test]
+    fn tree_writer_writes_deeper_than_path_max() {
+        let (_, to) = tree();
+        let deep: Vec<u8> = b"deep/".repeat(1500);
+        let mut writer = TreeWriter::new(to.path()).unwrap();
+        writer.file(&[&deep[..], b"bottom.txt"].concat(), b"at the bottom", 0o644).unwrap();
+        writer.link(&[&deep[..], b"up"].concat(), b"..").unwrap();
+        writer.file(b"top.sh", b"echo", 0o755).unwrap();
+        let (from, copy) = (to, tempfile::tempdir().unwrap());
+        // A walk finds exactly what was written.
+        assert!(copy_tree(from.path(), copy.path(), &[]).unwrap().is_empty());
+        let mut dir = File::open(copy.path()).unwrap();
+        for _ in 0..1500 {
+            dir = File::from(
+                open_at(dir.as_fd(), c"deep", libc::O_RDONLY | libc::O_DIRECTORY, 0).unwrap(),
+            );
+        }
+        assert_eq!(read_link_at(dir.as_fd(), c"up").unwrap(), b"..");
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(copy.path().join("top.sh")).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o755);
+        assert!(writer.file(b"a/..", b"", 0o644).is_err());
     }
 
     #[test]

@@ -155,32 +155,118 @@ impl Visitor for Snapshot<'_> {
     }
 }
 
-/// The renames that turn a checked-out snapshot's encoded names back into the agents' names,
-/// deepest first: (stored path, restored path), both below the workspace.
-pub fn decoding_renames(paths: &[Vec<u8>]) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut renames = std::collections::BTreeSet::new();
-    for path in paths {
-        let names: Vec<&[u8]> = path.split(|b| *b == b'/').collect();
-        for (i, name) in names.iter().enumerate() {
-            if let Some(decoded) = decode_name(name) {
-                let prefix = names[..i].join(&b'/');
-                let join = |last: &[u8]| {
-                    if prefix.is_empty() {
-                        last.to_vec()
-                    } else {
-                        [&prefix[..], b"/", last].concat()
-                    }
-                };
-                renames.insert((i, join(name), join(&decoded)));
+/// A file or link of a snapshot, as `git ls-tree -r -z --full-tree` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEntry {
+    /// `100644`, `100755` or `120000`.
+    pub mode: String,
+    pub oid: String,
+    /// The stored (encoded) path.
+    pub path: Vec<u8>,
+}
+
+/// Reads `git ls-tree -r -z --full-tree` output; blobs only (a snapshot holds nothing else).
+pub fn parse_listing(listing: &[u8]) -> Result<Vec<StoredEntry>, String> {
+    let mut entries = Vec::new();
+    for record in listing.split(|b| *b == 0).filter(|r| !r.is_empty()) {
+        let tab = record
+            .iter()
+            .position(|b| *b == b'\t')
+            .ok_or("a tree listing line without a path")?;
+        let head = String::from_utf8_lossy(&record[..tab]);
+        let fields: Vec<&str> = head.split(' ').collect();
+        let [mode, kind, oid] = fields[..] else {
+            return Err(format!("an unreadable tree listing line `{head}`"));
+        };
+        if kind != "blob" {
+            return Err(format!("the snapshot holds a {kind}, not a file"));
+        }
+        entries.push(StoredEntry {
+            mode: mode.to_string(),
+            oid: oid.to_string(),
+            path: record[tab + 1..].to_vec(),
+        });
+    }
+    Ok(entries)
+}
+
+/// A stored path as the agents wrote it.
+pub fn decode_path(path: &[u8]) -> Vec<u8> {
+    path.split(|b| *b == b'/')
+        .map(|name| decode_name(name).unwrap_or_else(|| name.to_vec()))
+        .collect::<Vec<_>>()
+        .join(&b'/')
+}
+
+/// Writes a snapshot's `entries` into `workspace` (emptied by the caller) under their own
+/// names, at any depth, reading contents from `cat_file`, a `git cat-file --batch` command.
+pub fn write_back(
+    workspace: &Path,
+    entries: &[StoredEntry],
+    mut cat_file: std::process::Command,
+) -> Result<(), String> {
+    let mut child = cat_file
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot run git cat-file: {e}"))?;
+    let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        return Err("cannot talk to git cat-file".to_string());
+    };
+    let oids: Vec<String> = entries.iter().map(|e| format!("{}\n", e.oid)).collect();
+    // Asked from another thread: git answers while it reads, and a full pipe must not block us.
+    let asking = std::thread::spawn(move || {
+        for oid in oids {
+            if stdin.write_all(oid.as_bytes()).is_err() {
+                break;
             }
         }
+    });
+    let mut answers = io::BufReader::new(stdout);
+    let mut writer = crate::fsutil::TreeWriter::new(workspace)
+        .map_err(|e| format!("cannot open the workspace: {e}"))?;
+    let mut result = Ok(());
+    for entry in entries {
+        let mut header = String::new();
+        let content = io::BufRead::read_line(&mut answers, &mut header)
+            .map_err(|e| e.to_string())
+            .and_then(|_| {
+                let size: usize = header
+                    .trim_end()
+                    .rsplit(' ')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .ok_or_else(|| format!("git cat-file answered `{}`", header.trim_end()))?;
+                let mut content = vec![0; size + 1];
+                answers
+                    .read_exact(&mut content)
+                    .map_err(|e| e.to_string())?;
+                content.truncate(size);
+                Ok(content)
+            });
+        let path = decode_path(&entry.path);
+        let written = content.and_then(|content| {
+            match entry.mode.as_str() {
+                "120000" => writer.link(&path, &content),
+                "100755" => writer.file(&path, &content, 0o755),
+                _ => writer.file(&path, &content, 0o644),
+            }
+            .map_err(|e| e.to_string())
+        });
+        if let Err(e) = written {
+            result = Err(format!(
+                "cannot restore `{}`: {e}",
+                crate::fsutil::display_path(&path)
+            ));
+            break;
+        }
     }
-    let mut renames: Vec<_> = renames.into_iter().collect();
-    renames.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    renames
-        .into_iter()
-        .map(|(_, from, to)| (from, to))
-        .collect()
+    drop(answers);
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = asking.join();
+    result
 }
 
 #[cfg(test)]
@@ -203,15 +289,13 @@ mod tests {
             assert_eq!(back, name, "{}", String::from_utf8_lossy(name));
         }
         assert_eq!(encode_path(b"a/.git/b/.git"), b"a/.git~/b/.git~");
-        let renames = decoding_renames(&[b"a/.git~/b/.git~/HEAD".to_vec(), b"c/.git~".to_vec()]);
-        assert_eq!(
-            renames,
-            [
-                (b"a/.git~/b/.git~".to_vec(), b"a/.git~/b/.git".to_vec()),
-                (b"a/.git~".to_vec(), b"a/.git".to_vec()),
-                (b"c/.git~".to_vec(), b"c/.git".to_vec()),
-            ]
-        );
+        assert_eq!(decode_path(b"a/.git~/b/.git~~x"), b"a/.git/b/.git~x");
+        let listing = b"100644 blob 0123\ta/.git~/HEAD\0120000 blob 4567\tlink\n\xff\0";
+        let entries = parse_listing(listing).unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[1].mode, "120000");
+        assert_eq!(entries[1].path, b"link\n\xff");
+        assert!(parse_listing(b"160000 commit 89ab\tsub\0").is_err());
     }
 
     #[test]

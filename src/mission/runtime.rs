@@ -804,7 +804,8 @@ impl MissionRuntime {
     }
 
     /// Puts the workspace back as it was at `commit`: everything but the harness's `.git` goes,
-    /// the snapshot is checked out and its encoded names ([`record`]) are restored.
+    /// and the snapshot's files and links are written back under their own names
+    /// ([`record::write_back`]: any depth, any name); the index follows.
     async fn restore(&self, commit: &str) -> Result<(), String> {
         let root = self.workspace.root().to_path_buf();
         let entries =
@@ -821,23 +822,26 @@ impl MissionRuntime {
             };
             removed.map_err(|e| format!("cannot clear `{}`: {e}", path.display()))?;
         }
-        self.git(&["reset", "-q", "--hard", commit]).await?;
-        let listed = self
-            .git(&["ls-tree", "-r", "-z", "--name-only", "--full-tree", commit])
-            .await?;
-        let paths: Vec<Vec<u8>> = listed
-            .as_bytes()
-            .split(|b| *b == 0)
-            .filter(|p| !p.is_empty())
-            .map(<[u8]>::to_vec)
-            .collect();
-        for (from, to) in record::decoding_renames(&paths) {
-            use std::os::unix::ffi::OsStrExt;
-            let from = root.join(std::ffi::OsStr::from_bytes(&from));
-            let to = root.join(std::ffi::OsStr::from_bytes(&to));
-            std::fs::rename(&from, &to)
-                .map_err(|e| format!("cannot restore `{}`: {e}", to.display()))?;
-        }
+        let mut listing = self.git_command();
+        listing.args(["ls-tree", "-r", "-z", "--full-tree", commit]);
+        let mut cat_file = self.git_command();
+        cat_file.args(["cat-file", "--batch"]);
+        tokio::task::spawn_blocking(move || {
+            let output = listing
+                .output()
+                .map_err(|e| format!("cannot run git ls-tree: {e}"))?;
+            if !output.status.success() {
+                return Err(format!(
+                    "git ls-tree failed: {}",
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ));
+            }
+            let entries = record::parse_listing(&output.stdout)?;
+            record::write_back(&root, &entries, cat_file)
+        })
+        .await
+        .map_err(|e| format!("the workspace restore stopped: {e}"))??;
+        self.git(&["read-tree", commit]).await?;
         Ok(())
     }
 

@@ -1,8 +1,9 @@
 //! The record is complete and copies never break the verdict, through whole missions with a
 //! scripted hostile worker over the OpenAI protocol:
 //! - hidden: a worker that writes `.gitignore` = `*`, `.gitattributes` with `* -diff` and a
-//!   nested repository still has every file in the final patch, in the line counts, and back in
-//!   its workspace when its killed mission resumes;
+//!   nested repository (and a file 1,000 folders deep) still has every file in the final patch,
+//!   in the line counts, and back in its workspace, byte for byte, when its killed mission
+//!   resumes;
 //! - broken: folders 1,500 levels deep, links to outside, to themselves and in a loop, a fifo,
 //!   a socket and names with a newline or invalid UTF-8 leave the mission judged, and the paths
 //!   the copies could not take are listed.
@@ -56,12 +57,26 @@ fn run_command(command: &str) -> (String, String) {
 async fn a_worker_cannot_hide_its_files_from_the_record() {
     let greet_run = Greet::start().await;
     let hide = run_command(
-        "printf '*\\n' > .gitignore && printf '* -diff\\n' > .gitattributes \
+        "printf '*\\n' > .gitignore && printf '* -diff text eol=crlf\\n' > .gitattributes \
          && printf 'echo hidden words\\necho more hidden\\n' > hidden.sh \
          && git init -q sub && printf 'echo nested file\\n' > sub/inner.sh \
          && git -C sub -c user.name=w -c user.email=w@localhost add -A \
          && git -C sub -c user.name=w -c user.email=w@localhost commit -qm nested \
          && ls sub/.git/HEAD",
+    );
+    let deep = run_command(
+        "python3 -c \"$(cat <<'EOF'
+import os
+d = os.open('.', os.O_RDONLY)
+for _ in range(1000):
+    os.mkdir('deep', dir_fd=d)
+    n = os.open('deep', os.O_RDONLY, dir_fd=d)
+    os.close(d)
+    d = n
+f = os.open('bottom.txt', os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=d)
+os.write(f, b'deep at the bottom\\n')
+EOF
+)\"",
     );
     // Killed as milestone m2's worker starts: m1's worker, review and user test finished, so the
     // resumed mission restores the workspace from their checkpoints.
@@ -72,7 +87,7 @@ async fn a_worker_cannot_hide_its_files_from_the_record() {
     };
     let relay = greet_run.set(
         Relay::new(greet(), None)
-            .with_hostile_worker(vec![vec![hide]])
+            .with_hostile_worker(vec![vec![hide, deep]])
             .holding(Some(hold)),
     );
     let out = greet_run.path("killed");
@@ -94,7 +109,7 @@ async fn a_worker_cannot_hide_its_files_from_the_record() {
     let patch = final_patch(&report);
     for (path, content) in [
         (".gitignore", "+*"),
-        (".gitattributes", "+* -diff"),
+        (".gitattributes", "+* -diff text eol=crlf"),
         ("hidden.sh", "+echo more hidden"),
         ("sub/inner.sh", "+echo nested file"),
         ("greet.sh", "+"),
@@ -110,6 +125,9 @@ async fn a_worker_cannot_hide_its_files_from_the_record() {
     // The nested repository is recorded under its encoded name, its files as text.
     assert!(patch.contains("+++ b/sub/.git~/HEAD\n"), "{patch}");
     assert!(!patch.contains("Binary files"), "{patch}");
+    // Restored as written: no line-ending conversion, and deeper than PATH_MAX.
+    assert!(!patch.contains('\r'), "{patch}");
+    assert!(patch.contains("+deep at the bottom"), "the deep file is missing");
 
     // Line counts take the hidden files: source is `**/*.sh` outside tests/.
     let sources: Vec<(String, u64)> = added_lines(&patch)
