@@ -428,7 +428,12 @@ impl TreeWriter {
     fn folder(&mut self, dir: &[u8]) -> io::Result<BorrowedFd<'_>> {
         let reuse = matches!(&self.last, Some((path, _)) if path == dir);
         if !reuse {
-            let mut current = open_at(self.root.as_fd(), c".", libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
+            let mut current = open_at(
+                self.root.as_fd(),
+                c".",
+                libc::O_RDONLY | libc::O_DIRECTORY,
+                0,
+            )?;
             for name in dir.split(|b| *b == b'/').filter(|n| !n.is_empty()) {
                 let name = cstring(name)?;
                 // SAFETY: a valid descriptor and a NUL-terminated name.
@@ -844,7 +849,13 @@ mod tests {
         let (_, to) = tree();
         let deep: Vec<u8> = b"deep/".repeat(1500);
         let mut writer = TreeWriter::new(to.path()).unwrap();
-        writer.file(&[&deep[..], b"bottom.txt"].concat(), b"at the bottom", 0o644).unwrap();
+        writer
+            .file(
+                &[&deep[..], b"bottom.txt"].concat(),
+                b"at the bottom",
+                0o644,
+            )
+            .unwrap();
         writer.link(&[&deep[..], b"up"].concat(), b"..").unwrap();
         writer.file(b"top.sh", b"echo", 0o755).unwrap();
         let (from, copy) = (to, tempfile::tempdir().unwrap());
@@ -858,7 +869,9 @@ mod tests {
         }
         assert_eq!(read_link_at(dir.as_fd(), c"up").unwrap(), b"..");
         let mode = std::os::unix::fs::PermissionsExt::mode(
-            &std::fs::metadata(copy.path().join("top.sh")).unwrap().permissions(),
+            &std::fs::metadata(copy.path().join("top.sh"))
+                .unwrap()
+                .permissions(),
         );
         assert_eq!(mode & 0o777, 0o755);
         assert!(writer.file(b"a/..", b"", 0o644).is_err());

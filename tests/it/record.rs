@@ -121,13 +121,17 @@ EOF
         let section = &patch[at + header.len()..];
         let section = &section[..section.find("diff --git").unwrap_or(section.len())];
         assert!(section.contains(content), "{path}: {section}");
+        // Restored as written: no line-ending conversion from the attributes.
+        assert!(!section.contains('\r'), "{path}: {section}");
     }
     // The nested repository is recorded under its encoded name, its files as text.
     assert!(patch.contains("+++ b/sub/.git~/HEAD\n"), "{patch}");
     assert!(!patch.contains("Binary files"), "{patch}");
-    // Restored as written: no line-ending conversion, and deeper than PATH_MAX.
-    assert!(!patch.contains('\r'), "{patch}");
-    assert!(patch.contains("+deep at the bottom"), "the deep file is missing");
+    // Restored deeper than PATH_MAX.
+    assert!(
+        patch.contains("+deep at the bottom"),
+        "the deep file is missing"
+    );
 
     // Line counts take the hidden files: source is `**/*.sh` outside tests/.
     let sources: Vec<(String, u64)> = added_lines(&patch)
