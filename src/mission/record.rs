@@ -290,7 +290,7 @@ mod tests {
         }
         assert_eq!(encode_path(b"a/.git/b/.git"), b"a/.git~/b/.git~");
         assert_eq!(decode_path(b"a/.git~/b/.git~~x"), b"a/.git/b/.git~x");
-        let listing = b"100644 blob 0123\ta/.git~/HEAD\0120000 blob 4567\tlink\n\xff\0";
+        let listing = b"100644 blob 0123\ta/.git~/HEAD\x00120000 blob 4567\tlink\n\xff\x00";
         let entries = parse_listing(listing).unwrap();
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[1].mode, "120000");

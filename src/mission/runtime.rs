@@ -482,8 +482,15 @@ impl MissionRuntime {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
         }
-        crate::fsutil::copy_tree(&run.mission.workspace_dir(), &workspace_dir, &[])
+        // The suite's own files: one the copy cannot take is a defect of the suite, not a notice.
+        let skipped = crate::fsutil::copy_tree(&run.mission.workspace_dir(), &workspace_dir, &[])
             .map_err(|e| format!("cannot copy the mission's workspace: {e}"))?;
+        if let Some(first) = skipped.first() {
+            return Err(format!(
+                "cannot copy the mission's workspace: `{}`: {}",
+                first.path, first.reason
+            ));
+        }
         let state = MissionState::new(&workspace_dir)
             .map_err(|e| format!("cannot create .mission/: {e}"))?;
         let workspace = Workspace::new(&workspace_dir)
