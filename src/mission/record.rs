@@ -298,6 +298,111 @@ mod tests {
         assert!(parse_listing(b"160000 commit 89ab\tsub\0").is_err());
     }
 
+    fn git(dir: &Path) -> std::process::Command {
+        let mut command = std::process::Command::new("git");
+        command
+            .arg("-C")
+            .arg(dir)
+            .arg(format!("--attr-source={EMPTY_TREE}"))
+            .args(["-c", "core.protectNTFS=false"])
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null");
+        command
+    }
+
+    #[test]
+    fn a_snapshot_takes_everything_and_comes_back_whole() {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::fs::PermissionsExt;
+
+        let root = tempfile::tempdir().unwrap();
+        let workspace = root.path().join("workspace");
+        std::fs::create_dir_all(workspace.join("sub/.git")).unwrap();
+        std::fs::create_dir_all(workspace.join("pkg/__pycache__")).unwrap();
+        assert!(git(&workspace)
+            .args(["init", "-q"])
+            .status()
+            .unwrap()
+            .success());
+        let files: [(&[u8], &[u8]); 8] = [
+            (b".gitignore", b"*\n"),
+            (b".gitattributes", b"* -diff text eol=crlf filter=hide\n"),
+            (b"a.txt", b"one\ntwo\n"),
+            (b"sub/.git/HEAD", b"ref: refs/heads/main\n"),
+            (b"sub/inner.txt", b"nested\n"),
+            (b"line\nbreak", b"newline\n"),
+            (b"bad\xff", b"invalid\n"),
+            (b".git~x", b"looks encoded\n"),
+        ];
+        for (path, content) in files {
+            std::fs::write(workspace.join(OsStr::from_bytes(path)), content).unwrap();
+        }
+        std::fs::write(workspace.join("pkg/__pycache__/m.pyc"), "cache").unwrap();
+        std::fs::write(workspace.join("run.sh"), "echo").unwrap();
+        std::fs::set_permissions(workspace.join("run.sh"), PermissionsExt::from_mode(0o755))
+            .unwrap();
+        std::os::unix::fs::symlink("../outside", workspace.join("link")).unwrap();
+        let pipe = std::ffi::CString::new(workspace.join("pipe").as_os_str().as_bytes()).unwrap();
+        // SAFETY: a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(pipe.as_ptr(), 0o644) }, 0);
+
+        let mut stream = Vec::new();
+        let rules = RecordRules::default();
+        let skipped = write_snapshot(
+            &workspace,
+            &rules,
+            "refs/heads/record",
+            None,
+            "m",
+            &mut stream,
+        )
+        .unwrap();
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        assert_eq!(skipped[0].path, "pipe");
+        let mut import = git(&workspace)
+            .args(["fast-import", "--quiet", "--done"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        import.stdin.take().unwrap().write_all(&stream).unwrap();
+        assert!(import.wait().unwrap().success());
+
+        let listing = git(&workspace)
+            .args(["ls-tree", "-r", "-z", "--full-tree", "refs/heads/record"])
+            .output()
+            .unwrap();
+        let entries = parse_listing(&listing.stdout).unwrap();
+        let stored: Vec<&[u8]> = entries.iter().map(|e| &e.path[..]).collect();
+        assert!(stored.contains(&&b"sub/.git~/HEAD"[..]), "{stored:?}");
+        assert!(stored.contains(&&b".git~~x"[..]), "{stored:?}");
+        assert!(!stored.iter().any(|p| p.starts_with(b"pkg")), "{stored:?}");
+
+        let back = root.path().join("back");
+        std::fs::create_dir(&back).unwrap();
+        let mut cat_file = git(&workspace);
+        cat_file.args(["cat-file", "--batch"]);
+        write_back(&back, &entries, cat_file).unwrap();
+        for (path, content) in files {
+            assert_eq!(
+                std::fs::read(back.join(OsStr::from_bytes(path))).unwrap(),
+                content,
+                "{}",
+                String::from_utf8_lossy(path)
+            );
+        }
+        assert_eq!(
+            std::fs::read_link(back.join("link")).unwrap(),
+            Path::new("../outside")
+        );
+        let mode = std::fs::metadata(back.join("run.sh"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o755);
+        assert!(!back.join("pipe").exists() && !back.join("pkg").exists());
+    }
+
     #[test]
     fn quoted_paths_carry_any_byte() {
         assert_eq!(quote(b"a\nb\xff\"\\"), b"\"a\\012b\\377\\\"\\\\\"".to_vec());
