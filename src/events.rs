@@ -277,6 +277,14 @@ impl TamperEvidence {
     }
 }
 
+/// A path a copy of the workspace or its record could not take, and why. The path is as a
+/// person reads it: invalid UTF-8 replaced, control characters escaped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedPath {
+    pub path: String,
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TestResult {
     /// `classname::name`.
@@ -503,6 +511,13 @@ pub enum Event {
         covered_lines: Option<u64>,
         total_lines: Option<u64>,
         error: Option<String>,
+    },
+    /// Paths of the final workspace that a copy or the record left out (a fifo, a socket, a
+    /// folder that cannot be opened). `during` is `acceptance`, `coverage` or `record` (the
+    /// final diff and checkpoints).
+    PathsSkipped {
+        during: String,
+        paths: Vec<SkippedPath>,
     },
     LinesCounted {
         source_files: u64,

@@ -14,7 +14,7 @@ use clap::Parser;
 
 use crate::events::EventSink;
 use crate::mission::{check_suite, run_suite, RunError, RunSettings};
-use crate::report::compare::{compare, mission_table, render_compare};
+use crate::report::compare::{compare, mission_table, render_compare, skipped_paths};
 use crate::report::{read_tables, HarnessInfo};
 use crate::spec::config::Config;
 use args::{Cli, Command, CommonArgs, Format, ModelsCommand, SuiteCommand};
@@ -721,6 +721,7 @@ async fn run(args: args::RunArgs) -> ExitCode {
     match result {
         Ok(report) => {
             print!("{}", mission_table(&report.tables.missions));
+            print!("{}", skipped_paths(&report.tables.missions));
             println!("\nreport: {}", report.dir.display());
             if settings.stop.is_stopped() {
                 eprintln!(

@@ -104,6 +104,8 @@ struct MissionAcc {
     sealed: Option<(u64, Option<TamperEvidence>)>,
     coverage: Option<(Option<f64>, Option<String>)>,
     lines: (u64, u64, u64, u64),
+    /// Distinct paths that a copy or the record left out: where first, and why.
+    paths_skipped: BTreeMap<String, (String, String)>,
     finished: Option<(String, Option<String>, String, f64)>,
 }
 
@@ -379,6 +381,13 @@ fn apply(acc: &mut MissionAcc, key: &MissionKey, run_id: &str, record: &EventRec
         }
         Event::CoverageMeasured { percent, error, .. } => {
             acc.coverage = Some((*percent, error.clone()))
+        }
+        Event::PathsSkipped { during, paths } => {
+            for skipped in paths {
+                acc.paths_skipped
+                    .entry(skipped.path.clone())
+                    .or_insert_with(|| (during.clone(), skipped.reason.clone()));
+            }
         }
         Event::LinesCounted {
             source_files,
@@ -742,6 +751,12 @@ fn emit_rows(
             .and_then(|(_, t)| t.as_ref())
             .map(TamperEvidence::summary),
         acceptance_left_out: acc.sealed.as_ref().map(|(n, _)| *n).unwrap_or(0),
+        paths_skipped: acc.paths_skipped.len() as u64,
+        paths_skipped_detail: acc
+            .paths_skipped
+            .iter()
+            .map(|(path, (during, reason))| format!("{path} ({during}): {reason}\n"))
+            .collect(),
         milestones_total: acc.milestone_order.len() as u64,
         milestones_passed: rounds_to_pass.len() as u64,
         rounds: acc.rounds.len() as u64,
@@ -807,8 +822,70 @@ fn emit_rows(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A mission's records: started, `events` in order, finished.
+    pub(crate) fn mission_records(events: Vec<Event>) -> Vec<EventRecord> {
+        let key = MissionKey {
+            suite: "tiny".into(),
+            mission: crate::spec::MissionId::new("greet"),
+            pairing: "oracle".into(),
+            repeat: 0,
+        };
+        let started = Event::MissionStarted {
+            mission_hash: "h".into(),
+            models: BTreeMap::new(),
+            workspace: "w".into(),
+        };
+        let finished = Event::MissionFinished {
+            status: crate::events::MissionStatus::Passed,
+            halt_reason: None,
+            detail: String::new(),
+            duration_ms: 1.0,
+        };
+        std::iter::once(started)
+            .chain(events)
+            .chain(std::iter::once(finished))
+            .enumerate()
+            .map(|(seq, event)| EventRecord {
+                v: 1,
+                seq: seq as u64,
+                time_ms: 0,
+                mission: Some(key.clone()),
+                event,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn skipped_paths_are_counted_once_each() {
+        let skipped = |during: &str, paths: &[&str]| Event::PathsSkipped {
+            during: during.into(),
+            paths: paths
+                .iter()
+                .map(|p| crate::events::SkippedPath {
+                    path: p.to_string(),
+                    reason: "a socket".into(),
+                })
+                .collect(),
+        };
+        let records = mission_records(vec![
+            skipped("acceptance", &["pipe", "sock"]),
+            skipped("coverage", &["pipe", "sock"]),
+            skipped("record", &["pipe", "sock", "deep/x"]),
+        ]);
+        let tables = fold("run", &records);
+        let row = &tables.missions[0];
+        assert_eq!(row.paths_skipped, 3);
+        assert_eq!(
+            row.paths_skipped_detail,
+            "deep/x (record): a socket\npipe (acceptance): a socket\nsock (acceptance): a socket\n"
+        );
+        let none = fold("run", &mission_records(Vec::new()));
+        assert_eq!(none.missions[0].paths_skipped, 0);
+        assert!(none.missions[0].paths_skipped_detail.is_empty());
+    }
 
     #[test]
     fn strict_sums_are_unknown_when_a_part_is() {

@@ -36,6 +36,11 @@ pub struct MissionRow in "missions" {
     /// Workspace paths the sealed acceptance run left out (runner configuration, plugins,
     /// start-up hooks, shadowing modules, caches).
     pub acceptance_left_out: u64,
+    /// Distinct paths of the final workspace that the acceptance or coverage copy or the record
+    /// could not take (listed in the report).
+    pub paths_skipped: u64,
+    /// One line per path: `path (where): why`; empty when none.
+    pub paths_skipped_detail: String,
     pub milestones_total: u64,
     pub milestones_passed: u64,
     /// Validation rounds over all milestones.

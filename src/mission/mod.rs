@@ -6,6 +6,7 @@ pub mod check;
 pub mod env;
 pub mod ground_truth;
 pub mod prompts;
+pub mod record;
 mod render;
 pub mod replay;
 pub mod runner;

@@ -12,7 +12,7 @@ use crate::agent::{
 };
 use crate::events::{
     AgentOutcome, Emitter, Event, FileClass, HaltReason, MissionKey, MissionStatus, ModelRef,
-    TestStatus, VerdictStatus,
+    SkippedPath, TestStatus, VerdictStatus,
 };
 use crate::model::secret::Redactor;
 use crate::model::{millis, AgentTask, ModelRegistry, SessionContext, Usage};
@@ -28,14 +28,11 @@ use crate::tools::{run_shell, CommandEnv, Workspace, WorkspaceTools};
 use super::env::PreparedEnvironment;
 use super::ground_truth::{count_lines, run_acceptance, run_coverage};
 use super::prompts::Prompts;
+use super::record;
 use super::render;
 use super::replay::{Replay, ReplayCursor};
 use super::state::MissionState;
 use super::toolbox::{Outputs, RoleToolbox, ToolboxKind};
-
-/// Files that tools leave in a workspace and that are not part of any change.
-const GIT_EXCLUDES: &str =
-    "__pycache__/\n*.pyc\n.pytest_cache/\n.coverage\n.coverage.*\nnode_modules/\ntarget/\n";
 
 /// The sandbox's network for a mission's `[sandbox] network`.
 pub fn network_of(access: NetworkAccess) -> Network {
@@ -222,6 +219,8 @@ pub struct MissionRuntime {
     /// agent run.
     checkpoints: PathBuf,
     run_seed: u64,
+    /// What the last snapshot of the workspace could not take.
+    record_skipped: Mutex<Vec<crate::fsutil::Skipped>>,
 }
 
 /// One agent run to start: who, for what, with which tools and prompts.
@@ -414,6 +413,7 @@ async fn measure_ground_truth(
     mission_dir: &Path,
 ) -> bool {
     let mut notices = Vec::new();
+    let mut skipped = Vec::new();
     // Agents' commands may write the mission folder: nothing they left here is kept.
     let ground_truth = mission_dir.join("ground-truth");
     let _ = std::fs::remove_dir_all(&ground_truth);
@@ -423,9 +423,11 @@ async fn measure_ground_truth(
         &ground_truth.join("acceptance"),
         &runtime.command_env,
         &mut notices,
+        &mut skipped,
     )
     .await;
     emitter.emit_notices(None, None, "acceptance", std::mem::take(&mut notices));
+    emit_skipped(emitter, "acceptance", std::mem::take(&mut skipped));
     // A verdict the agents' machinery tampered with never passes.
     let accepted = !acceptance.tampered
         && matches!(&acceptance.finished, Event::AcceptanceFinished { tests, error: None, .. }
@@ -438,14 +440,33 @@ async fn measure_ground_truth(
         &ground_truth.join("coverage"),
         &runtime.command_env,
         &mut notices,
+        &mut skipped,
     )
     .await
     {
         emitter.emit(coverage);
     }
     emitter.emit_notices(None, None, "coverage", notices);
+    emit_skipped(emitter, "coverage", skipped);
     emitter.emit(count_lines(&run.mission, workspace_dir));
     accepted
+}
+
+/// The paths a copy or the record left out, as one event (none when nothing was).
+fn emit_skipped(emitter: &Emitter, during: &str, skipped: Vec<crate::fsutil::Skipped>) {
+    if skipped.is_empty() {
+        return;
+    }
+    emitter.emit(Event::PathsSkipped {
+        during: during.to_string(),
+        paths: skipped
+            .into_iter()
+            .map(|s| SkippedPath {
+                path: s.path,
+                reason: s.reason,
+            })
+            .collect(),
+    });
 }
 
 impl MissionRuntime {
@@ -467,8 +488,15 @@ impl MissionRuntime {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
         }
-        crate::fsutil::copy_tree(&run.mission.workspace_dir(), &workspace_dir, &[])
+        // The suite's own files: one the copy cannot take is a defect of the suite, not a notice.
+        let skipped = crate::fsutil::copy_tree(&run.mission.workspace_dir(), &workspace_dir, &[])
             .map_err(|e| format!("cannot copy the mission's workspace: {e}"))?;
+        if let Some(first) = skipped.first() {
+            return Err(format!(
+                "cannot copy the mission's workspace: `{}`: {}",
+                first.path, first.reason
+            ));
+        }
         let state = MissionState::new(&workspace_dir)
             .map_err(|e| format!("cannot create .mission/: {e}"))?;
         let workspace = Workspace::new(&workspace_dir)
@@ -539,9 +567,19 @@ impl MissionRuntime {
             replay: Mutex::new(replay),
             checkpoints,
             run_seed: context.seed,
+            record_skipped: Mutex::new(Vec::new()),
         };
         runtime.git(&["init", "-q"]).await?;
-        std::fs::write(workspace_dir.join(".git/info/exclude"), GIT_EXCLUDES)
+        // The record follows the harness's rules alone (`record::write_snapshot`); the excludes
+        // only make an agent's own `git status` agree with it.
+        let excludes: String = run
+            .mission
+            .record
+            .patterns()
+            .iter()
+            .map(|p| format!("{p}\n"))
+            .collect();
+        std::fs::write(workspace_dir.join(".git/info/exclude"), excludes)
             .map_err(|e| format!("cannot write git excludes: {e}"))?;
         runtime.commit("initial workspace").await?;
         let bare = runtime.checkpoints.display().to_string();
@@ -636,9 +674,7 @@ impl MissionRuntime {
             Err(divergence) => return Err((HaltReason::HarnessError, divergence)),
         };
         let restored = async {
-            self.git(&["reset", "-q", "--hard", &checkpoint.commit])
-                .await?;
-            self.git(&["clean", "-q", "-f"]).await?;
+            self.restore(&checkpoint.commit).await?;
             self.state
                 .reload()
                 .map_err(|e| format!("cannot read .mission/ of run {}: {e}", checkpoint.run))
@@ -670,8 +706,13 @@ impl MissionRuntime {
         }
     }
 
-    async fn git(&self, args: &[&str]) -> Result<String, String> {
-        let output = tokio::process::Command::new("git")
+    /// A git command on the workspace's repository that reads nothing the agents can write:
+    /// no configuration but the harness's, no attributes (an empty tree is their source), no
+    /// excludes file, and every name that Linux takes.
+    fn git_command(&self) -> std::process::Command {
+        let mut command = std::process::Command::new("git");
+        command
+            .arg(format!("--attr-source={}", record::EMPTY_TREE))
             .args([
                 "-c",
                 "user.name=missions-bench",
@@ -679,12 +720,26 @@ impl MissionRuntime {
                 "user.email=missions-bench@localhost",
                 "-c",
                 "core.hooksPath=/dev/null",
+                "-c",
+                "core.attributesFile=/dev/null",
+                "-c",
+                "core.excludesFile=/dev/null",
+                "-c",
+                "core.protectNTFS=false",
+                "-c",
+                "core.protectHFS=false",
             ])
-            .args(args)
             .current_dir(self.workspace.root())
             .env_clear()
             .envs(self.git_vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(std::process::Stdio::null())
+            .stdin(std::process::Stdio::null());
+        command
+    }
+
+    async fn git(&self, args: &[&str]) -> Result<String, String> {
+        let mut command = tokio::process::Command::from(self.git_command());
+        let output = command
+            .args(args)
             .output()
             .await
             .map_err(|e| format!("cannot run git: {e}"))?;
@@ -698,18 +753,126 @@ impl MissionRuntime {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
-    /// Commits everything in the workspace; returns the new head.
+    /// Commits a snapshot of the workspace by the harness's rules ([`record::write_snapshot`]);
+    /// returns the new head. What the snapshot could not take is kept for the final record.
     async fn commit(&self, message: &str) -> Result<String, String> {
-        self.git(&["add", "-A"]).await?;
-        self.git(&["commit", "-q", "--allow-empty", "-m", message])
-            .await?;
+        let branch = self
+            .git(&["symbolic-ref", "HEAD"])
+            .await?
+            .trim()
+            .to_string();
+        let parent = self
+            .git(&["rev-parse", "-q", "--verify", "HEAD"])
+            .await
+            .ok()
+            .map(|head| head.trim().to_string());
+        let mut command = self.git_command();
+        command
+            .args(["fast-import", "--quiet", "--done"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        let workspace = self.workspace.root().to_path_buf();
+        let rules = self.mission.record.clone();
+        let message = message.to_string();
+        let snapshot = tokio::task::spawn_blocking(move || {
+            let mut child = command
+                .spawn()
+                .map_err(|e| format!("cannot run git fast-import: {e}"))?;
+            let written = match child.stdin.take() {
+                Some(stdin) => {
+                    let mut stdin = std::io::BufWriter::new(stdin);
+                    record::write_snapshot(
+                        &workspace,
+                        &rules,
+                        &branch,
+                        parent.as_deref(),
+                        &message,
+                        &mut stdin,
+                    )
+                    .and_then(|skipped| std::io::Write::flush(&mut stdin).map(|()| skipped))
+                }
+                None => Err(std::io::Error::other("no input to git fast-import")),
+            };
+            let output = child
+                .wait_with_output()
+                .map_err(|e| format!("cannot run git fast-import: {e}"))?;
+            if !output.status.success() {
+                return Err(format!(
+                    "git fast-import failed: {}",
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ));
+            }
+            written.map_err(|e| format!("cannot snapshot the workspace: {e}"))
+        })
+        .await
+        .map_err(|e| format!("the workspace snapshot stopped: {e}"))??;
+        *self
+            .record_skipped
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = snapshot;
+        // The index follows the head, so that an agent's own `git status` starts from it.
+        self.git(&["read-tree", "HEAD"]).await?;
         Ok(self.git(&["rev-parse", "HEAD"]).await?.trim().to_string())
     }
 
+    /// Puts the workspace back as it was at `commit`: everything but the harness's `.git` goes,
+    /// and the snapshot's files and links are written back under their own names
+    /// ([`record::write_back`]: any depth, any name); the index follows.
+    async fn restore(&self, commit: &str) -> Result<(), String> {
+        let root = self.workspace.root().to_path_buf();
+        let entries =
+            std::fs::read_dir(&root).map_err(|e| format!("cannot list the workspace: {e}"))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| format!("cannot list the workspace: {e}"))?;
+            if entry.file_name() == ".git" {
+                continue;
+            }
+            let path = entry.path();
+            let removed = match entry.file_type() {
+                Ok(kind) if kind.is_dir() => std::fs::remove_dir_all(&path),
+                _ => std::fs::remove_file(&path),
+            };
+            removed.map_err(|e| format!("cannot clear `{}`: {e}", path.display()))?;
+        }
+        let mut listing = self.git_command();
+        listing.args(["ls-tree", "-r", "-z", "--full-tree", commit]);
+        let mut cat_file = self.git_command();
+        cat_file.args(["cat-file", "--batch"]);
+        tokio::task::spawn_blocking(move || {
+            let output = listing
+                .output()
+                .map_err(|e| format!("cannot run git ls-tree: {e}"))?;
+            if !output.status.success() {
+                return Err(format!(
+                    "git ls-tree failed: {}",
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ));
+            }
+            let entries = record::parse_listing(&output.stdout)?;
+            record::write_back(&root, &entries, cat_file)
+        })
+        .await
+        .map_err(|e| format!("the workspace restore stopped: {e}"))??;
+        self.git(&["read-tree", commit]).await?;
+        Ok(())
+    }
+
+    /// The change between two snapshots as text, whatever the workspace's attributes say.
     async fn diff(&self, from: &str, to: &str) -> String {
-        self.git(&["diff", from, to, "--", ".", ":(exclude).mission"])
-            .await
-            .unwrap_or_else(|e| format!("(no diff: {e})"))
+        self.git(&[
+            "diff",
+            "--text",
+            "--no-textconv",
+            "--no-ext-diff",
+            from,
+            to,
+            "--",
+            ".",
+            ":(exclude).mission",
+        ])
+        .await
+        .unwrap_or_else(|e| format!("(no diff: {e})"))
     }
 
     async fn save_final_diff(&self, path: &Path) {
@@ -720,6 +883,13 @@ impl MissionRuntime {
             return;
         }
         let diff = self.diff(first.trim(), "HEAD").await;
+        let skipped = std::mem::take(
+            &mut *self
+                .record_skipped
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        emit_skipped(&self.emitter, "record", skipped);
         if let Some(parent) = path.parent() {
             let _ = std::fs::create_dir_all(parent);
         }

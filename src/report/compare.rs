@@ -16,6 +16,22 @@ const RESAMPLES: usize = 2000;
 const SEED: u64 = 0x6d69_7373_696f_6e73;
 const LEVEL: f64 = 0.95;
 
+/// The paths the copies or the record left out, one line per path and mission run, printed
+/// after the mission table; empty when none were.
+pub fn skipped_paths(missions: &[MissionRow]) -> String {
+    missions
+        .iter()
+        .flat_map(|m| {
+            m.paths_skipped_detail.lines().map(move |line| {
+                format!(
+                    "left out of {} ({}, repeat {}): {line}\n",
+                    m.mission, m.pairing, m.repeat
+                )
+            })
+        })
+        .collect()
+}
+
 /// The table printed at the end of a run: one line per mission run.
 pub fn mission_table(missions: &[MissionRow]) -> String {
     let rows: Vec<Vec<String>> = missions

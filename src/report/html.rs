@@ -431,6 +431,34 @@ fn mission_table(tables: &[Tables]) -> String {
     out
 }
 
+/// The paths of final workspaces that a copy or the record could not take, per mission run;
+/// nothing when there are none.
+fn skipped_paths(tables: &[Tables]) -> String {
+    let missions: Vec<_> = tables
+        .iter()
+        .flat_map(|t| &t.missions)
+        .filter(|m| m.paths_skipped > 0)
+        .collect();
+    if missions.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("<h2>Paths left out</h2>\n<p>Files of the final workspace that the acceptance or coverage copy or the record could not take (fifos, sockets, devices, unreadable entries), and why.</p>\n<table><thead><tr><th>mission</th><th>pairing</th><th>repeat</th><th>path (where): why</th></tr></thead><tbody>\n");
+    for m in missions {
+        for line in m.paths_skipped_detail.lines() {
+            let _ = writeln!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&m.mission),
+                escape(&m.pairing),
+                m.repeat,
+                escape(line)
+            );
+        }
+    }
+    out.push_str("</tbody></table>\n");
+    out
+}
+
 /// The whole report for the runs in `tables`.
 pub fn render(tables: &[Tables], title: &str) -> String {
     let summaries = compare(tables);
@@ -515,6 +543,7 @@ pub fn render(tables: &[Tables], title: &str) -> String {
     html.push_str(&tool_call_table(&summaries));
     html.push_str("<h2>Missions</h2>\n");
     html.push_str(&mission_table(tables));
+    html.push_str(&skipped_paths(tables));
     html.push_str("</body></html>\n");
     html
 }
@@ -522,6 +551,26 @@ pub fn render(tables: &[Tables], title: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn skipped_paths_are_listed_only_when_there_are_some() {
+        let records =
+            crate::metrics::tests::mission_records(vec![crate::events::Event::PathsSkipped {
+                during: "acceptance".into(),
+                paths: vec![crate::events::SkippedPath {
+                    path: "pipe".into(),
+                    reason: "a named pipe (fifo)".into(),
+                }],
+            }]);
+        let mut tables = crate::metrics::fold("run", &records);
+        let html = skipped_paths(std::slice::from_ref(&tables));
+        assert!(
+            html.contains("<td>pipe (acceptance): a named pipe (fifo)</td>"),
+            "{html}"
+        );
+        tables.missions[0].paths_skipped = 0;
+        assert!(skipped_paths(std::slice::from_ref(&tables)).is_empty());
+    }
 
     #[test]
     fn axis_bounds_are_round() {

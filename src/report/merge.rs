@@ -113,12 +113,21 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Merged, MergeError> {
         for folder in ["transcripts", "diffs"] {
             let from = shard_dir.join(folder);
             if from.is_dir() {
-                crate::fsutil::copy_tree(&from, &dir.join(folder), &[]).map_err(|source| {
-                    ReportError::Io {
-                        path: from.clone(),
-                        source,
+                // The report's own files: one the copy cannot take is an error, not a notice.
+                let skipped =
+                    crate::fsutil::copy_tree(&from, &dir.join(folder), &[]).map_err(|source| {
+                        ReportError::Io {
+                            path: from.clone(),
+                            source,
+                        }
+                    })?;
+                if let Some(first) = skipped.first() {
+                    return Err(ReportError::Io {
+                        path: from.join(&first.path),
+                        source: std::io::Error::other(first.reason.clone()),
                     }
-                })?;
+                    .into());
+                }
             }
         }
     }

@@ -13,6 +13,7 @@ use super::error::{parse_toml, read_file, SpecError, SpecErrors};
 use super::glob::Globs;
 use super::hash::hash_tree;
 use super::ids::{check_id, MilestoneId, MissionId};
+use super::record::RecordRules;
 use super::suite::{check_budget, find_key, Budget, BudgetOverrides};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -175,6 +176,8 @@ pub struct MissionSpec {
     pub acceptance_map: Vec<(MilestoneId, Globs)>,
     /// Hash of the mission folder, hidden files included.
     pub hash: String,
+    /// What the record of its workspace leaves out (the suite's `[record]`).
+    pub record: RecordRules,
 }
 
 impl MissionSpec {
@@ -240,7 +243,11 @@ impl MissionSpec {
 }
 
 /// Loads one mission folder, collecting every problem across its files.
-pub fn load_mission(dir: &Path, default_budget: &Budget) -> Result<MissionSpec, SpecErrors> {
+pub fn load_mission(
+    dir: &Path,
+    default_budget: &Budget,
+    record: &RecordRules,
+) -> Result<MissionSpec, SpecErrors> {
     let path = dir.join("mission.toml");
     let source = read_file(&path)?;
     let file: MissionFile = parse_toml(&path, &source)?;
@@ -450,6 +457,7 @@ pub fn load_mission(dir: &Path, default_budget: &Budget) -> Result<MissionSpec, 
                 leave_out_globs,
                 acceptance_map,
                 hash,
+                record: record.clone(),
             })
         }
         _ => Err(SpecErrors(errors)),

@@ -10,6 +10,7 @@ pub mod glob;
 pub mod hash;
 pub mod ids;
 pub mod mission;
+pub mod record;
 pub mod suite;
 
 pub use answers::Answers;

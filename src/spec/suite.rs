@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::error::{parse_toml, read_file, SpecError, SpecErrors};
 use super::hash::hash_tree;
 use super::mission::{load_mission, MissionSpec};
+use super::record::{RecordRules, RecordSpec};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,6 +21,9 @@ pub struct SuiteFile {
     pub environment: EnvironmentSpec,
     #[serde(default)]
     pub defaults: Defaults,
+    /// What the record of a workspace leaves out besides the harness's own `.git/`.
+    #[serde(default)]
+    pub record: RecordSpec,
 }
 
 /// Setup commands run once per suite into a cache directory; `{env}` stands for that directory.
@@ -184,6 +188,19 @@ pub fn load_suite(dir: &Path) -> Result<Suite, SpecErrors> {
             "the command timeout must be at least 1 second",
         ));
     }
+    let record = match RecordRules::new(&file.record.caches) {
+        Ok(rules) => rules,
+        Err(message) => {
+            errors.push(SpecError::at(
+                &suite_path,
+                &source,
+                find_key_in_table(&source, "record", "caches"),
+                "record.caches",
+                message,
+            ));
+            RecordRules::default()
+        }
+    };
     let budget = Budget::default().apply(&file.defaults.budget);
     if let Some(message) = check_budget(&budget) {
         errors.push(SpecError::at(
@@ -214,7 +231,7 @@ pub fn load_suite(dir: &Path) -> Result<Suite, SpecErrors> {
     }
     let mut missions = Vec::new();
     for mission_dir in mission_dirs {
-        match load_mission(&mission_dir, &budget) {
+        match load_mission(&mission_dir, &budget, &record) {
             Ok(mission) => missions.push(mission),
             Err(mission_errors) => {
                 let name = mission_dir

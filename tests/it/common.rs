@@ -89,7 +89,8 @@ pub async fn run(settings: &RunSettings) -> RunReport {
 /// A writable copy of a suite.
 pub fn copy_suite(suite: &Path, into: &Path) -> PathBuf {
     let target = into.join(suite.file_name().expect("suite folder name"));
-    copy_tree(suite, &target, &[]).expect("copy suite");
+    let skipped = copy_tree(suite, &target, &[]).expect("copy suite");
+    assert!(skipped.is_empty(), "{skipped:?}");
     target
 }
 

@@ -14,6 +14,7 @@ mod local_engine;
 mod local_model;
 mod process_tree;
 mod real_models;
+mod record;
 mod remote_api;
 mod remote_mission;
 mod resume;

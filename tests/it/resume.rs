@@ -145,7 +145,7 @@ fn an_interrupted_run_resumes_and_a_changed_one_is_refused() {
 /// `greet` of the tiny suite (or a copy) through the binary, every role played by a relay
 /// behind a scripted server on 127.0.0.1 over the OpenAI protocol. The relay is swapped between
 /// runs; the server's address, and so the config, stays the same.
-struct Greet {
+pub(crate) struct Greet {
     /// Serves until the test ends.
     _server: ScriptedServer,
     relay: Arc<Mutex<Arc<Relay>>>,
@@ -155,7 +155,7 @@ struct Greet {
 }
 
 impl Greet {
-    async fn start() -> Greet {
+    pub(crate) async fn start() -> Greet {
         let relay = Arc::new(Mutex::new(Arc::new(Relay::new(greet(), None))));
         let slot = relay.clone();
         let server = ScriptedServer::start(move |request, index| {
@@ -181,12 +181,12 @@ impl Greet {
         }
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
     /// Plays the next run with `relay`.
-    fn set(&self, relay: Relay) -> Arc<Relay> {
+    pub(crate) fn set(&self, relay: Relay) -> Arc<Relay> {
         let relay = Arc::new(relay);
         *self.relay.lock().unwrap() = relay.clone();
         relay
@@ -215,7 +215,7 @@ impl Greet {
     }
 
     /// Runs to the end on a fresh relay; the report folder and the agents the relay played.
-    async fn run(&self, args: &[&str]) -> (PathBuf, Vec<(Role, String)>) {
+    pub(crate) async fn run(&self, args: &[&str]) -> (PathBuf, Vec<(Role, String)>) {
         let relay = self.next(None);
         let output = self.command(args).output().await.unwrap();
         let report = report_of(&output);
@@ -229,7 +229,7 @@ impl Greet {
     }
 
     /// Runs with the current relay until `ready`, then kills the harness with SIGKILL.
-    async fn kill_when(&self, args: &[&str], ready: impl Fn() -> bool) {
+    pub(crate) async fn kill_when(&self, args: &[&str], ready: impl Fn() -> bool) {
         let mut child = self.command(args).spawn().unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
         while !ready() {

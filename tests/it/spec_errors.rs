@@ -242,3 +242,25 @@ fn sealing_settings_are_checked_and_the_runner_inferred() {
         .iter()
         .all(|m| m.runner() == missions_bench::spec::mission::Runner::Pytest));
 }
+
+#[test]
+fn record_caches_in_suite_toml_are_checked() {
+    let append = |text: &'static str| {
+        move |suite: &Path| {
+            let path = suite.join("suite.toml");
+            let source = std::fs::read_to_string(&path).unwrap();
+            std::fs::write(&path, format!("{source}\n{text}")).unwrap();
+        }
+    };
+    let (_dir, errors) = broken(append("[record]\ncache = [\"build/\"]\n"));
+    let error = &errors.0[0];
+    assert!(error.path.ends_with("suite.toml"));
+    assert_eq!(error.field.as_deref(), Some("cache"));
+    assert!(error.line.is_some(), "{error}");
+
+    let (_dir, errors) = broken(append("[record]\ncaches = [\"!keep.txt\"]\n"));
+    let error = &errors.0[0];
+    assert_eq!(error.field.as_deref(), Some("record.caches"));
+    assert!(error.line.is_some(), "{error}");
+    assert!(error.to_string().contains("`!keep.txt`"), "{error}");
+}

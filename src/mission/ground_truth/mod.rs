@@ -14,7 +14,7 @@ use std::time::Duration;
 use walkdir::WalkDir;
 
 use crate::events::Event;
-use crate::fsutil::copy_tree;
+use crate::fsutil::{copy_tree, Skipped};
 use crate::spec::MissionSpec;
 use crate::tools::{run_shell, CommandEnv, Notice};
 
@@ -28,6 +28,7 @@ pub async fn run_coverage(
     root: &Path,
     base: &CommandEnv,
     notices: &mut Vec<Notice>,
+    skipped: &mut Vec<Skipped>,
 ) -> Option<Event> {
     let spec = mission.file.coverage.as_ref()?;
     let failure = |error: String| Event::CoverageMeasured {
@@ -43,8 +44,9 @@ pub async fn run_coverage(
         Err(e) => return Some(failure(format!("cannot prepare the coverage folder: {e}"))),
     };
     let scratch = scratch.as_path();
-    if let Err(e) = copy_tree(workspace, scratch, &[".git", ".mission"]) {
-        return Some(failure(format!("cannot copy the workspace: {e}")));
+    match copy_tree(workspace, scratch, &[".git", ".mission"]) {
+        Ok(left_out) => skipped.extend(left_out),
+        Err(e) => return Some(failure(format!("cannot copy the workspace: {e}"))),
     }
     seal::leave_out_for_coverage(mission, scratch);
     let report_path = scratch.join(&spec.report);
@@ -90,7 +92,14 @@ pub fn count_lines(mission: &MissionSpec, workspace: &Path) -> Event {
     let walker = WalkDir::new(workspace)
         .sort_by_file_name()
         .into_iter()
-        .filter_entry(|e| e.depth() != 1 || !NOT_PRODUCT.iter().any(|n| e.file_name() == *n));
+        .filter_entry(|e| {
+            let relative = e.path().strip_prefix(workspace).unwrap_or(e.path());
+            (e.depth() != 1 || !NOT_PRODUCT.iter().any(|n| e.file_name() == *n))
+                && !mission.record.leaves_out(
+                    std::os::unix::ffi::OsStrExt::as_bytes(relative.as_os_str()),
+                    e.file_type().is_dir(),
+                )
+        });
     for entry in walker.flatten().filter(|e| e.file_type().is_file()) {
         let Ok(relative) = entry.path().strip_prefix(workspace) else {
             continue;

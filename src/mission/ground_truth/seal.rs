@@ -19,7 +19,7 @@ use std::time::Duration;
 use walkdir::WalkDir;
 
 use crate::events::{Event, LeftOut, OutcomeChange, TamperEvidence, TestResult, TestStatus};
-use crate::fsutil::copy_tree;
+use crate::fsutil::{copy_tree, Skipped};
 use crate::model::millis;
 use crate::spec::mission::{ResultsFormat, Runner};
 use crate::spec::MissionSpec;
@@ -496,13 +496,15 @@ pub struct Acceptance {
 }
 
 /// Runs the hidden acceptance tests on a sealed copy of `workspace` under `root` (cleared first),
-/// and again on the workspace as the agents left it when the copy left out machinery.
+/// and again on the workspace as the agents left it when the copy left out machinery. The paths
+/// the sealed copy could not take go to `skipped`.
 pub async fn run_acceptance(
     mission: &MissionSpec,
     workspace: &Path,
     root: &Path,
     base: &CommandEnv,
     notices: &mut Vec<Notice>,
+    skipped: &mut Vec<Skipped>,
 ) -> Acceptance {
     let runner = mission.runner();
     let failure = |error: String, left_out: Vec<LeftOut>| Acceptance {
@@ -529,8 +531,9 @@ pub async fn run_acceptance(
         );
     }
     let tree = layout.sealed.clone();
-    if let Err(e) = copy_tree(workspace, &tree, &[".git", ".mission"]) {
-        return failure(format!("cannot copy the workspace: {e}"), Vec::new());
+    match copy_tree(workspace, &tree, &[".git", ".mission"]) {
+        Ok(left_out) => skipped.extend(left_out),
+        Err(e) => return failure(format!("cannot copy the workspace: {e}"), Vec::new()),
     }
     let mut left_out = leave_out(mission, &tree, runner);
     left_out.extend(outside_the_workspace(workspace));
@@ -589,8 +592,16 @@ pub async fn run_acceptance(
             )
         })
         .collect();
-    if let Err(e) = copy_tree(&mission.acceptance_dir(), &into, &[]) {
-        return failure(format!("cannot copy the acceptance tests: {e}"), left_out);
+    match copy_tree(&mission.acceptance_dir(), &into, &[]) {
+        Ok(missed) if missed.is_empty() => {}
+        Ok(missed) => {
+            let paths: Vec<&str> = missed.iter().map(|m| m.path.as_str()).collect();
+            return failure(
+                format!("cannot copy the acceptance tests: {}", paths.join(", ")),
+                left_out,
+            );
+        }
+        Err(e) => return failure(format!("cannot copy the acceptance tests: {e}"), left_out),
     }
 
     let sealed = run_command(mission, &tree, &env, notices).await;
@@ -807,6 +818,7 @@ async fn run_as_is(
     notices: &mut Vec<Notice>,
 ) -> Result<Option<BTreeMap<String, TestStatus>>, String> {
     let tree = &layout.as_is;
+    // Paths this copy cannot take were listed by the sealed copy already.
     copy_tree(workspace, tree, &[".git"]).map_err(|e| format!("cannot copy the workspace: {e}"))?;
     let into = tree.join(&mission.file.acceptance.into);
     copy_tree(&mission.acceptance_dir(), &into, &[])
