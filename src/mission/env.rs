@@ -268,7 +268,7 @@ mod tests {
         .unwrap_err();
         let message = error.to_string();
         assert!(
-            message.contains("exit code Some(7)") && message.contains("broken"),
+            message.contains("exit code 7") && message.contains("broken"),
             "{message}"
         );
     }
