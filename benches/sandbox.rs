@@ -30,6 +30,7 @@ fn sandbox(root: &Path) -> Sandbox {
     let paths = SandboxPaths {
         writable: vec![root.to_path_buf()],
         read_only: Vec::new(),
+        counted: Vec::new(),
         read: Vec::new(),
         path_var: "/usr/bin:/bin".into(),
     };
