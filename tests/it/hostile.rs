@@ -272,7 +272,7 @@ async fn run_case(case: Case, root: PathBuf, places: Arc<Places>) -> Vec<String>
     let after = tools
         .call(
             "run_command",
-            json!({"command": "rm -f f1 f2 f3 f4 f5 f6 f7 f8 f9 f10 big; echo after > after.txt && cat after.txt"}),
+            json!({"command": "rm -rf f1 f2 f3 f4 f5 f6 f7 f8 f9 f10 big many; echo after > after.txt && cat after.txt"}),
         )
         .await
         .unwrap();
