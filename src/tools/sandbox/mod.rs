@@ -560,19 +560,27 @@ impl Sandbox {
     }
 
     /// Whether the counted folders grew past a quota during a command. The filesystem's free
-    /// space and free inodes are the cheap signal: the folders are counted only when they fell
-    /// by more than the room left, or when `periodic` asks for it and the last count is long
-    /// enough ago ([`DiskBook::may_count_again`]). Bytes and files are counted in one walk.
-    fn over_quota(&self, at_start: Usage, periodic: bool) -> Option<OverQuota> {
+    /// space and free inodes are the cheap signal: the folders are counted when the filesystem
+    /// lost more than the room left since the last count, or at every fifth tick. The watcher's
+    /// counts are spaced by what counting takes ([`DiskBook::may_count_again`]); the check after
+    /// a command ends counts whenever the signal says so. Bytes and files are counted in one
+    /// walk.
+    fn over_quota(&self, at_start: Usage, check: Check) -> Option<OverQuota> {
         let limits = &self.policy.limits;
         if limits.disk_bytes.is_none() && limits.files.is_none() {
             return None;
         }
         let free = free_space(&self.writable[0]);
         let mut book = self.disk.lock().ok()?;
-        let estimate = free.map(|free| book.estimate(free));
-        let suspect = estimate.is_some_and(|e| over(limits, e).is_some());
-        let count = suspect || (periodic && book.may_count_again());
+        // A folder that was over a quota at the last count and has not grown since needs no
+        // count: only growth is stopped.
+        let suspect = free
+            .map(|free| book.estimate(free))
+            .is_some_and(|estimate| estimate != book.used && over(limits, estimate).is_some());
+        let count = match check {
+            Check::Final => suspect,
+            Check::Tick { fifth } => (suspect || fifth) && book.may_count_again(),
+        };
         if !count {
             return None;
         }
@@ -643,6 +651,14 @@ fn file_refused_notice(max: u64, files: u64) -> Notice {
             "refused: file limit {max} reached (the workspace, $HOME and $TMPDIR hold {files} files); delete files to go on"
         ),
     )
+}
+
+/// When the quotas are checked: at a tick of the watcher (every fifth one may count the
+/// folders), or once after the command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    Tick { fifth: bool },
+    Final,
 }
 
 /// Which quota `used` is over, the disk first.
@@ -945,10 +961,12 @@ impl Jail<'_> {
         loop {
             tokio::time::sleep(interval).await;
             tick += 1;
-            if let Some(stop) = self
-                .sandbox
-                .over_quota(self.used_at_start, tick.is_multiple_of(5))
-            {
+            if let Some(stop) = self.sandbox.over_quota(
+                self.used_at_start,
+                Check::Tick {
+                    fifth: tick.is_multiple_of(5),
+                },
+            ) {
                 return stop;
             }
         }
@@ -993,7 +1011,7 @@ impl Jail<'_> {
             }
             cgroup.remove().await;
         }
-        match stopped.or_else(|| self.sandbox.over_quota(self.used_at_start, false)) {
+        match stopped.or_else(|| self.sandbox.over_quota(self.used_at_start, Check::Final)) {
             Some(OverQuota::Disk(used)) => notices.push(Notice::new(
                 NoticeKind::DiskLimit,
                 format!(
@@ -1261,15 +1279,18 @@ mod tests {
         }
         let start = sandbox.quota_baseline();
         assert_eq!(start.files, 0, "{start:?}");
-        assert_eq!(sandbox.over_quota(start, true), None);
+        assert_eq!(sandbox.over_quota(start, Check::Final), None);
         assert!(sandbox.file_refusal().is_none());
         for i in 0..25 {
             std::fs::write(workspace.join(format!("f{i}")), "").unwrap();
         }
-        assert_eq!(sandbox.over_quota(start, true), Some(OverQuota::Files(25)));
+        assert_eq!(
+            sandbox.over_quota(start, Check::Final),
+            Some(OverQuota::Files(25))
+        );
         // A command that started over the quota and added nothing is left alone.
         let over = sandbox.quota_baseline();
-        assert_eq!(sandbox.over_quota(over, true), None);
+        assert_eq!(sandbox.over_quota(over, Check::Final), None);
         let refusal = sandbox.file_refusal().expect("a refusal");
         assert_eq!(refusal.kind, NoticeKind::FileCountLimit);
         assert!(
