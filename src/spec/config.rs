@@ -242,9 +242,10 @@ impl Default for SandboxConfig {
 
 /// The default file-count quota. An honest mission stays far below it: the core suite's venv
 /// (pytest, coverage) holds about 2,000 entries, a data-science venv 10,000 to 20,000, a web
-/// app's `node_modules` 20,000 to 50,000. A flood of empty files costs the harness about half a
-/// millisecond each (the ground truth's copies of the workspace above all), so this caps what a
-/// hostile agent can add to a mission's time at about a minute.
+/// app's `node_modules` 20,000 to 50,000. A flood of empty files costs a mission about half a
+/// millisecond each (the ground truth's copies of the workspace and its test runs above all;
+/// measured on the core suite's wordfreq), so this caps what a hostile agent can add to a
+/// mission's time at about a minute.
 pub const DEFAULT_FILES: u64 = 100_000;
 
 /// A count: a whole number, or `"off"`. Sizes with units are refused (a file count has none).
