@@ -398,6 +398,7 @@ async fn sandbox_report(
     let paths = SandboxPaths {
         writable: vec![dir.to_path_buf()],
         read_only: Vec::new(),
+        counted: Vec::new(),
         read: Vec::new(),
         path_var: path.clone(),
     };

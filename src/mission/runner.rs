@@ -307,6 +307,7 @@ pub fn sandbox_policy(config: &SandboxConfig) -> SandboxPolicy {
             file_size_bytes: config.file_size.0,
             cpu_seconds: config.cpu_s.0,
             disk_bytes: config.disk.0,
+            files: config.files.0,
         },
         read: config.read.clone(),
     }
@@ -330,6 +331,7 @@ fn probe_sandbox(
         let paths = SandboxPaths {
             writable: vec![work_dir.to_path_buf()],
             read_only: Vec::new(),
+            counted: Vec::new(),
             read: Vec::new(),
             path_var: base_path.to_string(),
         };

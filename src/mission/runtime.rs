@@ -515,6 +515,7 @@ impl MissionRuntime {
                 let paths = SandboxPaths {
                     writable: vec![mission_dir.to_path_buf()],
                     read_only: vec![git_dir, workspace_dir.join(".mission")],
+                    counted: vec![workspace_dir.clone(), home.clone(), tmp.clone()],
                     read: environment.dir.iter().cloned().collect(),
                     path_var: vars
                         .iter()

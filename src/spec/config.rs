@@ -218,6 +218,9 @@ pub struct SandboxConfig {
     pub cpu_s: LimitValue,
     /// What the mission's workspace, `$HOME` and `$TMPDIR` may hold together.
     pub disk: LimitValue,
+    /// How many files, folders and links the mission's workspace, `$HOME` and `$TMPDIR` may
+    /// hold together (the harness's `.git/` and `.mission/` not counted).
+    pub files: CountValue,
     /// Folders commands may read beyond system folders, the suite environment and `PATH`.
     pub read: Vec<std::path::PathBuf>,
 }
@@ -231,8 +234,66 @@ impl Default for SandboxConfig {
             file_size: LimitValue(Some(1 << 30)),
             cpu_s: LimitValue(Some(900)),
             disk: LimitValue(Some(8 << 30)),
+            files: CountValue(Some(DEFAULT_FILES)),
             read: Vec::new(),
         }
+    }
+}
+
+/// The default file-count quota. An honest mission stays far below it: the core suite's venv
+/// (pytest, coverage) holds about 2,000 entries, a data-science venv 10,000 to 20,000, a web
+/// app's `node_modules` 20,000 to 50,000. A flood of empty files costs a mission about half a
+/// millisecond each (the ground truth's copies of the workspace and its test runs above all;
+/// measured on the core suite's wordfreq), so this caps what a hostile agent can add to a
+/// mission's time at about a minute.
+pub const DEFAULT_FILES: u64 = 100_000;
+
+/// A count: a whole number, or `"off"`. Sizes with units are refused (a file count has none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CountValue(pub Option<u64>);
+
+impl CountValue {
+    pub fn parse(text: &str) -> Result<CountValue, String> {
+        let text = text.trim();
+        if matches!(text, "off" | "unlimited" | "none") {
+            return Ok(CountValue(None));
+        }
+        let digits: String = text.chars().filter(|c| *c != '_').collect();
+        match digits.parse::<u64>() {
+            Ok(0) => Err("0 would refuse every file; use \"off\" for no limit".to_string()),
+            Ok(n) => Ok(CountValue(Some(n))),
+            Err(_) => Err(format!("`{text}` is not a whole number or `off`")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for CountValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<CountValue, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = CountValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a whole number, or \"off\"")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<CountValue, E> {
+                match u64::try_from(v) {
+                    Ok(v) => self.visit_u64(v),
+                    Err(_) => Err(E::custom(format!(
+                        "{v} is negative; use \"off\" for no limit"
+                    ))),
+                }
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<CountValue, E> {
+                CountValue::parse(&v.to_string()).map_err(E::custom)
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<CountValue, E> {
+                Err(E::custom(format!("{v} is not a whole number")))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<CountValue, E> {
+                CountValue::parse(v).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
     }
 }
 
@@ -756,5 +817,53 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(negative.0[0].line, Some(3), "{negative}");
+    }
+
+    #[test]
+    fn the_file_quota_takes_whole_numbers_and_off() {
+        assert_eq!(CountValue::parse("100000"), Ok(CountValue(Some(100_000))));
+        assert_eq!(CountValue::parse("100_000"), Ok(CountValue(Some(100_000))));
+        assert_eq!(CountValue::parse("off"), Ok(CountValue(None)));
+        assert!(CountValue::parse("0").unwrap_err().contains("off"));
+        assert!(CountValue::parse("10k")
+            .unwrap_err()
+            .contains("whole number"));
+        let parse = |line: &str| {
+            Config::parse(
+                Path::new("c.toml"),
+                &format!("default_pairing = \"p\"\n[models.a]\nprovider = \"oracle\"\n[pairings.p]\norchestrator = \"a\"\nworker = \"a\"\nvalidator = \"a\"\n[sandbox]\nmemory = \"1GiB\"\n{line}\n"),
+            )
+        };
+        assert_eq!(
+            SandboxConfig::default().files,
+            CountValue(Some(DEFAULT_FILES))
+        );
+        assert_eq!(
+            parse("files = 5000").unwrap().sandbox.files,
+            CountValue(Some(5000))
+        );
+        assert_eq!(
+            parse("files = \"off\"").unwrap().sandbox.files,
+            CountValue(None)
+        );
+        assert_eq!(
+            parse("disk = \"off\"").unwrap().sandbox.files,
+            CountValue(Some(DEFAULT_FILES))
+        );
+        for (value, words) in [
+            ("\"64MiB\"", "whole number"),
+            ("-1", "negative"),
+            ("2.5", "whole number"),
+            ("0", "refuse every file"),
+            ("true", "whole number"),
+        ] {
+            let errors = parse(&format!("files = {value}")).unwrap_err();
+            assert_eq!(errors.0.len(), 1, "{errors}");
+            let error = &errors.0[0];
+            assert_eq!(error.line, Some(10), "{value}: {errors}");
+            assert_eq!(error.field.as_deref(), Some("files"), "{value}: {errors}");
+            assert!(errors.to_string().contains("c.toml"), "{errors}");
+            assert!(error.message.contains(words), "{value}: {errors}");
+        }
     }
 }

@@ -471,6 +471,18 @@ impl WorkspaceTools {
         if path.is_dir() {
             return failed(format!("`{}` is a folder", args.path));
         }
+        // A new file counts against the sandbox's file quota, as it would for a command.
+        if path.symlink_metadata().is_err() {
+            if let Some(notice) = self
+                .command_env
+                .sandbox
+                .as_ref()
+                .and_then(|sandbox| sandbox.file_refusal())
+            {
+                return ToolReply::error(ToolErrorKind::Refused, notice.detail.clone())
+                    .with_notices(vec![notice]);
+            }
+        }
         if let Some(parent) = path.parent() {
             if let Err(e) = std::fs::create_dir_all(parent) {
                 return failed(format!("cannot create the folder of `{}`: {e}", args.path));

@@ -21,6 +21,8 @@ pub enum NoticeKind {
     FileSizeLimit,
     CpuLimit,
     DiskLimit,
+    /// The mission's folders held more files than the file quota allows.
+    FileCountLimit,
 }
 
 impl NoticeKind {
@@ -37,6 +39,7 @@ impl NoticeKind {
             NoticeKind::FileSizeLimit => "file_size_limit",
             NoticeKind::CpuLimit => "cpu_limit",
             NoticeKind::DiskLimit => "disk_limit",
+            NoticeKind::FileCountLimit => "file_count_limit",
         }
     }
 
@@ -57,6 +60,7 @@ impl NoticeKind {
                 | NoticeKind::FileSizeLimit
                 | NoticeKind::CpuLimit
                 | NoticeKind::DiskLimit
+                | NoticeKind::FileCountLimit
         )
     }
 

@@ -377,6 +377,7 @@ fn sandbox_lists_the_protections_and_runs_a_command_inside() {
         "file_size",
         "cpu_time",
         "disk",
+        "files",
     ] {
         assert!(
             stdout.lines().any(|l| l.starts_with(name)),

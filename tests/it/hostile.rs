@@ -98,6 +98,7 @@ pub fn test_limits() -> Limits {
         file_size_bytes: Some(16 << 20),
         cpu_seconds: Some(3),
         disk_bytes: Some(64 << 20),
+        files: Some(2000),
     }
 }
 
@@ -194,6 +195,7 @@ pub fn sandboxed_tools(root: &Path, network: Network, timeout: Duration) -> Work
     let paths = SandboxPaths {
         writable: vec![root.to_path_buf()],
         read_only: state.to_vec(),
+        counted: Vec::new(),
         read: Vec::new(),
         path_var: path.clone(),
     };
@@ -270,7 +272,7 @@ async fn run_case(case: Case, root: PathBuf, places: Arc<Places>) -> Vec<String>
     let after = tools
         .call(
             "run_command",
-            json!({"command": "rm -f f1 f2 f3 f4 f5 f6 f7 f8 f9 f10 big; echo after > after.txt && cat after.txt"}),
+            json!({"command": "rm -rf f1 f2 f3 f4 f5 f6 f7 f8 f9 f10 big many; echo after > after.txt && cat after.txt"}),
         )
         .await
         .unwrap();
@@ -379,7 +381,7 @@ async fn a_hostile_worker_mission_ends_with_the_harness_intact() {
 
     let root = tempfile::tempdir().unwrap();
     let places = Places::create(root.path());
-    let cleanup = json!({"command": "rm -rf f1 f2 f3 f4 f5 f6 f7 f8 f9 f10 big huge.txt blob.bin pipe pw out c hl mnt stolen.txt small.txt"}).to_string();
+    let cleanup = json!({"command": "rm -rf f1 f2 f3 f4 f5 f6 f7 f8 f9 f10 many new.txt big huge.txt blob.bin pipe pw out c hl mnt stolen.txt small.txt"}).to_string();
     let cases = load_corpus();
     let turns: Vec<Vec<(String, String)>> = cases
         .iter()
@@ -425,7 +427,7 @@ async fn a_hostile_worker_mission_ends_with_the_harness_intact() {
         0,
         &out,
         &suite,
-        "[sandbox]\nmemory = \"256MiB\"\nprocesses = 64\nfile_size = \"16MiB\"\ncpu_s = 3\ndisk = \"64MiB\"\n",
+        "[sandbox]\nmemory = \"256MiB\"\nprocesses = 64\nfile_size = \"16MiB\"\ncpu_s = 3\ndisk = \"64MiB\"\nfiles = 2000\n",
     )
     .await;
 
@@ -475,6 +477,7 @@ async fn a_hostile_worker_mission_ends_with_the_harness_intact() {
         NoticeKind::FileSizeLimit,
         NoticeKind::CpuLimit,
         NoticeKind::DiskLimit,
+        NoticeKind::FileCountLimit,
     ] {
         assert!(notices.contains(&kind), "no {kind:?} in {notices:?}");
     }

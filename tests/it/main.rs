@@ -3,6 +3,7 @@
 mod cli;
 mod common;
 mod core_suite;
+mod file_quota;
 mod fix_loop;
 mod fuzz;
 mod gguf_models;

@@ -9,8 +9,8 @@
 //!   capabilities locked off;
 //! - **system calls** (seccomp): mounts, modules, reboot, clocks, namespaces and io_uring refused;
 //! - **resources**: a control group per command with a process-count and a memory limit (rlimits
-//!   where control groups are not available), `RLIMIT_FSIZE`, `RLIMIT_CPU`, no core files, and a
-//!   disk quota on what the mission's writable folders hold.
+//!   where control groups are not available), `RLIMIT_FSIZE`, `RLIMIT_CPU`, no core files, and
+//!   quotas on the bytes and on the number of files the mission's folders hold.
 //!
 //! Every part is probed; what the kernel does not offer is recorded as inactive, never faked.
 //! Everything the child does is prepared in the harness first: the child only makes system calls
@@ -26,7 +26,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -62,6 +62,10 @@ pub struct Limits {
     pub cpu_seconds: Option<u64>,
     /// What the workspace, `$HOME` and `$TMPDIR` may hold together.
     pub disk_bytes: Option<u64>,
+    /// How many files, folders and links the workspace, `$HOME` and `$TMPDIR` may hold together
+    /// (the harness's own state, `.git/` and `.mission/`, not counted).
+    #[serde(default)]
+    pub files: Option<u64>,
 }
 
 /// What a mission's sandbox allows.
@@ -83,6 +87,11 @@ pub struct SandboxPaths {
     /// `.mission/`). Enforced with the mount namespace (root only; Landlock cannot carve them
     /// out).
     pub read_only: Vec<PathBuf>,
+    /// The folders the disk and file quotas count: the workspace, `$HOME` and `$TMPDIR`. The
+    /// ground truth's copies of the workspace, beside them in the mission's folder, are the
+    /// harness's and are left out, so that an honest workspace near the quota is never judged
+    /// over it. Empty: the writable folders.
+    pub counted: Vec<PathBuf>,
     /// Read-only folders: the suite environment, the interpreter it links to.
     pub read: Vec<PathBuf>,
     /// The commands' `PATH`: its folders are readable, and so is the installation each symlinked
@@ -144,14 +153,65 @@ pub struct Sandbox {
     rlimits: Vec<(Resource, u64)>,
     protections: Vec<Protection>,
     next_command: AtomicU64,
+    /// The folders the quotas count, and the harness's folders inside them whose entries are
+    /// not counted as files (their bytes are).
+    counted: Vec<PathBuf>,
+    harness_state: Vec<PathBuf>,
     disk: Mutex<DiskBook>,
 }
 
-/// What the writable folders held at the last count, and the filesystem's free space then.
+/// What the counted folders held at the last count, the filesystem's free space then, and how
+/// long that count took.
 #[derive(Debug, Clone, Copy)]
 struct DiskBook {
-    used: u64,
-    free_at_count: u64,
+    used: Usage,
+    free_at_count: FreeSpace,
+    counted_at: Instant,
+    count_took: Duration,
+}
+
+/// What a tree holds: bytes of its regular files, and its entries (files, folders, links).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub bytes: u64,
+    pub files: u64,
+}
+
+/// The free space of a filesystem; `files` is `None` where it does not report inodes (btrfs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct FreeSpace {
+    bytes: u64,
+    files: Option<u64>,
+}
+
+impl DiskBook {
+    /// What the folders hold now as far as the filesystem's free space tells, without counting:
+    /// the last count plus what the filesystem lost since (other writers on it included, so an
+    /// estimate only ever errs high).
+    fn estimate(&self, free: FreeSpace) -> Usage {
+        let files_taken = match (self.free_at_count.files, free.files) {
+            (Some(then), Some(now)) => then.saturating_sub(now),
+            _ => 0,
+        };
+        Usage {
+            bytes: self.used.bytes + self.free_at_count.bytes.saturating_sub(free.bytes),
+            files: self.used.files + files_taken,
+        }
+    }
+
+    /// Whether a periodic count may walk the folders again: walks are spaced by twenty times
+    /// what the last one took, so that however many files a mission holds, counting them costs
+    /// the harness at most a twentieth of a core.
+    fn may_count_again(&self) -> bool {
+        self.counted_at.elapsed() >= self.count_took * 20
+    }
+}
+
+/// Why a command is over a quota, with what the counted folders hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverQuota {
+    Disk(u64),
+    Files(u64),
 }
 
 /// A path as a C string for a system call.
@@ -423,10 +483,28 @@ impl Sandbox {
                 None => Err("no limit set".to_string()),
             },
         ));
-        let used = writable.iter().map(|p| tree_bytes(p)).sum();
+        protections.push(protection(
+            "files",
+            match limits.files {
+                Some(max) => Ok(format!(
+                    "{max} files, folders and links in the workspace, $HOME and $TMPDIR together (counted with the disk quota's bytes)"
+                )),
+                None => Err("no limit set".to_string()),
+            },
+        ));
+        let counted = if paths.counted.is_empty() {
+            writable.clone()
+        } else {
+            paths.counted.clone()
+        };
+        let harness_state = paths.read_only.clone();
+        let started = Instant::now();
+        let used = count_usage(&counted, &harness_state);
         let disk = Mutex::new(DiskBook {
             used,
-            free_at_count: free_bytes(&writable[0]).unwrap_or(0),
+            free_at_count: free_space(&writable[0]).unwrap_or_default(),
+            counted_at: Instant::now(),
+            count_took: started.elapsed(),
         });
         Ok(Sandbox {
             policy,
@@ -440,6 +518,8 @@ impl Sandbox {
             rlimits,
             protections,
             next_command: AtomicU64::new(1),
+            counted,
+            harness_state,
             disk,
         })
     }
@@ -470,7 +550,7 @@ impl Sandbox {
             ruleset: self.ruleset.as_ref().map(|r| r.raw_fd()),
             filter: self.filter.clone(),
         };
-        let used_at_start = self.disk_baseline();
+        let used_at_start = self.quota_baseline();
         Ok(Jail {
             sandbox: self,
             cgroup,
@@ -479,29 +559,59 @@ impl Sandbox {
         })
     }
 
-    /// Whether the writable folders grew past the disk limit during a command. The filesystem's
-    /// free space is the cheap signal: the folders are counted only when it fell by more than
-    /// the room left, or when `count` asks for it.
-    fn disk_over_limit(&self, used_at_start: u64, count: bool) -> Option<u64> {
-        let limit = self.policy.limits.disk_bytes?;
-        let free = free_bytes(&self.writable[0])?;
-        let mut book = self.disk.lock().ok()?;
-        let estimate = book.used + book.free_at_count.saturating_sub(free);
-        if estimate <= limit && !count {
+    /// Whether the counted folders grew past a quota during a command. The filesystem's free
+    /// space and free inodes are the cheap signal: the folders are counted when the filesystem
+    /// lost more than the room left since the last count, or at every fifth tick. The watcher's
+    /// counts are spaced by what counting takes ([`DiskBook::may_count_again`]); the check after
+    /// a command ends counts whenever the signal says so. Bytes and files are counted in one
+    /// walk.
+    fn over_quota(&self, at_start: Usage, check: Check) -> Option<OverQuota> {
+        let limits = &self.policy.limits;
+        if limits.disk_bytes.is_none() && limits.files.is_none() {
             return None;
         }
-        let used: u64 = self.writable.iter().map(|p| tree_bytes(p)).sum();
-        *book = DiskBook {
-            used,
-            free_at_count: free,
+        let free = free_space(&self.writable[0]);
+        let mut book = self.disk.lock().ok()?;
+        // A folder that was over a quota at the last count and has not grown since needs no
+        // count: only growth is stopped.
+        let suspect = free
+            .map(|free| book.estimate(free))
+            .is_some_and(|estimate| estimate != book.used && over(limits, estimate).is_some());
+        let count = match check {
+            Check::Final => suspect,
+            Check::Tick { fifth } => (suspect || fifth) && book.may_count_again(),
         };
-        (used > limit && used > used_at_start).then_some(used)
+        if !count {
+            return None;
+        }
+        let used = self.recount(&mut book, free);
+        // Only a command that added to what is over the quota is stopped.
+        if limits.disk_bytes.is_some_and(|max| used.bytes > max) && used.bytes > at_start.bytes {
+            return Some(OverQuota::Disk(used.bytes));
+        }
+        if limits.files.is_some_and(|max| used.files > max) && used.files > at_start.files {
+            return Some(OverQuota::Files(used.files));
+        }
+        None
     }
 
-    /// Starts a command's disk accounting from the free space now (other processes on the
-    /// machine change it too).
-    fn disk_baseline(&self) -> u64 {
-        let free = self.writable.first().and_then(|w| free_bytes(w));
+    /// Counts the folders, and starts the estimates from what the filesystem had free then.
+    fn recount(&self, book: &mut DiskBook, free: Option<FreeSpace>) -> Usage {
+        let started = Instant::now();
+        let used = count_usage(&self.counted, &self.harness_state);
+        *book = DiskBook {
+            used,
+            free_at_count: free.unwrap_or(book.free_at_count),
+            counted_at: Instant::now(),
+            count_took: started.elapsed(),
+        };
+        used
+    }
+
+    /// Starts a command's accounting from the free space now (other processes on the machine
+    /// change it too); what the folders held at the last count.
+    fn quota_baseline(&self) -> Usage {
+        let free = self.writable.first().and_then(|w| free_space(w));
         match self.disk.lock() {
             Ok(mut book) => {
                 if let Some(free) = free {
@@ -509,9 +619,67 @@ impl Sandbox {
                 }
                 book.used
             }
-            Err(_) => 0,
+            Err(_) => Usage::default(),
         }
     }
+
+    /// The file quota's refusal of a new file the harness would write for an agent (the file
+    /// tools), when the counted folders are at the quota or over it. The last count and the
+    /// free inodes since decide; only when they say the quota is reached are the folders
+    /// counted again (the agents may have deleted files since): one walk per refused write, as
+    /// for the command that went over.
+    pub fn file_refusal(&self) -> Option<Notice> {
+        let max = self.policy.limits.files?;
+        let free = free_space(&self.writable[0]);
+        let mut book = self.disk.lock().ok()?;
+        let mut files = match free {
+            Some(free) => book.estimate(free).files,
+            None => book.used.files,
+        };
+        if files >= max {
+            files = self.recount(&mut book, free).files;
+        }
+        (files >= max).then(|| file_refused_notice(max, files))
+    }
+}
+
+/// The observation for a file tool refused by the file quota.
+fn file_refused_notice(max: u64, files: u64) -> Notice {
+    Notice::new(
+        NoticeKind::FileCountLimit,
+        format!(
+            "refused: file limit {max} reached (the workspace, $HOME and $TMPDIR hold {files} files); delete files to go on"
+        ),
+    )
+}
+
+/// When the quotas are checked: at a tick of the watcher (every fifth one may count the
+/// folders), or once after the command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    Tick { fifth: bool },
+    Final,
+}
+
+/// Which quota `used` is over, the disk first.
+fn over(limits: &Limits, used: Usage) -> Option<OverQuota> {
+    if limits.disk_bytes.is_some_and(|max| used.bytes > max) {
+        return Some(OverQuota::Disk(used.bytes));
+    }
+    if limits.files.is_some_and(|max| used.files > max) {
+        return Some(OverQuota::Files(used.files));
+    }
+    None
+}
+
+/// The observation for a command stopped by the file quota, or a file tool refused by it.
+pub fn file_limit_notice(max: u64, files: u64) -> Notice {
+    Notice::new(
+        NoticeKind::FileCountLimit,
+        format!(
+            "killed: file limit {max} exceeded (the workspace, $HOME and $TMPDIR hold {files} files); delete files to go on"
+        ),
+    )
 }
 
 /// Readable folders: system folders, the policy's and the mission's, `PATH` and the installations
@@ -596,21 +764,56 @@ fn user_tasks() -> u64 {
     count
 }
 
-/// Bytes of the regular files beneath `dir` (links not followed).
-fn tree_bytes(dir: &Path) -> u64 {
-    walkdir::WalkDir::new(dir)
-        .into_iter()
-        .flatten()
-        .filter(|e| e.file_type().is_file())
-        .filter_map(|e| e.metadata().ok())
-        .map(|m| {
-            use std::os::unix::fs::MetadataExt;
-            m.blocks() * 512
-        })
-        .sum()
+/// What the folders in `dirs` hold together (see [`tree_usage`]).
+fn count_usage(dirs: &[PathBuf], harness_state: &[PathBuf]) -> Usage {
+    dirs.iter().fold(Usage::default(), |total, dir| {
+        let usage = tree_usage(dir, harness_state);
+        Usage {
+            bytes: total.bytes + usage.bytes,
+            files: total.files + usage.files,
+        }
+    })
 }
 
-fn free_bytes(path: &Path) -> Option<u64> {
+/// What the tree beneath `dir` holds (links not followed), in one walk: the bytes its regular
+/// files take on disk, and its entries below `dir` (files, folders, links, anything), those in
+/// `harness_state` folders excepted: the harness's repository holds an object for every file
+/// the agents wrote, which they could neither avoid nor delete.
+pub fn tree_usage(dir: &Path, harness_state: &[PathBuf]) -> Usage {
+    use std::os::unix::fs::MetadataExt;
+    let mut usage = Usage::default();
+    // The depth of the harness folder the walk is in; a walk is depth first, so it has left the
+    // folder at the first entry no deeper than the folder itself.
+    let mut in_state: Option<usize> = None;
+    for entry in walkdir::WalkDir::new(dir).into_iter().flatten() {
+        let depth = entry.depth();
+        if depth == 0 {
+            continue;
+        }
+        if in_state.is_some_and(|d| depth <= d) {
+            in_state = None;
+        }
+        let file_type = entry.file_type();
+        if in_state.is_none()
+            && file_type.is_dir()
+            && harness_state.iter().any(|s| s == entry.path())
+        {
+            in_state = Some(depth);
+        }
+        if in_state.is_none() {
+            usage.files += 1;
+        }
+        if file_type.is_file() {
+            if let Ok(metadata) = entry.metadata() {
+                usage.bytes += metadata.blocks() * 512;
+            }
+        }
+    }
+    usage
+}
+
+/// The free bytes and inodes of the filesystem holding `path`.
+fn free_space(path: &Path) -> Option<FreeSpace> {
     let c_path = c_path(path).ok()?;
     // SAFETY: a NUL-terminated path and a zeroed out-parameter.
     unsafe {
@@ -618,7 +821,11 @@ fn free_bytes(path: &Path) -> Option<u64> {
         if libc::statvfs(c_path.as_ptr(), &mut stat) != 0 {
             return None;
         }
-        Some(stat.f_bavail as u64 * stat.f_frsize as u64)
+        Some(FreeSpace {
+            bytes: stat.f_bavail as u64 * stat.f_frsize as u64,
+            // A filesystem without a fixed inode table reports none at all.
+            files: (stat.f_files > 0).then_some(stat.f_favail as u64),
+        })
     }
 }
 
@@ -734,14 +941,11 @@ pub struct Jail<'a> {
     sandbox: &'a Sandbox,
     cgroup: Option<cgroup::CommandCgroup>,
     setup: Option<ChildSetup>,
-    used_at_start: u64,
+    used_at_start: Usage,
 }
 
 /// Why a jailed command was stopped early.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stop {
-    Disk(u64),
-}
+pub type Stop = OverQuota;
 
 impl Jail<'_> {
     /// What the child applies to itself before `exec` (taken once).
@@ -749,18 +953,21 @@ impl Jail<'_> {
         self.setup.take()
     }
 
-    /// Checks the disk quota every `interval`, and counts the folders every fifth time, until it
-    /// is exceeded; never returns otherwise.
+    /// Checks the disk and file quotas every `interval`, and counts the folders at most every
+    /// fifth time (less often when counting takes long), until one is exceeded; never returns
+    /// otherwise.
     pub async fn watch(&self, interval: Duration) -> Stop {
         let mut tick = 0u64;
         loop {
             tokio::time::sleep(interval).await;
             tick += 1;
-            if let Some(used) = self
-                .sandbox
-                .disk_over_limit(self.used_at_start, tick.is_multiple_of(5))
-            {
-                return Stop::Disk(used);
+            if let Some(stop) = self.sandbox.over_quota(
+                self.used_at_start,
+                Check::Tick {
+                    fifth: tick.is_multiple_of(5),
+                },
+            ) {
+                return stop;
             }
         }
     }
@@ -804,19 +1011,19 @@ impl Jail<'_> {
             }
             cgroup.remove().await;
         }
-        let stopped_for_disk = match stopped {
-            Some(Stop::Disk(used)) => Some(used),
-            None => self.sandbox.disk_over_limit(self.used_at_start, false),
-        };
-        if let Some(used) = stopped_for_disk {
-            notices.push(Notice::new(
+        match stopped.or_else(|| self.sandbox.over_quota(self.used_at_start, Check::Final)) {
+            Some(OverQuota::Disk(used)) => notices.push(Notice::new(
                 NoticeKind::DiskLimit,
                 format!(
                     "killed: disk limit {} exceeded (the workspace, $HOME and $TMPDIR hold {}); delete files to go on",
                     limits.disk_bytes.map(human_bytes).unwrap_or_default(),
                     human_bytes(used)
                 ),
-            ));
+            )),
+            Some(OverQuota::Files(files)) => {
+                notices.push(file_limit_notice(limits.files.unwrap_or(0), files))
+            }
+            None => {}
         }
         let fsize = status.signal == Some(libc::SIGXFSZ)
             || status.exit_code == Some(128 + libc::SIGXFSZ)
@@ -970,6 +1177,141 @@ mod tests {
     }
 
     #[test]
+    fn one_walk_counts_bytes_and_entries_but_not_the_harness_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("src/deep")).unwrap();
+        std::fs::write(root.join("src/deep/a.py"), vec![b'x'; 10_000]).unwrap();
+        std::fs::write(root.join("src/b.py"), "").unwrap();
+        std::os::unix::fs::symlink("src/b.py", root.join("link")).unwrap();
+        std::fs::create_dir_all(root.join(".git/objects/ab")).unwrap();
+        std::fs::write(root.join(".git/objects/ab/cdef"), vec![b'y'; 10_000]).unwrap();
+        // A folder named like the harness's state but elsewhere is the agents'.
+        std::fs::create_dir_all(root.join("src/.git")).unwrap();
+        let all = tree_usage(root, &[]);
+        let agents = tree_usage(root, &[root.join(".git")]);
+        // src, src/deep, a.py, b.py, link, src/.git; .git, objects, ab, cdef.
+        assert_eq!(all.files, 10);
+        assert_eq!(agents.files, 6);
+        assert_eq!(agents.bytes, all.bytes);
+        assert!(all.bytes >= 20_000, "{all:?}");
+        // Entries right after the harness folder are counted again.
+        std::fs::write(root.join("zz.txt"), "").unwrap();
+        assert_eq!(tree_usage(root, &[root.join(".git")]).files, 7);
+    }
+
+    #[test]
+    fn estimates_add_what_the_filesystem_lost_since_the_count() {
+        let book = DiskBook {
+            used: Usage {
+                bytes: 1000,
+                files: 50,
+            },
+            free_at_count: FreeSpace {
+                bytes: 10_000,
+                files: Some(500),
+            },
+            counted_at: Instant::now(),
+            count_took: Duration::from_millis(1),
+        };
+        let lost = FreeSpace {
+            bytes: 9_000,
+            files: Some(380),
+        };
+        assert_eq!(
+            book.estimate(lost),
+            Usage {
+                bytes: 2000,
+                files: 170
+            }
+        );
+        // Space freed since (by anyone) never lowers the estimate below the count.
+        let freed = FreeSpace {
+            bytes: 20_000,
+            files: Some(900),
+        };
+        assert_eq!(book.estimate(freed), book.used);
+        // Without inode figures the files stay as counted.
+        let no_inodes = FreeSpace {
+            bytes: 10_000,
+            files: None,
+        };
+        assert_eq!(book.estimate(no_inodes).files, 50);
+        // A count that took 1 ms may be repeated 20 ms later, not at once.
+        let slow = DiskBook {
+            count_took: Duration::from_secs(60),
+            ..book
+        };
+        assert!(!slow.may_count_again());
+    }
+
+    #[test]
+    fn a_command_that_adds_files_past_the_quota_is_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mission = dir.path().join("mission");
+        let workspace = mission.join("workspace");
+        let git = workspace.join(".git");
+        let scratch = mission.join("acceptance");
+        for folder in [&git, &scratch] {
+            std::fs::create_dir_all(folder).unwrap();
+        }
+        let policy = SandboxPolicy {
+            limits: Limits {
+                files: Some(20),
+                ..Limits::default()
+            },
+            ..SandboxPolicy::default()
+        };
+        let paths = SandboxPaths {
+            writable: vec![mission.clone()],
+            read_only: vec![git.clone()],
+            counted: vec![workspace.clone()],
+            read: Vec::new(),
+            path_var: "/usr/bin:/bin".into(),
+        };
+        let sandbox = Sandbox::new(policy, &paths).unwrap();
+        let files = sandbox.protections().iter().find(|p| p.name == "files");
+        assert!(files.is_some_and(|p| p.active), "{files:?}");
+        // The harness's repository and the ground truth's copies do not count.
+        for i in 0..30 {
+            std::fs::write(git.join(format!("o{i}")), "").unwrap();
+            std::fs::write(scratch.join(format!("c{i}")), "").unwrap();
+        }
+        let start = sandbox.quota_baseline();
+        assert_eq!(start.files, 0, "{start:?}");
+        assert_eq!(sandbox.over_quota(start, Check::Final), None);
+        assert!(sandbox.file_refusal().is_none());
+        for i in 0..25 {
+            std::fs::write(workspace.join(format!("f{i}")), "").unwrap();
+        }
+        assert_eq!(
+            sandbox.over_quota(start, Check::Final),
+            Some(OverQuota::Files(25))
+        );
+        // A command that started over the quota and added nothing is left alone.
+        let over = sandbox.quota_baseline();
+        assert_eq!(sandbox.over_quota(over, Check::Final), None);
+        let refusal = sandbox.file_refusal().expect("a refusal");
+        assert_eq!(refusal.kind, NoticeKind::FileCountLimit);
+        assert!(
+            refusal.detail.contains("file limit 20 reached")
+                && refusal.detail.contains("hold 25 files"),
+            "{}",
+            refusal.detail
+        );
+        // Deleting files lifts the refusal.
+        for i in 0..10 {
+            std::fs::remove_file(workspace.join(format!("f{i}"))).unwrap();
+        }
+        assert!(sandbox.file_refusal().is_none());
+        let notice = file_limit_notice(100_000, 100_412);
+        assert_eq!(
+            notice.detail,
+            "killed: file limit 100000 exceeded (the workspace, $HOME and $TMPDIR hold 100412 files); delete files to go on"
+        );
+    }
+
+    #[test]
     fn readable_paths_follow_interpreter_links_but_not_home() {
         let dir = tempfile::tempdir().unwrap();
         let prefix = dir.path().join("versions/3.11/bin");
@@ -981,6 +1323,7 @@ mod tests {
         let paths = SandboxPaths {
             writable: vec![dir.path().join("mission")],
             read_only: Vec::new(),
+            counted: Vec::new(),
             read: Vec::new(),
             path_var: format!("{}:/usr/bin", venv.display()),
         };
