@@ -385,6 +385,8 @@ struct RunResult {
     error: Option<String>,
     /// What the harness's plugin found (sealed pytest runs only).
     problems: Vec<String>,
+    /// Whether a report file existed when the command ended.
+    report_written: bool,
 }
 
 /// pytest's JUnit address of a node id (`acceptance/test_a.py::Class::test[1]` ->
@@ -693,6 +695,7 @@ async fn run_command(
         .await
         .map_err(|e| format!("cannot start the acceptance command: {e}"))?;
     notices.append(&mut output.notices);
+    let report_written = report_path.symlink_metadata().is_ok();
     let parsed = match spec.results {
         ResultsFormat::Junit => std::fs::read_to_string(&report_path)
             .map_err(|e| {
@@ -722,6 +725,7 @@ async fn run_command(
         duration: output.duration,
         error,
         problems: Vec::new(),
+        report_written,
     })
 }
 
@@ -739,6 +743,8 @@ fn settle_with_channel(run: &mut RunResult, channel: Channel) {
         return;
     }
     let report = std::mem::replace(&mut run.tests, channel.tests);
+    // The report's own problems (missing, no tests) are settled against the channel below.
+    run.error = None;
     if !channel.ended {
         let how = match (run.timed_out, run.exit_code) {
             (true, _) => "it timed out".to_string(),
@@ -748,7 +754,8 @@ fn settle_with_channel(run: &mut RunResult, channel: Channel) {
         run.error = Some(format!(
             "the test process ended before pytest finished its session ({how}); tests that did not report count as not passed"
         ));
-        if !report.is_empty() && report != run.tests {
+        // pytest writes its report after the session: one that exists was not written by it.
+        if run.report_written {
             run.problems.push(
                 "a report was written although the test process ended before pytest could write it"
                     .to_string(),
@@ -758,16 +765,21 @@ fn settle_with_channel(run: &mut RunResult, channel: Channel) {
     }
     if run.tests.is_empty() {
         run.error = Some("the acceptance run collected no tests".to_string());
-    } else if matches!(&run.error, Some(e) if e.starts_with("the acceptance report lists no tests"))
-    {
-        run.error = None;
-    }
-    if report.is_empty() && !run.tests.is_empty() {
-        if run.error.is_some() {
+        if !report.is_empty() {
             run.problems
-                .push("the acceptance report is missing although pytest finished".to_string());
-            run.error = None;
+                .push("the acceptance report lists tests the runner never ran".to_string());
         }
+        return;
+    }
+    if report.is_empty() {
+        run.problems.push(if run.report_written {
+            format!(
+                "the acceptance report lists no tests although pytest ran {}",
+                run.tests.len()
+            )
+        } else {
+            "the acceptance report is missing although pytest finished".to_string()
+        });
         return;
     }
     let disagree: Vec<String> = run
@@ -976,6 +988,7 @@ mod tests {
             duration: Duration::ZERO,
             error: None,
             problems: Vec::new(),
+            report_written: true,
         };
         let channel = Channel {
             started: true,

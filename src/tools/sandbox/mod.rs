@@ -625,9 +625,9 @@ impl Sandbox {
 
     /// The file quota's refusal of a new file the harness would write for an agent (the file
     /// tools), when the counted folders are at the quota or over it. The last count and the
-    /// free inodes since decide; only when they say the quota is reached are the folders
-    /// counted again (the agents may have deleted files since): one walk per refused write, as
-    /// for the command that went over.
+    /// free inodes since decide; only when they say half the quota is reached are the folders
+    /// counted again (the agents may have deleted files since, and other processes change the
+    /// free inodes): one walk per write near the quota.
     pub fn file_refusal(&self) -> Option<Notice> {
         let max = self.policy.limits.files?;
         let free = free_space(&self.writable[0]);
@@ -636,7 +636,9 @@ impl Sandbox {
             Some(free) => book.estimate(free).files,
             None => book.used.files,
         };
-        if files >= max {
+        // Free inodes are shared with every other process on the filesystem, so the estimate
+        // can be off either way: from half the quota on, the folders are counted.
+        if files >= max / 2 {
             files = self.recount(&mut book, free).files;
         }
         (files >= max).then(|| file_refused_notice(max, files))
