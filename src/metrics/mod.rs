@@ -101,8 +101,20 @@ struct MissionAcc {
     harness_limits: u64,
     acceptance: Option<(Vec<TestResult>, Option<String>)>,
     coverage: Option<(Option<f64>, Option<String>)>,
+    mutation: Option<MutationFold>,
     lines: (u64, u64, u64, u64),
     finished: Option<(String, Option<String>, String, f64)>,
+}
+
+/// What a mission's `MutationMeasured` event puts in its row.
+#[derive(Debug, Clone, Default)]
+struct MutationFold {
+    score: Option<f64>,
+    total: u64,
+    killed: u64,
+    survived: u64,
+    timed_out: u64,
+    error: Option<String>,
 }
 
 /// Folds the records of a run into its tables. Records of each mission may interleave with
@@ -374,6 +386,24 @@ fn apply(acc: &mut MissionAcc, key: &MissionKey, run_id: &str, record: &EventRec
         }
         Event::CoverageMeasured { percent, error, .. } => {
             acc.coverage = Some((*percent, error.clone()))
+        }
+        Event::MutationMeasured {
+            score,
+            mutants_total,
+            killed,
+            survived,
+            timed_out,
+            error,
+            ..
+        } => {
+            acc.mutation = Some(MutationFold {
+                score: *score,
+                total: *mutants_total,
+                killed: *killed,
+                survived: *survived,
+                timed_out: *timed_out,
+                error: error.clone(),
+            })
         }
         Event::LinesCounted {
             source_files,
@@ -699,6 +729,7 @@ fn emit_rows(
     };
     let model = |role: Role| acc.models.get(&role).cloned().unwrap_or_default();
     let (coverage_pct, coverage_error) = acc.coverage.clone().unwrap_or((None, None));
+    let mutation = acc.mutation.as_ref();
     tables.missions.push(MissionRow {
         schema_version: SCHEMA_VERSION,
         run_id: run_id.to_string(),
@@ -782,6 +813,12 @@ fn emit_rows(
         lines_test: acc.lines.3,
         coverage_pct,
         coverage_error,
+        mutation_score: mutation.and_then(|m| m.score),
+        mutants_total: mutation.map(|m| m.total),
+        mutants_killed: mutation.map(|m| m.killed),
+        mutants_survived: mutation.map(|m| m.survived),
+        mutants_timed_out: mutation.map(|m| m.timed_out),
+        mutation_error: mutation.and_then(|m| m.error.clone()),
         false_green: acc
             .milestone_order
             .iter()

@@ -26,7 +26,7 @@ use crate::tools::sandbox::{Network, Sandbox, SandboxPaths, SandboxPolicy};
 use crate::tools::{run_shell, CommandEnv, Workspace, WorkspaceTools};
 
 use super::env::PreparedEnvironment;
-use super::ground_truth::{count_lines, run_acceptance, run_coverage};
+use super::ground_truth::{count_lines, run_acceptance, run_coverage, run_mutation};
 use super::prompts::Prompts;
 use super::render;
 use super::replay::{Replay, ReplayCursor};
@@ -80,6 +80,18 @@ pub fn agent_seed(run_seed: u64, pairing: &str, mission: &str, repeat: u32, run:
         mission.as_bytes(),
         &repeat.to_le_bytes(),
         &run.to_le_bytes(),
+    ])
+}
+
+/// The seed of a mission's mutant sample: the run's seed, the mission and the repeat. Not the
+/// pairing, so two pairings that wrote the same product are judged on the same mutants.
+pub fn mutation_seed(run_seed: u64, key: &MissionKey) -> u64 {
+    crate::rng::derive_seed(&[
+        &run_seed.to_le_bytes(),
+        b"mutation",
+        key.suite.as_bytes(),
+        key.mission.as_str().as_bytes(),
+        &key.repeat.to_le_bytes(),
     ])
 }
 
@@ -437,7 +449,20 @@ async fn measure_ground_truth(
     {
         emitter.emit(coverage);
     }
-    emitter.emit_notices(None, None, "coverage", notices);
+    emitter.emit_notices(None, None, "coverage", std::mem::take(&mut notices));
+    if let Some(mutation) = run_mutation(
+        &run.mission,
+        workspace_dir,
+        &mission_dir.join("mutation"),
+        &runtime.command_env,
+        mutation_seed(runtime.run_seed, &run.key),
+        &mut notices,
+    )
+    .await
+    {
+        emitter.emit(mutation);
+    }
+    emitter.emit_notices(None, None, "mutation", notices);
     emitter.emit(count_lines(&run.mission, workspace_dir));
     accepted
 }

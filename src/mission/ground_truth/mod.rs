@@ -1,8 +1,12 @@
 //! Ground truth after a mission, whatever its outcome: the hidden acceptance tests overlaid on a
-//! copy of the final workspace, the coverage of the mission's own tests, and line counts.
+//! copy of the final workspace, the coverage and mutation score of the mission's own tests, and
+//! line counts.
 
 pub mod coverage;
 pub mod junit;
+pub mod mutation;
+
+pub use mutation::run_mutation;
 
 use std::path::Path;
 use std::time::Duration;
