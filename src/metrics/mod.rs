@@ -841,4 +841,99 @@ mod tests {
         assert_eq!(strict_sum([Some(1u64), None]), None);
         assert_eq!(strict_sum(Vec::<Option<u64>>::new()), Some(0));
     }
+
+    fn record(seq: u64, mission: &str, event: Event) -> EventRecord {
+        EventRecord {
+            v: 1,
+            seq,
+            time_ms: 0,
+            mission: Some(MissionKey {
+                suite: "core".to_string(),
+                mission: crate::spec::MissionId::new(mission),
+                pairing: "oracle".to_string(),
+                repeat: 0,
+            }),
+            event,
+        }
+    }
+
+    fn mutation(score: Option<f64>, killed: u64, survived: u64, error: Option<&str>) -> Event {
+        Event::MutationMeasured {
+            tool: "builtin".to_string(),
+            score,
+            candidates: 40,
+            sampled: 10,
+            mutants_total: killed + survived + 1,
+            killed,
+            survived,
+            timed_out: 2,
+            not_viable: 1,
+            baseline_ms: 500.0,
+            duration_ms: 5000.0,
+            error: error.map(str::to_string),
+            survivors: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn mutation_scores_fold_into_the_missions_row() {
+        let records = [
+            record(1, "scored", mutation(Some(0.75), 6, 2, None)),
+            record(
+                2,
+                "unjudged",
+                mutation(None, 0, 0, Some("the mission's own tests fail")),
+            ),
+            record(
+                3,
+                "unmeasured",
+                Event::LinesCounted {
+                    source_files: 1,
+                    source_lines: 10,
+                    test_files: 1,
+                    test_lines: 5,
+                },
+            ),
+        ];
+        let tables = fold("run", &records);
+        let row = |mission: &str| {
+            tables
+                .missions
+                .iter()
+                .find(|m| m.mission == mission)
+                .cloned()
+                .unwrap()
+        };
+        let scored = row("scored");
+        assert_eq!(scored.mutation_score, Some(0.75));
+        assert_eq!(
+            (
+                scored.mutants_total,
+                scored.mutants_killed,
+                scored.mutants_survived,
+                scored.mutants_timed_out
+            ),
+            (Some(9), Some(6), Some(2), Some(2))
+        );
+        assert_eq!(scored.mutation_error, None);
+        let unjudged = row("unjudged");
+        assert_eq!(unjudged.mutation_score, None);
+        assert_eq!(unjudged.mutants_total, Some(1));
+        assert_eq!(
+            unjudged.mutation_error.as_deref(),
+            Some("the mission's own tests fail")
+        );
+        // A mission without `[mutation]` has unknown counts, never zeros.
+        let unmeasured = row("unmeasured");
+        assert_eq!(
+            (
+                unmeasured.mutation_score,
+                unmeasured.mutants_total,
+                unmeasured.mutants_killed,
+                unmeasured.mutation_error
+            ),
+            (None, None, None, None)
+        );
+        assert_eq!(scored.schema_version, 6);
+    }
 }
