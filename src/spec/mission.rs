@@ -491,10 +491,7 @@ fn check_mutation(
         ));
     }
     if mutation.command.trim().is_empty() {
-        errors.push(at(
-            "command",
-            "command must not be empty".to_string(),
-        ));
+        errors.push(at("command", "command must not be empty".to_string()));
     }
     if mutation.max_mutants == 0 {
         errors.push(at(
@@ -503,10 +500,7 @@ fn check_mutation(
         ));
     }
     if mutation.timeout_s == 0 {
-        errors.push(at(
-            "timeout_s",
-            "timeout_s must be at least 1".to_string(),
-        ));
+        errors.push(at("timeout_s", "timeout_s must be at least 1".to_string()));
     }
     errors
 }

@@ -294,7 +294,10 @@ async fn a_product_without_its_own_tests_gets_no_mutation_score() {
     settings.missions = vec!["wordfreq".to_string()];
     let report = run(&settings).await;
     let row = &report.tables.missions[0];
-    assert_eq!(row.acceptance_passed, row.acceptance_total, "the product is whole");
+    assert_eq!(
+        row.acceptance_passed, row.acceptance_total,
+        "the product is whole"
+    );
     assert_eq!(row.lines_test, 0);
     assert_eq!(row.mutation_score, None);
     assert_eq!((row.mutants_total, row.mutants_killed), (Some(0), Some(0)));
@@ -312,7 +315,10 @@ async fn a_stop_during_mutation_interrupts_the_mission() {
     struct StopAfterCoverage(std::sync::Arc<missions_bench::stop::StopSignal>);
     impl missions_bench::events::EventSink for StopAfterCoverage {
         fn record(&self, record: &missions_bench::events::EventRecord) {
-            if matches!(record.event, missions_bench::events::Event::CoverageMeasured { .. }) {
+            if matches!(
+                record.event,
+                missions_bench::events::Event::CoverageMeasured { .. }
+            ) {
                 self.0.stop();
             }
         }

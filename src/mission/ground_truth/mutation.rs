@@ -60,10 +60,10 @@ const OPERATORS: [&str; 48] = [
 ];
 
 const KEYWORDS: [&str; 35] = [
-    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class",
-    "continue", "def", "del", "elif", "else", "except", "finally", "for", "from", "global", "if",
-    "import", "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try",
-    "while", "with", "yield",
+    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue",
+    "def", "del", "elif", "else", "except", "finally", "for", "from", "global", "if", "import",
+    "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try", "while",
+    "with", "yield",
 ];
 
 fn is_name_start(byte: u8) -> bool {
@@ -115,7 +115,9 @@ impl Scanner<'_> {
         let mut braces = 0u32;
         loop {
             let Some(byte) = self.peek(0) else {
-                return Err(format!("a string that starts on line {start_line} never ends"));
+                return Err(format!(
+                    "a string that starts on line {start_line} never ends"
+                ));
             };
             if braces > 0 {
                 match byte {
@@ -125,8 +127,8 @@ impl Scanner<'_> {
                             .take_while(|&i| self.bytes[i].is_ascii_alphabetic())
                             .last()
                             .unwrap_or(self.pos);
-                        let nested_f = string_prefix(&self.bytes[prefix_start..self.pos])
-                            .unwrap_or(false);
+                        let nested_f =
+                            string_prefix(&self.bytes[prefix_start..self.pos]).unwrap_or(false);
                         self.string(nested_f)?;
                         continue;
                     }
@@ -211,8 +213,9 @@ pub fn tokenize(source: &str) -> Result<Vec<Token>, String> {
                 }
                 continue;
             }
-            b'\\' if scanner.peek(1) == Some(b'\n')
-                || (scanner.peek(1) == Some(b'\r') && scanner.peek(2) == Some(b'\n')) =>
+            b'\\'
+                if scanner.peek(1) == Some(b'\n')
+                    || (scanner.peek(1) == Some(b'\r') && scanner.peek(2) == Some(b'\n')) =>
             {
                 scanner.bump();
                 while scanner.peek(0) != Some(b'\n') {
@@ -229,7 +232,10 @@ pub fn tokenize(source: &str) -> Result<Vec<Token>, String> {
                 while scanner.peek(0).is_some_and(is_name_byte) {
                     scanner.bump();
                 }
-                match (scanner.peek(0), string_prefix(&scanner.bytes[start..scanner.pos])) {
+                match (
+                    scanner.peek(0),
+                    string_prefix(&scanner.bytes[start..scanner.pos]),
+                ) {
                     (Some(b'\'' | b'"'), Some(is_f)) => {
                         scanner.string(is_f)?;
                         TokenKind::String
@@ -275,11 +281,12 @@ pub fn tokenize(source: &str) -> Result<Vec<Token>, String> {
                 TokenKind::Op
             }
         };
-        let token_depth = if kind == TokenKind::Op && matches!(&source[start..scanner.pos], "(" | "[" | "{") {
-            depth - 1
-        } else {
-            depth
-        };
+        let token_depth =
+            if kind == TokenKind::Op && matches!(&source[start..scanner.pos], "(" | "[" | "{") {
+                depth - 1
+            } else {
+                depth
+            };
         tokens.push(Token {
             kind,
             start,
@@ -390,16 +397,17 @@ pub fn mutants_of(file: &str, source: &str) -> Result<Vec<Mutant>, String> {
 /// The mutants of one logical line (its tokens, without the closing newline).
 fn logical_line_mutants(file: &str, source: &str, tokens: &[Token], out: &mut Vec<Mutant>) {
     let text = |t: &Token| &source[t.start..t.end];
-    let mut push = |operator: &'static str, start: usize, end: usize, replacement: &str, line: u32| {
-        out.push(Mutant {
-            file: file.to_string(),
-            line,
-            operator,
-            start,
-            end,
-            replacement: replacement.to_string(),
-        })
-    };
+    let mut push =
+        |operator: &'static str, start: usize, end: usize, replacement: &str, line: u32| {
+            out.push(Mutant {
+                file: file.to_string(),
+                line,
+                operator,
+                start,
+                end,
+                replacement: replacement.to_string(),
+            })
+        };
     // Per bracket depth: a `for` whose `in` has not come yet. That `in` is the loop's, which
     // cannot become `not in`.
     let mut pending_for: Vec<bool> = Vec::new();
@@ -420,7 +428,13 @@ fn logical_line_mutants(file: &str, source: &str, tokens: &[Token], out: &mut Ve
                     "*" => "/",
                     _ => "*",
                 };
-                push("arithmetic", token.start, token.end, replacement, token.line);
+                push(
+                    "arithmetic",
+                    token.start,
+                    token.end,
+                    replacement,
+                    token.line,
+                );
             }
             (TokenKind::Op, "+=" | "-=" | "*=" | "/=") => {
                 let replacement = match current {
@@ -429,7 +443,13 @@ fn logical_line_mutants(file: &str, source: &str, tokens: &[Token], out: &mut Ve
                     "*=" => "/=",
                     _ => "*=",
                 };
-                push("arithmetic", token.start, token.end, replacement, token.line);
+                push(
+                    "arithmetic",
+                    token.start,
+                    token.end,
+                    replacement,
+                    token.line,
+                );
             }
             (TokenKind::Op, "<" | "<=" | ">" | ">=" | "==" | "!=") => {
                 let replacement = match current {
@@ -440,7 +460,13 @@ fn logical_line_mutants(file: &str, source: &str, tokens: &[Token], out: &mut Ve
                     "==" => "!=",
                     _ => "==",
                 };
-                push("comparison", token.start, token.end, replacement, token.line);
+                push(
+                    "comparison",
+                    token.start,
+                    token.end,
+                    replacement,
+                    token.line,
+                );
             }
             (TokenKind::Name, "for") => pending_for[depth] = true,
             (TokenKind::Name, "in") => {
@@ -476,8 +502,12 @@ fn logical_line_mutants(file: &str, source: &str, tokens: &[Token], out: &mut Ve
                     push("boolean", token.start, end, "", token.line);
                 }
             }
-            (TokenKind::Name, "True") => push("constant", token.start, token.end, "False", token.line),
-            (TokenKind::Name, "False") => push("constant", token.start, token.end, "True", token.line),
+            (TokenKind::Name, "True") => {
+                push("constant", token.start, token.end, "False", token.line)
+            }
+            (TokenKind::Name, "False") => {
+                push("constant", token.start, token.end, "True", token.line)
+            }
             (TokenKind::Number, _) => {
                 if let Some(value) = decimal_integer(current) {
                     let replacement = match value {
@@ -613,7 +643,9 @@ fn source_files(mission: &MissionSpec, root: &Path) -> Vec<SourceFile> {
         .sort_by_file_name()
         .follow_links(false)
         .into_iter()
-        .filter_entry(|e| e.depth() != 1 || !super::NOT_PRODUCT.iter().any(|n| e.file_name() == *n));
+        .filter_entry(|e| {
+            e.depth() != 1 || !super::NOT_PRODUCT.iter().any(|n| e.file_name() == *n)
+        });
     let mut files = Vec::new();
     for entry in walker.flatten().filter(|e| e.file_type().is_file()) {
         let Ok(relative) = entry.path().strip_prefix(root) else {
@@ -674,7 +706,8 @@ pub async fn run_mutation(
     let spec: &MutationSpec = mission.file.mutation.as_ref()?;
     let started = Instant::now();
     let mut tally = MutationTally::default();
-    let fail = |tally: &MutationTally, error: String| Some(tally.event(&spec.tool, started, Some(error)));
+    let fail =
+        |tally: &MutationTally, error: String| Some(tally.event(&spec.tool, started, Some(error)));
 
     let _ = std::fs::remove_dir_all(scratch);
     if let Err(e) = copy_tree(workspace, scratch, &[".git"]) {
@@ -819,27 +852,63 @@ mod tests {
     fn tokenizer_skips_strings_comments_and_f_string_internals() {
         assert_eq!(
             texts("x = 'a + b'  # c < d\ny = \"q\\\"+\" + r'\\'' \n"),
-            ["x", "=", "'a + b'", "NL", "y", "=", "\"q\\\"+\"", "+", "r'\\''", "NL"]
+            [
+                "x",
+                "=",
+                "'a + b'",
+                "NL",
+                "y",
+                "=",
+                "\"q\\\"+\"",
+                "+",
+                "r'\\''",
+                "NL"
+            ]
         );
         assert_eq!(
             texts("s = '''a\n' + \"\"\" < b'''\nt = Rb\"\"\"x\"\"\"\n"),
-            ["s", "=", "'''a\n' + \"\"\" < b'''", "NL", "t", "=", "Rb\"\"\"x\"\"\"", "NL"]
+            [
+                "s",
+                "=",
+                "'''a\n' + \"\"\" < b'''",
+                "NL",
+                "t",
+                "=",
+                "Rb\"\"\"x\"\"\"",
+                "NL"
+            ]
         );
         // Braces of an f-string hold expressions whose strings may use the other quote, and
         // in Python 3.12 the same one.
         assert_eq!(
             texts("f = f\"{a['k'] + 1:>{w}} {{x}}\" + F'{b[\"}\"]}'\n"),
-            ["f", "=", "f\"{a['k'] + 1:>{w}} {{x}}\"", "+", "F'{b[\"}\"]}'", "NL"]
+            [
+                "f",
+                "=",
+                "f\"{a['k'] + 1:>{w}} {{x}}\"",
+                "+",
+                "F'{b[\"}\"]}'",
+                "NL"
+            ]
         );
-        assert_eq!(texts("g = f'{d[\"a\"]}'"), ["g", "=", "f'{d[\"a\"]}'", "NL"]);
+        assert_eq!(
+            texts("g = f'{d[\"a\"]}'"),
+            ["g", "=", "f'{d[\"a\"]}'", "NL"]
+        );
         // Continuations and brackets join lines into one logical line; blank lines and comment
         // lines add none.
         assert_eq!(
             texts("a = (1 +\n     2)\n\n# note\nb = 1 + \\\n 2\n"),
             ["a", "=", "(", "1", "+", "2", ")", "NL", "b", "=", "1", "+", "2", "NL"]
         );
-        assert_eq!(texts("x = 1e-5 + 0x1F + 1_000j"), ["x", "=", "1e-5", "+", "0x1F", "+", "1_000j", "NL"]);
-        assert_eq!(texts("def f(a) -> int: ..."), ["def", "f", "(", "a", ")", "->", "int", ":", "...", "NL"]);
+        assert_eq!(
+            texts("x = 1e-5 + 0x1F + 1_000j"),
+            ["x", "=", "1e-5", "+", "0x1F", "+", "1_000j", "NL"]
+        );
+        assert_eq!(
+            texts("def f(a) -> int: ..."),
+            ["def", "f", "(", "a", ")", "->", "int", ":", "...", "NL"]
+        );
     }
 
     #[test]
@@ -865,7 +934,8 @@ mod tests {
             ]
         );
         // Unary signs, star-args, keyword-only markers and powers are left alone.
-        let source = "def f(a, *args, b, **kw):\n    g(*args, -a, **kw)\n    x = a ** 2\n    y = [*a]\n";
+        let source =
+            "def f(a, *args, b, **kw):\n    g(*args, -a, **kw)\n    x = a ** 2\n    y = [*a]\n";
         assert_eq!(mutated(source), [source.replace("a ** 2", "a ** 3")]);
         assert_eq!(mutated("x += 1\n")[0], "x -= 1\n");
     }
@@ -885,11 +955,17 @@ mod tests {
         );
         assert_eq!(
             mutated("x = a is b\ny = a is not b\n"),
-            ["x = a is not b\ny = a is not b\n", "x = a is b\ny = a is b\n"]
+            [
+                "x = a is not b\ny = a is not b\n",
+                "x = a is b\ny = a is b\n"
+            ]
         );
         assert_eq!(
             mutated("x = a in b\ny = a not in b\n"),
-            ["x = a not in b\ny = a not in b\n", "x = a in b\ny = a in b\n"]
+            [
+                "x = a not in b\ny = a not in b\n",
+                "x = a in b\ny = a in b\n"
+            ]
         );
         // A loop's `in` is not a comparison; a later one in the same comprehension is.
         assert_eq!(
@@ -911,8 +987,7 @@ mod tests {
         // Dropping a `not` that starts a statement leaves the indentation as it was.
         assert_eq!(mutated("if a:\n    not b\n")[1], "if a:\n    b\n");
         assert_eq!(
-            mutated("x = (True, False, 0, 1, 41, 1_000, 0x10, 1.5, 0o7 if False else 2j)\n")
-                .len(),
+            mutated("x = (True, False, 0, 1, 41, 1_000, 0x10, 1.5, 0o7 if False else 2j)\n").len(),
             7
         );
         assert_eq!(
@@ -930,7 +1005,10 @@ mod tests {
     fn conditions_and_returns() {
         assert_eq!(
             mutated("if a(x, y): return\nwhile b:\n    pass\n"),
-            ["if not (a(x, y)): return\nwhile b:\n    pass\n", "if a(x, y): return\nwhile not (b):\n    pass\n"]
+            [
+                "if not (a(x, y)): return\nwhile b:\n    pass\n",
+                "if a(x, y): return\nwhile not (b):\n    pass\n"
+            ]
         );
         // The statement's colon, not a lambda's or a slice's inside brackets.
         assert_eq!(
@@ -944,7 +1022,10 @@ mod tests {
             ["def f():\n    return None  # why\n"]
         );
         assert!(mutated("def f():\n    return\n    return None\n").is_empty());
-        assert_eq!(mutated("def f(): return a; g()\n"), ["def f(): return None; g()\n"]);
+        assert_eq!(
+            mutated("def f(): return a; g()\n"),
+            ["def f(): return None; g()\n"]
+        );
     }
 
     #[test]
@@ -1001,7 +1082,11 @@ mod tests {
         let scratch = tempfile::tempdir().unwrap();
         let mut paths = Vec::new();
         let mut operators = std::collections::BTreeSet::new();
-        for entry in WalkDir::new(&root).sort_by_file_name().into_iter().flatten() {
+        for entry in WalkDir::new(&root)
+            .sort_by_file_name()
+            .into_iter()
+            .flatten()
+        {
             let path = entry.path();
             let in_solution = path.components().any(|c| c.as_os_str() == "solution");
             if !in_solution || path.extension().is_none_or(|e| e != "py") {
@@ -1013,7 +1098,10 @@ mod tests {
                 operators.insert(mutant.operator);
                 let file = scratch.path().join(format!("{}.py", paths.len()));
                 std::fs::write(&file, mutant.apply(&source)).unwrap();
-                paths.push((file, format!("{}: {}", path.display(), mutant.describe(&source))));
+                paths.push((
+                    file,
+                    format!("{}: {}", path.display(), mutant.describe(&source)),
+                ));
             }
         }
         assert!(paths.len() > 500, "{} mutants", paths.len());
@@ -1025,7 +1113,11 @@ mod tests {
             .args(paths.iter().map(|(p, _)| p))
             .output()
             .unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         let failures = String::from_utf8_lossy(&output.stdout);
         let described: Vec<&String> = paths
             .iter()
