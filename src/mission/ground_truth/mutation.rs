@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use walkdir::WalkDir;
 
 use crate::events::Event;
-use crate::fsutil::{copy_tree, write_atomic};
+use crate::fsutil::copy_tree;
 use crate::model::millis;
 use crate::rng::SplitMix;
 use crate::spec::mission::MutationSpec;
@@ -629,11 +629,27 @@ impl MutationTally {
     }
 }
 
-/// A product file and its text.
+/// A product file, its text and its permissions.
 struct SourceFile {
     relative: String,
     path: PathBuf,
     text: String,
+    permissions: std::fs::Permissions,
+}
+
+impl SourceFile {
+    /// Puts `text` in the file's place with the file's permissions (a script stays executable),
+    /// by renaming a new file over it: a link the tests left in its place is replaced, never
+    /// followed.
+    fn replace_with(&self, text: &str) -> std::io::Result<()> {
+        let file_name = self.path.file_name().unwrap_or_default().to_string_lossy();
+        let temporary = self
+            .path
+            .with_file_name(format!(".{file_name}.mutant-{}", std::process::id()));
+        std::fs::write(&temporary, text)?;
+        std::fs::set_permissions(&temporary, self.permissions.clone())?;
+        std::fs::rename(&temporary, &self.path)
+    }
 }
 
 /// The product files `[mutation]` may mutate, in path order. Links are not followed and files
@@ -655,13 +671,17 @@ fn source_files(mission: &MissionSpec, root: &Path) -> Vec<SourceFile> {
         if !is_python || !mission.is_mutation_path(relative) {
             continue;
         }
-        let Ok(text) = std::fs::read_to_string(entry.path()) else {
+        let (Ok(text), Ok(metadata)) = (
+            std::fs::read_to_string(entry.path()),
+            entry.path().symlink_metadata(),
+        ) else {
             continue;
         };
         files.push(SourceFile {
             relative: relative.to_string_lossy().to_string(),
             path: entry.path().to_path_buf(),
             text,
+            permissions: metadata.permissions(),
         });
     }
     files
@@ -790,14 +810,12 @@ pub async fn run_mutation(
         let (file_index, mutant) = &candidates[index];
         let file = &files[*file_index];
         let mutated = mutant.apply(&file.text);
-        // Written by renaming a new file over the old: a link the tests put in its place is
-        // replaced, never followed.
-        if write_atomic(&file.path, mutated.as_bytes()).is_err() {
+        if file.replace_with(&mutated).is_err() {
             tally.not_viable += 1;
             continue;
         }
         let output = run_shell(&spec.command, scratch, &mutant_env).await;
-        if let Err(e) = write_atomic(&file.path, file.text.as_bytes()) {
+        if let Err(e) = file.replace_with(&file.text) {
             return fail(
                 &tally,
                 format!("cannot restore `{}` after a mutant: {e}", file.relative),
@@ -1072,6 +1090,28 @@ mod tests {
         };
         assert_eq!(tally.score(), Some(0.75));
         assert_eq!(MutationTally::default().score(), None);
+    }
+
+    #[test]
+    fn a_mutated_and_restored_script_stays_executable() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tool.py");
+        std::fs::write(&path, "x = 1\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let file = SourceFile {
+            relative: "tool.py".to_string(),
+            path: path.clone(),
+            text: "x = 1\n".to_string(),
+            permissions: path.symlink_metadata().unwrap().permissions(),
+        };
+        file.replace_with("x = 0\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "x = 0\n");
+        file.replace_with(&file.text).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "x = 1\n");
+        let mode = path.metadata().unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o755);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no file left behind");
     }
 
     /// Every mutant of the core suite's reference solutions still parses, by Python's own
