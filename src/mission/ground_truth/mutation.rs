@@ -1111,7 +1111,11 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "x = 1\n");
         let mode = path.metadata().unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o755);
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no file left behind");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no file left behind"
+        );
     }
 
     /// Every mutant of the core suite's reference solutions still parses, by Python's own
