@@ -83,18 +83,6 @@ pub fn agent_seed(run_seed: u64, pairing: &str, mission: &str, repeat: u32, run:
     ])
 }
 
-/// The seed of a mission's mutant sample: the run's seed, the mission and the repeat. Not the
-/// pairing, so two pairings that wrote the same product are judged on the same mutants.
-pub fn mutation_seed(run_seed: u64, key: &MissionKey) -> u64 {
-    crate::rng::derive_seed(&[
-        &run_seed.to_le_bytes(),
-        b"mutation",
-        key.suite.as_bytes(),
-        key.mission.as_str().as_bytes(),
-        &key.repeat.to_le_bytes(),
-    ])
-}
-
 /// One mission under one pairing, one repeat.
 #[derive(Clone)]
 pub struct MissionRun {
@@ -455,7 +443,8 @@ async fn measure_ground_truth(
         workspace_dir,
         &mission_dir.join("mutation"),
         &runtime.command_env,
-        mutation_seed(runtime.run_seed, &run.key),
+        runtime.run_seed,
+        &run.key,
         &mut notices,
     )
     .await

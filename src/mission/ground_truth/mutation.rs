@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use walkdir::WalkDir;
 
-use crate::events::Event;
+use crate::events::{Event, MissionKey};
 use crate::fsutil::copy_tree;
 use crate::model::millis;
 use crate::rng::SplitMix;
@@ -571,6 +571,19 @@ fn decimal_integer(text: &str) -> Option<u64> {
     text.replace('_', "").parse().ok()
 }
 
+/// The seed of a mission's mutant sample: the run's `--seed`, the suite, the mission and the
+/// repeat. Not the pairing, so two pairings that wrote the same product are judged on the same
+/// mutants.
+pub fn sample_seed(run_seed: u64, key: &MissionKey) -> u64 {
+    crate::rng::derive_seed(&[
+        &run_seed.to_le_bytes(),
+        b"mutation",
+        key.suite.as_bytes(),
+        key.mission.as_str().as_bytes(),
+        &key.repeat.to_le_bytes(),
+    ])
+}
+
 /// `count` of `total` indices drawn without replacement from `seed`, in increasing order: the
 /// same seed and sizes give the same sample.
 pub fn sample_indices(total: usize, count: usize, seed: u64) -> Vec<usize> {
@@ -720,7 +733,8 @@ pub async fn run_mutation(
     workspace: &Path,
     scratch: &Path,
     base: &CommandEnv,
-    seed: u64,
+    run_seed: u64,
+    key: &MissionKey,
     notices: &mut Vec<Notice>,
 ) -> Option<Event> {
     let spec: &MutationSpec = mission.file.mutation.as_ref()?;
@@ -750,7 +764,11 @@ pub async fn run_mutation(
             "no mutants: the product has no Python source the operators apply to".to_string(),
         );
     }
-    let sample = sample_indices(candidates.len(), spec.max_mutants as usize, seed);
+    let sample = sample_indices(
+        candidates.len(),
+        spec.max_mutants as usize,
+        sample_seed(run_seed, key),
+    );
     tally.sampled = sample.len() as u64;
 
     let mut vars = base.vars.clone();
@@ -1078,6 +1096,22 @@ mod tests {
         assert!(a.windows(2).all(|w| w[0] < w[1]) && a.iter().all(|&i| i < 100));
         assert_eq!(sample_indices(3, 10, 7), [0, 1, 2]);
         assert!(sample_indices(0, 10, 7).is_empty());
+    }
+
+    #[test]
+    fn the_sample_seed_follows_the_run_mission_and_repeat_not_the_pairing() {
+        let key = |mission: &str, pairing: &str, repeat: u32| MissionKey {
+            suite: "core".to_string(),
+            mission: crate::spec::MissionId::new(mission),
+            pairing: pairing.to_string(),
+            repeat,
+        };
+        let seed = sample_seed(1, &key("wordfreq", "oracle", 0));
+        assert_eq!(seed, sample_seed(1, &key("wordfreq", "oracle", 0)));
+        assert_eq!(seed, sample_seed(1, &key("wordfreq", "other", 0)));
+        assert_ne!(seed, sample_seed(2, &key("wordfreq", "oracle", 0)));
+        assert_ne!(seed, sample_seed(1, &key("wordfreq", "oracle", 1)));
+        assert_ne!(seed, sample_seed(1, &key("taskstore", "oracle", 0)));
     }
 
     #[test]
