@@ -330,7 +330,8 @@ impl Mutant {
         text
     }
 
-    /// `file:line operator: `old` -> `new``, for people reading a survivor.
+    /// `file:line operator: `old` -> `new`` (or `` `old` removed``), for people reading a
+    /// survivor.
     pub fn describe(&self, source: &str) -> String {
         let shorten = |text: &str| {
             let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -340,15 +341,13 @@ impl Mutant {
                 flat
             }
         };
-        let old = source.get(self.start..self.end).unwrap_or("");
-        format!(
-            "{}:{} {}: `{}` -> `{}`",
-            self.file,
-            self.line,
-            self.operator,
-            shorten(old),
-            shorten(&self.replacement)
-        )
+        let old = shorten(source.get(self.start..self.end).unwrap_or(""));
+        let change = if self.replacement.is_empty() {
+            format!("`{old}` removed")
+        } else {
+            format!("`{old}` -> `{}`", shorten(&self.replacement))
+        };
+        format!("{}:{} {}: {change}", self.file, self.line, self.operator)
     }
 }
 
@@ -1074,15 +1073,17 @@ mod tests {
 
     #[test]
     fn mutants_say_where_and_what() {
-        let source = "def f(a):\n    return a < 2\n";
+        let source = "def f(a):\n    return a < 2 and not a\n";
         let mutants = mutants_of("pkg/m.py", source).unwrap();
         let described: Vec<String> = mutants.iter().map(|m| m.describe(source)).collect();
         assert_eq!(
             described,
             [
-                "pkg/m.py:2 return: `a < 2` -> `None`",
+                "pkg/m.py:2 return: `a < 2 and not a` -> `None`",
                 "pkg/m.py:2 comparison: `<` -> `<=`",
                 "pkg/m.py:2 constant: `2` -> `3`",
+                "pkg/m.py:2 boolean: `and` -> `or`",
+                "pkg/m.py:2 boolean: `not` removed",
             ]
         );
     }
