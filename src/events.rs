@@ -519,6 +519,28 @@ pub enum Event {
         during: String,
         paths: Vec<SkippedPath>,
     },
+    /// Mutants of the product judged by the agents' own tests (`[mutation]` of mission.toml).
+    /// `mutants_total` were tested: `killed + survived + not_viable`; `timed_out` are among the
+    /// killed. `score` is killed over viable (killed + survived), `None` when none was viable
+    /// or the tests could not judge (`error` says why).
+    MutationMeasured {
+        tool: String,
+        score: Option<f64>,
+        /// Every mutant the operators could make, of which `sampled` were drawn.
+        candidates: u64,
+        sampled: u64,
+        mutants_total: u64,
+        killed: u64,
+        survived: u64,
+        timed_out: u64,
+        not_viable: u64,
+        /// The tests' run on the unmutated product.
+        baseline_ms: f64,
+        duration_ms: f64,
+        error: Option<String>,
+        /// `file:line operator: what changed`, one per surviving mutant.
+        survivors: Vec<String>,
+    },
     LinesCounted {
         source_files: u64,
         source_lines: u64,

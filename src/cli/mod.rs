@@ -772,8 +772,13 @@ async fn suite_check(args: args::CheckArgs) -> ExitCode {
     match result {
         Ok(check) => {
             for mission in &check.missions {
+                let mutation = mission
+                    .mutation
+                    .as_ref()
+                    .map(|m| format!("  (oracle mutation score {m})"))
+                    .unwrap_or_default();
                 if mission.problems.is_empty() {
-                    println!("ok       {}", mission.mission);
+                    println!("ok       {}{mutation}", mission.mission);
                 } else {
                     println!("INVALID  {}", mission.mission);
                     for problem in &mission.problems {

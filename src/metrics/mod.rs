@@ -103,10 +103,22 @@ struct MissionAcc {
     /// Paths the sealed run left out, and the tampering evidence.
     sealed: Option<(u64, Option<TamperEvidence>)>,
     coverage: Option<(Option<f64>, Option<String>)>,
+    mutation: Option<MutationFold>,
     lines: (u64, u64, u64, u64),
     /// Distinct paths that a copy or the record left out: where first, and why.
     paths_skipped: BTreeMap<String, (String, String)>,
     finished: Option<(String, Option<String>, String, f64)>,
+}
+
+/// What a mission's `MutationMeasured` event puts in its row.
+#[derive(Debug, Clone, Default)]
+struct MutationFold {
+    score: Option<f64>,
+    total: u64,
+    killed: u64,
+    survived: u64,
+    timed_out: u64,
+    error: Option<String>,
 }
 
 /// Folds the records of a run into its tables. Records of each mission may interleave with
@@ -388,6 +400,24 @@ fn apply(acc: &mut MissionAcc, key: &MissionKey, run_id: &str, record: &EventRec
                     .entry(skipped.path.clone())
                     .or_insert_with(|| (during.clone(), skipped.reason.clone()));
             }
+        }
+        Event::MutationMeasured {
+            score,
+            mutants_total,
+            killed,
+            survived,
+            timed_out,
+            error,
+            ..
+        } => {
+            acc.mutation = Some(MutationFold {
+                score: *score,
+                total: *mutants_total,
+                killed: *killed,
+                survived: *survived,
+                timed_out: *timed_out,
+                error: error.clone(),
+            })
         }
         Event::LinesCounted {
             source_files,
@@ -713,6 +743,7 @@ fn emit_rows(
     };
     let model = |role: Role| acc.models.get(&role).cloned().unwrap_or_default();
     let (coverage_pct, coverage_error) = acc.coverage.clone().unwrap_or((None, None));
+    let mutation = acc.mutation.as_ref();
     tables.missions.push(MissionRow {
         schema_version: SCHEMA_VERSION,
         run_id: run_id.to_string(),
@@ -809,6 +840,12 @@ fn emit_rows(
         lines_test: acc.lines.3,
         coverage_pct,
         coverage_error,
+        mutation_score: mutation.and_then(|m| m.score),
+        mutants_total: mutation.map(|m| m.total),
+        mutants_killed: mutation.map(|m| m.killed),
+        mutants_survived: mutation.map(|m| m.survived),
+        mutants_timed_out: mutation.map(|m| m.timed_out),
+        mutation_error: mutation.and_then(|m| m.error.clone()),
         false_green: acc
             .milestone_order
             .iter()
@@ -968,5 +1005,100 @@ pub(crate) mod tests {
         let honest = fold("r", &events[..1]);
         assert!(!honest.missions[0].ground_truth_tampered);
         assert_eq!(honest.missions[0].tamper_evidence, None);
+    }
+
+    fn record(seq: u64, mission: &str, event: Event) -> EventRecord {
+        EventRecord {
+            v: 1,
+            seq,
+            time_ms: 0,
+            mission: Some(MissionKey {
+                suite: "core".to_string(),
+                mission: crate::spec::MissionId::new(mission),
+                pairing: "oracle".to_string(),
+                repeat: 0,
+            }),
+            event,
+        }
+    }
+
+    fn mutation(score: Option<f64>, killed: u64, survived: u64, error: Option<&str>) -> Event {
+        Event::MutationMeasured {
+            tool: "builtin".to_string(),
+            score,
+            candidates: 40,
+            sampled: 10,
+            mutants_total: killed + survived + 1,
+            killed,
+            survived,
+            timed_out: 2,
+            not_viable: 1,
+            baseline_ms: 500.0,
+            duration_ms: 5000.0,
+            error: error.map(str::to_string),
+            survivors: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn mutation_scores_fold_into_the_missions_row() {
+        let records = [
+            record(1, "scored", mutation(Some(0.75), 6, 2, None)),
+            record(
+                2,
+                "unjudged",
+                mutation(None, 0, 0, Some("the mission's own tests fail")),
+            ),
+            record(
+                3,
+                "unmeasured",
+                Event::LinesCounted {
+                    source_files: 1,
+                    source_lines: 10,
+                    test_files: 1,
+                    test_lines: 5,
+                },
+            ),
+        ];
+        let tables = fold("run", &records);
+        let row = |mission: &str| {
+            tables
+                .missions
+                .iter()
+                .find(|m| m.mission == mission)
+                .cloned()
+                .unwrap()
+        };
+        let scored = row("scored");
+        assert_eq!(scored.mutation_score, Some(0.75));
+        assert_eq!(
+            (
+                scored.mutants_total,
+                scored.mutants_killed,
+                scored.mutants_survived,
+                scored.mutants_timed_out
+            ),
+            (Some(9), Some(6), Some(2), Some(2))
+        );
+        assert_eq!(scored.mutation_error, None);
+        let unjudged = row("unjudged");
+        assert_eq!(unjudged.mutation_score, None);
+        assert_eq!(unjudged.mutants_total, Some(1));
+        assert_eq!(
+            unjudged.mutation_error.as_deref(),
+            Some("the mission's own tests fail")
+        );
+        // A mission without `[mutation]` has unknown counts, never zeros.
+        let unmeasured = row("unmeasured");
+        assert_eq!(
+            (
+                unmeasured.mutation_score,
+                unmeasured.mutants_total,
+                unmeasured.mutants_killed,
+                unmeasured.mutation_error
+            ),
+            (None, None, None, None)
+        );
+        assert_eq!(scored.schema_version, 6);
     }
 }

@@ -98,6 +98,16 @@ pub struct MissionRow in "missions" {
     pub lines_test: u64,
     pub coverage_pct: Option<f64>,
     pub coverage_error: Option<String>,
+    /// Killed over viable mutants of the product under the agents' own tests; null without
+    /// `[mutation]`, or when no mutant could be judged (`mutation_error` says why).
+    pub mutation_score: Option<f64>,
+    /// Mutants tested: killed + survived + not viable (a mutant that could not be written or run).
+    pub mutants_total: Option<u64>,
+    pub mutants_killed: Option<u64>,
+    pub mutants_survived: Option<u64>,
+    /// Killed because the tests ran past the mutant's time limit (among `mutants_killed`).
+    pub mutants_timed_out: Option<u64>,
+    pub mutation_error: Option<String>,
     pub false_green: u64,
     pub false_red: u64,
     /// Share of worker runs that wrote a test file before any source file (of those that wrote both).

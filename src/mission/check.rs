@@ -1,11 +1,13 @@
 //! `suite check`: proves every mission valid. With the oracle in every role each milestone
 //! passes in round 1 and every acceptance test passes; with nop in every role acceptance fails.
+//! A mission with `[mutation]` reports the oracle's mutation score, and must get one.
 
 use std::sync::Arc;
 
 use super::runner::{run_suite, RunError, RunSettings};
 use crate::events::EventSink;
 use crate::metrics::{AssertionRow, MissionRow, Tables};
+use crate::report::compare::mutation_label;
 use crate::spec::config::Config;
 use crate::spec::contract::locate;
 use crate::spec::suite::load_suite;
@@ -15,6 +17,9 @@ use crate::spec::suite::load_suite;
 pub struct MissionCheck {
     pub mission: String,
     pub problems: Vec<String>,
+    /// The oracle's mutation score with its counts (`93% (27/29)`); `None` when the mission
+    /// has no `[mutation]` or the oracle run left no record.
+    pub mutation: Option<String>,
 }
 
 pub struct SuiteCheck {
@@ -52,6 +57,7 @@ pub async fn check_suite(
     for mission in &suite.missions {
         let id = mission.id().as_str();
         let mut problems = Vec::new();
+        let mut mutation = None;
         let row = |pairing: &str| {
             report
                 .tables
@@ -62,12 +68,24 @@ pub async fn check_suite(
         };
         match row("oracle") {
             None => problems.push("the oracle run left no record".to_string()),
-            Some(oracle) => problems.extend(oracle_problems(
-                &oracle,
-                &report.tables,
-                mission.contract_path().as_path(),
-                mission.dir.join("mission.toml").as_path(),
-            )),
+            Some(oracle) => {
+                problems.extend(oracle_problems(
+                    &oracle,
+                    &report.tables,
+                    mission.contract_path().as_path(),
+                    mission.dir.join("mission.toml").as_path(),
+                ));
+                if mission.file.mutation.is_some() {
+                    match (&oracle.mutation_score, &oracle.mutation_error) {
+                        (Some(_), _) => mutation = Some(mutation_label(&oracle)),
+                        (None, error) => problems.push(format!(
+                            "the reference solution gets no mutation score: {} — {}: table `[mutation]`",
+                            error.as_deref().unwrap_or("no mutant was viable"),
+                            mission.dir.join("mission.toml").display()
+                        )),
+                    }
+                }
+            }
         }
         match row("nop") {
             None => problems.push("the nop run left no record".to_string()),
@@ -81,6 +99,7 @@ pub async fn check_suite(
         missions.push(MissionCheck {
             mission: id.to_string(),
             problems,
+            mutation,
         });
     }
     Ok(SuiteCheck {

@@ -26,7 +26,7 @@ use crate::tools::sandbox::{Network, Sandbox, SandboxPaths, SandboxPolicy};
 use crate::tools::{run_shell, CommandEnv, Workspace, WorkspaceTools};
 
 use super::env::PreparedEnvironment;
-use super::ground_truth::{count_lines, run_acceptance, run_coverage};
+use super::ground_truth::{count_lines, run_acceptance, run_coverage, run_mutation};
 use super::prompts::Prompts;
 use super::record;
 use super::render;
@@ -446,8 +446,22 @@ async fn measure_ground_truth(
     {
         emitter.emit(coverage);
     }
-    emitter.emit_notices(None, None, "coverage", notices);
+    emitter.emit_notices(None, None, "coverage", std::mem::take(&mut notices));
     emit_skipped(emitter, "coverage", skipped);
+    if let Some(mutation) = run_mutation(
+        &run.mission,
+        workspace_dir,
+        &ground_truth.join("mutation"),
+        &runtime.command_env,
+        runtime.run_seed,
+        &run.key,
+        &mut notices,
+    )
+    .await
+    {
+        emitter.emit(mutation);
+    }
+    emitter.emit_notices(None, None, "mutation", notices);
     emitter.emit(count_lines(&run.mission, workspace_dir));
     accepted
 }

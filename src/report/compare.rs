@@ -59,6 +59,7 @@ pub fn mission_table(missions: &[MissionRow]) -> String {
                 m.agent_runs.to_string(),
                 tokens(m.input_tokens.unwrap_or(0) + m.output_tokens.unwrap_or(0)),
                 optional(m.coverage_pct.map(|c| format!("{c:.0}%"))),
+                mutation_label(m),
                 seconds(m.wall_ms),
             ]
         })
@@ -77,10 +78,21 @@ pub fn mission_table(missions: &[MissionRow]) -> String {
             "runs",
             "tokens",
             "cover",
+            "mutation",
             "wall",
         ],
         &rows,
     )
+}
+
+/// A mission's mutation score with its counts (`85% (34/40)`: killed over viable), or `-`.
+pub fn mutation_label(m: &MissionRow) -> String {
+    match (m.mutation_score, m.mutants_killed, m.mutants_survived) {
+        (Some(score), Some(killed), Some(survived)) => {
+            format!("{:.0}% ({killed}/{})", score * 100.0, killed + survived)
+        }
+        _ => "-".to_string(),
+    }
 }
 
 /// One pairing's numbers over every mission run it has in the compared reports.
@@ -120,6 +132,8 @@ pub struct PairingSummary {
     pub mean_cost_usd: Option<f64>,
     pub mean_wall_s: f64,
     pub mean_coverage_pct: Option<f64>,
+    /// Mean mutation score (killed over viable mutants) over missions that have one.
+    pub mean_mutation_score: Option<f64>,
     pub false_green: u64,
     pub false_red: u64,
     /// Milestones that passed validation but failed their acceptance tests, over milestones
@@ -406,6 +420,7 @@ pub fn compare(tables: &[Tables]) -> Vec<PairingSummary> {
                 mean_cost_usd: (costs.len() == rows.len()).then(|| mean(costs)).flatten(),
                 mean_wall_s: mean(rows.iter().map(|m| m.wall_ms / 1000.0)).unwrap_or(0.0),
                 mean_coverage_pct: mean(rows.iter().filter_map(|m| m.coverage_pct)),
+                mean_mutation_score: mean(rows.iter().filter_map(|m| m.mutation_score)),
                 false_green: rows.iter().map(|m| m.false_green).sum(),
                 false_red: rows.iter().map(|m| m.false_red).sum(),
                 false_green_rate: share(
@@ -492,6 +507,7 @@ pub fn render_compare(summaries: &[PairingSummary]) -> String {
                 s.usage_sources.join(","),
                 format!("{:.1}s", s.mean_wall_s),
                 optional(s.mean_coverage_pct.map(|c| format!("{c:.0}%"))),
+                optional(s.mean_mutation_score.map(percent)),
                 s.infra_errors.to_string(),
                 s.tampered.to_string(),
             ]
@@ -513,6 +529,7 @@ pub fn render_compare(summaries: &[PairingSummary]) -> String {
             "usage",
             "wall",
             "cover",
+            "mutation",
             "errors",
             "tampered",
         ],

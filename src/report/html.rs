@@ -395,11 +395,11 @@ fn tool_call_table(summaries: &[PairingSummary]) -> String {
 }
 
 fn mission_table(tables: &[Tables]) -> String {
-    let mut out = String::from("<table><thead><tr><th>mission</th><th>pairing</th><th>repeat</th><th>status</th><th>halt</th><th>acceptance</th><th>milestones</th><th>rounds</th><th>fixes</th><th>agent runs</th><th>tokens</th><th>cost</th><th>coverage</th><th>wall</th></tr></thead><tbody>\n");
+    let mut out = String::from("<table><thead><tr><th>mission</th><th>pairing</th><th>repeat</th><th>status</th><th>halt</th><th>acceptance</th><th>milestones</th><th>rounds</th><th>fixes</th><th>agent runs</th><th>tokens</th><th>cost</th><th>coverage</th><th>mutation score</th><th>wall</th></tr></thead><tbody>\n");
     for m in tables.iter().flat_map(|t| &t.missions) {
         let _ = writeln!(
             out,
-            "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}/{}{}</td><td>{}/{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1} s</td></tr>",
+            "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}/{}{}</td><td>{}/{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1} s</td></tr>",
             escape(&m.status),
             escape(&m.mission),
             escape(&m.pairing),
@@ -424,6 +424,7 @@ fn mission_table(tables: &[Tables]) -> String {
             label((m.input_tokens.unwrap_or(0) + m.output_tokens.unwrap_or(0)) as f64),
             m.cost_usd.map(|c| format!("${c:.3}")).unwrap_or_else(|| "-".into()),
             m.coverage_pct.map(|c| format!("{c:.0}%")).unwrap_or_else(|| "-".into()),
+            escape(&super::compare::mutation_label(m)),
             m.wall_ms / 1000.0
         );
     }

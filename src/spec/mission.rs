@@ -14,7 +14,7 @@ use super::glob::Globs;
 use super::hash::hash_tree;
 use super::ids::{check_id, MilestoneId, MissionId};
 use super::record::RecordRules;
-use super::suite::{check_budget, find_key, Budget, BudgetOverrides};
+use super::suite::{check_budget, find_key, find_key_in_table, Budget, BudgetOverrides};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -45,6 +45,8 @@ pub struct MissionFile {
     pub tags: Vec<String>,
     pub acceptance: AcceptanceSpec,
     pub coverage: Option<CoverageSpec>,
+    /// Mutation score of the agents' own tests; none is measured without it.
+    pub mutation: Option<MutationSpec>,
     pub lines: LinesSpec,
     #[serde(default)]
     pub budget: BudgetOverrides,
@@ -150,6 +152,45 @@ pub struct CoverageSpec {
     pub timeout_s: u64,
 }
 
+/// `[mutation]`: mutants of the product's source (`[lines] source` minus `[lines] tests`),
+/// each judged by the mission's own test command.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MutationSpec {
+    /// Who makes the mutants: `builtin` (the harness's own Python operators) is the only one
+    /// so far; a name is a string so that another tool is a clear spec error, not a parse error.
+    #[serde(default = "default_mutation_tool")]
+    pub tool: String,
+    /// The agents' own tests: passes (exit 0) on the product, fails on a killed mutant.
+    pub command: String,
+    /// The most mutants tested, a seeded sample of every mutant the operators can make.
+    #[serde(default = "default_max_mutants")]
+    pub max_mutants: u32,
+    /// The limit of the unmutated run; each mutant gets a multiple of that run's time.
+    #[serde(default = "default_check_timeout_s")]
+    pub timeout_s: u64,
+    /// Product files never mutated (globs over workspace paths): helpers the tests do not
+    /// exercise by design.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+/// The mutation tools a mission may name.
+pub const MUTATION_TOOLS: [&str; 1] = ["builtin"];
+
+fn default_mutation_tool() -> String {
+    "builtin".to_string()
+}
+
+/// Two mutants keep each core mission's ground truth (acceptance, coverage, mutants, line
+/// counts) under twice its time without them: each mutant costs about one run of the mission's
+/// own tests, and the unmutated run one more (measured in suites/README.md).
+pub const DEFAULT_MAX_MUTANTS: u32 = 2;
+
+fn default_max_mutants() -> u32 {
+    DEFAULT_MAX_MUTANTS
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinesSpec {
@@ -172,6 +213,8 @@ pub struct MissionSpec {
     /// `[acceptance] product` and `leave_out`.
     pub product_globs: Globs,
     pub leave_out_globs: Globs,
+    /// `[mutation] exclude` (empty without `[mutation]`).
+    pub mutation_exclude: Globs,
     /// Milestone -> globs over acceptance test ids, in contract order.
     pub acceptance_map: Vec<(MilestoneId, Globs)>,
     /// Hash of the mission folder, hidden files included.
@@ -225,6 +268,11 @@ impl MissionSpec {
     /// Whether a workspace-relative path is a source file (`[lines] source` and not a test).
     pub fn is_source_path(&self, relative: &Path) -> bool {
         self.source_globs.is_match(relative) && !self.test_globs.is_match(relative)
+    }
+
+    /// Whether a workspace-relative path is a source file that `[mutation]` may mutate.
+    pub fn is_mutation_path(&self, relative: &Path) -> bool {
+        self.is_source_path(relative) && !self.mutation_exclude.is_match(relative)
     }
 
     /// The milestone an acceptance test id belongs to; `Err` lists every match when there are several.
@@ -296,6 +344,22 @@ pub fn load_mission(
             errors.push(at("report", "coverage.report", message));
         }
     }
+    let mutation_exclude = match &file.mutation {
+        Some(mutation) => {
+            let at_mutation = |key: &str, message: String| {
+                SpecError::at(
+                    &path,
+                    &source,
+                    find_key_in_table(&source, "mutation", key),
+                    &format!("mutation.{key}"),
+                    message,
+                )
+            };
+            errors.extend(check_mutation(mutation, &file.language, &at_mutation));
+            Globs::for_paths(&mutation.exclude).map_err(|m| at_mutation("exclude", m))
+        }
+        None => Globs::for_paths(&[]).map_err(|m| SpecError::new(&path, m)),
+    };
     let source_globs =
         Globs::for_paths(&file.lines.source).map_err(|m| at("source", "lines.source", m));
     let test_globs = Globs::for_paths(&file.lines.tests).map_err(|m| at("tests", "lines.tests", m));
@@ -429,17 +493,23 @@ pub fn load_mission(
         }
     }
 
-    let (source_globs, test_globs, product_globs, leave_out_globs) =
-        match (source_globs, test_globs, product_globs, leave_out_globs) {
-            (Ok(s), Ok(t), Ok(p), Ok(l)) => (s, t, p, l),
-            (s, t, p, l) => {
-                errors.extend(s.err());
-                errors.extend(t.err());
-                errors.extend(p.err());
-                errors.extend(l.err());
-                return Err(SpecErrors(errors));
-            }
-        };
+    let (source_globs, test_globs, product_globs, leave_out_globs, mutation_exclude) = match (
+        source_globs,
+        test_globs,
+        product_globs,
+        leave_out_globs,
+        mutation_exclude,
+    ) {
+        (Ok(s), Ok(t), Ok(p), Ok(l), Ok(m)) => (s, t, p, l, m),
+        (s, t, p, l, m) => {
+            errors.extend(s.err());
+            errors.extend(t.err());
+            errors.extend(p.err());
+            errors.extend(l.err());
+            errors.extend(m.err());
+            return Err(SpecErrors(errors));
+        }
+    };
     match (reference, errors.is_empty()) {
         (Some(reference), true) => {
             let hash = hash_tree(dir)
@@ -455,6 +525,7 @@ pub fn load_mission(
                 test_globs,
                 product_globs,
                 leave_out_globs,
+                mutation_exclude,
                 acceptance_map,
                 hash,
                 record: record.clone(),
@@ -462,6 +533,45 @@ pub fn load_mission(
         }
         _ => Err(SpecErrors(errors)),
     }
+}
+
+/// What is wrong with a `[mutation]` table: a tool the harness does not run, a language the
+/// builtin tool does not mutate, an empty command or sample.
+fn check_mutation(
+    mutation: &MutationSpec,
+    language: &str,
+    at: &dyn Fn(&str, String) -> SpecError,
+) -> Vec<SpecError> {
+    let mut errors = Vec::new();
+    if !MUTATION_TOOLS.contains(&mutation.tool.as_str()) {
+        errors.push(at(
+            "tool",
+            format!(
+                "mutation tool `{}` is not supported yet: the only one is `builtin` (Python)",
+                mutation.tool
+            ),
+        ));
+    } else if language != "python" {
+        errors.push(at(
+            "tool",
+            format!(
+                "the builtin mutation tool mutates Python only, and this mission's language is `{language}`"
+            ),
+        ));
+    }
+    if mutation.command.trim().is_empty() {
+        errors.push(at("command", "command must not be empty".to_string()));
+    }
+    if mutation.max_mutants == 0 {
+        errors.push(at(
+            "max_mutants",
+            "max_mutants must be at least 1 (leave out [mutation] to measure none)".to_string(),
+        ));
+    }
+    if mutation.timeout_s == 0 {
+        errors.push(at("timeout_s", "timeout_s must be at least 1".to_string()));
+    }
+    errors
 }
 
 /// A path inside the workspace: relative, without `..`.

@@ -56,6 +56,22 @@ async fn oracle_passes_every_milestone_in_round_one() {
             row.coverage_error
         );
         assert!(row.lines_src > 0 && row.lines_test > 0);
+        // The reference tests kill mutants of the reference product.
+        let max_mutants = u64::from(mission.file.mutation.as_ref().unwrap().max_mutants);
+        let killed = row.mutants_killed.unwrap();
+        assert!(
+            killed > 0 && row.mutation_score.is_some(),
+            "{id}: {:?} {:?}",
+            row.mutation_score,
+            row.mutation_error
+        );
+        assert!(row.mutants_total.unwrap() <= max_mutants);
+        assert_eq!(
+            row.mutants_total,
+            Some(killed + row.mutants_survived.unwrap()),
+            "{id}: every mutant could be written and run"
+        );
+        assert_eq!(row.mutation_error, None);
         assert_eq!(
             row.tdd_share,
             Some(1.0),
@@ -249,6 +265,76 @@ async fn nop_fails_acceptance_and_says_why() {
         );
         assert!(row.acceptance_passed < row.acceptance_total);
         assert_eq!(row.agent_runs, 1);
+        // Nothing was written, so there is nothing to mutate: no score, and a reason.
+        assert_eq!(row.mutation_score, None);
+        assert_eq!(row.mutants_total, Some(0));
+        assert!(
+            row.mutation_error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("no mutants")),
+            "{}: {:?}",
+            row.mission,
+            row.mutation_error
+        );
     }
     assert!(report.dir.join("missions.parquet").is_file());
+}
+
+/// A product without the agents' own tests has no mutation score, and says why: the tests
+/// do not pass on the unmutated product, so no mutant can be judged.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_product_without_its_own_tests_gets_no_mutation_score() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = crate::common::copy_suite(&core_suite(), dir.path());
+    for feature in ["f1", "f2"] {
+        std::fs::remove_dir_all(suite.join("wordfreq/solution").join(feature).join("tests"))
+            .unwrap();
+    }
+    let mut settings = settings(&suite, &["oracle"], &dir.path().join("out"));
+    settings.missions = vec!["wordfreq".to_string()];
+    let report = run(&settings).await;
+    let row = &report.tables.missions[0];
+    assert_eq!(
+        row.acceptance_passed, row.acceptance_total,
+        "the product is whole"
+    );
+    assert_eq!(row.lines_test, 0);
+    assert_eq!(row.mutation_score, None);
+    assert_eq!((row.mutants_total, row.mutants_killed), (Some(0), Some(0)));
+    let error = row.mutation_error.as_deref().unwrap_or_default();
+    assert!(
+        error.starts_with("the mission's own tests fail on the unmutated product (exit code 5)"),
+        "{error}"
+    );
+}
+
+/// A stop that comes as the mutants are about to run ends the mission as interrupted, with the
+/// mutation unfinished.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stop_during_mutation_interrupts_the_mission() {
+    struct StopAfterCoverage(std::sync::Arc<missions_bench::stop::StopSignal>);
+    impl missions_bench::events::EventSink for StopAfterCoverage {
+        fn record(&self, record: &missions_bench::events::EventRecord) {
+            if matches!(
+                record.event,
+                missions_bench::events::Event::CoverageMeasured { .. }
+            ) {
+                self.0.stop();
+            }
+        }
+    }
+    let out = tempfile::tempdir().unwrap();
+    let mut settings = settings(&core_suite(), &["oracle"], out.path());
+    settings.missions = vec!["wordfreq".to_string()];
+    let sink = std::sync::Arc::new(StopAfterCoverage(settings.stop.clone()));
+    let report = missions_bench::mission::run_suite(&settings, vec![sink])
+        .await
+        .unwrap();
+    let row = &report.tables.missions[0];
+    assert_eq!(row.status, "interrupted", "{}", row.halt_detail);
+    assert_eq!(row.mutation_score, None);
+    assert_eq!(
+        row.mutation_error.as_deref(),
+        Some("the run was interrupted while mutants were tested")
+    );
 }

@@ -264,3 +264,45 @@ fn record_caches_in_suite_toml_are_checked() {
     assert!(error.line.is_some(), "{error}");
     assert!(error.to_string().contains("`!keep.txt`"), "{error}");
 }
+
+#[test]
+fn a_mutation_tool_not_supported_yet_names_file_line_and_field() {
+    let (_dir, errors) = broken(|suite| {
+        edit(
+            &suite.join("greet/mission.toml"),
+            "[lines]",
+            "[mutation]\ncommand = \"sh tests/run.sh\"\ntool = \"mutmut\"\nmax_mutants = 0\n\n[lines]",
+        )
+    });
+    let messages: Vec<String> = errors.0.iter().map(|e| e.to_string()).collect();
+    assert_eq!(errors.0.len(), 2, "{errors}");
+    assert!(
+        messages[0].contains(
+            "greet/mission.toml:23: field `mutation.tool`: mutation tool `mutmut` is not supported yet"
+        ),
+        "{errors}"
+    );
+    assert!(
+        messages[1].contains("greet/mission.toml:24: field `mutation.max_mutants`"),
+        "{errors}"
+    );
+}
+
+#[test]
+fn the_builtin_mutation_tool_mutates_python_only() {
+    let (_dir, errors) = broken(|suite| {
+        edit(
+            &suite.join("greet/mission.toml"),
+            "[lines]",
+            "[mutation]\ncommand = \"sh tests/run.sh\"\n\n[lines]",
+        )
+    });
+    assert_eq!(errors.0.len(), 1, "{errors}");
+    assert_eq!(errors.0[0].field.as_deref(), Some("mutation.tool"));
+    assert!(
+        errors.0[0]
+            .to_string()
+            .contains("mutates Python only, and this mission's language is `shell`"),
+        "{errors}"
+    );
+}

@@ -1,11 +1,13 @@
 //! Ground truth after a mission, whatever its outcome: the hidden acceptance tests on a sealed
-//! copy of the final workspace (`seal.rs`), the coverage of the mission's own tests, and line
-//! counts.
+//! copy of the final workspace (`seal.rs`), the coverage and mutation score of the mission's own
+//! tests, and line counts.
 
 pub mod coverage;
 pub mod junit;
+pub mod mutation;
 pub mod seal;
 
+pub use mutation::run_mutation;
 pub use seal::{run_acceptance, Acceptance};
 
 use std::path::Path;
