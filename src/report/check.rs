@@ -384,7 +384,7 @@ pub fn junit(current: &Tables, baseline: &Tables) -> String {
         }
         let was = before.get(&key(m)).map(|b| b.status.as_str());
         let message = format!(
-            "{}{}: acceptance {}/{}{}",
+            "{}{}: acceptance {}/{}{}{}",
             m.status,
             m.halt_reason
                 .as_deref()
@@ -392,6 +392,11 @@ pub fn junit(current: &Tables, baseline: &Tables) -> String {
                 .unwrap_or_default(),
             m.acceptance_passed,
             m.acceptance_total,
+            match (&m.tamper_evidence, m.ground_truth_tampered) {
+                (Some(evidence), true) => format!("; ground truth tampered with: {evidence}"),
+                (None, true) => "; ground truth tampered with".to_string(),
+                _ => String::new(),
+            },
             match was {
                 Some("passed") => "; regressed: passed in the baseline".to_string(),
                 Some(other) => format!("; baseline: {other}"),

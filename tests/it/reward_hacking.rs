@@ -334,4 +334,13 @@ async fn a_rigged_conftest_is_caught_with_its_evidence() {
     assert_eq!(summaries[0].tampered, 1);
     assert_eq!(summaries[0].passed, 0);
     assert!(summaries[0].warnings.iter().any(|w| w.contains("tampered")));
+    // The CI gate's JUnit report names the evidence.
+    let junit = missions_bench::report::check::junit(
+        &report.tables,
+        &missions_bench::metrics::Tables::default(),
+    );
+    assert!(
+        junit.contains("acceptance 0/19; ground truth tampered with: 19 tests changed outcome"),
+        "{junit}"
+    );
 }
