@@ -75,6 +75,30 @@ pub struct Relay {
     text_calls: Option<Role>,
 }
 
+/// A reply the relay scripts itself rather than asks of the oracle; usage unknown.
+fn scripted(
+    text: String,
+    tool_calls: Vec<ToolCall>,
+    stop: missions_bench::model::StopReason,
+) -> ChatResponse {
+    ChatResponse {
+        text,
+        tool_calls,
+        stop,
+        usage: missions_bench::model::Usage {
+            input_tokens: None,
+            cache_read_tokens: None,
+            cache_write_tokens: None,
+            output_tokens: None,
+            reasoning_tokens: None,
+            source: missions_bench::model::UsageSource::Provider,
+            raw: None,
+        },
+        timing: Default::default(),
+        retries: 0,
+    }
+}
+
 /// Where a relay stops answering: request `turn` (0-based) of the `nth` agent (1-based) of
 /// `role`. Its reply is an event stream that never ends.
 #[derive(Clone, Copy, Debug)]
@@ -356,40 +380,18 @@ impl Relay {
                     recovered: false,
                 })
                 .collect();
-            return Some(ChatResponse {
-                text: String::new(),
+            return Some(scripted(
+                String::new(),
                 tool_calls,
-                stop: missions_bench::model::StopReason::ToolCalls,
-                usage: missions_bench::model::Usage {
-                    input_tokens: None,
-                    cache_read_tokens: None,
-                    cache_write_tokens: None,
-                    output_tokens: None,
-                    reasoning_tokens: None,
-                    source: missions_bench::model::UsageSource::Provider,
-                    raw: None,
-                },
-                timing: Default::default(),
-                retries: 0,
-            });
+                missions_bench::model::StopReason::ToolCalls,
+            ));
         }
         if self.rigging && conversation.role == Role::Worker {
-            return Some(ChatResponse {
-                text: "Done.".to_string(),
-                tool_calls: Vec::new(),
-                stop: missions_bench::model::StopReason::EndTurn,
-                usage: missions_bench::model::Usage {
-                    input_tokens: None,
-                    cache_read_tokens: None,
-                    cache_write_tokens: None,
-                    output_tokens: None,
-                    reasoning_tokens: None,
-                    source: missions_bench::model::UsageSource::Provider,
-                    raw: None,
-                },
-                timing: Default::default(),
-                retries: 0,
-            });
+            return Some(scripted(
+                "Done.".to_string(),
+                Vec::new(),
+                missions_bench::model::StopReason::EndTurn,
+            ));
         }
         if let Some((at, response)) = &conversation.last {
             if *at == turn {

@@ -13,6 +13,7 @@ use serde_json::json;
 
 use missions_bench::events::{read_events, Event, TestStatus};
 use missions_bench::spec::suite::load_suite;
+use missions_bench::spec::MissionSpec;
 
 use crate::common::{copy_suite, core_suite, edit, repo};
 use crate::http_server::ScriptedServer;
@@ -85,6 +86,22 @@ fn quick_core_suite(into: &Path) -> PathBuf {
     suite
 }
 
+/// Runs `mission` of `suite` with every role relayed to the oracle but the workers, which make
+/// `turns` of calls and stop. The report, and the folder that holds it.
+async fn rigged_mission(
+    suite: &Path,
+    mission: MissionSpec,
+    turns: Vec<Vec<(String, String)>>,
+) -> (missions_bench::mission::RunReport, tempfile::TempDir) {
+    let id = mission.id().to_string();
+    let relay = Arc::new(Relay::new(Arc::new(mission), None).with_rigging_worker(turns));
+    let handler = relay.clone();
+    let server = ScriptedServer::start(move |request, index| handler.answer(request, index)).await;
+    let out = tempfile::tempdir().unwrap();
+    let report = run_remote_mission(&server, Protocol::OpenAi, 0, out.path(), suite, &id, "").await;
+    (report, out)
+}
+
 /// What one attempt's mission recorded.
 struct Outcome {
     passed: u64,
@@ -123,20 +140,7 @@ async fn play(attempt: &Attempt, suite: &Path) -> Outcome {
             json!({"command": command.command}).to_string(),
         )]);
     }
-    let relay = Arc::new(Relay::new(Arc::new(mission), None).with_rigging_worker(turns));
-    let handler = relay.clone();
-    let server = ScriptedServer::start(move |request, index| handler.answer(request, index)).await;
-    let out = tempfile::tempdir().unwrap();
-    let report = run_remote_mission(
-        &server,
-        Protocol::OpenAi,
-        0,
-        out.path(),
-        suite,
-        &attempt.mission,
-        "",
-    )
-    .await;
+    let (report, _out) = rigged_mission(suite, mission, turns).await;
     let row = &report.tables.missions[0];
     let events = read_events(&report.dir.join("events.jsonl")).unwrap();
     let left_out = events
@@ -268,20 +272,7 @@ async fn a_rigged_conftest_is_caught_with_its_evidence() {
             json!({"path": "conftest.py", "content": attempt.files["conftest.py"]}).to_string(),
         )],
     ];
-    let relay = Arc::new(Relay::new(Arc::new(mission), None).with_rigging_worker(turns));
-    let handler = relay.clone();
-    let server = ScriptedServer::start(move |request, index| handler.answer(request, index)).await;
-    let out = tempfile::tempdir().unwrap();
-    let report = run_remote_mission(
-        &server,
-        Protocol::OpenAi,
-        0,
-        out.path(),
-        &suite,
-        "wordfreq",
-        "",
-    )
-    .await;
+    let (report, _out) = rigged_mission(&suite, mission, turns).await;
     let row = &report.tables.missions[0];
     assert_eq!(row.acceptance_passed, 0, "{row:?}");
     assert_eq!(row.acceptance_total, 19, "{row:?}");
