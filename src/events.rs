@@ -246,6 +246,10 @@ pub struct TamperEvidence {
     pub tests: Vec<OutcomeChange>,
     /// What code from the workspace did to the test runner in the sealed run itself.
     pub runner: Vec<String>,
+    /// Left-out paths no honest mission writes, whatever their effect (start-up hooks, a file at
+    /// the report's path, runner files written outside the workspace).
+    #[serde(default)]
+    pub attempts: Vec<String>,
 }
 
 impl TamperEvidence {
@@ -272,6 +276,9 @@ impl TamperEvidence {
         }
         if !self.files.is_empty() {
             parts.push(format!("files: {}", self.files.join(", ")));
+        }
+        if !self.attempts.is_empty() {
+            parts.push(format!("attempted: {}", self.attempts.join(", ")));
         }
         parts.join("; ")
     }

@@ -976,6 +976,7 @@ pub(crate) mod tests {
                             as_is: Some(TestStatus::Passed),
                         }],
                         runner: Vec::new(),
+                        attempts: Vec::new(),
                     }),
                 },
             ),
