@@ -13,10 +13,12 @@ pub use seal::{run_acceptance, Acceptance};
 use std::path::Path;
 use std::time::Duration;
 
-use walkdir::WalkDir;
+use std::io::Read;
+use std::os::fd::BorrowedFd;
+use std::os::unix::ffi::OsStrExt;
 
 use crate::events::Event;
-use crate::fsutil::{copy_tree, Skipped};
+use crate::fsutil::{copy_tree, walk, Descend, Entry, EntryKind, Skipped, Visitor};
 use crate::spec::MissionSpec;
 use crate::tools::{run_shell, CommandEnv, Notice};
 
@@ -88,45 +90,112 @@ pub async fn run_coverage(
     })
 }
 
-/// Counts non-blank lines of source and test files in the final workspace.
+/// Counts non-blank lines of source and test files in the final workspace, at any depth (the walk
+/// goes by folder descriptors).
 pub fn count_lines(mission: &MissionSpec, workspace: &Path) -> Event {
-    let (mut source_files, mut source_lines, mut test_files, mut test_lines) = (0, 0, 0, 0);
-    let walker = WalkDir::new(workspace)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_entry(|e| {
-            let relative = e.path().strip_prefix(workspace).unwrap_or(e.path());
-            (e.depth() != 1 || !NOT_PRODUCT.iter().any(|n| e.file_name() == *n))
-                && !mission.record.leaves_out(
-                    std::os::unix::ffi::OsStrExt::as_bytes(relative.as_os_str()),
-                    e.file_type().is_dir(),
-                )
-        });
-    for entry in walker.flatten().filter(|e| e.file_type().is_file()) {
-        let Ok(relative) = entry.path().strip_prefix(workspace) else {
-            continue;
-        };
-        let is_test = mission.is_test_path(relative);
-        let is_source = mission.is_source_path(relative);
-        if !is_test && !is_source {
-            continue;
+    struct Counter<'a> {
+        mission: &'a MissionSpec,
+        /// Files and non-blank lines: source, then tests.
+        counts: [(u64, u64); 2],
+    }
+    impl Visitor for Counter<'_> {
+        fn dir(&mut self, entry: &Entry, _: Option<BorrowedFd>) -> Result<Descend, String> {
+            let harness =
+                entry.is_top_level() && NOT_PRODUCT.iter().any(|n| entry.path == n.as_bytes());
+            Ok(
+                if harness || self.mission.record.leaves_out(entry.path, true) {
+                    Descend::Skip
+                } else {
+                    Descend::Into(None)
+                },
+            )
         }
-        let Ok(text) = std::fs::read_to_string(entry.path()) else {
-            continue;
-        };
-        let lines = text.lines().filter(|l| !l.trim().is_empty()).count() as u64;
-        if is_test {
-            test_files += 1;
-            test_lines += lines;
-        } else {
-            source_files += 1;
-            source_lines += lines;
+
+        fn other(&mut self, entry: &Entry, _: Option<BorrowedFd>) -> Result<(), String> {
+            if !matches!(entry.kind, EntryKind::File)
+                || self.mission.record.leaves_out(entry.path, false)
+            {
+                return Ok(());
+            }
+            let relative = Path::new(std::ffi::OsStr::from_bytes(entry.path));
+            let slot = if self.mission.is_test_path(relative) {
+                1
+            } else if self.mission.is_source_path(relative) {
+                0
+            } else {
+                return Ok(());
+            };
+            let mut text = String::new();
+            if entry
+                .open_file()
+                .and_then(|mut f| f.read_to_string(&mut text))
+                .is_err()
+            {
+                return Ok(());
+            }
+            self.counts[slot].0 += 1;
+            self.counts[slot].1 += text.lines().filter(|l| !l.trim().is_empty()).count() as u64;
+            Ok(())
         }
     }
+    let mut counter = Counter {
+        mission,
+        counts: [(0, 0); 2],
+    };
+    // What the walk cannot take is listed by the record and the copies already.
+    let _ = walk(workspace, None, &mut counter);
+    let [(source_files, source_lines), (test_files, test_lines)] = counter.counts;
     Event::LinesCounted {
         source_files,
         source_lines,
         test_files,
         test_lines,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_counted_at_any_depth_and_by_the_record_rules() {
+        let core = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("suites/core");
+        let suite = crate::spec::suite::load_suite(&core).unwrap();
+        let mission = suite
+            .missions
+            .iter()
+            .find(|m| m.id().as_str() == "wordfreq")
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = crate::fsutil::TreeWriter::new(dir.path()).unwrap();
+        let deep = "deep/".repeat(1000);
+        writer
+            .file(
+                format!("{deep}app.py").as_bytes(),
+                b"a = 1\n\nb = 2\n",
+                0o644,
+            )
+            .unwrap();
+        writer
+            .file(b"tests/test_app.py", b"def test():\n    pass\n", 0o644)
+            .unwrap();
+        writer
+            .file(b"__pycache__/app.py", b"cached = 1\n", 0o644)
+            .unwrap();
+        writer
+            .file(b".mission/x.py", b"state = 1\n", 0o644)
+            .unwrap();
+        drop(writer);
+        let Event::LinesCounted {
+            source_files,
+            source_lines,
+            test_files,
+            test_lines,
+        } = count_lines(mission, dir.path())
+        else {
+            panic!("not a line count");
+        };
+        assert_eq!((source_files, source_lines), (1, 2));
+        assert_eq!((test_files, test_lines), (1, 2));
     }
 }
