@@ -374,6 +374,28 @@ fn is_main_guard(source: &str, tokens: &[Token]) -> bool {
     )
 }
 
+/// What an arithmetic or comparison operator becomes, with the operator class. `+`, `-`, `*`,
+/// `/`, `//` and `%` only where they join two operands (`binary`), never as a sign.
+fn swapped_operator(op: &str, binary: bool) -> Option<(&'static str, &'static str)> {
+    Some(match op {
+        "+" if binary => ("arithmetic", "-"),
+        "-" if binary => ("arithmetic", "+"),
+        "*" if binary => ("arithmetic", "/"),
+        "/" | "//" | "%" if binary => ("arithmetic", "*"),
+        "+=" => ("arithmetic", "-="),
+        "-=" => ("arithmetic", "+="),
+        "*=" => ("arithmetic", "/="),
+        "/=" => ("arithmetic", "*="),
+        "<" => ("comparison", "<="),
+        "<=" => ("comparison", "<"),
+        ">" => ("comparison", ">="),
+        ">=" => ("comparison", ">"),
+        "==" => ("comparison", "!="),
+        "!=" => ("comparison", "=="),
+        _ => return None,
+    })
+}
+
 /// Every mutant the operators make of `source` (the file at workspace path `file`), in source
 /// order. Strings are never mutated: most are messages or keys, and an emptied message the tests
 /// do not assert on would count against them without saying anything about their quality.
@@ -420,52 +442,10 @@ fn logical_line_mutants(file: &str, source: &str, tokens: &[Token], out: &mut Ve
         }
         let binary = previous.is_some_and(|p| ends_operand(source, p));
         match (token.kind, current) {
-            (TokenKind::Op, "+" | "-" | "*" | "/" | "//" | "%") if binary => {
-                let replacement = match current {
-                    "+" => "-",
-                    "-" => "+",
-                    "*" => "/",
-                    _ => "*",
-                };
-                push(
-                    "arithmetic",
-                    token.start,
-                    token.end,
-                    replacement,
-                    token.line,
-                );
-            }
-            (TokenKind::Op, "+=" | "-=" | "*=" | "/=") => {
-                let replacement = match current {
-                    "+=" => "-=",
-                    "-=" => "+=",
-                    "*=" => "/=",
-                    _ => "*=",
-                };
-                push(
-                    "arithmetic",
-                    token.start,
-                    token.end,
-                    replacement,
-                    token.line,
-                );
-            }
-            (TokenKind::Op, "<" | "<=" | ">" | ">=" | "==" | "!=") => {
-                let replacement = match current {
-                    "<" => "<=",
-                    "<=" => "<",
-                    ">" => ">=",
-                    ">=" => ">",
-                    "==" => "!=",
-                    _ => "==",
-                };
-                push(
-                    "comparison",
-                    token.start,
-                    token.end,
-                    replacement,
-                    token.line,
-                );
+            (TokenKind::Op, op) => {
+                if let Some((operator, replacement)) = swapped_operator(op, binary) {
+                    push(operator, token.start, token.end, replacement, token.line);
+                }
             }
             (TokenKind::Name, "for") => pending_for[depth] = true,
             (TokenKind::Name, "in") => {

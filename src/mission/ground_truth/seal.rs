@@ -53,6 +53,16 @@ const RUNNER_MODULES: [&str; 7] = [
     "coverage",
 ];
 
+/// pytest's plugins and the files it reads its configuration from.
+const RUNNER_FILES: [&str; 6] = [
+    "conftest.py",
+    "pytest.ini",
+    ".pytest.ini",
+    "tox.ini",
+    "setup.cfg",
+    "pyproject.toml",
+];
+
 /// The harness's own folders beside a mission's workspace: the agents' `$HOME` and `$TMPDIR`, and
 /// the ground truth's (cleared before it is measured).
 const HARNESS_FOLDERS: [&str; 3] = ["home", "tmp", "ground-truth"];
@@ -182,21 +192,8 @@ fn python_machinery(relative: &Path, is_dir: bool) -> Option<(&'static str, bool
 fn leave_out(mission: &MissionSpec, tree: &Path, runner: Runner) -> Vec<LeftOut> {
     let into = Path::new(&mission.file.acceptance.into);
     let report = Path::new(&mission.file.acceptance.report);
-    let mut removed = Vec::new();
-    let mut walker = WalkDir::new(tree)
-        .follow_links(false)
-        .sort_by_file_name()
-        .into_iter();
-    while let Some(entry) = walker.next() {
-        let Ok(entry) = entry else { continue };
-        let Ok(relative) = entry.path().strip_prefix(tree) else {
-            continue;
-        };
-        if relative.as_os_str().is_empty() {
-            continue;
-        }
-        let is_dir = entry.file_type().is_dir();
-        let why = if relative == into {
+    remove_where(tree, |relative, is_dir| {
+        if relative == into {
             Some((
                 "the folder the hidden tests are copied to belongs to the harness",
                 true,
@@ -215,8 +212,31 @@ fn leave_out(mission: &MissionSpec, tree: &Path, runner: Runner) -> Vec<LeftOut>
                 .leave_out_globs
                 .is_match(relative)
                 .then_some(("the mission's `leave_out`", false))
-        });
-        let Some((why, machinery)) = why else {
+        })
+    })
+}
+
+/// Removes from `tree` each entry `decide` gives a reason for (`(why, machinery)`), a folder with
+/// everything inside; what was removed, in path order.
+fn remove_where(
+    tree: &Path,
+    mut decide: impl FnMut(&Path, bool) -> Option<(&'static str, bool)>,
+) -> Vec<LeftOut> {
+    let mut removed = Vec::new();
+    let mut walker = WalkDir::new(tree)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter();
+    while let Some(entry) = walker.next() {
+        let Ok(entry) = entry else { continue };
+        let Ok(relative) = entry.path().strip_prefix(tree) else {
+            continue;
+        };
+        if relative.as_os_str().is_empty() {
+            continue;
+        }
+        let is_dir = entry.file_type().is_dir();
+        let Some((why, machinery)) = decide(relative, is_dir) else {
             continue;
         };
         if is_dir {
@@ -254,10 +274,7 @@ fn is_attempt(mission: &MissionSpec, left: &LeftOut) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
     let startup_hook =
         matches!(name, "sitecustomize.py" | "usercustomize.py") || name.ends_with(".pth");
-    let runner_file = matches!(
-        name,
-        "conftest.py" | "pytest.ini" | ".pytest.ini" | "tox.ini" | "setup.cfg" | "pyproject.toml"
-    );
+    let runner_file = RUNNER_FILES.contains(&name);
     let outside = path.starts_with("../");
     let hidden_folder = outside && name == mission.file.acceptance.into;
     startup_hook
@@ -897,47 +914,14 @@ pub fn leave_out_for_coverage(mission: &MissionSpec, tree: &Path) -> Vec<LeftOut
     if mission.runner() != Runner::Pytest {
         return Vec::new();
     }
-    let mut removed = Vec::new();
-    let mut walker = WalkDir::new(tree).follow_links(false).into_iter();
-    while let Some(entry) = walker.next() {
-        let Ok(entry) = entry else { continue };
-        let Ok(relative) = entry.path().strip_prefix(tree) else {
-            continue;
-        };
-        let is_dir = entry.file_type().is_dir();
-        let Some((why, _)) = python_machinery(relative, is_dir) else {
-            continue;
-        };
-        let name = relative
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string());
+    remove_where(tree, |relative, is_dir| {
+        let name = relative.file_name().map(|n| n.to_string_lossy());
         // The agents' own tests need their plugins and configuration.
-        if matches!(
-            name.as_deref(),
-            Some(
-                "conftest.py"
-                    | "pytest.ini"
-                    | ".pytest.ini"
-                    | "tox.ini"
-                    | "setup.cfg"
-                    | "pyproject.toml"
-            )
-        ) {
-            continue;
+        if name.is_some_and(|n| RUNNER_FILES.contains(&n.as_ref())) {
+            return None;
         }
-        if is_dir {
-            walker.skip_current_dir();
-            let _ = std::fs::remove_dir_all(entry.path());
-        } else {
-            let _ = std::fs::remove_file(entry.path());
-        }
-        removed.push(LeftOut {
-            path: relative.to_string_lossy().to_string(),
-            why: why.to_string(),
-            machinery: true,
-        });
-    }
-    removed
+        python_machinery(relative, is_dir)
+    })
 }
 
 #[cfg(test)]
