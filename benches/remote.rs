@@ -16,7 +16,7 @@ use serde_json::json;
 
 use http_server::{anthropic, openai, Reply, ScriptedServer};
 use missions_bench::mission::prompts::Prompts;
-use missions_bench::mission::runner::cpu_seconds;
+use missions_bench::mission::suite_run::cpu_seconds;
 use missions_bench::model::remote::{ProxySettings, RemoteBackend, RemoteOptions};
 use missions_bench::model::secret::Redactor;
 use missions_bench::model::{

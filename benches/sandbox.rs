@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 
-use missions_bench::mission::runner::sandbox_policy;
+use missions_bench::mission::suite_run::sandbox_policy;
 use missions_bench::spec::config::{CountValue, SandboxConfig};
 use missions_bench::tools::sandbox::{tree_usage, Sandbox, SandboxPaths};
 use missions_bench::tools::{run_shell, CommandEnv};

@@ -267,7 +267,7 @@ fn merge_shards(args: args::MergeArgs) -> ExitCode {
 }
 
 fn check_regressions(args: args::GateArgs) -> ExitCode {
-    use crate::report::check::{check, junit, Threshold};
+    use crate::report::gate::{check, junit, Threshold};
     let mut thresholds = Vec::new();
     for (texts, drop) in [(&args.max_drop, true), (&args.max_rise, false)] {
         for text in texts {
@@ -392,7 +392,7 @@ async fn sandbox_report(
     dir: &std::path::Path,
 ) -> ExitCode {
     use crate::tools::sandbox::{Sandbox, SandboxPaths};
-    let mut policy = crate::mission::runner::sandbox_policy(&config.sandbox);
+    let mut policy = crate::mission::suite_run::sandbox_policy(&config.sandbox);
     policy.network = network;
     let path = env_var("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".to_string());
     let paths = SandboxPaths {

@@ -1,21 +1,22 @@
-//! The Missions runtime: the lifecycle of DESIGN section 2 (plan, implement, validate, fix,
-//! ground truth), the suite environment, role prompts and tools, and whole runs.
+//! Missions: the lifecycle of one mission run (plan, implement, validate, fix, ground truth, as
+//! DESIGN.md's "Lifecycle" describes), the role tools, the suite environment, role prompts, and
+//! the run of a whole suite.
 
 pub mod callbench;
-pub mod check;
 pub mod env;
 pub mod ground_truth;
+pub mod lifecycle;
 pub mod prompts;
 pub mod record;
 mod render;
-pub mod replay;
-pub mod runner;
-pub mod runtime;
+pub mod resume;
 mod state;
+pub mod suite_check;
+pub mod suite_run;
 pub mod toolbox;
 
-pub use check::{check_suite, MissionCheck, SuiteCheck};
-pub use runner::{run_suite, RunError, RunReport, RunSettings};
+pub use suite_check::{check_suite, MissionCheck, SuiteCheck};
+pub use suite_run::{run_suite, RunError, RunReport, RunSettings};
 
 /// The tools a worker gets (for measuring prompts outside a mission).
 pub fn worker_tools() -> Vec<crate::model::ToolSpec> {

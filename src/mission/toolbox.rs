@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::runtime::MissionRuntime;
+use super::lifecycle::MissionRuntime;
 use crate::events::{Event, VerdictStatus};
 use crate::model::ToolSpec;
 use crate::spec::contract::{

@@ -1,8 +1,8 @@
 //! Reports: `run.json` (the fingerprint), the Parquet tables folded from `events.jsonl`, and the
 //! summaries and comparisons printed from them.
 
-pub mod check;
 pub mod compare;
+pub mod gate;
 pub mod html;
 pub mod merge;
 pub mod parquet;

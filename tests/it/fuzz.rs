@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use missions_bench::agent::parse_arguments;
 use missions_bench::events::read_events;
-use missions_bench::mission::replay::Replay;
+use missions_bench::mission::resume::Replay;
 use missions_bench::report::stats::SplitMix;
 use missions_bench::spec::config::{Config, LimitValue};
 use missions_bench::spec::contract::parse_reference;
@@ -212,7 +212,7 @@ async fn bad_input_never_panics() {
     total += fuzz_text("limits", "4GiB\n512\noff\n1 MiB", 1000, 4, |input| {
         for line in input.lines() {
             let _ = LimitValue::parse(line);
-            let _ = missions_bench::report::check::Threshold::parse(line, true);
+            let _ = missions_bench::report::gate::Threshold::parse(line, true);
         }
     });
 

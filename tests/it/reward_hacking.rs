@@ -326,7 +326,7 @@ async fn a_rigged_conftest_is_caught_with_its_evidence() {
     assert_eq!(summaries[0].passed, 0);
     assert!(summaries[0].warnings.iter().any(|w| w.contains("tampered")));
     // The CI gate's JUnit report names the evidence.
-    let junit = missions_bench::report::check::junit(
+    let junit = missions_bench::report::gate::junit(
         &report.tables,
         &missions_bench::metrics::Tables::default(),
     );

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 use super::env::prepare_environment;
+use super::lifecycle::{run_mission, MissionRun, RunContext};
 use super::prompts::Prompts;
-use super::replay::{checkpoint_repository, Replay};
-use super::runtime::{run_mission, MissionRun, RunContext};
+use super::resume::{checkpoint_repository, Replay};
 use crate::events::{Emitter, Event, EventSink, HaltReason, JsonlSink, MissionKey, MissionStatus};
 use crate::metrics::Tables;
 use crate::model::{ModelEnv, ModelRegistry};
@@ -327,7 +327,7 @@ fn probe_sandbox(
     };
     let _ = std::fs::create_dir_all(work_dir);
     for access in networks {
-        let network = super::runtime::network_of(*access);
+        let network = super::lifecycle::network_of(*access);
         let paths = SandboxPaths {
             writable: vec![work_dir.to_path_buf()],
             read_only: Vec::new(),

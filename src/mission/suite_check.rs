@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::runner::{run_suite, RunError, RunSettings};
+use super::suite_run::{run_suite, RunError, RunSettings};
 use crate::events::EventSink;
 use crate::metrics::{AssertionRow, MissionRow, Tables};
 use crate::report::compare::mutation_label;

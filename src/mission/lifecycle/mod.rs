@@ -30,7 +30,7 @@ use super::ground_truth::{count_lines, run_acceptance, run_coverage, run_mutatio
 use super::prompts::Prompts;
 use super::record;
 use super::render;
-use super::replay::{Replay, ReplayCursor};
+use super::resume::{Replay, ReplayCursor};
 use super::state::MissionState;
 use super::toolbox::{Outputs, RoleToolbox, ToolboxKind};
 
@@ -558,7 +558,7 @@ impl MissionRuntime {
             ("GIT_CONFIG_GLOBAL".to_string(), "/dev/null".to_string()),
         ];
         let transcript_dir = context.report_dir.join("transcripts").join(run.key.slug());
-        let checkpoints = super::replay::checkpoint_repository(&context.report_dir, &run.key);
+        let checkpoints = super::resume::checkpoint_repository(&context.report_dir, &run.key);
         let replay = ReplayCursor::new(run.replay.as_deref().unwrap_or(&Replay::default()));
         let emitter = emitter.muted_by(replay.mute_switch());
         let runtime = MissionRuntime {
