@@ -82,7 +82,7 @@ impl Toolbox for Tools {
 
     async fn call(&mut self, name: &str, arguments: Value) -> ToolReply {
         match name {
-            "finish" => ToolReply::terminal("done"),
+            "finish" => ToolReply::ends(missions_bench::tools::Ending::Finished, "done"),
             other => self
                 .0
                 .call(other, arguments)

@@ -19,7 +19,7 @@ use crate::model::{
 };
 use crate::spec::config::PricePerMtok;
 use crate::spec::{FeatureId, MilestoneId, Role};
-use crate::tools::{ToolDetail, ToolErrorKind, Toolbox};
+use crate::tools::{Ending, ToolDetail, ToolErrorKind, Toolbox};
 use transcript::Transcript;
 
 /// Reminder sent when a model answers without calling a tool.
@@ -255,8 +255,7 @@ pub async fn run_agent_deferred(
             }
             let call_started = Instant::now();
             let mut notices = Vec::new();
-            let (status, content, detail, terminal) = if !tools.iter().any(|t| t.name == call.name)
-            {
+            let (status, content, detail, ending) = if !tools.iter().any(|t| t.name == call.name) {
                 let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
                 (
                     CallStatus::UnknownTool,
@@ -266,7 +265,7 @@ pub async fn run_agent_deferred(
                         names.join(", ")
                     ),
                     ToolDetail::None,
-                    false,
+                    None,
                 )
             } else {
                 match parse_arguments(&call.arguments) {
@@ -274,7 +273,7 @@ pub async fn run_agent_deferred(
                         CallStatus::Malformed,
                         format!("malformed arguments for `{}`: {message}", call.name),
                         ToolDetail::None,
-                        false,
+                        None,
                     ),
                     Ok(arguments) => {
                         let reply = toolbox.call(&call.name, arguments).await;
@@ -290,7 +289,7 @@ pub async fn run_agent_deferred(
                             status,
                             reply.content,
                             reply.detail,
-                            reply.terminal && reply.error.is_none(),
+                            reply.ending.filter(|_| reply.error.is_none()),
                         )
                     }
                 }
@@ -314,11 +313,11 @@ pub async fn run_agent_deferred(
             let result = Message::tool_result(call, content, status != CallStatus::Ok);
             transcript.message(&result);
             messages.push(result);
-            if terminal {
-                ended = Some(match call.name.as_str() {
-                    "blocked" => AgentOutcome::Blocked,
-                    "halt" => AgentOutcome::Halted,
-                    _ => AgentOutcome::Finished,
+            if let Some(ending) = ending {
+                ended = Some(match ending {
+                    Ending::Finished => AgentOutcome::Finished,
+                    Ending::Blocked => AgentOutcome::Blocked,
+                    Ending::Halted => AgentOutcome::Halted,
                 });
             }
         }

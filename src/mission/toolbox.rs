@@ -16,7 +16,7 @@ use crate::spec::{
     answers::NO_PREFERENCE, Assertion, AssertionId, Contract, Feature, FeaturePlan, FindingGroup,
     Milestone, MilestoneId, Severity,
 };
-use crate::tools::{decode, spec, ToolErrorKind, ToolReply, Toolbox, WorkspaceTools};
+use crate::tools::{decode, spec, Ending, ToolErrorKind, ToolReply, Toolbox, WorkspaceTools};
 
 /// Which tools an agent run gets.
 #[derive(Debug, Clone, PartialEq)]
@@ -412,14 +412,14 @@ impl<'a> RoleToolbox<'a> {
                 Err(reply) => return reply,
             };
             self.outputs.handoff = Some(handoff);
-            return ToolReply::terminal("handoff recorded");
+            return ToolReply::ends(Ending::Finished, "handoff recorded");
         }
         let args: SummaryArgs = match decode("finish", arguments) {
             Ok(args) => args,
             Err(reply) => return reply,
         };
         self.outputs.summary = Some(args.summary);
-        ToolReply::terminal("done")
+        ToolReply::ends(Ending::Finished, "done")
     }
 
     fn reason(&mut self, tool: &str, arguments: Value) -> Result<String, ToolReply> {
@@ -434,10 +434,10 @@ impl<'a> RoleToolbox<'a> {
         };
         self.outputs.findings = args.findings;
         self.outputs.library_notes = args.library_notes;
-        ToolReply::terminal(format!(
-            "review recorded: {} findings",
-            self.outputs.findings.len()
-        ))
+        ToolReply::ends(
+            Ending::Finished,
+            format!("review recorded: {} findings", self.outputs.findings.len()),
+        )
     }
 
     fn submit_verdicts(&mut self, arguments: Value) -> ToolReply {
@@ -479,10 +479,10 @@ impl<'a> RoleToolbox<'a> {
         } else {
             format!("; no verdict (counted as fail): {}", missing.join(", "))
         };
-        ToolReply::terminal(format!(
-            "{} verdicts recorded{note}",
-            self.outputs.verdicts.len()
-        ))
+        ToolReply::ends(
+            Ending::Finished,
+            format!("{} verdicts recorded{note}", self.outputs.verdicts.len()),
+        )
     }
 }
 
@@ -628,12 +628,14 @@ impl Toolbox for RoleToolbox<'_> {
             "submit_verdicts" => self.submit_verdicts(arguments),
             "blocked" | "halt" => match self.reason(name, arguments) {
                 Ok(reason) => {
-                    if name == "blocked" {
+                    let ending = if name == "blocked" {
                         self.outputs.blocked = Some(reason);
+                        Ending::Blocked
                     } else {
                         self.outputs.halt = Some(reason);
-                    }
-                    ToolReply::terminal("stopped")
+                        Ending::Halted
+                    };
+                    ToolReply::ends(ending, "stopped")
                 }
                 Err(reply) => reply,
             },

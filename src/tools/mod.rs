@@ -65,13 +65,25 @@ pub enum ToolDetail {
     },
 }
 
+/// How a tool call ends its agent run: the tool that ends it says how, so the agent loop names no
+/// tool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// The task is done (a handoff, a report, a plan).
+    Finished,
+    /// The agent cannot do its task and says why.
+    Blocked,
+    /// The agent stops the whole mission.
+    Halted,
+}
+
 /// The result of one tool call.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ToolReply {
     pub content: String,
     pub error: Option<ToolErrorKind>,
-    /// The call ends the agent run (finish, blocked, submitting a report).
-    pub terminal: bool,
+    /// The call ends the agent run, and how (finish, blocked, halt, submitting a report).
+    pub ending: Option<Ending>,
     pub detail: ToolDetail,
     /// What was refused, cut or limited on the way (each becomes an event).
     pub notices: Vec<Notice>,
@@ -82,7 +94,7 @@ impl ToolReply {
         ToolReply {
             content: content.into(),
             error: None,
-            terminal: false,
+            ending: None,
             detail: ToolDetail::None,
             notices: Vec::new(),
         }
@@ -92,15 +104,16 @@ impl ToolReply {
         ToolReply {
             content: content.into(),
             error: Some(kind),
-            terminal: false,
+            ending: None,
             detail: ToolDetail::None,
             notices: Vec::new(),
         }
     }
 
-    pub fn terminal(content: impl Into<String>) -> ToolReply {
+    /// A reply that ends the agent run as `ending` says.
+    pub fn ends(ending: Ending, content: impl Into<String>) -> ToolReply {
         ToolReply {
-            terminal: true,
+            ending: Some(ending),
             ..ToolReply::ok(content)
         }
     }
