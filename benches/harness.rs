@@ -27,7 +27,9 @@ use missions_bench::model::{
 use missions_bench::report::{read_run_info, write_tables, HarnessInfo};
 use missions_bench::spec::config::Config;
 use missions_bench::spec::Role;
-use missions_bench::tools::{spec, CommandEnv, ToolReply, Toolbox, Workspace, WorkspaceTools};
+use missions_bench::tools::{
+    spec, CallResult, CommandEnv, ToolReply, Toolbox, Workspace, WorkspaceTools,
+};
 
 const TURNS: u32 = 50;
 
@@ -80,15 +82,15 @@ impl Toolbox for Tools {
         ]
     }
 
-    async fn call(&mut self, name: &str, arguments: Value) -> ToolReply {
-        match name {
+    async fn call(&mut self, name: &str, arguments: Value) -> CallResult {
+        Ok(match name {
             "finish" => ToolReply::ends(missions_bench::tools::Ending::Finished, "done"),
             other => self
                 .0
                 .call(other, arguments)
                 .await
                 .unwrap_or_else(|| ToolReply::ok("")),
-        }
+        })
     }
 }
 

@@ -161,6 +161,8 @@ pub enum AgentOutcome {
     BackendError,
     /// The run was stopped while this agent was working.
     Interrupted,
+    /// The harness failed while it handled one of the agent's tool calls.
+    HarnessError,
 }
 
 impl AgentOutcome {
@@ -176,6 +178,7 @@ impl AgentOutcome {
             AgentOutcome::ContextLength => "context_length",
             AgentOutcome::BackendError => "backend_error",
             AgentOutcome::Interrupted => "interrupted",
+            AgentOutcome::HarnessError => "harness_error",
         }
     }
 }
@@ -203,7 +206,7 @@ pub enum FileClass {
     Other,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum VerdictStatus {
     Pass,

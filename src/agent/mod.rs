@@ -19,7 +19,7 @@ use crate::model::{
 };
 use crate::spec::config::PricePerMtok;
 use crate::spec::{FeatureId, MilestoneId, Role};
-use crate::tools::{Ending, ToolDetail, ToolErrorKind, Toolbox};
+use crate::tools::{Ending, ToolDetail, ToolErrorKind, ToolFatal, ToolReply, Toolbox};
 use transcript::Transcript;
 
 /// Reminder sent when a model answers without calling a tool.
@@ -94,6 +94,8 @@ pub struct AgentResult {
     pub turns: u32,
     /// Set when the run ended on a backend error.
     pub error: Option<ModelError>,
+    /// Set when the run ended because the harness failed while handling a tool call.
+    pub harness_error: Option<ToolFatal>,
     /// The last text the model wrote, for handoffs and summaries.
     pub last_text: String,
 }
@@ -151,6 +153,7 @@ pub async fn run_agent_deferred(
     let mut malformed_in_a_row = 0u32;
     let mut no_tool_call_in_a_row = 0u32;
     let mut error = None;
+    let mut harness_error: Option<ToolFatal> = None;
     let mut last_text = String::new();
     let outcome = loop {
         if turns >= spec.limits.max_turns {
@@ -276,7 +279,17 @@ pub async fn run_agent_deferred(
                         None,
                     ),
                     Ok(arguments) => {
-                        let reply = toolbox.call(&call.name, arguments).await;
+                        let reply = match toolbox.call(&call.name, arguments).await {
+                            Ok(reply) => reply,
+                            Err(fatal) => {
+                                let reply = ToolReply::error(
+                                    ToolErrorKind::Failed,
+                                    format!("the harness failed: {}", fatal.message),
+                                );
+                                harness_error = Some(fatal);
+                                reply
+                            }
+                        };
                         notices = reply.notices;
                         let status = match reply.error {
                             None => CallStatus::Ok,
@@ -313,7 +326,9 @@ pub async fn run_agent_deferred(
             let result = Message::tool_result(call, content, status != CallStatus::Ok);
             transcript.message(&result);
             messages.push(result);
-            if let Some(ending) = ending {
+            if harness_error.is_some() {
+                ended = Some(AgentOutcome::HarnessError);
+            } else if let Some(ending) = ending {
                 ended = Some(match ending {
                     Ending::Finished => AgentOutcome::Finished,
                     Ending::Blocked => AgentOutcome::Blocked,
@@ -331,6 +346,10 @@ pub async fn run_agent_deferred(
     transcript.end(outcome, turns);
     let summary = match (&error, transcript.take_error()) {
         (Some(e), _) => e.to_string(),
+        (None, _) if harness_error.is_some() => harness_error
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
         (None, Some(e)) => format!("transcript incomplete: {e}"),
         (None, None) => String::new(),
     };
@@ -345,6 +364,7 @@ pub async fn run_agent_deferred(
         outcome,
         turns,
         error,
+        harness_error,
         last_text,
     };
     (result, finished)

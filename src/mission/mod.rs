@@ -10,15 +10,15 @@ pub mod prompts;
 pub mod record;
 mod render;
 pub mod resume;
+pub mod role_tools;
 mod state;
 pub mod suite_check;
 pub mod suite_run;
-pub mod toolbox;
 
 pub use suite_check::{check_suite, MissionCheck, SuiteCheck};
 pub use suite_run::{run_suite, RunError, RunReport, RunSettings};
 
 /// The tools a worker gets (for measuring prompts outside a mission).
 pub fn worker_tools() -> Vec<crate::model::ToolSpec> {
-    toolbox::role_specs(&toolbox::ToolboxKind::Worker)
+    role_tools::role_specs(&role_tools::ToolboxKind::Worker)
 }

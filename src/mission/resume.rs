@@ -13,7 +13,7 @@ use std::sync::Arc;
 use crate::events::{AgentOutcome, Event, EventRecord, MissionKey};
 use crate::spec::{FeatureId, Finding, MilestoneId, Role};
 
-use super::toolbox::Outputs;
+use super::role_tools::Outputs;
 
 /// Where a mission's workspace after each finished agent run is kept: a bare repository in the
 /// report folder, a ref `refs/runs/NNNN` per run.

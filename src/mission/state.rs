@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use crate::spec::{Contract, Feature, FeaturePlan, Finding};
 
-use super::toolbox::Handoff;
+use super::role_tools::Handoff;
 
 #[derive(Debug, Default)]
 struct Inner {

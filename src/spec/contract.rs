@@ -12,7 +12,7 @@ use super::findings::FindingGroup;
 use super::ids::{check_id, AssertionId, FeatureId, MilestoneId};
 
 /// How an assertion is verified.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verify {
     /// The harness runs `command` after every round and checks exit code and stdout.
@@ -30,7 +30,9 @@ impl Verify {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+// Milestones and assertions are what `write_contract` takes: their field doc comments are the
+// descriptions in its schema.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Milestone {
     pub id: MilestoneId,
@@ -39,19 +41,24 @@ pub struct Milestone {
     pub description: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Assertion {
     pub id: AssertionId,
     pub milestone: MilestoneId,
+    /// the observable behaviour
     pub description: String,
     pub verify: Verify,
+    /// shell command run in the workspace root
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
+    /// expected exit code, default 0
     #[serde(default)]
     pub expect_exit: i32,
+    /// a substring stdout must contain
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect_stdout: Option<String>,
+    /// what proves the assertion
     #[serde(default)]
     pub evidence: String,
 }

@@ -10,12 +10,26 @@ use serde::{Deserialize, Serialize};
 use super::contract::Feature;
 use super::ids::{AssertionId, FeatureId, MilestoneId};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// Must be fixed before the milestone can pass.
     Blocking,
+    /// Worth fixing; the milestone can pass without it.
     NonBlocking,
+    /// An idea for later.
     Suggestion,
 }
 

@@ -11,6 +11,21 @@ macro_rules! string_id {
         #[serde(transparent)]
         pub struct $name(pub String);
 
+        /// In a tool's schema an id is a plain string.
+        impl schemars::JsonSchema for $name {
+            fn inline_schema() -> bool {
+                true
+            }
+
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({"type": "string"})
+            }
+        }
+
         impl $name {
             pub fn new(value: impl Into<String>) -> $name {
                 $name(value.into())

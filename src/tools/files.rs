@@ -3,16 +3,19 @@
 use std::path::Path;
 use std::time::Duration;
 
+use async_trait::async_trait;
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use walkdir::WalkDir;
 
 use std::io::{BufRead, Read};
 
 use super::notice::{Notice, NoticeKind};
 use super::process::{run_shell, CommandEnv};
+use super::registry::{tool_spec, CallResult, Registry, Tool};
 use super::workspace::Workspace;
-use super::{decode, spec, ToolDetail, ToolErrorKind, ToolReply, ToolSpec};
+use super::{ToolDetail, ToolErrorKind, ToolReply, ToolSpec};
 
 /// Largest file `read_file` returns whole; longer files are cut with a marker.
 const MAX_READ_BYTES: usize = 256 * 1024;
@@ -33,39 +36,48 @@ pub struct WorkspaceTools {
     pub command_env: CommandEnv,
 }
 
-#[derive(Deserialize)]
+// Field doc comments are the descriptions the model sees in each tool's schema.
+
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ReadArgs {
+pub struct ReadArgs {
+    /// path relative to the workspace root
     path: String,
+    #[schemars(range(min = 1))]
     start_line: Option<usize>,
+    #[schemars(range(min = 1))]
     end_line: Option<usize>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ListArgs {
+pub struct ListArgs {
+    /// folder relative to the workspace root; default .
     #[serde(default = "dot")]
     path: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct SearchArgs {
+pub struct SearchArgs {
+    /// regular expression (Rust regex syntax)
     pattern: String,
+    /// folder relative to the workspace root; default .
     #[serde(default = "dot")]
     path: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct WriteArgs {
+pub struct WriteArgs {
+    /// path relative to the workspace root
     path: String,
     content: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct EditArgs {
+pub struct EditArgs {
     path: String,
     old_text: String,
     new_text: String,
@@ -73,12 +85,102 @@ struct EditArgs {
     replace_all: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RunArgs {
+pub struct RunArgs {
     command: String,
+    /// optional, up to four times the default
+    #[schemars(range(min = 1))]
     timeout_s: Option<u64>,
 }
+
+/// A context that holds the workspace tools (a role's context does).
+pub trait WorkspaceAccess: Send {
+    fn workspace_tools(&self) -> &WorkspaceTools;
+}
+
+impl WorkspaceAccess for WorkspaceTools {
+    fn workspace_tools(&self) -> &WorkspaceTools {
+        self
+    }
+}
+
+/// Declares a workspace tool: its handler type, name, description, arguments and method.
+macro_rules! workspace_tool {
+    ($(#[$doc:meta])* $handler:ident, $name:literal, $args:ty, $description:expr, $method:ident $(, $awaited:ident)?) => {
+        $(#[$doc])*
+        pub struct $handler;
+
+        #[async_trait]
+        impl<C: WorkspaceAccess> Tool<C> for $handler {
+            type Args = $args;
+
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn description(&self) -> &'static str {
+                $description
+            }
+
+            async fn handle(&self, context: &mut C, args: $args) -> CallResult {
+                Ok(context.workspace_tools().$method(args)$(.$awaited)?)
+            }
+        }
+    };
+}
+
+workspace_tool!(
+    /// `read_file`: a text file or a line range of it.
+    ReadFile,
+    "read_file",
+    ReadArgs,
+    "Read a text file of the workspace. Optional 1-based start_line/end_line select a range.",
+    read_file
+);
+workspace_tool!(
+    /// `list_files`: the files under a folder.
+    ListFiles,
+    "list_files",
+    ListArgs,
+    "List the files under a folder of the workspace (recursively, without .git).",
+    list_files
+);
+workspace_tool!(
+    /// `search_files`: a regular expression over the text files under a folder.
+    SearchFiles,
+    "search_files",
+    SearchArgs,
+    "Search the text files under a folder for a regular expression; prints path:line: text.",
+    search_files
+);
+workspace_tool!(
+    /// `write_file`: create or overwrite a file.
+    WriteFile,
+    "write_file",
+    WriteArgs,
+    "Create or overwrite a file of the workspace with the given content (folders are created).",
+    write_file
+);
+workspace_tool!(
+    /// `edit_file`: replace text in a file.
+    EditFile,
+    "edit_file",
+    EditArgs,
+    "Replace old_text with new_text in a file. old_text must occur exactly once unless replace_all is true.",
+    edit_file
+);
+workspace_tool!(
+    /// `run_command`: a shell command in the workspace root.
+    RunCommand,
+    "run_command",
+    RunArgs,
+    "Run a shell command (sh -c) in the workspace root, without stdin. Background processes are killed when \
+     the command ends, so start, use and stop a server within one command. The reply starts with \
+     `exit_code: N` or `killed: ...`, then stdout and stderr; long output keeps its head and tail.",
+    run_command,
+    await
+);
 
 fn dot() -> String {
     ".".to_string()
@@ -192,93 +294,57 @@ fn failed(error: impl std::fmt::Display) -> ToolReply {
 
 impl WorkspaceTools {
     pub fn read_spec() -> ToolSpec {
-        spec(
-            "read_file",
-            "Read a text file of the workspace. Optional 1-based start_line/end_line select a range.",
-            json!({"type": "object", "properties": {
-                "path": {"type": "string", "description": "path relative to the workspace root"},
-                "start_line": {"type": "integer", "minimum": 1},
-                "end_line": {"type": "integer", "minimum": 1}
-            }, "required": ["path"], "additionalProperties": false}),
-        )
+        tool_spec::<WorkspaceTools, _>(&ReadFile)
     }
 
     pub fn list_spec() -> ToolSpec {
-        spec(
-            "list_files",
-            "List the files under a folder of the workspace (recursively, without .git).",
-            json!({"type": "object", "properties": {
-                "path": {"type": "string", "description": "folder relative to the workspace root; default ."}
-            }, "additionalProperties": false}),
-        )
+        tool_spec::<WorkspaceTools, _>(&ListFiles)
     }
 
     pub fn search_spec() -> ToolSpec {
-        spec(
-            "search_files",
-            "Search the text files under a folder for a regular expression; prints path:line: text.",
-            json!({"type": "object", "properties": {
-                "pattern": {"type": "string", "description": "regular expression (Rust regex syntax)"},
-                "path": {"type": "string", "description": "folder relative to the workspace root; default ."}
-            }, "required": ["pattern"], "additionalProperties": false}),
-        )
+        tool_spec::<WorkspaceTools, _>(&SearchFiles)
     }
 
     pub fn write_spec() -> ToolSpec {
-        spec(
-            "write_file",
-            "Create or overwrite a file of the workspace with the given content (folders are created).",
-            json!({"type": "object", "properties": {
-                "path": {"type": "string", "description": "path relative to the workspace root"},
-                "content": {"type": "string"}
-            }, "required": ["path", "content"], "additionalProperties": false}),
-        )
+        tool_spec::<WorkspaceTools, _>(&WriteFile)
     }
 
     pub fn edit_spec() -> ToolSpec {
-        spec(
-            "edit_file",
-            "Replace old_text with new_text in a file. old_text must occur exactly once unless replace_all is true.",
-            json!({"type": "object", "properties": {
-                "path": {"type": "string"},
-                "old_text": {"type": "string"},
-                "new_text": {"type": "string"},
-                "replace_all": {"type": "boolean"}
-            }, "required": ["path", "old_text", "new_text"], "additionalProperties": false}),
-        )
+        tool_spec::<WorkspaceTools, _>(&EditFile)
     }
 
     pub fn run_spec() -> ToolSpec {
-        spec(
-            "run_command",
-            "Run a shell command (sh -c) in the workspace root, without stdin. Background processes are killed when \
-             the command ends, so start, use and stop a server within one command. The reply starts with \
-             `exit_code: N` or `killed: ...`, then stdout and stderr; long output keeps its head and tail.",
-            json!({"type": "object", "properties": {
-                "command": {"type": "string"},
-                "timeout_s": {"type": "integer", "minimum": 1, "description": "optional, up to four times the default"}
-            }, "required": ["command"], "additionalProperties": false}),
+        tool_spec::<WorkspaceTools, _>(&RunCommand)
+    }
+
+    /// All six workspace tools, for callers outside a mission.
+    pub fn registry() -> Registry<WorkspaceTools> {
+        Registry::new()
+            .with(ReadFile)
+            .with(ListFiles)
+            .with(SearchFiles)
+            .with(WriteFile)
+            .with(EditFile)
+            .with(RunCommand)
+    }
+
+    /// Calls a workspace tool by name; `None` when `name` is not one.
+    pub async fn call(&self, name: &str, arguments: Value) -> Option<ToolReply> {
+        let registry = WorkspaceTools::registry();
+        if !registry.contains(name) {
+            return None;
+        }
+        let mut context = self.clone();
+        // Workspace tools answer every failure to the model; they have no harness failure.
+        Some(
+            registry
+                .dispatch(&mut context, name, arguments)
+                .await
+                .unwrap_or_else(|fatal| ToolReply::error(ToolErrorKind::Failed, fatal.message)),
         )
     }
 
-    pub async fn call(&self, name: &str, arguments: Value) -> Option<ToolReply> {
-        let reply = match name {
-            "read_file" => self.read_file(arguments),
-            "list_files" => self.list_files(arguments),
-            "search_files" => self.search_files(arguments),
-            "write_file" => self.write_file(arguments),
-            "edit_file" => self.edit_file(arguments),
-            "run_command" => self.run_command(arguments).await,
-            _ => return None,
-        };
-        Some(reply)
-    }
-
-    fn read_file(&self, arguments: Value) -> ToolReply {
-        let args: ReadArgs = match decode("read_file", arguments) {
-            Ok(args) => args,
-            Err(reply) => return reply,
-        };
+    fn read_file(&self, args: ReadArgs) -> ToolReply {
         let path = match self.workspace.resolve(&args.path) {
             Ok(path) => path,
             Err(refusal) => return refused(refusal),
@@ -354,11 +420,7 @@ impl WorkspaceTools {
         }
     }
 
-    fn list_files(&self, arguments: Value) -> ToolReply {
-        let args: ListArgs = match decode("list_files", arguments) {
-            Ok(args) => args,
-            Err(reply) => return reply,
-        };
+    fn list_files(&self, args: ListArgs) -> ToolReply {
         let dir = match self.workspace.resolve(&args.path) {
             Ok(dir) => dir,
             Err(refusal) => return refused(refusal),
@@ -393,11 +455,7 @@ impl WorkspaceTools {
         ToolReply::ok(lines.join("\n"))
     }
 
-    fn search_files(&self, arguments: Value) -> ToolReply {
-        let args: SearchArgs = match decode("search_files", arguments) {
-            Ok(args) => args,
-            Err(reply) => return reply,
-        };
+    fn search_files(&self, args: SearchArgs) -> ToolReply {
         let regex = match regex::Regex::new(&args.pattern) {
             Ok(regex) => regex,
             Err(e) => {
@@ -459,11 +517,7 @@ impl WorkspaceTools {
         ToolReply::ok(matches.join("\n")).with_notices(notices)
     }
 
-    fn write_file(&self, arguments: Value) -> ToolReply {
-        let args: WriteArgs = match decode("write_file", arguments) {
-            Ok(args) => args,
-            Err(reply) => return reply,
-        };
+    fn write_file(&self, args: WriteArgs) -> ToolReply {
         let path = match self.workspace.resolve_for_write(&args.path) {
             Ok(path) => path,
             Err(refusal) => return refused(refusal),
@@ -504,11 +558,7 @@ impl WorkspaceTools {
         )
     }
 
-    fn edit_file(&self, arguments: Value) -> ToolReply {
-        let args: EditArgs = match decode("edit_file", arguments) {
-            Ok(args) => args,
-            Err(reply) => return reply,
-        };
+    fn edit_file(&self, args: EditArgs) -> ToolReply {
         if args.old_text.is_empty() {
             return ToolReply::error(
                 ToolErrorKind::InvalidArguments,
@@ -550,11 +600,7 @@ impl WorkspaceTools {
         )
     }
 
-    async fn run_command(&self, arguments: Value) -> ToolReply {
-        let args: RunArgs = match decode("run_command", arguments) {
-            Ok(args) => args,
-            Err(reply) => return reply,
-        };
+    async fn run_command(&self, args: RunArgs) -> ToolReply {
         if args.command.trim().is_empty() {
             return ToolReply::error(ToolErrorKind::InvalidArguments, "command must not be empty");
         }
@@ -581,6 +627,7 @@ impl WorkspaceTools {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn tools(dir: &Path) -> WorkspaceTools {
         WorkspaceTools {

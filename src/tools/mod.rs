@@ -7,7 +7,9 @@
 pub mod files;
 pub mod notice;
 pub mod process;
+pub mod registry;
 pub mod sandbox;
+pub mod schema;
 pub mod workspace;
 
 use async_trait::async_trait;
@@ -15,9 +17,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use crate::model::ToolSpec;
-pub use files::WorkspaceTools;
+pub use files::{WorkspaceAccess, WorkspaceTools};
 pub use notice::{Notice, NoticeKind};
 pub use process::{run_shell, CommandEnv, CommandOutput};
+pub use registry::{CallResult, Registry, Tool, ToolFatal};
 pub use workspace::{PathRefusal, Workspace};
 
 /// Why a tool call did not do what was asked. Every kind is returned to the model as an error it
@@ -134,8 +137,9 @@ impl ToolReply {
 pub trait Toolbox: Send {
     fn specs(&self) -> Vec<ToolSpec>;
 
-    /// Calls `name`, which is one of [`Toolbox::specs`], with parsed JSON arguments.
-    async fn call(&mut self, name: &str, arguments: serde_json::Value) -> ToolReply;
+    /// Calls `name`, which is one of [`Toolbox::specs`], with parsed JSON arguments: a reply for
+    /// the model, or a failure of the harness that ends the agent run.
+    async fn call(&mut self, name: &str, arguments: serde_json::Value) -> CallResult;
 }
 
 /// Decodes tool arguments, or the error reply the model gets instead.

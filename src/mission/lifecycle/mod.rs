@@ -31,8 +31,8 @@ use super::prompts::Prompts;
 use super::record;
 use super::render;
 use super::resume::{Replay, ReplayCursor};
+use super::role_tools::{Outputs, RoleContext, RoleToolbox, SubagentSpawner, ToolboxKind};
 use super::state::MissionState;
-use super::toolbox::{Outputs, RoleToolbox, ToolboxKind};
 
 /// The sandbox's network for a mission's `[sandbox] network`.
 pub fn network_of(access: NetworkAccess) -> Network {
@@ -186,7 +186,7 @@ struct Implemented {
     before: String,
     after: String,
     outcome: AgentOutcome,
-    handoff: Option<super::toolbox::Handoff>,
+    handoff: Option<super::role_tools::Handoff>,
 }
 
 /// A finding and whether it is still open.
@@ -709,6 +709,7 @@ impl MissionRuntime {
             outcome: checkpoint.outcome,
             turns: 0,
             error: None,
+            harness_error: None,
             last_text: String::new(),
         };
         Ok(Some((checkpoint.run, result, checkpoint.outputs)))
@@ -954,7 +955,16 @@ impl MissionRuntime {
             mission: self.mission.clone(),
             seed,
         });
-        let mut toolbox = RoleToolbox::new(self, run, kind);
+        let mut toolbox = RoleToolbox::new(RoleContext {
+            run,
+            kind,
+            state: &self.state,
+            emitter: &self.emitter,
+            answers: &self.mission.answers,
+            subagents: self,
+            workspace: self.workspace_tools(),
+            outputs: Outputs::default(),
+        });
         let spec = AgentRunSpec {
             run,
             parent,
@@ -994,13 +1004,13 @@ impl MissionRuntime {
         };
         let (result, finished) =
             run_agent_deferred(&spec, session.as_mut(), &mut toolbox, &context).await;
-        let outputs = std::mem::take(&mut toolbox.outputs);
+        let outputs = std::mem::take(&mut toolbox.context.outputs);
         // A top-level run that finished is saved before the journal says so; the end of any
         // other run is recorded at once.
         let checkpointed = parent.is_none()
             && !matches!(
                 result.outcome,
-                AgentOutcome::Interrupted | AgentOutcome::BackendError
+                AgentOutcome::Interrupted | AgentOutcome::BackendError | AgentOutcome::HarnessError
             );
         if checkpointed {
             self.checkpoint(run, result.outcome, &outputs, finished)
@@ -1012,6 +1022,12 @@ impl MissionRuntime {
             return Err((
                 HaltReason::Interrupted,
                 format!("the run was interrupted during {role} run {run}"),
+            ));
+        }
+        if let Some(fatal) = &result.harness_error {
+            return Err((
+                HaltReason::HarnessError,
+                format!("{role} run {run}: {fatal}"),
             ));
         }
         if result.outcome == AgentOutcome::BackendError {
@@ -1029,7 +1045,7 @@ impl MissionRuntime {
     }
 
     /// A subagent's report for the orchestrator (or why there is none).
-    pub async fn run_subagent(&self, parent: u32, question: &str) -> Result<String, String> {
+    async fn run_subagent(&self, parent: u32, question: &str) -> Result<String, String> {
         let result = self
             .run_role(RoleRun {
                 role: Role::Subagent,
@@ -1648,6 +1664,13 @@ impl MissionRuntime {
             features: outputs.fixes.clone(),
         });
         Ok(outputs.fixes)
+    }
+}
+
+#[async_trait::async_trait]
+impl SubagentSpawner for MissionRuntime {
+    async fn spawn_subagent(&self, parent: u32, task: &str) -> Result<String, String> {
+        self.run_subagent(parent, task).await
     }
 }
 

@@ -1,0 +1,211 @@
+//! Each role's tools: the schemas derived from the argument types are the ones the models have
+//! always seen (the fixture), examples built from every schema decode into the arguments, and a
+//! tool is reachable only in a role that lists it.
+
+use std::collections::BTreeSet;
+
+use serde_json::{json, Map, Value};
+
+use super::*;
+use crate::spec::FindingGroup;
+
+fn every_kind() -> Vec<(&'static str, ToolboxKind)> {
+    vec![
+        ("plan", ToolboxKind::Plan),
+        (
+            "fix",
+            ToolboxKind::Fix {
+                milestone: "m1".into(),
+                groups: Vec::<FindingGroup>::new(),
+            },
+        ),
+        ("worker", ToolboxKind::Worker),
+        ("scrutiny", ToolboxKind::Scrutiny),
+        (
+            "user_testing",
+            ToolboxKind::UserTesting {
+                assertions: Vec::new(),
+            },
+        ),
+        ("subagent", ToolboxKind::Subagent),
+    ]
+}
+
+fn spec_json(spec: &ToolSpec) -> Value {
+    json!({"name": spec.name, "description": spec.description, "parameters": spec.parameters})
+}
+
+#[test]
+fn derived_schemas_are_the_ones_models_see() {
+    let fixture: Value = serde_json::from_str(include_str!(
+        "../../../tests/fixtures/tool-specs/roles.json"
+    ))
+    .expect("the fixture is JSON");
+    for (role, kind) in every_kind() {
+        let derived: Vec<Value> = role_specs(&kind).iter().map(spec_json).collect();
+        let expected = fixture[role].as_array().expect("a list per role");
+        assert_eq!(derived.len(), expected.len(), "{role}: number of tools");
+        for (got, want) in derived.iter().zip(expected) {
+            // Compared as text, so the order of keys counts too (it is what a model reads).
+            assert_eq!(
+                serde_json::to_string(got).expect("serializable"),
+                serde_json::to_string(want).expect("serializable"),
+                "{role}: tool {}",
+                want["name"]
+            );
+        }
+    }
+}
+
+/// A value of `schema`: every property when `full`, else only the required ones.
+fn example(schema: &Value, full: bool) -> Value {
+    if let Some(values) = schema["enum"].as_array() {
+        return values[0].clone();
+    }
+    match schema["type"].as_str() {
+        Some("object") => {
+            let required: BTreeSet<&str> = schema["required"]
+                .as_array()
+                .map(|r| r.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let mut object = Map::new();
+            if let Some(properties) = schema["properties"].as_object() {
+                for (name, property) in properties {
+                    if full || required.contains(name.as_str()) {
+                        object.insert(name.clone(), example(property, full));
+                    }
+                }
+            }
+            Value::Object(object)
+        }
+        Some("array") => json!([example(&schema["items"], full)]),
+        Some("integer") => json!(schema["minimum"].as_u64().unwrap_or(1)),
+        Some("boolean") => json!(true),
+        Some("string") => json!("x"),
+        other => panic!("a tool schema has a type the tools do not use: {other:?}"),
+    }
+}
+
+/// Every value an enum of `schema` can take, each in a full example (one enum varied at a time).
+fn enum_variants(schema: &Value) -> Vec<Value> {
+    let mut variants = Vec::new();
+    let Some(properties) = schema["properties"].as_object() else {
+        return variants;
+    };
+    for (name, property) in properties {
+        let nested = if property["type"] == "array" {
+            &property["items"]
+        } else {
+            property
+        };
+        let values: Vec<Value> = match nested["enum"].as_array() {
+            Some(values) => values.clone(),
+            None => enum_variants(nested),
+        };
+        for value in values {
+            let mut whole = example(schema, true);
+            let slot = if property["type"] == "array" {
+                &mut whole[name.as_str()][0]
+            } else {
+                &mut whole[name.as_str()]
+            };
+            *slot = value;
+            variants.push(whole);
+        }
+    }
+    variants
+}
+
+#[test]
+fn examples_of_every_schema_decode_into_the_arguments() {
+    for (role, kind) in every_kind() {
+        let registry = role_registry(&kind);
+        for spec in registry.specs() {
+            let mut examples = vec![
+                example(&spec.parameters, true),
+                example(&spec.parameters, false),
+            ];
+            examples.extend(enum_variants(&spec.parameters));
+            for arguments in examples {
+                let decoded = registry.decodes(&spec.name, arguments.clone());
+                assert_eq!(
+                    decoded,
+                    Some(Ok(())),
+                    "{role}: `{}` does not take {arguments}",
+                    spec.name
+                );
+            }
+            // The schema's required keys are the ones decoding requires.
+            if let Value::Object(full) = example(&spec.parameters, true) {
+                for key in spec.parameters["required"].as_array().into_iter().flatten() {
+                    let mut without = full.clone();
+                    without.remove(key.as_str().unwrap_or_default());
+                    let decoded = registry.decodes(&spec.name, Value::Object(without));
+                    assert!(
+                        matches!(decoded, Some(Err(_))),
+                        "{role}: `{}` decodes without its required `{key}`",
+                        spec.name
+                    );
+                }
+            }
+        }
+    }
+}
+
+struct NoSubagents;
+
+#[async_trait]
+impl SubagentSpawner for NoSubagents {
+    async fn spawn_subagent(&self, _parent: u32, _task: &str) -> Result<String, String> {
+        Err("no subagents here".to_string())
+    }
+}
+
+#[tokio::test]
+async fn a_tool_is_reachable_only_where_its_role_lists_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = MissionState::new(dir.path()).expect("state");
+    let emitter = Emitter::new(Vec::new());
+    let answers = Answers::default();
+    let every_name: BTreeSet<&'static str> = every_kind()
+        .iter()
+        .flat_map(|(_, kind)| role_registry(kind).names())
+        .collect();
+    for (role, kind) in every_kind() {
+        let listed = role_registry(&kind).names();
+        let unique: BTreeSet<&str> = listed.iter().copied().collect();
+        assert_eq!(unique.len(), listed.len(), "{role} lists a tool twice");
+        let mut toolbox = RoleToolbox::new(RoleContext {
+            run: 1,
+            kind: kind.clone(),
+            state: &state,
+            emitter: &emitter,
+            answers: &answers,
+            subagents: &NoSubagents,
+            workspace: WorkspaceTools {
+                workspace: crate::tools::Workspace::new(dir.path()).expect("workspace"),
+                command_env: crate::tools::CommandEnv {
+                    vars: Vec::new(),
+                    timeout: std::time::Duration::from_secs(5),
+                    max_output_bytes: 4096,
+                    sandbox: None,
+                    stop: None,
+                },
+            },
+            outputs: Outputs::default(),
+        });
+        let offered: Vec<String> = toolbox.specs().into_iter().map(|s| s.name).collect();
+        assert_eq!(offered, listed, "{role}: the specs are the registry's");
+        for name in every_name.iter().filter(|n| !listed.contains(n)) {
+            let reply = toolbox
+                .call(name, json!({}))
+                .await
+                .expect("a refusal is a reply");
+            assert_eq!(reply.error, Some(ToolErrorKind::Refused), "{role}: {name}");
+            assert_eq!(
+                reply.content,
+                format!("`{name}` is not available to this role")
+            );
+        }
+    }
+}
