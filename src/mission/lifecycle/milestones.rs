@@ -1,0 +1,514 @@
+//! The lifecycle proper: plan, then each milestone in rounds (implement, review, user test, mechanical checks), and fix planning between rounds.
+
+use super::*;
+
+/// What a worker run left for its reviewer.
+struct Implemented {
+    feature: Feature,
+    /// Commits before and after the run.
+    before: String,
+    after: String,
+    outcome: AgentOutcome,
+    handoff: Option<crate::mission::role_tools::Handoff>,
+}
+
+impl MissionRuntime {
+    pub(super) fn check_budget(&self) -> Result<(), Halt> {
+        if let Some(divergence) = self.cursor().diverged() {
+            return Err((HaltReason::HarnessError, divergence.to_string()));
+        }
+        if self.stop.is_stopped() {
+            return Err((
+                HaltReason::Interrupted,
+                "the run was interrupted; no further agent run was started".to_string(),
+            ));
+        }
+        match self.meter.halt_reason() {
+            Some(halt) => Err(halt),
+            None => Ok(()),
+        }
+    }
+
+    /// Plan, then every milestone in order; `Some` when the mission stopped early.
+    pub(super) async fn run_lifecycle(&self) -> Option<Halt> {
+        self.lifecycle().await.err()
+    }
+
+    async fn lifecycle(&self) -> Result<(), Halt> {
+        let listing = match self
+            .workspace_tools()
+            .call("list_files", serde_json::json!({}))
+            .await
+        {
+            Some(reply) => reply.content,
+            None => String::new(),
+        };
+        let (_, result, outputs) = self
+            .run_role(RoleRun {
+                role: Role::Orchestrator,
+                task: AgentTask::Plan,
+                kind: ToolboxKind::Plan,
+                parent: None,
+                milestone: None,
+                feature: None,
+                round: None,
+                prompt: "orchestrator",
+                user_prompt: render::plan(&self.mission.goal, &listing),
+            })
+            .await?;
+        self.check_budget()?;
+        if let Some(reason) = outputs.halt {
+            return Err((HaltReason::OrchestratorHalt, reason));
+        }
+        let (Some(contract), Some(_)) = (outputs.contract, outputs.features) else {
+            return Err((
+                HaltReason::NoPlan,
+                format!(
+                    "the orchestrator ended ({}) without a contract and features",
+                    result.outcome.as_str()
+                ),
+            ));
+        };
+        for milestone in &contract.milestones {
+            self.run_milestone(milestone).await?;
+        }
+        Ok(())
+    }
+
+    async fn run_milestone(&self, milestone: &Milestone) -> Result<(), Halt> {
+        let max_rounds = self.mission.budget.max_rounds;
+        let mut pending: Vec<Feature> = self
+            .state
+            .features()
+            .into_iter()
+            .filter(|f| f.milestone == milestone.id)
+            .collect();
+        for round in 1..=max_rounds {
+            // The black-box and mechanical checks of the last round are redone in this one.
+            self.close_findings(&milestone.id, |f| {
+                matches!(
+                    f.source,
+                    FindingSource::UserTesting | FindingSource::Mechanical
+                )
+            });
+            let mut implemented = Vec::new();
+            for feature in &pending {
+                self.check_budget()?;
+                implemented.push(self.implement(feature, round).await?);
+            }
+            for done in &implemented {
+                self.check_budget()?;
+                self.review(done, round).await?;
+            }
+            self.check_budget()?;
+            self.user_test(milestone, round).await?;
+            self.mechanical_checks(milestone, round).await;
+            let open = self.open_blocking(&milestone.id);
+            let passed = open.is_empty();
+            self.emitter.emit(Event::MilestoneRound {
+                milestone: milestone.id.clone(),
+                round,
+                passed,
+                open_blocking: open.len() as u32,
+            });
+            if passed {
+                return Ok(());
+            }
+            if round == max_rounds {
+                return Err((
+                    HaltReason::MaxRounds,
+                    format!("milestone `{}` failed validation in round {round} of {max_rounds} ({} blocking findings open)", milestone.id, open.len()),
+                ));
+            }
+            self.check_budget()?;
+            pending = self.plan_fixes(milestone, round, &open).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs a worker on `feature`; returns what the reviewer needs.
+    async fn implement(&self, feature: &Feature, round: u32) -> Result<Implemented, Halt> {
+        let harness_error = |e: String| (HaltReason::HarnessError, e);
+        let before = self
+            .git(&["rev-parse", "HEAD"])
+            .await
+            .map_err(harness_error)?
+            .trim()
+            .to_string();
+        let contract = self.state.contract();
+        let (_, result, outputs) = self
+            .run_role(RoleRun {
+                role: Role::Worker,
+                task: AgentTask::Implement {
+                    feature: feature.clone(),
+                },
+                kind: ToolboxKind::Worker,
+                parent: None,
+                milestone: Some(feature.milestone.clone()),
+                feature: Some(feature.id.clone()),
+                round: Some(round),
+                prompt: "worker",
+                user_prompt: render::implement(feature, &contract, &self.state.library()),
+            })
+            .await?;
+        let _ = self.state.write_handoff(
+            feature,
+            result.outcome.as_str(),
+            outputs.handoff.as_ref(),
+            outputs.blocked.as_deref(),
+        );
+        let after = self
+            .commit(&format!("{}: {}", feature.id, feature.title))
+            .await
+            .map_err(harness_error)?;
+        if result.outcome == AgentOutcome::Finished {
+            // A finished fix resolves what it addresses, unless its review finds otherwise.
+            self.close_findings(&feature.milestone, |f| {
+                feature.addresses.contains(&f.id) && f.source != FindingSource::UserTesting
+            });
+        } else {
+            let reason = outputs
+                .blocked
+                .clone()
+                .unwrap_or_else(|| format!("the run ended with `{}`", result.outcome.as_str()));
+            self.raise(
+                None,
+                Finding {
+                    id: String::new(),
+                    milestone: feature.milestone.clone(),
+                    round,
+                    feature: Some(feature.id.clone()),
+                    assertion: None,
+                    source: FindingSource::Blocked,
+                    severity: Severity::Blocking,
+                    title: format!("the worker did not finish feature `{}`", feature.id),
+                    detail: reason,
+                },
+            );
+        }
+        Ok(Implemented {
+            feature: feature.clone(),
+            before,
+            after,
+            outcome: result.outcome,
+            handoff: outputs.handoff,
+        })
+    }
+
+    async fn review(&self, implemented: &Implemented, round: u32) -> Result<(), Halt> {
+        let feature = &implemented.feature;
+        let diff = self.diff(&implemented.before, &implemented.after).await;
+        let contract = self.state.contract();
+        let (_, result, outputs) = self
+            .run_role(RoleRun {
+                role: Role::Scrutiny,
+                task: AgentTask::Review {
+                    feature: feature.clone(),
+                },
+                kind: ToolboxKind::Scrutiny,
+                parent: None,
+                milestone: Some(feature.milestone.clone()),
+                feature: Some(feature.id.clone()),
+                round: Some(round),
+                prompt: "scrutiny",
+                user_prompt: render::review(
+                    feature,
+                    &contract,
+                    implemented.outcome.as_str(),
+                    implemented.handoff.as_ref(),
+                    &diff,
+                ),
+            })
+            .await?;
+        if result.outcome != AgentOutcome::Finished {
+            let reason = outputs
+                .blocked
+                .unwrap_or_else(|| format!("the run ended with `{}`", result.outcome.as_str()));
+            self.raise(
+                None,
+                Finding {
+                    id: String::new(),
+                    milestone: feature.milestone.clone(),
+                    round,
+                    feature: Some(feature.id.clone()),
+                    assertion: None,
+                    source: FindingSource::Scrutiny,
+                    severity: Severity::Blocking,
+                    title: format!("the review of feature `{}` did not complete", feature.id),
+                    detail: reason,
+                },
+            );
+            return Ok(());
+        }
+        for finding in outputs.findings {
+            let detail = match &finding.file {
+                Some(file) => format!("{} (file: {file})", finding.detail),
+                None => finding.detail,
+            };
+            self.raise(
+                None,
+                Finding {
+                    id: String::new(),
+                    milestone: feature.milestone.clone(),
+                    round,
+                    feature: Some(feature.id.clone()),
+                    assertion: None,
+                    source: FindingSource::Scrutiny,
+                    severity: finding.severity,
+                    title: finding.title,
+                    detail,
+                },
+            );
+        }
+        let _ = self.state.append_library_notes(&outputs.library_notes);
+        Ok(())
+    }
+
+    async fn user_test(&self, milestone: &Milestone, round: u32) -> Result<(), Halt> {
+        let contract = self.state.contract();
+        let assertions: Vec<_> = contract.assertions_through(&milestone.id);
+        let (run, result, outputs) = self
+            .run_role(RoleRun {
+                role: Role::UserTesting,
+                task: AgentTask::UserTest {
+                    milestone: milestone.id.clone(),
+                    assertions: assertions.iter().map(|a| (*a).clone()).collect(),
+                },
+                kind: ToolboxKind::UserTesting {
+                    assertions: assertions.iter().map(|a| a.id.clone()).collect(),
+                },
+                parent: None,
+                milestone: Some(milestone.id.clone()),
+                feature: None,
+                round: Some(round),
+                prompt: "user_testing",
+                user_prompt: render::user_test(milestone, &assertions),
+            })
+            .await?;
+        for assertion in &assertions {
+            let verdict = outputs
+                .verdicts
+                .iter()
+                .find(|v| v.assertion == assertion.id.as_str());
+            let (status, evidence) = match verdict {
+                Some(v) => (v.status, v.evidence.clone()),
+                None => (
+                    VerdictStatus::Fail,
+                    format!(
+                        "no verdict (the user-testing run ended with `{}`)",
+                        result.outcome.as_str()
+                    ),
+                ),
+            };
+            self.emitter.emit(Event::VerdictReported {
+                run,
+                milestone: milestone.id.clone(),
+                round,
+                assertion: assertion.id.to_string(),
+                status,
+                evidence: evidence.clone(),
+            });
+            if status == VerdictStatus::Fail {
+                self.raise(
+                    Some(run),
+                    Finding {
+                        id: String::new(),
+                        milestone: milestone.id.clone(),
+                        round,
+                        feature: None,
+                        assertion: Some(assertion.id.clone()),
+                        source: FindingSource::UserTesting,
+                        severity: Severity::Blocking,
+                        title: format!(
+                            "assertion `{}` fails: {}",
+                            assertion.id, assertion.description
+                        ),
+                        detail: evidence,
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the milestone's `command` assertions itself.
+    async fn mechanical_checks(&self, milestone: &Milestone, round: u32) {
+        let contract = self.state.contract();
+        for assertion in contract
+            .assertions_of(&milestone.id)
+            .filter(|a| a.verify == Verify::Command)
+        {
+            let Some(command) = &assertion.command else {
+                continue;
+            };
+            let failed = |detail: String| Finding {
+                id: String::new(),
+                milestone: milestone.id.clone(),
+                round,
+                feature: None,
+                assertion: Some(assertion.id.clone()),
+                source: FindingSource::Mechanical,
+                severity: Severity::Blocking,
+                title: format!("assertion `{}` fails its command check", assertion.id),
+                detail,
+            };
+            // A resumed mission takes the checks it made before from its journal (a divergence
+            // is recorded by the cursor and ends the mission at its next step).
+            let recorded = self
+                .cursor()
+                .check(&milestone.id, round, assertion.id.as_str())
+                .unwrap_or(Some(true));
+            if let Some(passed) = recorded {
+                if !passed {
+                    self.raise(None, failed(String::new()));
+                }
+                continue;
+            }
+            let (passed, exit_code, timed_out, duration_ms, observation) =
+                match run_shell(command, self.workspace.root(), &self.command_env).await {
+                    Ok(output) => {
+                        let passed = !output.timed_out
+                            && output.exit_code == Some(assertion.expect_exit)
+                            && assertion
+                                .expect_stdout
+                                .as_deref()
+                                .is_none_or(|s| output.stdout.contains(s));
+                        self.emitter.emit_notices(
+                            None,
+                            None,
+                            "mechanical_check",
+                            output.notices.iter().cloned(),
+                        );
+                        (
+                            passed,
+                            output.exit_code,
+                            output.timed_out,
+                            millis(output.duration),
+                            output.observation(),
+                        )
+                    }
+                    Err(e) => (
+                        false,
+                        None,
+                        false,
+                        0.0,
+                        format!("cannot start the command: {e}"),
+                    ),
+                };
+            self.emitter.emit(Event::MechanicalCheck {
+                milestone: milestone.id.clone(),
+                round,
+                assertion: assertion.id.to_string(),
+                passed,
+                exit_code,
+                timed_out,
+                duration_ms,
+            });
+            if !passed {
+                let mut expected = format!("expected exit {}", assertion.expect_exit);
+                if let Some(stdout) = &assertion.expect_stdout {
+                    expected.push_str(&format!(" and stdout containing `{stdout}`"));
+                }
+                self.raise(
+                    None,
+                    failed(format!(
+                        "`{command}`: {expected}; got:\n{}",
+                        render::cut(&observation, 4000)
+                    )),
+                );
+            }
+        }
+    }
+
+    async fn plan_fixes(
+        &self,
+        milestone: &Milestone,
+        round: u32,
+        open: &[Finding],
+    ) -> Result<Vec<Feature>, Halt> {
+        let contract = self.state.contract();
+        let features = self.state.features();
+        let groups = group_findings(open, &features, &self.raised_findings());
+        let planned_before = features
+            .iter()
+            .filter(|f| f.is_fix() && f.milestone == milestone.id)
+            .count() as u32;
+        if let Some(halt) = fix_budget_exceeded(
+            &milestone.id,
+            round,
+            planned_before,
+            groups.len() as u32,
+            self.mission.budget.max_fix_features,
+        ) {
+            return Err(halt);
+        }
+        let (run, _, outputs) = self
+            .run_role(RoleRun {
+                role: Role::Orchestrator,
+                task: AgentTask::Fix {
+                    milestone: milestone.id.clone(),
+                    round,
+                    groups: groups.clone(),
+                },
+                kind: ToolboxKind::Fix {
+                    milestone: milestone.id.clone(),
+                    groups: groups.clone(),
+                },
+                parent: None,
+                milestone: Some(milestone.id.clone()),
+                feature: None,
+                round: Some(round),
+                prompt: "orchestrator_fix",
+                user_prompt: render::fix(
+                    milestone,
+                    round,
+                    &groups,
+                    &contract,
+                    &features,
+                    &self.state.library(),
+                ),
+            })
+            .await?;
+        if let Some(reason) = outputs.halt {
+            return Err((HaltReason::OrchestratorHalt, reason));
+        }
+        if outputs.fixes.is_empty() {
+            let blocked = open.iter().any(|f| f.source == FindingSource::Blocked);
+            let reason = if blocked {
+                HaltReason::Blocked
+            } else {
+                HaltReason::NoFixes
+            };
+            return Err((
+                reason,
+                format!(
+                    "no fix features were planned for milestone `{}` after round {round}",
+                    milestone.id
+                ),
+            ));
+        }
+        // The toolbox accepts at most one fix per group, so the check before the run holds; it
+        // is made again on what was planned in case that ever changes.
+        if let Some(halt) = fix_budget_exceeded(
+            &milestone.id,
+            round,
+            planned_before,
+            outputs.fixes.len() as u32,
+            self.mission.budget.max_fix_features,
+        ) {
+            return Err(halt);
+        }
+        self.state.add_features(&outputs.fixes).map_err(|e| {
+            (
+                HaltReason::HarnessError,
+                format!("cannot save fix features: {e}"),
+            )
+        })?;
+        self.emitter.emit(Event::FeaturesPlanned {
+            run,
+            after_round: Some(round),
+            features: outputs.fixes.clone(),
+        });
+        Ok(outputs.fixes)
+    }
+}
