@@ -522,6 +522,12 @@ pub enum Event {
         total_lines: Option<u64>,
         error: Option<String>,
     },
+    /// A folder of the harness's own (a mission's workspace, its checkpoints) could not be
+    /// removed after the mission; it is left on disk.
+    CleanupFailed {
+        path: String,
+        error: String,
+    },
     /// Paths of the final workspace that a copy or the record left out (a fifo, a socket, a
     /// folder that cannot be opened). `during` is `acceptance`, `coverage` or `record` (the
     /// final diff and checkpoints).

@@ -447,7 +447,8 @@ fn apply(acc: &mut MissionAcc, key: &MissionKey, run_id: &str, record: &EventRec
         | Event::LibraryWritten { .. }
         | Event::FindingsClosed { .. }
         | Event::MissionHalted { .. }
-        | Event::AgentCheckpoint { .. } => {}
+        | Event::AgentCheckpoint { .. }
+        | Event::CleanupFailed { .. } => {}
     }
 }
 

@@ -1,4 +1,6 @@
-//! The workspace's history: git in the workspace, a checkpoint after each finished agent run (saved before the journal says the run finished), replaying a resumed mission's runs from their checkpoints, and the final diff.
+//! The workspace's history: git in the workspace, a checkpoint after each finished agent run
+//! (saved before the journal says the run finished), replaying a resumed mission's runs from
+//! their checkpoints, and the final diff.
 
 use super::*;
 
@@ -24,7 +26,7 @@ impl MissionRuntime {
     ) -> Result<(), Halt> {
         let saved = self.save_checkpoint(run, outputs).await;
         self.emitter.emit(finished);
-        let (commit, outputs) = saved.map_err(|e| (HaltReason::HarnessError, e))?;
+        let (commit, outputs) = saved?;
         let (tokens, cost_usd, elapsed) = self.meter.totals();
         self.emitter.emit(Event::AgentCheckpoint {
             run,
@@ -45,7 +47,7 @@ impl MissionRuntime {
         &self,
         run: u32,
         outputs: &Outputs,
-    ) -> Result<(String, serde_json::Value), String> {
+    ) -> Result<(String, serde_json::Value), HarnessError> {
         let commit = self.commit(&format!("after run {run}")).await?;
         let bare = self.checkpoints.display().to_string();
         self.git(&[
@@ -57,7 +59,7 @@ impl MissionRuntime {
         ])
         .await?;
         let outputs = serde_json::to_value(outputs)
-            .map_err(|e| format!("cannot record run {run}'s outputs: {e}"))?;
+            .map_err(|source| HarnessError::Outputs { run, source })?;
         Ok((commit, outputs))
     }
 
@@ -74,18 +76,18 @@ impl MissionRuntime {
         let checkpoint = match next {
             Ok(Some(checkpoint)) => checkpoint,
             Ok(None) => return Ok(None),
-            Err(divergence) => return Err((HaltReason::HarnessError, divergence)),
+            Err(divergence) => return Err(HarnessError::Replay(divergence).into()),
         };
         let restored = async {
             self.restore(&checkpoint.commit).await?;
-            self.state
-                .reload()
-                .map_err(|e| format!("cannot read .mission/ of run {}: {e}", checkpoint.run))
+            self.state.reload().map_err(|source| {
+                HarnessError::step(format!("read .mission/ of run {}", checkpoint.run), source)
+            })
         }
         .await;
         if let Err(e) = restored {
-            self.cursor().fail(e.clone());
-            return Err((HaltReason::HarnessError, e));
+            self.cursor().fail(e.to_string());
+            return Err(e.into());
         }
         self.meter.restore(
             checkpoint.tokens,
@@ -133,26 +135,25 @@ impl MissionRuntime {
         command
     }
 
-    pub(super) async fn git(&self, args: &[&str]) -> Result<String, String> {
+    pub(super) async fn git(&self, args: &[&str]) -> Result<String, HarnessError> {
         let mut command = tokio::process::Command::from(self.git_command());
         let output = command
             .args(args)
             .output()
             .await
-            .map_err(|e| format!("cannot run git: {e}"))?;
+            .map_err(|source| HarnessError::Spawn {
+                program: "git",
+                source,
+            })?;
         if !output.status.success() {
-            return Err(format!(
-                "git {} failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&output.stderr).trim()
-            ));
+            return Err(git_failed(&args.join(" "), &output.stderr));
         }
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
     /// Commits a snapshot of the workspace by the harness's rules ([`record::write_snapshot`]);
     /// returns the new head. What the snapshot could not take is kept for the final record.
-    pub(super) async fn commit(&self, message: &str) -> Result<String, String> {
+    pub(super) async fn commit(&self, message: &str) -> Result<String, HarnessError> {
         let branch = self
             .git(&["symbolic-ref", "HEAD"])
             .await?
@@ -173,9 +174,11 @@ impl MissionRuntime {
         let rules = self.mission.record.clone();
         let message = message.to_string();
         let snapshot = tokio::task::spawn_blocking(move || {
-            let mut child = command
-                .spawn()
-                .map_err(|e| format!("cannot run git fast-import: {e}"))?;
+            let fast_import = |source| HarnessError::Spawn {
+                program: "git fast-import",
+                source,
+            };
+            let mut child = command.spawn().map_err(fast_import)?;
             let written = match child.stdin.take() {
                 Some(stdin) => {
                     let mut stdin = std::io::BufWriter::new(stdin);
@@ -191,19 +194,17 @@ impl MissionRuntime {
                 }
                 None => Err(std::io::Error::other("no input to git fast-import")),
             };
-            let output = child
-                .wait_with_output()
-                .map_err(|e| format!("cannot run git fast-import: {e}"))?;
+            let output = child.wait_with_output().map_err(fast_import)?;
             if !output.status.success() {
-                return Err(format!(
-                    "git fast-import failed: {}",
-                    String::from_utf8_lossy(&output.stderr).trim()
-                ));
+                return Err(git_failed("fast-import", &output.stderr));
             }
-            written.map_err(|e| format!("cannot snapshot the workspace: {e}"))
+            written.map_err(|source| HarnessError::step("snapshot the workspace", source))
         })
         .await
-        .map_err(|e| format!("the workspace snapshot stopped: {e}"))??;
+        .map_err(|source| HarnessError::Task {
+            task: "snapshot",
+            source,
+        })??;
         *self
             .record_skipped
             .lock()
@@ -216,12 +217,12 @@ impl MissionRuntime {
     /// Puts the workspace back as it was at `commit`: everything but the harness's `.git` goes,
     /// and the snapshot's files and links are written back under their own names
     /// ([`record::write_back`]: any depth, any name); the index follows.
-    pub(super) async fn restore(&self, commit: &str) -> Result<(), String> {
+    pub(super) async fn restore(&self, commit: &str) -> Result<(), HarnessError> {
         let root = self.workspace.root().to_path_buf();
-        let entries =
-            std::fs::read_dir(&root).map_err(|e| format!("cannot list the workspace: {e}"))?;
+        let listing_failed = |source| HarnessError::step("list the workspace", source);
+        let entries = std::fs::read_dir(&root).map_err(listing_failed)?;
         for entry in entries {
-            let entry = entry.map_err(|e| format!("cannot list the workspace: {e}"))?;
+            let entry = entry.map_err(listing_failed)?;
             if entry.file_name() == ".git" {
                 continue;
             }
@@ -230,27 +231,28 @@ impl MissionRuntime {
                 Ok(kind) if kind.is_dir() => std::fs::remove_dir_all(&path),
                 _ => std::fs::remove_file(&path),
             };
-            removed.map_err(|e| format!("cannot clear `{}`: {e}", path.display()))?;
+            removed.map_err(|source| HarnessError::io("clear", &path, source))?;
         }
         let mut listing = self.git_command();
         listing.args(["ls-tree", "-r", "-z", "--full-tree", commit]);
         let mut cat_file = self.git_command();
         cat_file.args(["cat-file", "--batch"]);
         tokio::task::spawn_blocking(move || {
-            let output = listing
-                .output()
-                .map_err(|e| format!("cannot run git ls-tree: {e}"))?;
+            let output = listing.output().map_err(|source| HarnessError::Spawn {
+                program: "git ls-tree",
+                source,
+            })?;
             if !output.status.success() {
-                return Err(format!(
-                    "git ls-tree failed: {}",
-                    String::from_utf8_lossy(&output.stderr).trim()
-                ));
+                return Err(git_failed("ls-tree", &output.stderr));
             }
-            let entries = record::parse_listing(&output.stdout)?;
-            record::write_back(&root, &entries, cat_file)
+            let entries = record::parse_listing(&output.stdout).map_err(HarnessError::Record)?;
+            record::write_back(&root, &entries, cat_file).map_err(HarnessError::Record)
         })
         .await
-        .map_err(|e| format!("the workspace restore stopped: {e}"))??;
+        .map_err(|source| HarnessError::Task {
+            task: "restore",
+            source,
+        })??;
         self.git(&["read-tree", commit]).await?;
         Ok(())
     }
@@ -272,13 +274,13 @@ impl MissionRuntime {
         .unwrap_or_else(|e| format!("(no diff: {e})"))
     }
 
-    pub(super) async fn save_final_diff(&self, path: &Path) {
+    /// Writes the change from the first snapshot to the final workspace to `path`. Without a
+    /// history there is no diff to write (a mission that ended before its first commit).
+    pub(super) async fn save_final_diff(&self, path: &Path) -> Result<(), HarnessError> {
         let Ok(first) = self.git(&["rev-list", "--max-parents=0", "HEAD"]).await else {
-            return;
+            return Ok(());
         };
-        if self.commit("final workspace").await.is_err() {
-            return;
-        }
+        self.commit("final workspace").await?;
         let diff = self.diff(first.trim(), "HEAD").await;
         let skipped = std::mem::take(
             &mut *self
@@ -288,8 +290,17 @@ impl MissionRuntime {
         );
         emit_skipped(&self.emitter, "record", skipped);
         if let Some(parent) = path.parent() {
-            let _ = std::fs::create_dir_all(parent);
+            std::fs::create_dir_all(parent)
+                .map_err(|source| HarnessError::io("create", parent, source))?;
         }
-        let _ = std::fs::write(path, diff);
+        std::fs::write(path, diff).map_err(|source| HarnessError::io("write", path, source))
+    }
+}
+
+/// A git command of the harness's that exited with an error.
+fn git_failed(args: &str, stderr: &[u8]) -> HarnessError {
+    HarnessError::Git {
+        args: args.to_string(),
+        stderr: String::from_utf8_lossy(stderr).trim().to_string(),
     }
 }

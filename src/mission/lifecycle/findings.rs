@@ -1,4 +1,5 @@
-//! The findings book: findings raised by validators and checks, which are open, and which close.
+//! The findings book: findings raised by validators and checks, which are open, and which
+//! close.
 
 use super::*;
 
@@ -9,8 +10,8 @@ pub(super) struct TrackedFinding {
 }
 
 impl MissionRuntime {
-    /// Records a finding (its `id` is assigned here) as open.
-    pub(super) fn raise(&self, run: Option<u32>, mut finding: Finding) {
+    /// Records a finding (its `id` is assigned here) as open, in `.mission/` and the journal.
+    pub(super) fn raise(&self, run: Option<u32>, mut finding: Finding) -> Result<(), HarnessError> {
         let number = self.next_finding.fetch_add(1, Ordering::SeqCst);
         finding.id = format!("F{number}-{}-r{}", finding.milestone, finding.round);
         // A resumed mission takes the findings it raised before from its journal (a check's
@@ -20,7 +21,9 @@ impl MissionRuntime {
         if let Ok(Some(recorded)) = recorded {
             finding = recorded;
         }
-        let _ = self.state.write_finding(&finding);
+        self.state
+            .write_finding(&finding)
+            .map_err(|source| HarnessError::step(format!("save finding {}", finding.id), source))?;
         self.emitter.emit(Event::FindingRaised {
             run,
             finding: finding.clone(),
@@ -55,6 +58,7 @@ impl MissionRuntime {
                 superseded_by: Some(new_id),
             });
         }
+        Ok(())
     }
 
     /// Every finding raised so far, open or closed, in order.

@@ -10,12 +10,17 @@ pub(super) async fn measure_ground_truth(
     emitter: &Emitter,
     workspace_dir: &Path,
     mission_dir: &Path,
-) -> bool {
+) -> Result<bool, HarnessError> {
     let mut notices = Vec::new();
     let mut skipped = Vec::new();
     // Agents' commands may write the mission folder: nothing they left here is kept.
     let ground_truth = mission_dir.join("ground-truth");
-    let _ = std::fs::remove_dir_all(&ground_truth);
+    match std::fs::remove_dir_all(&ground_truth) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(HarnessError::io("clear", &ground_truth, e));
+        }
+        _ => {}
+    }
     let acceptance = run_acceptance(
         &run.mission,
         workspace_dir,
@@ -62,7 +67,7 @@ pub(super) async fn measure_ground_truth(
     }
     emitter.emit_notices(None, None, "mutation", notices);
     emitter.emit(count_lines(&run.mission, workspace_dir));
-    accepted
+    Ok(accepted)
 }
 
 /// The paths a copy or the record left out, as one event (none when nothing was).

@@ -43,10 +43,10 @@ impl MissionMeter {
             now.checked_sub(elapsed).unwrap_or(now);
     }
 
-    pub fn halt_reason(&self) -> Option<(HaltReason, String)> {
+    pub fn halt_reason(&self) -> Option<Halt> {
         let tokens = self.tokens.load(Ordering::SeqCst);
         if tokens >= self.budget.max_tokens {
-            return Some((
+            return Some(Halt::new(
                 HaltReason::MaxTokens,
                 format!(
                     "{tokens} tokens used; the budget is {}",
@@ -57,7 +57,7 @@ impl MissionMeter {
         let cost = *self.cost_usd.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(max) = self.budget.max_cost_usd {
             if cost >= max {
-                return Some((
+                return Some(Halt::new(
                     HaltReason::MaxCost,
                     format!("${cost:.4} spent; the budget is ${max:.4}"),
                 ));
@@ -65,7 +65,7 @@ impl MissionMeter {
         }
         let elapsed = self.elapsed();
         if elapsed >= self.budget.max_wall_time {
-            return Some((
+            return Some(Halt::new(
                 HaltReason::MaxWallTime,
                 format!(
                     "{:.0} s elapsed; the budget is {} s",
@@ -80,7 +80,7 @@ impl MissionMeter {
 
 impl Meter for MissionMeter {
     fn exhausted(&self) -> Option<String> {
-        self.halt_reason().map(|(_, detail)| detail)
+        self.halt_reason().map(|halt| halt.detail)
     }
 
     fn charge(&self, usage: &Usage, cost_usd: Option<f64>) {

@@ -1,6 +1,17 @@
 //! The lifecycle proper: plan, then each milestone in rounds (implement, review, user test, mechanical checks), and fix planning between rounds.
 
 use super::*;
+use crate::spec::Assertion;
+
+/// A `command` assertion's command, run and judged.
+struct CheckRun {
+    passed: bool,
+    exit_code: Option<i32>,
+    timed_out: bool,
+    duration_ms: f64,
+    /// What the command printed, for the finding when it fails.
+    observation: String,
+}
 
 /// What a worker run left for its reviewer.
 struct Implemented {
@@ -15,10 +26,10 @@ struct Implemented {
 impl MissionRuntime {
     pub(super) fn check_budget(&self) -> Result<(), Halt> {
         if let Some(divergence) = self.cursor().diverged() {
-            return Err((HaltReason::HarnessError, divergence.to_string()));
+            return Err(Halt::new(HaltReason::HarnessError, divergence.to_string()));
         }
         if self.stop.is_stopped() {
-            return Err((
+            return Err(Halt::new(
                 HaltReason::Interrupted,
                 "the run was interrupted; no further agent run was started".to_string(),
             ));
@@ -58,10 +69,10 @@ impl MissionRuntime {
             .await?;
         self.check_budget()?;
         if let Some(reason) = outputs.halt {
-            return Err((HaltReason::OrchestratorHalt, reason));
+            return Err(Halt::new(HaltReason::OrchestratorHalt, reason));
         }
         let (Some(contract), Some(_)) = (outputs.contract, outputs.features) else {
-            return Err((
+            return Err(Halt::new(
                 HaltReason::NoPlan,
                 format!(
                     "the orchestrator ended ({}) without a contract and features",
@@ -102,23 +113,19 @@ impl MissionRuntime {
             }
             self.check_budget()?;
             self.user_test(milestone, round).await?;
-            self.mechanical_checks(milestone, round).await;
+            self.mechanical_checks(milestone, round).await?;
             let open = self.open_blocking(&milestone.id);
-            let passed = open.is_empty();
+            let outcome = round_outcome(&milestone.id, round, max_rounds, open.len());
             self.emitter.emit(Event::MilestoneRound {
                 milestone: milestone.id.clone(),
                 round,
-                passed,
+                passed: outcome == RoundOutcome::Passed,
                 open_blocking: open.len() as u32,
             });
-            if passed {
-                return Ok(());
-            }
-            if round == max_rounds {
-                return Err((
-                    HaltReason::MaxRounds,
-                    format!("milestone `{}` failed validation in round {round} of {max_rounds} ({} blocking findings open)", milestone.id, open.len()),
-                ));
+            match outcome {
+                RoundOutcome::Passed => return Ok(()),
+                RoundOutcome::OutOfRounds(halt) => return Err(halt),
+                RoundOutcome::Fix => {}
             }
             self.check_budget()?;
             pending = self.plan_fixes(milestone, round, &open).await?;
@@ -128,13 +135,7 @@ impl MissionRuntime {
 
     /// Runs a worker on `feature`; returns what the reviewer needs.
     async fn implement(&self, feature: &Feature, round: u32) -> Result<Implemented, Halt> {
-        let harness_error = |e: String| (HaltReason::HarnessError, e);
-        let before = self
-            .git(&["rev-parse", "HEAD"])
-            .await
-            .map_err(harness_error)?
-            .trim()
-            .to_string();
+        let before = self.git(&["rev-parse", "HEAD"]).await?.trim().to_string();
         let contract = self.state.contract();
         let (_, result, outputs) = self
             .run_role(RoleRun {
@@ -151,16 +152,19 @@ impl MissionRuntime {
                 user_prompt: render::implement(feature, &contract, &self.state.library()),
             })
             .await?;
-        let _ = self.state.write_handoff(
-            feature,
-            result.outcome.as_str(),
-            outputs.handoff.as_ref(),
-            outputs.blocked.as_deref(),
-        );
+        self.state
+            .write_handoff(
+                feature,
+                result.outcome.as_str(),
+                outputs.handoff.as_ref(),
+                outputs.blocked.as_deref(),
+            )
+            .map_err(|source| {
+                HarnessError::step(format!("save the handoff of {}", feature.id), source)
+            })?;
         let after = self
             .commit(&format!("{}: {}", feature.id, feature.title))
-            .await
-            .map_err(harness_error)?;
+            .await?;
         if result.outcome == AgentOutcome::Finished {
             // A finished fix resolves what it addresses, unless its review finds otherwise.
             self.close_findings(&feature.milestone, |f| {
@@ -184,7 +188,7 @@ impl MissionRuntime {
                     title: format!("the worker did not finish feature `{}`", feature.id),
                     detail: reason,
                 },
-            );
+            )?;
         }
         Ok(Implemented {
             feature: feature.clone(),
@@ -237,7 +241,7 @@ impl MissionRuntime {
                     title: format!("the review of feature `{}` did not complete", feature.id),
                     detail: reason,
                 },
-            );
+            )?;
             return Ok(());
         }
         for finding in outputs.findings {
@@ -258,9 +262,11 @@ impl MissionRuntime {
                     title: finding.title,
                     detail,
                 },
-            );
+            )?;
         }
-        let _ = self.state.append_library_notes(&outputs.library_notes);
+        self.state
+            .append_library_notes(&outputs.library_notes)
+            .map_err(|source| HarnessError::step("save the library notes", source))?;
         Ok(())
     }
 
@@ -325,14 +331,14 @@ impl MissionRuntime {
                         ),
                         detail: evidence,
                     },
-                );
+                )?;
             }
         }
         Ok(())
     }
 
     /// Runs the milestone's `command` assertions itself.
-    async fn mechanical_checks(&self, milestone: &Milestone, round: u32) {
+    async fn mechanical_checks(&self, milestone: &Milestone, round: u32) -> Result<(), Halt> {
         let contract = self.state.contract();
         for assertion in contract
             .assertions_of(&milestone.id)
@@ -360,51 +366,21 @@ impl MissionRuntime {
                 .unwrap_or(Some(true));
             if let Some(passed) = recorded {
                 if !passed {
-                    self.raise(None, failed(String::new()));
+                    self.raise(None, failed(String::new()))?;
                 }
                 continue;
             }
-            let (passed, exit_code, timed_out, duration_ms, observation) =
-                match run_shell(command, self.workspace.root(), &self.command_env).await {
-                    Ok(output) => {
-                        let passed = !output.timed_out
-                            && output.exit_code == Some(assertion.expect_exit)
-                            && assertion
-                                .expect_stdout
-                                .as_deref()
-                                .is_none_or(|s| output.stdout.contains(s));
-                        self.emitter.emit_notices(
-                            None,
-                            None,
-                            "mechanical_check",
-                            output.notices.iter().cloned(),
-                        );
-                        (
-                            passed,
-                            output.exit_code,
-                            output.timed_out,
-                            millis(output.duration),
-                            output.observation(),
-                        )
-                    }
-                    Err(e) => (
-                        false,
-                        None,
-                        false,
-                        0.0,
-                        format!("cannot start the command: {e}"),
-                    ),
-                };
+            let check = self.run_check(assertion, command).await;
             self.emitter.emit(Event::MechanicalCheck {
                 milestone: milestone.id.clone(),
                 round,
                 assertion: assertion.id.to_string(),
-                passed,
-                exit_code,
-                timed_out,
-                duration_ms,
+                passed: check.passed,
+                exit_code: check.exit_code,
+                timed_out: check.timed_out,
+                duration_ms: check.duration_ms,
             });
-            if !passed {
+            if !check.passed {
                 let mut expected = format!("expected exit {}", assertion.expect_exit);
                 if let Some(stdout) = &assertion.expect_stdout {
                     expected.push_str(&format!(" and stdout containing `{stdout}`"));
@@ -413,10 +389,44 @@ impl MissionRuntime {
                     None,
                     failed(format!(
                         "`{command}`: {expected}; got:\n{}",
-                        render::cut(&observation, 4000)
+                        render::cut(&check.observation, 4000)
                     )),
-                );
+                )?;
             }
+        }
+        Ok(())
+    }
+
+    /// Runs one `command` assertion's command and judges its result.
+    async fn run_check(&self, assertion: &Assertion, command: &str) -> CheckRun {
+        match run_shell(command, self.workspace.root(), &self.command_env).await {
+            Ok(output) => {
+                self.emitter.emit_notices(
+                    None,
+                    None,
+                    "mechanical_check",
+                    output.notices.iter().cloned(),
+                );
+                CheckRun {
+                    passed: !output.timed_out
+                        && output.exit_code == Some(assertion.expect_exit)
+                        && assertion
+                            .expect_stdout
+                            .as_deref()
+                            .is_none_or(|s| output.stdout.contains(s)),
+                    exit_code: output.exit_code,
+                    timed_out: output.timed_out,
+                    duration_ms: millis(output.duration),
+                    observation: output.observation(),
+                }
+            }
+            Err(e) => CheckRun {
+                passed: false,
+                exit_code: None,
+                timed_out: false,
+                duration_ms: 0.0,
+                observation: format!("cannot start the command: {e}"),
+            },
         }
     }
 
@@ -470,7 +480,7 @@ impl MissionRuntime {
             })
             .await?;
         if let Some(reason) = outputs.halt {
-            return Err((HaltReason::OrchestratorHalt, reason));
+            return Err(Halt::new(HaltReason::OrchestratorHalt, reason));
         }
         if outputs.fixes.is_empty() {
             let blocked = open.iter().any(|f| f.source == FindingSource::Blocked);
@@ -479,7 +489,7 @@ impl MissionRuntime {
             } else {
                 HaltReason::NoFixes
             };
-            return Err((
+            return Err(Halt::new(
                 reason,
                 format!(
                     "no fix features were planned for milestone `{}` after round {round}",
@@ -498,12 +508,9 @@ impl MissionRuntime {
         ) {
             return Err(halt);
         }
-        self.state.add_features(&outputs.fixes).map_err(|e| {
-            (
-                HaltReason::HarnessError,
-                format!("cannot save fix features: {e}"),
-            )
-        })?;
+        self.state
+            .add_features(&outputs.fixes)
+            .map_err(|source| HarnessError::step("save fix features", source))?;
         self.emitter.emit(Event::FeaturesPlanned {
             run,
             after_round: Some(round),

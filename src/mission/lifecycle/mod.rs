@@ -35,6 +35,8 @@ use super::role_tools::{Outputs, RoleContext, RoleToolbox, SubagentSpawner, Tool
 use super::state::MissionState;
 
 mod checkpoints;
+mod decisions;
+mod error;
 mod findings;
 mod measure;
 mod meter;
@@ -42,6 +44,8 @@ mod milestones;
 mod roles;
 mod setup;
 
+use decisions::{fix_budget_exceeded, mission_status, round_outcome, RoundOutcome};
+pub use error::{Halt, HarnessError};
 use findings::TrackedFinding;
 use measure::{emit_skipped, measure_ground_truth};
 pub use meter::MissionMeter;
@@ -131,39 +135,47 @@ pub struct MissionRuntime {
     record_skipped: Mutex<Vec<crate::fsutil::Skipped>>,
 }
 
-type Halt = (HaltReason, String);
-
-/// Whether planning `needed` more fix features for `milestone` after `round`, on top of the
-/// `planned_before` it already has, would exceed the budget's `max_fix_features`; the halt if so.
-fn fix_budget_exceeded(
-    milestone: &MilestoneId,
-    round: u32,
-    planned_before: u32,
-    needed: u32,
-    max_fix_features: u32,
-) -> Option<Halt> {
-    let total = planned_before + needed;
-    (total > max_fix_features).then(|| {
-        (
-            HaltReason::MaxFixFeatures,
-            format!(
-                "milestone `{milestone}` would need {total} fix features after round {round} \
-                 ({planned_before} planned before, {needed} more for its open findings); \
-                 the budget is {max_fix_features} per milestone"
-            ),
-        )
-    })
-}
-
 /// Runs one mission to its end and records it. Never panics on a mission's content; whatever
 /// fails is recorded as the mission's status.
 pub async fn run_mission(run: MissionRun, context: &RunContext, root: &Emitter) {
     let emitter = root.for_mission(run.key.clone());
     let started = Instant::now();
-    let slug = run.key.slug();
-    let mission_dir = context.work_dir.join(&slug);
-    let workspace_dir = mission_dir.join("workspace");
-    let models: BTreeMap<Role, ModelRef> = Role::ALL
+    let mission_dir = context.work_dir.join(run.key.slug());
+    // A resumed mission's journal already says it started.
+    if run.replay.is_none() {
+        emitter.emit(Event::MissionStarted {
+            mission_hash: run.mission.hash.clone(),
+            models: models_of(&run, context),
+            workspace: mission_dir.join("workspace").display().to_string(),
+        });
+    }
+    let runtime = match start(&run, context, &mission_dir, &emitter).await {
+        Ok(runtime) => runtime,
+        Err(halt) => {
+            // A mission that ends before its lifecycle starts: halted, then finished.
+            emitter.emit(Event::MissionHalted {
+                reason: halt.reason,
+                detail: halt.detail.clone(),
+            });
+            let status = mission_status(Some(&halt), false);
+            finish(&emitter, status, Some(halt), started.elapsed());
+            return;
+        }
+    };
+    let (status, halt) = run_to_the_end(&run, context, &runtime, &emitter, &mission_dir).await;
+    finish(&emitter, status, halt, runtime.meter.elapsed());
+    if !context.keep_workspaces {
+        remove_folder(&emitter, &mission_dir);
+        // An interrupted mission keeps its checkpoints for `--resume`.
+        if status != MissionStatus::Interrupted {
+            remove_folder(&emitter, &runtime.checkpoints);
+        }
+    }
+}
+
+/// The model and provider of each role, for `MissionStarted`.
+fn models_of(run: &MissionRun, context: &RunContext) -> BTreeMap<Role, ModelRef> {
+    Role::ALL
         .into_iter()
         .map(|role| {
             let name = run.pairing.model(role).to_string();
@@ -174,125 +186,140 @@ pub async fn run_mission(run: MissionRun, context: &RunContext, root: &Emitter) 
                 .unwrap_or_default();
             (role, ModelRef { name, provider })
         })
-        .collect();
-    // A resumed mission's journal already says it started.
-    if run.replay.is_none() {
-        emitter.emit(Event::MissionStarted {
-            mission_hash: run.mission.hash.clone(),
-            models,
-            workspace: workspace_dir.display().to_string(),
-        });
-    }
-    let finish_after = |status: MissionStatus, halt: Option<Halt>, elapsed: std::time::Duration| {
-        let (halt_reason, detail) = match halt {
-            Some((reason, detail)) => (Some(reason), detail),
-            None => (None, String::new()),
-        };
-        emitter.emit(Event::MissionFinished {
-            status,
-            halt_reason,
-            detail,
-            duration_ms: millis(elapsed),
-        });
-    };
-    let finish = |status: MissionStatus, halt: Option<Halt>| {
-        finish_after(status, halt, started.elapsed());
-    };
+        .collect()
+}
 
-    // A mission that ends before its lifecycle starts: halted with a reason, then finished.
-    let end_early = |status: MissionStatus, reason: HaltReason, detail: String| {
-        emitter.emit(Event::MissionHalted {
-            reason,
-            detail: detail.clone(),
-        });
-        finish(status, Some((reason, detail)));
-    };
+/// The mission's runtime, or why the mission cannot start.
+async fn start(
+    run: &MissionRun,
+    context: &RunContext,
+    mission_dir: &Path,
+    emitter: &Emitter,
+) -> Result<MissionRuntime, Halt> {
     if context.stop.is_stopped() {
-        end_early(
-            MissionStatus::Interrupted,
+        return Err(Halt::new(
             HaltReason::Interrupted,
-            "the run was interrupted before this mission started".to_string(),
-        );
-        return;
+            "the run was interrupted before this mission started",
+        ));
     }
     let environment = match &context.environment {
         Ok(environment) => environment,
         Err(message) => {
-            end_early(
-                MissionStatus::Error,
+            return Err(Halt::new(
                 HaltReason::EnvironmentSetupFailed,
                 message.clone(),
-            );
-            return;
+            ))
         }
     };
-    let runtime =
-        match MissionRuntime::set_up(&run, context, environment, &mission_dir, emitter.clone())
-            .await
-        {
-            Ok(runtime) => runtime,
-            Err(message) => {
-                end_early(
-                    MissionStatus::Error,
-                    HaltReason::HarnessError,
-                    format!("cannot set up the workspace: {message}"),
-                );
-                return;
-            }
-        };
+    MissionRuntime::set_up(run, context, environment, mission_dir, emitter.clone())
+        .await
+        .map_err(|e| {
+            Halt::new(
+                HaltReason::HarnessError,
+                format!("cannot set up the workspace: {e}"),
+            )
+        })
+}
+
+/// The lifecycle, the ground truth and the final diff of a started mission: its status and
+/// why it stopped early, if it did.
+async fn run_to_the_end(
+    run: &MissionRun,
+    context: &RunContext,
+    runtime: &MissionRuntime,
+    emitter: &Emitter,
+    mission_dir: &Path,
+) -> (MissionStatus, Option<Halt>) {
     let mut halt = runtime.run_lifecycle().await;
-    let stopped = matches!(&halt, Some((HaltReason::Interrupted, _)));
+    let stopped = halt.as_ref().is_some_and(Halt::is_interrupted);
     if let Some(divergence) = runtime.end_replay(stopped) {
-        halt = Some((
+        halt = Some(Halt::new(
             HaltReason::HarnessError,
             format!("cannot resume the mission from its journal: {divergence}"),
         ));
     }
-    if let Some((reason, detail)) = &halt {
-        emitter.emit(Event::MissionHalted {
-            reason: *reason,
-            detail: detail.clone(),
-        });
+    if let Some(halt) = &halt {
+        emit_halted(emitter, halt);
     }
-
     // Ground truth, whatever the outcome, unless the mission was interrupted (it is unfinished).
-    let interrupted = matches!(&halt, Some((HaltReason::Interrupted, _)));
-    let accepted = !interrupted
-        && measure_ground_truth(&run, &runtime, &emitter, &workspace_dir, &mission_dir).await;
-    runtime
-        .save_final_diff(
-            &context
-                .report_dir
-                .join("diffs")
-                .join(format!("{slug}.patch")),
-        )
-        .await;
-
+    let interrupted = halt.as_ref().is_some_and(Halt::is_interrupted);
+    let mut accepted = false;
+    if !interrupted {
+        let workspace_dir = mission_dir.join("workspace");
+        match measure_ground_truth(run, runtime, emitter, &workspace_dir, mission_dir).await {
+            Ok(passed) => accepted = passed,
+            Err(e) => halt = Some(also(emitter, halt, e)),
+        }
+    }
+    let diff = context
+        .report_dir
+        .join("diffs")
+        .join(format!("{}.patch", run.key.slug()));
+    if let Err(e) = runtime.save_final_diff(&diff).await {
+        halt = Some(also(emitter, halt, e));
+    }
     // A stop during the ground truth leaves it incomplete: the mission is unfinished, whatever
     // else stopped it.
-    let halt = if !interrupted && context.stop.is_stopped() {
-        let detail = "the run was interrupted while the ground truth was measured".to_string();
-        emitter.emit(Event::MissionHalted {
-            reason: HaltReason::Interrupted,
-            detail: detail.clone(),
-        });
-        Some((HaltReason::Interrupted, detail))
-    } else {
-        halt
+    if !interrupted && context.stop.is_stopped() {
+        let stop = Halt::new(
+            HaltReason::Interrupted,
+            "the run was interrupted while the ground truth was measured",
+        );
+        emit_halted(emitter, &stop);
+        halt = Some(stop);
+    }
+    (mission_status(halt.as_ref(), accepted), halt)
+}
+
+fn emit_halted(emitter: &Emitter, halt: &Halt) {
+    emitter.emit(Event::MissionHalted {
+        reason: halt.reason,
+        detail: halt.detail.clone(),
+    });
+}
+
+/// A harness failure after the lifecycle: the mission's halt when it had none (and recorded as
+/// one), else added to the halt's detail, so that neither is lost.
+fn also(emitter: &Emitter, halt: Option<Halt>, error: HarnessError) -> Halt {
+    match halt {
+        None => {
+            let halt = Halt::from(error);
+            emit_halted(emitter, &halt);
+            halt
+        }
+        Some(mut halt) => {
+            halt.detail = format!("{}; then: {error}", halt.detail);
+            halt
+        }
+    }
+}
+
+fn finish(
+    emitter: &Emitter,
+    status: MissionStatus,
+    halt: Option<Halt>,
+    elapsed: std::time::Duration,
+) {
+    let (halt_reason, detail) = match halt {
+        Some(halt) => (Some(halt.reason), halt.detail),
+        None => (None, String::new()),
     };
-    let status = match &halt {
-        Some((HaltReason::Interrupted, _)) => MissionStatus::Interrupted,
-        Some((reason, _)) if reason.is_infrastructure() => MissionStatus::Error,
-        Some(_) => MissionStatus::Halted,
-        None if accepted => MissionStatus::Passed,
-        None => MissionStatus::Failed,
-    };
-    finish_after(status, halt, runtime.meter.elapsed());
-    if !context.keep_workspaces {
-        let _ = std::fs::remove_dir_all(&mission_dir);
-        // An interrupted mission keeps its checkpoints for `--resume`.
-        if status != MissionStatus::Interrupted {
-            let _ = std::fs::remove_dir_all(&runtime.checkpoints);
+    emitter.emit(Event::MissionFinished {
+        status,
+        halt_reason,
+        detail,
+        duration_ms: millis(elapsed),
+    });
+}
+
+/// Removes a folder of the harness's own after the mission; one it cannot remove is recorded.
+fn remove_folder(emitter: &Emitter, folder: &Path) {
+    if let Err(e) = std::fs::remove_dir_all(folder) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            emitter.emit(Event::CleanupFailed {
+                path: folder.display().to_string(),
+                error: e.to_string(),
+            });
         }
     }
 }
@@ -306,7 +333,7 @@ mod tests {
         let m1 = MilestoneId::new("m1");
         assert!(fix_budget_exceeded(&m1, 1, 0, 6, 6).is_none());
         assert!(fix_budget_exceeded(&m1, 2, 4, 2, 6).is_none());
-        let (reason, detail) = fix_budget_exceeded(&m1, 3, 5, 2, 6).unwrap();
+        let Halt { reason, detail } = fix_budget_exceeded(&m1, 3, 5, 2, 6).unwrap();
         assert_eq!(reason, HaltReason::MaxFixFeatures);
         assert_eq!(
             detail,

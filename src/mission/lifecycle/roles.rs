@@ -23,6 +23,20 @@ impl SubagentSpawner for MissionRuntime {
     }
 }
 
+/// Sorts the paths an agent writes into tests, sources and other files, by the mission's rules.
+fn file_classes(mission: Arc<MissionSpec>) -> impl Fn(&str) -> FileClass + Sync {
+    move |path: &str| {
+        let path = Path::new(path);
+        if mission.is_test_path(path) {
+            FileClass::Test
+        } else if mission.is_source_path(path) {
+            FileClass::Source
+        } else {
+            FileClass::Other
+        }
+    }
+}
+
 impl MissionRuntime {
     /// Runs one agent for `role` and returns what it produced.
     pub(super) async fn run_role(
@@ -50,7 +64,7 @@ impl MissionRuntime {
         }
         let model_name = self.pairing.model(role).to_string();
         let Some(model) = self.registry.get(&model_name) else {
-            return Err((
+            return Err(Halt::new(
                 HaltReason::HarnessError,
                 format!("model `{model_name}` for role `{role}` is not loaded"),
             ));
@@ -96,17 +110,7 @@ impl MissionRuntime {
             seed: Some(seed),
             temperature: model.config.sampling_temperature(),
         };
-        let mission = self.mission.clone();
-        let classify = move |path: &str| {
-            let path = Path::new(path);
-            if mission.is_test_path(path) {
-                FileClass::Test
-            } else if mission.is_source_path(path) {
-                FileClass::Source
-            } else {
-                FileClass::Other
-            }
-        };
+        let classify = file_classes(self.mission.clone());
         let transcript_path = self.transcript_dir.join(format!("{run:03}-{role}.jsonl"));
         let context = AgentContext {
             stop: Some(&self.stop),
@@ -120,6 +124,22 @@ impl MissionRuntime {
         let (result, finished) =
             run_agent_deferred(&spec, session.as_mut(), &mut toolbox, &context).await;
         let outputs = std::mem::take(&mut toolbox.context.outputs);
+        self.settle(role, run, parent, &result, &outputs, finished)
+            .await?;
+        Ok((run, result, outputs))
+    }
+
+    /// Records the end of an agent run (after its checkpoint, for a top-level run that
+    /// finished), and turns an end that stops the mission into its halt.
+    async fn settle(
+        &self,
+        role: Role,
+        run: u32,
+        parent: Option<u32>,
+        result: &AgentResult,
+        outputs: &Outputs,
+        finished: Event,
+    ) -> Result<(), Halt> {
         // A top-level run that finished is saved before the journal says so; the end of any
         // other run is recorded at once.
         let checkpointed = parent.is_none()
@@ -128,19 +148,19 @@ impl MissionRuntime {
                 AgentOutcome::Interrupted | AgentOutcome::BackendError | AgentOutcome::HarnessError
             );
         if checkpointed {
-            self.checkpoint(run, result.outcome, &outputs, finished)
+            self.checkpoint(run, result.outcome, outputs, finished)
                 .await?;
         } else {
             self.emitter.emit(finished);
         }
         if result.outcome == AgentOutcome::Interrupted {
-            return Err((
+            return Err(Halt::new(
                 HaltReason::Interrupted,
                 format!("the run was interrupted during {role} run {run}"),
             ));
         }
         if let Some(fatal) = &result.harness_error {
-            return Err((
+            return Err(Halt::new(
                 HaltReason::HarnessError,
                 format!("{role} run {run}: {fatal}"),
             ));
@@ -151,12 +171,12 @@ impl MissionRuntime {
                 .as_ref()
                 .map(ToString::to_string)
                 .unwrap_or_default();
-            return Err((
+            return Err(Halt::new(
                 HaltReason::BackendUnavailable,
                 format!("{role} run {run}: {message}"),
             ));
         }
-        Ok((run, result, outputs))
+        Ok(())
     }
 
     /// A subagent's report for the orchestrator (or why there is none).
@@ -184,7 +204,7 @@ impl MissionRuntime {
                 "the subagent ended without a report ({})",
                 result.outcome.as_str()
             )),
-            Err((_, detail)) => Err(format!("the subagent failed: {detail}")),
+            Err(halt) => Err(format!("the subagent failed: {}", halt.detail)),
         }
     }
 }

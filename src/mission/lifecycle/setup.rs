@@ -1,4 +1,5 @@
-//! Setting up a mission run: the workspace, its repository, the sandbox and the runtime that holds them.
+//! Setting up a mission run: the workspace, its repository, the sandbox and the runtime that
+//! holds them.
 
 use super::*;
 
@@ -9,59 +10,34 @@ impl MissionRuntime {
         environment: &PreparedEnvironment,
         mission_dir: &Path,
         emitter: Emitter,
-    ) -> Result<MissionRuntime, String> {
+    ) -> Result<MissionRuntime, HarnessError> {
         if mission_dir.exists() {
             std::fs::remove_dir_all(mission_dir)
-                .map_err(|e| format!("cannot clear `{}`: {e}", mission_dir.display()))?;
+                .map_err(|source| HarnessError::io("clear", mission_dir, source))?;
         }
         let workspace_dir = mission_dir.join("workspace");
         let home = mission_dir.join("home");
         let tmp = mission_dir.join("tmp");
         for dir in [&workspace_dir, &home, &tmp] {
             std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+                .map_err(|source| HarnessError::io("create", dir, source))?;
         }
         // The suite's own files: one the copy cannot take is a defect of the suite, not a notice.
-        let skipped = crate::fsutil::copy_tree(&run.mission.workspace_dir(), &workspace_dir, &[])
-            .map_err(|e| format!("cannot copy the mission's workspace: {e}"))?;
-        if let Some(first) = skipped.first() {
-            return Err(format!(
-                "cannot copy the mission's workspace: `{}`: {}",
-                first.path, first.reason
-            ));
+        let skipped =
+            crate::fsutil::copy_tree(&run.mission.workspace_dir(), &workspace_dir, &[])
+                .map_err(|source| HarnessError::step("copy the mission's workspace", source))?;
+        if let Some(first) = skipped.into_iter().next() {
+            return Err(HarnessError::SuiteWorkspace {
+                path: first.path,
+                reason: first.reason,
+            });
         }
         let state = MissionState::new(&workspace_dir)
-            .map_err(|e| format!("cannot create .mission/: {e}"))?;
+            .map_err(|source| HarnessError::step("create .mission/", source))?;
         let workspace = Workspace::new(&workspace_dir)
-            .map_err(|e| format!("cannot open the workspace: {e}"))?;
+            .map_err(|source| HarnessError::step("open the workspace", source))?;
         let vars = environment.command_vars(&context.base_path, &home, &tmp);
-        let sandbox = match &context.sandbox {
-            Some(policy) => {
-                let policy = SandboxPolicy {
-                    network: network_of(run.mission.file.sandbox.network),
-                    ..policy.clone()
-                };
-                // The harness's repository and state: commands may read them, never change them.
-                let git_dir = workspace_dir.join(".git");
-                std::fs::create_dir_all(&git_dir)
-                    .map_err(|e| format!("cannot create `{}`: {e}", git_dir.display()))?;
-                let paths = SandboxPaths {
-                    writable: vec![mission_dir.to_path_buf()],
-                    read_only: vec![git_dir, workspace_dir.join(".mission")],
-                    counted: vec![workspace_dir.clone(), home.clone(), tmp.clone()],
-                    read: environment.dir.iter().cloned().collect(),
-                    path_var: vars
-                        .iter()
-                        .find(|(k, _)| k == "PATH")
-                        .map(|(_, v)| v.clone())
-                        .unwrap_or_default(),
-                };
-                let sandbox = Sandbox::new(policy, &paths)
-                    .map_err(|e| format!("cannot set up the sandbox: {e}"))?;
-                Some(Arc::new(sandbox))
-            }
-            None => None,
-        };
+        let sandbox = sandbox_for(run, context, environment, mission_dir, &vars)?;
         let command_env = CommandEnv {
             vars,
             timeout: context.command_timeout,
@@ -104,7 +80,14 @@ impl MissionRuntime {
             run_seed: context.seed,
             record_skipped: Mutex::new(Vec::new()),
         };
-        runtime.git(&["init", "-q"]).await?;
+        runtime.init_repositories(run).await?;
+        Ok(runtime)
+    }
+
+    /// The workspace's repository with its first snapshot, and the checkpoint repository: a
+    /// fresh one, or a resumed mission's with the workspaces of its finished runs.
+    async fn init_repositories(&self, run: &MissionRun) -> Result<(), HarnessError> {
+        self.git(&["init", "-q"]).await?;
         // The record follows the harness's rules alone (`record::write_snapshot`); the excludes
         // only make an agent's own `git status` agree with it.
         let excludes: String = run
@@ -114,25 +97,24 @@ impl MissionRuntime {
             .iter()
             .map(|p| format!("{p}\n"))
             .collect();
-        std::fs::write(workspace_dir.join(".git/info/exclude"), excludes)
-            .map_err(|e| format!("cannot write git excludes: {e}"))?;
-        runtime.commit("initial workspace").await?;
-        let bare = runtime.checkpoints.display().to_string();
+        std::fs::write(self.workspace.root().join(".git/info/exclude"), excludes)
+            .map_err(|source| HarnessError::step("write git excludes", source))?;
+        self.commit("initial workspace").await?;
+        let bare = self.checkpoints.display().to_string();
         if run.replay.is_some() {
             // The workspaces after the finished runs, to reset to as each is replayed.
-            runtime
-                .git(&["fetch", "-q", &bare, "+refs/runs/*:refs/runs/*"])
+            self.git(&["fetch", "-q", &bare, "+refs/runs/*:refs/runs/*"])
                 .await?;
         } else {
-            if runtime.checkpoints.exists() {
-                std::fs::remove_dir_all(&runtime.checkpoints)
-                    .map_err(|e| format!("cannot clear `{bare}`: {e}"))?;
+            if self.checkpoints.exists() {
+                std::fs::remove_dir_all(&self.checkpoints)
+                    .map_err(|source| HarnessError::io("clear", &self.checkpoints, source))?;
             }
-            std::fs::create_dir_all(&runtime.checkpoints)
-                .map_err(|e| format!("cannot create `{bare}`: {e}"))?;
-            runtime.git(&["init", "-q", "--bare", &bare]).await?;
+            std::fs::create_dir_all(&self.checkpoints)
+                .map_err(|source| HarnessError::io("create", &self.checkpoints, source))?;
+            self.git(&["init", "-q", "--bare", &bare]).await?;
         }
-        Ok(runtime)
+        Ok(())
     }
 
     pub fn workspace_tools(&self) -> WorkspaceTools {
@@ -141,4 +123,46 @@ impl MissionRuntime {
             command_env: self.command_env.clone(),
         }
     }
+}
+
+/// The mission's sandbox, when the run confines commands: the mission folder writable, the
+/// harness's repository and state read-only, the suite environment readable.
+fn sandbox_for(
+    run: &MissionRun,
+    context: &RunContext,
+    environment: &PreparedEnvironment,
+    mission_dir: &Path,
+    vars: &[(String, String)],
+) -> Result<Option<Arc<Sandbox>>, HarnessError> {
+    let workspace_dir = mission_dir.join("workspace");
+    let home = mission_dir.join("home");
+    let tmp = mission_dir.join("tmp");
+    let sandbox = match &context.sandbox {
+        Some(policy) => {
+            let policy = SandboxPolicy {
+                network: network_of(run.mission.file.sandbox.network),
+                ..policy.clone()
+            };
+            // The harness's repository and state: commands may read them, never change them.
+            let git_dir = workspace_dir.join(".git");
+            std::fs::create_dir_all(&git_dir)
+                .map_err(|source| HarnessError::io("create", &git_dir, source))?;
+            let paths = SandboxPaths {
+                writable: vec![mission_dir.to_path_buf()],
+                read_only: vec![git_dir, workspace_dir.join(".mission")],
+                counted: vec![workspace_dir.clone(), home.clone(), tmp.clone()],
+                read: environment.dir.iter().cloned().collect(),
+                path_var: vars
+                    .iter()
+                    .find(|(k, _)| k == "PATH")
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default(),
+            };
+            let sandbox = Sandbox::new(policy, &paths)
+                .map_err(|source| HarnessError::step("set up the sandbox", source))?;
+            Some(Arc::new(sandbox))
+        }
+        None => None,
+    };
+    Ok(sandbox)
 }
