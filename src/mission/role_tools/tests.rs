@@ -161,6 +161,59 @@ impl SubagentSpawner for NoSubagents {
     }
 }
 
+fn workspace_tools(dir: &std::path::Path) -> WorkspaceTools {
+    WorkspaceTools {
+        workspace: crate::tools::Workspace::new(dir).expect("workspace"),
+        command_env: crate::tools::CommandEnv {
+            vars: Vec::new(),
+            timeout: std::time::Duration::from_secs(5),
+            max_output_bytes: 4096,
+            sandbox: None,
+            stop: None,
+        },
+    }
+}
+
+#[tokio::test]
+async fn a_harness_failure_to_save_is_fatal_never_the_models_mistake() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = MissionState::new(dir.path()).expect("state");
+    // A folder where the contract is saved: no write can succeed, whoever runs the test.
+    std::fs::create_dir_all(dir.path().join(".mission/contract.toml")).expect("folder");
+    let emitter = Emitter::new(Vec::new());
+    let answers = Answers::default();
+    let mut toolbox = RoleToolbox::new(RoleContext {
+        run: 1,
+        kind: ToolboxKind::Plan,
+        state: &state,
+        emitter: &emitter,
+        answers: &answers,
+        subagents: &NoSubagents,
+        workspace: workspace_tools(dir.path()),
+        outputs: Outputs::default(),
+    });
+    let contract = json!({
+        "milestones": [{"id": "m1", "title": "the first"}],
+        "assertions": [{"id": "A1", "milestone": "m1", "description": "it works", "verify": "agent"}]
+    });
+    let fatal = toolbox
+        .call("write_contract", contract)
+        .await
+        .expect_err("a failure of the harness, not a reply");
+    assert!(
+        fatal.message.starts_with("cannot save the contract: "),
+        "{}",
+        fatal.message
+    );
+    assert_eq!(toolbox.context.outputs.contract, None);
+    // A model's mistake is still an answer for the model.
+    let reply = toolbox
+        .call("write_contract", json!({"milestones": []}))
+        .await
+        .expect("a reply");
+    assert_eq!(reply.error, Some(ToolErrorKind::InvalidArguments));
+}
+
 #[tokio::test]
 async fn a_tool_is_reachable_only_where_its_role_lists_it() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -182,16 +235,7 @@ async fn a_tool_is_reachable_only_where_its_role_lists_it() {
             emitter: &emitter,
             answers: &answers,
             subagents: &NoSubagents,
-            workspace: WorkspaceTools {
-                workspace: crate::tools::Workspace::new(dir.path()).expect("workspace"),
-                command_env: crate::tools::CommandEnv {
-                    vars: Vec::new(),
-                    timeout: std::time::Duration::from_secs(5),
-                    max_output_bytes: 4096,
-                    sandbox: None,
-                    stop: None,
-                },
-            },
+            workspace: workspace_tools(dir.path()),
             outputs: Outputs::default(),
         });
         let offered: Vec<String> = toolbox.specs().into_iter().map(|s| s.name).collect();
