@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use crate::spec::{Assertion, Contract, Feature, FindingGroup, Milestone, Verify};
 
-use super::role_tools::Handoff;
+use super::state::Handoff;
 
 /// Longest diff shown to a scrutiny validator; the rest is cut with a marker.
 const MAX_DIFF_BYTES: usize = 24 * 1024;

@@ -6,9 +6,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::spec::{Contract, Feature, FeaturePlan, Finding};
+use serde::{Deserialize, Serialize};
 
-use super::role_tools::Handoff;
+use crate::spec::{Contract, Feature, FeaturePlan, Finding};
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -21,6 +21,16 @@ struct Inner {
 pub struct MissionState {
     dir: PathBuf,
     inner: Mutex<Inner>,
+}
+
+/// A worker's handoff: the arguments of its `finish`, saved under `.mission/handoffs/`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Handoff {
+    pub summary: String,
+    pub tests_run: Vec<String>,
+    #[serde(default)]
+    pub notes: String,
 }
 
 fn toml_text<T: serde::Serialize>(value: &T) -> io::Result<String> {

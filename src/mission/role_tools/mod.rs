@@ -13,6 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use super::state::Handoff;
 use super::state::MissionState;
 use crate::events::{Emitter, Event, VerdictStatus};
 use crate::model::ToolSpec;
@@ -44,16 +45,6 @@ pub enum ToolboxKind {
         assertions: Vec<AssertionId>,
     },
     Subagent,
-}
-
-/// A worker's handoff (the arguments of its `finish`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Handoff {
-    pub summary: String,
-    pub tests_run: Vec<String>,
-    #[serde(default)]
-    pub notes: String,
 }
 
 /// One finding of a scrutiny review.
