@@ -91,7 +91,11 @@ impl MissionState {
 
     pub fn write_contract(&self, contract: &Contract) -> io::Result<()> {
         std::fs::write(self.dir.join("contract.toml"), toml_text(contract)?)?;
-        let _ = std::fs::remove_file(self.dir.join("features.toml"));
+        // A new contract clears the features planned for the old one.
+        match std::fs::remove_file(self.dir.join("features.toml")) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
         let mut inner = self.lock();
         inner.contract = contract.clone();
         inner.features.clear();
