@@ -606,8 +606,13 @@ fn report_error(error: &RunError) -> ExitCode {
         source = cause.source();
     }
     match error {
-        RunError::Spec(_) | RunError::Settings(_) => exit::code(exit::INPUT_ERROR),
-        RunError::Report(_) | RunError::Io { .. } => exit::code(exit::HARNESS_ERROR),
+        RunError::Spec(_) | RunError::Settings(_) | RunError::Resume { .. } => {
+            exit::code(exit::INPUT_ERROR)
+        }
+        RunError::Report(_)
+        | RunError::Io { .. }
+        | RunError::Write { .. }
+        | RunError::Remove { .. } => exit::code(exit::HARNESS_ERROR),
     }
 }
 

@@ -11,7 +11,9 @@ use super::env::prepare_environment;
 use super::lifecycle::{run_mission, MissionRun, RunContext};
 use super::prompts::Prompts;
 use super::resume::{checkpoint_repository, Replay};
-use crate::events::{Emitter, Event, EventSink, HaltReason, JsonlSink, MissionKey, MissionStatus};
+use crate::events::{
+    Emitter, Event, EventRecord, EventSink, HaltReason, JsonlSink, MissionKey, MissionStatus,
+};
 use crate::metrics::Tables;
 use crate::model::{ModelEnv, ModelRegistry};
 use crate::report::SandboxInfo;
@@ -82,6 +84,21 @@ pub enum RunError {
     Report(#[from] ReportError),
     #[error("cannot create `{path}`")]
     Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// An input error: the run asked for is not there, or is not the one that was run.
+    #[error("cannot resume `{dir}`: {error}")]
+    Resume { dir: PathBuf, error: ResumeError },
+    #[error("cannot write `{path}`")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot remove `{path}`")]
+    Remove {
         path: PathBuf,
         #[source]
         source: std::io::Error,
@@ -180,11 +197,60 @@ fn resume(
     force: bool,
     base_path: &str,
 ) -> Result<Resumed, RunError> {
-    let cannot = |message: String| {
-        RunError::Settings(format!("cannot resume `{}`: {message}", dir.display()))
+    let cannot = |error: ResumeError| RunError::Resume {
+        dir: dir.to_path_buf(),
+        error,
     };
-    let earlier = crate::report::read_run_info(dir).map_err(|e| cannot(e.to_string()))?;
-    let mut differences = info.fingerprint_differences(&earlier);
+    let earlier = crate::report::read_run_info(dir).map_err(|e| cannot(ResumeError::RunInfo(e)))?;
+    let differences = fingerprint_differences(info, &earlier);
+    if !differences.is_empty() && !force {
+        return Err(cannot(ResumeError::Fingerprint { differences }));
+    }
+    let events_path = dir.join("events.jsonl");
+    let records =
+        crate::events::read_events(&events_path).map_err(|e| cannot(ResumeError::Journal(e)))?;
+    let finished = finished_missions(&records);
+    let next_seq = records.iter().map(|r| r.seq + 1).max().unwrap_or(0);
+    let unfinished = unfinished_records(&records, &finished);
+    let continued = Continued::plan(dir, info, &earlier, &unfinished, base_path);
+    let kept = kept_journal(&records, &finished, &continued.kept_records)
+        .map_err(|e| cannot(ResumeError::Encode(e)))?;
+    crate::fsutil::write_atomic(&events_path, &kept).map_err(|source| RunError::Io {
+        path: events_path.clone(),
+        source,
+    })?;
+    for key in unfinished.keys() {
+        remove_what_runs_again(dir, key, continued.replays.get(*key))?;
+    }
+    info.started_at = earlier.started_at.clone();
+    info.resumed_at = earlier.resumed_at.clone();
+    info.resumed_at.push(chrono::Utc::now().to_rfc3339());
+    Ok(Resumed {
+        finished,
+        replays: continued.replays,
+        next_seq,
+    })
+}
+
+/// Why a run cannot be resumed.
+#[derive(Debug, thiserror::Error)]
+pub enum ResumeError {
+    #[error("{0}")]
+    RunInfo(ReportError),
+    #[error(
+        "it was run with another fingerprint (now vs then): {}; pass --force to resume anyway",
+        differences.join("; ")
+    )]
+    Fingerprint { differences: Vec<String> },
+    #[error("{0}")]
+    Journal(crate::events::ReadEventsError),
+    #[error("{0}")]
+    Encode(serde_json::Error),
+}
+
+/// How the run asked for now differs from the `earlier` one, shard included (now vs then).
+fn fingerprint_differences(info: &RunInfo, earlier: &RunInfo) -> Vec<String> {
+    let mut differences = info.fingerprint_differences(earlier);
     if info.shard != earlier.shard {
         let shard = |s: &Option<crate::report::ShardInfo>| match s {
             Some(s) => format!("{}/{}", s.index, s.count),
@@ -196,15 +262,12 @@ fn resume(
             shard(&earlier.shard)
         ));
     }
-    if !differences.is_empty() && !force {
-        return Err(cannot(format!(
-            "it was run with another fingerprint (now vs then): {}; pass --force to resume anyway",
-            differences.join("; ")
-        )));
-    }
-    let events_path = dir.join("events.jsonl");
-    let records = crate::events::read_events(&events_path).map_err(|e| cannot(e.to_string()))?;
-    let finished: BTreeSet<MissionKey> = records
+    differences
+}
+
+/// Mission runs that ended (any status but `interrupted`).
+fn finished_missions(records: &[EventRecord]) -> BTreeSet<MissionKey> {
+    records
         .iter()
         .filter_map(|r| match (&r.mission, &r.event) {
             (Some(key), Event::MissionFinished { status, .. })
@@ -214,87 +277,134 @@ fn resume(
             }
             _ => None,
         })
-        .collect();
-    let next_seq = records.iter().map(|r| r.seq + 1).max().unwrap_or(0);
+        .collect()
+}
 
-    // Each interrupted mission's records, and how many of them it keeps.
-    let mut unfinished: BTreeMap<&MissionKey, Vec<&crate::events::EventRecord>> = BTreeMap::new();
-    for record in &records {
+/// The records of each mission run that did not finish.
+fn unfinished_records<'a>(
+    records: &'a [EventRecord],
+    finished: &BTreeSet<MissionKey>,
+) -> BTreeMap<&'a MissionKey, Vec<&'a EventRecord>> {
+    let mut unfinished: BTreeMap<&MissionKey, Vec<&EventRecord>> = BTreeMap::new();
+    for record in records {
         if let Some(key) = record.mission.as_ref().filter(|k| !finished.contains(*k)) {
             unfinished.entry(key).or_default().push(record);
         }
     }
-    let mut replays = BTreeMap::new();
-    let mut keep: BTreeMap<&MissionKey, usize> = BTreeMap::new();
-    for (key, own) in &unfinished {
-        // A mission that changed (resumed with --force) starts over.
-        let mission = key.mission.as_str();
-        if info.suite.missions.get(mission) != earlier.suite.missions.get(mission) {
-            continue;
-        }
-        let Some((replay, kept)) = Replay::from_records(own) else {
-            continue;
-        };
-        let repository = checkpoint_repository(dir, key);
-        if replay
-            .last_commit()
-            .is_some_and(|commit| has_commit(&repository, commit, base_path))
-        {
-            keep.insert(key, kept);
-            replays.insert((*key).clone(), replay);
-        }
-    }
+    unfinished
+}
 
+/// The interrupted missions that continue from their last checkpoint.
+struct Continued<'a> {
+    replays: BTreeMap<MissionKey, Replay>,
+    /// How many of each continued mission's records the journal keeps (none of the others).
+    kept_records: BTreeMap<&'a MissionKey, usize>,
+}
+
+impl<'a> Continued<'a> {
+    /// A mission continues when it is the same mission as before and its checkpoint repository
+    /// holds the workspace of its last checkpoint.
+    fn plan(
+        dir: &Path,
+        info: &RunInfo,
+        earlier: &RunInfo,
+        unfinished: &BTreeMap<&'a MissionKey, Vec<&EventRecord>>,
+        base_path: &str,
+    ) -> Continued<'a> {
+        let mut continued = Continued {
+            replays: BTreeMap::new(),
+            kept_records: BTreeMap::new(),
+        };
+        for (key, own) in unfinished {
+            // A mission that changed (resumed with --force) starts over.
+            let mission = key.mission.as_str();
+            if info.suite.missions.get(mission) != earlier.suite.missions.get(mission) {
+                continue;
+            }
+            let Some((replay, kept)) = Replay::from_records(own) else {
+                continue;
+            };
+            let repository = checkpoint_repository(dir, key);
+            if replay
+                .last_commit()
+                .is_some_and(|commit| has_commit(&repository, commit, base_path))
+            {
+                continued.kept_records.insert(key, kept);
+                continued.replays.insert((*key).clone(), replay);
+            }
+        }
+        continued
+    }
+}
+
+/// The journal a resumed run continues: every record of the run itself and of finished
+/// missions, and the first `kept_records` of each unfinished one.
+fn kept_journal(
+    records: &[EventRecord],
+    finished: &BTreeSet<MissionKey>,
+    kept_records: &BTreeMap<&MissionKey, usize>,
+) -> Result<Vec<u8>, serde_json::Error> {
     let mut kept = Vec::new();
     let mut seen: BTreeMap<&MissionKey, usize> = BTreeMap::new();
-    for record in &records {
+    for record in records {
         if let Some(key) = record.mission.as_ref().filter(|k| !finished.contains(*k)) {
             let index = seen.entry(key).or_default();
             *index += 1;
-            if *index > keep.get(key).copied().unwrap_or(0) {
+            if *index > kept_records.get(key).copied().unwrap_or(0) {
                 continue;
             }
         }
-        let mut line = serde_json::to_vec(record).map_err(|e| cannot(e.to_string()))?;
+        let mut line = serde_json::to_vec(record)?;
         line.push(b'\n');
         kept.extend(line);
     }
-    crate::fsutil::write_atomic(&events_path, &kept).map_err(|source| RunError::Io {
-        path: events_path.clone(),
-        source,
-    })?;
-    for key in unfinished.keys() {
-        let transcripts = dir.join("transcripts").join(key.slug());
-        match replays.get(*key) {
-            // The transcripts of replayed runs stay; those of runs after the checkpoint go.
-            Some(replay) => {
-                let next_run = replay.next_run();
-                for entry in std::fs::read_dir(&transcripts)
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-                {
-                    let name = entry.file_name();
-                    if transcript_run(&name.to_string_lossy()).is_none_or(|run| run >= next_run) {
-                        let _ = std::fs::remove_file(entry.path());
-                    }
+    Ok(kept)
+}
+
+/// Removes what an unfinished mission will write again: the transcripts of agent runs after
+/// its checkpoint (all of them, and its checkpoint repository, when it starts over), and its
+/// diff.
+fn remove_what_runs_again(
+    dir: &Path,
+    key: &MissionKey,
+    replay: Option<&Replay>,
+) -> Result<(), RunError> {
+    let transcripts = dir.join("transcripts").join(key.slug());
+    match replay {
+        // The transcripts of replayed runs stay; those of runs after the checkpoint go.
+        Some(replay) => {
+            let next_run = replay.next_run();
+            for entry in std::fs::read_dir(&transcripts)
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let name = entry.file_name();
+                if transcript_run(&name.to_string_lossy()).is_none_or(|run| run >= next_run) {
+                    remove_stale(&entry.path(), |path| std::fs::remove_file(path))?;
                 }
             }
-            None => {
-                let _ = std::fs::remove_dir_all(&transcripts);
-                let _ = std::fs::remove_dir_all(checkpoint_repository(dir, key));
-            }
         }
-        let _ = std::fs::remove_file(dir.join("diffs").join(format!("{}.patch", key.slug())));
+        None => {
+            remove_stale(&transcripts, |path| std::fs::remove_dir_all(path))?;
+            remove_stale(&checkpoint_repository(dir, key), |path| {
+                std::fs::remove_dir_all(path)
+            })?;
+        }
     }
-    info.started_at = earlier.started_at.clone();
-    info.resumed_at = earlier.resumed_at.clone();
-    info.resumed_at.push(chrono::Utc::now().to_rfc3339());
-    Ok(Resumed {
-        finished,
-        replays,
-        next_seq,
-    })
+    let diff = dir.join("diffs").join(format!("{}.patch", key.slug()));
+    remove_stale(&diff, |path| std::fs::remove_file(path))
+}
+
+/// Removes what an earlier attempt wrote; one that is not there is already gone.
+fn remove_stale(path: &Path, remove: fn(&Path) -> std::io::Result<()>) -> Result<(), RunError> {
+    match remove(path) {
+        Err(source) if source.kind() != std::io::ErrorKind::NotFound => Err(RunError::Remove {
+            path: path.to_path_buf(),
+            source,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// The sandbox policy of `[sandbox]` (network access comes from each mission).
@@ -425,7 +535,129 @@ pub async fn run_suite(
 ) -> Result<RunReport, RunError> {
     let suite = load_suite(&settings.suite_dir)?;
     let prompts = Prompts::for_suite(&settings.suite_dir).map_err(|e| RunError::Spec(e.into()))?;
-    let missions: Vec<Arc<MissionSpec>> = select_missions(&suite, &settings.missions)?
+    let missions = missions_to_run(settings, &suite)?;
+    check_pairings(settings)?;
+    let model_names: Vec<&str> = settings
+        .pairings
+        .iter()
+        .flat_map(|p| p.models.values().map(String::as_str))
+        .collect();
+    let redactor = settings.model_env.redactor();
+    let registry = ModelRegistry::load(&settings.config, model_names, &settings.model_env)
+        .map_err(|e| RunError::Settings(e.to_string()))?;
+    let repeats = settings
+        .repeats
+        .unwrap_or(suite.file.defaults.repeats)
+        .max(1);
+
+    let dir = settings.out_dir.join(&settings.run_id);
+    std::fs::create_dir_all(&dir).map_err(|source| RunError::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    let mut info = run_info(&RunFacts {
+        settings,
+        suite: &suite,
+        prompts: &prompts,
+        models: model_records(&registry),
+        repeats,
+        redactor: &redactor,
+    });
+    let plan = plan_or_resume(settings, &suite, &missions, repeats, &dir, &mut info)?;
+    let sandbox_policy = settings
+        .config
+        .sandbox
+        .enabled
+        .then(|| sandbox_policy(&settings.config.sandbox));
+    if let Some(policy) = &sandbox_policy {
+        let networks = missions.iter().map(|m| m.file.sandbox.network).collect();
+        let work_dir = settings.work_dir.join(&settings.run_id);
+        info.sandbox = Some(probe_sandbox(
+            policy,
+            &work_dir,
+            &settings.base_path,
+            &networks,
+        ));
+    }
+    write_run_info(&dir, &info)?;
+    let cpu_at_start = CpuTimes::now();
+    let events_path = dir.join("events.jsonl");
+    let journal = Arc::new(
+        JsonlSink::create(&events_path)
+            .map_err(|source| RunError::Io {
+                path: events_path.clone(),
+                source,
+            })?
+            .with_redactor(redactor.clone()),
+    );
+    let mut all_sinks: Vec<Arc<dyn EventSink>> = vec![journal.clone()];
+    all_sinks.extend(sinks);
+    let emitter = Emitter::continuing(all_sinks, plan.first_seq);
+    emit_run_start(&emitter, plan.runs.len(), &registry);
+
+    let environment = prepare_environment(
+        &suite.file.environment,
+        &settings.cache_dir,
+        &settings.setup_env,
+        &emitter,
+    )
+    .await
+    .map_err(|e| e.to_string());
+    let work_dir = settings.work_dir.join(&settings.run_id);
+    let context = Arc::new(RunContext {
+        registry,
+        prompts: Arc::new(prompts),
+        environment,
+        base_path: settings.base_path.clone(),
+        work_dir: work_dir.clone(),
+        report_dir: dir.clone(),
+        command_timeout: suite.command_timeout(),
+        max_output_bytes: suite.file.defaults.max_output_bytes,
+        keep_workspaces: settings.keep_workspaces,
+        redactor,
+        sandbox: sandbox_policy,
+        stop: settings.stop.clone(),
+        seed: settings.seed.unwrap_or(DEFAULT_SEED),
+    });
+    let planned = plan.runs.len();
+    run_all(plan.runs, context, emitter, settings.jobs).await;
+    if !settings.keep_workspaces {
+        remove_if_empty(&work_dir);
+    }
+    // Empty once every mission finished (interrupted ones keep theirs for `--resume`).
+    remove_if_empty(&dir.join("checkpoints"));
+    close_journal(&journal, &events_path)?;
+
+    let tables = write_final_reports(&dir, &settings.run_id, &mut info, cpu_at_start)?;
+    Ok(RunReport {
+        dir,
+        info,
+        tables,
+        planned,
+    })
+}
+
+/// The first events of a run: how many mission runs it plans, and the models it loaded.
+fn emit_run_start(emitter: &Emitter, mission_runs: usize, registry: &ModelRegistry) {
+    emitter.emit(Event::RunPlanned {
+        mission_runs: mission_runs as u64,
+    });
+    for (name, model) in registry.iter() {
+        emitter.emit(Event::ModelLoaded {
+            name: name.clone(),
+            provider: model.backend.info().provider.to_string(),
+            stats: model.backend.stats(),
+        });
+    }
+}
+
+/// The missions of the run (`--mission`, else all), with the budget keys of the command line
+/// over their own.
+fn missions_to_run(
+    settings: &RunSettings,
+    suite: &Suite,
+) -> Result<Vec<Arc<MissionSpec>>, RunError> {
+    Ok(select_missions(suite, &settings.missions)?
         .into_iter()
         .map(|mission| {
             if settings.budget == Default::default() {
@@ -435,7 +667,11 @@ pub async fn run_suite(
             mission.budget = mission.budget.apply(&settings.budget);
             Arc::new(mission)
         })
-        .collect();
+        .collect())
+}
+
+/// There is a pairing to run, and every model each one names is defined.
+fn check_pairings(settings: &RunSettings) -> Result<(), RunError> {
     if settings.pairings.is_empty() {
         return Err(RunError::Settings("no pairing to run".to_string()));
     }
@@ -445,15 +681,12 @@ pub async fn run_suite(
             .check_pairing(pairing)
             .map_err(RunError::Settings)?;
     }
-    let model_names: Vec<&str> = settings
-        .pairings
-        .iter()
-        .flat_map(|p| p.models.values().map(String::as_str))
-        .collect();
-    let redactor = settings.model_env.redactor();
-    let registry = ModelRegistry::load(&settings.config, model_names, &settings.model_env)
-        .map_err(|e| RunError::Settings(e.to_string()))?;
-    let models: Vec<ModelRecord> = registry
+    Ok(())
+}
+
+/// What run.json says of each loaded model.
+fn model_records(registry: &ModelRegistry) -> Vec<ModelRecord> {
+    registry
         .iter()
         .map(|(name, model)| {
             let stats = model.backend.stats();
@@ -466,25 +699,35 @@ pub async fn run_suite(
                 detail: stats.detail,
             }
         })
-        .collect();
-    let repeats = settings
-        .repeats
-        .unwrap_or(suite.file.defaults.repeats)
-        .max(1);
+        .collect()
+}
 
-    let dir = settings.out_dir.join(&settings.run_id);
-    std::fs::create_dir_all(&dir).map_err(|source| RunError::Io {
-        path: dir.clone(),
-        source,
-    })?;
-    let mut info = RunInfo {
+/// What run.json is made from at the start of a run.
+struct RunFacts<'a> {
+    settings: &'a RunSettings,
+    suite: &'a Suite,
+    prompts: &'a Prompts,
+    models: Vec<ModelRecord>,
+    repeats: u32,
+    redactor: &'a crate::model::secret::Redactor,
+}
+
+/// run.json as a run starts: no outcome, shard, sandbox or CPU times yet.
+fn run_info(facts: &RunFacts) -> RunInfo {
+    let RunFacts {
+        settings,
+        suite,
+        prompts,
+        ..
+    } = facts;
+    RunInfo {
         version: RUN_INFO_VERSION,
         run_id: settings.run_id.clone(),
         harness: settings.harness.clone(),
         command_line: settings
             .command_line
             .iter()
-            .map(|arg| redactor.redact(arg).into_owned())
+            .map(|arg| facts.redactor.redact(arg).into_owned())
             .collect(),
         started_at: chrono::Utc::now().to_rfc3339(),
         finished_at: None,
@@ -513,8 +756,8 @@ pub async fn run_suite(
                     .collect(),
             })
             .collect(),
-        models: models.clone(),
-        repeats,
+        models: facts.models.clone(),
+        repeats: facts.repeats,
         jobs: settings.jobs,
         seed: Some(settings.seed.unwrap_or(DEFAULT_SEED)),
         budget: crate::spec::suite::budget_override_map(&settings.budget),
@@ -534,8 +777,26 @@ pub async fn run_suite(
         shard: None,
         merged_from: Vec::new(),
         resumed_at: Vec::new(),
-    };
-    let mut runs = plan_runs(&suite, &missions, &settings.pairings, repeats);
+    }
+}
+
+/// The mission runs still to run, and the sequence number the journal continues from.
+struct Plan {
+    runs: Vec<MissionRun>,
+    first_seq: u64,
+}
+
+/// Plans the mission runs, keeps the shard's (recorded in `info`), and, when resuming, drops
+/// those that finished and continues interrupted ones from their checkpoints.
+fn plan_or_resume(
+    settings: &RunSettings,
+    suite: &Suite,
+    missions: &[Arc<MissionSpec>],
+    repeats: u32,
+    dir: &Path,
+    info: &mut RunInfo,
+) -> Result<Plan, RunError> {
+    let mut runs = plan_runs(suite, missions, &settings.pairings, repeats);
     if let Some((index, count)) = settings.shard {
         let all = runs.len();
         runs = shard(runs, index, count);
@@ -545,112 +806,72 @@ pub async fn run_suite(
             planned: all as u64,
         });
     }
-    let events_path = dir.join("events.jsonl");
     let mut first_seq = 0;
     if settings.resume {
-        let mut resumed = resume(&dir, &mut info, settings.force, &settings.base_path)?;
+        let mut resumed = resume(dir, info, settings.force, &settings.base_path)?;
         runs.retain(|run| !resumed.finished.contains(&run.key));
         for run in &mut runs {
             run.replay = resumed.replays.remove(&run.key).map(Arc::new);
         }
         first_seq = resumed.next_seq;
     }
-    let sandbox_policy = settings
-        .config
-        .sandbox
-        .enabled
-        .then(|| sandbox_policy(&settings.config.sandbox));
-    if let Some(policy) = &sandbox_policy {
-        let work_dir = settings.work_dir.join(&settings.run_id);
-        let networks: std::collections::BTreeSet<_> =
-            missions.iter().map(|m| m.file.sandbox.network).collect();
-        info.sandbox = Some(probe_sandbox(
-            policy,
-            &work_dir,
-            &settings.base_path,
-            &networks,
-        ));
-    }
-    write_run_info(&dir, &info)?;
-    let cpu_at_start = (
-        cpu_seconds(libc::RUSAGE_SELF),
-        cpu_seconds(libc::RUSAGE_CHILDREN),
-    );
-    let journal = Arc::new(
-        JsonlSink::create(&events_path)
-            .map_err(|source| RunError::Io {
-                path: events_path.clone(),
-                source,
-            })?
-            .with_redactor(redactor.clone()),
-    );
-    let mut all_sinks: Vec<Arc<dyn EventSink>> = vec![journal.clone()];
-    all_sinks.extend(sinks);
-    let emitter = Emitter::continuing(all_sinks, first_seq);
-    emitter.emit(Event::RunPlanned {
-        mission_runs: runs.len() as u64,
-    });
-    for (name, model) in registry.iter() {
-        emitter.emit(Event::ModelLoaded {
-            name: name.clone(),
-            provider: model.backend.info().provider.to_string(),
-            stats: model.backend.stats(),
-        });
-    }
+    Ok(Plan { runs, first_seq })
+}
 
-    let environment = prepare_environment(
-        &suite.file.environment,
-        &settings.cache_dir,
-        &settings.setup_env,
-        &emitter,
-    )
-    .await
-    .map_err(|e| e.to_string());
-    let work_dir = settings.work_dir.join(&settings.run_id);
-    let context = Arc::new(RunContext {
-        registry,
-        prompts: Arc::new(prompts),
-        environment,
-        base_path: settings.base_path.clone(),
-        work_dir: work_dir.clone(),
-        report_dir: dir.clone(),
-        command_timeout: suite.command_timeout(),
-        max_output_bytes: suite.file.defaults.max_output_bytes,
-        keep_workspaces: settings.keep_workspaces,
-        redactor,
-        sandbox: sandbox_policy,
-        stop: settings.stop.clone(),
-        seed: settings.seed.unwrap_or(DEFAULT_SEED),
-    });
-    let planned = runs.len();
-    run_all(runs, context, emitter, settings.jobs).await;
-    if !settings.keep_workspaces {
-        let _ = std::fs::remove_dir(&work_dir);
-    }
-    // Empty once every mission finished (interrupted ones keep theirs for `--resume`).
-    let _ = std::fs::remove_dir(dir.join("checkpoints"));
+/// Removes a folder of the run when it is empty.
+fn remove_if_empty(dir: &Path) {
+    // A folder that still holds something (kept workspaces, interrupted missions' checkpoints)
+    // is meant to stay, and one left behind loses nothing: no failure here is an error.
+    let _ = std::fs::remove_dir(dir);
+}
+
+/// The journal's first write error, if any, else its sync to disk.
+fn close_journal(journal: &JsonlSink, events_path: &Path) -> Result<(), RunError> {
     if let Some(error) = journal.take_error() {
         return Err(RunError::Io {
-            path: events_path,
+            path: events_path.to_path_buf(),
             source: error,
         });
     }
-    let _ = journal.sync();
+    journal.sync().map_err(|source| RunError::Write {
+        path: events_path.to_path_buf(),
+        source,
+    })
+}
 
-    let tables = write_tables_from_events(&dir, &settings.run_id)?;
+/// Writes the tables from the journal, and run.json with the outcome and the CPU times.
+fn write_final_reports(
+    dir: &Path,
+    run_id: &str,
+    info: &mut RunInfo,
+    cpu_at_start: CpuTimes,
+) -> Result<Tables, RunError> {
+    let tables = write_tables_from_events(dir, run_id)?;
     for row in &tables.missions {
         *info.outcome.entry(row.status.clone()).or_default() += 1;
     }
     info.finished_at = Some(chrono::Utc::now().to_rfc3339());
-    info.harness_cpu_s = Some(cpu_seconds(libc::RUSAGE_SELF) - cpu_at_start.0);
-    info.commands_cpu_s = Some(cpu_seconds(libc::RUSAGE_CHILDREN) - cpu_at_start.1);
-    write_run_info(&dir, &info)?;
-    Ok(RunReport {
-        dir,
-        info,
-        tables,
-        planned,
-    })
+    let cpu_at_end = CpuTimes::now();
+    info.harness_cpu_s = Some(cpu_at_end.harness_s - cpu_at_start.harness_s);
+    info.commands_cpu_s = Some(cpu_at_end.commands_s - cpu_at_start.commands_s);
+    write_run_info(dir, info)?;
+    Ok(tables)
+}
+
+/// CPU seconds used so far by the harness and by the commands it ran.
+#[derive(Debug, Clone, Copy)]
+struct CpuTimes {
+    harness_s: f64,
+    commands_s: f64,
+}
+
+impl CpuTimes {
+    fn now() -> CpuTimes {
+        CpuTimes {
+            harness_s: cpu_seconds(libc::RUSAGE_SELF),
+            commands_s: cpu_seconds(libc::RUSAGE_CHILDREN),
+        }
+    }
 }
 
 impl From<SpecError> for RunError {

@@ -251,210 +251,302 @@ pub fn rounds_to_pass<'a>(
 
 /// Per-pairing summaries, in pairing-name order.
 pub fn compare(tables: &[Tables]) -> Vec<PairingSummary> {
-    let mut missions: BTreeMap<&str, Vec<&MissionRow>> = BTreeMap::new();
-    let mut milestones: BTreeMap<&str, Vec<&MilestoneRow>> = BTreeMap::new();
-    let mut turns: BTreeMap<&str, Vec<&TurnRow>> = BTreeMap::new();
-    let mut runs: BTreeMap<&str, Vec<&RunRow>> = BTreeMap::new();
-    for table in tables {
-        for row in &table.runs {
-            runs.entry(row.pairing.as_str()).or_default().push(row);
+    let rows = RowsByPairing::of(tables);
+    rows.missions
+        .iter()
+        .map(|(pairing, missions)| {
+            summarize(&PairingRows {
+                pairing,
+                missions,
+                milestones: rows.milestones.get(pairing).map_or(&[], Vec::as_slice),
+                turns: rows.turns.get(pairing).map_or(&[], Vec::as_slice),
+                runs: rows.runs.get(pairing).map_or(&[], Vec::as_slice),
+            })
+        })
+        .collect()
+}
+
+/// The rows of the compared tables, by pairing.
+#[derive(Default)]
+struct RowsByPairing<'a> {
+    missions: BTreeMap<&'a str, Vec<&'a MissionRow>>,
+    milestones: BTreeMap<&'a str, Vec<&'a MilestoneRow>>,
+    turns: BTreeMap<&'a str, Vec<&'a TurnRow>>,
+    runs: BTreeMap<&'a str, Vec<&'a RunRow>>,
+}
+
+impl<'a> RowsByPairing<'a> {
+    fn of(tables: &'a [Tables]) -> RowsByPairing<'a> {
+        let mut rows = RowsByPairing::default();
+        for table in tables {
+            for row in &table.runs {
+                rows.runs.entry(row.pairing.as_str()).or_default().push(row);
+            }
+            for row in &table.turns {
+                rows.turns
+                    .entry(row.pairing.as_str())
+                    .or_default()
+                    .push(row);
+            }
+            for row in &table.missions {
+                rows.missions
+                    .entry(row.pairing.as_str())
+                    .or_default()
+                    .push(row);
+            }
+            for row in &table.milestones {
+                rows.milestones
+                    .entry(row.pairing.as_str())
+                    .or_default()
+                    .push(row);
+            }
         }
-        for row in &table.turns {
-            turns.entry(row.pairing.as_str()).or_default().push(row);
+        rows
+    }
+}
+
+/// The rows of one pairing.
+struct PairingRows<'a> {
+    pairing: &'a str,
+    missions: &'a [&'a MissionRow],
+    milestones: &'a [&'a MilestoneRow],
+    turns: &'a [&'a TurnRow],
+    runs: &'a [&'a RunRow],
+}
+
+/// One pairing's summary.
+fn summarize(rows: &PairingRows) -> PairingSummary {
+    let PairingRows {
+        pairing,
+        missions,
+        milestones,
+        turns,
+        runs,
+    } = *rows;
+    let n = missions.len() as u64;
+    let passed = missions.iter().filter(|m| m.status == "passed").count() as u64;
+    let first_pass = rounds_to_pass(milestones.iter().copied());
+    let repeats = MissionRepeats::of(missions);
+    let passed_milestones: Vec<&MilestoneRow> =
+        milestones.iter().copied().filter(|m| m.passed).collect();
+    let runs_by_role = runs_by_role(runs);
+    let tampered = missions.iter().filter(|m| m.ground_truth_tampered).count() as u64;
+    let costs: Vec<f64> = missions.iter().filter_map(|m| m.cost_usd).collect();
+    PairingSummary {
+        warnings: pairing_warnings(pairing, repeats.most_runs(), runs, tampered),
+        turns_per_run_by_role: runs_by_role
+            .iter()
+            .map(|(role, runs)| {
+                let turns: u64 = runs.iter().map(|r| u64::from(r.turns)).sum();
+                (role.clone(), turns as f64 / runs.len().max(1) as f64)
+            })
+            .collect(),
+        tool_calls_by_role: runs_by_role
+            .into_iter()
+            .filter_map(|(role, runs)| CallShares::of(runs).map(|shares| (role, shares)))
+            .collect(),
+        pairing: pairing.to_string(),
+        suites: distinct(missions.iter().map(|m| m.suite.clone())),
+        missions: n,
+        passed,
+        pass_rate: share(passed, n).unwrap_or(0.0),
+        pass_rate_ci: cluster_bootstrap(&repeats.clusters(), RESAMPLES, LEVEL, SEED),
+        distinct_missions: repeats.by_mission.len() as u64,
+        min_repeats: repeats.fewest_runs(),
+        pass_at_k: repeats.mean_per_k(pass_at_k),
+        pass_hat_k: repeats.mean_per_k(pass_hat_k),
+        infra_errors: missions.iter().filter(|m| m.status == "error").count() as u64,
+        tampered,
+        acceptance_share: share(
+            missions.iter().map(|m| m.acceptance_passed).sum(),
+            missions.iter().map(|m| m.acceptance_total).sum(),
+        ),
+        milestones_passed_share: share(
+            missions.iter().map(|m| m.milestones_passed).sum(),
+            missions.iter().map(|m| m.milestones_total).sum(),
+        ),
+        mean_rounds_to_pass: mean(first_pass.values().map(|r| f64::from(*r))),
+        rounds_to_pass: first_pass.values().fold(BTreeMap::new(), |mut acc, r| {
+            *acc.entry(*r).or_insert(0) += 1;
+            acc
+        }),
+        fix_feature_share: share(
+            missions.iter().map(|m| m.fix_features).sum(),
+            missions.iter().map(|m| m.features + m.fix_features).sum(),
+        ),
+        fix_features_per_mission: mean(missions.iter().map(|m| m.fix_features as f64))
+            .unwrap_or(0.0),
+        tokens_by_role: tokens_by_role(missions),
+        usage_sources: distinct(missions.iter().map(|m| m.usage_source.clone())),
+        mean_cost_usd: (costs.len() == missions.len())
+            .then(|| mean(costs))
+            .flatten(),
+        mean_wall_s: mean(missions.iter().map(|m| m.wall_ms / 1000.0)).unwrap_or(0.0),
+        mean_coverage_pct: mean(missions.iter().filter_map(|m| m.coverage_pct)),
+        mean_mutation_score: mean(missions.iter().filter_map(|m| m.mutation_score)),
+        false_green: missions.iter().map(|m| m.false_green).sum(),
+        false_red: missions.iter().map(|m| m.false_red).sum(),
+        false_green_rate: share(
+            passed_milestones.iter().filter(|m| m.false_green).count() as u64,
+            passed_milestones.len() as u64,
+        ),
+        findings_per_mission: findings_per_mission(missions),
+        cache_read_share_by_role: cache_read_shares(turns),
+    }
+}
+
+/// The distinct values, sorted.
+fn distinct(values: impl Iterator<Item = String>) -> Vec<String> {
+    values.collect::<BTreeSet<_>>().into_iter().collect()
+}
+
+/// How many runs of each mission (suite and mission id) a pairing has, and how many of them
+/// passed: the clusters of the pass-rate interval and the samples of pass@k.
+struct MissionRepeats<'a> {
+    by_mission: BTreeMap<(&'a str, &'a str), MissionPasses>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct MissionPasses {
+    passed: u64,
+    runs: u64,
+}
+
+impl<'a> MissionRepeats<'a> {
+    fn of(missions: &[&'a MissionRow]) -> MissionRepeats<'a> {
+        let mut by_mission: BTreeMap<(&str, &str), MissionPasses> = BTreeMap::new();
+        for row in missions {
+            let entry = by_mission
+                .entry((row.suite.as_str(), row.mission.as_str()))
+                .or_default();
+            entry.passed += u64::from(row.status == "passed");
+            entry.runs += 1;
         }
-        for row in &table.missions {
-            missions.entry(row.pairing.as_str()).or_default().push(row);
-        }
-        for row in &table.milestones {
-            milestones
-                .entry(row.pairing.as_str())
-                .or_default()
-                .push(row);
+        MissionRepeats { by_mission }
+    }
+
+    /// `(passed, runs)` per mission, as [`cluster_bootstrap`] takes them.
+    fn clusters(&self) -> Vec<(f64, f64)> {
+        self.by_mission
+            .values()
+            .map(|m| (m.passed as f64, m.runs as f64))
+            .collect()
+    }
+
+    /// The fewest runs any mission has: the largest k for pass@k.
+    fn fewest_runs(&self) -> u64 {
+        self.by_mission.values().map(|m| m.runs).min().unwrap_or(0)
+    }
+
+    fn most_runs(&self) -> u64 {
+        self.by_mission.values().map(|m| m.runs).max().unwrap_or(0)
+    }
+
+    /// The mean over missions of `estimate(runs, passed, k)`, for k = 1..=fewest runs.
+    fn mean_per_k(&self, estimate: fn(u64, u64, u64) -> Option<f64>) -> BTreeMap<u64, f64> {
+        (1..=self.fewest_runs())
+            .filter_map(|k| {
+                mean(
+                    self.by_mission
+                        .values()
+                        .filter_map(|m| estimate(m.runs, m.passed, k)),
+                )
+                .map(|v| (k, v))
+            })
+            .collect()
+    }
+}
+
+/// Agent runs by role.
+fn runs_by_role<'a>(runs: &[&'a RunRow]) -> BTreeMap<String, Vec<&'a RunRow>> {
+    let mut by_role: BTreeMap<String, Vec<&RunRow>> = BTreeMap::new();
+    for run in runs {
+        by_role.entry(run.role.clone()).or_default().push(run);
+    }
+    by_role
+}
+
+/// A count of the missions table under the name a summary gives it.
+struct MissionCount {
+    name: &'static str,
+    of: fn(&MissionRow) -> u64,
+}
+
+/// The mean of each count over the missions, by name.
+fn mean_per_mission(missions: &[&MissionRow], counts: &[MissionCount]) -> BTreeMap<String, f64> {
+    counts
+        .iter()
+        .map(|count| {
+            let mean = mean(missions.iter().map(|m| (count.of)(m) as f64)).unwrap_or(0.0);
+            (count.name.to_string(), mean)
+        })
+        .collect()
+}
+
+/// Mean input + output tokens per mission, by role.
+fn tokens_by_role(missions: &[&MissionRow]) -> BTreeMap<String, f64> {
+    let count = |name, of| MissionCount { name, of };
+    mean_per_mission(
+        missions,
+        &[
+            count("orchestrator", |m| m.tokens_orchestrator),
+            count("worker", |m| m.tokens_worker),
+            count("scrutiny", |m| m.tokens_scrutiny),
+            count("user_testing", |m| m.tokens_user_testing),
+            count("subagent", |m| m.tokens_subagent),
+        ],
+    )
+}
+
+/// Findings per mission, by severity.
+fn findings_per_mission(missions: &[&MissionRow]) -> BTreeMap<String, f64> {
+    let count = |name, of| MissionCount { name, of };
+    mean_per_mission(
+        missions,
+        &[
+            count("blocking", |m| m.findings_blocking),
+            count("non_blocking", |m| m.findings_non_blocking),
+            count("suggestion", |m| m.findings_suggestion),
+        ],
+    )
+}
+
+/// Cached input tokens and all input tokens of one role.
+#[derive(Debug, Clone, Copy, Default)]
+struct CachedInput {
+    read: u64,
+    input: u64,
+}
+
+/// Cached input over all input, by role, over turns whose numbers are known.
+fn cache_read_shares(turns: &[&TurnRow]) -> BTreeMap<String, f64> {
+    let mut cache: BTreeMap<String, CachedInput> = BTreeMap::new();
+    for turn in turns {
+        if let (Some(read), Some(input)) = (turn.cache_read_tokens, turn.input_tokens) {
+            let entry = cache.entry(turn.role.clone()).or_default();
+            entry.read += read;
+            entry.input += input;
         }
     }
-    missions
+    cache
         .into_iter()
-        .map(|(pairing, rows)| {
-            let n = rows.len() as u64;
-            let passed = rows.iter().filter(|m| m.status == "passed").count() as u64;
-            let first_pass = rounds_to_pass(milestones.get(pairing).into_iter().flatten().copied());
-            let role_means: BTreeMap<String, f64> = [
-                (
-                    "orchestrator",
-                    rows.iter()
-                        .map(|m| m.tokens_orchestrator as f64)
-                        .collect::<Vec<_>>(),
-                ),
-                (
-                    "worker",
-                    rows.iter().map(|m| m.tokens_worker as f64).collect(),
-                ),
-                (
-                    "scrutiny",
-                    rows.iter().map(|m| m.tokens_scrutiny as f64).collect(),
-                ),
-                (
-                    "user_testing",
-                    rows.iter().map(|m| m.tokens_user_testing as f64).collect(),
-                ),
-                (
-                    "subagent",
-                    rows.iter().map(|m| m.tokens_subagent as f64).collect(),
-                ),
-            ]
-            .into_iter()
-            .map(|(role, values)| (role.to_string(), mean(values).unwrap_or(0.0)))
-            .collect();
-            let costs: Vec<f64> = rows.iter().filter_map(|m| m.cost_usd).collect();
-            // Runs per mission (suite and mission id), for the interval and pass@k.
-            let mut by_mission: BTreeMap<(&str, &str), (u64, u64)> = BTreeMap::new();
-            for row in &rows {
-                let entry = by_mission
-                    .entry((row.suite.as_str(), row.mission.as_str()))
-                    .or_default();
-                entry.0 += u64::from(row.status == "passed");
-                entry.1 += 1;
-            }
-            let clusters: Vec<(f64, f64)> = by_mission
-                .values()
-                .map(|(c, n)| (*c as f64, *n as f64))
-                .collect();
-            let min_repeats = by_mission.values().map(|(_, n)| *n).min().unwrap_or(0);
-            let per_k = |f: fn(u64, u64, u64) -> Option<f64>| -> BTreeMap<u64, f64> {
-                (1..=min_repeats)
-                    .filter_map(|k| {
-                        mean(by_mission.values().filter_map(|(c, n)| f(*n, *c, k))).map(|v| (k, v))
-                    })
-                    .collect()
-            };
-            let passed_milestones: Vec<&&MilestoneRow> = milestones
-                .get(pairing)
-                .into_iter()
-                .flatten()
-                .filter(|m| m.passed)
-                .collect();
-            let mut cache: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-            for turn in turns.get(pairing).into_iter().flatten() {
-                if let (Some(read), Some(input)) = (turn.cache_read_tokens, turn.input_tokens) {
-                    let entry = cache.entry(turn.role.clone()).or_default();
-                    entry.0 += read;
-                    entry.1 += input;
-                }
-            }
-            let mut runs_by_role: BTreeMap<String, Vec<&RunRow>> = BTreeMap::new();
-            for run in runs.get(pairing).into_iter().flatten() {
-                runs_by_role.entry(run.role.clone()).or_default().push(run);
-            }
-            let max_repeats = by_mission.values().map(|(_, n)| *n).max().unwrap_or(0);
-            let tampered = rows.iter().filter(|m| m.ground_truth_tampered).count() as u64;
-            let warnings = greedy_repeats(
-                pairing,
-                max_repeats,
-                runs.get(pairing).map_or(&[][..], Vec::as_slice),
+        .filter(|(_, cached)| cached.input > 0)
+        .map(|(role, cached)| (role, cached.read as f64 / cached.input as f64))
+        .collect()
+}
+
+/// What a reader of a pairing's numbers must know: greedy repeats (`repeats`: the most runs
+/// of one mission), and mission runs that tampered with the ground truth.
+fn pairing_warnings(pairing: &str, repeats: u64, runs: &[&RunRow], tampered: u64) -> Vec<String> {
+    greedy_repeats(pairing, repeats, runs)
+        .into_iter()
+        .chain((tampered > 0).then(|| {
+            format!(
+                "{pairing}: {tampered} mission run{} tampered with the acceptance verdict and count{} as not passed (missions.parquet `tamper_evidence` says how)",
+                if tampered == 1 { "" } else { "s" },
+                if tampered == 1 { "s" } else { "" }
             )
-            .into_iter()
-            .chain((tampered > 0).then(|| {
-                format!(
-                    "{pairing}: {tampered} mission run{} tampered with the acceptance verdict and count{} as not passed (missions.parquet `tamper_evidence` says how)",
-                    if tampered == 1 { "" } else { "s" },
-                    if tampered == 1 { "s" } else { "" }
-                )
-            }))
-            .collect();
-            PairingSummary {
-                warnings,
-                turns_per_run_by_role: runs_by_role
-                    .iter()
-                    .map(|(role, runs)| {
-                        let turns: u64 = runs.iter().map(|r| u64::from(r.turns)).sum();
-                        (role.clone(), turns as f64 / runs.len().max(1) as f64)
-                    })
-                    .collect(),
-                tool_calls_by_role: runs_by_role
-                    .into_iter()
-                    .filter_map(|(role, runs)| CallShares::of(runs).map(|shares| (role, shares)))
-                    .collect(),
-                pairing: pairing.to_string(),
-                suites: rows
-                    .iter()
-                    .map(|m| m.suite.clone())
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
-                    .collect(),
-                missions: n,
-                passed,
-                pass_rate: share(passed, n).unwrap_or(0.0),
-                pass_rate_ci: cluster_bootstrap(&clusters, RESAMPLES, LEVEL, SEED),
-                distinct_missions: by_mission.len() as u64,
-                min_repeats,
-                pass_at_k: per_k(pass_at_k),
-                pass_hat_k: per_k(pass_hat_k),
-                infra_errors: rows.iter().filter(|m| m.status == "error").count() as u64,
-                tampered,
-                acceptance_share: share(
-                    rows.iter().map(|m| m.acceptance_passed).sum(),
-                    rows.iter().map(|m| m.acceptance_total).sum(),
-                ),
-                milestones_passed_share: share(
-                    rows.iter().map(|m| m.milestones_passed).sum(),
-                    rows.iter().map(|m| m.milestones_total).sum(),
-                ),
-                mean_rounds_to_pass: mean(first_pass.values().map(|r| f64::from(*r))),
-                rounds_to_pass: first_pass.values().fold(BTreeMap::new(), |mut acc, r| {
-                    *acc.entry(*r).or_insert(0) += 1;
-                    acc
-                }),
-                fix_feature_share: share(
-                    rows.iter().map(|m| m.fix_features).sum(),
-                    rows.iter().map(|m| m.features + m.fix_features).sum(),
-                ),
-                fix_features_per_mission: mean(rows.iter().map(|m| m.fix_features as f64))
-                    .unwrap_or(0.0),
-                tokens_by_role: role_means,
-                usage_sources: rows
-                    .iter()
-                    .map(|m| m.usage_source.clone())
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
-                    .collect(),
-                mean_cost_usd: (costs.len() == rows.len()).then(|| mean(costs)).flatten(),
-                mean_wall_s: mean(rows.iter().map(|m| m.wall_ms / 1000.0)).unwrap_or(0.0),
-                mean_coverage_pct: mean(rows.iter().filter_map(|m| m.coverage_pct)),
-                mean_mutation_score: mean(rows.iter().filter_map(|m| m.mutation_score)),
-                false_green: rows.iter().map(|m| m.false_green).sum(),
-                false_red: rows.iter().map(|m| m.false_red).sum(),
-                false_green_rate: share(
-                    passed_milestones.iter().filter(|m| m.false_green).count() as u64,
-                    passed_milestones.len() as u64,
-                ),
-                findings_per_mission: [
-                    (
-                        "blocking",
-                        rows.iter()
-                            .map(|m| m.findings_blocking as f64)
-                            .collect::<Vec<_>>(),
-                    ),
-                    (
-                        "non_blocking",
-                        rows.iter()
-                            .map(|m| m.findings_non_blocking as f64)
-                            .collect(),
-                    ),
-                    (
-                        "suggestion",
-                        rows.iter().map(|m| m.findings_suggestion as f64).collect(),
-                    ),
-                ]
-                .into_iter()
-                .map(|(severity, values)| (severity.to_string(), mean(values).unwrap_or(0.0)))
-                .collect(),
-                cache_read_share_by_role: cache
-                    .into_iter()
-                    .filter(|(_, (_, input))| *input > 0)
-                    .map(|(role, (read, input))| (role, read as f64 / input as f64))
-                    .collect(),
-            }
-        })
+        }))
         .collect()
 }
 

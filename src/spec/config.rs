@@ -409,144 +409,16 @@ pub const DEFAULT_CONFIG: &str = include_str!("../../missions-bench.toml");
 impl Config {
     pub fn parse(path: &Path, source: &str) -> Result<Config, SpecErrors> {
         let file: ConfigFile = parse_toml(path, source)?;
+        let toml = ConfigToml { path, source };
         let mut errors = Vec::new();
         for (name, model) in &file.models {
-            let at = |field: &str, message: String| {
-                let key = field.rsplit('.').next().unwrap_or(field);
-                SpecError::at(
-                    path,
-                    source,
-                    find_key_in_table(source, &format!("models.{name}"), key)
-                        .or_else(|| find_key(source, name)),
-                    field,
-                    message,
-                )
-            };
-            for (key, providers) in model.provider_keys() {
-                if providers.contains(&model.provider) {
-                    continue;
-                }
-                let names: Vec<&str> = providers.iter().map(|p| p.as_str()).collect();
-                let hint = if model.provider.is_remote()
-                    && matches!(
-                        key,
-                        "temperature" | "top_p" | "top_k" | "min_p" | "repetition_penalty" | "seed"
-                    ) {
-                    format!(
-                        "; for {} models put it in `params`",
-                        model.provider.as_str()
-                    )
-                } else {
-                    String::new()
-                };
-                errors.push(at(
-                    &format!("models.{name}.{key}"),
-                    format!(
-                        "`{key}` is for {} models; `{name}` is {}{hint}",
-                        names.join(" and "),
-                        model.provider.as_str()
-                    ),
-                ));
-            }
-            match model.provider {
-                Provider::Candle => {
-                    if model.path.is_none() {
-                        errors.push(at(
-                            &format!("models.{name}.path"),
-                            format!("model `{name}`: a candle model needs `path`"),
-                        ));
-                    }
-                    if let Some(top_p) = model.top_p.filter(|p| !(*p > 0.0 && *p <= 1.0)) {
-                        errors.push(at(
-                            &format!("models.{name}.top_p"),
-                            format!("top_p {top_p} is outside (0, 1]"),
-                        ));
-                    }
-                    if let Some(t) = model.temperature.filter(|t| !(t.is_finite() && *t >= 0.0)) {
-                        errors.push(at(
-                            &format!("models.{name}.temperature"),
-                            format!("temperature {t} must be 0 or more"),
-                        ));
-                    }
-                    if let Some(p) = model.min_p.filter(|p| !(*p >= 0.0 && *p <= 1.0)) {
-                        errors.push(at(
-                            &format!("models.{name}.min_p"),
-                            format!("min_p {p} is outside [0, 1]"),
-                        ));
-                    }
-                    if let Some(r) = model
-                        .repetition_penalty
-                        .filter(|r| !(r.is_finite() && *r > 0.0))
-                    {
-                        errors.push(at(
-                            &format!("models.{name}.repetition_penalty"),
-                            format!("repetition_penalty {r} must be above 0 (1 is off)"),
-                        ));
-                    }
-                }
-                Provider::Openai | Provider::Anthropic => {
-                    for (field, message) in remote_problems(name, model) {
-                        errors.push(at(&format!("models.{name}.{field}"), message));
-                    }
-                }
-                Provider::Oracle | Provider::Nop => {}
-            }
+            errors.extend(model_problems(name, model, &toml));
         }
         let mut pairings = BTreeMap::new();
         for (name, pairing) in &file.pairings {
-            let at = |field: &str, message: String| {
-                SpecError::at(
-                    path,
-                    source,
-                    find_key(source, &format!("pairings.{name}"))
-                        .or_else(|| find_key(source, name)),
-                    field,
-                    message,
-                )
-            };
-            let orchestrator = pairing.orchestrator.clone();
-            let resolved = [
-                (Role::Orchestrator, orchestrator.clone()),
-                (Role::Worker, pairing.worker.clone()),
-                (
-                    Role::Scrutiny,
-                    pairing
-                        .scrutiny
-                        .clone()
-                        .or_else(|| pairing.validator.clone()),
-                ),
-                (
-                    Role::UserTesting,
-                    pairing
-                        .user_testing
-                        .clone()
-                        .or_else(|| pairing.validator.clone()),
-                ),
-                (Role::Subagent, pairing.subagent.clone().or(orchestrator)),
-            ];
-            let mut models = BTreeMap::new();
-            for (role, model) in resolved {
-                match model {
-                    None => errors.push(at(
-                        &format!("pairings.{name}.{role}"),
-                        format!("pairing `{name}` binds no model to role `{role}`"),
-                    )),
-                    Some(model) if !file.models.contains_key(&model) => errors.push(at(
-                        &format!("pairings.{name}.{role}"),
-                        format!("model `{model}` is not defined under [models]"),
-                    )),
-                    Some(model) => {
-                        models.insert(role, model);
-                    }
-                }
-            }
-            pairings.insert(
-                name.clone(),
-                Pairing {
-                    name: name.clone(),
-                    models,
-                },
-            );
+            let resolved = resolve_pairing(name, pairing, &file.models, &toml);
+            errors.extend(resolved.errors);
+            pairings.insert(name.clone(), resolved.pairing);
         }
         if !file.pairings.contains_key(&file.default_pairing) {
             errors.push(SpecError::at(
@@ -605,6 +477,179 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+/// `missions-bench.toml` as read, to point errors at the line of a key.
+struct ConfigToml<'a> {
+    path: &'a Path,
+    source: &'a str,
+}
+
+impl ConfigToml<'_> {
+    /// An error about `field` (`models.<name>.<key>`), at the line of its key in
+    /// `[models.<name>]`, else at the line that names the model.
+    fn at_model(&self, name: &str, field: &str, message: String) -> SpecError {
+        let key = field.rsplit('.').next().unwrap_or(field);
+        SpecError::at(
+            self.path,
+            self.source,
+            find_key_in_table(self.source, &format!("models.{name}"), key)
+                .or_else(|| find_key(self.source, name)),
+            field,
+            message,
+        )
+    }
+
+    /// An error about `field` of pairing `name`, at the line that names the pairing.
+    fn at_pairing(&self, name: &str, field: &str, message: String) -> SpecError {
+        SpecError::at(
+            self.path,
+            self.source,
+            find_key(self.source, &format!("pairings.{name}"))
+                .or_else(|| find_key(self.source, name)),
+            field,
+            message,
+        )
+    }
+}
+
+/// What is wrong with model `name`: keys set for another provider, and its provider's own keys.
+fn model_problems(name: &str, model: &ModelConfig, toml: &ConfigToml) -> Vec<SpecError> {
+    let at = |field: &str, message: String| toml.at_model(name, field, message);
+    let mut errors = Vec::new();
+    for (key, providers) in model.provider_keys() {
+        if providers.contains(&model.provider) {
+            continue;
+        }
+        let names: Vec<&str> = providers.iter().map(|p| p.as_str()).collect();
+        let hint = if model.provider.is_remote()
+            && matches!(
+                key,
+                "temperature" | "top_p" | "top_k" | "min_p" | "repetition_penalty" | "seed"
+            ) {
+            format!(
+                "; for {} models put it in `params`",
+                model.provider.as_str()
+            )
+        } else {
+            String::new()
+        };
+        errors.push(at(
+            &format!("models.{name}.{key}"),
+            format!(
+                "`{key}` is for {} models; `{name}` is {}{hint}",
+                names.join(" and "),
+                model.provider.as_str()
+            ),
+        ));
+    }
+    match model.provider {
+        Provider::Candle => {
+            for (field, message) in candle_problems(name, model) {
+                errors.push(at(&format!("models.{name}.{field}"), message));
+            }
+        }
+        Provider::Openai | Provider::Anthropic => {
+            for (field, message) in remote_problems(name, model) {
+                errors.push(at(&format!("models.{name}.{field}"), message));
+            }
+        }
+        Provider::Oracle | Provider::Nop => {}
+    }
+    errors
+}
+
+/// What is wrong with a candle model's keys.
+fn candle_problems(name: &str, model: &ModelConfig) -> Vec<(&'static str, String)> {
+    let mut problems = Vec::new();
+    if model.path.is_none() {
+        problems.push((
+            "path",
+            format!("model `{name}`: a candle model needs `path`"),
+        ));
+    }
+    if let Some(top_p) = model.top_p.filter(|p| !(*p > 0.0 && *p <= 1.0)) {
+        problems.push(("top_p", format!("top_p {top_p} is outside (0, 1]")));
+    }
+    if let Some(t) = model.temperature.filter(|t| !(t.is_finite() && *t >= 0.0)) {
+        problems.push(("temperature", format!("temperature {t} must be 0 or more")));
+    }
+    if let Some(p) = model.min_p.filter(|p| !(*p >= 0.0 && *p <= 1.0)) {
+        problems.push(("min_p", format!("min_p {p} is outside [0, 1]")));
+    }
+    if let Some(r) = model
+        .repetition_penalty
+        .filter(|r| !(r.is_finite() && *r > 0.0))
+    {
+        problems.push((
+            "repetition_penalty",
+            format!("repetition_penalty {r} must be above 0 (1 is off)"),
+        ));
+    }
+    problems
+}
+
+/// A pairing as resolved from its file, and what is wrong with it.
+struct ResolvedPairing {
+    /// The roles bound to a defined model.
+    pairing: Pairing,
+    errors: Vec<SpecError>,
+}
+
+/// Binds every role of pairing `name` to a model: `validator` stands for both validator roles,
+/// and the subagent defaults to the orchestrator's model.
+fn resolve_pairing(
+    name: &str,
+    pairing: &PairingFile,
+    defined: &BTreeMap<String, ModelConfig>,
+    toml: &ConfigToml,
+) -> ResolvedPairing {
+    let orchestrator = pairing.orchestrator.clone();
+    let resolved = [
+        (Role::Orchestrator, orchestrator.clone()),
+        (Role::Worker, pairing.worker.clone()),
+        (
+            Role::Scrutiny,
+            pairing
+                .scrutiny
+                .clone()
+                .or_else(|| pairing.validator.clone()),
+        ),
+        (
+            Role::UserTesting,
+            pairing
+                .user_testing
+                .clone()
+                .or_else(|| pairing.validator.clone()),
+        ),
+        (Role::Subagent, pairing.subagent.clone().or(orchestrator)),
+    ];
+    let mut models = BTreeMap::new();
+    let mut errors = Vec::new();
+    for (role, model) in resolved {
+        match model {
+            None => errors.push(toml.at_pairing(
+                name,
+                &format!("pairings.{name}.{role}"),
+                format!("pairing `{name}` binds no model to role `{role}`"),
+            )),
+            Some(model) if !defined.contains_key(&model) => errors.push(toml.at_pairing(
+                name,
+                &format!("pairings.{name}.{role}"),
+                format!("model `{model}` is not defined under [models]"),
+            )),
+            Some(model) => {
+                models.insert(role, model);
+            }
+        }
+    }
+    ResolvedPairing {
+        pairing: Pairing {
+            name: name.to_string(),
+            models,
+        },
+        errors,
     }
 }
 

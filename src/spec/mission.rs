@@ -215,8 +215,8 @@ pub struct MissionSpec {
     pub leave_out_globs: Globs,
     /// `[mutation] exclude` (empty without `[mutation]`).
     pub mutation_exclude: Globs,
-    /// Milestone -> globs over acceptance test ids, in contract order.
-    pub acceptance_map: Vec<(MilestoneId, Globs)>,
+    /// The acceptance test ids of each milestone, in contract order.
+    pub acceptance_map: Vec<MilestoneTests>,
     /// Hash of the mission folder, hidden files included.
     pub hash: String,
     /// What the record of its workspace leaves out (the suite's `[record]`).
@@ -280,8 +280,8 @@ impl MissionSpec {
         let matches: Vec<&MilestoneId> = self
             .acceptance_map
             .iter()
-            .filter(|(_, globs)| globs.is_match_str(test_id))
-            .map(|(m, _)| m)
+            .filter(|entry| entry.tests.is_match_str(test_id))
+            .map(|entry| &entry.milestone)
             .collect();
         match matches.as_slice() {
             [one] => Ok(one),
@@ -299,103 +299,21 @@ pub fn load_mission(
     let path = dir.join("mission.toml");
     let source = read_file(&path)?;
     let file: MissionFile = parse_toml(&path, &source)?;
-    let mut errors = Vec::new();
-    let at = |key: &str, field: &str, message: String| {
-        SpecError::at(&path, &source, find_key(&source, key), field, message)
+    let toml = MissionToml {
+        path: &path,
+        source: &source,
     };
-
     let folder = dir
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
-    if let Err(message) = check_id(file.id.as_str()) {
-        errors.push(at("id", "id", message));
-    } else if file.id.as_str() != folder {
-        errors.push(at(
-            "id",
-            "id",
-            format!("id `{}` must equal the folder name `{folder}`", file.id),
-        ));
-    }
-    if file.title.trim().is_empty() {
-        errors.push(at("title", "title", "title must not be empty".to_string()));
-    }
-    for (key, field, value) in [
-        (
-            "report",
-            "acceptance.report",
-            file.acceptance.report.as_str(),
-        ),
-        ("into", "acceptance.into", file.acceptance.into.as_str()),
-    ] {
-        if let Err(message) = check_relative(value) {
-            errors.push(at(key, field, message));
-        }
-    }
-    if file.acceptance.command.trim().is_empty() {
-        errors.push(at(
-            "command",
-            "acceptance.command",
-            "command must not be empty".to_string(),
-        ));
-    }
-    if let Some(coverage) = &file.coverage {
-        if let Err(message) = check_relative(&coverage.report) {
-            errors.push(at("report", "coverage.report", message));
-        }
-    }
-    let mutation_exclude = match &file.mutation {
-        Some(mutation) => {
-            let at_mutation = |key: &str, message: String| {
-                SpecError::at(
-                    &path,
-                    &source,
-                    find_key_in_table(&source, "mutation", key),
-                    &format!("mutation.{key}"),
-                    message,
-                )
-            };
-            errors.extend(check_mutation(mutation, &file.language, &at_mutation));
-            Globs::for_paths(&mutation.exclude).map_err(|m| at_mutation("exclude", m))
-        }
-        None => Globs::for_paths(&[]).map_err(|m| SpecError::new(&path, m)),
-    };
-    let source_globs =
-        Globs::for_paths(&file.lines.source).map_err(|m| at("source", "lines.source", m));
-    let test_globs = Globs::for_paths(&file.lines.tests).map_err(|m| at("tests", "lines.tests", m));
-    let product_globs = Globs::for_paths(&file.acceptance.product)
-        .map_err(|m| at("product", "acceptance.product", m));
-    let leave_out_globs = Globs::for_paths(&file.acceptance.leave_out)
-        .map_err(|m| at("leave_out", "acceptance.leave_out", m));
+    let mut errors = check_mission_file(&file, &folder, &toml);
     let budget = default_budget.apply(&file.budget);
     if let Some(message) = check_budget(&budget) {
-        errors.push(at("budget", "budget", message));
+        errors.push(toml.at("budget", "budget", message));
     }
-
-    let goal_path = dir.join("goal.md");
-    let goal = match read_file(&goal_path) {
-        Ok(goal) if goal.trim().is_empty() => {
-            errors.push(SpecError::new(&goal_path, "goal.md is empty"));
-            goal
-        }
-        Ok(goal) => goal,
-        Err(error) => {
-            errors.push(error);
-            String::new()
-        }
-    };
-    let answers_path = dir.join("answers.md");
-    let answers = if answers_path.exists() {
-        match read_file(&answers_path) {
-            Ok(text) => Answers::parse(&text),
-            Err(error) => {
-                errors.push(error);
-                Answers::default()
-            }
-        }
-    } else {
-        Answers::default()
-    };
+    let goal = read_goal(dir, &mut errors);
+    let answers = read_answers(dir, &mut errors);
     for folder in ["workspace", "acceptance", "solution"] {
         if !dir.join(folder).is_dir() {
             errors.push(SpecError::new(
@@ -404,7 +322,6 @@ pub fn load_mission(
             ));
         }
     }
-
     let reference = match load_reference(&dir.join("contract.toml")) {
         Ok(reference) => Some(reference),
         Err(contract_errors) => {
@@ -412,101 +329,15 @@ pub fn load_mission(
             None
         }
     };
-
     let mut acceptance_map = Vec::new();
     if let Some(reference) = &reference {
-        for (milestone, patterns) in &file.acceptance.milestones {
-            let field = format!("acceptance.milestones.{milestone}");
-            if reference
-                .milestones
-                .iter()
-                .all(|m| m.id.as_str() != milestone)
-            {
-                errors.push(at(
-                    milestone,
-                    &field,
-                    format!("`{milestone}` is not a milestone of contract.toml"),
-                ));
-            }
-            if patterns.is_empty() {
-                errors.push(at(
-                    milestone,
-                    &field,
-                    "give at least one test-id pattern".to_string(),
-                ));
-            }
-        }
-        for milestone in &reference.milestones {
-            match file.acceptance.milestones.get(milestone.id.as_str()) {
-                None => errors.push(at(
-                    "milestones",
-                    "acceptance.milestones",
-                    format!(
-                        "milestone `{}` of contract.toml has no acceptance test patterns",
-                        milestone.id
-                    ),
-                )),
-                Some(patterns) => match Globs::for_ids(patterns) {
-                    Ok(globs) => acceptance_map.push((milestone.id.clone(), globs)),
-                    Err(message) => errors.push(at(
-                        milestone.id.as_str(),
-                        &format!("acceptance.milestones.{}", milestone.id),
-                        message,
-                    )),
-                },
-            }
-        }
-        let solution = dir.join("solution");
-        if solution.is_dir() {
-            for feature in &reference.features {
-                if !solution.join(feature.id.as_str()).is_dir() {
-                    errors.push(SpecError {
-                        mission: None,
-                        path: dir.join("contract.toml"),
-                        line: super::contract::locate(
-                            &std::fs::read_to_string(dir.join("contract.toml")).unwrap_or_default(),
-                            "feature",
-                            reference.features.iter().position(|f| f.id == feature.id),
-                            "id",
-                        ),
-                        field: Some("feature.id".to_string()),
-                        message: format!(
-                            "feature `{}` has no solution/{}/ folder",
-                            feature.id, feature.id
-                        ),
-                    });
-                }
-            }
-            if let Ok(entries) = std::fs::read_dir(&solution) {
-                for entry in entries.flatten() {
-                    let name = entry.file_name().to_string_lossy().to_string();
-                    if entry.path().is_dir()
-                        && !reference.features.iter().any(|f| f.id.as_str() == name)
-                    {
-                        errors.push(SpecError::new(
-                            &entry.path(),
-                            format!("solution folder `{name}` is not a feature of contract.toml"),
-                        ));
-                    }
-                }
-            }
-        }
+        acceptance_map = milestone_tests(&file, reference, &toml, &mut errors);
+        check_solution(dir, reference, &mut errors);
     }
-
-    let (source_globs, test_globs, product_globs, leave_out_globs, mutation_exclude) = match (
-        source_globs,
-        test_globs,
-        product_globs,
-        leave_out_globs,
-        mutation_exclude,
-    ) {
-        (Ok(s), Ok(t), Ok(p), Ok(l), Ok(m)) => (s, t, p, l, m),
-        (s, t, p, l, m) => {
-            errors.extend(s.err());
-            errors.extend(t.err());
-            errors.extend(p.err());
-            errors.extend(l.err());
-            errors.extend(m.err());
+    let globs = match MissionGlobs::compile(&file, &toml) {
+        Ok(globs) => globs,
+        Err(glob_errors) => {
+            errors.extend(glob_errors);
             return Err(SpecErrors(errors));
         }
     };
@@ -521,17 +352,278 @@ pub fn load_mission(
                 answers,
                 reference,
                 budget,
-                source_globs,
-                test_globs,
-                product_globs,
-                leave_out_globs,
-                mutation_exclude,
+                source_globs: globs.source,
+                test_globs: globs.tests,
+                product_globs: globs.product,
+                leave_out_globs: globs.leave_out,
+                mutation_exclude: globs.mutation_exclude,
                 acceptance_map,
                 hash,
                 record: record.clone(),
             })
         }
         _ => Err(SpecErrors(errors)),
+    }
+}
+
+/// `mission.toml` as read, to point errors at the line of a key.
+struct MissionToml<'a> {
+    path: &'a Path,
+    source: &'a str,
+}
+
+impl MissionToml<'_> {
+    /// An error about `field`, at the first line that sets `key`.
+    fn at(&self, key: &str, field: &str, message: String) -> SpecError {
+        SpecError::at(
+            self.path,
+            self.source,
+            find_key(self.source, key),
+            field,
+            message,
+        )
+    }
+
+    /// An error about `[mutation] key`.
+    fn at_mutation(&self, key: &str, message: String) -> SpecError {
+        SpecError::at(
+            self.path,
+            self.source,
+            find_key_in_table(self.source, "mutation", key),
+            &format!("mutation.{key}"),
+            message,
+        )
+    }
+}
+
+/// What is wrong in `mission.toml` on its own: the id (against the mission's `folder` name),
+/// the title, the acceptance command and paths, the coverage report and the `[mutation]` table.
+fn check_mission_file(file: &MissionFile, folder: &str, toml: &MissionToml) -> Vec<SpecError> {
+    let mut errors = Vec::new();
+    if let Err(message) = check_id(file.id.as_str()) {
+        errors.push(toml.at("id", "id", message));
+    } else if file.id.as_str() != folder {
+        errors.push(toml.at(
+            "id",
+            "id",
+            format!("id `{}` must equal the folder name `{folder}`", file.id),
+        ));
+    }
+    if file.title.trim().is_empty() {
+        errors.push(toml.at("title", "title", "title must not be empty".to_string()));
+    }
+    for (key, field, value) in [
+        (
+            "report",
+            "acceptance.report",
+            file.acceptance.report.as_str(),
+        ),
+        ("into", "acceptance.into", file.acceptance.into.as_str()),
+    ] {
+        if let Err(message) = check_relative(value) {
+            errors.push(toml.at(key, field, message));
+        }
+    }
+    if file.acceptance.command.trim().is_empty() {
+        errors.push(toml.at(
+            "command",
+            "acceptance.command",
+            "command must not be empty".to_string(),
+        ));
+    }
+    if let Some(coverage) = &file.coverage {
+        if let Err(message) = check_relative(&coverage.report) {
+            errors.push(toml.at("report", "coverage.report", message));
+        }
+    }
+    if let Some(mutation) = &file.mutation {
+        let at_mutation = |key: &str, message: String| toml.at_mutation(key, message);
+        errors.extend(check_mutation(mutation, &file.language, &at_mutation));
+    }
+    errors
+}
+
+/// `goal.md`, which must not be empty; empty when it cannot be read.
+fn read_goal(dir: &Path, errors: &mut Vec<SpecError>) -> String {
+    let goal_path = dir.join("goal.md");
+    match read_file(&goal_path) {
+        Ok(goal) if goal.trim().is_empty() => {
+            errors.push(SpecError::new(&goal_path, "goal.md is empty"));
+            goal
+        }
+        Ok(goal) => goal,
+        Err(error) => {
+            errors.push(error);
+            String::new()
+        }
+    }
+}
+
+/// `answers.md`, when the mission has one.
+fn read_answers(dir: &Path, errors: &mut Vec<SpecError>) -> Answers {
+    let answers_path = dir.join("answers.md");
+    if !answers_path.exists() {
+        return Answers::default();
+    }
+    match read_file(&answers_path) {
+        Ok(text) => Answers::parse(&text),
+        Err(error) => {
+            errors.push(error);
+            Answers::default()
+        }
+    }
+}
+
+/// The acceptance test ids of one milestone.
+#[derive(Debug, Clone)]
+pub struct MilestoneTests {
+    pub milestone: MilestoneId,
+    /// Globs over acceptance test ids.
+    pub tests: Globs,
+}
+
+/// `[acceptance.milestones]` against the contract's milestones: every pattern list names a
+/// milestone of the contract and holds a pattern, and every milestone has one. The milestones'
+/// test globs, in contract order.
+fn milestone_tests(
+    file: &MissionFile,
+    reference: &ReferenceContract,
+    toml: &MissionToml,
+    errors: &mut Vec<SpecError>,
+) -> Vec<MilestoneTests> {
+    for (milestone, patterns) in &file.acceptance.milestones {
+        let field = format!("acceptance.milestones.{milestone}");
+        if reference
+            .milestones
+            .iter()
+            .all(|m| m.id.as_str() != milestone)
+        {
+            errors.push(toml.at(
+                milestone,
+                &field,
+                format!("`{milestone}` is not a milestone of contract.toml"),
+            ));
+        }
+        if patterns.is_empty() {
+            errors.push(toml.at(
+                milestone,
+                &field,
+                "give at least one test-id pattern".to_string(),
+            ));
+        }
+    }
+    let mut acceptance_map = Vec::new();
+    for milestone in &reference.milestones {
+        match file.acceptance.milestones.get(milestone.id.as_str()) {
+            None => errors.push(toml.at(
+                "milestones",
+                "acceptance.milestones",
+                format!(
+                    "milestone `{}` of contract.toml has no acceptance test patterns",
+                    milestone.id
+                ),
+            )),
+            Some(patterns) => match Globs::for_ids(patterns) {
+                Ok(tests) => acceptance_map.push(MilestoneTests {
+                    milestone: milestone.id.clone(),
+                    tests,
+                }),
+                Err(message) => errors.push(toml.at(
+                    milestone.id.as_str(),
+                    &format!("acceptance.milestones.{}", milestone.id),
+                    message,
+                )),
+            },
+        }
+    }
+    acceptance_map
+}
+
+/// `solution/` against the contract's features: a folder per feature, and no other folder.
+fn check_solution(dir: &Path, reference: &ReferenceContract, errors: &mut Vec<SpecError>) {
+    let solution = dir.join("solution");
+    if !solution.is_dir() {
+        return;
+    }
+    for feature in &reference.features {
+        if !solution.join(feature.id.as_str()).is_dir() {
+            errors.push(SpecError {
+                mission: None,
+                path: dir.join("contract.toml"),
+                line: super::contract::locate(
+                    &std::fs::read_to_string(dir.join("contract.toml")).unwrap_or_default(),
+                    "feature",
+                    reference.features.iter().position(|f| f.id == feature.id),
+                    "id",
+                ),
+                field: Some("feature.id".to_string()),
+                message: format!(
+                    "feature `{}` has no solution/{}/ folder",
+                    feature.id, feature.id
+                ),
+            });
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir(&solution) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if entry.path().is_dir() && !reference.features.iter().any(|f| f.id.as_str() == name) {
+                errors.push(SpecError::new(
+                    &entry.path(),
+                    format!("solution folder `{name}` is not a feature of contract.toml"),
+                ));
+            }
+        }
+    }
+}
+
+/// The path globs of `mission.toml`.
+struct MissionGlobs {
+    source: Globs,
+    tests: Globs,
+    product: Globs,
+    leave_out: Globs,
+    mutation_exclude: Globs,
+}
+
+impl MissionGlobs {
+    /// Compiles every glob list; the errors of all that do not compile.
+    fn compile(file: &MissionFile, toml: &MissionToml) -> Result<MissionGlobs, Vec<SpecError>> {
+        let mutation_exclude = match &file.mutation {
+            Some(mutation) => {
+                Globs::for_paths(&mutation.exclude).map_err(|m| toml.at_mutation("exclude", m))
+            }
+            None => Globs::for_paths(&[]).map_err(|m| SpecError::new(toml.path, m)),
+        };
+        let source =
+            Globs::for_paths(&file.lines.source).map_err(|m| toml.at("source", "lines.source", m));
+        let tests =
+            Globs::for_paths(&file.lines.tests).map_err(|m| toml.at("tests", "lines.tests", m));
+        let product = Globs::for_paths(&file.acceptance.product)
+            .map_err(|m| toml.at("product", "acceptance.product", m));
+        let leave_out = Globs::for_paths(&file.acceptance.leave_out)
+            .map_err(|m| toml.at("leave_out", "acceptance.leave_out", m));
+        match (source, tests, product, leave_out, mutation_exclude) {
+            (Ok(source), Ok(tests), Ok(product), Ok(leave_out), Ok(mutation_exclude)) => {
+                Ok(MissionGlobs {
+                    source,
+                    tests,
+                    product,
+                    leave_out,
+                    mutation_exclude,
+                })
+            }
+            (source, tests, product, leave_out, mutation_exclude) => Err([
+                source.err(),
+                tests.err(),
+                product.err(),
+                leave_out.err(),
+                mutation_exclude.err(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect()),
+        }
     }
 }
 

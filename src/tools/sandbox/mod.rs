@@ -150,7 +150,7 @@ pub struct Sandbox {
     cgroups: Option<cgroup::CgroupBase>,
     /// The highest capability number, when the harness runs as root and drops them in children.
     drop_caps: Option<u32>,
-    rlimits: Vec<(Resource, u64)>,
+    rlimits: Vec<Rlimit>,
     protections: Vec<Protection>,
     next_command: AtomicU64,
     /// The folders the quotas count, and the harness's folders inside them whose entries are
@@ -204,6 +204,19 @@ impl DiskBook {
     /// the harness at most a twentieth of a core.
     fn may_count_again(&self) -> bool {
         self.counted_at.elapsed() >= self.count_took * 20
+    }
+
+    /// The first count of the folders a sandbox's quotas count, with the free space of the
+    /// filesystem of `watched` (its first writable folder) then.
+    fn first_count(counted: &[PathBuf], harness_state: &[PathBuf], watched: &Path) -> DiskBook {
+        let started = Instant::now();
+        let used = count_usage(counted, harness_state);
+        DiskBook {
+            used,
+            free_at_count: free_space(watched).unwrap_or_default(),
+            counted_at: Instant::now(),
+            count_took: started.elapsed(),
+        }
     }
 }
 
@@ -276,6 +289,281 @@ pub fn human_bytes(bytes: u64) -> String {
     format!("{bytes} B")
 }
 
+/// The Landlock ruleset of a mission, where the kernel has Landlock.
+fn landlock_ruleset(
+    policy: &SandboxPolicy,
+    paths: &SandboxPaths,
+    writable: &[PathBuf],
+    deny_inet: bool,
+) -> io::Result<Option<landlock::Ruleset>> {
+    let Some(abi) = landlock::abi_version() else {
+        return Ok(None);
+    };
+    let readable = readable_paths(policy, paths);
+    let readable: Vec<&Path> = readable.iter().map(PathBuf::as_path).collect();
+    let writable: Vec<&Path> = writable.iter().map(PathBuf::as_path).collect();
+    let devices: Vec<&Path> = DEVICE_FILES.iter().map(Path::new).collect();
+    landlock::Ruleset::build(abi, &writable, &readable, &devices, deny_inet).map(Some)
+}
+
+const NO_LANDLOCK: &str = "Landlock is not available in this kernel";
+
+fn filesystem_protection(ruleset: Option<&landlock::Ruleset>) -> Protection {
+    protection(
+        "filesystem",
+        match ruleset {
+            Some(r) => Ok(format!(
+                "Landlock ABI {}: writes beneath the workspace, $HOME and $TMPDIR; reads beneath system folders, the suite environment and PATH",
+                r.abi
+            )),
+            None => Err(NO_LANDLOCK.to_string()),
+        },
+    )
+}
+
+fn signals_protection(ruleset: Option<&landlock::Ruleset>) -> Protection {
+    protection(
+        "signals",
+        match ruleset {
+            Some(r) if r.scoped => Ok(format!(
+                "Landlock ABI {}: signals and abstract unix sockets confined to the command",
+                r.abi
+            )),
+            Some(r) => Err(format!("Landlock ABI {} has no scoping (needs 6)", r.abi)),
+            None => Err(NO_LANDLOCK.to_string()),
+        },
+    )
+}
+
+/// Modes and owners: `mountns` is the mount namespace tried as root, `None` when not root.
+fn permissions_protection(mountns: Option<&io::Result<mountns::MountNamespace>>) -> Protection {
+    protection(
+        "permissions",
+        match mountns {
+            Some(Ok(ns)) if ns.left_writable.is_empty() => Ok(
+                "private mount namespace: every mount read-only but the mission's folder (its harness state read-only too), so modes and owners outside cannot change"
+                    .to_string(),
+            ),
+            Some(Ok(ns)) => Ok(format!(
+                "private mount namespace: every mount read-only but the mission's folder ({} left writable: {})",
+                ns.left_writable.len(),
+                ns.left_writable.join(", ")
+            )),
+            Some(Err(e)) => Err(format!("no private mount namespace: {e}")),
+            None => Ok("not root: files of other users cannot change mode or owner".to_string()),
+        },
+    )
+}
+
+fn network_protection(
+    network: Network,
+    netns: Result<&netns::NetNamespace, &io::Error>,
+    filter: Option<&seccomp::Filter>,
+) -> Protection {
+    let netns_error = netns.err().map(|e| e.to_string()).unwrap_or_default();
+    protection(
+        "network",
+        match (network, netns.is_ok(), filter.is_some()) {
+            (Network::None, true, true) => Ok(
+                "private network namespace without interfaces up, and seccomp refusing internet sockets"
+                    .to_string(),
+            ),
+            (Network::None, true, false) => {
+                Ok("private network namespace without interfaces up".to_string())
+            }
+            (Network::None, false, true) => Ok("seccomp refusing internet sockets".to_string()),
+            (Network::Loopback, true, _) => {
+                Ok("private network namespace with loopback only".to_string())
+            }
+            (Network::Loopback, false, _) => Err(format!(
+                "loopback allowed but no private network namespace ({netns_error}): the host network is reachable"
+            )),
+            (Network::None, false, false) => Err(format!(
+                "no network namespace ({netns_error}) and no seccomp"
+            )),
+        },
+    )
+}
+
+fn syscalls_protection(filter: Option<&seccomp::Filter>) -> Protection {
+    protection(
+        "syscalls",
+        match filter {
+            Some(_) => Ok(
+                "seccomp: mount, module, reboot, clock, namespace and io_uring calls refused"
+                    .to_string(),
+            ),
+            None => Err("seccomp filters are not available".to_string()),
+        },
+    )
+}
+
+/// `drop_caps`: the highest capability number, when running as root.
+fn privileges_protection(drop_caps: Option<u32>) -> Protection {
+    protection(
+        "privileges",
+        Ok(match drop_caps {
+            Some(_) => "no_new_privs; running as root: all capabilities dropped, root's exec-time capabilities locked off".to_string(),
+            None => "no_new_privs; not root".to_string(),
+        }),
+    )
+}
+
+/// One resource limit a command's child sets on itself (`setrlimit`).
+#[derive(Debug, Clone, Copy)]
+struct Rlimit {
+    resource: Resource,
+    /// The soft limit, and the hard one but for the CPU limit (see [`ChildSetup::apply`]).
+    value: u64,
+}
+
+/// How the resource limits of `[sandbox]` are provided: the rlimits a command's child sets, and
+/// a protection per limit.
+struct ResourceLimits {
+    rlimits: Vec<Rlimit>,
+    protections: Vec<Protection>,
+}
+
+fn resource_limits(limits: &Limits, cgroups: Option<&cgroup::CgroupBase>) -> ResourceLimits {
+    let version = cgroups
+        .map(|c| match c.version {
+            cgroup::Version::V1 => "cgroup v1",
+            cgroup::Version::V2 => "cgroup v2",
+        })
+        .unwrap_or_default();
+    let mut rlimits = vec![Rlimit {
+        resource: libc::RLIMIT_CORE,
+        value: 0,
+    }];
+    let pids = cgroups.is_some_and(|c| c.has_pids());
+    let memory = cgroups.is_some_and(|c| c.has_memory());
+    let protections = vec![
+        processes_protection(limits.processes, pids, version, &mut rlimits),
+        memory_protection(limits.memory_bytes, memory, version, &mut rlimits),
+        rlimit_protection(
+            "file_size",
+            limits.file_size_bytes,
+            libc::RLIMIT_FSIZE,
+            &|max| format!("RLIMIT_FSIZE: {}", human_bytes(max)),
+            &mut rlimits,
+        ),
+        rlimit_protection(
+            "cpu_time",
+            limits.cpu_seconds,
+            libc::RLIMIT_CPU,
+            &|max| format!("RLIMIT_CPU: {max} s per process"),
+            &mut rlimits,
+        ),
+        protection(
+            "disk",
+            match limits.disk_bytes {
+                Some(max) => Ok(format!(
+                    "{} for the workspace, $HOME and $TMPDIR together (free space watched while a command runs)",
+                    human_bytes(max)
+                )),
+                None => Err(NO_LIMIT.to_string()),
+            },
+        ),
+        protection(
+            "files",
+            match limits.files {
+                Some(max) => Ok(format!(
+                    "{max} files, folders and links in the workspace, $HOME and $TMPDIR together (counted with the disk quota's bytes)"
+                )),
+                None => Err(NO_LIMIT.to_string()),
+            },
+        ),
+    ];
+    ResourceLimits {
+        rlimits,
+        protections,
+    }
+}
+
+const NO_LIMIT: &str = "no limit set";
+
+/// The process limit: a pids control group (`version` names it), else `RLIMIT_NPROC`.
+fn processes_protection(
+    max: Option<u64>,
+    pids: bool,
+    version: &str,
+    rlimits: &mut Vec<Rlimit>,
+) -> Protection {
+    protection(
+        "processes",
+        match (max, pids) {
+            (None, _) => Err(NO_LIMIT.to_string()),
+            (Some(max), true) => Ok(format!(
+                "{version} pids controller: {max} processes per command"
+            )),
+            (Some(max), false) => {
+                // RLIMIT_NPROC counts every process of the user, so it is set above the count
+                // there is now.
+                let now = user_tasks();
+                rlimits.push(Rlimit {
+                    resource: libc::RLIMIT_NPROC,
+                    value: now + max,
+                });
+                Ok(format!(
+                    "RLIMIT_NPROC: {max} more than the user's {now} processes (no pids control group)"
+                ))
+            }
+        },
+    )
+}
+
+/// The memory limit: a memory control group (`version` names it), else `RLIMIT_DATA`.
+fn memory_protection(
+    max: Option<u64>,
+    memory: bool,
+    version: &str,
+    rlimits: &mut Vec<Rlimit>,
+) -> Protection {
+    protection(
+        "memory",
+        match (max, memory) {
+            (None, _) => Err(NO_LIMIT.to_string()),
+            (Some(max), true) => Ok(format!(
+                "{version} memory controller: {} per command",
+                human_bytes(max)
+            )),
+            (Some(max), false) => {
+                rlimits.push(Rlimit {
+                    resource: libc::RLIMIT_DATA,
+                    value: max,
+                });
+                Ok(format!(
+                    "RLIMIT_DATA: {} per process (no memory control group)",
+                    human_bytes(max)
+                ))
+            }
+        },
+    )
+}
+
+/// A limit provided by an rlimit alone; `how` describes it.
+fn rlimit_protection(
+    name: &str,
+    max: Option<u64>,
+    resource: Resource,
+    how: &dyn Fn(u64) -> String,
+    rlimits: &mut Vec<Rlimit>,
+) -> Protection {
+    protection(
+        name,
+        match max {
+            Some(max) => {
+                rlimits.push(Rlimit {
+                    resource,
+                    value: max,
+                });
+                Ok(how(max))
+            }
+            None => Err(NO_LIMIT.to_string()),
+        },
+    )
+}
+
 impl Sandbox {
     /// Builds the sandbox of one mission. Protections the kernel does not offer are recorded as
     /// inactive; an error means a protection that is offered could not be set up.
@@ -287,46 +575,12 @@ impl Sandbox {
                 "a sandbox needs a writable folder",
             ));
         }
-        let mut protections = Vec::new();
         let deny_inet = policy.network == Network::None;
-
-        let ruleset = match landlock::abi_version() {
-            Some(abi) => {
-                let readable = readable_paths(&policy, paths);
-                let readable: Vec<&Path> = readable.iter().map(PathBuf::as_path).collect();
-                let writable_refs: Vec<&Path> = writable.iter().map(PathBuf::as_path).collect();
-                let devices: Vec<&Path> = DEVICE_FILES.iter().map(Path::new).collect();
-                Some(landlock::Ruleset::build(
-                    abi,
-                    &writable_refs,
-                    &readable,
-                    &devices,
-                    deny_inet,
-                )?)
-            }
-            None => None,
-        };
-        protections.push(protection(
-            "filesystem",
-            match &ruleset {
-                Some(r) => Ok(format!(
-                    "Landlock ABI {}: writes beneath the workspace, $HOME and $TMPDIR; reads beneath system folders, the suite environment and PATH",
-                    r.abi
-                )),
-                None => Err("Landlock is not available in this kernel".to_string()),
-            },
-        ));
-        protections.push(protection(
-            "signals",
-            match &ruleset {
-                Some(r) if r.scoped => Ok(format!(
-                    "Landlock ABI {}: signals and abstract unix sockets confined to the command",
-                    r.abi
-                )),
-                Some(r) => Err(format!("Landlock ABI {} has no scoping (needs 6)", r.abi)),
-                None => Err("Landlock is not available in this kernel".to_string()),
-            },
-        ));
+        let ruleset = landlock_ruleset(&policy, paths, &writable, deny_inet)?;
+        let mut protections = vec![
+            filesystem_protection(ruleset.as_ref()),
+            signals_protection(ruleset.as_ref()),
+        ];
 
         // Landlock does not cover chmod and chown; as root, read-only mounts do.
         let mountns = if euid_is_root() {
@@ -334,178 +588,40 @@ impl Sandbox {
         } else {
             None
         };
-        protections.push(protection(
-            "permissions",
-            match &mountns {
-                Some(Ok(ns)) if ns.left_writable.is_empty() => Ok(
-                    "private mount namespace: every mount read-only but the mission's folder (its harness state read-only too), so modes and owners outside cannot change"
-                        .to_string(),
-                ),
-                Some(Ok(ns)) => Ok(format!(
-                    "private mount namespace: every mount read-only but the mission's folder ({} left writable: {})",
-                    ns.left_writable.len(),
-                    ns.left_writable.join(", ")
-                )),
-                Some(Err(e)) => Err(format!("no private mount namespace: {e}")),
-                None => Ok("not root: files of other users cannot change mode or owner".to_string()),
-            },
-        ));
+        protections.push(permissions_protection(mountns.as_ref()));
         let mountns = mountns.and_then(Result::ok);
         let netns = netns::NetNamespace::create(policy.network == Network::Loopback);
-        let seccomp_ok = seccomp::available();
-        let filter = if seccomp_ok {
+        let filter = if seccomp::available() {
             seccomp::Filter::build(deny_inet)
         } else {
             None
         };
-        let netns_error = netns.as_ref().err().map(|e| e.to_string());
+        protections.push(network_protection(
+            policy.network,
+            netns.as_ref(),
+            filter.as_ref(),
+        ));
         let netns = netns.ok();
-        protections.push(protection(
-            "network",
-            match (policy.network, &netns, &filter) {
-                (Network::None, Some(_), Some(_)) => Ok(
-                    "private network namespace without interfaces up, and seccomp refusing internet sockets"
-                        .to_string(),
-                ),
-                (Network::None, Some(_), None) => {
-                    Ok("private network namespace without interfaces up".to_string())
-                }
-                (Network::None, None, Some(_)) => {
-                    Ok("seccomp refusing internet sockets".to_string())
-                }
-                (Network::Loopback, Some(_), _) => {
-                    Ok("private network namespace with loopback only".to_string())
-                }
-                (Network::Loopback, None, _) => Err(format!(
-                    "loopback allowed but no private network namespace ({}): the host network is reachable",
-                    netns_error.clone().unwrap_or_default()
-                )),
-                (Network::None, None, None) => Err(format!(
-                    "no network namespace ({}) and no seccomp",
-                    netns_error.clone().unwrap_or_default()
-                )),
-            },
-        ));
-        protections.push(protection(
-            "syscalls",
-            match &filter {
-                Some(_) => Ok(
-                    "seccomp: mount, module, reboot, clock, namespace and io_uring calls refused"
-                        .to_string(),
-                ),
-                None => Err("seccomp filters are not available".to_string()),
-            },
-        ));
+        protections.push(syscalls_protection(filter.as_ref()));
         let drop_caps = euid_is_root().then(last_capability);
-        protections.push(protection(
-            "privileges",
-            Ok(match drop_caps {
-                Some(_) => "no_new_privs; running as root: all capabilities dropped, root's exec-time capabilities locked off".to_string(),
-                None => "no_new_privs; not root".to_string(),
-            }),
-        ));
+        protections.push(privileges_protection(drop_caps));
 
         let id = NEXT_SANDBOX.fetch_add(1, Ordering::Relaxed);
         let cgroups =
             cgroup::CgroupBase::create(&format!("missions-bench-{}-{id}", std::process::id()));
-        let version = cgroups.as_ref().map(|c| match c.version {
-            cgroup::Version::V1 => "cgroup v1",
-            cgroup::Version::V2 => "cgroup v2",
-        });
-        let limits = &policy.limits;
-        let mut rlimits: Vec<(Resource, u64)> = vec![(libc::RLIMIT_CORE, 0)];
-        let pids = cgroups.as_ref().is_some_and(|c| c.has_pids());
-        let memory = cgroups.as_ref().is_some_and(|c| c.has_memory());
-        protections.push(protection(
-            "processes",
-            match (limits.processes, pids) {
-                (None, _) => Err("no limit set".to_string()),
-                (Some(max), true) => Ok(format!(
-                    "{} pids controller: {max} processes per command",
-                    version.unwrap_or_default()
-                )),
-                (Some(max), false) => {
-                    // RLIMIT_NPROC counts every process of the user, so it is set above the
-                    // count there is now.
-                    let now = user_tasks();
-                    rlimits.push((libc::RLIMIT_NPROC, now + max));
-                    Ok(format!(
-                        "RLIMIT_NPROC: {max} more than the user's {now} processes (no pids control group)"
-                    ))
-                }
-            },
-        ));
-        protections.push(protection(
-            "memory",
-            match (limits.memory_bytes, memory) {
-                (None, _) => Err("no limit set".to_string()),
-                (Some(max), true) => Ok(format!(
-                    "{} memory controller: {} per command",
-                    version.unwrap_or_default(),
-                    human_bytes(max)
-                )),
-                (Some(max), false) => {
-                    rlimits.push((libc::RLIMIT_DATA, max));
-                    Ok(format!(
-                        "RLIMIT_DATA: {} per process (no memory control group)",
-                        human_bytes(max)
-                    ))
-                }
-            },
-        ));
-        protections.push(protection(
-            "file_size",
-            match limits.file_size_bytes {
-                Some(max) => {
-                    rlimits.push((libc::RLIMIT_FSIZE, max));
-                    Ok(format!("RLIMIT_FSIZE: {}", human_bytes(max)))
-                }
-                None => Err("no limit set".to_string()),
-            },
-        ));
-        protections.push(protection(
-            "cpu_time",
-            match limits.cpu_seconds {
-                Some(max) => {
-                    rlimits.push((libc::RLIMIT_CPU, max));
-                    Ok(format!("RLIMIT_CPU: {max} s per process"))
-                }
-                None => Err("no limit set".to_string()),
-            },
-        ));
-        protections.push(protection(
-            "disk",
-            match limits.disk_bytes {
-                Some(max) => Ok(format!(
-                    "{} for the workspace, $HOME and $TMPDIR together (free space watched while a command runs)",
-                    human_bytes(max)
-                )),
-                None => Err("no limit set".to_string()),
-            },
-        ));
-        protections.push(protection(
-            "files",
-            match limits.files {
-                Some(max) => Ok(format!(
-                    "{max} files, folders and links in the workspace, $HOME and $TMPDIR together (counted with the disk quota's bytes)"
-                )),
-                None => Err("no limit set".to_string()),
-            },
-        ));
+        let resources = resource_limits(&policy.limits, cgroups.as_ref());
+        protections.extend(resources.protections);
         let counted = if paths.counted.is_empty() {
             writable.clone()
         } else {
             paths.counted.clone()
         };
         let harness_state = paths.read_only.clone();
-        let started = Instant::now();
-        let used = count_usage(&counted, &harness_state);
-        let disk = Mutex::new(DiskBook {
-            used,
-            free_at_count: free_space(&writable[0]).unwrap_or_default(),
-            counted_at: Instant::now(),
-            count_took: started.elapsed(),
-        });
+        let disk = Mutex::new(DiskBook::first_count(
+            &counted,
+            &harness_state,
+            &writable[0],
+        ));
         Ok(Sandbox {
             policy,
             writable,
@@ -515,7 +631,7 @@ impl Sandbox {
             filter,
             cgroups,
             drop_caps,
-            rlimits,
+            rlimits: resources.rlimits,
             protections,
             next_command: AtomicU64::new(1),
             counted,
@@ -835,7 +951,7 @@ fn free_space(path: &Path) -> Option<FreeSpace> {
 #[derive(Debug, Clone)]
 pub struct ChildSetup {
     cgroup_fds: Vec<i32>,
-    rlimits: Vec<(Resource, u64)>,
+    rlimits: Vec<Rlimit>,
     /// The namespace and the folder to return to after joining it.
     mountns: Option<(i32, std::ffi::CString)>,
     netns: Option<i32>,
@@ -848,7 +964,7 @@ impl ChildSetup {
     /// Runs in the forked child: system calls on inherited data only, no allocation.
     pub fn apply(&self) -> io::Result<()> {
         cgroup::join(&self.cgroup_fds)?;
-        for &(resource, value) in &self.rlimits {
+        for &Rlimit { resource, value } in &self.rlimits {
             // The CPU limit's soft value sends SIGXCPU (reported as such); the hard one, a little
             // later, SIGKILL for a process that ignores it.
             let hard = if resource == libc::RLIMIT_CPU {
