@@ -15,11 +15,12 @@ use serde_json::Value;
 use crate::events::{AgentOutcome, CallStatus, Emitter, Event, FileClass};
 use crate::model::secret::Redactor;
 use crate::model::{
-    millis, CallRetry, ChatRequest, Message, ModelError, ModelSession, ToolCall, ToolSpec, Usage,
+    millis, CallRetry, ChatRequest, ChatResponse, Message, ModelError, ModelSession, ToolCall,
+    ToolSpec, Usage,
 };
 use crate::spec::config::PricePerMtok;
 use crate::spec::{FeatureId, MilestoneId, Role};
-use crate::tools::{Ending, ToolDetail, ToolErrorKind, ToolFatal, ToolReply, Toolbox};
+use crate::tools::{Ending, Notice, ToolDetail, ToolErrorKind, ToolFatal, Toolbox};
 use transcript::Transcript;
 
 /// Reminder sent when a model answers without calling a tool.
@@ -123,53 +124,160 @@ pub async fn run_agent_deferred(
     context: &AgentContext<'_>,
 ) -> (AgentResult, Event) {
     let started = Instant::now();
-    let emitter = context.emitter;
-    let tools: Vec<ToolSpec> = toolbox.specs();
-    emitter.emit(Event::AgentStarted {
-        run: spec.run,
-        parent: spec.parent,
-        role: spec.role,
-        model: spec.model.clone(),
-        provider: spec.provider.clone(),
-        task: spec.task.to_string(),
-        milestone: spec.milestone.clone(),
-        feature: spec.feature.clone(),
-        round: spec.round,
-        seed: spec.seed,
-        temperature: spec.temperature,
-    });
-    let mut transcript =
-        Transcript::create(context.transcript_path).with_redactor(context.redactor.clone());
-    transcript.header(spec.run, spec.role, &spec.model, spec.task, &tools);
-    let mut messages = vec![
-        Message::system(spec.system_prompt.clone()),
-        Message::user(spec.user_prompt.clone()),
-    ];
-    for message in &messages {
-        transcript.message(message);
+    let mut run = AgentLoop::start(spec, toolbox.specs(), context);
+    let outcome = loop {
+        if let Some(outcome) = run.turn(session, toolbox).await {
+            break outcome;
+        }
+    };
+    run.finish(outcome, millis(started.elapsed()))
+}
+
+/// One agent run in progress: its conversation, its transcript and the counts its limits read.
+struct AgentLoop<'a, 'c> {
+    spec: &'a AgentRunSpec,
+    context: &'a AgentContext<'c>,
+    tools: Vec<ToolSpec>,
+    messages: Vec<Message>,
+    transcript: Transcript,
+    turns: u32,
+    malformed_in_a_row: u32,
+    no_tool_call_in_a_row: u32,
+    /// The backend error that ended the run, if one did.
+    error: Option<ModelError>,
+    /// The harness failure that ended the run, if one did.
+    harness_error: Option<ToolFatal>,
+    last_text: String,
+}
+
+/// How one tool call went: what its event, the transcript and the model are told.
+struct CallOutcome {
+    status: CallStatus,
+    /// The reply the model gets.
+    content: String,
+    detail: ToolDetail,
+    /// How the call ends the agent run; only a call that succeeded ends it.
+    ending: Option<Ending>,
+    /// What was refused, cut or limited on the way.
+    notices: Vec<Notice>,
+    /// The harness failed while it handled the call: the run ends as a harness error.
+    fatal: Option<ToolFatal>,
+}
+
+impl CallOutcome {
+    /// A call the tools never saw: an unknown tool or malformed arguments.
+    fn rejected(status: CallStatus, content: String) -> CallOutcome {
+        CallOutcome {
+            status,
+            content,
+            detail: ToolDetail::None,
+            ending: None,
+            notices: Vec::new(),
+            fatal: None,
+        }
+    }
+}
+
+impl<'a, 'c> AgentLoop<'a, 'c> {
+    /// Emits `AgentStarted` and opens the transcript with the system and first user messages.
+    fn start(
+        spec: &'a AgentRunSpec,
+        tools: Vec<ToolSpec>,
+        context: &'a AgentContext<'c>,
+    ) -> AgentLoop<'a, 'c> {
+        context.emitter.emit(Event::AgentStarted {
+            run: spec.run,
+            parent: spec.parent,
+            role: spec.role,
+            model: spec.model.clone(),
+            provider: spec.provider.clone(),
+            task: spec.task.to_string(),
+            milestone: spec.milestone.clone(),
+            feature: spec.feature.clone(),
+            round: spec.round,
+            seed: spec.seed,
+            temperature: spec.temperature,
+        });
+        let mut transcript =
+            Transcript::create(context.transcript_path).with_redactor(context.redactor.clone());
+        transcript.header(spec.run, spec.role, &spec.model, spec.task, &tools);
+        let mut run = AgentLoop {
+            spec,
+            context,
+            tools,
+            messages: Vec::new(),
+            transcript,
+            turns: 0,
+            malformed_in_a_row: 0,
+            no_tool_call_in_a_row: 0,
+            error: None,
+            harness_error: None,
+            last_text: String::new(),
+        };
+        run.push(Message::system(spec.system_prompt.clone()));
+        run.push(Message::user(spec.user_prompt.clone()));
+        run
     }
 
-    let mut turns = 0u32;
-    let mut malformed_in_a_row = 0u32;
-    let mut no_tool_call_in_a_row = 0u32;
-    let mut error = None;
-    let mut harness_error: Option<ToolFatal> = None;
-    let mut last_text = String::new();
-    let outcome = loop {
-        if turns >= spec.limits.max_turns {
-            break AgentOutcome::TurnLimit;
+    /// Adds a message to the conversation and the transcript.
+    fn push(&mut self, message: Message) {
+        self.transcript.message(&message);
+        self.messages.push(message);
+    }
+
+    /// The limit that allows no further turn, if one does.
+    fn limit_reached(&self) -> Option<AgentOutcome> {
+        if self.turns >= self.spec.limits.max_turns {
+            return Some(AgentOutcome::TurnLimit);
         }
-        if context.meter.exhausted().is_some() {
-            break AgentOutcome::BudgetExhausted;
+        if self.context.meter.exhausted().is_some() {
+            return Some(AgentOutcome::BudgetExhausted);
         }
-        if context.stop.is_some_and(|s| s.is_stopped()) {
-            break AgentOutcome::Interrupted;
+        if self.context.stop.is_some_and(|s| s.is_stopped()) {
+            return Some(AgentOutcome::Interrupted);
         }
-        turns += 1;
-        let turn = turns;
+        None
+    }
+
+    /// One turn: a model call and the tool calls it makes. `Some` when the run ends.
+    async fn turn(
+        &mut self,
+        session: &mut dyn ModelSession,
+        toolbox: &mut dyn Toolbox,
+    ) -> Option<AgentOutcome> {
+        if let Some(outcome) = self.limit_reached() {
+            return Some(outcome);
+        }
+        self.turns += 1;
+        let response = match self.call_model(session).await {
+            Ok(response) => response,
+            Err(outcome) => return Some(outcome),
+        };
+        let tool_calls = response.tool_calls.clone();
+        self.record_response(response);
+        if tool_calls.is_empty() {
+            return self.no_tool_call();
+        }
+        self.no_tool_call_in_a_row = 0;
+        if let Some(outcome) = self.run_tool_calls(toolbox, &tool_calls).await {
+            return Some(outcome);
+        }
+        if self.malformed_in_a_row >= self.spec.limits.max_consecutive_malformed {
+            return Some(AgentOutcome::MalformedLimit);
+        }
+        None
+    }
+
+    /// Asks the model for this turn's reply; a stop request abandons the call. A backend error
+    /// is kept for the result and ends the run.
+    async fn call_model(
+        &mut self,
+        session: &mut dyn ModelSession,
+    ) -> Result<ChatResponse, AgentOutcome> {
+        let (emitter, run, turn) = (self.context.emitter, self.spec.run, self.turns);
         let on_retry = move |retry: &CallRetry| {
             emitter.emit(Event::ModelRetried {
-                run: spec.run,
+                run,
                 turn,
                 attempt: retry.attempt,
                 restart: retry.restart,
@@ -178,40 +286,39 @@ pub async fn run_agent_deferred(
             });
         };
         let request = ChatRequest {
-            messages: &messages,
-            tools: &tools,
-            max_output_tokens: spec.limits.max_output_tokens,
+            messages: &self.messages,
+            tools: &self.tools,
+            max_output_tokens: self.spec.limits.max_output_tokens,
             on_retry: Some(&on_retry),
         };
         let call = session.complete(request);
-        let result = match context.stop {
+        let result = match self.context.stop {
             Some(stop) => tokio::select! {
                 result = call => Some(result),
                 () = stop.stopped() => None,
             },
             None => Some(call.await),
         };
-        let Some(result) = result else {
-            break AgentOutcome::Interrupted;
-        };
-        let response = match result {
-            Ok(response) => response,
-            Err(e) => {
-                let outcome = match e {
-                    ModelError::ContextLength { .. } => AgentOutcome::ContextLength,
-                    ModelError::Unavailable { .. } | ModelError::Protocol { .. } => {
-                        AgentOutcome::BackendError
-                    }
-                };
-                error = Some(e);
-                break outcome;
+        match result {
+            None => Err(AgentOutcome::Interrupted),
+            Some(Ok(response)) => Ok(response),
+            Some(Err(e)) => {
+                let outcome = outcome_of_error(&e);
+                self.error = Some(e);
+                Err(outcome)
             }
-        };
+        }
+    }
+
+    /// Records a reply: its `Turn` event, its cost against the budget, and the assistant
+    /// message.
+    fn record_response(&mut self, response: ChatResponse) {
+        let context = self.context;
         let cost_usd = response.usage.cost_usd(context.price.as_ref());
-        emitter.emit(Event::Turn {
-            run: spec.run,
-            turn: turns,
-            context_messages: messages.len() as u32,
+        context.emitter.emit(Event::Turn {
+            run: self.spec.run,
+            turn: self.turns,
+            context_messages: self.messages.len() as u32,
             usage: response.usage.clone(),
             cost_usd,
             timing: response.timing.clone(),
@@ -221,153 +328,220 @@ pub async fn run_agent_deferred(
         });
         context.meter.charge(&response.usage, cost_usd);
         if !response.text.trim().is_empty() {
-            last_text = response.text.clone();
+            self.last_text = response.text.clone();
         }
-        let assistant = Message::assistant(response.text, response.tool_calls.clone());
-        transcript.message(&assistant);
-        messages.push(assistant);
+        self.push(Message::assistant(response.text, response.tool_calls));
+    }
 
-        if response.tool_calls.is_empty() {
-            emitter.emit(Event::NoToolCall {
-                run: spec.run,
-                turn: turns,
-            });
-            no_tool_call_in_a_row += 1;
-            if no_tool_call_in_a_row >= spec.limits.max_consecutive_no_tool_call {
-                break AgentOutcome::NoToolCallLimit;
-            }
-            let reminder = Message::user(NO_TOOL_CALL_REMINDER);
-            transcript.message(&reminder);
-            messages.push(reminder);
-            continue;
+    /// A reply without a tool call: reminded, or the run ends when too many come in a row.
+    fn no_tool_call(&mut self) -> Option<AgentOutcome> {
+        self.context.emitter.emit(Event::NoToolCall {
+            run: self.spec.run,
+            turn: self.turns,
+        });
+        self.no_tool_call_in_a_row += 1;
+        if self.no_tool_call_in_a_row >= self.spec.limits.max_consecutive_no_tool_call {
+            return Some(AgentOutcome::NoToolCallLimit);
         }
-        no_tool_call_in_a_row = 0;
+        self.push(Message::user(NO_TOOL_CALL_REMINDER));
+        None
+    }
 
+    /// Runs a turn's tool calls in order and answers each; `Some` when one of them ends the run.
+    async fn run_tool_calls(
+        &mut self,
+        toolbox: &mut dyn Toolbox,
+        calls: &[ToolCall],
+    ) -> Option<AgentOutcome> {
         let mut ended: Option<AgentOutcome> = None;
-        for call in &response.tool_calls {
+        for call in calls {
             // Every call gets an answer, even those after a final tool, as chat APIs require.
             if ended.is_some() {
-                let skipped = Message::tool_result(
+                self.push(Message::tool_result(
                     call,
                     "not run: an earlier call in this turn ended the task",
                     true,
-                );
-                transcript.message(&skipped);
-                messages.push(skipped);
+                ));
                 continue;
             }
             let call_started = Instant::now();
-            let mut notices = Vec::new();
-            let (status, content, detail, ending) = if !tools.iter().any(|t| t.name == call.name) {
-                let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
-                (
-                    CallStatus::UnknownTool,
-                    format!(
-                        "unknown tool `{}`; the tools are: {}",
-                        call.name,
-                        names.join(", ")
-                    ),
-                    ToolDetail::None,
-                    None,
-                )
-            } else {
-                match parse_arguments(&call.arguments) {
-                    Err(message) => (
-                        CallStatus::Malformed,
-                        format!("malformed arguments for `{}`: {message}", call.name),
-                        ToolDetail::None,
-                        None,
-                    ),
-                    Ok(arguments) => {
-                        let reply = match toolbox.call(&call.name, arguments).await {
-                            Ok(reply) => reply,
-                            Err(fatal) => {
-                                let reply = ToolReply::error(
-                                    ToolErrorKind::Failed,
-                                    format!("the harness failed: {}", fatal.message),
-                                );
-                                harness_error = Some(fatal);
-                                reply
-                            }
-                        };
-                        notices = reply.notices;
-                        let status = match reply.error {
-                            None => CallStatus::Ok,
-                            Some(ToolErrorKind::InvalidArguments) => CallStatus::Malformed,
-                            Some(ToolErrorKind::Refused) => CallStatus::Refused,
-                            Some(ToolErrorKind::Failed) => CallStatus::Failed,
-                            Some(ToolErrorKind::PlanViolation) => CallStatus::PlanViolation,
-                        };
-                        (
-                            status,
-                            reply.content,
-                            reply.detail,
-                            reply.ending.filter(|_| reply.error.is_none()),
-                        )
-                    }
-                }
-            };
-            emit_tool_call(
-                emitter,
-                spec.run,
-                turns,
-                call,
-                status,
-                millis(call_started.elapsed()),
-                &detail,
-                context,
+            let outcome = run_tool_call(&self.tools, toolbox, call).await;
+            self.emit_tool_call(call, &outcome, millis(call_started.elapsed()));
+            self.context.emitter.emit_notices(
+                Some(self.spec.run),
+                Some(self.turns),
+                &call.name,
+                outcome.notices,
             );
-            emitter.emit_notices(Some(spec.run), Some(turns), &call.name, notices);
-            if matches!(status, CallStatus::Malformed | CallStatus::UnknownTool) {
-                malformed_in_a_row += 1;
+            if matches!(
+                outcome.status,
+                CallStatus::Malformed | CallStatus::UnknownTool
+            ) {
+                self.malformed_in_a_row += 1;
             } else {
-                malformed_in_a_row = 0;
+                self.malformed_in_a_row = 0;
             }
-            let result = Message::tool_result(call, content, status != CallStatus::Ok);
-            transcript.message(&result);
-            messages.push(result);
-            if harness_error.is_some() {
+            let is_error = outcome.status != CallStatus::Ok;
+            self.push(Message::tool_result(call, outcome.content, is_error));
+            if let Some(fatal) = outcome.fatal {
+                self.harness_error = Some(fatal);
                 ended = Some(AgentOutcome::HarnessError);
-            } else if let Some(ending) = ending {
-                ended = Some(match ending {
-                    Ending::Finished => AgentOutcome::Finished,
-                    Ending::Blocked => AgentOutcome::Blocked,
-                    Ending::Halted => AgentOutcome::Halted,
-                });
+            } else if let Some(ending) = outcome.ending {
+                ended = Some(outcome_of_ending(ending));
             }
         }
-        if let Some(outcome) = ended {
-            break outcome;
+        ended
+    }
+
+    /// The `ToolCalled` event of one call: what it wrote or ran, and how it went.
+    fn emit_tool_call(&self, call: &ToolCall, outcome: &CallOutcome, duration_ms: f64) {
+        let context = self.context;
+        let (path, file_class, command, exit_code, timed_out, dropped_bytes) = match &outcome.detail
+        {
+            ToolDetail::None => (None, None, None, None, false, 0),
+            ToolDetail::FileWrite { path, .. } => (
+                Some(path.clone()),
+                Some((context.classify_path)(path)),
+                None,
+                None,
+                false,
+                0,
+            ),
+            ToolDetail::Command {
+                command,
+                exit_code,
+                timed_out,
+                dropped_bytes,
+                ..
+            } => (
+                None,
+                None,
+                Some(command.clone()),
+                *exit_code,
+                *timed_out,
+                *dropped_bytes,
+            ),
+        };
+        context.emitter.emit(Event::ToolCalled {
+            run: self.spec.run,
+            turn: self.turns,
+            tool: call.name.clone(),
+            status: outcome.status,
+            duration_ms,
+            path,
+            file_class,
+            command,
+            exit_code,
+            timed_out,
+            dropped_bytes,
+            recovered: call.recovered,
+        });
+    }
+
+    /// Closes the transcript and builds the result and the `AgentFinished` event.
+    fn finish(mut self, outcome: AgentOutcome, duration_ms: f64) -> (AgentResult, Event) {
+        self.transcript.end(outcome, self.turns);
+        let summary = match (&self.error, self.transcript.take_error()) {
+            (Some(e), _) => e.to_string(),
+            (None, _) if self.harness_error.is_some() => self
+                .harness_error
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            (None, Some(e)) => format!("transcript incomplete: {e}"),
+            (None, None) => String::new(),
+        };
+        let finished = Event::AgentFinished {
+            run: self.spec.run,
+            outcome,
+            turns: self.turns,
+            duration_ms,
+            summary,
+        };
+        let result = AgentResult {
+            outcome,
+            turns: self.turns,
+            error: self.error,
+            harness_error: self.harness_error,
+            last_text: self.last_text,
+        };
+        (result, finished)
+    }
+}
+
+/// Runs one tool call: unknown tools and malformed arguments are answered without the tools.
+async fn run_tool_call(
+    tools: &[ToolSpec],
+    toolbox: &mut dyn Toolbox,
+    call: &ToolCall,
+) -> CallOutcome {
+    if !tools.iter().any(|t| t.name == call.name) {
+        let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
+        return CallOutcome::rejected(
+            CallStatus::UnknownTool,
+            format!(
+                "unknown tool `{}`; the tools are: {}",
+                call.name,
+                names.join(", ")
+            ),
+        );
+    }
+    let arguments = match parse_arguments(&call.arguments) {
+        Ok(arguments) => arguments,
+        Err(message) => {
+            return CallOutcome::rejected(
+                CallStatus::Malformed,
+                format!("malformed arguments for `{}`: {message}", call.name),
+            )
         }
-        if malformed_in_a_row >= spec.limits.max_consecutive_malformed {
-            break AgentOutcome::MalformedLimit;
+    };
+    let reply = match toolbox.call(&call.name, arguments).await {
+        Ok(reply) => reply,
+        Err(fatal) => {
+            return CallOutcome {
+                status: CallStatus::Failed,
+                content: format!("the harness failed: {}", fatal.message),
+                detail: ToolDetail::None,
+                ending: None,
+                notices: Vec::new(),
+                fatal: Some(fatal),
+            }
         }
     };
-    transcript.end(outcome, turns);
-    let summary = match (&error, transcript.take_error()) {
-        (Some(e), _) => e.to_string(),
-        (None, _) if harness_error.is_some() => harness_error
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default(),
-        (None, Some(e)) => format!("transcript incomplete: {e}"),
-        (None, None) => String::new(),
+    let status = match reply.error {
+        None => CallStatus::Ok,
+        Some(ToolErrorKind::InvalidArguments) => CallStatus::Malformed,
+        Some(ToolErrorKind::Refused) => CallStatus::Refused,
+        Some(ToolErrorKind::Failed) => CallStatus::Failed,
+        Some(ToolErrorKind::PlanViolation) => CallStatus::PlanViolation,
     };
-    let finished = Event::AgentFinished {
-        run: spec.run,
-        outcome,
-        turns,
-        duration_ms: millis(started.elapsed()),
-        summary,
-    };
-    let result = AgentResult {
-        outcome,
-        turns,
-        error,
-        harness_error,
-        last_text,
-    };
-    (result, finished)
+    CallOutcome {
+        status,
+        content: reply.content,
+        detail: reply.detail,
+        ending: reply.ending.filter(|_| reply.error.is_none()),
+        notices: reply.notices,
+        fatal: None,
+    }
+}
+
+/// How a backend error ends the agent run: a full context is the model's limit; anything else
+/// is the backend's failure.
+fn outcome_of_error(error: &ModelError) -> AgentOutcome {
+    match error {
+        ModelError::ContextLength { .. } => AgentOutcome::ContextLength,
+        ModelError::Unavailable { .. }
+        | ModelError::Protocol { .. }
+        | ModelError::Engine { .. } => AgentOutcome::BackendError,
+    }
+}
+
+fn outcome_of_ending(ending: Ending) -> AgentOutcome {
+    match ending {
+        Ending::Finished => AgentOutcome::Finished,
+        Ending::Blocked => AgentOutcome::Blocked,
+        Ending::Halted => AgentOutcome::Halted,
+    }
 }
 
 /// Decodes a model's tool-call arguments: they must be a JSON object; an empty string counts as
@@ -392,58 +566,6 @@ fn json_kind(value: &Value) -> &'static str {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn emit_tool_call(
-    emitter: &Emitter,
-    run: u32,
-    turn: u32,
-    call: &ToolCall,
-    status: CallStatus,
-    duration_ms: f64,
-    detail: &ToolDetail,
-    context: &AgentContext<'_>,
-) {
-    let (path, file_class, command, exit_code, timed_out, dropped_bytes) = match detail {
-        ToolDetail::None => (None, None, None, None, false, 0),
-        ToolDetail::FileWrite { path, .. } => (
-            Some(path.clone()),
-            Some((context.classify_path)(path)),
-            None,
-            None,
-            false,
-            0,
-        ),
-        ToolDetail::Command {
-            command,
-            exit_code,
-            timed_out,
-            dropped_bytes,
-            ..
-        } => (
-            None,
-            None,
-            Some(command.clone()),
-            *exit_code,
-            *timed_out,
-            *dropped_bytes,
-        ),
-    };
-    emitter.emit(Event::ToolCalled {
-        run,
-        turn,
-        tool: call.name.clone(),
-        status,
-        duration_ms,
-        path,
-        file_class,
-        command,
-        exit_code,
-        timed_out,
-        dropped_bytes,
-        recovered: call.recovered,
-    });
 }
 
 #[cfg(test)]

@@ -251,12 +251,18 @@ pub enum ModelError {
     ContextLength { message: String },
     #[error("model response could not be understood: {message}")]
     Protocol { message: String },
+    /// The local engine itself failed (candle, the tokenizer, the chat template), whatever the
+    /// model would have said.
+    #[error("local inference failed: {message}")]
+    Engine { message: String },
 }
 
 impl ModelError {
     pub fn is_infrastructure(&self) -> bool {
         match self {
-            ModelError::Unavailable { .. } | ModelError::Protocol { .. } => true,
+            ModelError::Unavailable { .. }
+            | ModelError::Protocol { .. }
+            | ModelError::Engine { .. } => true,
             ModelError::ContextLength { .. } => false,
         }
     }

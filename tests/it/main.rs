@@ -24,4 +24,5 @@ mod sampling;
 mod shards;
 mod spec_errors;
 mod statistics;
+mod tidy;
 mod tools_confinement;

@@ -85,9 +85,11 @@ struct Generation {
     stopped: bool,
 }
 
+/// A failure of the engine itself (candle, the tokenizer, the chat template): never the model's
+/// reply, so never a protocol error.
 fn engine_error(e: impl ToString) -> ModelError {
-    ModelError::Protocol {
-        message: format!("local inference failed: {}", e.to_string()),
+    ModelError::Engine {
+        message: e.to_string(),
     }
 }
 
@@ -181,9 +183,7 @@ impl LocalEngine {
         let render = |messages: &[Message], generation_prompt: bool| {
             self.template
                 .render(messages, request.tools, generation_prompt)
-                .map_err(|e| ModelError::Protocol {
-                    message: e.to_string(),
-                })
+                .map_err(engine_error)
         };
         let full = render(request.messages, true)?;
         let consumed = trajectory.messages_consumed;
