@@ -173,7 +173,7 @@ fn oracle_problems(
     }
     if row.acceptance_unmapped > 0 {
         let source = std::fs::read_to_string(mission_path).unwrap_or_default();
-        let line = crate::spec::suite::find_key(&source, "milestones")
+        let line = crate::spec::error::find_key(&source, "milestones")
             .map(|s| format!(":{}", crate::spec::error::line_of(&source, s.start)))
             .unwrap_or_default();
         problems.push(format!(

@@ -5,9 +5,9 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use super::error::{find_key, find_key_in_table};
 use super::error::{parse_toml, SpecError, SpecErrors};
 use super::ids::Role;
-use super::suite::{find_key, find_key_in_table};
 
 /// Where a model's answers come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]

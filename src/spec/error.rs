@@ -153,6 +153,68 @@ fn key_on_line(source: &str, offset: usize) -> Option<String> {
     (!key.is_empty()).then(|| key.to_string())
 }
 
+/// Finds `key` inside the table `table` (`[models.a]` then `key = ...`), or written as a
+/// dotted key (`a.key = ...` under `[models]`, `models.a.key = ...` at the top). Falls back to
+/// the table's own header.
+pub(crate) fn find_key_in_table(
+    source: &str,
+    table: &str,
+    key: &str,
+) -> Option<std::ops::Range<usize>> {
+    let mut offset = 0;
+    let mut current = String::new();
+    for line in source.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        let start = offset + (line.len() - trimmed.len());
+        offset += line.len();
+        if trimmed.starts_with('[') {
+            current = trimmed
+                .split('#')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .trim_matches(|c| c == '[' || c == ']')
+                .trim()
+                .to_string();
+            continue;
+        }
+        let Some((name, _)) = trimmed.split_once('=') else {
+            continue;
+        };
+        let name = name.trim();
+        let full = if current.is_empty() {
+            name.to_string()
+        } else {
+            format!("{current}.{name}")
+        };
+        if full == format!("{table}.{key}") {
+            return Some(start..start + name.len());
+        }
+    }
+    find_key(source, table)
+}
+
+/// Span of the first line that sets `key` (for errors found after parsing).
+pub(crate) fn find_key(source: &str, key: &str) -> Option<std::ops::Range<usize>> {
+    let mut offset = 0;
+    for line in source.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        let is_key = trimmed.strip_prefix(key).is_some_and(|rest| {
+            rest.trim_start().starts_with('=') || rest.trim_start().starts_with('.')
+        });
+        let is_table = trimmed.starts_with('[')
+            && trimmed
+                .trim_matches(|c| c == '[' || c == ']' || c == ' ' || c == '\n')
+                .ends_with(key);
+        if is_key || is_table {
+            let start = offset + (line.len() - trimmed.len());
+            return Some(start..start + key.len());
+        }
+        offset += line.len();
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

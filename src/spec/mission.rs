@@ -8,13 +8,14 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::answers::Answers;
+use super::budget::{check_budget, Budget, BudgetOverrides};
 use super::contract::{load_reference, ReferenceContract};
+use super::error::{find_key, find_key_in_table};
 use super::error::{parse_toml, read_file, SpecError, SpecErrors};
 use super::glob::Globs;
 use super::hash::hash_tree;
 use super::ids::{check_id, MilestoneId, MissionId};
 use super::record::RecordRules;
-use super::suite::{check_budget, find_key, find_key_in_table, Budget, BudgetOverrides};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -2,10 +2,12 @@
 //! Every error names the file, the line and the field.
 
 pub mod answers;
+pub mod budget;
 pub mod config;
 pub mod contract;
 pub mod error;
 pub mod findings;
+pub mod fixes;
 pub mod glob;
 pub mod hash;
 pub mod ids;

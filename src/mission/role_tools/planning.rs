@@ -8,9 +8,8 @@ use serde::Deserialize;
 use super::{RoleContext, ToolboxKind};
 use crate::events::Event;
 use crate::spec::answers::NO_PREFERENCE;
-use crate::spec::contract::{
-    unaddressed_groups, validate_contract, validate_fix_features, validate_plan,
-};
+use crate::spec::contract::{validate_contract, validate_plan};
+use crate::spec::fixes::{unaddressed_groups, validate_fix_features};
 use crate::spec::{
     Assertion, AssertionId, Contract, Feature, FeatureId, FeaturePlan, Milestone, MilestoneId,
 };
