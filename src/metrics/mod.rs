@@ -1,18 +1,30 @@
 //! The metrics fold: events in, table rows out. Pure and synchronous: the same events always
 //! give the same tables, so reports can be rebuilt from `events.jsonl` alone.
+//!
+//! Each mission's events fold into one [`MissionAcc`], which keeps a named accumulator per
+//! table: its agent runs (`runs.rs`), turns (`turns.rs`), milestone rounds (`milestones.rs`),
+//! verdicts (`assertions.rs`) and mission-wide facts (`missions.rs`). [`apply`] hands each event
+//! to the accumulators it concerns; then each table's module emits its rows.
 
+mod assertions;
+mod milestones;
+mod missions;
 pub mod records;
+mod runs;
 pub mod table;
+mod turns;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::events::{
-    AgentOutcome, CallStatus, Event, EventRecord, FileClass, MissionKey, TamperEvidence,
-    TestResult, TestStatus, VerdictStatus,
-};
+use crate::events::{Event, EventRecord, MissionKey};
 use crate::model::{ModelStats, Usage, UsageSource};
-use crate::spec::{Finding, Role, Severity, Verify};
 pub use records::*;
+
+use assertions::{assertion_rows, AssertionsAcc, CheckKey};
+use milestones::{milestone_rows, Judgement, MilestonesAcc};
+use missions::{mission_row, LineCounts, MissionFacts, MutationFold};
+use runs::{runs_rows, CommandExit, RunAcc, RunIdentity, ToolCallFacts};
+use turns::{turn_row, turns_rows, TurnCall};
 
 /// Sums values that may be unknown: unknown if any part is unknown.
 fn strict_sum<T: std::ops::Add<Output = T> + Default>(
@@ -37,421 +49,6 @@ fn source_label(sources: &BTreeSet<UsageSource>) -> String {
     }
 }
 
-#[derive(Default)]
-struct RunAcc {
-    parent: Option<u32>,
-    role: Option<Role>,
-    model: String,
-    provider: String,
-    task: String,
-    milestone: Option<String>,
-    feature: Option<String>,
-    round: Option<u32>,
-    seed: Option<u64>,
-    temperature: Option<f64>,
-    started_at_ms: i64,
-    outcome: Option<AgentOutcome>,
-    turns: u32,
-    wall_ms: f64,
-    usages: Vec<Usage>,
-    costs: Vec<Option<f64>>,
-    model_ms: f64,
-    tool_ms: f64,
-    tool_calls: u64,
-    tool_errors: u64,
-    malformed: u64,
-    unknown: u64,
-    recovered: u64,
-    plan_violations: u64,
-    no_tool_call: u64,
-    files_written: u64,
-    test_files: u64,
-    source_files: u64,
-    first_test_seq: Option<u64>,
-    first_source_seq: Option<u64>,
-    commands_run: u64,
-    commands_failed: u64,
-    commands_timed_out: u64,
-    dropped_bytes: u64,
-    denials: u64,
-    limits_hit: u64,
-    truncations: u64,
-    model_retries: u64,
-}
-
-#[derive(Default)]
-struct MissionAcc {
-    started_at_ms: i64,
-    mission_hash: String,
-    models: BTreeMap<Role, String>,
-    runs: BTreeMap<u32, RunAcc>,
-    turns: Vec<TurnRow>,
-    milestone_order: Vec<String>,
-    assertion_info: BTreeMap<String, (String, Verify)>,
-    planned_features: u64,
-    fix_features: BTreeMap<(String, u32), u64>,
-    findings: Vec<Finding>,
-    verdicts: Vec<(String, u32, String, VerdictStatus)>,
-    mechanical: BTreeMap<(String, u32, String), bool>,
-    rounds: Vec<(String, u32, bool, u32)>,
-    user_questions: u64,
-    plan_violations: u64,
-    /// Sandbox notices of the harness's own commands (no agent run).
-    harness_denials: u64,
-    harness_limits: u64,
-    acceptance: Option<(Vec<TestResult>, Option<String>)>,
-    /// Paths the sealed run left out, and the tampering evidence.
-    sealed: Option<(u64, Option<TamperEvidence>)>,
-    coverage: Option<(Option<f64>, Option<String>)>,
-    mutation: Option<MutationFold>,
-    lines: (u64, u64, u64, u64),
-    /// Distinct paths that a copy or the record left out: where first, and why.
-    paths_skipped: BTreeMap<String, (String, String)>,
-    finished: Option<(String, Option<String>, String, f64)>,
-}
-
-/// What a mission's `MutationMeasured` event puts in its row.
-#[derive(Debug, Clone, Default)]
-struct MutationFold {
-    score: Option<f64>,
-    total: u64,
-    killed: u64,
-    survived: u64,
-    timed_out: u64,
-    error: Option<String>,
-}
-
-/// Folds the records of a run into its tables. Records of each mission may interleave with
-/// other missions'; they are grouped by mission key and taken in sequence order.
-pub fn fold(run_id: &str, records: &[EventRecord]) -> Tables {
-    let mut missions: BTreeMap<MissionKey, MissionAcc> = BTreeMap::new();
-    let mut models: BTreeMap<String, ModelStats> = BTreeMap::new();
-    let mut ordered: Vec<&EventRecord> = records.iter().collect();
-    ordered.sort_by_key(|r| r.seq);
-    for record in ordered {
-        if let Event::ModelLoaded { name, stats, .. } = &record.event {
-            models.insert(name.clone(), stats.clone());
-        }
-        let Some(key) = &record.mission else { continue };
-        let acc = missions.entry(key.clone()).or_default();
-        apply(acc, key, run_id, record);
-    }
-    let mut tables = Tables::default();
-    for (key, acc) in missions {
-        emit_rows(&mut tables, run_id, &key, acc, &models);
-    }
-    tables
-}
-
-fn apply(acc: &mut MissionAcc, key: &MissionKey, run_id: &str, record: &EventRecord) {
-    match &record.event {
-        Event::MissionStarted {
-            mission_hash,
-            models,
-            ..
-        } => {
-            acc.started_at_ms = record.time_ms;
-            acc.mission_hash = mission_hash.clone();
-            acc.models = models
-                .iter()
-                .map(|(role, m)| (*role, m.name.clone()))
-                .collect();
-        }
-        Event::AgentStarted {
-            run,
-            parent,
-            role,
-            model,
-            provider,
-            task,
-            milestone,
-            feature,
-            round,
-            seed,
-            temperature,
-        } => {
-            let entry = acc.runs.entry(*run).or_default();
-            entry.seed = *seed;
-            entry.temperature = *temperature;
-            entry.parent = *parent;
-            entry.role = Some(*role);
-            entry.model = model.clone();
-            entry.provider = provider.clone();
-            entry.task = task.clone();
-            entry.milestone = milestone.as_ref().map(ToString::to_string);
-            entry.feature = feature.as_ref().map(ToString::to_string);
-            entry.round = *round;
-            entry.started_at_ms = record.time_ms;
-        }
-        Event::Turn {
-            run,
-            turn,
-            context_messages,
-            usage,
-            cost_usd,
-            timing,
-            tool_calls,
-            stop,
-            retries,
-        } => {
-            let entry = acc.runs.entry(*run).or_default();
-            entry.usages.push(usage.clone());
-            entry.costs.push(*cost_usd);
-            entry.model_ms += timing.latency_ms;
-            let retries = *retries;
-            let new_tokens =
-                timing
-                    .prefill_tokens
-                    .or(match (usage.input_tokens, usage.cache_read_tokens) {
-                        (Some(input), Some(cached)) => Some(input.saturating_sub(cached)),
-                        _ => None,
-                    });
-            acc.turns.push(TurnRow {
-                schema_version: SCHEMA_VERSION,
-                run_id: run_id.to_string(),
-                suite: key.suite.clone(),
-                mission: key.mission.to_string(),
-                pairing: key.pairing.clone(),
-                repeat: key.repeat,
-                agent_run: *run,
-                role: entry
-                    .role
-                    .map(|r| r.as_str().to_string())
-                    .unwrap_or_default(),
-                model: entry.model.clone(),
-                turn: *turn,
-                context_messages: *context_messages,
-                input_tokens: usage.input_tokens,
-                new_tokens,
-                cache_read_tokens: usage.cache_read_tokens,
-                cache_write_tokens: usage.cache_write_tokens,
-                output_tokens: usage.output_tokens,
-                reasoning_tokens: usage.reasoning_tokens,
-                usage_source: usage.source.as_str().to_string(),
-                cost_usd: *cost_usd,
-                latency_ms: timing.latency_ms,
-                ttft_ms: timing.ttft_ms,
-                prefill_tokens_per_s: timing.prefill_tokens_per_s,
-                decode_tokens_per_s: timing.decode_tokens_per_s,
-                tool_calls: *tool_calls,
-                stop_reason: match stop {
-                    crate::model::StopReason::EndTurn => "end_turn".to_string(),
-                    crate::model::StopReason::ToolCalls => "tool_calls".to_string(),
-                    crate::model::StopReason::MaxTokens => "max_tokens".to_string(),
-                    crate::model::StopReason::Other(other) => other.clone(),
-                },
-                raw_usage: usage.raw.as_ref().map(ToString::to_string),
-                retries,
-                time_ms: record.time_ms,
-            });
-        }
-        Event::ToolCalled {
-            run,
-            status,
-            duration_ms,
-            file_class,
-            command,
-            exit_code,
-            timed_out,
-            dropped_bytes,
-            recovered,
-            ..
-        } => {
-            let entry = acc.runs.entry(*run).or_default();
-            entry.tool_calls += 1;
-            entry.tool_ms += duration_ms;
-            match status {
-                CallStatus::Ok => {}
-                CallStatus::Malformed => entry.malformed += 1,
-                CallStatus::UnknownTool => entry.unknown += 1,
-                CallStatus::Refused | CallStatus::Failed => entry.tool_errors += 1,
-                CallStatus::PlanViolation => {}
-            }
-            // A recovered call that still failed as malformed or unknown counts as malformed
-            // only: the three kinds (valid, recovered, malformed) partition the calls.
-            if *recovered && !matches!(status, CallStatus::Malformed | CallStatus::UnknownTool) {
-                entry.recovered += 1;
-            }
-            if let Some(class) = file_class {
-                entry.files_written += 1;
-                match class {
-                    FileClass::Test => {
-                        entry.test_files += 1;
-                        entry.first_test_seq.get_or_insert(record.seq);
-                    }
-                    FileClass::Source => {
-                        entry.source_files += 1;
-                        entry.first_source_seq.get_or_insert(record.seq);
-                    }
-                    FileClass::Other => {}
-                }
-            }
-            if command.is_some() {
-                entry.commands_run += 1;
-                if *timed_out {
-                    entry.commands_timed_out += 1;
-                }
-                if *timed_out || *exit_code != Some(0) {
-                    entry.commands_failed += 1;
-                }
-                entry.dropped_bytes += dropped_bytes;
-            }
-        }
-        Event::NoToolCall { run, .. } => acc.runs.entry(*run).or_default().no_tool_call += 1,
-        Event::ModelRetried { run, .. } => acc.runs.entry(*run).or_default().model_retries += 1,
-        Event::Sandbox { run, kind, .. } => match run {
-            Some(run) => {
-                let entry = acc.runs.entry(*run).or_default();
-                entry.denials += u64::from(kind.is_denial());
-                entry.limits_hit += u64::from(kind.is_limit());
-                entry.truncations += u64::from(kind.is_truncation());
-            }
-            None => {
-                acc.harness_denials += u64::from(kind.is_denial());
-                acc.harness_limits += u64::from(kind.is_limit());
-            }
-        },
-        Event::AgentFinished {
-            run,
-            outcome,
-            turns,
-            duration_ms,
-            ..
-        } => {
-            let entry = acc.runs.entry(*run).or_default();
-            entry.outcome = Some(*outcome);
-            entry.turns = *turns;
-            entry.wall_ms = *duration_ms;
-        }
-        Event::UserAsked { .. } => acc.user_questions += 1,
-        Event::PlanViolation { run, .. } => {
-            acc.plan_violations += 1;
-            acc.runs.entry(*run).or_default().plan_violations += 1;
-        }
-        Event::ContractWritten {
-            milestones,
-            assertions,
-            ..
-        } => {
-            acc.milestone_order = milestones.iter().map(|m| m.id.to_string()).collect();
-            acc.assertion_info = assertions
-                .iter()
-                .map(|a| (a.id.to_string(), (a.milestone.to_string(), a.verify)))
-                .collect();
-        }
-        Event::FeaturesPlanned {
-            after_round: None,
-            features,
-            ..
-        } => acc.planned_features = features.len() as u64,
-        Event::FeaturesPlanned {
-            after_round: Some(round),
-            features,
-            ..
-        } => {
-            if let Some(first) = features.first() {
-                *acc.fix_features
-                    .entry((first.milestone.to_string(), *round))
-                    .or_default() += features.len() as u64;
-            }
-        }
-        Event::FindingRaised { finding, .. } => acc.findings.push(finding.clone()),
-        Event::VerdictReported {
-            milestone,
-            round,
-            assertion,
-            status,
-            ..
-        } => {
-            acc.verdicts
-                .push((milestone.to_string(), *round, assertion.clone(), *status));
-        }
-        Event::MechanicalCheck {
-            milestone,
-            round,
-            assertion,
-            passed,
-            ..
-        } => {
-            acc.mechanical
-                .insert((milestone.to_string(), *round, assertion.clone()), *passed);
-        }
-        Event::MilestoneRound {
-            milestone,
-            round,
-            passed,
-            open_blocking,
-        } => {
-            acc.rounds
-                .push((milestone.to_string(), *round, *passed, *open_blocking));
-        }
-        Event::AcceptanceSealed {
-            left_out, tampered, ..
-        } => acc.sealed = Some((left_out.len() as u64, tampered.clone())),
-        Event::AcceptanceFinished { tests, error, .. } => {
-            acc.acceptance = Some((tests.clone(), error.clone()))
-        }
-        Event::CoverageMeasured { percent, error, .. } => {
-            acc.coverage = Some((*percent, error.clone()))
-        }
-        Event::PathsSkipped { during, paths } => {
-            for skipped in paths {
-                acc.paths_skipped
-                    .entry(skipped.path.clone())
-                    .or_insert_with(|| (during.clone(), skipped.reason.clone()));
-            }
-        }
-        Event::MutationMeasured {
-            score,
-            mutants_total,
-            killed,
-            survived,
-            timed_out,
-            error,
-            ..
-        } => {
-            acc.mutation = Some(MutationFold {
-                score: *score,
-                total: *mutants_total,
-                killed: *killed,
-                survived: *survived,
-                timed_out: *timed_out,
-                error: error.clone(),
-            })
-        }
-        Event::LinesCounted {
-            source_files,
-            source_lines,
-            test_files,
-            test_lines,
-        } => {
-            acc.lines = (*source_files, *source_lines, *test_files, *test_lines);
-        }
-        Event::MissionFinished {
-            status,
-            halt_reason,
-            detail,
-            duration_ms,
-        } => {
-            acc.finished = Some((
-                status.as_str().to_string(),
-                halt_reason.map(|h| h.as_str().to_string()),
-                detail.clone(),
-                *duration_ms,
-            ));
-        }
-        Event::RunPlanned { .. }
-        | Event::EnvironmentReady { .. }
-        | Event::EnvironmentFailed { .. }
-        | Event::ModelLoaded { .. }
-        | Event::LibraryWritten { .. }
-        | Event::FindingsClosed { .. }
-        | Event::MissionHalted { .. }
-        | Event::AgentCheckpoint { .. }
-        | Event::CleanupFailed { .. } => {}
-    }
-}
-
 /// Token sums of several calls; each unknown when any call did not report it.
 struct UsageTotals {
     input: Option<u64>,
@@ -471,397 +68,352 @@ fn usage_sums(usages: &[Usage]) -> UsageTotals {
     }
 }
 
-fn emit_rows(
-    tables: &mut Tables,
-    run_id: &str,
-    key: &MissionKey,
-    acc: MissionAcc,
-    models: &BTreeMap<String, ModelStats>,
-) {
-    let suite = key.suite.clone();
-    let mission = key.mission.to_string();
-    let pairing = key.pairing.clone();
+/// The columns every row of a mission starts with.
+struct RowKey {
+    run_id: String,
+    suite: String,
+    mission: String,
+    pairing: String,
+    repeat: u32,
+}
 
-    // Acceptance by milestone.
-    let (tests, acceptance_error) = acc.acceptance.clone().unwrap_or_default();
-    let mut acceptance_by_milestone: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    for test in &tests {
-        if let Some(milestone) = &test.milestone {
-            let entry = acceptance_by_milestone
-                .entry(milestone.to_string())
-                .or_default();
-            entry.1 += 1;
-            if test.status == TestStatus::Passed {
-                entry.0 += 1;
-            }
+impl RowKey {
+    fn new(run_id: &str, key: &MissionKey) -> RowKey {
+        RowKey {
+            run_id: run_id.to_string(),
+            suite: key.suite.clone(),
+            mission: key.mission.to_string(),
+            pairing: key.pairing.clone(),
+            repeat: key.repeat,
         }
     }
-    let acceptance_ok = |milestone: &str| -> Option<bool> {
-        acc.acceptance.as_ref()?;
-        acceptance_by_milestone
-            .get(milestone)
-            .filter(|(_, total)| *total > 0)
-            .map(|(passed, total)| passed == total)
-    };
+}
 
-    // Rounds by milestone.
-    let mut rounds_to_pass: BTreeMap<&str, u32> = BTreeMap::new();
-    let mut last_round: BTreeMap<&str, (u32, bool)> = BTreeMap::new();
-    for (milestone, round, passed, _) in &acc.rounds {
-        if *passed {
-            rounds_to_pass.entry(milestone.as_str()).or_insert(*round);
+/// Everything the fold keeps of one mission: one accumulator per table.
+struct MissionAcc {
+    key: RowKey,
+    mission: MissionFacts,
+    /// By agent run number.
+    runs: BTreeMap<u32, RunAcc>,
+    /// The turns table's rows, made as the turns are folded.
+    turns: Vec<TurnRow>,
+    milestones: MilestonesAcc,
+    assertions: AssertionsAcc,
+}
+
+impl MissionAcc {
+    fn new(key: RowKey) -> MissionAcc {
+        MissionAcc {
+            key,
+            mission: MissionFacts::default(),
+            runs: BTreeMap::new(),
+            turns: Vec::new(),
+            milestones: MilestonesAcc::default(),
+            assertions: AssertionsAcc::default(),
         }
-        last_round.insert(milestone.as_str(), (*round, *passed));
-    }
-    let false_green = |m: &str| {
-        last_round.get(m).is_some_and(|(_, passed)| *passed) && acceptance_ok(m) == Some(false)
-    };
-    let false_red = |m: &str| {
-        last_round.get(m).is_some_and(|(_, passed)| !*passed) && acceptance_ok(m) == Some(true)
-    };
-
-    for (milestone, round, passed, open_blocking) in &acc.rounds {
-        let findings_in = |severity: Severity| {
-            acc.findings
-                .iter()
-                .filter(|f| {
-                    f.milestone.as_str() == milestone && f.round == *round && f.severity == severity
-                })
-                .count() as u64
-        };
-        let verdicts: Vec<_> = acc
-            .verdicts
-            .iter()
-            .filter(|(m, r, _, _)| m == milestone && r == round)
-            .collect();
-        let mechanical: Vec<bool> = acc
-            .mechanical
-            .iter()
-            .filter(|((m, r, _), _)| m == milestone && r == round)
-            .map(|(_, passed)| *passed)
-            .collect();
-        let (acceptance_passed, acceptance_total) = acceptance_by_milestone
-            .get(milestone)
-            .copied()
-            .unwrap_or_default();
-        tables.milestones.push(MilestoneRow {
-            schema_version: SCHEMA_VERSION,
-            run_id: run_id.to_string(),
-            suite: suite.clone(),
-            mission: mission.clone(),
-            pairing: pairing.clone(),
-            repeat: key.repeat,
-            milestone: milestone.clone(),
-            milestone_index: acc
-                .milestone_order
-                .iter()
-                .position(|m| m == milestone)
-                .map_or(0, |i| i as u32 + 1),
-            round: *round,
-            passed: *passed,
-            open_blocking: u64::from(*open_blocking),
-            findings_blocking: findings_in(Severity::Blocking),
-            findings_non_blocking: findings_in(Severity::NonBlocking),
-            findings_suggestion: findings_in(Severity::Suggestion),
-            verdicts_pass: verdicts
-                .iter()
-                .filter(|v| v.3 == VerdictStatus::Pass)
-                .count() as u64,
-            verdicts_fail: verdicts
-                .iter()
-                .filter(|v| v.3 == VerdictStatus::Fail)
-                .count() as u64,
-            mechanical_pass: mechanical.iter().filter(|p| **p).count() as u64,
-            mechanical_fail: mechanical.iter().filter(|p| !**p).count() as u64,
-            assertions_total: acc
-                .assertion_info
-                .values()
-                .filter(|(m, _)| m == milestone)
-                .count() as u64,
-            fix_features_planned: acc
-                .fix_features
-                .get(&(milestone.clone(), *round))
-                .copied()
-                .unwrap_or(0),
-            rounds_to_pass: rounds_to_pass.get(milestone.as_str()).copied(),
-            acceptance_passed,
-            acceptance_total,
-            acceptance_ok: acceptance_ok(milestone),
-            false_green: false_green(milestone),
-            false_red: false_red(milestone),
-        });
     }
 
-    for (checked_in, round, assertion, status) in &acc.verdicts {
-        let (milestone, verify) = acc
-            .assertion_info
-            .get(assertion)
-            .cloned()
-            .unwrap_or((checked_in.clone(), Verify::Agent));
-        let mechanical = acc
-            .mechanical
-            .get(&(checked_in.clone(), *round, assertion.clone()));
-        let mechanical_status = match mechanical {
-            Some(true) => "pass",
-            Some(false) => "fail",
-            None => "not_applicable",
-        };
-        tables.assertions.push(AssertionRow {
-            schema_version: SCHEMA_VERSION,
-            run_id: run_id.to_string(),
-            suite: suite.clone(),
-            mission: mission.clone(),
-            pairing: pairing.clone(),
-            repeat: key.repeat,
-            assertion: assertion.clone(),
-            acceptance_status: acceptance_ok(&milestone)
-                .map(|ok| if ok { "pass" } else { "fail" }.to_string()),
+    /// The agent run `run`, made empty by its first event.
+    fn run(&mut self, run: u32) -> &mut RunAcc {
+        self.runs.entry(run).or_default()
+    }
+}
+
+/// Folds the records of a run into its tables. Records of each mission may interleave with
+/// other missions'; they are grouped by mission key and taken in sequence order.
+pub fn fold(run_id: &str, records: &[EventRecord]) -> Tables {
+    let mut missions: BTreeMap<MissionKey, MissionAcc> = BTreeMap::new();
+    let mut models: BTreeMap<String, ModelStats> = BTreeMap::new();
+    let mut ordered: Vec<&EventRecord> = records.iter().collect();
+    ordered.sort_by_key(|r| r.seq);
+    for record in ordered {
+        if let Event::ModelLoaded { name, stats, .. } = &record.event {
+            models.insert(name.clone(), stats.clone());
+        }
+        let Some(key) = &record.mission else { continue };
+        let acc = missions
+            .entry(key.clone())
+            .or_insert_with(|| MissionAcc::new(RowKey::new(run_id, key)));
+        apply(acc, record);
+    }
+    let mut tables = Tables::default();
+    for acc in missions.values() {
+        emit(&mut tables, acc, &models);
+    }
+    tables
+}
+
+/// Appends one mission's rows to each table.
+fn emit(tables: &mut Tables, acc: &MissionAcc, models: &BTreeMap<String, ModelStats>) {
+    let judgement = Judgement::of(&acc.milestones, acc.mission.ground_truth.acceptance());
+    tables.milestones.extend(milestone_rows(
+        &acc.key,
+        &acc.milestones,
+        &acc.assertions,
+        &judgement,
+    ));
+    tables
+        .assertions
+        .extend(assertion_rows(&acc.key, &acc.assertions, &judgement));
+    tables.runs.extend(runs_rows(&acc.key, &acc.runs, models));
+    tables.turns.extend(turns_rows(&acc.turns));
+    tables.missions.push(mission_row(acc, &judgement));
+}
+
+/// Folds one event into its mission. The events of agent runs are folded here; the others go
+/// on to [`apply_mission_event`].
+fn apply(acc: &mut MissionAcc, record: &EventRecord) {
+    match &record.event {
+        Event::AgentStarted {
+            run,
+            parent,
+            role,
+            model,
+            provider,
+            task,
             milestone,
-            checked_in: checked_in.clone(),
-            round: *round,
-            verify: verify.as_str().to_string(),
-            validator_status: Some(match status {
-                VerdictStatus::Pass => "pass".to_string(),
-                VerdictStatus::Fail => "fail".to_string(),
-            }),
-            mechanical_status: mechanical_status.to_string(),
-            passed: *status == VerdictStatus::Pass && mechanical != Some(&false),
-        });
-    }
-
-    let mut tokens_by_role: BTreeMap<Role, u64> = BTreeMap::new();
-    let mut wall_by_role: BTreeMap<Role, f64> = BTreeMap::new();
-    let mut runs_by_role: BTreeMap<Role, u64> = BTreeMap::new();
-    let mut sources = BTreeSet::new();
-    let mut all_usages = Vec::new();
-    let mut all_costs = Vec::new();
-    let (mut tdd_yes, mut tdd_both) = (0u64, 0u64);
-    let (mut turns, mut tool_calls, mut malformed, mut recovered) = (0u64, 0u64, 0u64, 0u64);
-    let mut model_retries = 0u64;
-    let mut sandbox_denials = acc.harness_denials;
-    let mut limits_hit = acc.harness_limits;
-    for (agent_run, run) in &acc.runs {
-        let role = run.role.unwrap_or(Role::Subagent);
-        let totals = usage_sums(&run.usages);
-        *tokens_by_role.entry(role).or_default() +=
-            run.usages.iter().map(Usage::total).sum::<u64>();
-        *wall_by_role.entry(role).or_default() += run.wall_ms;
-        *runs_by_role.entry(role).or_default() += 1;
-        let run_sources: BTreeSet<UsageSource> = run.usages.iter().map(|u| u.source).collect();
-        sources.extend(run_sources.iter().copied());
-        all_usages.extend(run.usages.iter().cloned());
-        all_costs.extend(run.costs.iter().copied());
-        turns += u64::from(run.turns);
-        tool_calls += run.tool_calls;
-        malformed += run.malformed + run.unknown;
-        recovered += run.recovered;
-        model_retries += run.model_retries;
-        sandbox_denials += run.denials;
-        limits_hit += run.limits_hit;
-        let tests_before_source = match (run.first_test_seq, run.first_source_seq) {
-            (Some(test), Some(source)) => Some(test < source),
-            _ => None,
-        };
-        if role == Role::Worker {
-            if let Some(first) = tests_before_source {
-                tdd_both += 1;
-                tdd_yes += u64::from(first);
-            }
+            feature,
+            round,
+            seed,
+            temperature,
+        } => {
+            acc.run(*run).identity = RunIdentity {
+                parent: *parent,
+                role: Some(*role),
+                model: model.clone(),
+                provider: provider.clone(),
+                task: task.clone(),
+                milestone: milestone.as_ref().map(ToString::to_string),
+                feature: feature.as_ref().map(ToString::to_string),
+                round: *round,
+                seed: *seed,
+                temperature: *temperature,
+                started_at_ms: record.time_ms,
+            };
         }
-        tables.runs.push(RunRow {
-            schema_version: SCHEMA_VERSION,
-            run_id: run_id.to_string(),
-            suite: suite.clone(),
-            mission: mission.clone(),
-            pairing: pairing.clone(),
-            repeat: key.repeat,
-            agent_run: *agent_run,
-            parent_agent_run: run.parent,
-            role: role.as_str().to_string(),
-            model: run.model.clone(),
-            provider: run.provider.clone(),
-            task: run.task.clone(),
-            milestone: run.milestone.clone(),
-            feature: run.feature.clone(),
-            round: run.round,
-            seed: run.seed,
-            temperature: run.temperature,
-            outcome: run
-                .outcome
-                .map_or("unfinished", AgentOutcome::as_str)
-                .to_string(),
-            turns: run.turns,
-            tool_calls: run.tool_calls,
-            tool_errors: run.tool_errors,
-            malformed_calls: run.malformed,
-            unknown_tool_calls: run.unknown,
-            recovered_calls: run.recovered,
-            plan_violations: run.plan_violations,
-            no_tool_call_turns: run.no_tool_call,
-            input_tokens: totals.input,
-            cache_read_tokens: totals.cache_read,
-            cache_write_tokens: totals.cache_write,
-            output_tokens: totals.output,
-            reasoning_tokens: totals.reasoning,
-            usage_source: source_label(&run_sources),
-            cost_usd: strict_sum(run.costs.iter().copied()),
-            wall_ms: run.wall_ms,
-            model_ms: run.model_ms,
-            tool_ms: run.tool_ms,
-            files_written: run.files_written,
-            test_files_written: run.test_files,
-            source_files_written: run.source_files,
-            tests_before_source,
-            commands_run: run.commands_run,
-            commands_failed: run.commands_failed,
-            commands_timed_out: run.commands_timed_out,
-            output_dropped_bytes: run.dropped_bytes,
-            sandbox_denials: run.denials,
-            limits_hit: run.limits_hit,
-            truncations: run.truncations,
-            model_retries: run.model_retries,
-            model_load_ms: models.get(&run.model).and_then(|m| m.load_ms),
-            model_resident_bytes: models.get(&run.model).and_then(|m| m.resident_bytes),
-            started_at_ms: run.started_at_ms,
-        });
+        Event::Turn {
+            run,
+            turn,
+            context_messages,
+            usage,
+            cost_usd,
+            timing,
+            tool_calls,
+            stop,
+            retries,
+        } => {
+            let call = TurnCall {
+                agent_run: *run,
+                turn: *turn,
+                context_messages: *context_messages,
+                usage,
+                cost_usd: *cost_usd,
+                timing,
+                tool_calls: *tool_calls,
+                stop,
+                retries: *retries,
+                time_ms: record.time_ms,
+            };
+            let agent = acc.runs.entry(*run).or_default();
+            agent.add_turn(usage, *cost_usd, timing);
+            acc.turns.push(turn_row(&acc.key, agent, &call));
+        }
+        Event::ToolCalled {
+            run,
+            status,
+            duration_ms,
+            file_class,
+            command,
+            exit_code,
+            timed_out,
+            dropped_bytes,
+            recovered,
+            ..
+        } => {
+            let call = ToolCallFacts {
+                status: *status,
+                duration_ms: *duration_ms,
+                file_class: *file_class,
+                command: command.as_ref().map(|_| CommandExit {
+                    exit_code: *exit_code,
+                    timed_out: *timed_out,
+                    dropped_bytes: *dropped_bytes,
+                }),
+                recovered: *recovered,
+            };
+            acc.run(*run).tool_called(record.seq, &call);
+        }
+        Event::NoToolCall { run, .. } => acc.run(*run).no_tool_call += 1,
+        Event::ModelRetried { run, .. } => acc.run(*run).model_retries += 1,
+        Event::Sandbox {
+            run: Some(run),
+            kind,
+            ..
+        } => acc.run(*run).sandbox_notice(*kind),
+        Event::Sandbox {
+            run: None, kind, ..
+        } => acc.mission.harness_notice(*kind),
+        Event::AgentFinished {
+            run,
+            outcome,
+            turns,
+            duration_ms,
+            ..
+        } => acc.run(*run).finish(*outcome, *turns, *duration_ms),
+        Event::PlanViolation { run, .. } => {
+            acc.mission.plan_violations += 1;
+            acc.run(*run).plan_violations += 1;
+        }
+        other => apply_mission_event(acc, other, record.time_ms),
     }
-    tables.turns.extend(acc.turns.iter().cloned());
+}
 
-    let totals = usage_sums(&all_usages);
-    let (status, halt_reason, halt_detail, wall_ms) = acc.finished.clone().unwrap_or_else(|| {
-        (
-            "unfinished".to_string(),
-            None,
-            "the mission has no end event".to_string(),
-            0.0,
-        )
-    });
-    let count = |severity: Severity| {
-        acc.findings
-            .iter()
-            .filter(|f| f.severity == severity)
-            .count() as u64
-    };
-    let model = |role: Role| acc.models.get(&role).cloned().unwrap_or_default();
-    let (coverage_pct, coverage_error) = acc.coverage.clone().unwrap_or((None, None));
-    let mutation = acc.mutation.as_ref();
-    tables.missions.push(MissionRow {
-        schema_version: SCHEMA_VERSION,
-        run_id: run_id.to_string(),
-        suite,
-        mission,
-        pairing,
-        repeat: key.repeat,
-        model_orchestrator: model(Role::Orchestrator),
-        model_worker: model(Role::Worker),
-        model_scrutiny: model(Role::Scrutiny),
-        model_user_testing: model(Role::UserTesting),
-        model_subagent: model(Role::Subagent),
-        mission_hash: acc.mission_hash.clone(),
-        status,
-        halt_reason,
-        halt_detail,
-        acceptance_passed: tests
-            .iter()
-            .filter(|t| t.status == TestStatus::Passed)
-            .count() as u64,
-        acceptance_failed: tests
-            .iter()
-            .filter(|t| t.status == TestStatus::Failed)
-            .count() as u64,
-        acceptance_skipped: tests
-            .iter()
-            .filter(|t| t.status == TestStatus::Skipped)
-            .count() as u64,
-        acceptance_total: tests.len() as u64,
-        acceptance_unmapped: tests.iter().filter(|t| t.milestone.is_none()).count() as u64,
-        acceptance_error,
-        ground_truth_tampered: matches!(&acc.sealed, Some((_, Some(_)))),
-        tamper_evidence: acc
-            .sealed
-            .as_ref()
-            .and_then(|(_, t)| t.as_ref())
-            .map(TamperEvidence::summary),
-        acceptance_left_out: acc.sealed.as_ref().map(|(n, _)| *n).unwrap_or(0),
-        paths_skipped: acc.paths_skipped.len() as u64,
-        paths_skipped_detail: acc
-            .paths_skipped
-            .iter()
-            .map(|(path, (during, reason))| format!("{path} ({during}): {reason}\n"))
-            .collect(),
-        milestones_total: acc.milestone_order.len() as u64,
-        milestones_passed: rounds_to_pass.len() as u64,
-        rounds: acc.rounds.len() as u64,
-        rounds_to_pass_max: rounds_to_pass.values().copied().max(),
-        features: acc.planned_features,
-        fix_features: acc.fix_features.values().sum(),
-        findings_blocking: count(Severity::Blocking),
-        findings_non_blocking: count(Severity::NonBlocking),
-        findings_suggestion: count(Severity::Suggestion),
-        plan_violations: acc.plan_violations,
-        user_questions: acc.user_questions,
-        agent_runs: acc.runs.len() as u64,
-        runs_orchestrator: runs_by_role.get(&Role::Orchestrator).copied().unwrap_or(0),
-        runs_worker: runs_by_role.get(&Role::Worker).copied().unwrap_or(0),
-        runs_scrutiny: runs_by_role.get(&Role::Scrutiny).copied().unwrap_or(0),
-        runs_user_testing: runs_by_role.get(&Role::UserTesting).copied().unwrap_or(0),
-        runs_subagent: runs_by_role.get(&Role::Subagent).copied().unwrap_or(0),
-        turns,
-        tool_calls,
-        malformed_calls: malformed,
-        recovered_calls: recovered,
-        model_retries,
-        sandbox_denials,
-        limits_hit,
-        input_tokens: totals.input,
-        cache_read_tokens: totals.cache_read,
-        cache_write_tokens: totals.cache_write,
-        output_tokens: totals.output,
-        usage_source: source_label(&sources),
-        tokens_orchestrator: tokens_by_role
-            .get(&Role::Orchestrator)
-            .copied()
-            .unwrap_or(0),
-        tokens_worker: tokens_by_role.get(&Role::Worker).copied().unwrap_or(0),
-        tokens_scrutiny: tokens_by_role.get(&Role::Scrutiny).copied().unwrap_or(0),
-        tokens_user_testing: tokens_by_role.get(&Role::UserTesting).copied().unwrap_or(0),
-        tokens_subagent: tokens_by_role.get(&Role::Subagent).copied().unwrap_or(0),
-        wall_ms_orchestrator: wall_by_role
-            .get(&Role::Orchestrator)
-            .copied()
-            .unwrap_or(0.0),
-        wall_ms_worker: wall_by_role.get(&Role::Worker).copied().unwrap_or(0.0),
-        wall_ms_scrutiny: wall_by_role.get(&Role::Scrutiny).copied().unwrap_or(0.0),
-        wall_ms_user_testing: wall_by_role.get(&Role::UserTesting).copied().unwrap_or(0.0),
-        wall_ms_subagent: wall_by_role.get(&Role::Subagent).copied().unwrap_or(0.0),
-        cost_usd: strict_sum(all_costs),
-        files_src: acc.lines.0,
-        lines_src: acc.lines.1,
-        files_test: acc.lines.2,
-        lines_test: acc.lines.3,
-        coverage_pct,
-        coverage_error,
-        mutation_score: mutation.and_then(|m| m.score),
-        mutants_total: mutation.map(|m| m.total),
-        mutants_killed: mutation.map(|m| m.killed),
-        mutants_survived: mutation.map(|m| m.survived),
-        mutants_timed_out: mutation.map(|m| m.timed_out),
-        mutation_error: mutation.and_then(|m| m.error.clone()),
-        false_green: acc
-            .milestone_order
-            .iter()
-            .filter(|m| false_green(m))
-            .count() as u64,
-        false_red: acc.milestone_order.iter().filter(|m| false_red(m)).count() as u64,
-        tdd_share: (tdd_both > 0).then(|| tdd_yes as f64 / tdd_both as f64),
-        wall_ms,
-        started_at_ms: acc.started_at_ms,
-    });
+/// Folds an event of the mission as a whole: its start and end, the contract, the rounds and
+/// what was found in them. Ground-truth events go on to [`apply_ground_truth_event`].
+fn apply_mission_event(acc: &mut MissionAcc, event: &Event, time_ms: i64) {
+    match event {
+        Event::MissionStarted {
+            mission_hash,
+            models,
+            ..
+        } => acc.mission.started(time_ms, mission_hash, models),
+        Event::UserAsked { .. } => acc.mission.user_questions += 1,
+        Event::ContractWritten {
+            milestones,
+            assertions,
+            ..
+        } => {
+            acc.milestones.contract_written(milestones);
+            acc.assertions.contract_written(assertions);
+        }
+        Event::FeaturesPlanned {
+            after_round,
+            features,
+            ..
+        } => acc.milestones.features_planned(*after_round, features),
+        Event::FindingRaised { finding, .. } => acc.milestones.findings.push(finding.clone()),
+        Event::VerdictReported {
+            milestone,
+            round,
+            assertion,
+            status,
+            ..
+        } => acc
+            .assertions
+            .verdict(CheckKey::new(milestone, *round, assertion), *status),
+        Event::MechanicalCheck {
+            milestone,
+            round,
+            assertion,
+            passed,
+            ..
+        } => acc
+            .assertions
+            .mechanical_check(CheckKey::new(milestone, *round, assertion), *passed),
+        Event::MilestoneRound {
+            milestone,
+            round,
+            passed,
+            open_blocking,
+        } => acc
+            .milestones
+            .round_ended(milestone, *round, *passed, *open_blocking),
+        Event::MissionFinished {
+            status,
+            halt_reason,
+            detail,
+            duration_ms,
+        } => acc.mission.finished(
+            status.as_str(),
+            halt_reason.map(|h| h.as_str()),
+            detail,
+            *duration_ms,
+        ),
+        other => apply_ground_truth_event(acc, other),
+    }
+}
+
+/// Folds what the harness measured after the mission. Its match names every other event too,
+/// so a new event does not compile until it is decided what the tables make of it.
+fn apply_ground_truth_event(acc: &mut MissionAcc, event: &Event) {
+    let ground_truth = &mut acc.mission.ground_truth;
+    match event {
+        Event::AcceptanceSealed {
+            left_out, tampered, ..
+        } => ground_truth.sealed(left_out.len(), tampered.as_ref()),
+        Event::AcceptanceFinished { tests, error, .. } => {
+            ground_truth.acceptance_finished(tests, error.as_ref())
+        }
+        Event::CoverageMeasured { percent, error, .. } => {
+            ground_truth.coverage_measured(*percent, error.as_ref())
+        }
+        Event::PathsSkipped { during, paths } => ground_truth.paths_skipped(during, paths),
+        Event::MutationMeasured {
+            score,
+            mutants_total,
+            killed,
+            survived,
+            timed_out,
+            error,
+            ..
+        } => {
+            ground_truth.mutation = Some(MutationFold {
+                score: *score,
+                total: *mutants_total,
+                killed: *killed,
+                survived: *survived,
+                timed_out: *timed_out,
+                error: error.clone(),
+            });
+        }
+        Event::LinesCounted {
+            source_files,
+            source_lines,
+            test_files,
+            test_lines,
+        } => {
+            ground_truth.lines = LineCounts {
+                source_files: *source_files,
+                source_lines: *source_lines,
+                test_files: *test_files,
+                test_lines: *test_lines,
+            };
+        }
+        // Folded by `apply` and `apply_mission_event`.
+        Event::AgentStarted { .. }
+        | Event::Turn { .. }
+        | Event::ToolCalled { .. }
+        | Event::NoToolCall { .. }
+        | Event::ModelRetried { .. }
+        | Event::Sandbox { .. }
+        | Event::AgentFinished { .. }
+        | Event::PlanViolation { .. }
+        | Event::MissionStarted { .. }
+        | Event::UserAsked { .. }
+        | Event::ContractWritten { .. }
+        | Event::FeaturesPlanned { .. }
+        | Event::FindingRaised { .. }
+        | Event::VerdictReported { .. }
+        | Event::MechanicalCheck { .. }
+        | Event::MilestoneRound { .. }
+        | Event::MissionFinished { .. } => {}
+        // No table counts these.
+        Event::RunPlanned { .. }
+        | Event::EnvironmentReady { .. }
+        | Event::EnvironmentFailed { .. }
+        | Event::ModelLoaded { .. }
+        | Event::LibraryWritten { .. }
+        | Event::FindingsClosed { .. }
+        | Event::MissionHalted { .. }
+        | Event::AgentCheckpoint { .. }
+        | Event::CleanupFailed { .. } => {}
+    }
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::events::{TestResult, TestStatus};
 
     /// A mission's records: started, `events` in order, finished.
     pub(crate) fn mission_records(events: Vec<Event>) -> Vec<EventRecord> {

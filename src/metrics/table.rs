@@ -34,15 +34,46 @@ impl ColumnData {
 /// A Rust type that can be one cell of a column.
 pub trait Cell: Sized {
     fn into_column(values: Vec<Self>) -> ColumnData;
-    fn from_column(column: &str, data: &ColumnData) -> Result<Vec<Self>, String>;
+    fn from_column(column: &str, data: &ColumnData) -> Result<Vec<Self>, TableError>;
 }
 
-fn wrong_type(column: &str, expected: &str) -> String {
-    format!("column `{column}` is not of type {expected}")
+/// Why columns do not make rows of a table.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TableError {
+    #[error("column `{column}` is not of type {expected}")]
+    WrongType {
+        column: String,
+        expected: &'static str,
+    },
+    #[error("column `{column}` is null in row {row}, which this schema does not allow")]
+    Null { column: String, row: usize },
+    #[error("table `{table}` has no column `{column}`")]
+    MissingColumn {
+        table: &'static str,
+        column: &'static str,
+    },
+    #[error("column `{column}` has {values} values for {rows} rows")]
+    Length {
+        column: &'static str,
+        values: usize,
+        rows: usize,
+    },
+    #[error("short column")]
+    ShortColumn,
 }
 
-fn null_in(column: &str, row: usize) -> String {
-    format!("column `{column}` is null in row {row}, which this schema does not allow")
+fn wrong_type(column: &str, expected: &'static str) -> TableError {
+    TableError::WrongType {
+        column: column.to_string(),
+        expected,
+    }
+}
+
+fn null_in(column: &str, row: usize) -> TableError {
+    TableError::Null {
+        column: column.to_string(),
+        row,
+    }
 }
 
 macro_rules! cell {
@@ -51,7 +82,7 @@ macro_rules! cell {
             fn into_column(values: Vec<Self>) -> ColumnData {
                 ColumnData::$variant(values.into_iter().map(Some).collect())
             }
-            fn from_column(column: &str, data: &ColumnData) -> Result<Vec<Self>, String> {
+            fn from_column(column: &str, data: &ColumnData) -> Result<Vec<Self>, TableError> {
                 let ColumnData::$variant(values) = data else {
                     return Err(wrong_type(column, $label));
                 };
@@ -66,7 +97,7 @@ macro_rules! cell {
             fn into_column(values: Vec<Self>) -> ColumnData {
                 ColumnData::$variant(values)
             }
-            fn from_column(column: &str, data: &ColumnData) -> Result<Vec<Self>, String> {
+            fn from_column(column: &str, data: &ColumnData) -> Result<Vec<Self>, TableError> {
                 let ColumnData::$variant(values) = data else {
                     return Err(wrong_type(column, $label));
                 };
@@ -93,7 +124,7 @@ pub trait TableRow: Sized {
     fn from_columns(
         height: usize,
         columns: &BTreeMap<String, ColumnData>,
-    ) -> Result<Vec<Self>, String>;
+    ) -> Result<Vec<Self>, TableError>;
 }
 
 /// Declares row structs and their [`TableRow`] impls from one field list.
@@ -121,18 +152,18 @@ macro_rules! table_rows {
                 fn from_columns(
                     height: usize,
                     columns: &std::collections::BTreeMap<String, $crate::metrics::table::ColumnData>,
-                ) -> Result<Vec<Self>, String> {
+                ) -> Result<Vec<Self>, $crate::metrics::table::TableError> {
                     $(
-                        let data = columns.get(stringify!($field)).ok_or_else(|| format!("table `{}` has no column `{}`", $table, stringify!($field)))?;
+                        let data = columns.get(stringify!($field)).ok_or($crate::metrics::table::TableError::MissingColumn { table: $table, column: stringify!($field) })?;
                         let $field: Vec<$ty> = <$ty as $crate::metrics::table::Cell>::from_column(stringify!($field), data)?;
                         if $field.len() != height {
-                            return Err(format!("column `{}` has {} values for {} rows", stringify!($field), $field.len(), height));
+                            return Err($crate::metrics::table::TableError::Length { column: stringify!($field), values: $field.len(), rows: height });
                         }
                         let mut $field = $field.into_iter();
                     )*
                     let mut rows = Vec::with_capacity(height);
                     for _ in 0..height {
-                        rows.push($row { $( $field: $field.next().ok_or("short column")? ),* });
+                        rows.push($row { $( $field: $field.next().ok_or($crate::metrics::table::TableError::ShortColumn)? ),* });
                     }
                     Ok(rows)
                 }

@@ -105,7 +105,7 @@ pub fn from_frame<T: TableRow>(frame: &DataFrame) -> Result<Vec<T>, String> {
         }
         columns.insert(name.to_string(), data);
     }
-    T::from_columns(frame.height(), &columns)
+    T::from_columns(frame.height(), &columns).map_err(|e| e.to_string())
 }
 
 pub fn read_frame(path: &Path) -> Result<DataFrame, ParquetError> {

@@ -1,0 +1,195 @@
+//! The assertions table: one row per validator verdict (an assertion in one validation round),
+//! with the harness's own check of the assertion's command and the acceptance result of its
+//! milestone.
+
+use std::collections::BTreeMap;
+
+use crate::events::VerdictStatus;
+use crate::spec::{Assertion, MilestoneId, Verify};
+
+use super::milestones::Judgement;
+use super::{AssertionRow, RowKey, SCHEMA_VERSION};
+
+/// One assertion checked in one milestone's validation round. Ordered by milestone, round,
+/// then assertion.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct CheckKey {
+    /// The milestone whose round checked the assertion.
+    pub(super) milestone: String,
+    pub(super) round: u32,
+    pub(super) assertion: String,
+}
+
+impl CheckKey {
+    pub(super) fn new(milestone: &MilestoneId, round: u32, assertion: &str) -> CheckKey {
+        CheckKey {
+            milestone: milestone.to_string(),
+            round,
+            assertion: assertion.to_string(),
+        }
+    }
+
+    fn is_in(&self, milestone: &str, round: u32) -> bool {
+        self.milestone == milestone && self.round == round
+    }
+}
+
+/// A validator's verdict on an assertion.
+pub(super) struct Verdict {
+    pub(super) check: CheckKey,
+    pub(super) status: VerdictStatus,
+}
+
+/// What the contract says of an assertion.
+#[derive(Clone)]
+pub(super) struct AssertionInfo {
+    /// The milestone the assertion belongs to.
+    milestone: String,
+    verify: Verify,
+}
+
+/// Pass and fail counts.
+#[derive(Default)]
+pub(super) struct Tally {
+    pub(super) pass: u64,
+    pub(super) fail: u64,
+}
+
+impl Tally {
+    fn add(&mut self, passed: bool) {
+        if passed {
+            self.pass += 1;
+        } else {
+            self.fail += 1;
+        }
+    }
+}
+
+/// The contract's assertions, the validators' verdicts and the harness's mechanical checks.
+#[derive(Default)]
+pub(super) struct AssertionsAcc {
+    /// By assertion id, from the last contract written.
+    info: BTreeMap<String, AssertionInfo>,
+    /// In the order they were reported.
+    verdicts: Vec<Verdict>,
+    /// Whether the harness's run of the assertion's command passed.
+    mechanical: BTreeMap<CheckKey, bool>,
+}
+
+impl AssertionsAcc {
+    pub(super) fn contract_written(&mut self, assertions: &[Assertion]) {
+        self.info = assertions
+            .iter()
+            .map(|a| {
+                let info = AssertionInfo {
+                    milestone: a.milestone.to_string(),
+                    verify: a.verify,
+                };
+                (a.id.to_string(), info)
+            })
+            .collect();
+    }
+
+    pub(super) fn verdict(&mut self, check: CheckKey, status: VerdictStatus) {
+        self.verdicts.push(Verdict { check, status });
+    }
+
+    pub(super) fn mechanical_check(&mut self, check: CheckKey, passed: bool) {
+        self.mechanical.insert(check, passed);
+    }
+
+    /// The contract's assertions of `milestone`.
+    pub(super) fn assertions_of(&self, milestone: &str) -> u64 {
+        self.info
+            .values()
+            .filter(|info| info.milestone == milestone)
+            .count() as u64
+    }
+
+    /// The validators' verdicts in one round of `milestone`.
+    pub(super) fn verdicts_in(&self, milestone: &str, round: u32) -> Tally {
+        let mut tally = Tally::default();
+        for verdict in self
+            .verdicts
+            .iter()
+            .filter(|v| v.check.is_in(milestone, round))
+        {
+            tally.add(verdict.status == VerdictStatus::Pass);
+        }
+        tally
+    }
+
+    /// The harness's mechanical checks in one round of `milestone`.
+    pub(super) fn mechanical_in(&self, milestone: &str, round: u32) -> Tally {
+        let mut tally = Tally::default();
+        for (_, passed) in self
+            .mechanical
+            .iter()
+            .filter(|(c, _)| c.is_in(milestone, round))
+        {
+            tally.add(*passed);
+        }
+        tally
+    }
+}
+
+/// The assertions table's rows of one mission, one per verdict in the order reported.
+pub(super) fn assertion_rows(
+    key: &RowKey,
+    assertions: &AssertionsAcc,
+    judgement: &Judgement<'_>,
+) -> Vec<AssertionRow> {
+    assertions
+        .verdicts
+        .iter()
+        .map(|verdict| assertion_row(key, assertions, judgement, verdict))
+        .collect()
+}
+
+fn assertion_row(
+    key: &RowKey,
+    assertions: &AssertionsAcc,
+    judgement: &Judgement<'_>,
+    verdict: &Verdict,
+) -> AssertionRow {
+    let check = &verdict.check;
+    // An assertion the contract does not list is taken as the checking milestone's own.
+    let info = assertions
+        .info
+        .get(&check.assertion)
+        .cloned()
+        .unwrap_or(AssertionInfo {
+            milestone: check.milestone.clone(),
+            verify: Verify::Agent,
+        });
+    let mechanical = assertions.mechanical.get(check).copied();
+    AssertionRow {
+        schema_version: SCHEMA_VERSION,
+        run_id: key.run_id.clone(),
+        suite: key.suite.clone(),
+        mission: key.mission.clone(),
+        pairing: key.pairing.clone(),
+        repeat: key.repeat,
+        assertion: check.assertion.clone(),
+        acceptance_status: judgement
+            .acceptance_ok(&info.milestone)
+            .map(|ok| pass_or_fail(ok).to_string()),
+        milestone: info.milestone,
+        checked_in: check.milestone.clone(),
+        round: check.round,
+        verify: info.verify.as_str().to_string(),
+        validator_status: Some(pass_or_fail(verdict.status == VerdictStatus::Pass).to_string()),
+        mechanical_status: mechanical
+            .map_or("not_applicable", pass_or_fail)
+            .to_string(),
+        passed: verdict.status == VerdictStatus::Pass && mechanical != Some(false),
+    }
+}
+
+fn pass_or_fail(passed: bool) -> &'static str {
+    if passed {
+        "pass"
+    } else {
+        "fail"
+    }
+}
