@@ -570,7 +570,132 @@ fn json_kind(value: &Value) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+
     use super::*;
+    use crate::events::MemorySink;
+    use crate::model::{CallTiming, StopReason, UsageSource};
+    use crate::tools::{spec, CallResult};
+
+    /// A model that calls `save` on every turn.
+    struct Saver;
+
+    #[async_trait]
+    impl ModelSession for Saver {
+        async fn complete(&mut self, _: ChatRequest<'_>) -> Result<ChatResponse, ModelError> {
+            Ok(ChatResponse {
+                text: String::new(),
+                tool_calls: vec![ToolCall {
+                    id: "c1".into(),
+                    name: "save".into(),
+                    arguments: "{}".into(),
+                    recovered: false,
+                }],
+                stop: StopReason::ToolCalls,
+                usage: Usage {
+                    input_tokens: None,
+                    cache_read_tokens: None,
+                    cache_write_tokens: None,
+                    output_tokens: None,
+                    reasoning_tokens: None,
+                    source: UsageSource::Estimate,
+                    raw: None,
+                },
+                timing: CallTiming::default(),
+                retries: 0,
+            })
+        }
+    }
+
+    /// Tools whose harness cannot save anything.
+    struct BrokenDisk;
+
+    #[async_trait]
+    impl Toolbox for BrokenDisk {
+        fn specs(&self) -> Vec<ToolSpec> {
+            vec![spec("save", "Save.", serde_json::json!({"type": "object"}))]
+        }
+
+        async fn call(&mut self, _: &str, _: Value) -> CallResult {
+            Err(ToolFatal::new("cannot save the plan: no space left on device"))
+        }
+    }
+
+    struct NoBudget;
+
+    impl Meter for NoBudget {
+        fn exhausted(&self) -> Option<String> {
+            None
+        }
+
+        fn charge(&self, _: &Usage, _: Option<f64>) {}
+    }
+
+    #[tokio::test]
+    async fn a_harness_failure_in_a_tool_ends_the_run_as_a_harness_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sink = Arc::new(MemorySink::default());
+        let emitter = Emitter::new(vec![sink.clone()]);
+        let transcript = dir.path().join("t.jsonl");
+        let context = AgentContext {
+            emitter: &emitter,
+            transcript_path: &transcript,
+            classify_path: &|_: &str| FileClass::Other,
+            meter: &NoBudget,
+            price: None,
+            redactor: &Redactor::default(),
+            stop: None,
+        };
+        let spec = AgentRunSpec {
+            run: 1,
+            parent: None,
+            role: Role::Orchestrator,
+            model: "m".into(),
+            provider: "p".into(),
+            task: "plan",
+            milestone: None,
+            feature: None,
+            round: None,
+            system_prompt: "s".into(),
+            user_prompt: "u".into(),
+            limits: AgentLimits::with_max_turns(5),
+            seed: None,
+            temperature: None,
+        };
+        let result = run_agent(&spec, &mut Saver, &mut BrokenDisk, &context).await;
+        // One turn: the run ends at the failure, it does not go on asking the model.
+        assert_eq!(result.outcome, AgentOutcome::HarnessError);
+        assert_eq!(result.turns, 1);
+        assert_eq!(
+            result.harness_error.map(|f| f.message),
+            Some("cannot save the plan: no space left on device".to_string())
+        );
+        let records = sink.records.lock().expect("records");
+        let called = records.iter().find_map(|r| match &r.event {
+            Event::ToolCalled { status, .. } => Some(*status),
+            _ => None,
+        });
+        assert_eq!(called, Some(CallStatus::Failed));
+        let finished = records.iter().find_map(|r| match &r.event {
+            Event::AgentFinished {
+                outcome, summary, ..
+            } => Some((*outcome, summary.clone())),
+            _ => None,
+        });
+        assert_eq!(
+            finished,
+            Some((
+                AgentOutcome::HarnessError,
+                "cannot save the plan: no space left on device".to_string()
+            ))
+        );
+        // The call is answered in the transcript, as chat APIs require, and says whose failure
+        // it was.
+        let text = std::fs::read_to_string(&transcript).expect("transcript");
+        assert!(text.contains("the harness failed: cannot save the plan"), "{text}");
+    }
 
     #[test]
     fn arguments_must_be_objects() {
