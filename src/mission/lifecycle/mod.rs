@@ -864,8 +864,8 @@ impl MissionRuntime {
                     String::from_utf8_lossy(&output.stderr).trim()
                 ));
             }
-            let entries = record::parse_listing(&output.stdout)?;
-            record::write_back(&root, &entries, cat_file)
+            let entries = record::parse_listing(&output.stdout).map_err(|e| e.to_string())?;
+            record::write_back(&root, &entries, cat_file).map_err(|e| e.to_string())
         })
         .await
         .map_err(|e| format!("the workspace restore stopped: {e}"))??;
