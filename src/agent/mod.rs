@@ -619,7 +619,9 @@ mod tests {
         }
 
         async fn call(&mut self, _: &str, _: Value) -> CallResult {
-            Err(ToolFatal::new("cannot save the plan: no space left on device"))
+            Err(ToolFatal::new(
+                "cannot save the plan: no space left on device",
+            ))
         }
     }
 
@@ -694,7 +696,10 @@ mod tests {
         // The call is answered in the transcript, as chat APIs require, and says whose failure
         // it was.
         let text = std::fs::read_to_string(&transcript).expect("transcript");
-        assert!(text.contains("the harness failed: cannot save the plan"), "{text}");
+        assert!(
+            text.contains("the harness failed: cannot save the plan"),
+            "{text}"
+        );
     }
 
     #[test]

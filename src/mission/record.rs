@@ -8,11 +8,38 @@
 //! with `.git~` gets a `~` after `.git` (`sub/.git` is stored as `sub/.git~`, `.git~x` as
 //! `.git~~x`), and restoring a checkpoint takes the `~` away again.
 
-use std::io::{self, Read, Write};
-use std::path::Path;
+use std::io::{self, BufRead, Read, Write};
+use std::path::{Path, PathBuf};
 
-use crate::fsutil::{walk, Descend, Entry, EntryKind, Skipped, Visitor};
+use crate::fsutil::{display_path, walk, Descend, Entry, EntryKind, Skipped, TreeWriter, Visitor};
 use crate::spec::record::RecordRules;
+
+/// Why a snapshot could not be read back into a workspace.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("a tree listing line without a path")]
+    ListingWithoutPath,
+    #[error("an unreadable tree listing line `{line}`")]
+    ListingLine { line: String },
+    /// `kind`: git's object type of the entry (a `commit` for a submodule, a `tree`).
+    #[error("the snapshot holds a {kind}, not a file")]
+    NotAFile { kind: String },
+    #[error("cannot run git {command}: {source}")]
+    Spawn {
+        command: &'static str,
+        source: io::Error,
+    },
+    #[error("cannot talk to git {command}")]
+    Pipe { command: &'static str },
+    #[error("cannot open the workspace: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    /// `path`: the path as the agents wrote it.
+    #[error("cannot restore `{}`: {source}", display_path(.path))]
+    Restore { path: Vec<u8>, source: io::Error },
+    /// `answer`: the header line `git cat-file --batch` gave instead of an object's.
+    #[error("cannot restore `{}`: git cat-file answered `{answer}`", display_path(.path))]
+    CatFileAnswer { path: Vec<u8>, answer: String },
+}
 
 /// The tree git treats as always present and empty: the attributes of a record come from here,
 /// never from the workspace.
@@ -166,20 +193,24 @@ pub struct StoredEntry {
 }
 
 /// Reads `git ls-tree -r -z --full-tree` output; blobs only (a snapshot holds nothing else).
-pub fn parse_listing(listing: &[u8]) -> Result<Vec<StoredEntry>, String> {
+pub fn parse_listing(listing: &[u8]) -> Result<Vec<StoredEntry>, RecordError> {
     let mut entries = Vec::new();
     for record in listing.split(|b| *b == 0).filter(|r| !r.is_empty()) {
         let tab = record
             .iter()
             .position(|b| *b == b'\t')
-            .ok_or("a tree listing line without a path")?;
+            .ok_or(RecordError::ListingWithoutPath)?;
         let head = String::from_utf8_lossy(&record[..tab]);
         let fields: Vec<&str> = head.split(' ').collect();
         let [mode, kind, oid] = fields[..] else {
-            return Err(format!("an unreadable tree listing line `{head}`"));
+            return Err(RecordError::ListingLine {
+                line: head.into_owned(),
+            });
         };
         if kind != "blob" {
-            return Err(format!("the snapshot holds a {kind}, not a file"));
+            return Err(RecordError::NotAFile {
+                kind: kind.to_string(),
+            });
         }
         entries.push(StoredEntry {
             mode: mode.to_string(),
@@ -204,15 +235,20 @@ pub fn write_back(
     workspace: &Path,
     entries: &[StoredEntry],
     mut cat_file: std::process::Command,
-) -> Result<(), String> {
+) -> Result<(), RecordError> {
     let mut child = cat_file
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .map_err(|e| format!("cannot run git cat-file: {e}"))?;
+        .map_err(|source| RecordError::Spawn {
+            command: "cat-file",
+            source,
+        })?;
     let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-        return Err("cannot talk to git cat-file".to_string());
+        return Err(RecordError::Pipe {
+            command: "cat-file",
+        });
     };
     let oids: Vec<String> = entries.iter().map(|e| format!("{}\n", e.oid)).collect();
     // Asked from another thread: git answers while it reads, and a full pipe must not block us.
@@ -224,49 +260,55 @@ pub fn write_back(
         }
     });
     let mut answers = io::BufReader::new(stdout);
-    let mut writer = crate::fsutil::TreeWriter::new(workspace)
-        .map_err(|e| format!("cannot open the workspace: {e}"))?;
-    let mut result = Ok(());
-    for entry in entries {
-        let mut header = String::new();
-        let content = io::BufRead::read_line(&mut answers, &mut header)
-            .map_err(|e| e.to_string())
-            .and_then(|_| {
-                let size: usize = header
-                    .trim_end()
-                    .rsplit(' ')
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .ok_or_else(|| format!("git cat-file answered `{}`", header.trim_end()))?;
-                let mut content = vec![0; size + 1];
-                answers
-                    .read_exact(&mut content)
-                    .map_err(|e| e.to_string())?;
-                content.truncate(size);
-                Ok(content)
-            });
-        let path = decode_path(&entry.path);
-        let written = content.and_then(|content| {
-            match entry.mode.as_str() {
-                "120000" => writer.link(&path, &content),
-                "100755" => writer.file(&path, &content, 0o755),
-                _ => writer.file(&path, &content, 0o644),
-            }
-            .map_err(|e| e.to_string())
+    let result = TreeWriter::new(workspace)
+        .map_err(|source| RecordError::Io {
+            path: workspace.to_path_buf(),
+            source,
+        })
+        .and_then(|mut writer| {
+            entries
+                .iter()
+                .try_for_each(|entry| restore_entry(&mut writer, &mut answers, entry))
         });
-        if let Err(e) = written {
-            result = Err(format!(
-                "cannot restore `{}`: {e}",
-                crate::fsutil::display_path(&path)
-            ));
-            break;
-        }
-    }
     drop(answers);
     let _ = child.kill();
     let _ = child.wait();
     let _ = asking.join();
     result
+}
+
+/// Writes one entry under its own name, its content the next answer of `git cat-file --batch`.
+fn restore_entry(
+    writer: &mut TreeWriter,
+    answers: &mut impl BufRead,
+    entry: &StoredEntry,
+) -> Result<(), RecordError> {
+    let path = decode_path(&entry.path);
+    let failed = |source: io::Error| RecordError::Restore {
+        path: path.clone(),
+        source,
+    };
+    let mut header = String::new();
+    answers.read_line(&mut header).map_err(failed)?;
+    let size: usize = header
+        .trim_end()
+        .rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| RecordError::CatFileAnswer {
+            path: path.clone(),
+            answer: header.trim_end().to_string(),
+        })?;
+    // The content and the newline after it.
+    let mut content = vec![0; size + 1];
+    answers.read_exact(&mut content).map_err(failed)?;
+    content.truncate(size);
+    match entry.mode.as_str() {
+        "120000" => writer.link(&path, &content),
+        "100755" => writer.file(&path, &content, 0o755),
+        _ => writer.file(&path, &content, 0o644),
+    }
+    .map_err(failed)
 }
 
 #[cfg(test)]
@@ -296,6 +338,23 @@ mod tests {
         assert_eq!(entries[1].mode, "120000");
         assert_eq!(entries[1].path, b"link\n\xff");
         assert!(parse_listing(b"160000 commit 89ab\tsub\0").is_err());
+    }
+
+    #[test]
+    fn listing_errors_name_what_is_wrong() {
+        let message = |listing: &[u8]| parse_listing(listing).map(|_| ()).unwrap_err().to_string();
+        assert_eq!(
+            message(b"160000 commit 89ab\tsub\0"),
+            "the snapshot holds a commit, not a file"
+        );
+        assert_eq!(
+            message(b"100644 blob\ta\0"),
+            "an unreadable tree listing line `100644 blob`"
+        );
+        assert_eq!(
+            message(b"100644 blob 0123"),
+            "a tree listing line without a path"
+        );
     }
 
     fn git(dir: &Path) -> std::process::Command {

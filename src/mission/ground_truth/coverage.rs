@@ -19,7 +19,28 @@ impl LineCoverage {
     }
 }
 
-pub fn parse_coverage(format: CoverageFormat, text: &str) -> Result<LineCoverage, String> {
+/// Why a coverage report could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum CoverageReportError {
+    #[error("invalid coverage.py JSON: {0}")]
+    Json(#[source] serde_json::Error),
+    /// `key` is `totals` or `totals.<field>`.
+    #[error("coverage.py JSON has no `{key}`")]
+    JsonMissing { key: String },
+    #[error("invalid LCOV line `{line}`")]
+    LcovLine { line: String },
+    #[error("LCOV report has no `SF:` records")]
+    LcovEmpty,
+    #[error("invalid Cobertura XML: {0}")]
+    CoberturaXml(#[source] roxmltree::Error),
+    #[error("invalid Cobertura XML: the root element is <{root}>")]
+    CoberturaRoot { root: String },
+}
+
+pub fn parse_coverage(
+    format: CoverageFormat,
+    text: &str,
+) -> Result<LineCoverage, CoverageReportError> {
     match format {
         CoverageFormat::CoverageJson => parse_coverage_json(text),
         CoverageFormat::Lcov => parse_lcov(text),
@@ -28,17 +49,20 @@ pub fn parse_coverage(format: CoverageFormat, text: &str) -> Result<LineCoverage
 }
 
 /// coverage.py `coverage json`: `totals.covered_lines` and `totals.num_statements`.
-fn parse_coverage_json(text: &str) -> Result<LineCoverage, String> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("invalid coverage.py JSON: {e}"))?;
+fn parse_coverage_json(text: &str) -> Result<LineCoverage, CoverageReportError> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(CoverageReportError::Json)?;
     let totals = value
         .get("totals")
-        .ok_or("coverage.py JSON has no `totals`")?;
+        .ok_or_else(|| CoverageReportError::JsonMissing {
+            key: "totals".to_string(),
+        })?;
     let number = |key: &str| {
         totals
             .get(key)
             .and_then(serde_json::Value::as_u64)
-            .ok_or(format!("coverage.py JSON has no `totals.{key}`"))
+            .ok_or_else(|| CoverageReportError::JsonMissing {
+                key: format!("totals.{key}"),
+            })
     };
     Ok(LineCoverage {
         covered: number("covered_lines")?,
@@ -48,7 +72,7 @@ fn parse_coverage_json(text: &str) -> Result<LineCoverage, String> {
 
 /// LCOV: the sums of `LH` (lines hit) and `LF` (lines found) over every `SF` record, or of its
 /// `DA` lines when a record lacks them.
-fn parse_lcov(text: &str) -> Result<LineCoverage, String> {
+fn parse_lcov(text: &str) -> Result<LineCoverage, CoverageReportError> {
     #[derive(Default)]
     struct Record {
         da_hit: u64,
@@ -60,7 +84,9 @@ fn parse_lcov(text: &str) -> Result<LineCoverage, String> {
         value
             .trim()
             .parse::<u64>()
-            .map_err(|_| format!("invalid LCOV line `{line}`"))
+            .map_err(|_| CoverageReportError::LcovLine {
+                line: line.to_string(),
+            })
     };
     let mut coverage = LineCoverage {
         covered: 0,
@@ -90,22 +116,20 @@ fn parse_lcov(text: &str) -> Result<LineCoverage, String> {
         }
     }
     if records == 0 {
-        return Err("LCOV report has no `SF:` records".to_string());
+        return Err(CoverageReportError::LcovEmpty);
     }
     Ok(coverage)
 }
 
 /// Cobertura XML: `lines-covered` and `lines-valid` of the root, or `line-rate` times the
 /// counted `<line>` elements.
-fn parse_cobertura(text: &str) -> Result<LineCoverage, String> {
-    let document =
-        roxmltree::Document::parse(text).map_err(|e| format!("invalid Cobertura XML: {e}"))?;
+fn parse_cobertura(text: &str) -> Result<LineCoverage, CoverageReportError> {
+    let document = roxmltree::Document::parse(text).map_err(CoverageReportError::CoberturaXml)?;
     let root = document.root_element();
     if !root.has_tag_name("coverage") {
-        return Err(format!(
-            "invalid Cobertura XML: the root element is <{}>",
-            root.tag_name().name()
-        ));
+        return Err(CoverageReportError::CoberturaRoot {
+            root: root.tag_name().name().to_string(),
+        });
     }
     let attribute = |name: &str| root.attribute(name).and_then(|v| v.parse::<u64>().ok());
     if let (Some(covered), Some(total)) = (attribute("lines-covered"), attribute("lines-valid")) {

@@ -9,17 +9,24 @@ pub struct JunitCase {
     pub status: TestStatus,
 }
 
+/// Why a JUnit report could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum JunitError {
+    #[error("invalid JUnit XML: {0}")]
+    Xml(#[from] roxmltree::Error),
+    #[error("invalid JUnit XML: the root element is <{root}>, not <testsuites> or <testsuite>")]
+    Root { root: String },
+}
+
 /// Every `<testcase>` of a report; a case with `<failure>` or `<error>` failed, one with
 /// `<skipped>` was skipped.
-pub fn parse_junit(xml: &str) -> Result<Vec<JunitCase>, String> {
-    let document =
-        roxmltree::Document::parse(xml).map_err(|e| format!("invalid JUnit XML: {e}"))?;
+pub fn parse_junit(xml: &str) -> Result<Vec<JunitCase>, JunitError> {
+    let document = roxmltree::Document::parse(xml)?;
     let root = document.root_element();
     if !matches!(root.tag_name().name(), "testsuites" | "testsuite") {
-        return Err(format!(
-            "invalid JUnit XML: the root element is <{}>, not <testsuites> or <testsuite>",
-            root.tag_name().name()
-        ));
+        return Err(JunitError::Root {
+            root: root.tag_name().name().to_string(),
+        });
     }
     let mut cases = Vec::new();
     for case in root.descendants().filter(|n| n.has_tag_name("testcase")) {

@@ -10,12 +10,14 @@ use std::time::{Duration, Instant};
 use walkdir::WalkDir;
 
 use crate::events::{Event, MissionKey};
-use crate::fsutil::copy_tree;
 use crate::model::millis;
 use crate::rng::SplitMix;
 use crate::spec::mission::MutationSpec;
 use crate::spec::MissionSpec;
+use crate::stop::StopSignal;
 use crate::tools::{run_shell, CommandEnv, CommandOutput, Notice};
+
+use super::{Ending, GroundTruthError, Measurement};
 
 /// Each mutant's run may take this many times the unmutated run, plus [`TIMEOUT_SLACK`]: a
 /// mutant that loops forever is killed, one that is merely slower is not.
@@ -85,6 +87,21 @@ fn string_prefix(prefix: &[u8]) -> Option<bool> {
     }
 }
 
+/// Why a source is not Python this tokenizer can read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenizeError {
+    #[error("a string that starts on line {line} never ends")]
+    UnterminatedString { line: u32 },
+    #[error("a string on line {line} never ends")]
+    StringAcrossLines { line: u32 },
+    #[error("unexpected character on line {line}: {character}")]
+    UnexpectedCharacter { line: u32, character: char },
+    #[error("an unmatched `{bracket}` on line {line}")]
+    UnmatchedBracket { bracket: &'static str, line: u32 },
+    #[error("a bracket is never closed")]
+    UnclosedBracket,
+}
+
 struct Scanner<'a> {
     bytes: &'a [u8],
     pos: usize,
@@ -106,7 +123,7 @@ impl Scanner<'_> {
     /// Scans a string literal whose opening quote is at `pos`, to just past its closing quote.
     /// Inside an f-string's braces, nested strings are scanned whole, so their quotes never
     /// end the outer one.
-    fn string(&mut self, is_f: bool) -> Result<(), String> {
+    fn string(&mut self, is_f: bool) -> Result<(), TokenizeError> {
         let start_line = self.line;
         let quote = self.peek(0).unwrap_or(b'"');
         let triple = self.peek(1) == Some(quote) && self.peek(2) == Some(quote);
@@ -115,9 +132,7 @@ impl Scanner<'_> {
         let mut braces = 0u32;
         loop {
             let Some(byte) = self.peek(0) else {
-                return Err(format!(
-                    "a string that starts on line {start_line} never ends"
-                ));
+                return Err(TokenizeError::UnterminatedString { line: start_line });
             };
             if braces > 0 {
                 match byte {
@@ -147,7 +162,7 @@ impl Scanner<'_> {
                     }
                 }
                 b'\n' if !triple => {
-                    return Err(format!("a string on line {start_line} never ends"));
+                    return Err(TokenizeError::StringAcrossLines { line: start_line });
                 }
                 b'{' if is_f => {
                     if self.peek(1) == Some(b'{') {
@@ -168,12 +183,106 @@ impl Scanner<'_> {
             }
         }
     }
+
+    /// Whether a backslash at `pos` joins this line to the next.
+    fn at_line_continuation(&self) -> bool {
+        self.peek(1) == Some(b'\n') || (self.peek(1) == Some(b'\r') && self.peek(2) == Some(b'\n'))
+    }
+
+    /// Skips a comment, up to its newline.
+    fn skip_comment(&mut self) {
+        while self.peek(0).is_some_and(|b| b != b'\n') {
+            self.bump();
+        }
+    }
+
+    /// Skips a line continuation, its newline included.
+    fn skip_line_continuation(&mut self) {
+        self.bump();
+        while self.peek(0) != Some(b'\n') {
+            self.bump();
+        }
+        self.bump();
+    }
+
+    /// Scans a name that starts at `start`, or the string literal it is the prefix of.
+    fn name_or_string(&mut self, start: usize) -> Result<TokenKind, TokenizeError> {
+        while self.peek(0).is_some_and(is_name_byte) {
+            self.bump();
+        }
+        match (self.peek(0), string_prefix(&self.bytes[start..self.pos])) {
+            (Some(b'\'' | b'"'), Some(is_f)) => {
+                self.string(is_f)?;
+                Ok(TokenKind::String)
+            }
+            _ => Ok(TokenKind::Name),
+        }
+    }
+
+    /// Whether a number starts at `pos` (a digit, or a point before one).
+    fn at_number(&self, byte: u8) -> bool {
+        byte.is_ascii_digit() || (byte == b'.' && self.peek(1).is_some_and(|b| b.is_ascii_digit()))
+    }
+
+    /// Scans a number that starts at `pos`: digits, letters (bases, exponents, suffixes),
+    /// underscores and points, and an exponent's sign.
+    fn number(&mut self, first: u8) {
+        let hex = first == b'0' && matches!(self.peek(1), Some(b'x' | b'X'));
+        self.bump();
+        while let Some(next) = self.peek(0) {
+            let exponent = !hex
+                && matches!(next, b'+' | b'-')
+                && matches!(self.bytes[self.pos - 1], b'e' | b'E');
+            if next.is_ascii_alphanumeric() || next == b'_' || next == b'.' || exponent {
+                self.bump();
+            } else {
+                break;
+            }
+        }
+    }
+}
+
+/// The operator that starts at byte `start` of `source`, the longest one.
+fn operator_at(source: &str, start: usize, line: u32) -> Result<&'static str, TokenizeError> {
+    let rest = &source.as_bytes()[start..];
+    OPERATORS
+        .iter()
+        .find(|op| rest.starts_with(op.as_bytes()))
+        .copied()
+        .ok_or_else(|| TokenizeError::UnexpectedCharacter {
+            line,
+            character: source[start..].chars().next().unwrap_or(' '),
+        })
+}
+
+/// The bracket depth after operator `op`.
+fn depth_after(depth: u32, op: &'static str, line: u32) -> Result<u32, TokenizeError> {
+    match op {
+        "(" | "[" | "{" => Ok(depth + 1),
+        ")" | "]" | "}" => depth
+            .checked_sub(1)
+            .ok_or(TokenizeError::UnmatchedBracket { bracket: op, line }),
+        _ => Ok(depth),
+    }
+}
+
+/// Ends the logical line at `at` unless it is empty (at the start, or after another end).
+fn push_newline(tokens: &mut Vec<Token>, at: usize, line: u32) {
+    if tokens.last().is_some_and(|t| t.kind != TokenKind::Newline) {
+        tokens.push(Token {
+            kind: TokenKind::Newline,
+            start: at,
+            end: at,
+            line,
+            depth: 0,
+        });
+    }
 }
 
 /// The tokens of a Python source, comments and blank lines left out. `Err` when the source is
 /// not Python this tokenizer can read (an unterminated string, unbalanced brackets, a stray
 /// character): such a file is not mutated.
-pub fn tokenize(source: &str) -> Result<Vec<Token>, String> {
+pub fn tokenize(source: &str) -> Result<Vec<Token>, TokenizeError> {
     let mut scanner = Scanner {
         bytes: source.as_bytes(),
         pos: 0,
@@ -181,17 +290,6 @@ pub fn tokenize(source: &str) -> Result<Vec<Token>, String> {
     };
     let mut tokens: Vec<Token> = Vec::new();
     let mut depth = 0u32;
-    let push_newline = |tokens: &mut Vec<Token>, at: usize, line: u32| {
-        if tokens.last().is_some_and(|t| t.kind != TokenKind::Newline) {
-            tokens.push(Token {
-                kind: TokenKind::Newline,
-                start: at,
-                end: at,
-                line,
-                depth: 0,
-            });
-        }
-    };
     while let Some(byte) = scanner.peek(0) {
         let start = scanner.pos;
         let line = scanner.line;
@@ -208,75 +306,25 @@ pub fn tokenize(source: &str) -> Result<Vec<Token>, String> {
                 continue;
             }
             b'#' => {
-                while scanner.peek(0).is_some_and(|b| b != b'\n') {
-                    scanner.bump();
-                }
+                scanner.skip_comment();
                 continue;
             }
-            b'\\'
-                if scanner.peek(1) == Some(b'\n')
-                    || (scanner.peek(1) == Some(b'\r') && scanner.peek(2) == Some(b'\n')) =>
-            {
-                scanner.bump();
-                while scanner.peek(0) != Some(b'\n') {
-                    scanner.bump();
-                }
-                scanner.bump();
+            b'\\' if scanner.at_line_continuation() => {
+                scanner.skip_line_continuation();
                 continue;
             }
             b'\'' | b'"' => {
                 scanner.string(false)?;
                 TokenKind::String
             }
-            _ if is_name_start(byte) => {
-                while scanner.peek(0).is_some_and(is_name_byte) {
-                    scanner.bump();
-                }
-                match (
-                    scanner.peek(0),
-                    string_prefix(&scanner.bytes[start..scanner.pos]),
-                ) {
-                    (Some(b'\'' | b'"'), Some(is_f)) => {
-                        scanner.string(is_f)?;
-                        TokenKind::String
-                    }
-                    _ => TokenKind::Name,
-                }
-            }
-            _ if byte.is_ascii_digit()
-                || (byte == b'.' && scanner.peek(1).is_some_and(|b| b.is_ascii_digit())) =>
-            {
-                let hex = byte == b'0' && matches!(scanner.peek(1), Some(b'x' | b'X'));
-                scanner.bump();
-                while let Some(next) = scanner.peek(0) {
-                    let exponent = !hex
-                        && matches!(next, b'+' | b'-')
-                        && matches!(scanner.bytes[scanner.pos - 1], b'e' | b'E');
-                    if next.is_ascii_alphanumeric() || next == b'_' || next == b'.' || exponent {
-                        scanner.bump();
-                    } else {
-                        break;
-                    }
-                }
+            _ if is_name_start(byte) => scanner.name_or_string(start)?,
+            _ if scanner.at_number(byte) => {
+                scanner.number(byte);
                 TokenKind::Number
             }
             _ => {
-                let rest = &scanner.bytes[start..];
-                let Some(op) = OPERATORS.iter().find(|op| rest.starts_with(op.as_bytes())) else {
-                    return Err(format!(
-                        "unexpected character on line {line}: {}",
-                        source[start..].chars().next().unwrap_or(' ')
-                    ));
-                };
-                match *op {
-                    "(" | "[" | "{" => depth += 1,
-                    ")" | "]" | "}" => {
-                        depth = depth
-                            .checked_sub(1)
-                            .ok_or(format!("an unmatched `{op}` on line {line}"))?;
-                    }
-                    _ => {}
-                }
+                let op = operator_at(source, start, line)?;
+                depth = depth_after(depth, op, line)?;
                 scanner.pos += op.len();
                 TokenKind::Op
             }
@@ -296,7 +344,7 @@ pub fn tokenize(source: &str) -> Result<Vec<Token>, String> {
         });
     }
     if depth > 0 {
-        return Err("a bracket is never closed".to_string());
+        return Err(TokenizeError::UnclosedBracket);
     }
     push_newline(&mut tokens, source.len(), scanner.line);
     Ok(tokens)
@@ -399,7 +447,7 @@ fn swapped_operator(op: &str, binary: bool) -> Option<(&'static str, &'static st
 /// Every mutant the operators make of `source` (the file at workspace path `file`), in source
 /// order. Strings are never mutated: most are messages or keys, and an emptied message the tests
 /// do not assert on would count against them without saying anything about their quality.
-pub fn mutants_of(file: &str, source: &str) -> Result<Vec<Mutant>, String> {
+pub fn mutants_of(file: &str, source: &str) -> Result<Vec<Mutant>, TokenizeError> {
     let tokens = tokenize(source)?;
     let mut mutants = Vec::new();
     let mut line_start = 0;
@@ -415,124 +463,160 @@ pub fn mutants_of(file: &str, source: &str) -> Result<Vec<Mutant>, String> {
     Ok(mutants)
 }
 
+/// The mutants of one logical line, collected as the operators find them.
+struct LineMutants<'a> {
+    file: &'a str,
+    source: &'a str,
+    /// The line's tokens, without the closing newline.
+    tokens: &'a [Token],
+    out: &'a mut Vec<Mutant>,
+}
+
+impl<'a> LineMutants<'a> {
+    fn text(&self, token: &Token) -> &'a str {
+        &self.source[token.start..token.end]
+    }
+
+    fn push(
+        &mut self,
+        operator: &'static str,
+        start: usize,
+        end: usize,
+        replacement: &str,
+        line: u32,
+    ) {
+        self.out.push(Mutant {
+            file: self.file.to_string(),
+            line,
+            operator,
+            start,
+            end,
+            replacement: replacement.to_string(),
+        })
+    }
+
+    /// `not x` loses its `not`, up to the operand when only blanks are between, so no
+    /// indentation and no doubled blank is left behind. Not the `not` of `not in` or `is not`.
+    fn drop_not(&mut self, token: &Token, previous: Option<&Token>, next: Option<&Token>) {
+        let part_of_operator = next.is_some_and(|n| self.text(n) == "in")
+            || previous.is_some_and(|p| self.text(p) == "is");
+        if let (false, Some(n)) = (part_of_operator, next) {
+            let gap = &self.source[token.end..n.start];
+            let end = if gap.chars().all(|c| c == ' ' || c == '\t') {
+                n.start
+            } else {
+                token.end
+            };
+            self.push("boolean", token.start, end, "", token.line);
+        }
+    }
+
+    /// A plain decimal integer becomes another: 1 becomes 0, anything else one more.
+    fn change_number(&mut self, token: &Token) {
+        if let Some(value) = decimal_integer(self.text(token)) {
+            let replacement = match value {
+                1 => 0,
+                _ => value.saturating_add(1),
+            };
+            self.push(
+                "constant",
+                token.start,
+                token.end,
+                &replacement.to_string(),
+                token.line,
+            );
+        }
+    }
+
+    /// The condition of the line's `if`, `elif` or `while` (`token`, the first) is negated.
+    fn negate_condition(&mut self, token: &Token) {
+        let tokens = self.tokens;
+        let colon = tokens
+            .iter()
+            .enumerate()
+            .skip(1)
+            .find(|(_, t)| t.kind == TokenKind::Op && t.depth == 0 && self.text(t) == ":")
+            .map(|(at, _)| at);
+        if let Some(colon) = colon.filter(|&c| c > 1) {
+            let (first, last) = (&tokens[1], &tokens[colon - 1]);
+            let condition = &self.source[first.start..last.end];
+            self.push(
+                "condition",
+                first.start,
+                last.end,
+                &format!("not ({condition})"),
+                token.line,
+            );
+        }
+    }
+
+    /// The value of the `return` at `index` becomes `None`, up to the end of its statement.
+    fn return_none(&mut self, index: usize) {
+        let token = &self.tokens[index];
+        let next = self.tokens.get(index + 1);
+        let end = self.tokens[index + 1..]
+            .iter()
+            .take_while(|t| !(t.depth == 0 && self.text(t) == ";"))
+            .last();
+        if let (Some(first), Some(last)) = (next, end) {
+            let value = &self.source[first.start..last.end];
+            if self.text(first) != ";" && value != "None" {
+                self.push("return", first.start, last.end, "None", token.line);
+            }
+        }
+    }
+}
+
 /// The mutants of one logical line (its tokens, without the closing newline).
 fn logical_line_mutants(file: &str, source: &str, tokens: &[Token], out: &mut Vec<Mutant>) {
-    let text = |t: &Token| &source[t.start..t.end];
-    let mut push =
-        |operator: &'static str, start: usize, end: usize, replacement: &str, line: u32| {
-            out.push(Mutant {
-                file: file.to_string(),
-                line,
-                operator,
-                start,
-                end,
-                replacement: replacement.to_string(),
-            })
-        };
+    let mut line = LineMutants {
+        file,
+        source,
+        tokens,
+        out,
+    };
     // Per bracket depth: a `for` whose `in` has not come yet. That `in` is the loop's, which
     // cannot become `not in`.
     let mut pending_for: Vec<bool> = Vec::new();
     for (i, token) in tokens.iter().enumerate() {
         let previous = i.checked_sub(1).map(|p| &tokens[p]);
         let next = tokens.get(i + 1);
-        let current = text(token);
+        let current = line.text(token);
         let depth = token.depth as usize;
         if pending_for.len() <= depth {
             pending_for.resize(depth + 1, false);
         }
         let binary = previous.is_some_and(|p| ends_operand(source, p));
+        let (start, end, at) = (token.start, token.end, token.line);
         match (token.kind, current) {
             (TokenKind::Op, op) => {
                 if let Some((operator, replacement)) = swapped_operator(op, binary) {
-                    push(operator, token.start, token.end, replacement, token.line);
+                    line.push(operator, start, end, replacement, at);
                 }
             }
             (TokenKind::Name, "for") => pending_for[depth] = true,
             (TokenKind::Name, "in") => {
                 if pending_for[depth] {
                     pending_for[depth] = false;
-                } else if previous.is_some_and(|p| text(p) == "not") {
-                    let not = previous.map_or(token.start, |p| p.start);
-                    push("comparison", not, token.start, "", token.line);
+                } else if previous.is_some_and(|p| line.text(p) == "not") {
+                    let not = previous.map_or(start, |p| p.start);
+                    line.push("comparison", not, start, "", at);
                 } else {
-                    push("comparison", token.start, token.end, "not in", token.line);
+                    line.push("comparison", start, end, "not in", at);
                 }
             }
             (TokenKind::Name, "is") => match next {
-                Some(n) if text(n) == "not" => {
-                    push("comparison", token.end, n.end, "", token.line);
-                }
-                _ => push("comparison", token.start, token.end, "is not", token.line),
+                Some(n) if line.text(n) == "not" => line.push("comparison", end, n.end, "", at),
+                _ => line.push("comparison", start, end, "is not", at),
             },
-            (TokenKind::Name, "and") => push("boolean", token.start, token.end, "or", token.line),
-            (TokenKind::Name, "or") => push("boolean", token.start, token.end, "and", token.line),
-            (TokenKind::Name, "not") => {
-                let part_of_operator = next.is_some_and(|n| text(n) == "in")
-                    || previous.is_some_and(|p| text(p) == "is");
-                if let (false, Some(n)) = (part_of_operator, next) {
-                    // Up to the operand when only blanks are between, so no indentation and
-                    // no doubled blank is left behind.
-                    let gap = &source[token.end..n.start];
-                    let end = if gap.chars().all(|c| c == ' ' || c == '\t') {
-                        n.start
-                    } else {
-                        token.end
-                    };
-                    push("boolean", token.start, end, "", token.line);
-                }
-            }
-            (TokenKind::Name, "True") => {
-                push("constant", token.start, token.end, "False", token.line)
-            }
-            (TokenKind::Name, "False") => {
-                push("constant", token.start, token.end, "True", token.line)
-            }
-            (TokenKind::Number, _) => {
-                if let Some(value) = decimal_integer(current) {
-                    let replacement = match value {
-                        1 => 0,
-                        _ => value.saturating_add(1),
-                    };
-                    push(
-                        "constant",
-                        token.start,
-                        token.end,
-                        &replacement.to_string(),
-                        token.line,
-                    );
-                }
-            }
-            (TokenKind::Name, "if" | "elif" | "while") if i == 0 => {
-                let colon = tokens
-                    .iter()
-                    .enumerate()
-                    .skip(1)
-                    .find(|(_, t)| t.kind == TokenKind::Op && t.depth == 0 && text(t) == ":")
-                    .map(|(at, _)| at);
-                if let Some(colon) = colon.filter(|&c| c > 1) {
-                    let (first, last) = (&tokens[1], &tokens[colon - 1]);
-                    let condition = &source[first.start..last.end];
-                    push(
-                        "condition",
-                        first.start,
-                        last.end,
-                        &format!("not ({condition})"),
-                        token.line,
-                    );
-                }
-            }
-            (TokenKind::Name, "return") => {
-                let end = tokens[i + 1..]
-                    .iter()
-                    .take_while(|t| !(t.depth == 0 && text(t) == ";"))
-                    .last();
-                if let (Some(first), Some(last)) = (next, end) {
-                    let value = &source[first.start..last.end];
-                    if text(first) != ";" && value != "None" {
-                        push("return", first.start, last.end, "None", token.line);
-                    }
-                }
-            }
+            (TokenKind::Name, "and") => line.push("boolean", start, end, "or", at),
+            (TokenKind::Name, "or") => line.push("boolean", start, end, "and", at),
+            (TokenKind::Name, "not") => line.drop_not(token, previous, next),
+            (TokenKind::Name, "True") => line.push("constant", start, end, "False", at),
+            (TokenKind::Name, "False") => line.push("constant", start, end, "True", at),
+            (TokenKind::Number, _) => line.change_number(token),
+            (TokenKind::Name, "if" | "elif" | "while") if i == 0 => line.negate_condition(token),
+            (TokenKind::Name, "return") => line.return_none(i),
             _ => {}
         }
     }
@@ -702,6 +786,47 @@ fn remove_bytecode_caches(root: &Path) {
     }
 }
 
+/// A mutant of one of the product files.
+struct Candidate {
+    /// Its file's index in [`MutantPool::files`].
+    file: usize,
+    mutant: Mutant,
+}
+
+/// Every mutant the operators make of the product in a scratch copy, with the files they apply
+/// to.
+struct MutantPool {
+    files: Vec<SourceFile>,
+    candidates: Vec<Candidate>,
+}
+
+impl MutantPool {
+    /// Copies `workspace` to `scratch` (cleared first), without bytecode caches, and makes the
+    /// mutants of its product files.
+    fn gather(
+        mission: &MissionSpec,
+        workspace: &Path,
+        scratch: &Path,
+    ) -> Result<MutantPool, GroundTruthError> {
+        let _ = std::fs::remove_dir_all(scratch);
+        super::copy_workspace(workspace, scratch, &[".git"])?;
+        remove_bytecode_caches(scratch);
+        let files = source_files(mission, scratch);
+        let mut candidates = Vec::new();
+        for (index, file) in files.iter().enumerate() {
+            // A file the tokenizer cannot read is not Python the operators understand; it is left
+            // as it is rather than mutated blindly.
+            if let Ok(mutants) = mutants_of(&file.relative, &file.text) {
+                candidates.extend(mutants.into_iter().map(|mutant| Candidate {
+                    file: index,
+                    mutant,
+                }));
+            }
+        }
+        Ok(MutantPool { files, candidates })
+    }
+}
+
 /// Tests a seeded sample of mutants of the product in `scratch`, one copy of `workspace`: each
 /// mutant is written over its file, judged by `[mutation] command`, and the file restored
 /// before the next (cheaper than a copy per mutant; what the tests leave behind besides the
@@ -719,124 +844,139 @@ pub async fn run_mutation(
     let spec: &MutationSpec = mission.file.mutation.as_ref()?;
     let started = Instant::now();
     let mut tally = MutationTally::default();
-    let fail =
-        |tally: &MutationTally, error: String| Some(tally.event(&spec.tool, started, Some(error)));
-
-    let _ = std::fs::remove_dir_all(scratch);
-    if let Err(e) = copy_tree(workspace, scratch, &[".git"]) {
-        return fail(&tally, format!("cannot copy the workspace: {e}"));
-    }
-    remove_bytecode_caches(scratch);
-    let files = source_files(mission, scratch);
-    let mut candidates: Vec<(usize, Mutant)> = Vec::new();
-    for (index, file) in files.iter().enumerate() {
-        // A file the tokenizer cannot read is not Python the operators understand; it is left
-        // as it is rather than mutated blindly.
-        if let Ok(mutants) = mutants_of(&file.relative, &file.text) {
-            candidates.extend(mutants.into_iter().map(|m| (index, m)));
+    let measured = async {
+        let pool = MutantPool::gather(mission, workspace, scratch)?;
+        tally.candidates = pool.candidates.len() as u64;
+        if pool.candidates.is_empty() {
+            return Err(GroundTruthError::NoMutants);
         }
-    }
-    tally.candidates = candidates.len() as u64;
-    if candidates.is_empty() {
-        return fail(
-            &tally,
-            "no mutants: the product has no Python source the operators apply to".to_string(),
+        let sample = sample_indices(
+            pool.candidates.len(),
+            spec.max_mutants as usize,
+            sample_seed(run_seed, key),
         );
+        tally.sampled = sample.len() as u64;
+        let env = mutation_env(spec, base);
+        let mutant_env = run_baseline(spec, scratch, &env, notices, &mut tally).await?;
+        let judge = Judge {
+            command: &spec.command,
+            scratch,
+            env: &mutant_env,
+            stop: base.stop.as_deref(),
+        };
+        judge.sample(&pool, &sample, &mut tally).await
     }
-    let sample = sample_indices(
-        candidates.len(),
-        spec.max_mutants as usize,
-        sample_seed(run_seed, key),
-    );
-    tally.sampled = sample.len() as u64;
+    .await;
+    Some(tally.event(&spec.tool, started, measured.err().map(|e| e.to_string())))
+}
 
+/// The mutation command's environment: `[mutation] timeout_s`, and no bytecode written.
+fn mutation_env(spec: &MutationSpec, base: &CommandEnv) -> CommandEnv {
     let mut vars = base.vars.clone();
     vars.retain(|(k, _)| k != "PYTHONDONTWRITEBYTECODE");
     vars.push(("PYTHONDONTWRITEBYTECODE".to_string(), "1".to_string()));
-    let env = CommandEnv {
+    CommandEnv {
         vars,
         timeout: Duration::from_secs(spec.timeout_s),
         max_output_bytes: 16 * 1024,
         ..base.clone()
-    };
-    let interrupted = |tally: &MutationTally| {
-        fail(
-            tally,
-            "the run was interrupted while mutants were tested".to_string(),
-        )
-    };
-    let mut baseline = match run_shell(&spec.command, scratch, &env).await {
-        Ok(output) => output,
-        Err(e) => return fail(&tally, format!("cannot start the mutation command: {e}")),
-    };
+    }
+}
+
+/// Runs the mission's tests on the unmutated product, which must pass for a mutant to be
+/// judged; the environment each mutant's run gets, its time limit from this run's.
+async fn run_baseline(
+    spec: &MutationSpec,
+    scratch: &Path,
+    env: &CommandEnv,
+    notices: &mut Vec<Notice>,
+    tally: &mut MutationTally,
+) -> Result<CommandEnv, GroundTruthError> {
+    let mut baseline = run_shell(&spec.command, scratch, env)
+        .await
+        .map_err(|source| GroundTruthError::Command {
+            measurement: Measurement::Mutation,
+            command: spec.command.clone(),
+            source,
+        })?;
     notices.append(&mut baseline.notices);
     tally.baseline_ms = millis(baseline.duration);
     if baseline.interrupted {
-        return interrupted(&tally);
+        return Err(GroundTruthError::Interrupted);
     }
     if baseline.timed_out {
-        return fail(
-            &tally,
-            format!(
-                "the mission's own tests timed out after {} s on the unmutated product, so no mutant can be judged",
-                spec.timeout_s
-            ),
-        );
+        return Err(GroundTruthError::BaselineTimedOut {
+            timeout_s: spec.timeout_s,
+        });
     }
     if baseline.exit_code != Some(0) {
-        let status = match baseline.exit_code {
-            Some(code) => format!("exit code {code}"),
-            None => "killed by a signal".to_string(),
-        };
-        return fail(
-            &tally,
-            format!(
-                "the mission's own tests fail on the unmutated product ({status}), so no mutant can be judged:\n{}",
-                output_tail(&baseline)
-            ),
-        );
+        return Err(GroundTruthError::BaselineFailed {
+            ending: Ending::of(&baseline),
+            output_tail: output_tail(&baseline),
+        });
     }
-    let mutant_env = CommandEnv {
+    Ok(CommandEnv {
         timeout: (baseline.duration * TIMEOUT_FACTOR + TIMEOUT_SLACK).min(env.timeout),
         ..env.clone()
-    };
-    for index in sample {
-        if base.stop.as_ref().is_some_and(|s| s.is_stopped()) {
-            return interrupted(&tally);
-        }
-        let (file_index, mutant) = &candidates[index];
-        let file = &files[*file_index];
-        let mutated = mutant.apply(&file.text);
-        if file.replace_with(&mutated).is_err() {
-            tally.not_viable += 1;
-            continue;
-        }
-        let output = run_shell(&spec.command, scratch, &mutant_env).await;
-        if let Err(e) = file.replace_with(&file.text) {
-            return fail(
-                &tally,
-                format!("cannot restore `{}` after a mutant: {e}", file.relative),
-            );
-        }
-        // A mutant's own limits (a loop that times out, memory it eats) are the mutant's doing,
-        // not the agents': its notices are not the mission's.
-        match output {
-            Err(_) => tally.not_viable += 1,
-            Ok(output) if output.interrupted => return interrupted(&tally),
-            Ok(output) if output.timed_out => {
-                tally.killed += 1;
-                tally.timed_out += 1;
+    })
+}
+
+/// What judges each mutant: the mission's test command in the scratch copy.
+struct Judge<'a> {
+    command: &'a str,
+    scratch: &'a Path,
+    /// The environment with each mutant's time limit.
+    env: &'a CommandEnv,
+    /// The run's stop signal, checked before each mutant.
+    stop: Option<&'a StopSignal>,
+}
+
+impl Judge<'_> {
+    /// Judges the `sample` of the pool's candidates, one at a time, into `tally`.
+    async fn sample(
+        &self,
+        pool: &MutantPool,
+        sample: &[usize],
+        tally: &mut MutationTally,
+    ) -> Result<(), GroundTruthError> {
+        for &index in sample {
+            if self.stop.is_some_and(|s| s.is_stopped()) {
+                return Err(GroundTruthError::Interrupted);
             }
-            Ok(output) if output.exit_code == Some(0) => {
-                tally.survived += 1;
-                if tally.survivors.len() < MAX_SURVIVORS_LISTED {
-                    tally.survivors.push(mutant.describe(&file.text));
+            let Candidate { file, mutant } = &pool.candidates[index];
+            let file = &pool.files[*file];
+            let mutated = mutant.apply(&file.text);
+            if file.replace_with(&mutated).is_err() {
+                tally.not_viable += 1;
+                continue;
+            }
+            let output = run_shell(self.command, self.scratch, self.env).await;
+            file.replace_with(&file.text).map_err(|source| {
+                GroundTruthError::RestoreAfterMutant {
+                    file: file.relative.clone(),
+                    source,
                 }
+            })?;
+            // A mutant's own limits (a loop that times out, memory it eats) are the mutant's
+            // doing, not the agents': its notices are not the mission's.
+            match output {
+                Err(_) => tally.not_viable += 1,
+                Ok(output) if output.interrupted => return Err(GroundTruthError::Interrupted),
+                Ok(output) if output.timed_out => {
+                    tally.killed += 1;
+                    tally.timed_out += 1;
+                }
+                Ok(output) if output.exit_code == Some(0) => {
+                    tally.survived += 1;
+                    if tally.survivors.len() < MAX_SURVIVORS_LISTED {
+                        tally.survivors.push(mutant.describe(&file.text));
+                    }
+                }
+                Ok(_) => tally.killed += 1,
             }
-            Ok(_) => tally.killed += 1,
         }
+        Ok(())
     }
-    Some(tally.event(&spec.tool, started, None))
 }
 
 #[cfg(test)]
@@ -933,6 +1073,23 @@ mod tests {
         assert!(tokenize("x = (1, 2\n").is_err());
         assert!(tokenize("x = 1)\n").is_err());
         assert!(tokenize("x = 1 $ 2\n").is_err());
+    }
+
+    #[test]
+    fn tokenizer_errors_say_where() {
+        for (source, message) in [
+            ("x = 'never ends\n", "a string on line 1 never ends"),
+            (
+                "\nx = '''never ends\n",
+                "a string that starts on line 2 never ends",
+            ),
+            ("x = (1, 2\n", "a bracket is never closed"),
+            ("x = 1)\n", "an unmatched `)` on line 1"),
+            ("x = 1 $ 2\n", "unexpected character on line 1: $"),
+        ] {
+            let error = tokenize(source).map(|_| ()).unwrap_err();
+            assert_eq!(error.to_string(), message, "{source}");
+        }
     }
 
     #[test]

@@ -21,11 +21,12 @@ use walkdir::WalkDir;
 use crate::events::{Event, LeftOut, OutcomeChange, TamperEvidence, TestResult, TestStatus};
 use crate::fsutil::{copy_tree, Skipped};
 use crate::model::millis;
-use crate::spec::mission::{ResultsFormat, Runner};
+use crate::spec::mission::{AcceptanceSpec, ResultsFormat, Runner};
 use crate::spec::MissionSpec;
 use crate::tools::{run_shell, CommandEnv, Notice};
 
-use super::junit;
+use super::junit::{self, JunitCase};
+use super::{copy_workspace, GroundTruthError, Measurement};
 
 /// The harness's pytest plugin; the module name the command's `-p` loads.
 const PLUGIN: &str = include_str!("seal_pytest.py");
@@ -305,9 +306,19 @@ fn outside_the_workspace(workspace: &Path) -> Vec<LeftOut> {
     found
 }
 
+/// A top-level module or package of a tree that could be imported instead of one of the
+/// interpreter's.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct ModuleCandidate {
+    /// The module's name.
+    name: String,
+    /// Its file or folder in the tree.
+    file_name: String,
+}
+
 /// Top-level modules and packages of `tree` that could be imported instead of one of the
-/// interpreter's: `(name, path)`.
-fn module_candidates(mission: &MissionSpec, tree: &Path) -> Vec<(String, String)> {
+/// interpreter's, by name.
+fn module_candidates(mission: &MissionSpec, tree: &Path) -> Vec<ModuleCandidate> {
     let Ok(entries) = std::fs::read_dir(tree) else {
         return Vec::new();
     };
@@ -339,7 +350,7 @@ fn module_candidates(mission: &MissionSpec, tree: &Path) -> Vec<(String, String)
                     .product_globs
                     .is_match(format!("{file_name}/__init__.py")));
         if identifier && !declared && file_name != mission.file.acceptance.into {
-            candidates.push((name, file_name));
+            candidates.push(ModuleCandidate { name, file_name });
         }
     }
     candidates.sort();
@@ -359,7 +370,7 @@ async fn leave_out_shadows(
         return Vec::new();
     }
     let list = layout.channel.join("candidates.txt");
-    let names: Vec<&str> = candidates.iter().map(|(n, _)| n.as_str()).collect();
+    let names: Vec<&str> = candidates.iter().map(|c| c.name.as_str()).collect();
     let asked = std::fs::write(&list, names.join("\n")).is_ok();
     let probe = format!(
         "python -I {} {}",
@@ -383,7 +394,7 @@ async fn leave_out_shadows(
         _ => RUNNER_MODULES.iter().map(|m| m.to_string()).collect(),
     };
     let mut removed = Vec::new();
-    for (name, file_name) in candidates {
+    for ModuleCandidate { name, file_name } in candidates {
         if !shadowed.contains(&name) {
             continue;
         }
@@ -535,6 +546,9 @@ pub struct Acceptance {
     pub tampered: bool,
 }
 
+/// The error of a run whose report lists no tests; the run as-is tells it from a missing report.
+const NO_TESTS_REPORTED: &str = "the acceptance report lists no tests";
+
 /// Runs the hidden acceptance tests on a sealed copy of `workspace` under `root` (cleared first),
 /// and again on the workspace as the agents left it when the copy left out machinery. The paths
 /// the sealed copy could not take go to `skipped`.
@@ -547,7 +561,173 @@ pub async fn run_acceptance(
     skipped: &mut Vec<Skipped>,
 ) -> Acceptance {
     let runner = mission.runner();
-    let failure = |error: String, left_out: Vec<LeftOut>| Acceptance {
+    let layout = Layout::new(root);
+    let sealed = match seal(mission, workspace, &layout, base, notices, skipped).await {
+        Ok(sealed) => sealed,
+        Err(NotRun { error, left_out }) => return not_run(runner, &error, left_out),
+    };
+    let mut run = match run_command(mission, &layout.sealed, &sealed.env, notices).await {
+        Ok(run) => run,
+        Err(error) => return not_run(runner, &error, sealed.left_out),
+    };
+    if runner == Runner::Pytest {
+        let text = std::fs::read_to_string(&sealed.channel).unwrap_or_default();
+        settle_with_channel(&mut run, read_channel(&text));
+    }
+
+    // The workspace as the agents left it, their machinery included: evidence only.
+    let ran_as_is = sealed.left_out.iter().any(|l| l.machinery);
+    let mut changes = Vec::new();
+    if ran_as_is {
+        if let Ok(as_is) = run_as_is(mission, workspace, &layout, base, notices).await {
+            changes = raised_outcomes(&run.tests, &as_is);
+        }
+    }
+    let tampered = tamper_evidence(&run, changes, &sealed.left_out, sealed.attempts);
+    distrust_a_changed_runner(&mut run);
+    verdict(mission, runner, run, sealed.left_out, ran_as_is, tampered)
+}
+
+/// The sealed tree (`Layout::sealed`), ready for the acceptance command.
+struct SealedTree {
+    /// The command's environment: a fresh `$HOME` and `$TMPDIR`, for pytest the harness's plugin.
+    env: CommandEnv,
+    /// The file the harness's plugin writes to (pytest only).
+    channel: PathBuf,
+    /// What the sealed tree left out and what the agents wrote beside the workspace, by path.
+    left_out: Vec<LeftOut>,
+    /// The left-out paths no honest mission writes, as the evidence lists them.
+    attempts: Vec<String>,
+}
+
+/// Why the sealed tree is not ready, with what it had left out by then.
+struct NotRun {
+    error: GroundTruthError,
+    left_out: Vec<LeftOut>,
+}
+
+/// Prepares the sealed tree under `layout`: a copy of `workspace` without the agents' machinery,
+/// for pytest the runner's own configuration and the harness's plugin, and the hidden tests.
+async fn seal(
+    mission: &MissionSpec,
+    workspace: &Path,
+    layout: &Layout,
+    base: &CommandEnv,
+    notices: &mut Vec<Notice>,
+    skipped: &mut Vec<Skipped>,
+) -> Result<SealedTree, NotRun> {
+    let runner = mission.runner();
+    let nothing_left_out = |error| NotRun {
+        error,
+        left_out: Vec::new(),
+    };
+    layout.prepare().map_err(|source| {
+        nothing_left_out(GroundTruthError::Prepare {
+            measurement: Measurement::Acceptance,
+            path: layout.root.clone(),
+            source,
+        })
+    })?;
+    let tree = layout.sealed.as_path();
+    skipped
+        .extend(copy_workspace(workspace, tree, &[".git", ".mission"]).map_err(nothing_left_out)?);
+    let mut left_out = leave_out(mission, tree, runner);
+    left_out.extend(outside_the_workspace(workspace));
+    let mut env = acceptance_env(mission, base);
+    set_var(&mut env.vars, "HOME", &layout.home.display().to_string());
+    set_var(&mut env.vars, "TMPDIR", &layout.tmp.display().to_string());
+    let into = tree.join(&mission.file.acceptance.into);
+    let channel = layout.channel.join("results.jsonl");
+    if runner == Runner::Pytest {
+        let ini = tree.join("pytest.ini");
+        if let Err(source) = std::fs::write(&ini, PYTEST_INI) {
+            let error = GroundTruthError::RunnerConfig { path: ini, source };
+            return Err(NotRun { error, left_out });
+        }
+        left_out.extend(leave_out_shadows(mission, layout, tree, &env, notices).await);
+        load_the_plugin(&mut env, layout, &into, &channel);
+    }
+    left_out.sort_by(|a, b| a.path.cmp(&b.path));
+    let attempts = left_out
+        .iter()
+        .filter(|l| is_attempt(mission, l))
+        .map(|l| format!("{} ({})", l.path, l.why))
+        .collect();
+    let copied = copy_acceptance_tests(mission, &into).and_then(|missed| {
+        if missed.is_empty() {
+            Ok(())
+        } else {
+            Err(GroundTruthError::AcceptanceTestsMissed {
+                paths: missed.into_iter().map(|m| m.path).collect(),
+            })
+        }
+    });
+    if let Err(error) = copied {
+        return Err(NotRun { error, left_out });
+    }
+    Ok(SealedTree {
+        env,
+        channel,
+        left_out,
+        attempts,
+    })
+}
+
+/// The acceptance command's limits over `base`.
+fn acceptance_env(mission: &MissionSpec, base: &CommandEnv) -> CommandEnv {
+    CommandEnv {
+        timeout: Duration::from_secs(mission.file.acceptance.timeout_s),
+        max_output_bytes: 64 * 1024,
+        ..base.clone()
+    }
+}
+
+/// Has pytest load the harness's plugin before any code of the sealed tree, and tells the plugin
+/// where to write (`channel`) and what the tree and the hidden tests' folder (`into`) are.
+fn load_the_plugin(env: &mut CommandEnv, layout: &Layout, into: &Path, channel: &Path) {
+    let addopts = match var(&env.vars, "PYTEST_ADDOPTS") {
+        Some(existing) => format!("-p {PLUGIN_MODULE} {existing}"),
+        None => format!("-p {PLUGIN_MODULE}"),
+    };
+    let python_path = match var(&env.vars, "PYTHONPATH") {
+        Some(existing) => format!("{}:{existing}", layout.plugin.display()),
+        None => layout.plugin.display().to_string(),
+    };
+    set_var(&mut env.vars, "PYTEST_ADDOPTS", &addopts);
+    set_var(&mut env.vars, "PYTHONPATH", &python_path);
+    set_var(
+        &mut env.vars,
+        "MISSIONS_BENCH_SEAL",
+        &channel.display().to_string(),
+    );
+    set_var(
+        &mut env.vars,
+        "MISSIONS_BENCH_SEAL_TREE",
+        &layout.sealed.display().to_string(),
+    );
+    set_var(
+        &mut env.vars,
+        "MISSIONS_BENCH_SEAL_INTO",
+        &into.display().to_string(),
+    );
+}
+
+/// Copies the hidden tests to `into`; the paths the copy could not take.
+fn copy_acceptance_tests(
+    mission: &MissionSpec,
+    into: &Path,
+) -> Result<Vec<Skipped>, GroundTruthError> {
+    copy_tree(&mission.acceptance_dir(), into, &[]).map_err(|source| {
+        GroundTruthError::CopyAcceptanceTests {
+            to: into.to_path_buf(),
+            source,
+        }
+    })
+}
+
+/// The events of an acceptance run whose command never ran.
+fn not_run(runner: Runner, error: &GroundTruthError, left_out: Vec<LeftOut>) -> Acceptance {
+    Acceptance {
         sealed: Event::AcceptanceSealed {
             runner: runner.as_str().to_string(),
             left_out,
@@ -559,105 +739,23 @@ pub async fn run_acceptance(
             exit_code: None,
             timed_out: false,
             duration_ms: 0.0,
-            error: Some(error),
+            error: Some(error.to_string()),
         },
         tampered: false,
-    };
-    let layout = Layout::new(root);
-    if let Err(e) = layout.prepare() {
-        return failure(
-            format!("cannot prepare the acceptance folder: {e}"),
-            Vec::new(),
-        );
     }
-    let tree = layout.sealed.clone();
-    match copy_tree(workspace, &tree, &[".git", ".mission"]) {
-        Ok(left_out) => skipped.extend(left_out),
-        Err(e) => return failure(format!("cannot copy the workspace: {e}"), Vec::new()),
-    }
-    let mut left_out = leave_out(mission, &tree, runner);
-    left_out.extend(outside_the_workspace(workspace));
-    let mut env = CommandEnv {
-        timeout: Duration::from_secs(mission.file.acceptance.timeout_s),
-        max_output_bytes: 64 * 1024,
-        ..base.clone()
-    };
-    set_var(&mut env.vars, "HOME", &layout.home.display().to_string());
-    set_var(&mut env.vars, "TMPDIR", &layout.tmp.display().to_string());
-    let into = tree.join(&mission.file.acceptance.into);
-    let channel_path = layout.channel.join("results.jsonl");
-    if runner == Runner::Pytest {
-        if let Err(e) = std::fs::write(tree.join("pytest.ini"), PYTEST_INI) {
-            return failure(
-                format!("cannot write the runner's configuration: {e}"),
-                left_out,
-            );
-        }
-        left_out.extend(leave_out_shadows(mission, &layout, &tree, &env, notices).await);
-        let addopts = match var(&env.vars, "PYTEST_ADDOPTS") {
-            Some(existing) => format!("-p {PLUGIN_MODULE} {existing}"),
-            None => format!("-p {PLUGIN_MODULE}"),
-        };
-        let python_path = match var(&env.vars, "PYTHONPATH") {
-            Some(existing) => format!("{}:{existing}", layout.plugin.display()),
-            None => layout.plugin.display().to_string(),
-        };
-        set_var(&mut env.vars, "PYTEST_ADDOPTS", &addopts);
-        set_var(&mut env.vars, "PYTHONPATH", &python_path);
-        set_var(
-            &mut env.vars,
-            "MISSIONS_BENCH_SEAL",
-            &channel_path.display().to_string(),
-        );
-        set_var(
-            &mut env.vars,
-            "MISSIONS_BENCH_SEAL_TREE",
-            &tree.display().to_string(),
-        );
-        set_var(
-            &mut env.vars,
-            "MISSIONS_BENCH_SEAL_INTO",
-            &into.display().to_string(),
-        );
-    }
-    left_out.sort_by(|a, b| a.path.cmp(&b.path));
-    let attempts: Vec<String> = left_out
-        .iter()
-        .filter(|l| is_attempt(mission, l))
-        .map(|l| format!("{} ({})", l.path, l.why))
-        .collect();
-    match copy_tree(&mission.acceptance_dir(), &into, &[]) {
-        Ok(missed) if missed.is_empty() => {}
-        Ok(missed) => {
-            let paths: Vec<&str> = missed.iter().map(|m| m.path.as_str()).collect();
-            return failure(
-                format!("cannot copy the acceptance tests: {}", paths.join(", ")),
-                left_out,
-            );
-        }
-        Err(e) => return failure(format!("cannot copy the acceptance tests: {e}"), left_out),
-    }
+}
 
-    let sealed = run_command(mission, &tree, &env, notices).await;
-    let mut sealed = match sealed {
-        Ok(result) => result,
-        Err(error) => return failure(error, left_out),
-    };
-    if runner == Runner::Pytest {
-        let text = std::fs::read_to_string(&channel_path).unwrap_or_default();
-        settle_with_channel(&mut sealed, read_channel(&text));
-    }
-
-    // The workspace as the agents left it, their machinery included: evidence only.
-    let ran_as_is = left_out.iter().any(|l| l.machinery);
-    let mut changes = Vec::new();
-    if ran_as_is {
-        if let Ok(as_is) = run_as_is(mission, workspace, &layout, base, notices).await {
-            changes = raised_outcomes(&sealed.tests, &as_is);
-        }
-    }
-    let tampered = (!sealed.problems.is_empty() || !changes.is_empty() || !attempts.is_empty())
-        .then(|| TamperEvidence {
+/// The evidence of tampering, if there is any: what the harness's plugin found, the outcomes the
+/// agents' machinery raised (with the machinery that was left out), and the attempts whatever
+/// their effect.
+fn tamper_evidence(
+    run: &RunResult,
+    changes: Vec<OutcomeChange>,
+    left_out: &[LeftOut],
+    attempts: Vec<String>,
+) -> Option<TamperEvidence> {
+    (!run.problems.is_empty() || !changes.is_empty() || !attempts.is_empty()).then(|| {
+        TamperEvidence {
             files: if changes.is_empty() {
                 Vec::new()
             } else {
@@ -668,21 +766,37 @@ pub async fn run_acceptance(
                     .collect()
             },
             tests: changes,
-            runner: sealed.problems.clone(),
+            runner: run.problems.clone(),
             attempts,
-        });
-    // Outcomes from a run whose runner was changed cannot be trusted: none of them passed.
-    if !sealed.problems.is_empty() {
-        for status in sealed.tests.values_mut() {
+        }
+    })
+}
+
+/// Outcomes from a run whose runner was changed cannot be trusted: none of them passed.
+fn distrust_a_changed_runner(run: &mut RunResult) {
+    if !run.problems.is_empty() {
+        for status in run.tests.values_mut() {
             *status = TestStatus::Failed;
         }
-        sealed.error = Some(format!(
+        run.error = Some(format!(
             "acceptance cannot be trusted: {}",
-            sealed.problems.join("; ")
+            run.problems.join("; ")
         ));
     }
+}
+
+/// The events of an acceptance run whose command ran: how the tree was sealed, then each test
+/// with its milestone and the command's end.
+fn verdict(
+    mission: &MissionSpec,
+    runner: Runner,
+    run: RunResult,
+    left_out: Vec<LeftOut>,
+    ran_as_is: bool,
+    tampered: Option<TamperEvidence>,
+) -> Acceptance {
     let is_tampered = tampered.is_some();
-    let tests = sealed
+    let tests = run
         .tests
         .into_iter()
         .map(|(id, status)| TestResult {
@@ -700,13 +814,13 @@ pub async fn run_acceptance(
         },
         finished: Event::AcceptanceFinished {
             tests,
-            exit_code: sealed.exit_code,
-            timed_out: sealed.timed_out,
-            duration_ms: millis(sealed.duration),
-            error: if sealed.timed_out {
+            exit_code: run.exit_code,
+            timed_out: run.timed_out,
+            duration_ms: millis(run.duration),
+            error: if run.timed_out {
                 Some("the acceptance command timed out".to_string())
             } else {
-                sealed.error
+                run.error
             },
         },
         tampered: is_tampered,
@@ -719,36 +833,27 @@ async fn run_command(
     tree: &Path,
     env: &CommandEnv,
     notices: &mut Vec<Notice>,
-) -> Result<RunResult, String> {
+) -> Result<RunResult, GroundTruthError> {
     let spec = &mission.file.acceptance;
     let report_path = tree.join(&spec.report);
     // A report the agents left behind must not pass for the run's own.
     let _ = std::fs::remove_file(&report_path);
     let mut output = run_shell(&spec.command, tree, env)
         .await
-        .map_err(|e| format!("cannot start the acceptance command: {e}"))?;
+        .map_err(|source| GroundTruthError::Command {
+            measurement: Measurement::Acceptance,
+            command: spec.command.clone(),
+            source,
+        })?;
     notices.append(&mut output.notices);
     let report_written = report_path.symlink_metadata().is_ok();
-    let parsed = match spec.results {
-        ResultsFormat::Junit => std::fs::read_to_string(&report_path)
-            .map_err(|e| {
-                format!(
-                    "the acceptance command wrote no report `{}` ({e})",
-                    spec.report
-                )
-            })
-            .and_then(|xml| junit::parse_junit(&xml)),
-    };
-    let (tests, error) = match parsed {
-        Ok(cases) if cases.is_empty() => (
-            BTreeMap::new(),
-            Some("the acceptance report lists no tests".to_string()),
-        ),
+    let (tests, error) = match read_report(spec, &report_path) {
+        Ok(cases) if cases.is_empty() => (BTreeMap::new(), Some(NO_TESTS_REPORTED.to_string())),
         Ok(cases) => (cases.into_iter().map(|c| (c.id, c.status)).collect(), None),
-        Err(message) => {
+        Err(error) => {
             let lines: Vec<&str> = output.stdout.lines().collect();
             let tail = lines[lines.len().saturating_sub(20)..].join("\n");
-            (BTreeMap::new(), Some(format!("{message}\n{tail}")))
+            (BTreeMap::new(), Some(format!("{error}\n{tail}")))
         }
     };
     Ok(RunResult {
@@ -760,6 +865,24 @@ async fn run_command(
         problems: Vec::new(),
         report_written,
     })
+}
+
+/// The test cases of the acceptance report at `path`.
+fn read_report(spec: &AcceptanceSpec, path: &Path) -> Result<Vec<JunitCase>, GroundTruthError> {
+    match spec.results {
+        ResultsFormat::Junit => {
+            let xml = std::fs::read_to_string(path).map_err(|source| {
+                GroundTruthError::NoAcceptanceReport {
+                    report: spec.report.clone(),
+                    source,
+                }
+            })?;
+            junit::parse_junit(&xml).map_err(|source| GroundTruthError::Junit {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    }
 }
 
 /// Takes a sealed pytest run's outcomes from the plugin's channel, checked against the report.
@@ -861,22 +984,15 @@ async fn run_as_is(
     layout: &Layout,
     base: &CommandEnv,
     notices: &mut Vec<Notice>,
-) -> Result<Option<BTreeMap<String, TestStatus>>, String> {
+) -> Result<Option<BTreeMap<String, TestStatus>>, GroundTruthError> {
     let tree = &layout.as_is;
     // Paths this copy cannot take were listed by the sealed copy already.
-    copy_tree(workspace, tree, &[".git"]).map_err(|e| format!("cannot copy the workspace: {e}"))?;
-    let into = tree.join(&mission.file.acceptance.into);
-    copy_tree(&mission.acceptance_dir(), &into, &[])
-        .map_err(|e| format!("cannot copy the acceptance tests: {e}"))?;
-    let env = CommandEnv {
-        timeout: Duration::from_secs(mission.file.acceptance.timeout_s),
-        max_output_bytes: 64 * 1024,
-        ..base.clone()
-    };
-    let run = run_command(mission, tree, &env, notices).await?;
+    copy_workspace(workspace, tree, &[".git"])?;
+    copy_acceptance_tests(mission, &tree.join(&mission.file.acceptance.into))?;
+    let run = run_command(mission, tree, &acceptance_env(mission, base), notices).await?;
     // No report at all: the machinery made the run worse, not better.
-    let reported = !run.tests.is_empty()
-        || matches!(&run.error, Some(e) if e.starts_with("the acceptance report lists no tests"));
+    let reported =
+        !run.tests.is_empty() || matches!(&run.error, Some(e) if e.starts_with(NO_TESTS_REPORTED));
     Ok(reported.then_some(run.tests))
 }
 

@@ -55,8 +55,8 @@ pub enum HarnessError {
     #[error("git {args} failed: {stderr}")]
     Git { args: String, stderr: String },
     /// The workspace's record could not be written or read back.
-    #[error("{0}")]
-    Record(String),
+    #[error(transparent)]
+    Record(#[from] crate::mission::record::RecordError),
     /// A blocking task of the harness's stopped before its end.
     #[error("the workspace {task} stopped: {source}")]
     Task {
