@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use crate::events::VerdictStatus;
 use crate::spec::{Assertion, MilestoneId, Verify};
 
-use super::milestones::Judgement;
+use super::judgement::Judgement;
 use super::{AssertionRow, RowKey, SCHEMA_VERSION};
 
 /// One assertion checked in one milestone's validation round. Ordered by milestone, round,

@@ -8,7 +8,7 @@ use crate::events::{ModelRef, SkippedPath, TamperEvidence, TestResult, TestStatu
 use crate::spec::{Role, Severity};
 use crate::tools::NoticeKind;
 
-use super::milestones::Judgement;
+use super::judgement::Judgement;
 use super::runs::RunTotals;
 use super::{source_label, strict_sum, usage_sums, MissionAcc, MissionRow, SCHEMA_VERSION};
 

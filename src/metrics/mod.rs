@@ -7,6 +7,7 @@
 //! to the accumulators it concerns; then each table's module emits its rows.
 
 mod assertions;
+mod judgement;
 mod milestones;
 mod missions;
 pub mod records;
@@ -21,7 +22,8 @@ use crate::model::{ModelStats, Usage, UsageSource};
 pub use records::*;
 
 use assertions::{assertion_rows, AssertionsAcc, CheckKey};
-use milestones::{milestone_rows, Judgement, MilestonesAcc};
+use judgement::Judgement;
+use milestones::{milestone_rows, MilestonesAcc};
 use missions::{mission_row, LineCounts, MissionFacts, MutationFold};
 use runs::{runs_rows, CommandExit, RunAcc, RunIdentity, ToolCallFacts};
 use turns::{turn_row, turns_rows, TurnCall};
@@ -145,7 +147,9 @@ pub fn fold(run_id: &str, records: &[EventRecord]) -> Tables {
 
 /// Appends one mission's rows to each table.
 fn emit(tables: &mut Tables, acc: &MissionAcc, models: &BTreeMap<String, ModelStats>) {
-    let judgement = Judgement::of(&acc.milestones, acc.mission.ground_truth.acceptance());
+    let rounds = acc.milestones.round_passes();
+    let tests = acc.mission.ground_truth.acceptance().map(|a| &a.tests[..]);
+    let judgement = Judgement::of(&rounds, tests);
     tables.milestones.extend(milestone_rows(
         &acc.key,
         &acc.milestones,
