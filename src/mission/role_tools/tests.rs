@@ -174,6 +174,26 @@ fn workspace_tools(dir: &std::path::Path) -> WorkspaceTools {
     }
 }
 
+/// Agent run 1's tools for `kind`, over a workspace at `dir`.
+fn toolbox_of<'a>(
+    kind: ToolboxKind,
+    state: &'a MissionState,
+    emitter: &'a Emitter,
+    answers: &'a Answers,
+    dir: &std::path::Path,
+) -> RoleToolbox<'a> {
+    RoleToolbox::new(RoleContext {
+        run: 1,
+        kind,
+        state,
+        emitter,
+        answers,
+        subagents: &NoSubagents,
+        workspace: workspace_tools(dir),
+        outputs: Outputs::default(),
+    })
+}
+
 #[tokio::test]
 async fn a_harness_failure_to_save_is_fatal_never_the_models_mistake() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -182,16 +202,7 @@ async fn a_harness_failure_to_save_is_fatal_never_the_models_mistake() {
     std::fs::create_dir_all(dir.path().join(".mission/contract.toml")).expect("folder");
     let emitter = Emitter::new(Vec::new());
     let answers = Answers::default();
-    let mut toolbox = RoleToolbox::new(RoleContext {
-        run: 1,
-        kind: ToolboxKind::Plan,
-        state: &state,
-        emitter: &emitter,
-        answers: &answers,
-        subagents: &NoSubagents,
-        workspace: workspace_tools(dir.path()),
-        outputs: Outputs::default(),
-    });
+    let mut toolbox = toolbox_of(ToolboxKind::Plan, &state, &emitter, &answers, dir.path());
     let contract = json!({
         "milestones": [{"id": "m1", "title": "the first"}],
         "assertions": [{"id": "A1", "milestone": "m1", "description": "it works", "verify": "agent"}]
@@ -228,16 +239,7 @@ async fn a_tool_is_reachable_only_where_its_role_lists_it() {
         let listed = role_registry(&kind).names();
         let unique: BTreeSet<&str> = listed.iter().copied().collect();
         assert_eq!(unique.len(), listed.len(), "{role} lists a tool twice");
-        let mut toolbox = RoleToolbox::new(RoleContext {
-            run: 1,
-            kind: kind.clone(),
-            state: &state,
-            emitter: &emitter,
-            answers: &answers,
-            subagents: &NoSubagents,
-            workspace: workspace_tools(dir.path()),
-            outputs: Outputs::default(),
-        });
+        let mut toolbox = toolbox_of(kind.clone(), &state, &emitter, &answers, dir.path());
         let offered: Vec<String> = toolbox.specs().into_iter().map(|s| s.name).collect();
         assert_eq!(offered, listed, "{role}: the specs are the registry's");
         for name in every_name.iter().filter(|n| !listed.contains(n)) {
