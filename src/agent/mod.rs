@@ -441,15 +441,15 @@ impl<'a, 'c> AgentLoop<'a, 'c> {
     /// Closes the transcript and builds the result and the `AgentFinished` event.
     fn finish(mut self, outcome: AgentOutcome, duration_ms: f64) -> (AgentResult, Event) {
         self.transcript.end(outcome, self.turns);
-        let summary = match (&self.error, self.transcript.take_error()) {
-            (Some(e), _) => e.to_string(),
-            (None, _) if self.harness_error.is_some() => self
-                .harness_error
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
-            (None, Some(e)) => format!("transcript incomplete: {e}"),
-            (None, None) => String::new(),
+        let summary = match (
+            &self.error,
+            &self.harness_error,
+            self.transcript.take_error(),
+        ) {
+            (Some(e), _, _) => e.to_string(),
+            (None, Some(fatal), _) => fatal.to_string(),
+            (None, None, Some(e)) => format!("transcript incomplete: {e}"),
+            (None, None, None) => String::new(),
         };
         let finished = Event::AgentFinished {
             run: self.spec.run,

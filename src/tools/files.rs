@@ -105,6 +105,13 @@ impl WorkspaceAccess for WorkspaceTools {
     }
 }
 
+/// A borrowed set of workspace tools serves as a context too: calling them needs no copy.
+impl WorkspaceAccess for &WorkspaceTools {
+    fn workspace_tools(&self) -> &WorkspaceTools {
+        self
+    }
+}
+
 /// Declares a workspace tool: its handler type, name, description, arguments and method.
 macro_rules! workspace_tool {
     ($(#[$doc:meta])* $handler:ident, $name:literal, $args:ty, $description:expr, $method:ident $(, $awaited:ident)?) => {
@@ -317,8 +324,8 @@ impl WorkspaceTools {
         tool_spec::<WorkspaceTools, _>(&RunCommand)
     }
 
-    /// All six workspace tools, for callers outside a mission.
-    pub fn registry() -> Registry<WorkspaceTools> {
+    /// All six workspace tools, over any context that holds them.
+    pub fn registry<C: WorkspaceAccess>() -> Registry<C> {
         Registry::new()
             .with(ReadFile)
             .with(ListFiles)
@@ -330,15 +337,14 @@ impl WorkspaceTools {
 
     /// Calls a workspace tool by name; `None` when `name` is not one.
     pub async fn call(&self, name: &str, arguments: Value) -> Option<ToolReply> {
-        let registry = WorkspaceTools::registry();
+        let registry = WorkspaceTools::registry::<&WorkspaceTools>();
         if !registry.contains(name) {
             return None;
         }
-        let mut context = self.clone();
         // Workspace tools answer every failure to the model; they have no harness failure.
         Some(
             registry
-                .dispatch(&mut context, name, arguments)
+                .dispatch(&mut &*self, name, arguments)
                 .await
                 .unwrap_or_else(|fatal| ToolReply::error(ToolErrorKind::Failed, fatal.message)),
         )
