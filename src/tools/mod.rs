@@ -4,6 +4,8 @@
 //! Role-specific tools (writing the contract, reporting findings) live with the mission runtime,
 //! which owns the state they change.
 
+pub mod background;
+pub mod browser;
 pub mod files;
 pub mod notice;
 pub mod process;

@@ -25,7 +25,7 @@ mod seccomp;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -644,9 +644,18 @@ impl Sandbox {
         &self.protections
     }
 
+    /// Whether a server listens on `127.0.0.1:port` where the commands run: inside the mission's
+    /// network namespace, or on the host without one.
+    pub fn loopback_accepts(&self, port: u16) -> bool {
+        match &self.netns {
+            Some(netns) => netns.accepts(port),
+            None => host_accepts(port),
+        }
+    }
+
     /// Prepares one command run in `cwd`: its control group and what its child applies before
     /// `exec`.
-    pub fn jail(&self, cwd: &Path) -> io::Result<Jail<'_>> {
+    pub fn jail(self: &Arc<Self>, cwd: &Path) -> io::Result<Jail> {
         let cwd = c_path(cwd)?;
         let n = self.next_command.fetch_add(1, Ordering::Relaxed);
         let cgroup = match &self.cgroups {
@@ -668,7 +677,7 @@ impl Sandbox {
         };
         let used_at_start = self.quota_baseline();
         Ok(Jail {
-            sandbox: self,
+            sandbox: Arc::clone(self),
             cgroup,
             setup: Some(setup),
             used_at_start,
@@ -947,6 +956,15 @@ fn free_space(path: &Path) -> Option<FreeSpace> {
     }
 }
 
+/// Whether a server listens on the host's `127.0.0.1:port`.
+pub fn host_accepts(port: u16) -> bool {
+    std::net::TcpStream::connect_timeout(
+        &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_millis(500),
+    )
+    .is_ok()
+}
+
 /// What a command's child applies to itself before `exec`.
 #[derive(Debug, Clone)]
 pub struct ChildSetup {
@@ -1055,8 +1073,8 @@ fn drop_capabilities(last: u32) -> io::Result<()> {
 
 /// One command inside a sandbox.
 #[derive(Debug)]
-pub struct Jail<'a> {
-    sandbox: &'a Sandbox,
+pub struct Jail {
+    sandbox: Arc<Sandbox>,
     cgroup: Option<cgroup::CommandCgroup>,
     setup: Option<ChildSetup>,
     used_at_start: Usage,
@@ -1065,7 +1083,7 @@ pub struct Jail<'a> {
 /// Why a jailed command was stopped early.
 pub type Stop = OverQuota;
 
-impl Jail<'_> {
+impl Jail {
     /// What the child applies to itself before `exec` (taken once).
     pub fn take_setup(&mut self) -> Option<ChildSetup> {
         self.setup.take()
@@ -1170,7 +1188,7 @@ impl Jail<'_> {
     }
 }
 
-impl Drop for Jail<'_> {
+impl Drop for Jail {
     fn drop(&mut self) {
         // A command that never finished (its task was cancelled): kill synchronously.
         if let Some(cgroup) = self.cgroup.take() {

@@ -33,6 +33,25 @@ impl NetNamespace {
     pub fn raw_fd(&self) -> i32 {
         self.fd.as_raw_fd()
     }
+
+    /// Whether something listens on `127.0.0.1:port` inside the namespace: a connection tried
+    /// from a short-lived thread that joins it.
+    pub fn accepts(&self, port: u16) -> bool {
+        let fd = self.raw_fd();
+        std::thread::Builder::new()
+            .name("netns-probe".to_string())
+            .spawn(move || {
+                enter(fd).is_ok()
+                    && std::net::TcpStream::connect_timeout(
+                        &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+                        std::time::Duration::from_millis(500),
+                    )
+                    .is_ok()
+            })
+            .ok()
+            .and_then(|thread| thread.join().ok())
+            .unwrap_or(false)
+    }
 }
 
 /// Brings `lo` up in the calling thread's network namespace.

@@ -1,0 +1,434 @@
+//! The browser tools against a real headless Chromium inside a mission's sandbox, visiting pages
+//! a server started with `start_server` serves on the sandbox's 127.0.0.1: each tool works, output
+//! is capped, addresses outside loopback and the workspace are refused and recorded as sandbox
+//! denials, and no Chromium process outlives its command group.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use missions_bench::tools::browser::tools::{
+    BrowserAccess, BrowserClick, BrowserClose, BrowserNetwork, BrowserOpen, BrowserRead,
+    BrowserScreenshot, BrowserTools, BrowserType, EvidenceDir, StartServer,
+};
+use missions_bench::tools::browser::{find_program, BrowserLaunch};
+use missions_bench::tools::sandbox::{Limits, Network, Sandbox, SandboxPaths, SandboxPolicy};
+use missions_bench::tools::{CommandEnv, NoticeKind, Registry, ToolErrorKind, ToolReply};
+use serde_json::{json, Value};
+
+struct Context {
+    tools: BrowserTools,
+}
+
+impl BrowserAccess for Context {
+    fn browser_tools(&mut self) -> Option<&mut BrowserTools> {
+        Some(&mut self.tools)
+    }
+}
+
+struct Harness {
+    registry: Registry<Context>,
+    context: Context,
+    root: PathBuf,
+    report: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    async fn call(&mut self, name: &str, args: Value) -> ToolReply {
+        self.registry
+            .dispatch(&mut self.context, name, args)
+            .await
+            .unwrap_or_else(|fatal| panic!("{name}: harness failure: {fatal}"))
+    }
+
+    async fn ok(&mut self, name: &str, args: Value) -> String {
+        let reply = self.call(name, args.clone()).await;
+        assert_eq!(reply.error, None, "{name} {args}: {}", reply.content);
+        reply.content
+    }
+
+    fn workspace(&self) -> PathBuf {
+        self.root.join("workspace")
+    }
+}
+
+/// The path with Chromium on it, or `None` (the test then says it cannot run and fails: CI
+/// installs Chromium).
+fn chromium() -> PathBuf {
+    let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
+    find_program(&path).unwrap_or_else(|| {
+        panic!("no Chromium on PATH (install the `chromium` package; .ci/run does)")
+    })
+}
+
+const PAGE: &str = r#"<!doctype html>
+<html><head><title>Greeter</title></head>
+<body>
+<h1>Greeter</h1>
+<label for="name">Your name</label> <input id="name">
+<button id="go">Greet</button>
+<p id="out"></p>
+<a href="/second.html">Second page</a>
+<a href="file:///etc/hostname">Host file</a>
+<button onclick="fetch('http://10.77.0.1/steal').catch(() => {}); document.title = 'tried'">Leak</button>
+<script>
+document.getElementById('go').onclick = async () => {
+  const name = document.getElementById('name').value;
+  const reply = await fetch('/api.json');
+  const data = await reply.json();
+  document.getElementById('out').textContent = data.greeting + ', ' + name + '!';
+};
+</script>
+</body></html>"#;
+
+fn harness(max_output: usize) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("mission");
+    let workspace = root.join("workspace");
+    let home = root.join("home");
+    let tmp = root.join("tmp");
+    let report = dir.path().join("report");
+    for d in [&workspace, &home, &tmp, &report] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    std::fs::write(workspace.join("index.html"), PAGE).unwrap();
+    std::fs::write(
+        workspace.join("second.html"),
+        "<html><head><title>Second</title></head><body><p>the second page</p></body></html>",
+    )
+    .unwrap();
+    std::fs::write(workspace.join("api.json"), r#"{"greeting": "Hello"}"#).unwrap();
+    let long: String = (0..20_000).map(|i| format!("line {i} ")).collect();
+    std::fs::write(
+        workspace.join("long.html"),
+        format!("<html><body><p>{long}</p></body></html>"),
+    )
+    .unwrap();
+    let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
+    let policy = SandboxPolicy {
+        network: Network::Loopback,
+        limits: Limits {
+            memory_bytes: Some(2 << 30),
+            processes: Some(512),
+            file_size_bytes: Some(256 << 20),
+            cpu_seconds: Some(300),
+            disk_bytes: Some(1 << 30),
+            files: Some(20_000),
+        },
+        read: Vec::new(),
+    };
+    let paths = SandboxPaths {
+        writable: vec![root.clone()],
+        read_only: Vec::new(),
+        counted: Vec::new(),
+        read: Vec::new(),
+        path_var: path.clone(),
+    };
+    let sandbox = Sandbox::new(policy, &paths).expect("sandbox");
+    let env = CommandEnv {
+        vars: vec![
+            ("PATH".into(), path),
+            ("HOME".into(), home.display().to_string()),
+            ("TMPDIR".into(), tmp.display().to_string()),
+            ("LANG".into(), "C.UTF-8".into()),
+        ],
+        timeout: Duration::from_secs(60),
+        max_output_bytes: 16 * 1024,
+        sandbox: Some(Arc::new(sandbox)),
+        stop: None,
+    };
+    let launch = BrowserLaunch {
+        program: chromium(),
+        profile: home.join("browser-profile"),
+        workspace: workspace.clone(),
+        env,
+    };
+    let evidence = EvidenceDir {
+        report: report.clone(),
+        folder: "evidence/m".to_string(),
+        prefix: "r3-".to_string(),
+    };
+    let registry = Registry::new()
+        .with(StartServer)
+        .with(BrowserOpen)
+        .with(BrowserClick)
+        .with(BrowserType)
+        .with(BrowserRead)
+        .with(BrowserScreenshot)
+        .with(BrowserNetwork)
+        .with(BrowserClose);
+    Harness {
+        registry,
+        context: Context {
+            tools: BrowserTools::new(launch, evidence, max_output),
+        },
+        root,
+        report,
+        _dir: dir,
+    }
+}
+
+async fn serve(h: &mut Harness, port: u16) {
+    let reply = h
+        .ok(
+            "start_server",
+            json!({"command": format!("python3 -m http.server {port} --bind 127.0.0.1"), "port": port}),
+        )
+        .await;
+    assert!(reply.contains("accepts connections"), "{reply}");
+}
+
+/// Processes whose command line names `needle`.
+fn processes_naming(needle: &str) -> Vec<i32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(needle) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+async fn wait_until_gone(needle: &str) -> Vec<i32> {
+    for _ in 0..100 {
+        let left = processes_naming(needle);
+        if left.is_empty() {
+            return left;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    processes_naming(needle)
+}
+
+#[tokio::test]
+async fn each_browser_tool_works_on_a_page_served_in_the_sandbox() {
+    let mut h = harness(16 * 1024);
+    serve(&mut h, 8841).await;
+    let opened = h
+        .ok(
+            "browser_open",
+            json!({"url": "http://127.0.0.1:8841/index.html"}),
+        )
+        .await;
+    assert!(opened.contains("title: Greeter"), "{opened}");
+
+    let typed = h
+        .ok(
+            "browser_type",
+            json!({"target": "Your name", "text": "Ada"}),
+        )
+        .await;
+    assert!(typed.contains("typed into input"), "{typed}");
+    let clicked = h.ok("browser_click", json!({"target": "Greet"})).await;
+    assert!(clicked.contains("button \"greet\""), "{clicked}");
+    let text = h.ok("browser_read", json!({})).await;
+    assert!(text.contains("Hello, Ada!"), "{text}");
+    assert!(
+        text.starts_with("url: http://127.0.0.1:8841/index.html\ntitle: Greeter\n"),
+        "{text}"
+    );
+    let tree = h.ok("browser_read", json!({"mode": "accessibility"})).await;
+    assert!(tree.contains("button \"Greet\""), "{tree}");
+    assert!(
+        tree.contains("textbox \"Your name\" value=\"Ada\""),
+        "{tree}"
+    );
+
+    let shot = h.ok("browser_screenshot", json!({})).await;
+    assert!(
+        shot.starts_with("screenshot saved as evidence `r3-s1`"),
+        "{shot}"
+    );
+    let png = std::fs::read(h.report.join("evidence/m/r3-s1.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    // The viewport's size, from the PNG header.
+    let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(png[20..24].try_into().unwrap());
+    assert_eq!((width, height), (1280, 800));
+
+    let network = h.ok("browser_network", json!({})).await;
+    assert!(
+        network.contains("GET http://127.0.0.1:8841/index.html -> 200"),
+        "{network}"
+    );
+    assert!(
+        network.contains("GET http://127.0.0.1:8841/api.json -> 200"),
+        "{network}"
+    );
+    assert!(network.contains(r#"{"greeting": "Hello"}"#), "{network}");
+    assert!(network.contains("(evidence `r3-n1`)"), "{network}");
+    let saved = std::fs::read_to_string(h.report.join("evidence/m/r3-n1.json")).unwrap();
+    assert!(saved.contains("api.json"), "{saved}");
+    assert_eq!(
+        h.ok("browser_network", json!({})).await,
+        "no requests since the last call"
+    );
+    let evidence: Vec<String> = h
+        .context
+        .tools
+        .take_evidence()
+        .into_iter()
+        .map(|e| format!("{} {} {}", e.id, e.kind.as_str(), e.path))
+        .collect();
+    assert_eq!(
+        evidence,
+        [
+            "r3-s1 screenshot evidence/m/r3-s1.png",
+            "r3-n1 network evidence/m/r3-n1.json"
+        ]
+    );
+
+    let second = h
+        .ok("browser_click", json!({"target": "Second page"}))
+        .await;
+    assert!(
+        second.contains("the page is now http://127.0.0.1:8841/second.html"),
+        "{second}"
+    );
+    let missing = h.call("browser_click", json!({"target": "Nowhere"})).await;
+    assert_eq!(missing.error, Some(ToolErrorKind::Failed));
+    assert!(
+        missing
+            .content
+            .contains("no element to click matches `Nowhere`"),
+        "{}",
+        missing.content
+    );
+
+    let workspace_file = format!("file://{}/second.html", h.workspace().display());
+    let local = h.ok("browser_open", json!({"url": workspace_file})).await;
+    assert!(local.contains("title: Second"), "{local}");
+
+    assert_eq!(
+        h.ok("browser_close", json!({})).await,
+        "the browser is closed"
+    );
+    // A later call starts a fresh browser.
+    let again = h
+        .ok(
+            "browser_open",
+            json!({"url": "http://localhost:8841/second.html"}),
+        )
+        .await;
+    assert!(again.contains("title: Second"), "{again}");
+    h.context.tools.shut_down().await;
+}
+
+#[tokio::test]
+async fn page_text_and_network_bodies_are_capped() {
+    let mut h = harness(4096);
+    serve(&mut h, 8842).await;
+    h.ok(
+        "browser_open",
+        json!({"url": "http://127.0.0.1:8842/long.html"}),
+    )
+    .await;
+    let text = h.ok("browser_read", json!({})).await;
+    assert!(text.len() < 4096 + 300, "{} bytes", text.len());
+    assert!(text.contains("bytes of the page dropped"), "{text}");
+    assert!(text.contains("line 0 line 1 "), "the head is kept");
+    assert!(text.contains("line 19999"), "the tail is kept");
+    let network = h.ok("browser_network", json!({})).await;
+    assert!(network.contains("more bytes]"), "a body is cut: {network}");
+    h.context.tools.shut_down().await;
+}
+
+#[tokio::test]
+async fn addresses_outside_loopback_and_the_workspace_are_refused_as_sandbox_denials() {
+    let mut h = harness(16 * 1024);
+    serve(&mut h, 8843).await;
+    for (url, kind) in [
+        ("http://example.com/", NoticeKind::NetworkDenied),
+        ("http://10.77.0.1:8843/", NoticeKind::NetworkDenied),
+        ("file:///etc/passwd", NoticeKind::PathRefused),
+        ("chrome://version", NoticeKind::NetworkDenied),
+    ] {
+        let reply = h.call("browser_open", json!({"url": url})).await;
+        assert_eq!(
+            reply.error,
+            Some(ToolErrorKind::Refused),
+            "{url}: {}",
+            reply.content
+        );
+        assert_eq!(reply.notices.len(), 1, "{url}");
+        assert_eq!(reply.notices[0].kind, kind, "{url}");
+        assert!(reply.notices[0].kind.is_denial());
+        assert!(
+            reply
+                .content
+                .starts_with("denied: the browser may not load"),
+            "{}",
+            reply.content
+        );
+    }
+    // What the page itself tries is stopped too: a script's request to another address, and a
+    // link to a file outside the workspace.
+    h.ok(
+        "browser_open",
+        json!({"url": "http://127.0.0.1:8843/index.html"}),
+    )
+    .await;
+    let leak = h.call("browser_click", json!({"target": "Leak"})).await;
+    let denied: Vec<_> = leak
+        .notices
+        .iter()
+        .filter(|n| n.kind == NoticeKind::NetworkDenied)
+        .collect();
+    assert_eq!(denied.len(), 1, "{}", leak.content);
+    assert!(
+        denied[0].detail.contains("10.77.0.1"),
+        "{}",
+        denied[0].detail
+    );
+    let link = h
+        .call("browser_click", json!({"target": "Host file"}))
+        .await;
+    let read = h.ok("browser_read", json!({})).await;
+    assert!(
+        !read.starts_with("url: file:///etc"),
+        "the browser stayed on a file outside the workspace: {read} ({})",
+        link.content
+    );
+    h.context.tools.shut_down().await;
+}
+
+#[tokio::test]
+async fn no_chromium_process_outlives_its_command_group() {
+    let mut h = harness(16 * 1024);
+    serve(&mut h, 8844).await;
+    h.ok(
+        "browser_open",
+        json!({"url": "http://127.0.0.1:8844/index.html"}),
+    )
+    .await;
+    let profile = h.root.join("home/browser-profile").display().to_string();
+    let running = processes_naming(&profile);
+    assert!(
+        running.len() >= 2,
+        "a browser and its helpers run: {running:?}"
+    );
+    // The run ends without browser_close: its end kills the browser, its helpers and the server.
+    let notices = h.context.tools.shut_down().await;
+    assert!(notices.iter().all(|n| !n.kind.is_limit()), "{notices:?}");
+    assert_eq!(wait_until_gone(&profile).await, Vec::<i32>::new());
+    assert_eq!(wait_until_gone("http.server 8844").await, Vec::<i32>::new());
+
+    // Dropped without a shut-down (a cancelled run): the group is still killed.
+    let mut h = harness(16 * 1024);
+    serve(&mut h, 8845).await;
+    h.ok(
+        "browser_open",
+        json!({"url": "http://127.0.0.1:8845/index.html"}),
+    )
+    .await;
+    let profile = h.root.join("home/browser-profile").display().to_string();
+    assert!(!processes_naming(&profile).is_empty());
+    drop(h);
+    assert_eq!(wait_until_gone(&profile).await, Vec::<i32>::new());
+    assert_eq!(wait_until_gone("http.server 8845").await, Vec::<i32>::new());
+}
