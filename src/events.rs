@@ -480,6 +480,9 @@ pub enum Event {
         assertion: String,
         status: VerdictStatus,
         evidence: String,
+        /// Evidence files the verdict cites (screenshots, network summaries).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        evidence_ids: Vec<String>,
     },
     MechanicalCheck {
         milestone: MilestoneId,
@@ -489,6 +492,30 @@ pub enum Event {
         exit_code: Option<i32>,
         timed_out: bool,
         duration_ms: f64,
+        /// A browser check's screenshots.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        evidence_ids: Vec<String>,
+    },
+    /// A screenshot or network summary saved under the report's `evidence/`, by an agent run's
+    /// browser tools or by the harness's browser check of an assertion.
+    EvidenceSaved {
+        /// The agent run; `None` for the harness's own checks.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        run: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        milestone: Option<MilestoneId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        round: Option<u32>,
+        /// The assertion a browser check saved it for.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        assertion: Option<String>,
+        id: String,
+        kind: crate::tools::browser::tools::EvidenceKind,
+        /// Relative to the report folder.
+        path: String,
+        /// The page it shows.
+        url: String,
+        bytes: u64,
     },
     MilestoneRound {
         milestone: MilestoneId,

@@ -410,7 +410,8 @@ fn apply_ground_truth_event(acc: &mut MissionAcc, event: &Event) {
         | Event::FindingsClosed { .. }
         | Event::MissionHalted { .. }
         | Event::AgentCheckpoint { .. }
-        | Event::CleanupFailed { .. } => {}
+        | Event::CleanupFailed { .. }
+        | Event::EvidenceSaved { .. } => {}
     }
 }
 

@@ -20,5 +20,5 @@ pub use suite_run::{run_suite, RunError, RunReport, RunSettings};
 
 /// The tools a worker gets (for measuring prompts outside a mission).
 pub fn worker_tools() -> Vec<crate::model::ToolSpec> {
-    role_tools::role_specs(&role_tools::ToolboxKind::Worker)
+    role_tools::role_specs(&role_tools::ToolboxKind::Worker, false)
 }

@@ -463,6 +463,7 @@ mod tests {
             exit_code: Some(1),
             timed_out: false,
             duration_ms: 1.0,
+            evidence_ids: Vec::new(),
         }
     }
 

@@ -427,6 +427,8 @@ mod tests {
             expect_exit: 0,
             expect_stdout: stdout.map(str::to_string),
             evidence: String::new(),
+            serve: None,
+            steps: Vec::new(),
         }
     }
 

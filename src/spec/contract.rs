@@ -18,6 +18,8 @@ pub enum Verify {
     Command,
     /// A user-testing validator judges it as a black box.
     Agent,
+    /// The harness runs `steps` in a headless browser after every round, with `serve` running.
+    Browser,
 }
 
 impl Verify {
@@ -25,6 +27,7 @@ impl Verify {
         match self {
             Verify::Command => "command",
             Verify::Agent => "agent",
+            Verify::Browser => "browser",
         }
     }
 }
@@ -60,6 +63,90 @@ pub struct Assertion {
     /// what proves the assertion
     #[serde(default)]
     pub evidence: String,
+    /// for verify = "browser": shell command that starts the server the steps visit
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serve: Option<String>,
+    /// for verify = "browser": what a person does and expects, in order
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<BrowserStep>,
+}
+
+/// One step of a browser check: exactly one of `open`, `click`, `type` (with `into`),
+/// `expect_text` and `expect_url`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BrowserStep {
+    /// address to open, http://127.0.0.1:PORT/...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open: Option<String>,
+    /// visible text, label or CSS selector of what to click
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub click: Option<String>,
+    /// text to type into the field named by `into`
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_text: Option<String>,
+    /// label, placeholder or CSS selector of the field to type into
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub into: Option<String>,
+    /// text the page must show (waited for up to 5 s)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_text: Option<String>,
+    /// text the page's address must contain
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_url: Option<String>,
+}
+
+/// What one browser step does, once checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepAction<'a> {
+    Open(&'a str),
+    Click(&'a str),
+    Type { text: &'a str, into: &'a str },
+    ExpectText(&'a str),
+    ExpectUrl(&'a str),
+}
+
+impl BrowserStep {
+    /// The step's one action, or what is wrong with it.
+    pub fn action(&self) -> Result<StepAction<'_>, String> {
+        let mut actions = Vec::new();
+        if let Some(url) = &self.open {
+            actions.push(StepAction::Open(url));
+        }
+        if let Some(target) = &self.click {
+            actions.push(StepAction::Click(target));
+        }
+        match (&self.type_text, &self.into) {
+            (Some(text), Some(into)) => actions.push(StepAction::Type { text, into }),
+            (Some(_), None) => return Err("`type` needs `into`, the field to type into".to_string()),
+            (None, Some(_)) => return Err("`into` goes with `type`, the text to type".to_string()),
+            (None, None) => {}
+        }
+        if let Some(text) = &self.expect_text {
+            actions.push(StepAction::ExpectText(text));
+        }
+        if let Some(url) = &self.expect_url {
+            actions.push(StepAction::ExpectUrl(url));
+        }
+        match actions.as_slice() {
+            [one] => Ok(*one),
+            [] => Err("a step needs one of open, click, type, expect_text or expect_url".to_string()),
+            _ => Err("a step does one thing: write each of open, click, type, expect_text and expect_url as its own step".to_string()),
+        }
+    }
+}
+
+impl Assertion {
+    /// The port a browser check's server listens on: that of its first `open` step.
+    pub fn serve_port(&self) -> Option<u16> {
+        self.steps.iter().find_map(|step| {
+            let url = step.open.as_deref()?;
+            let rest = url.split_once("://")?.1;
+            let authority = rest.split(['/', '?', '#']).next()?;
+            let port = authority.rsplit_once(':')?.1;
+            port.parse().ok()
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -320,6 +407,16 @@ pub fn validate_contract(contract: &Contract) -> Vec<Violation> {
                 "an assertion with verify = \"command\" needs a command",
             ));
         }
+        if assertion.verify == Verify::Browser {
+            check_browser_assertion(assertion, index, &mut out);
+        } else if !assertion.steps.is_empty() || assertion.serve.is_some() {
+            out.push(Violation::new(
+                Table::Assertion,
+                Some(index),
+                "steps",
+                "steps and serve belong to assertions with verify = \"browser\"",
+            ));
+        }
         if !(0..=255).contains(&assertion.expect_exit) {
             out.push(Violation::new(
                 Table::Assertion,
@@ -330,6 +427,36 @@ pub fn validate_contract(contract: &Contract) -> Vec<Violation> {
         }
     }
     out
+}
+
+fn check_browser_assertion(assertion: &Assertion, index: usize, out: &mut Vec<Violation>) {
+    let violation = |field: &'static str, message: String| {
+        Violation::new(Table::Assertion, Some(index), field, message)
+    };
+    if assertion.steps.is_empty() {
+        out.push(violation(
+            "steps",
+            "an assertion with verify = \"browser\" needs steps (open, click, type, expect_text, expect_url)".to_string(),
+        ));
+        return;
+    }
+    for (n, step) in assertion.steps.iter().enumerate() {
+        if let Err(message) = step.action() {
+            out.push(violation("steps", format!("step {}: {message}", n + 1)));
+        }
+    }
+    if !matches!(assertion.steps[0].action(), Ok(StepAction::Open(_))) {
+        out.push(violation(
+            "steps",
+            "the first step must open a page".to_string(),
+        ));
+    }
+    if assertion.serve.as_deref().is_some_and(|s| !s.trim().is_empty()) && assertion.serve_port().is_none() {
+        out.push(violation(
+            "serve",
+            "the server's port comes from the first `open` address, which names none (write http://127.0.0.1:PORT/...)".to_string(),
+        ));
+    }
 }
 
 /// Checks a feature plan against its contract: every assertion claimed by exactly one feature of

@@ -14,7 +14,7 @@ use super::error::{find_key, find_key_in_table};
 use super::error::{parse_toml, read_file, SpecError, SpecErrors};
 use super::glob::Globs;
 use super::hash::hash_tree;
-use super::ids::{check_id, MilestoneId, MissionId};
+use super::ids::{check_id, MilestoneId, MissionId, Role};
 use super::record::RecordRules;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -53,6 +53,27 @@ pub struct MissionFile {
     pub budget: BudgetOverrides,
     #[serde(default)]
     pub sandbox: MissionSandbox,
+    /// `[browser]`: the mission needs a Chromium; its user-testing validators get the browser
+    /// tools, and so do the roles it names.
+    #[serde(default)]
+    pub browser: Option<BrowserSpec>,
+}
+
+/// `[browser]` of a mission.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrowserSpec {
+    /// Roles that get the browser tools besides the user-testing validators (`worker`,
+    /// `scrutiny`).
+    #[serde(default)]
+    pub roles: Vec<Role>,
+}
+
+impl BrowserSpec {
+    /// Whether `role` gets the browser tools.
+    pub fn gives(&self, role: Role) -> bool {
+        role == Role::UserTesting || self.roles.contains(&role)
+    }
 }
 
 /// `[sandbox]` of a mission: what its commands may reach beyond the defaults.
@@ -334,6 +355,22 @@ pub fn load_mission(
     if let Some(reference) = &reference {
         acceptance_map = milestone_tests(&file, reference, &toml, &mut errors);
         check_solution(dir, reference, &mut errors);
+        if file.browser.is_none() {
+            if let Some(assertion) = reference
+                .assertions
+                .iter()
+                .find(|a| a.verify == super::contract::Verify::Browser)
+            {
+                errors.push(toml.at(
+                    "id",
+                    "browser",
+                    format!(
+                        "contract.toml's assertion `{}` is checked in a browser, so mission.toml needs a [browser] table (and `network = \"loopback\"` in [sandbox])",
+                        assertion.id
+                    ),
+                ));
+            }
+        }
     }
     let globs = match MissionGlobs::compile(&file, &toml) {
         Ok(globs) => globs,
@@ -435,6 +472,27 @@ fn check_mission_file(file: &MissionFile, folder: &str, toml: &MissionToml) -> V
     if let Some(coverage) = &file.coverage {
         if let Err(message) = check_relative(&coverage.report) {
             errors.push(toml.at("report", "coverage.report", message));
+        }
+    }
+    if let Some(browser) = &file.browser {
+        if file.sandbox.network != NetworkAccess::Loopback {
+            errors.push(toml.at(
+                "browser",
+                "browser",
+                "a mission with [browser] needs `network = \"loopback\"` in its [sandbox]: the browser visits the product on 127.0.0.1".to_string(),
+            ));
+        }
+        for role in &browser.roles {
+            if !matches!(role, Role::Worker | Role::Scrutiny | Role::UserTesting) {
+                errors.push(toml.at(
+                    "roles",
+                    "browser.roles",
+                    format!(
+                        "`{}` cannot get the browser tools; the roles that can are worker, scrutiny and user_testing",
+                        role.as_str()
+                    ),
+                ));
+            }
         }
     }
     if let Some(mutation) = &file.mutation {

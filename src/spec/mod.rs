@@ -18,10 +18,11 @@ pub mod suite;
 pub use answers::Answers;
 pub use config::{Config, ModelConfig, Pairing, Provider};
 pub use contract::{
-    Assertion, Contract, Feature, FeaturePlan, Milestone, ReferenceContract, Verify, Violation,
+    Assertion, BrowserStep, Contract, Feature, FeaturePlan, Milestone, ReferenceContract,
+    StepAction, Verify, Violation,
 };
 pub use error::{SpecError, SpecErrors};
 pub use findings::{Concern, Finding, FindingGroup, FindingSource, Severity};
 pub use ids::{AssertionId, FeatureId, MilestoneId, MissionId, Role};
-pub use mission::MissionSpec;
+pub use mission::{BrowserSpec, MissionSpec};
 pub use suite::{Budget, Suite};

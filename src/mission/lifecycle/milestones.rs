@@ -313,6 +313,7 @@ impl MissionRuntime {
                 assertion: assertion.id.to_string(),
                 status,
                 evidence: evidence.clone(),
+                evidence_ids: Vec::new(),
             });
             if status == VerdictStatus::Fail {
                 self.raise(
@@ -379,6 +380,7 @@ impl MissionRuntime {
                 exit_code: check.exit_code,
                 timed_out: check.timed_out,
                 duration_ms: check.duration_ms,
+                evidence_ids: Vec::new(),
             });
             if !check.passed {
                 let mut expected = format!("expected exit {}", assertion.expect_exit);

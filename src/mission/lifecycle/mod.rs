@@ -23,6 +23,8 @@ use crate::spec::{
     Severity, Verify,
 };
 use crate::tools::sandbox::{Network, Sandbox, SandboxPaths, SandboxPolicy};
+use crate::tools::browser::tools::{BrowserTools, EvidenceDir};
+use crate::tools::browser::BrowserLaunch;
 use crate::tools::{run_shell, CommandEnv, Workspace, WorkspaceTools};
 
 use super::env::PreparedEnvironment;
@@ -133,6 +135,9 @@ pub struct MissionRuntime {
     run_seed: u64,
     /// What the last snapshot of the workspace could not take.
     record_skipped: Mutex<Vec<crate::fsutil::Skipped>>,
+    /// The Chromium of a mission with `[browser]`, found on the commands' `PATH`.
+    browser_program: Option<PathBuf>,
+    report_dir: PathBuf,
 }
 
 /// Runs one mission to its end and records it. Never panics on a mission's content; whatever
@@ -211,6 +216,19 @@ async fn start(
             ))
         }
     };
+    if run.mission.file.browser.is_some() {
+        let vars = environment.command_vars(&context.base_path, mission_dir, mission_dir);
+        let path = setup::path_of(&vars);
+        if crate::tools::browser::find_program(path).is_none() {
+            return Err(Halt::new(
+                HaltReason::EnvironmentSetupFailed,
+                format!(
+                    "this mission needs a browser, and none of {} is on the commands' PATH ({path}); install the distribution's `chromium` package",
+                    crate::tools::browser::PROGRAMS.join(", ")
+                ),
+            ));
+        }
+    }
     MissionRuntime::set_up(run, context, environment, mission_dir, emitter.clone())
         .await
         .map_err(|e| {

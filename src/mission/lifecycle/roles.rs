@@ -92,6 +92,7 @@ impl MissionRuntime {
             answers: &self.mission.answers,
             subagents: self,
             workspace: self.workspace_tools(),
+            browser: self.browser_tools(role, run),
             outputs: Outputs::default(),
         });
         let spec = AgentRunSpec {
@@ -124,6 +125,11 @@ impl MissionRuntime {
         let (result, finished) =
             run_agent_deferred(&spec, session.as_mut(), &mut toolbox, &context).await;
         let outputs = std::mem::take(&mut toolbox.context.outputs);
+        // The browser and the servers the run started end with it.
+        if let Some(mut browser) = toolbox.context.browser.take() {
+            let notices = browser.shut_down().await;
+            self.emitter.emit_notices(Some(run), None, "browser", notices);
+        }
         self.settle(role, run, parent, &result, &outputs, finished)
             .await?;
         Ok((run, result, outputs))

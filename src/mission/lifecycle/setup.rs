@@ -3,6 +3,14 @@
 
 use super::*;
 
+/// The `PATH` of a command environment's variables.
+pub(super) fn path_of(vars: &[(String, String)]) -> &str {
+    vars.iter()
+        .find(|(name, _)| name == "PATH")
+        .map(|(_, value)| value.as_str())
+        .unwrap_or_default()
+}
+
 impl MissionRuntime {
     pub(super) async fn set_up(
         run: &MissionRun,
@@ -37,6 +45,13 @@ impl MissionRuntime {
         let workspace = Workspace::new(&workspace_dir)
             .map_err(|source| HarnessError::step("open the workspace", source))?;
         let vars = environment.command_vars(&context.base_path, &home, &tmp);
+        // `start` has checked that a mission with `[browser]` has one.
+        let browser_program = run
+            .mission
+            .file
+            .browser
+            .as_ref()
+            .and_then(|_| crate::tools::browser::find_program(path_of(&vars)));
         let sandbox = sandbox_for(run, context, environment, mission_dir, &vars)?;
         let command_env = CommandEnv {
             vars,
@@ -79,6 +94,8 @@ impl MissionRuntime {
             checkpoints,
             run_seed: context.seed,
             record_skipped: Mutex::new(Vec::new()),
+            browser_program,
+            report_dir: context.report_dir.clone(),
         };
         runtime.init_repositories(run).await?;
         Ok(runtime)
@@ -115,6 +132,44 @@ impl MissionRuntime {
             self.git(&["init", "-q", "--bare", &bare]).await?;
         }
         Ok(())
+    }
+
+    /// The browser tools of agent run `run` of `role`, where the mission gives the role a
+    /// browser. Its profile lives in the mission's `$HOME`; its evidence under the report's
+    /// `evidence/<mission>/`, with ids that start `r<run>-`.
+    pub(super) fn browser_tools(&self, role: Role, run: u32) -> Option<BrowserTools> {
+        let spec = self.mission.file.browser.as_ref()?;
+        if !spec.gives(role) {
+            return None;
+        }
+        self.browser_with(format!("r{run}-"), format!("run-{run}"))
+    }
+
+    /// Browser tools whose evidence ids start with `prefix`, with a profile of their own.
+    pub(super) fn browser_with(&self, prefix: String, profile: String) -> Option<BrowserTools> {
+        let program = self.browser_program.clone()?;
+        let home = self
+            .command_env
+            .vars
+            .iter()
+            .find(|(name, _)| name == "HOME")
+            .map(|(_, value)| PathBuf::from(value))?;
+        let launch = BrowserLaunch {
+            program,
+            profile: home.join(".browser").join(profile),
+            workspace: self.workspace.root().to_path_buf(),
+            env: self.command_env.clone(),
+        };
+        let evidence = EvidenceDir {
+            report: self.report_dir.clone(),
+            folder: format!("evidence/{}", self.key.slug()),
+            prefix,
+        };
+        Some(BrowserTools::new(
+            launch,
+            evidence,
+            self.command_env.max_output_bytes,
+        ))
     }
 
     pub fn workspace_tools(&self) -> WorkspaceTools {

@@ -19,6 +19,10 @@ use crate::events::{Emitter, Event, VerdictStatus};
 use crate::model::ToolSpec;
 use crate::spec::answers::Answers;
 use crate::spec::{AssertionId, Contract, Feature, FindingGroup, MilestoneId, Severity};
+use crate::tools::browser::tools::{
+    BrowserAccess, BrowserClick, BrowserClose, BrowserNetwork, BrowserOpen, BrowserRead,
+    BrowserScreenshot, BrowserTools, BrowserType, StartServer,
+};
 use crate::tools::files::{EditFile, ListFiles, ReadFile, RunCommand, SearchFiles, WriteFile};
 use crate::tools::{
     CallResult, Registry, ToolErrorKind, ToolReply, Toolbox, WorkspaceAccess, WorkspaceTools,
@@ -56,6 +60,9 @@ pub struct ReviewFinding {
     pub detail: String,
     #[serde(default)]
     pub file: Option<String>,
+    /// ids of screenshots or network summaries this run saved that show it
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence_ids: Vec<String>,
 }
 
 /// A user-testing validator's verdict on one assertion.
@@ -65,6 +72,9 @@ pub struct Verdict {
     pub assertion: String,
     pub status: VerdictStatus,
     pub evidence: String,
+    /// ids of screenshots or network summaries this run saved that show it
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence_ids: Vec<String>,
 }
 
 /// Everything a run handed back through its tools (recorded at each checkpoint, so a resumed
@@ -102,12 +112,20 @@ pub struct RoleContext<'a> {
     pub answers: &'a Answers,
     pub subagents: &'a dyn SubagentSpawner,
     pub workspace: WorkspaceTools,
+    /// The browser tools, where the mission gives this role a browser.
+    pub browser: Option<BrowserTools>,
     pub outputs: Outputs,
 }
 
 impl WorkspaceAccess for RoleContext<'_> {
     fn workspace_tools(&self) -> &WorkspaceTools {
         &self.workspace
+    }
+}
+
+impl BrowserAccess for RoleContext<'_> {
+    fn browser_tools(&mut self) -> Option<&mut BrowserTools> {
+        self.browser.as_mut()
     }
 }
 
@@ -126,8 +144,25 @@ impl RoleContext<'_> {
     }
 }
 
-/// The tools of a role, in the order its model sees them.
-pub fn role_registry<'a>(kind: &ToolboxKind) -> Registry<RoleContext<'a>> {
+/// The tools of a role, in the order its model sees them; with `browser`, the browser toolset
+/// follows the role's own tools.
+pub fn role_registry<'a>(kind: &ToolboxKind, browser: bool) -> Registry<RoleContext<'a>> {
+    let registry = role_tools(kind);
+    if !browser {
+        return registry;
+    }
+    registry
+        .with(StartServer)
+        .with(BrowserOpen)
+        .with(BrowserClick)
+        .with(BrowserType)
+        .with(BrowserRead)
+        .with(BrowserScreenshot)
+        .with(BrowserNetwork)
+        .with(BrowserClose)
+}
+
+fn role_tools<'a>(kind: &ToolboxKind) -> Registry<RoleContext<'a>> {
     let readers = Registry::new()
         .with(ReadFile)
         .with(ListFiles)
@@ -170,8 +205,8 @@ pub fn role_registry<'a>(kind: &ToolboxKind) -> Registry<RoleContext<'a>> {
 }
 
 /// The specs of a role's tools.
-pub fn role_specs(kind: &ToolboxKind) -> Vec<ToolSpec> {
-    role_registry(kind).specs()
+pub fn role_specs(kind: &ToolboxKind, browser: bool) -> Vec<ToolSpec> {
+    role_registry(kind, browser).specs()
 }
 
 /// One agent run's tools: the role's registry and the context its handlers change.
@@ -183,7 +218,7 @@ pub struct RoleToolbox<'a> {
 impl<'a> RoleToolbox<'a> {
     pub fn new(context: RoleContext<'a>) -> RoleToolbox<'a> {
         RoleToolbox {
-            registry: role_registry(&context.kind),
+            registry: role_registry(&context.kind, context.browser.is_some()),
             context,
         }
     }
@@ -196,9 +231,53 @@ impl Toolbox for RoleToolbox<'_> {
     }
 
     async fn call(&mut self, name: &str, arguments: Value) -> CallResult {
-        self.registry
+        let result = self
+            .registry
             .dispatch(&mut self.context, name, arguments)
-            .await
+            .await;
+        if let Some(browser) = &mut self.context.browser {
+            for evidence in browser.take_evidence() {
+                self.context.emitter.emit(Event::EvidenceSaved {
+                    run: Some(self.context.run),
+                    milestone: None,
+                    round: None,
+                    assertion: None,
+                    id: evidence.id,
+                    kind: evidence.kind,
+                    path: evidence.path,
+                    url: evidence.url,
+                    bytes: evidence.bytes,
+                });
+            }
+        }
+        result
+    }
+}
+
+impl RoleContext<'_> {
+    /// The cited evidence ids this run did not save, as the error reply that lists what it did.
+    fn unknown_evidence<'i>(&self, cited: impl Iterator<Item = &'i String>) -> Option<ToolReply> {
+        let known: &[String] = self
+            .browser
+            .as_ref()
+            .map(BrowserTools::evidence_ids)
+            .unwrap_or_default();
+        let unknown: Vec<&str> = cited
+            .filter(|id| !known.contains(id))
+            .map(String::as_str)
+            .collect();
+        if unknown.is_empty() {
+            return None;
+        }
+        let saved = if known.is_empty() {
+            "this run saved no evidence (browser_screenshot and browser_network save it)".to_string()
+        } else {
+            format!("this run saved: {}", known.join(", "))
+        };
+        Some(ToolReply::error(
+            ToolErrorKind::InvalidArguments,
+            format!("unknown evidence ids: {}; {saved}", unknown.join(", ")),
+        ))
     }
 }
 

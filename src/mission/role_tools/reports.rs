@@ -89,6 +89,11 @@ impl<'a> Tool<RoleContext<'a>> for SubmitReview {
     }
 
     async fn handle(&self, context: &mut RoleContext<'a>, args: ReviewArgs) -> CallResult {
+        if let Some(reply) =
+            context.unknown_evidence(args.findings.iter().flat_map(|f| &f.evidence_ids))
+        {
+            return Ok(reply);
+        }
         context.outputs.findings = args.findings;
         context.outputs.library_notes = args.library_notes;
         Ok(ToolReply::ends(
@@ -139,6 +144,11 @@ impl<'a> Tool<RoleContext<'a>> for SubmitVerdicts {
                     known.join(", ")
                 ),
             ));
+        }
+        if let Some(reply) =
+            context.unknown_evidence(args.verdicts.iter().flat_map(|v| &v.evidence_ids))
+        {
+            return Ok(reply);
         }
         let missing: Vec<&str> = assertions
             .iter()

@@ -41,8 +41,16 @@ fn derived_schemas_are_the_ones_models_see() {
         "../../../tests/fixtures/tool-specs/roles.json"
     ))
     .expect("the fixture is JSON");
-    for (role, kind) in every_kind() {
-        let derived: Vec<Value> = role_specs(&kind).iter().map(spec_json).collect();
+    let with_browser = (
+        "user_testing_browser",
+        ToolboxKind::UserTesting {
+            assertions: Vec::new(),
+        },
+        true,
+    );
+    let kinds = every_kind().into_iter().map(|(role, kind)| (role, kind, false));
+    for (role, kind, browser) in kinds.chain([with_browser]) {
+        let derived: Vec<Value> = role_specs(&kind, browser).iter().map(spec_json).collect();
         let expected = fixture[role].as_array().expect("a list per role");
         assert_eq!(derived.len(), expected.len(), "{role}: number of tools");
         for (got, want) in derived.iter().zip(expected) {
@@ -119,7 +127,8 @@ fn enum_variants(schema: &Value) -> Vec<Value> {
 #[test]
 fn examples_of_every_schema_decode_into_the_arguments() {
     for (role, kind) in every_kind() {
-        let registry = role_registry(&kind);
+        // With the browser toolset, so that its schemas are covered too.
+        let registry = role_registry(&kind, true);
         for spec in registry.specs() {
             let mut examples = vec![
                 example(&spec.parameters, true),
@@ -190,6 +199,7 @@ fn toolbox_of<'a>(
         answers,
         subagents: &NoSubagents,
         workspace: workspace_tools(dir),
+        browser: None,
         outputs: Outputs::default(),
     })
 }
@@ -233,10 +243,10 @@ async fn a_tool_is_reachable_only_where_its_role_lists_it() {
     let answers = Answers::default();
     let every_name: BTreeSet<&'static str> = every_kind()
         .iter()
-        .flat_map(|(_, kind)| role_registry(kind).names())
+        .flat_map(|(_, kind)| role_registry(kind, false).names())
         .collect();
     for (role, kind) in every_kind() {
-        let listed = role_registry(&kind).names();
+        let listed = role_registry(&kind, false).names();
         let unique: BTreeSet<&str> = listed.iter().copied().collect();
         assert_eq!(unique.len(), listed.len(), "{role} lists a tool twice");
         let mut toolbox = toolbox_of(kind.clone(), &state, &emitter, &answers, dir.path());
