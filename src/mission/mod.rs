@@ -2,6 +2,7 @@
 //! DESIGN.md's "Lifecycle" describes), the role tools, the suite environment, role prompts, and
 //! the run of a whole suite.
 
+pub mod browser_check;
 pub mod callbench;
 pub mod env;
 pub mod ground_truth;

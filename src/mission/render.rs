@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::spec::{Assertion, Contract, Feature, FindingGroup, Milestone, Verify};
+use crate::spec::{Assertion, Contract, Feature, FindingGroup, Milestone, StepAction, Verify};
 
 use super::state::Handoff;
 
@@ -33,6 +33,20 @@ pub fn assertion(out: &mut String, assertion: &Assertion) {
             let _ = write!(out, ", stdout contains `{stdout}`");
         }
         out.push('\n');
+    }
+    if let Some(serve) = &assertion.serve {
+        let _ = writeln!(out, "  - server: `{serve}`");
+    }
+    for (n, step) in assertion.steps.iter().enumerate() {
+        let text = match step.action() {
+            Ok(StepAction::Open(url)) => format!("open {url}"),
+            Ok(StepAction::Click(target)) => format!("click `{target}`"),
+            Ok(StepAction::Type { text, into }) => format!("type `{text}` into `{into}`"),
+            Ok(StepAction::ExpectText(text)) => format!("expect the page to show `{text}`"),
+            Ok(StepAction::ExpectUrl(part)) => format!("expect the address to contain `{part}`"),
+            Err(why) => format!("(a step that cannot be played: {why})"),
+        };
+        let _ = writeln!(out, "  - step {}: {text}", n + 1);
     }
     if !assertion.evidence.is_empty() {
         let _ = writeln!(out, "  - evidence: {}", assertion.evidence);

@@ -16,7 +16,7 @@ use super::{
     millis, AgentTask, CallTiming, ChatRequest, ChatResponse, MessageRole, ModelBackend,
     ModelError, ModelInfo, ModelSession, SessionContext, StopReason, ToolCall,
 };
-use crate::spec::{Assertion, Feature, FindingGroup, MissionSpec, Severity};
+use crate::spec::{Assertion, Feature, FindingGroup, MissionSpec, Severity, StepAction, Verify};
 
 pub struct OracleBackend {
     info: ModelInfo,
@@ -54,6 +54,13 @@ enum Step {
     Probe {
         assertion: Assertion,
     },
+    /// One browser action of a browser assertion's replay; its observation must meet `expect`.
+    BrowserCall {
+        assertion: String,
+        name: &'static str,
+        arguments: Value,
+        expect: Expect,
+    },
     /// Run a feature's tests; a failure becomes a blocking finding.
     ReviewTests {
         command: String,
@@ -62,6 +69,42 @@ enum Step {
     SubmitReview,
     /// Finish with the previous step's observation as the report.
     Report,
+}
+
+/// What a browser action's observation must show.
+#[derive(Debug, Clone)]
+enum Expect {
+    /// The reply starts so (the action was done).
+    Done(&'static str),
+    /// The page's text holds this.
+    Text(String),
+    /// The page's address holds this.
+    Url(String),
+    /// A screenshot was saved; its id is cited.
+    Screenshot,
+}
+
+impl Expect {
+    fn met(&self, observation: &str) -> bool {
+        match self {
+            Expect::Done(prefix) => observation.starts_with(prefix),
+            Expect::Text(text) => observation
+                .split_once("--- page ---\n")
+                .is_some_and(|(_, page)| page.contains(text.as_str())),
+            Expect::Url(part) => observation
+                .lines()
+                .next()
+                .and_then(|line| line.strip_prefix("url: "))
+                .is_some_and(|url| url.contains(part.as_str())),
+            Expect::Screenshot => screenshot_id(observation).is_some(),
+        }
+    }
+}
+
+/// The evidence id a `browser_screenshot` reply names.
+fn screenshot_id(observation: &str) -> Option<&str> {
+    let rest = observation.strip_prefix("screenshot saved as evidence `")?;
+    rest.split('`').next()
 }
 
 struct OracleSession {
@@ -123,6 +166,9 @@ impl OracleSession {
                 json!({"command": assertion.command.clone().unwrap_or_default()}),
             ),
             Step::ReviewTests { command } => ("run_command", json!({"command": command})),
+            Step::BrowserCall {
+                name, arguments, ..
+            } => (name, arguments.clone()),
             Step::Report => {
                 let observation = self.observations.last().cloned().unwrap_or_default();
                 (
@@ -130,18 +176,7 @@ impl OracleSession {
                     json!({"summary": format!("The workspace holds:\n{observation}")}),
                 )
             }
-            Step::SubmitVerdicts => {
-                let verdicts: Vec<Value> = self
-                    .steps
-                    .iter()
-                    .zip(&self.observations)
-                    .filter_map(|(step, observation)| match step {
-                        Step::Probe { assertion } => Some(verdict(assertion, observation)),
-                        _ => None,
-                    })
-                    .collect();
-                ("submit_verdicts", json!({ "verdicts": verdicts }))
-            }
+            Step::SubmitVerdicts => ("submit_verdicts", json!({ "verdicts": self.verdicts() })),
             Step::SubmitReview => {
                 let findings: Vec<Value> = self
                     .steps
@@ -166,6 +201,90 @@ impl OracleSession {
                 )
             }
         }
+    }
+}
+
+impl OracleSession {
+    /// One verdict per assertion, in the order they were checked: a probe's from its
+    /// observation, a browser replay's from all of its actions.
+    fn verdicts(&self) -> Vec<Value> {
+        let mut verdicts: Vec<Value> = Vec::new();
+        let mut replay: Option<Replay> = None;
+        for (step, observation) in self.steps.iter().zip(&self.observations) {
+            match step {
+                Step::Probe { assertion } => {
+                    verdicts.extend(replay.take().map(Replay::verdict));
+                    verdicts.push(verdict(assertion, observation));
+                }
+                Step::BrowserCall {
+                    assertion,
+                    name,
+                    expect,
+                    ..
+                } => {
+                    if replay.as_ref().is_some_and(|r| &r.assertion != assertion) {
+                        verdicts.extend(replay.take().map(Replay::verdict));
+                    }
+                    replay
+                        .get_or_insert_with(|| Replay::new(assertion))
+                        .observe(name, expect, observation);
+                }
+                _ => {}
+            }
+        }
+        verdicts.extend(replay.take().map(Replay::verdict));
+        verdicts
+    }
+}
+
+/// A browser assertion's replay as it is observed.
+struct Replay {
+    assertion: String,
+    passed: bool,
+    log: Vec<String>,
+    evidence_ids: Vec<String>,
+}
+
+impl Replay {
+    fn new(assertion: &str) -> Replay {
+        Replay {
+            assertion: assertion.to_string(),
+            passed: true,
+            log: Vec::new(),
+            evidence_ids: Vec::new(),
+        }
+    }
+
+    fn observe(&mut self, name: &str, expect: &Expect, observation: &str) {
+        if let Some(id) = screenshot_id(observation) {
+            self.evidence_ids.push(id.to_string());
+        }
+        // After the first failure only the screenshot counts.
+        if !self.passed && !matches!(expect, Expect::Screenshot) {
+            return;
+        }
+        let met = expect.met(observation);
+        let first = observation.lines().next().unwrap_or_default();
+        self.log.push(format!(
+            "{name}: {}",
+            if met {
+                first.to_string()
+            } else {
+                first_lines(observation, 8)
+            }
+        ));
+        if !met && !matches!(expect, Expect::Screenshot) {
+            self.passed = false;
+        }
+    }
+
+    fn verdict(self) -> Value {
+        json!({
+            "assertion": self.assertion,
+            "status": if self.passed { "pass" } else { "fail" },
+            "evidence": self.log.join("\n"),
+            "evidence_ids": self.evidence_ids,
+        })
     }
 }
 
@@ -215,12 +334,16 @@ fn plan_steps(context: &SessionContext) -> Vec<Step> {
         AgentTask::Implement { feature } => plan_worker(mission, feature),
         AgentTask::Review { feature } => plan_review(feature),
         AgentTask::UserTest { assertions, .. } => {
-            let mut steps: Vec<Step> = assertions
-                .iter()
-                .map(|a| Step::Probe {
-                    assertion: a.clone(),
-                })
-                .collect();
+            let mut steps: Vec<Step> = Vec::new();
+            for assertion in assertions {
+                if assertion.verify == Verify::Browser {
+                    steps.extend(plan_browser_replay(assertion));
+                } else {
+                    steps.push(Step::Probe {
+                        assertion: assertion.clone(),
+                    });
+                }
+            }
             steps.push(Step::SubmitVerdicts);
             steps
         }
@@ -237,6 +360,60 @@ fn plan_steps(context: &SessionContext) -> Vec<Step> {
             Step::Report,
         ],
     }
+}
+
+/// A browser assertion replayed through the browser tools: its server started, its steps, a
+/// screenshot, and the browser closed so that the next assertion starts signed out.
+fn plan_browser_replay(assertion: &Assertion) -> Vec<Step> {
+    let id = assertion.id.as_str();
+    let call = |name: &'static str, arguments: Value, expect: Expect| Step::BrowserCall {
+        assertion: id.to_string(),
+        name,
+        arguments,
+        expect,
+    };
+    let mut steps = Vec::new();
+    if let (Some(serve), Some(port)) = (&assertion.serve, assertion.serve_port()) {
+        steps.push(call(
+            "start_server",
+            json!({"command": serve, "port": port}),
+            Expect::Done("the server is up"),
+        ));
+    }
+    for step in &assertion.steps {
+        steps.push(match step.action() {
+            Ok(StepAction::Open(url)) => {
+                call("browser_open", json!({"url": url}), Expect::Done("opened "))
+            }
+            Ok(StepAction::Click(target)) => call(
+                "browser_click",
+                json!({"target": target}),
+                Expect::Done("clicked "),
+            ),
+            Ok(StepAction::Type { text, into }) => call(
+                "browser_type",
+                json!({"target": into, "text": text}),
+                Expect::Done("typed into "),
+            ),
+            Ok(StepAction::ExpectText(text)) => call(
+                "browser_read",
+                json!({"wait_for": text}),
+                Expect::Text(text.to_string()),
+            ),
+            Ok(StepAction::ExpectUrl(part)) => {
+                call("browser_read", json!({}), Expect::Url(part.to_string()))
+            }
+            // A malformed step cannot be replayed: reading the page shows where it stopped.
+            Err(why) => call("browser_read", json!({}), Expect::Text(why)),
+        });
+    }
+    steps.push(call("browser_screenshot", json!({}), Expect::Screenshot));
+    steps.push(call(
+        "browser_close",
+        json!({}),
+        Expect::Done("the browser is closed"),
+    ));
+    steps
 }
 
 fn plan_orchestrator(mission: &MissionSpec) -> Vec<Step> {

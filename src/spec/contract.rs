@@ -118,7 +118,9 @@ impl BrowserStep {
         }
         match (&self.type_text, &self.into) {
             (Some(text), Some(into)) => actions.push(StepAction::Type { text, into }),
-            (Some(_), None) => return Err("`type` needs `into`, the field to type into".to_string()),
+            (Some(_), None) => {
+                return Err("`type` needs `into`, the field to type into".to_string())
+            }
             (None, Some(_)) => return Err("`into` goes with `type`, the text to type".to_string()),
             (None, None) => {}
         }
@@ -451,7 +453,12 @@ fn check_browser_assertion(assertion: &Assertion, index: usize, out: &mut Vec<Vi
             "the first step must open a page".to_string(),
         ));
     }
-    if assertion.serve.as_deref().is_some_and(|s| !s.trim().is_empty()) && assertion.serve_port().is_none() {
+    if assertion
+        .serve
+        .as_deref()
+        .is_some_and(|s| !s.trim().is_empty())
+        && assertion.serve_port().is_none()
+    {
         out.push(violation(
             "serve",
             "the server's port comes from the first `open` address, which names none (write http://127.0.0.1:PORT/...)".to_string(),

@@ -432,3 +432,154 @@ async fn no_chromium_process_outlives_its_command_group() {
     assert_eq!(wait_until_gone(&profile).await, Vec::<i32>::new());
     assert_eq!(wait_until_gone("http.server 8845").await, Vec::<i32>::new());
 }
+
+fn web_suite() -> PathBuf {
+    crate::common::repo().join("tests/fixtures/web")
+}
+
+/// The events of a finished run, with the pairing of each.
+fn events_of(dir: &std::path::Path) -> Vec<(String, missions_bench::events::Event)> {
+    missions_bench::events::read_events(&dir.join("events.jsonl"))
+        .expect("the journal reads back")
+        .into_iter()
+        .filter_map(|record| Some((record.mission?.pairing, record.event)))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_whole_mission_checks_its_page_in_a_browser_and_keeps_the_screenshots() {
+    use missions_bench::events::{Event, VerdictStatus};
+    chromium();
+    let out = tempfile::tempdir().unwrap();
+    let mut settings = crate::common::settings(&web_suite(), &["oracle"], out.path());
+    let config = missions_bench::spec::config::Config::default_config().unwrap();
+    let idle_worker = config
+        .pairing("oracle")
+        .unwrap()
+        .with_overrides(&[("worker".to_string(), "nop".to_string())])
+        .unwrap();
+    settings.pairings.push(idle_worker);
+    let report = crate::common::run(&settings).await;
+    let status = |pairing: &str| {
+        let row = report
+            .tables
+            .missions
+            .iter()
+            .find(|m| m.pairing == pairing)
+            .unwrap();
+        (
+            row.status.clone(),
+            row.acceptance_passed,
+            row.acceptance_total,
+        )
+    };
+    assert_eq!(status("oracle"), ("passed".to_string(), 1, 1));
+    assert_eq!(status("oracle+worker=nop").1, 0);
+
+    let events = events_of(&report.dir);
+    let mut saved = std::collections::BTreeMap::new();
+    for (pairing, event) in &events {
+        if let Event::EvidenceSaved { id, path, run, .. } = event {
+            saved.insert((pairing.clone(), id.clone()), (path.clone(), *run));
+        }
+    }
+    let png_at = |pairing: &str, id: &str| {
+        let (path, run) = &saved[&(pairing.to_string(), id.to_string())];
+        let png = std::fs::read(report.dir.join(path)).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{path}");
+        *run
+    };
+    // The oracle's user tester replayed the steps through the browser tools and cited its
+    // screenshot; the harness's own check kept one too; each PNG opens.
+    let verdicts: Vec<(&str, VerdictStatus, Vec<String>)> = events
+        .iter()
+        .filter_map(|(pairing, e)| match e {
+            Event::VerdictReported {
+                assertion,
+                status,
+                evidence_ids,
+                ..
+            } if assertion == "P2" => Some((pairing.as_str(), *status, evidence_ids.clone())),
+            _ => None,
+        })
+        .collect();
+    let of = |pairing: &str| -> Vec<VerdictStatus> {
+        verdicts
+            .iter()
+            .filter(|(p, _, _)| *p == pairing)
+            .map(|(_, s, _)| *s)
+            .collect()
+    };
+    assert_eq!(of("oracle"), [VerdictStatus::Pass]);
+    let idle = of("oracle+worker=nop");
+    assert!(
+        !idle.is_empty() && idle.iter().all(|s| *s == VerdictStatus::Fail),
+        "{idle:?}"
+    );
+    for (pairing, _, ids) in &verdicts {
+        assert_eq!(ids.len(), 1, "{pairing}: {ids:?}");
+        assert!(
+            png_at(pairing, &ids[0]).is_some(),
+            "a user tester's screenshot belongs to its run"
+        );
+    }
+    let checks: Vec<(&str, bool, Vec<String>)> = events
+        .iter()
+        .filter_map(|(pairing, e)| match e {
+            Event::MechanicalCheck {
+                assertion,
+                passed,
+                evidence_ids,
+                ..
+            } if assertion == "P2" => Some((pairing.as_str(), *passed, evidence_ids.clone())),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        checks
+            .iter()
+            .any(|(p, passed, _)| *p == "oracle" && *passed),
+        "{checks:?}"
+    );
+    assert!(
+        checks
+            .iter()
+            .any(|(p, passed, _)| *p != "oracle" && !*passed),
+        "{checks:?}"
+    );
+    for (pairing, _, ids) in &checks {
+        assert_eq!(ids.len(), 1);
+        assert!(ids[0].starts_with("m1-r"), "{ids:?}");
+        assert_eq!(
+            png_at(pairing, &ids[0]),
+            None,
+            "the harness's check has no agent run"
+        );
+    }
+    // The failed check says which step failed.
+    let finding = events
+        .iter()
+        .find_map(|(_, e)| match e {
+            Event::FindingRaised { finding, .. }
+                if finding
+                    .assertion
+                    .as_ref()
+                    .is_some_and(|a| a.as_str() == "P2")
+                    && finding.title.contains("browser check") =>
+            {
+                Some(finding.detail.clone())
+            }
+            _ => None,
+        })
+        .expect("the idle worker's page fails its browser check");
+    assert!(
+        finding.contains("1. open http://127.0.0.1:8851/index.html: ok\n2. type `Ada` into `Your name`: no text field matches"),
+        "{finding}"
+    );
+    assert!(finding.contains("screenshot: evidence `m1-r"), "{finding}");
+    // No browser is left running.
+    assert_eq!(
+        wait_until_gone(&out.path().display().to_string()).await,
+        Vec::<i32>::new()
+    );
+}

@@ -13,6 +13,15 @@ struct CheckRun {
     observation: String,
 }
 
+/// A finding's detail with the evidence it cites.
+fn with_evidence(detail: String, ids: &[String]) -> String {
+    if ids.is_empty() {
+        detail
+    } else {
+        format!("{detail}\n(evidence: {})", ids.join(", "))
+    }
+}
+
 /// What a worker run left for its reviewer.
 struct Implemented {
     feature: Feature,
@@ -249,6 +258,7 @@ impl MissionRuntime {
                 Some(file) => format!("{} (file: {file})", finding.detail),
                 None => finding.detail,
             };
+            let detail = with_evidence(detail, &finding.evidence_ids);
             self.raise(
                 None,
                 Finding {
@@ -296,14 +306,15 @@ impl MissionRuntime {
                 .verdicts
                 .iter()
                 .find(|v| v.assertion == assertion.id.as_str());
-            let (status, evidence) = match verdict {
-                Some(v) => (v.status, v.evidence.clone()),
+            let (status, evidence, evidence_ids) = match verdict {
+                Some(v) => (v.status, v.evidence.clone(), v.evidence_ids.clone()),
                 None => (
                     VerdictStatus::Fail,
                     format!(
                         "no verdict (the user-testing run ended with `{}`)",
                         result.outcome.as_str()
                     ),
+                    Vec::new(),
                 ),
             };
             self.emitter.emit(Event::VerdictReported {
@@ -313,7 +324,7 @@ impl MissionRuntime {
                 assertion: assertion.id.to_string(),
                 status,
                 evidence: evidence.clone(),
-                evidence_ids: Vec::new(),
+                evidence_ids: evidence_ids.clone(),
             });
             if status == VerdictStatus::Fail {
                 self.raise(
@@ -330,7 +341,7 @@ impl MissionRuntime {
                             "assertion `{}` fails: {}",
                             assertion.id, assertion.description
                         ),
-                        detail: evidence,
+                        detail: with_evidence(evidence, &evidence_ids),
                     },
                 )?;
             }
@@ -338,16 +349,13 @@ impl MissionRuntime {
         Ok(())
     }
 
-    /// Runs the milestone's `command` assertions itself.
+    /// Runs the milestone's `command` and `browser` assertions itself.
     async fn mechanical_checks(&self, milestone: &Milestone, round: u32) -> Result<(), Halt> {
         let contract = self.state.contract();
         for assertion in contract
             .assertions_of(&milestone.id)
-            .filter(|a| a.verify == Verify::Command)
+            .filter(|a| matches!(a.verify, Verify::Command | Verify::Browser))
         {
-            let Some(command) = &assertion.command else {
-                continue;
-            };
             let failed = |detail: String| Finding {
                 id: String::new(),
                 milestone: milestone.id.clone(),
@@ -356,7 +364,11 @@ impl MissionRuntime {
                 assertion: Some(assertion.id.clone()),
                 source: FindingSource::Mechanical,
                 severity: Severity::Blocking,
-                title: format!("assertion `{}` fails its command check", assertion.id),
+                title: format!(
+                    "assertion `{}` fails its {} check",
+                    assertion.id,
+                    assertion.verify.as_str()
+                ),
                 detail,
             };
             // A resumed mission takes the checks it made before from its journal (a divergence
@@ -371,7 +383,13 @@ impl MissionRuntime {
                 }
                 continue;
             }
-            let check = self.run_check(assertion, command).await;
+            let (check, evidence_ids) = match assertion.verify {
+                Verify::Browser => self.browser_check(milestone, round, assertion).await,
+                _ => match &assertion.command {
+                    Some(command) => (self.run_check(assertion, command).await, Vec::new()),
+                    None => continue,
+                },
+            };
             self.emitter.emit(Event::MechanicalCheck {
                 milestone: milestone.id.clone(),
                 round,
@@ -380,23 +398,76 @@ impl MissionRuntime {
                 exit_code: check.exit_code,
                 timed_out: check.timed_out,
                 duration_ms: check.duration_ms,
-                evidence_ids: Vec::new(),
+                evidence_ids,
             });
             if !check.passed {
-                let mut expected = format!("expected exit {}", assertion.expect_exit);
-                if let Some(stdout) = &assertion.expect_stdout {
-                    expected.push_str(&format!(" and stdout containing `{stdout}`"));
-                }
-                self.raise(
-                    None,
-                    failed(format!(
-                        "`{command}`: {expected}; got:\n{}",
-                        render::cut(&check.observation, 4000)
-                    )),
-                )?;
+                let detail = match (assertion.verify, &assertion.command) {
+                    (Verify::Command, Some(command)) => {
+                        let mut expected = format!("expected exit {}", assertion.expect_exit);
+                        if let Some(stdout) = &assertion.expect_stdout {
+                            expected.push_str(&format!(" and stdout containing `{stdout}`"));
+                        }
+                        format!(
+                            "`{command}`: {expected}; got:\n{}",
+                            render::cut(&check.observation, 4000)
+                        )
+                    }
+                    _ => render::cut(&check.observation, 4000),
+                };
+                self.raise(None, failed(detail))?;
             }
         }
         Ok(())
+    }
+
+    /// Plays a `browser` assertion's steps in a fresh browser; the check and the ids of the
+    /// evidence it kept.
+    async fn browser_check(
+        &self,
+        milestone: &Milestone,
+        round: u32,
+        assertion: &Assertion,
+    ) -> (CheckRun, Vec<String>) {
+        let name = format!("{}-r{round}-{}-", milestone.id, assertion.id);
+        let Some(mut tools) = self.browser_with(name.clone(), format!("check-{name}")) else {
+            let why = "the mission has no browser: add a [browser] table to its mission.toml";
+            return (
+                CheckRun {
+                    passed: false,
+                    exit_code: None,
+                    timed_out: false,
+                    duration_ms: 0.0,
+                    observation: why.to_string(),
+                },
+                Vec::new(),
+            );
+        };
+        let result = crate::mission::browser_check::check(assertion, &mut tools).await;
+        self.emitter
+            .emit_notices(None, None, "browser_check", result.notices);
+        let mut ids = Vec::new();
+        for evidence in result.evidence {
+            ids.push(evidence.id.clone());
+            self.emitter.emit(Event::EvidenceSaved {
+                run: None,
+                milestone: Some(milestone.id.clone()),
+                round: Some(round),
+                assertion: Some(assertion.id.to_string()),
+                id: evidence.id,
+                kind: evidence.kind,
+                path: evidence.path,
+                url: evidence.url,
+                bytes: evidence.bytes,
+            });
+        }
+        let check = CheckRun {
+            passed: result.passed,
+            exit_code: None,
+            timed_out: false,
+            duration_ms: millis(result.duration),
+            observation: result.log,
+        };
+        (check, ids)
     }
 
     /// Runs one `command` assertion's command and judges its result.

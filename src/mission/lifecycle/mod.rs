@@ -22,9 +22,9 @@ use crate::spec::{
     Budget, Feature, Finding, FindingSource, Milestone, MilestoneId, MissionSpec, Pairing, Role,
     Severity, Verify,
 };
-use crate::tools::sandbox::{Network, Sandbox, SandboxPaths, SandboxPolicy};
 use crate::tools::browser::tools::{BrowserTools, EvidenceDir};
 use crate::tools::browser::BrowserLaunch;
+use crate::tools::sandbox::{Network, Sandbox, SandboxPaths, SandboxPolicy};
 use crate::tools::{run_shell, CommandEnv, Workspace, WorkspaceTools};
 
 use super::env::PreparedEnvironment;

@@ -128,7 +128,8 @@ impl MissionRuntime {
         // The browser and the servers the run started end with it.
         if let Some(mut browser) = toolbox.context.browser.take() {
             let notices = browser.shut_down().await;
-            self.emitter.emit_notices(Some(run), None, "browser", notices);
+            self.emitter
+                .emit_notices(Some(run), None, "browser", notices);
         }
         self.settle(role, run, parent, &result, &outputs, finished)
             .await?;

@@ -270,7 +270,8 @@ impl RoleContext<'_> {
             return None;
         }
         let saved = if known.is_empty() {
-            "this run saved no evidence (browser_screenshot and browser_network save it)".to_string()
+            "this run saved no evidence (browser_screenshot and browser_network save it)"
+                .to_string()
         } else {
             format!("this run saved: {}", known.join(", "))
         };

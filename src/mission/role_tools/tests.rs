@@ -48,7 +48,9 @@ fn derived_schemas_are_the_ones_models_see() {
         },
         true,
     );
-    let kinds = every_kind().into_iter().map(|(role, kind)| (role, kind, false));
+    let kinds = every_kind()
+        .into_iter()
+        .map(|(role, kind)| (role, kind, false));
     for (role, kind, browser) in kinds.chain([with_browser]) {
         let derived: Vec<Value> = role_specs(&kind, browser).iter().map(spec_json).collect();
         let expected = fixture[role].as_array().expect("a list per role");

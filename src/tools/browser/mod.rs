@@ -553,6 +553,35 @@ impl Browser {
         Ok(pair)
     }
 
+    /// Waits up to `limit` for the page's visible text to contain `text`; whether it did.
+    pub async fn wait_for_text(&self, text: &str, limit: Duration) -> Result<bool, BrowserError> {
+        let started = Instant::now();
+        loop {
+            let (_, body) = self.text().await?;
+            if body.contains(text) {
+                return Ok(true);
+            }
+            if started.elapsed() >= limit {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits up to `limit` for the page's address to contain `part`; whether it did.
+    pub async fn wait_for_url(&self, part: &str, limit: Duration) -> bool {
+        let started = Instant::now();
+        loop {
+            if self.url().contains(part) {
+                return true;
+            }
+            if started.elapsed() >= limit {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// The page's accessibility tree, one node per line (`role "name"`), indented by depth;
     /// nodes without a role worth naming are left out and their children lifted.
     pub async fn accessibility(&self) -> Result<String, BrowserError> {

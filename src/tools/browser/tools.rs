@@ -21,6 +21,8 @@ use crate::tools::{CallResult, Tool, ToolErrorKind, ToolReply};
 
 /// How long `start_server` waits for its port.
 const SERVER_READY: Duration = Duration::from_secs(30);
+/// How long `browser_read` waits for the text it is told to wait for.
+pub const WAIT_FOR: Duration = Duration::from_secs(5);
 /// Bytes of a response body `browser_network` shows.
 const BODY_CAP: usize = 2048;
 
@@ -409,6 +411,9 @@ pub struct ReadPageArgs {
     /// `text` (the visible text, the default) or `accessibility` (roles and names)
     #[serde(default)]
     pub mode: Option<ReadMode>,
+    /// wait up to 5 s for this text to appear before reading
+    #[serde(default)]
+    pub wait_for: Option<String>,
 }
 
 /// Arguments of the tools that take none.
@@ -500,17 +505,24 @@ browser_tool!(
     "browser_read",
     ReadPageArgs,
     "Read the current page: its visible text (mode text, the default) or its accessibility tree (mode \
-     accessibility: roles, names and values). Long pages keep their head and tail.",
+     accessibility: roles, names and values). With wait_for, first wait up to 5 s for that text to appear. \
+     Long pages keep their head and tail.",
     |tools, args| {
         let cap = tools.max_output();
         let browser = tools.page().await?;
+        let mut waited = String::new();
+        if let Some(text) = &args.wait_for {
+            if !browser.wait_for_text(text, WAIT_FOR).await? {
+                waited = format!("(`{text}` did not appear within {} s)\n", WAIT_FOR.as_secs());
+            }
+        }
         let (title, text) = browser.text().await?;
         let body = match args.mode.unwrap_or_default() {
             ReadMode::Text => text,
             ReadMode::Accessibility => browser.accessibility().await?,
         };
         Ok(format!(
-            "url: {}\ntitle: {title}\n--- page ---\n{}",
+            "url: {}\ntitle: {title}\n{waited}--- page ---\n{}",
             browser.url(),
             head_and_tail(&body, cap)
         ))
