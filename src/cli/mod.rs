@@ -418,7 +418,7 @@ async fn sandbox_report(
         );
     }
     let env = crate::tools::CommandEnv {
-        vars: vec![("PATH".to_string(), path)],
+        vars: vec![("PATH".to_string(), path.clone())],
         timeout: std::time::Duration::from_secs(10),
         max_output_bytes: 4096,
         sandbox: Some(sandbox),
@@ -427,6 +427,7 @@ async fn sandbox_report(
     match crate::tools::run_shell("echo ok > probe.txt && cat probe.txt", dir, &env).await {
         Ok(output) if output.success() => {
             println!("a command ran inside: {}", output.stdout.trim());
+            report_browser(&path, dir, env).await;
             exit::code(exit::OK)
         }
         Ok(output) => {
@@ -440,6 +441,45 @@ async fn sandbox_report(
             eprintln!("error: cannot start a command inside the sandbox: {e}");
             exit::code(exit::HARNESS_ERROR)
         }
+    }
+}
+
+/// Whether a browser is available to missions with `[browser]`, and whether it starts inside the
+/// sandbox.
+async fn report_browser(path: &str, dir: &std::path::Path, env: crate::tools::CommandEnv) {
+    use crate::tools::browser::{find_program, Browser, BrowserLaunch, PROGRAMS};
+    let Some(program) = find_program(path) else {
+        println!(
+            "browser: none ({} not on PATH): missions with [browser] end as infrastructure errors; install the distribution's `chromium` package",
+            PROGRAMS.join(", ")
+        );
+        return;
+    };
+    // Chromium keeps its profile in $HOME and its sockets in $TMPDIR, as in a mission.
+    let mut env = env;
+    for (name, folder) in [("HOME", "home"), ("TMPDIR", "tmp")] {
+        let folder = dir.join(folder);
+        let _ = std::fs::create_dir_all(&folder);
+        env.vars.push((name.to_string(), folder.display().to_string()));
+    }
+    let launch = BrowserLaunch {
+        program: program.clone(),
+        profile: dir.join("home/browser-profile"),
+        workspace: dir.to_path_buf(),
+        env,
+    };
+    let started = std::time::Instant::now();
+    match Browser::launch(&launch).await {
+        Ok(browser) => {
+            let version = browser.version().await.unwrap_or_else(|e| e.to_string());
+            let took = started.elapsed().as_secs_f64();
+            browser.close().await;
+            println!(
+                "browser: {} ({version}) started inside the sandbox in {took:.1} s",
+                program.display()
+            );
+        }
+        Err(e) => println!("browser: {} does not start inside the sandbox: {e}", program.display()),
     }
 }
 

@@ -385,6 +385,15 @@ fn sandbox_lists_the_protections_and_runs_a_command_inside() {
         );
     }
     assert!(stdout.contains("a command ran inside: ok"), "{stdout}");
+    // CI installs Chromium: it must start inside the sandbox.
+    let browser = stdout
+        .lines()
+        .find(|l| l.starts_with("browser: "))
+        .unwrap_or_else(|| panic!("no browser line in {stdout}"));
+    assert!(
+        browser.contains("started inside the sandbox in"),
+        "{browser}"
+    );
     let output = missions_bench(&["sandbox", "--network", "everywhere"], dir.path());
     assert_input_error(&output, "everywhere");
 }

@@ -638,6 +638,19 @@ impl Browser {
         out
     }
 
+    /// The browser's product and version, e.g. `Chrome/148.0.7778.167`.
+    pub async fn version(&self) -> Result<String, BrowserError> {
+        let version = self
+            .connection
+            .call("Browser.getVersion", json!({}), None, CALL_TIMEOUT)
+            .await?;
+        Ok(version
+            .get("product")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_string())
+    }
+
     /// The browser process's id (its group leader).
     pub fn pid(&self) -> Option<i32> {
         self.process.as_ref().and_then(Background::pid)
