@@ -460,7 +460,8 @@ async fn report_browser(path: &str, dir: &std::path::Path, env: crate::tools::Co
     for (name, folder) in [("HOME", "home"), ("TMPDIR", "tmp")] {
         let folder = dir.join(folder);
         let _ = std::fs::create_dir_all(&folder);
-        env.vars.push((name.to_string(), folder.display().to_string()));
+        env.vars
+            .push((name.to_string(), folder.display().to_string()));
     }
     let launch = BrowserLaunch {
         program: program.clone(),
@@ -479,7 +480,10 @@ async fn report_browser(path: &str, dir: &std::path::Path, env: crate::tools::Co
                 program.display()
             );
         }
-        Err(e) => println!("browser: {} does not start inside the sandbox: {e}", program.display()),
+        Err(e) => println!(
+            "browser: {} does not start inside the sandbox: {e}",
+            program.display()
+        ),
     }
 }
 

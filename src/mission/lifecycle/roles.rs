@@ -93,6 +93,7 @@ impl MissionRuntime {
             subagents: self,
             workspace: self.workspace_tools(),
             browser: self.browser_tools(role, run),
+            mission_browser: self.mission.file.browser.is_some(),
             outputs: Outputs::default(),
         });
         let spec = AgentRunSpec {

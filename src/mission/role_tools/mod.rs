@@ -114,6 +114,8 @@ pub struct RoleContext<'a> {
     pub workspace: WorkspaceTools,
     /// The browser tools, where the mission gives this role a browser.
     pub browser: Option<BrowserTools>,
+    /// Whether the mission has a browser (`[browser]`): contracts may check assertions in one.
+    pub mission_browser: bool,
     pub outputs: Outputs,
 }
 

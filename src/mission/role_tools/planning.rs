@@ -10,6 +10,7 @@ use crate::events::Event;
 use crate::spec::answers::NO_PREFERENCE;
 use crate::spec::contract::{validate_contract, validate_plan};
 use crate::spec::fixes::{unaddressed_groups, validate_fix_features};
+use crate::spec::Verify;
 use crate::spec::{
     Assertion, AssertionId, Contract, Feature, FeatureId, FeaturePlan, Milestone, MilestoneId,
 };
@@ -156,9 +157,20 @@ impl<'a> Tool<RoleContext<'a>> for WriteContract {
             milestones: args.milestones,
             assertions: args.assertions,
         };
-        let violations = validate_contract(&contract);
+        let mut violations: Vec<String> = validate_contract(&contract)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        if !context.mission_browser {
+            for (index, assertion) in contract.assertions.iter().enumerate() {
+                if assertion.verify == Verify::Browser {
+                    violations.push(format!(
+                        "assertions[{index}].verify: this mission has no browser; use \"command\" or \"agent\""
+                    ));
+                }
+            }
+        }
         if !violations.is_empty() {
-            let violations = violations.iter().map(ToString::to_string).collect();
             return Ok(context.violation(self.name(), violations));
         }
         context

@@ -202,6 +202,7 @@ fn toolbox_of<'a>(
         subagents: &NoSubagents,
         workspace: workspace_tools(dir),
         browser: None,
+        mission_browser: false,
         outputs: Outputs::default(),
     })
 }
@@ -265,5 +266,84 @@ async fn a_tool_is_reachable_only_where_its_role_lists_it() {
                 format!("`{name}` is not available to this role")
             );
         }
+    }
+}
+
+#[tokio::test]
+async fn browser_assertions_need_a_mission_with_a_browser_and_well_formed_steps() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = MissionState::new(dir.path()).expect("state");
+    let emitter = Emitter::new(Vec::new());
+    let answers = Answers::default();
+    let browser_assertion = |steps: Value| {
+        json!({
+            "milestones": [{"id": "m1", "title": "the page"}],
+            "assertions": [{
+                "id": "A1", "milestone": "m1", "description": "a person is greeted",
+                "verify": "browser", "serve": "python3 -m http.server 8801", "steps": steps
+            }]
+        })
+    };
+    let good = json!([{"open": "http://127.0.0.1:8801/"}, {"expect_text": "Hello"}]);
+    let mut toolbox = toolbox_of(ToolboxKind::Plan, &state, &emitter, &answers, dir.path());
+    let reply = toolbox
+        .call("write_contract", browser_assertion(good.clone()))
+        .await
+        .expect("a reply");
+    assert_eq!(reply.error, Some(ToolErrorKind::PlanViolation));
+    assert!(
+        reply
+            .content
+            .contains("assertions[0].verify: this mission has no browser"),
+        "{}",
+        reply.content
+    );
+    toolbox.context.mission_browser = true;
+    let saved = toolbox
+        .call("write_contract", browser_assertion(good))
+        .await
+        .expect("a reply");
+    assert_eq!(saved.error, None, "{}", saved.content);
+    let steps = &toolbox
+        .context
+        .outputs
+        .contract
+        .as_ref()
+        .expect("saved")
+        .assertions[0]
+        .steps;
+    assert_eq!(steps[1].expect_text.as_deref(), Some("Hello"));
+    for (steps, problem) in [
+        (
+            json!([]),
+            "assertions[0].steps: an assertion with verify = \"browser\" needs steps",
+        ),
+        (
+            json!([{"click": "Go"}]),
+            "assertions[0].steps: the first step must open a page",
+        ),
+        (
+            json!([{"open": "http://127.0.0.1:8801/", "click": "Go"}]),
+            "assertions[0].steps: step 1: a step does one thing",
+        ),
+        (
+            json!([{"open": "http://127.0.0.1:8801/"}, {"type": "Ada"}]),
+            "assertions[0].steps: step 2: `type` needs `into`",
+        ),
+        (
+            json!([{"open": "http://127.0.0.1/"}]),
+            "assertions[0].serve: the server's port comes from the first `open` address",
+        ),
+    ] {
+        let reply = toolbox
+            .call("write_contract", browser_assertion(steps))
+            .await
+            .expect("a reply");
+        assert_eq!(reply.error, Some(ToolErrorKind::PlanViolation), "{problem}");
+        assert!(
+            reply.content.contains(problem),
+            "{problem}: {}",
+            reply.content
+        );
     }
 }
