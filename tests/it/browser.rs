@@ -69,6 +69,8 @@ const PAGE: &str = r#"<!doctype html>
 <label for="name">Your name</label> <input id="name">
 <button id="go">Greet</button>
 <p id="out"></p>
+<p id="agent"></p>
+<script>document.getElementById('agent').textContent = 'agent: ' + navigator.userAgent;</script>
 <a href="/second.html">Second page</a>
 <a href="file:///etc/hostname">Host file</a>
 <button onclick="fetch('http://10.77.0.1/steal').catch(() => {}); document.title = 'tried'">Leak</button>
@@ -239,6 +241,9 @@ async fn each_browser_tool_works_on_a_page_served_in_the_sandbox() {
         "{tree}"
     );
 
+    // The page sees an ordinary Chrome, not a headless one.
+    assert!(text.contains("agent: Mozilla/5.0"), "{text}");
+    assert!(!text.contains("Headless"), "{text}");
     let shot = h.ok("browser_screenshot", json!({})).await;
     assert!(
         shot.starts_with("screenshot saved as evidence `r3-s1`"),

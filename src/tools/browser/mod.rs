@@ -371,7 +371,19 @@ impl Browser {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
+        // The product sees an ordinary Chrome: a page cannot tell the harness's headless browser
+        // from a person's and serve it something else.
+        let version = self
+            .connection
+            .call("Browser.getVersion", json!({}), None, CALL_TIMEOUT)
+            .await?;
+        let user_agent = version
+            .get("userAgent")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .replace("HeadlessChrome", "Chrome");
         for (method, params) in [
+            ("Network.setUserAgentOverride", json!({"userAgent": user_agent})),
             ("Page.enable", json!({})),
             ("Network.enable", json!({})),
             ("Fetch.enable", json!({"patterns": [{"urlPattern": "*"}]})),
