@@ -239,7 +239,7 @@ fn html_report(args: args::ReportArgs) -> ExitCode {
         }
     }
     let title = format!("missions-bench: {}", ids.join(", "));
-    let html = crate::report::html::render(&tables, &title);
+    let html = crate::report::html::render(&tables, &args.reports, &args.html, &title);
     if let Err(e) = crate::fsutil::write_atomic(&args.html, html.as_bytes()) {
         eprintln!("error: cannot write `{}`: {e}", args.html.display());
         return exit::code(exit::HARNESS_ERROR);

@@ -1,6 +1,6 @@
 //! The assertions table: one row per validator verdict (an assertion in one validation round),
-//! with the harness's own check of the assertion's command and the acceptance result of its
-//! milestone.
+//! with the harness's own check of the assertion's command, the acceptance result of its
+//! milestone and the evidence files the verdict and the check cite.
 
 use std::collections::BTreeMap;
 
@@ -38,6 +38,15 @@ impl CheckKey {
 pub(super) struct Verdict {
     pub(super) check: CheckKey,
     pub(super) status: VerdictStatus,
+    /// The evidence ids it cites, in its order.
+    pub(super) evidence_ids: Vec<String>,
+}
+
+/// The harness's own check of an assertion in one round.
+struct MechanicalCheck {
+    passed: bool,
+    /// A browser check's screenshots.
+    evidence_ids: Vec<String>,
 }
 
 /// What the contract says of an assertion.
@@ -72,8 +81,11 @@ pub(super) struct AssertionsAcc {
     info: BTreeMap<String, AssertionInfo>,
     /// In the order they were reported.
     verdicts: Vec<Verdict>,
-    /// Whether the harness's run of the assertion's command passed.
-    mechanical: BTreeMap<CheckKey, bool>,
+    /// The harness's own checks: whether each passed and what it saved.
+    mechanical: BTreeMap<CheckKey, MechanicalCheck>,
+    /// Saved evidence files by id (ids are unique within a mission run), relative to the report
+    /// folder.
+    evidence_paths: BTreeMap<String, String>,
 }
 
 impl AssertionsAcc {
@@ -90,12 +102,44 @@ impl AssertionsAcc {
             .collect();
     }
 
-    pub(super) fn verdict(&mut self, check: CheckKey, status: VerdictStatus) {
-        self.verdicts.push(Verdict { check, status });
+    pub(super) fn verdict(&mut self, verdict: Verdict) {
+        self.verdicts.push(verdict);
     }
 
-    pub(super) fn mechanical_check(&mut self, check: CheckKey, passed: bool) {
-        self.mechanical.insert(check, passed);
+    pub(super) fn mechanical_check(
+        &mut self,
+        check: CheckKey,
+        passed: bool,
+        evidence_ids: &[String],
+    ) {
+        let check_result = MechanicalCheck {
+            passed,
+            evidence_ids: evidence_ids.to_vec(),
+        };
+        self.mechanical.insert(check, check_result);
+    }
+
+    pub(super) fn evidence_saved(&mut self, id: &str, path: &str) {
+        self.evidence_paths.insert(id.to_string(), path.to_string());
+    }
+
+    /// What one verdict's row cites: the verdict's evidence, then the mechanical check's of the
+    /// same assertion and round, each once, as report-relative paths joined by ", ". An id no
+    /// saved file answers to stays as the bare id, so a citation is never lost.
+    fn evidence_of(&self, verdict: &Verdict) -> String {
+        let mechanical = self
+            .mechanical
+            .get(&verdict.check)
+            .map(|check| &check.evidence_ids[..])
+            .unwrap_or_default();
+        let mut cited: Vec<&str> = Vec::new();
+        for id in verdict.evidence_ids.iter().chain(mechanical) {
+            let entry = self.evidence_paths.get(id).unwrap_or(id).as_str();
+            if !cited.contains(&entry) {
+                cited.push(entry);
+            }
+        }
+        cited.join(", ")
     }
 
     /// The contract's assertions of `milestone`.
@@ -122,12 +166,12 @@ impl AssertionsAcc {
     /// The harness's mechanical checks in one round of `milestone`.
     pub(super) fn mechanical_in(&self, milestone: &str, round: u32) -> Tally {
         let mut tally = Tally::default();
-        for (_, passed) in self
+        for (_, check) in self
             .mechanical
             .iter()
             .filter(|(c, _)| c.is_in(milestone, round))
         {
-            tally.add(*passed);
+            tally.add(check.passed);
         }
         tally
     }
@@ -162,7 +206,7 @@ fn assertion_row(
             milestone: check.milestone.clone(),
             verify: Verify::Agent,
         });
-    let mechanical = assertions.mechanical.get(check).copied();
+    let mechanical = assertions.mechanical.get(check).map(|c| c.passed);
     AssertionRow {
         schema_version: SCHEMA_VERSION,
         run_id: key.run_id.clone(),
@@ -183,6 +227,7 @@ fn assertion_row(
             .map_or("not_applicable", pass_or_fail)
             .to_string(),
         passed: verdict.status == VerdictStatus::Pass && mechanical != Some(false),
+        evidence: assertions.evidence_of(verdict),
     }
 }
 

@@ -21,7 +21,7 @@ use crate::events::{Event, EventRecord, MissionKey};
 use crate::model::{ModelStats, Usage, UsageSource};
 pub use records::*;
 
-use assertions::{assertion_rows, AssertionsAcc, CheckKey};
+use assertions::{assertion_rows, AssertionsAcc, CheckKey, Verdict};
 use judgement::Judgement;
 use milestones::{milestone_rows, MilestonesAcc};
 use missions::{mission_row, LineCounts, MissionFacts, MutationFold};
@@ -301,19 +301,26 @@ fn apply_mission_event(acc: &mut MissionAcc, event: &Event, time_ms: i64) {
             round,
             assertion,
             status,
+            evidence_ids,
             ..
-        } => acc
-            .assertions
-            .verdict(CheckKey::new(milestone, *round, assertion), *status),
+        } => acc.assertions.verdict(Verdict {
+            check: CheckKey::new(milestone, *round, assertion),
+            status: *status,
+            evidence_ids: evidence_ids.clone(),
+        }),
         Event::MechanicalCheck {
             milestone,
             round,
             assertion,
             passed,
+            evidence_ids,
             ..
-        } => acc
-            .assertions
-            .mechanical_check(CheckKey::new(milestone, *round, assertion), *passed),
+        } => acc.assertions.mechanical_check(
+            CheckKey::new(milestone, *round, assertion),
+            *passed,
+            evidence_ids,
+        ),
+        Event::EvidenceSaved { id, path, .. } => acc.assertions.evidence_saved(id, path),
         Event::MilestoneRound {
             milestone,
             round,
@@ -399,6 +406,7 @@ fn apply_ground_truth_event(acc: &mut MissionAcc, event: &Event) {
         | Event::FindingRaised { .. }
         | Event::VerdictReported { .. }
         | Event::MechanicalCheck { .. }
+        | Event::EvidenceSaved { .. }
         | Event::MilestoneRound { .. }
         | Event::MissionFinished { .. } => {}
         // No table counts these.
@@ -410,8 +418,7 @@ fn apply_ground_truth_event(acc: &mut MissionAcc, event: &Event) {
         | Event::FindingsClosed { .. }
         | Event::MissionHalted { .. }
         | Event::AgentCheckpoint { .. }
-        | Event::CleanupFailed { .. }
-        | Event::EvidenceSaved { .. } => {}
+        | Event::CleanupFailed { .. } => {}
     }
 }
 
@@ -480,6 +487,78 @@ pub(crate) mod tests {
         let none = fold("run", &mission_records(Vec::new()));
         assert_eq!(none.missions[0].paths_skipped, 0);
         assert!(none.missions[0].paths_skipped_detail.is_empty());
+    }
+
+    #[test]
+    fn cited_evidence_reaches_the_assertions_row_as_report_paths() {
+        use crate::events::VerdictStatus;
+        use crate::spec::MilestoneId;
+        use crate::tools::browser::tools::EvidenceKind;
+        let saved = |run: Option<u32>, id: &str, kind: EvidenceKind| Event::EvidenceSaved {
+            run,
+            milestone: None,
+            round: None,
+            assertion: None,
+            id: id.into(),
+            kind,
+            path: format!(
+                "evidence/greet/{id}.{}",
+                match kind {
+                    EvidenceKind::Screenshot => "png",
+                    EvidenceKind::Network => "json",
+                }
+            ),
+            url: "http://127.0.0.1:8801/".into(),
+            bytes: 10,
+        };
+        let verdict = |round: u32, assertion: &str, ids: &[&str]| Event::VerdictReported {
+            run: 3,
+            milestone: MilestoneId::new("m1"),
+            round,
+            assertion: assertion.into(),
+            status: VerdictStatus::Pass,
+            evidence: "seen".into(),
+            evidence_ids: ids.iter().map(|id| id.to_string()).collect(),
+        };
+        let records = mission_records(vec![
+            saved(Some(3), "r3-s1", EvidenceKind::Screenshot),
+            saved(Some(3), "r3-n1", EvidenceKind::Network),
+            Event::MechanicalCheck {
+                milestone: MilestoneId::new("m1"),
+                round: 1,
+                assertion: "TC-7".into(),
+                passed: true,
+                exit_code: None,
+                timed_out: false,
+                duration_ms: 1.0,
+                evidence_ids: vec!["m1-r1-TC-7-s1".into()],
+            },
+            // Cited ids: a screenshot, a network summary, one no file answers to, a repeat.
+            verdict(1, "TC-7", &["r3-s1", "r3-n1", "r3-s9", "r3-s1"]),
+            verdict(1, "TC-8", &[]),
+            // Another round's verdict does not cite the first round's check.
+            verdict(2, "TC-7", &[]),
+            // The harness's screenshot is mapped whenever it is saved.
+            saved(None, "m1-r1-TC-7-s1", EvidenceKind::Screenshot),
+        ]);
+        let tables = fold("run", &records);
+        let evidence: Vec<(&str, u32, &str)> = tables
+            .assertions
+            .iter()
+            .map(|a| (a.assertion.as_str(), a.round, a.evidence.as_str()))
+            .collect();
+        assert_eq!(
+            evidence,
+            vec![
+                (
+                    "TC-7",
+                    1,
+                    "evidence/greet/r3-s1.png, evidence/greet/r3-n1.json, r3-s9, evidence/greet/m1-r1-TC-7-s1.png"
+                ),
+                ("TC-8", 1, ""),
+                ("TC-7", 2, ""),
+            ]
+        );
     }
 
     #[test]
@@ -658,6 +737,6 @@ pub(crate) mod tests {
             ),
             (None, None, None, None)
         );
-        assert_eq!(scored.schema_version, 6);
+        assert_eq!(scored.schema_version, 7);
     }
 }

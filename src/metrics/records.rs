@@ -2,7 +2,7 @@
 //! columns, `schema_version` in every row, null where a number is unknown (never zero).
 
 /// Bumped whenever a column is added, removed or changes meaning.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 crate::table_rows! {
 /// One mission x pairing x repeat.
@@ -278,6 +278,10 @@ pub struct AssertionRow in "assertions" {
     pub passed: bool,
     /// Acceptance result of the assertion's milestone: `pass` / `fail`, null when no tests ran.
     pub acceptance_status: Option<String>,
+    /// The evidence files the verdict and the harness's browser check of this round cite
+    /// (screenshots, network summaries), relative to the report folder and joined by ", " in
+    /// the order cited; a cited id with no saved file stays as the bare id. Empty when none.
+    pub evidence: String,
 }
 
 }

@@ -1,12 +1,15 @@
 //! One self-contained HTML file for people who would rather look than read: inline SVG charts
 //! (no script, no external file) of pass rate against cost with the Pareto front, rounds to pass
 //! per milestone, tokens and cache-read share by role, trajectory lengths per role, tool calls by
-//! role (valid, recovered, malformed), and the per-mission table.
+//! role (valid, recovered, malformed), the per-mission table, and the evidence the verdicts
+//! cite beside them (`evidence.rs`: screenshots embedded as `data:` URIs).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
+use std::path::{Path, PathBuf};
 
 use super::compare::{compare, rounds_to_pass, PairingSummary};
+use super::evidence::{self, EmbedLimits};
 use super::text::{escape, percent};
 use crate::metrics::Tables;
 use crate::spec::Role;
@@ -460,8 +463,10 @@ fn skipped_paths(tables: &[Tables]) -> String {
     out
 }
 
-/// The whole report for the runs in `tables`.
-pub fn render(tables: &[Tables], title: &str) -> String {
+/// The whole report for the runs in `tables`. `folders[i]` is the report folder of `tables[i]`
+/// (its evidence files are read from there); `html_file` is where the report will be written,
+/// which the links to evidence files are relative to.
+pub fn render(tables: &[Tables], folders: &[PathBuf], html_file: &Path, title: &str) -> String {
     let summaries = compare(tables);
     let pairings: Vec<String> = summaries.iter().map(|s| s.pairing.clone()).collect();
     // Rounds to pass per milestone: the first passing round, averaged over mission runs.
@@ -520,7 +525,7 @@ pub fn render(tables: &[Tables], title: &str) -> String {
         true,
     );
     let mut html = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\n<style>body{{font-family:system-ui,sans-serif;margin:24px;color:#222}}h1{{font-size:20px}}h2{{font-size:16px;margin-top:28px}}.chart{{background:#fff;border:1px solid #eee}}.legend span{{margin-right:12px;font-size:12px}}.legend i{{display:inline-block;width:10px;height:10px;margin-right:4px}}table{{border-collapse:collapse;font-size:12px}}td,th{{border:1px solid #ddd;padding:3px 6px;text-align:right}}td:first-child,td:nth-child(2),th{{text-align:left}}tr.passed td:nth-child(4){{color:#2a7}}tr.failed td:nth-child(4),tr.halted td:nth-child(4),tr.error td:nth-child(4){{color:#c33}}</style></head><body>\n<h1>{}</h1>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\n<style>body{{font-family:system-ui,sans-serif;margin:24px;color:#222}}h1{{font-size:20px}}h2{{font-size:16px;margin-top:28px}}.chart{{background:#fff;border:1px solid #eee}}.legend span{{margin-right:12px;font-size:12px}}.legend i{{display:inline-block;width:10px;height:10px;margin-right:4px}}table{{border-collapse:collapse;font-size:12px}}td,th{{border:1px solid #ddd;padding:3px 6px;text-align:right}}td:first-child,td:nth-child(2),th{{text-align:left}}tr.passed td:nth-child(4){{color:#2a7}}tr.failed td:nth-child(4),tr.halted td:nth-child(4),tr.error td:nth-child(4){{color:#c33}}td.evidence{{text-align:left}}figure.evidence{{display:inline-block;margin:2px 6px 2px 0;vertical-align:top;font-size:11px}}figure.evidence img{{max-width:240px;max-height:160px;border:1px solid #ccc}}figure.missing{{color:#c33}}</style></head><body>\n<h1>{}</h1>\n",
         escape(title),
         escape(title)
     );
@@ -544,6 +549,16 @@ pub fn render(tables: &[Tables], title: &str) -> String {
     html.push_str(&tool_call_table(&summaries));
     html.push_str("<h2>Missions</h2>\n");
     html.push_str(&mission_table(tables));
+    let html_dir = match html_file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    html.push_str(&evidence::section(
+        tables,
+        folders,
+        html_dir,
+        EmbedLimits::DEFAULT,
+    ));
     html.push_str(&skipped_paths(tables));
     html.push_str("</body></html>\n");
     html
@@ -571,6 +586,27 @@ mod tests {
         );
         tables.missions[0].paths_skipped = 0;
         assert!(skipped_paths(std::slice::from_ref(&tables)).is_empty());
+    }
+
+    #[test]
+    fn the_report_embeds_cited_screenshots_and_says_what_is_missing() {
+        use base64::Engine;
+        let (dir, tables) = super::super::evidence::tests::report_folder();
+        let html = render(
+            std::slice::from_ref(&tables),
+            &[dir.path().to_path_buf()],
+            &dir.path().join("report.html"),
+            "evidence",
+        );
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(super::super::evidence::tests::PNG);
+        assert!(html.contains("<h2>Evidence</h2>"));
+        assert!(html.contains(&format!("src=\"data:image/png;base64,{encoded}\"")));
+        assert!(html.contains("missing: the file is not in the report folder"));
+        assert!(html.trim_end().ends_with("</html>"));
+        // Without evidence there is no section.
+        let html = render(&[], &[], Path::new("report.html"), "none");
+        assert!(!html.contains("<h2>Evidence</h2>"));
     }
 
     #[test]

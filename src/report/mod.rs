@@ -2,6 +2,7 @@
 //! summaries and comparisons printed from them.
 
 pub mod compare;
+mod evidence;
 pub mod gate;
 pub mod html;
 pub mod merge;
