@@ -150,7 +150,11 @@ type Action = (&'static str, &'static str, Value);
 
 fn actions() -> Vec<Action> {
     vec![
-        ("run_command true", "run_command", json!({"command": "true"})),
+        (
+            "run_command true",
+            "run_command",
+            json!({"command": "true"}),
+        ),
         ("browser_read", "browser_read", json!({})),
         ("browser_click", "browser_click", json!({"target": "Count"})),
         (
@@ -195,7 +199,9 @@ fn side_by_side(bench: &mut Bench) {
 fn benches(c: &mut Criterion) {
     let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
     let Some(program) = find_program(&path) else {
-        println!("no Chromium on PATH: nothing measured (install the distribution's chromium package)");
+        println!(
+            "no Chromium on PATH: nothing measured (install the distribution's chromium package)"
+        );
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");

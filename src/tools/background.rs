@@ -79,12 +79,17 @@ impl Background {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        // SAFETY: the closure makes system calls only (setsid, dup2, then the sandbox's, which
-        // work on data prepared before the fork) and allocates nothing.
+        // SAFETY: the closure makes system calls only (setsid, the sandbox's, which work on data
+        // prepared before the fork, then dup2) and allocates nothing.
         unsafe {
             command.pre_exec(move || {
                 if libc::setsid() < 0 {
                     return Err(std::io::Error::last_os_error());
+                }
+                // The sandbox's own descriptors (control group, namespaces, ruleset) may have the
+                // numbers the child's descriptors take: it uses them first.
+                if let Some(setup) = &setup {
+                    setup.apply()?;
                 }
                 for &(fd, at) in &places {
                     // dup2 leaves the new descriptor open across exec.
@@ -92,7 +97,7 @@ impl Background {
                         return Err(std::io::Error::last_os_error());
                     }
                 }
-                setup.as_ref().map_or(Ok(()), |setup| setup.apply())
+                Ok(())
             });
         }
         let mut child = command.spawn()?;

@@ -582,6 +582,37 @@ async fn a_whole_mission_checks_its_page_in_a_browser_and_keeps_the_screenshots(
         "{finding}"
     );
     assert!(finding.contains("screenshot: evidence `m1-r"), "{finding}");
+    // The assertions table cites the files, and the HTML report shows the screenshots.
+    let row = report
+        .tables
+        .assertions
+        .iter()
+        .find(|a| a.pairing == "oracle" && a.assertion == "P2")
+        .expect("P2's row");
+    let cited: Vec<&str> = row.evidence.split(", ").collect();
+    assert_eq!(
+        cited.len(),
+        2,
+        "the verdict's and the check's: {}",
+        row.evidence
+    );
+    for path in &cited {
+        assert!(
+            path.starts_with("evidence/") && path.ends_with(".png"),
+            "{path}"
+        );
+        assert!(report.dir.join(path).is_file(), "{path}");
+    }
+    let html = missions_bench::report::html::render(
+        std::slice::from_ref(&report.tables),
+        std::slice::from_ref(&report.dir),
+        &report.dir.join("report.html"),
+        "web",
+    );
+    assert!(
+        html.matches("data:image/png;base64,").count() >= 2,
+        "screenshots embedded"
+    );
     // No browser is left running.
     assert_eq!(
         wait_until_gone(&out.path().display().to_string()).await,

@@ -383,7 +383,10 @@ impl Browser {
             .unwrap_or_default()
             .replace("HeadlessChrome", "Chrome");
         for (method, params) in [
-            ("Network.setUserAgentOverride", json!({"userAgent": user_agent})),
+            (
+                "Network.setUserAgentOverride",
+                json!({"userAgent": user_agent}),
+            ),
             ("Page.enable", json!({})),
             ("Network.enable", json!({})),
             ("Fetch.enable", json!({"patterns": [{"urlPattern": "*"}]})),
