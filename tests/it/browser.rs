@@ -86,7 +86,12 @@ document.getElementById('go').onclick = async () => {
 
 fn harness(max_output: usize) -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("mission");
+    // As deep as a real mission's folder can be: Chromium's socket beneath $TMPDIR must still
+    // fit a socket path's 107 bytes.
+    let root = dir
+        .path()
+        .join("missions-bench-work-20261203-164054-607c")
+        .join("team_chat.oracle+worker=a-long-model-name+user_testing=another-long-model-name.r0");
     let workspace = root.join("workspace");
     let home = root.join("home");
     let tmp = root.join("tmp");

@@ -288,11 +288,19 @@ impl Browser {
         .collect();
         std::fs::create_dir_all(&launch.profile)
             .map_err(|e| start_error(format!("cannot create its profile folder: {e}")))?;
+        // Chromium binds its single-instance socket beneath $TMPDIR, and a socket's path may
+        // not exceed 107 bytes: a mission's folder can be deeper than that. It runs in $TMPDIR
+        // with TMPDIR=., so the path it binds is relative and short.
+        let mut env = launch.env.clone();
+        let mut cwd = launch.workspace.clone();
+        if let Some((_, tmp)) = env.vars.iter_mut().find(|(name, _)| name == "TMPDIR") {
+            cwd = PathBuf::from(std::mem::replace(tmp, ".".to_string()));
+        }
         let process = Background::spawn(
             &launch.program,
             &args,
-            &launch.workspace,
-            &launch.env,
+            &cwd,
+            &env,
             vec![
                 Inherit {
                     fd: commands_read,
@@ -319,29 +327,21 @@ impl Browser {
             events,
         };
         if let Err(e) = browser.attach().await {
-            let output = browser
-                .process
-                .as_ref()
-                .map(Background::output)
-                .unwrap_or_default();
+            let (output, status) = match browser.process.as_mut() {
+                Some(process) => (process.output(), process.exited()),
+                None => (String::new(), None),
+            };
             browser.close().await;
-            let tail: String = output
-                .lines()
-                .rev()
-                .take(6)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect::<Vec<_>>()
-                .join("\n");
-            return Err(start_error(format!(
-                "{e}{}",
-                if tail.is_empty() {
-                    String::new()
-                } else {
-                    format!("; it printed:\n{tail}")
-                }
-            )));
+            let mut reason = e.to_string();
+            if let Some(status) = status {
+                reason.push_str(&format!("; it {}", tools::describe_status(status)));
+            }
+            let tail: Vec<&str> = output.lines().rev().take(12).collect();
+            if !tail.is_empty() {
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                reason.push_str(&format!("; it printed:\n{}", tail.join("\n")));
+            }
+            return Err(start_error(reason));
         }
         Ok(browser)
     }

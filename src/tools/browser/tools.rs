@@ -194,7 +194,7 @@ impl BrowserTools {
             }
             if let Some(status) = server.exited() {
                 return Err(format!(
-                    "the server exited ({}) before 127.0.0.1:{port} accepted connections; it printed:\n{}",
+                    "the server {} before 127.0.0.1:{port} accepted connections; it printed:\n{}",
                     describe_status(status),
                     server.output()
                 ));
@@ -300,11 +300,12 @@ impl From<BrowserError> for Refused {
     }
 }
 
-fn describe_status(status: std::process::ExitStatus) -> String {
+/// How a process ended, in words.
+pub(super) fn describe_status(status: std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exit code {code}"),
-        (None, Some(signal)) => format!("killed by signal {signal}"),
+        (Some(code), _) => format!("exited with code {code}"),
+        (None, Some(signal)) => format!("was killed by signal {signal}"),
         (None, None) => "for an unknown reason".to_string(),
     }
 }
