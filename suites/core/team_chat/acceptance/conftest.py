@@ -187,25 +187,37 @@ def service(tmp_path):
         svc.stop()
 
 
+class NoBrowser:
+    """Stands in for a browser that could not be started: the test using it fails (not errors
+    in set-up, and is never skipped) with the reason."""
+
+    def __init__(self, reason):
+        self.reason = reason
+
+    def new_page(self, *args, **kwargs):
+        pytest.fail(self.reason)
+
+
 @pytest.fixture
 def chromium(tmp_path):
     program = cdp.find_chromium()
     if program is None:
-        pytest.fail("no browser to test the page with: none of " + ", ".join(cdp.PROGRAMS) + " is on PATH")
+        yield NoBrowser("no browser to test the page with: none of " + ", ".join(cdp.PROGRAMS) + " is on PATH")
+        return
     profile = tmp_path / "chromium-profile"
     profile.mkdir()
     try:
         instance = cdp.Browser(program, profile)
     except (OSError, cdp.BrowserError) as exc:
-        pytest.fail(f"{program} did not start: {exc}")
+        yield NoBrowser(f"{program} did not start: {exc}")
+        return
     try:
         yield instance
     finally:
         instance.close()
 
 
-@pytest.fixture
-def page(chromium, service):
+def open_app(chromium, service):
     """A page showing the app, in a browser context of its own (its own cookies)."""
     return chromium.new_page(service.url, isolated=True)
 

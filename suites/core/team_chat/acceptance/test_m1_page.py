@@ -2,7 +2,7 @@
 
 import time
 
-from conftest import PASSWORD, sign_in
+from conftest import PASSWORD, open_app, sign_in
 
 
 def test_the_page_is_served_at_the_root(service):
@@ -11,14 +11,16 @@ def test_the_page_is_served_at_the_root(service):
     assert response.header("content-type").startswith("text/html")
 
 
-def test_sign_up_in_the_page_shows_who_is_signed_in(page):
+def test_sign_up_in_the_page_shows_who_is_signed_in(chromium, service):
+    page = open_app(chromium, service)
     page.fill("Username", "alice")
     page.fill("Password", PASSWORD)
     page.click("Sign up")
     page.wait_for_text("Signed in as alice")
 
 
-def test_the_session_cookie_is_httponly_and_survives_a_reload(page, service):
+def test_the_session_cookie_is_httponly_and_survives_a_reload(chromium, service):
+    page = open_app(chromium, service)
     sign_in(page, "alice", button="Sign up")
     cookies = [c for c in page.cookies() if c["name"] == "session"]
     assert cookies and cookies[0]["httpOnly"], page.cookies()
@@ -26,7 +28,8 @@ def test_the_session_cookie_is_httponly_and_survives_a_reload(page, service):
     page.wait_for_text("Signed in as alice")
 
 
-def test_sign_out_then_sign_in_again(page, service):
+def test_sign_out_then_sign_in_again(chromium, service):
+    page = open_app(chromium, service)
     service.signup("bob")
     sign_in(page, "bob")
     page.click("Sign out")
@@ -36,7 +39,8 @@ def test_sign_out_then_sign_in_again(page, service):
     sign_in(page, "bob")  # the sign-in form is back, also after a reload
 
 
-def test_a_wrong_password_is_refused_in_the_page(page, service):
+def test_a_wrong_password_is_refused_in_the_page(chromium, service):
+    page = open_app(chromium, service)
     service.signup("bob")
     page.fill("Username", "bob")
     page.fill("Password", "not-the-password")

@@ -1,9 +1,10 @@
 """Hidden acceptance tests, milestone m2: channels in the page."""
 
-from conftest import open_channel, sign_in
+from conftest import open_app, open_channel, sign_in
 
 
-def test_create_a_channel_in_the_page(page, service):
+def test_create_a_channel_in_the_page(chromium, service):
+    page = open_app(chromium, service)
     alice = service.signup("alice")
     sign_in(page, "alice")
     page.fill("New channel", "design")
@@ -12,14 +13,16 @@ def test_create_a_channel_in_the_page(page, service):
     assert alice.channels()["design"]["member"] is True
 
 
-def test_the_channel_list_shows_channels_made_elsewhere(page, service):
+def test_the_channel_list_shows_channels_made_elsewhere(chromium, service):
+    page = open_app(chromium, service)
     alice = service.signup("alice")
     sign_in(page, "alice")
     alice.channel("announcements")  # through the API while the page is open
     page.wait_for_text("#announcements")
 
 
-def test_join_a_channel_in_the_page(page, service):
+def test_join_a_channel_in_the_page(chromium, service):
+    page = open_app(chromium, service)
     alice, bob = service.signup("alice"), service.signup("bob")
     alice.channel("random")
     sign_in(page, "bob")

@@ -1,9 +1,10 @@
 """Hidden acceptance tests, milestone m3: messages and threads in the page, seen by two people."""
 
-from conftest import open_channel, sign_in
+from conftest import open_app, open_channel, sign_in
 
 
-def test_post_a_message_in_the_page(page, service):
+def test_post_a_message_in_the_page(chromium, service):
+    page = open_app(chromium, service)
     alice = service.signup("alice")
     alice.channel("general")
     sign_in(page, "alice")
@@ -31,7 +32,8 @@ def test_a_second_user_sees_a_new_message_without_reloading(chromium, service):
     bob_page.wait_for_text("alice")
 
 
-def test_reply_in_a_thread(page, service):
+def test_reply_in_a_thread(chromium, service):
+    page = open_app(chromium, service)
     alice, bob = service.signup("alice"), service.signup("bob")
     alice.channel("general")
     bob.join("general")

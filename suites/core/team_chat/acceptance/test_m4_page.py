@@ -1,9 +1,10 @@
 """Hidden acceptance tests, milestone m4: reactions and mentions in the page."""
 
-from conftest import open_channel, sign_in
+from conftest import open_app, open_channel, sign_in
 
 
-def test_react_to_a_message_in_the_page(page, service):
+def test_react_to_a_message_in_the_page(chromium, service):
+    page = open_app(chromium, service)
     alice, bob = service.signup("alice"), service.signup("bob")
     alice.channel("general")
     bob.join("general")
@@ -17,7 +18,8 @@ def test_react_to_a_message_in_the_page(page, service):
     assert [(r["emoji"], r["users"]) for r in reactions] == [("👍", ["bob"])]
 
 
-def test_reactions_made_elsewhere_show_up(page, service):
+def test_reactions_made_elsewhere_show_up(chromium, service):
+    page = open_app(chromium, service)
     alice, bob = service.signup("alice"), service.signup("bob")
     alice.channel("general")
     bob.join("general")
@@ -29,7 +31,8 @@ def test_reactions_made_elsewhere_show_up(page, service):
     page.wait_for_text("🎉 1")
 
 
-def test_see_my_mentions_in_the_page(page, service):
+def test_see_my_mentions_in_the_page(chromium, service):
+    page = open_app(chromium, service)
     alice, bob = service.signup("alice"), service.signup("bob")
     alice.channel("general")
     bob.join("general")

@@ -2,10 +2,11 @@
 
 import re
 
-from conftest import open_channel, sign_in
+from conftest import open_app, open_channel, sign_in
 
 
-def test_search_in_the_page(page, service):
+def test_search_in_the_page(chromium, service):
+    page = open_app(chromium, service)
     alice, bob = service.signup("alice"), service.signup("bob")
     alice.channel("general")
     bob.join("general")
@@ -18,7 +19,8 @@ def test_search_in_the_page(page, service):
     assert "lunch?" not in page.text()
 
 
-def test_unread_badge_appears_and_clears(page, service):
+def test_unread_badge_appears_and_clears(chromium, service):
+    page = open_app(chromium, service)
     alice, bob = service.signup("alice"), service.signup("bob")
     alice.channel("general")
     alice.channel("random")
