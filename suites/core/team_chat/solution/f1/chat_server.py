@@ -23,7 +23,7 @@ from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from chat_store import ChatError, ChatStore, Invalid, Unauthorized
+from chat_store import ChatError, ChatStore, Unauthorized
 
 COOKIE_NAME = "session"
 

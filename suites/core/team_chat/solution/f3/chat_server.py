@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from chat_store import ChatError, ChatStore, Invalid, Unauthorized
+from chat_store import ChatError, ChatStore, Unauthorized
 
 COOKIE_NAME = "session"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
