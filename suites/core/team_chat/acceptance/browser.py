@@ -15,9 +15,14 @@ import time
 
 PROGRAMS = ("chromium", "chromium-browser", "google-chrome")
 FLAGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-    "--no-default-browser-check", "--disable-extensions", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--mute-audio", "--remote-debugging-pipe",
+    "--headless=new",
+    # Chromium's own sandbox needs namespaces the mission's sandbox refuses.
+    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+    "--no-default-browser-check", "--disable-background-networking", "--disable-component-update",
+    "--disable-default-apps", "--disable-extensions", "--disable-sync",
+    # No crash handler process: it cannot run inside the mission's sandbox.
+    "--disable-breakpad", "--metrics-recording-only", "--mute-audio", "--password-store=basic",
+    "--window-size=1280,900", "--remote-debugging-pipe",
 ]
 DEFAULT_TIMEOUT_S = 10
 
