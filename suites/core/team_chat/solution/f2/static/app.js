@@ -4,6 +4,8 @@
 const POLL_MS = 1000;
 const state = {
   user: null,
+  // Bumped at every sign-in and sign-out: answers to requests of an earlier session are dropped.
+  epoch: 0,
   timer: null,
 };
 
@@ -62,6 +64,7 @@ async function authenticate(kind) {
 
 function signedIn(user) {
   state.user = user;
+  state.epoch += 1;
   $("auth").hidden = true;
   $("app").hidden = false;
   $("whoami").textContent = "Signed in as " + user.username;
@@ -72,6 +75,7 @@ function signedIn(user) {
 
 function signedOut() {
   state.user = null;
+  state.epoch += 1;
   stopPolling();
   $("app").hidden = true;
   $("auth").hidden = false;
@@ -103,9 +107,11 @@ function stopPolling() {
 
 async function poll() {
   if (!state.user) return;
+  const epoch = state.epoch;
   try {
     await api("GET", "/api/me");
   } catch (err) {
+    if (epoch !== state.epoch) return;
     if (err.status === 401) signedOut();
     else showError(err.message);
   }

@@ -4,6 +4,8 @@
 const POLL_MS = 1000;
 const state = {
   user: null,
+  // Bumped at every sign-in and sign-out: answers to requests of an earlier session are dropped.
+  epoch: 0,
   timer: null,
   channels: [],
   channelsShown: null,
@@ -65,6 +67,7 @@ async function authenticate(kind) {
 
 function signedIn(user) {
   state.user = user;
+  state.epoch += 1;
   $("auth").hidden = true;
   $("app").hidden = false;
   $("whoami").textContent = "Signed in as " + user.username;
@@ -77,6 +80,7 @@ function signedIn(user) {
 
 function signedOut() {
   state.user = null;
+  state.epoch += 1;
   stopPolling();
   $("app").hidden = true;
   $("auth").hidden = false;
@@ -108,9 +112,11 @@ function stopPolling() {
 
 async function poll() {
   if (!state.user) return;
+  const epoch = state.epoch;
   try {
     await loadChannels();
   } catch (err) {
+    if (epoch !== state.epoch) return;
     if (err.status === 401) signedOut();
     else showError(err.message);
   }
@@ -128,7 +134,9 @@ function isMember(name) {
 }
 
 async function loadChannels() {
+  const epoch = state.epoch;
   const data = await api("GET", "/api/channels");
+  if (epoch !== state.epoch) return;
   state.channels = data.channels;
   renderChannels();
 }

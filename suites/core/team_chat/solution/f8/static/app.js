@@ -4,6 +4,8 @@
 const POLL_MS = 1000;
 const state = {
   user: null,
+  // Bumped at every sign-in and sign-out: answers to requests of an earlier session are dropped.
+  epoch: 0,
   timer: null,
   channels: [],
   channelsShown: null,
@@ -67,6 +69,7 @@ async function authenticate(kind) {
 
 function signedIn(user) {
   state.user = user;
+  state.epoch += 1;
   $("auth").hidden = true;
   $("app").hidden = false;
   $("whoami").textContent = "Signed in as " + user.username;
@@ -79,6 +82,7 @@ function signedIn(user) {
 
 function signedOut() {
   state.user = null;
+  state.epoch += 1;
   stopPolling();
   $("app").hidden = true;
   $("auth").hidden = false;
@@ -110,11 +114,13 @@ function stopPolling() {
 
 async function poll() {
   if (!state.user) return;
+  const epoch = state.epoch;
   try {
     await loadChannels();
     if (state.current && isMember(state.current)) await loadMessages();
     if (state.thread) await loadThread();
   } catch (err) {
+    if (epoch !== state.epoch) return;
     if (err.status === 401) signedOut();
     else showError(err.message);
   }
@@ -132,7 +138,9 @@ function isMember(name) {
 }
 
 async function loadChannels() {
+  const epoch = state.epoch;
   const data = await api("GET", "/api/channels");
+  if (epoch !== state.epoch) return;
   state.channels = data.channels;
   renderChannels();
 }
@@ -263,8 +271,9 @@ function renderList(list, key, messages, options) {
 
 async function loadMessages() {
   const name = state.current;
+  const epoch = state.epoch;
   const data = await api("GET", "/api/channels/" + encodeURIComponent(name) + "/messages");
-  if (name !== state.current) return;
+  if (name !== state.current || epoch !== state.epoch) return;
   const list = $("message-list");
   const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 20;
   if (renderList(list, "messages", data.messages) && atBottom) {
@@ -303,8 +312,9 @@ function closeThread() {
 
 async function loadThread() {
   const id = state.thread;
+  const epoch = state.epoch;
   const data = await api("GET", "/api/messages/" + id + "/replies");
-  if (id !== state.thread) return;
+  if (id !== state.thread || epoch !== state.epoch) return;
   renderList($("thread-parent"), "parent", [data.message], { inThread: true });
   renderList($("reply-list"), "replies", data.replies, { inThread: true });
 }
