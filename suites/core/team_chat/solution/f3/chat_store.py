@@ -1,0 +1,299 @@
+"""chat_store: the team chat's data in SQLite (standard library only).
+
+`ChatStore(path)` opens (and creates) the database; every call uses a new connection, committed
+at once, so one store can be shared by the server's threads. Rules on names and texts live here;
+a broken rule raises a `ChatError` subclass that carries the HTTP status the server answers with.
+"""
+
+import hashlib
+import hmac
+import secrets
+import sqlite3
+from datetime import datetime, timezone
+
+PBKDF2_ITERATIONS = 120_000
+USERNAME_MIN, USERNAME_MAX = 3, 20
+PASSWORD_MIN, PASSWORD_MAX = 8, 128
+CHANNEL_NAME_MAX = 32
+TOPIC_MAX = 200
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS users (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        username TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        salt TEXT NOT NULL,
+        created_at TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS sessions (
+        token TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        created_at TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS channels (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE,
+        topic TEXT NOT NULL DEFAULT '',
+        created_by INTEGER NOT NULL REFERENCES users(id),
+        created_at TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS members (
+        channel_id INTEGER NOT NULL REFERENCES channels(id),
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        joined_at TEXT NOT NULL,
+        PRIMARY KEY (channel_id, user_id))""",
+]
+
+
+class ChatError(Exception):
+    """A broken rule; `status` is the HTTP status the server answers with."""
+
+    status = 400
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
+
+
+class Invalid(ChatError):
+    status = 400
+
+
+class Unauthorized(ChatError):
+    status = 401
+
+
+class Forbidden(ChatError):
+    status = 403
+
+
+class NotFound(ChatError):
+    status = 404
+
+
+class Conflict(ChatError):
+    status = 409
+
+
+def utc_now():
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def hash_password(password, salt):
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, PBKDF2_ITERATIONS)
+    return digest.hex()
+
+
+def normalize_username(value):
+    if not isinstance(value, str):
+        raise Invalid("username must be a string")
+    name = value.strip().lower()
+    if not USERNAME_MIN <= len(name) <= USERNAME_MAX:
+        raise Invalid(f"username must be {USERNAME_MIN} to {USERNAME_MAX} characters long")
+    if not all(c.isascii() and (c.isalnum() or c == "_") for c in name):
+        raise Invalid("username may only contain letters, digits and underscores")
+    return name
+
+
+def check_password(value):
+    if not isinstance(value, str):
+        raise Invalid("password must be a string")
+    if not PASSWORD_MIN <= len(value) <= PASSWORD_MAX:
+        raise Invalid(f"password must be {PASSWORD_MIN} to {PASSWORD_MAX} characters long")
+    return value
+
+
+def normalize_channel_name(value):
+    if not isinstance(value, str):
+        raise Invalid("channel name must be a string")
+    name = value.strip().lower()
+    if not 1 <= len(name) <= CHANNEL_NAME_MAX:
+        raise Invalid(f"channel name must be 1 to {CHANNEL_NAME_MAX} characters long")
+    if not (name[0].isascii() and name[0].isalnum()):
+        raise Invalid("channel name must start with a letter or a digit")
+    if not all(c.isascii() and (c.isalnum() or c in "-_") for c in name):
+        raise Invalid("channel name may only contain letters, digits, '-' and '_'")
+    return name
+
+
+def check_topic(value):
+    if not isinstance(value, str):
+        raise Invalid("topic must be a string")
+    topic = value.strip()
+    if len(topic) > TOPIC_MAX:
+        raise Invalid(f"topic must be at most {TOPIC_MAX} characters long")
+    return topic
+
+
+def user_dict(row):
+    return {"id": row["id"], "username": row["username"], "created_at": row["created_at"]}
+
+
+class ChatStore:
+    def __init__(self, path):
+        self.path = str(path)
+        with self._connect() as conn:
+            for statement in SCHEMA:
+                conn.execute(statement)
+
+    def _connect(self):
+        conn = sqlite3.connect(self.path, timeout=10)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA foreign_keys = ON")
+        return _Connection(conn)
+
+    # -- accounts -------------------------------------------------------------------------------
+
+    def create_user(self, username, password):
+        name = normalize_username(username)
+        check_password(password)
+        salt = secrets.token_bytes(16)
+        with self._connect() as conn:
+            if conn.execute("SELECT 1 FROM users WHERE username = ?", (name,)).fetchone():
+                raise Conflict(f"the username {name} is taken")
+            try:
+                cursor = conn.execute(
+                    "INSERT INTO users (username, password_hash, salt, created_at) VALUES (?, ?, ?, ?)",
+                    (name, hash_password(password, salt), salt.hex(), utc_now()),
+                )
+            except sqlite3.IntegrityError:
+                raise Conflict(f"the username {name} is taken") from None
+            row = conn.execute("SELECT * FROM users WHERE id = ?", (cursor.lastrowid,)).fetchone()
+        return user_dict(row)
+
+    def authenticate(self, username, password):
+        """The user with this name and password, or None."""
+        if not isinstance(username, str) or not isinstance(password, str):
+            return None
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT * FROM users WHERE username = ?", (username.strip().lower(),)
+            ).fetchone()
+        if row is None:
+            return None
+        expected = hash_password(password, bytes.fromhex(row["salt"]))
+        if not hmac.compare_digest(expected, row["password_hash"]):
+            return None
+        return user_dict(row)
+
+    def create_session(self, user_id):
+        token = secrets.token_urlsafe(32)
+        with self._connect() as conn:
+            conn.execute(
+                "INSERT INTO sessions (token, user_id, created_at) VALUES (?, ?, ?)",
+                (token, user_id, utc_now()),
+            )
+        return token
+
+    def user_for_token(self, token):
+        if not token:
+            return None
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT users.* FROM sessions JOIN users ON users.id = sessions.user_id"
+                " WHERE sessions.token = ?",
+                (token,),
+            ).fetchone()
+        return user_dict(row) if row else None
+
+    def delete_session(self, token):
+        with self._connect() as conn:
+            conn.execute("DELETE FROM sessions WHERE token = ?", (token,))
+
+    def get_user(self, username):
+        with self._connect() as conn:
+            row = conn.execute("SELECT * FROM users WHERE username = ?", (username,)).fetchone()
+        return user_dict(row) if row else None
+
+    # -- channels -------------------------------------------------------------------------------
+
+    def _channel_row(self, conn, name):
+        if not isinstance(name, str):
+            raise NotFound("no such channel")
+        row = conn.execute("SELECT * FROM channels WHERE name = ?", (name.lower(),)).fetchone()
+        if row is None:
+            raise NotFound(f"no channel named {name}")
+        return row
+
+    def _is_member(self, conn, channel_id, user_id):
+        return conn.execute(
+            "SELECT 1 FROM members WHERE channel_id = ? AND user_id = ?", (channel_id, user_id)
+        ).fetchone() is not None
+
+    def _member_channel(self, conn, user, name):
+        """The channel's row; NotFound if there is none, Forbidden if the user isn't a member."""
+        row = self._channel_row(conn, name)
+        if not self._is_member(conn, row["id"], user["id"]):
+            raise Forbidden(f"you are not a member of #{row['name']}")
+        return row
+
+    def _channel_dict(self, conn, row, user):
+        creator = conn.execute("SELECT username FROM users WHERE id = ?", (row["created_by"],)).fetchone()
+        members = conn.execute(
+            "SELECT COUNT(*) FROM members WHERE channel_id = ?", (row["id"],)
+        ).fetchone()[0]
+        member = self._is_member(conn, row["id"], user["id"])
+        channel = {
+            "name": row["name"],
+            "topic": row["topic"],
+            "created_by": creator["username"],
+            "created_at": row["created_at"],
+            "members": members,
+            "member": member,
+        }
+        return channel
+
+    def _add_member(self, conn, channel_id, user_id):
+        conn.execute(
+            "INSERT OR IGNORE INTO members (channel_id, user_id, joined_at) VALUES (?, ?, ?)",
+            (channel_id, user_id, utc_now()),
+        )
+
+    def create_channel(self, user, name, topic=""):
+        name = normalize_channel_name(name)
+        topic = check_topic(topic)
+        with self._connect() as conn:
+            if conn.execute("SELECT 1 FROM channels WHERE name = ?", (name,)).fetchone():
+                raise Conflict(f"a channel named {name} already exists")
+            try:
+                cursor = conn.execute(
+                    "INSERT INTO channels (name, topic, created_by, created_at) VALUES (?, ?, ?, ?)",
+                    (name, topic, user["id"], utc_now()),
+                )
+            except sqlite3.IntegrityError:
+                raise Conflict(f"a channel named {name} already exists") from None
+            self._add_member(conn, cursor.lastrowid, user["id"])
+            row = conn.execute("SELECT * FROM channels WHERE id = ?", (cursor.lastrowid,)).fetchone()
+            return self._channel_dict(conn, row, user)
+
+    def list_channels(self, user):
+        with self._connect() as conn:
+            rows = conn.execute("SELECT * FROM channels ORDER BY name").fetchall()
+            return [self._channel_dict(conn, row, user) for row in rows]
+
+    def get_channel(self, user, name):
+        with self._connect() as conn:
+            return self._channel_dict(conn, self._channel_row(conn, name), user)
+
+    def join_channel(self, user, name):
+        with self._connect() as conn:
+            row = self._channel_row(conn, name)
+            self._add_member(conn, row["id"], user["id"])
+            return self._channel_dict(conn, row, user)
+
+
+class _Connection:
+    """A connection that commits (or rolls back) and closes at the end of a `with` block."""
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def __enter__(self):
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if exc_type is None:
+                self.conn.commit()
+            else:
+                self.conn.rollback()
+        finally:
+            self.conn.close()
+        return False
