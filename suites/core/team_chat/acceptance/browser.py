@@ -155,10 +155,14 @@ class Browser:
 
         self.log_path = os.path.join(str(profile_dir), "chromium.log")
         log = open(self.log_path, "wb")
+        # Chromium binds a socket beneath $TMPDIR, and a socket path may not exceed 107 bytes: in
+        # a deep folder it stops at start. It runs in its profile folder with TMPDIR=. instead.
+        env = dict(os.environ, TMPDIR=".")
         try:
             self.proc = subprocess.Popen(
-                [program, *FLAGS, f"--user-data-dir={profile_dir}", "about:blank"],
+                [program, *FLAGS, f"--user-data-dir={os.path.abspath(str(profile_dir))}", "about:blank"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                cwd=str(profile_dir), env=env,
                 # Not `pass_fds`: the child closes every fd outside that list after `preexec_fn`
                 # ran, which would close 3 and 4 again. Our other fds are not inheritable (PEP 446).
                 close_fds=False, preexec_fn=child_fds, start_new_session=True,
