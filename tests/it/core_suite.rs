@@ -118,13 +118,34 @@ async fn oracle_passes_every_milestone_in_round_one() {
         assert!(assertions
             .clone()
             .all(|a| a.passed && a.validator_status.as_deref() == Some("pass")));
-        let mechanical = assertions.filter(|a| a.mechanical_status == "pass").count();
-        let command_assertions = reference
+        let mechanical = assertions
+            .clone()
+            .filter(|a| a.mechanical_status == "pass")
+            .count();
+        let checked = |a: &&missions_bench::spec::Assertion| {
+            use missions_bench::spec::Verify;
+            matches!(a.verify, Verify::Command | Verify::Browser)
+        };
+        let command_assertions = reference.assertions.iter().filter(checked).count();
+        assert_eq!(mechanical, command_assertions, "{id}");
+        // Each browser assertion cites the oracle user tester's screenshot and the harness's
+        // check's, and both files are PNGs that open.
+        for browser in reference
             .assertions
             .iter()
-            .filter(|a| a.verify == missions_bench::spec::Verify::Command)
-            .count();
-        assert_eq!(mechanical, command_assertions, "{id}");
+            .filter(|a| a.verify == missions_bench::spec::Verify::Browser)
+        {
+            let row = assertions
+                .clone()
+                .find(|a| a.assertion == browser.id.as_str())
+                .unwrap();
+            let cited: Vec<&str> = row.evidence.split(", ").collect();
+            assert_eq!(cited.len(), 2, "{id} {}: {}", browser.id, row.evidence);
+            for path in cited {
+                let png = std::fs::read(report.dir.join(path)).unwrap();
+                assert_eq!(&png[..4], b"\x89PNG", "{path}");
+            }
+        }
 
         let transcripts = report
             .dir

@@ -40,11 +40,16 @@
     if (all.some((n) => n.includes(wanted))) return 1;
     return 0;
   };
+  // Real controls rank above list items, labels and options that merely hold the same text; of
+  // two equally good matches, one inside the other, the inner one is what a person clicks.
+  const control = (el) => el.matches("button, a, input, textarea, [role=button], [role=link], [contenteditable]");
   let best = null;
   let bestScore = 0;
   for (const el of pool) {
-    const s = score(el) + (visible(el) ? 0.5 : 0);
-    if (s >= 1 && s > bestScore) {
+    const matched = score(el);
+    if (matched < 1) continue;
+    const s = matched + (visible(el) ? 0.5 : 0) + (control(el) ? 0.25 : 0);
+    if (s > bestScore || (s === bestScore && best && best.contains(el))) {
       best = el;
       bestScore = s;
     }
