@@ -18,8 +18,7 @@ use serde_json::{json, Value};
 use missions_bench::mission::suite_run::sandbox_policy;
 use missions_bench::spec::config::SandboxConfig;
 use missions_bench::tools::browser::tools::{
-    BrowserAccess, BrowserClick, BrowserOpen, BrowserRead, BrowserScreenshot, BrowserTools,
-    BrowserType, EvidenceDir, StartServer,
+    with_browser_tools, BrowserAccess, BrowserTools, EvidenceDir,
 };
 use missions_bench::tools::browser::{find_program, BrowserLaunch};
 use missions_bench::tools::files::RunCommand;
@@ -115,14 +114,7 @@ fn setup(root: &Path, program: PathBuf) -> Bench {
         },
         32 * 1024,
     );
-    let registry = Registry::new()
-        .with(StartServer)
-        .with(BrowserOpen)
-        .with(BrowserClick)
-        .with(BrowserType)
-        .with(BrowserRead)
-        .with(BrowserScreenshot)
-        .with(RunCommand);
+    let registry = with_browser_tools(Registry::new().with(RunCommand));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -5,14 +5,13 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 use super::notice::Notice;
-use super::process::CommandEnv;
+use super::process::{command_in, CommandEnv};
 use super::sandbox::{ExitFacts, Jail};
 
 /// The first bytes of a background process's output (stdout and stderr together).
@@ -69,16 +68,8 @@ impl Background {
             ));
         }
         let places: Vec<(i32, i32)> = moved.iter().map(|(fd, at)| (fd.as_raw_fd(), *at)).collect();
-        let mut command = Command::new(program);
-        command
-            .args(args)
-            .current_dir(cwd)
-            .env_clear()
-            .envs(env.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+        let mut command = command_in(program, cwd, env);
+        command.args(args);
         // SAFETY: the closure makes system calls only (setsid, the sandbox's, which work on data
         // prepared before the fork, then dup2) and allocates nothing.
         unsafe {

@@ -99,6 +99,21 @@ impl CommandOutput {
     }
 }
 
+/// `program` to run in `cwd` with exactly the environment's variables, no stdin, its output
+/// piped, and killed when its handle is dropped.
+pub(super) fn command_in(program: &Path, cwd: &Path, env: &CommandEnv) -> Command {
+    let mut command = Command::new(program);
+    command
+        .current_dir(cwd)
+        .env_clear()
+        .envs(env.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
 /// Runs `command` with `sh -c` in `cwd`.
 pub async fn run_shell(
     command: &str,
@@ -111,17 +126,8 @@ pub async fn run_shell(
         None => None,
     };
     let setup = jail.as_mut().and_then(|j| j.take_setup());
-    let mut shell = Command::new("/bin/sh");
-    shell
-        .arg("-c")
-        .arg(command)
-        .current_dir(cwd)
-        .env_clear()
-        .envs(env.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+    let mut shell = command_in(Path::new("/bin/sh"), cwd, env);
+    shell.arg("-c").arg(command);
     // SAFETY: the closure makes system calls only (setsid, then the sandbox's, which work on data
     // prepared before the fork) and allocates nothing.
     unsafe {

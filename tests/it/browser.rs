@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use missions_bench::tools::browser::tools::{
-    BrowserAccess, BrowserClick, BrowserClose, BrowserNetwork, BrowserOpen, BrowserRead,
-    BrowserScreenshot, BrowserTools, BrowserType, EvidenceDir, StartServer,
+    with_browser_tools, BrowserAccess, BrowserTools, EvidenceDir,
 };
 use missions_bench::tools::browser::{find_program, BrowserLaunch};
 use missions_bench::tools::sandbox::{Limits, Network, Sandbox, SandboxPaths, SandboxPolicy};
@@ -157,15 +156,7 @@ fn harness(max_output: usize) -> Harness {
         folder: "evidence/m".to_string(),
         prefix: "r3-".to_string(),
     };
-    let registry = Registry::new()
-        .with(StartServer)
-        .with(BrowserOpen)
-        .with(BrowserClick)
-        .with(BrowserType)
-        .with(BrowserRead)
-        .with(BrowserScreenshot)
-        .with(BrowserNetwork)
-        .with(BrowserClose);
+    let registry = with_browser_tools(Registry::new());
     Harness {
         registry,
         context: Context {

@@ -19,10 +19,7 @@ use crate::events::{Emitter, Event, VerdictStatus};
 use crate::model::ToolSpec;
 use crate::spec::answers::Answers;
 use crate::spec::{AssertionId, Contract, Feature, FindingGroup, MilestoneId, Severity};
-use crate::tools::browser::tools::{
-    BrowserAccess, BrowserClick, BrowserClose, BrowserNetwork, BrowserOpen, BrowserRead,
-    BrowserScreenshot, BrowserTools, BrowserType, StartServer,
-};
+use crate::tools::browser::tools::{with_browser_tools, BrowserAccess, BrowserTools};
 use crate::tools::files::{EditFile, ListFiles, ReadFile, RunCommand, SearchFiles, WriteFile};
 use crate::tools::{
     CallResult, Registry, ToolErrorKind, ToolReply, Toolbox, WorkspaceAccess, WorkspaceTools,
@@ -153,15 +150,7 @@ pub fn role_registry<'a>(kind: &ToolboxKind, browser: bool) -> Registry<RoleCont
     if !browser {
         return registry;
     }
-    registry
-        .with(StartServer)
-        .with(BrowserOpen)
-        .with(BrowserClick)
-        .with(BrowserType)
-        .with(BrowserRead)
-        .with(BrowserScreenshot)
-        .with(BrowserNetwork)
-        .with(BrowserClose)
+    with_browser_tools(registry)
 }
 
 fn role_tools<'a>(kind: &ToolboxKind) -> Registry<RoleContext<'a>> {

@@ -38,7 +38,15 @@ pub trait EventSink: Send + Sync + 'static {
     fn event(&self, connection: &Connection, method: &str, params: &Value, session: Option<&str>);
 }
 
-type Pending = Mutex<HashMap<u64, oneshot::Sender<Result<Value, String>>>>;
+/// What a waiting call learns instead of a result.
+enum Failure {
+    /// The browser answered with an error.
+    Refused(String),
+    /// The browser went away before answering.
+    Gone(String),
+}
+
+type Pending = Mutex<HashMap<u64, oneshot::Sender<Result<Value, Failure>>>>;
 
 /// A connection to one browser process.
 pub struct Connection {
@@ -101,7 +109,7 @@ impl Connection {
         // Every call still waiting learns that no answer will come.
         if let Ok(mut pending) = self.pending.lock() {
             for (_, waiter) in pending.drain() {
-                let _ = waiter.send(Err(why.clone()));
+                let _ = waiter.send(Err(Failure::Gone(why.clone())));
             }
         }
     }
@@ -111,11 +119,13 @@ impl Connection {
             let waiter = self.pending.lock().ok().and_then(|mut p| p.remove(&id));
             if let Some(waiter) = waiter {
                 let result = match value.get("error") {
-                    Some(error) => Err(error
-                        .get("message")
-                        .and_then(Value::as_str)
-                        .unwrap_or("unknown error")
-                        .to_string()),
+                    Some(error) => Err(Failure::Refused(
+                        error
+                            .get("message")
+                            .and_then(Value::as_str)
+                            .unwrap_or("unknown error")
+                            .to_string(),
+                    )),
                     None => Ok(value.get("result").cloned().unwrap_or(Value::Null)),
                 };
                 let _ = waiter.send(result);
@@ -124,6 +134,28 @@ impl Connection {
             let params = value.get("params").unwrap_or(&Value::Null);
             let session = value.get("sessionId").and_then(Value::as_str);
             sink.event(self, method, params, session);
+        }
+    }
+
+    /// Writes command `id` to the browser.
+    fn write(
+        &self,
+        id: u64,
+        method: &str,
+        params: Value,
+        session: Option<&str>,
+    ) -> Result<(), String> {
+        let mut message = json!({"id": id, "method": method, "params": params});
+        if let Some(session) = session {
+            message["sessionId"] = Value::String(session.to_string());
+        }
+        let mut bytes = serde_json::to_vec(&message).unwrap_or_default();
+        bytes.push(0);
+        match self.writer.lock() {
+            Ok(mut writer) => writer
+                .write_all(&bytes)
+                .map_err(|e| format!("writing its pipe failed: {e}")),
+            Err(_) => Err("a writer panicked".to_string()),
         }
     }
 
@@ -136,19 +168,8 @@ impl Connection {
         session: Option<&str>,
     ) -> Result<u64, CdpError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let mut message = json!({"id": id, "method": method, "params": params});
-        if let Some(session) = session {
-            message["sessionId"] = Value::String(session.to_string());
-        }
-        let mut bytes = serde_json::to_vec(&message).unwrap_or_default();
-        bytes.push(0);
-        let mut writer = self
-            .writer
-            .lock()
-            .map_err(|_| CdpError::Closed("a writer panicked".to_string()))?;
-        writer
-            .write_all(&bytes)
-            .map_err(|e| CdpError::Closed(format!("writing its pipe failed: {e}")))?;
+        self.write(id, method, params, session)
+            .map_err(CdpError::Closed)?;
         Ok(id)
     }
 
@@ -164,24 +185,12 @@ impl Connection {
             return Err(CdpError::Closed(why));
         }
         let (sender, receiver) = oneshot::channel();
-        // The id is taken first so that the waiter is in place before the browser can answer.
+        // The waiter is in place before the command is written, so no answer can come first.
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut pending) = self.pending.lock() {
             pending.insert(id, sender);
         }
-        let mut message = json!({"id": id, "method": method, "params": params});
-        if let Some(session) = session {
-            message["sessionId"] = Value::String(session.to_string());
-        }
-        let mut bytes = serde_json::to_vec(&message).unwrap_or_default();
-        bytes.push(0);
-        let written = match self.writer.lock() {
-            Ok(mut writer) => writer
-                .write_all(&bytes)
-                .map_err(|e| format!("writing its pipe failed: {e}")),
-            Err(_) => Err("a writer panicked".to_string()),
-        };
-        if let Err(why) = written {
+        if let Err(why) = self.write(id, method, params, session) {
             if let Ok(mut pending) = self.pending.lock() {
                 pending.remove(&id);
             }
@@ -189,16 +198,11 @@ impl Connection {
         }
         match tokio::time::timeout(timeout, receiver).await {
             Ok(Ok(Ok(result))) => Ok(result),
-            Ok(Ok(Err(message))) => {
-                if self.closed.lock().ok().and_then(|c| c.clone()).is_some() {
-                    Err(CdpError::Closed(message))
-                } else {
-                    Err(CdpError::Protocol {
-                        method: method.to_string(),
-                        message,
-                    })
-                }
-            }
+            Ok(Ok(Err(Failure::Refused(message)))) => Err(CdpError::Protocol {
+                method: method.to_string(),
+                message,
+            }),
+            Ok(Ok(Err(Failure::Gone(why)))) => Err(CdpError::Closed(why)),
             Ok(Err(_)) => Err(CdpError::Closed("the reader stopped".to_string())),
             Err(_) => {
                 if let Ok(mut pending) = self.pending.lock() {

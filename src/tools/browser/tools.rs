@@ -17,7 +17,7 @@ use super::policy::UrlPolicy;
 use super::{Browser, BrowserError, BrowserLaunch, Request};
 use crate::tools::background::Background;
 use crate::tools::notice::Notice;
-use crate::tools::{CallResult, Tool, ToolErrorKind, ToolReply};
+use crate::tools::{CallResult, Registry, Tool, ToolErrorKind, ToolReply};
 
 /// How long `start_server` waits for its port.
 const SERVER_READY: Duration = Duration::from_secs(30);
@@ -308,6 +308,19 @@ pub(super) fn describe_status(status: std::process::ExitStatus) -> String {
         (None, Some(signal)) => format!("was killed by signal {signal}"),
         (None, None) => "for an unknown reason".to_string(),
     }
+}
+
+/// `registry` with the browser toolset after its own tools.
+pub fn with_browser_tools<C: BrowserAccess>(registry: Registry<C>) -> Registry<C> {
+    registry
+        .with(StartServer)
+        .with(BrowserOpen)
+        .with(BrowserClick)
+        .with(BrowserType)
+        .with(BrowserRead)
+        .with(BrowserScreenshot)
+        .with(BrowserNetwork)
+        .with(BrowserClose)
 }
 
 /// What a role gives the browser tools.
