@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Child;
 
 use super::notice::Notice;
-use super::process::{command_in, CommandEnv};
+use super::process::{close_from, command_in, CommandEnv};
 use super::sandbox::{ExitFacts, Jail};
 
 /// The first bytes of a background process's output (stdout and stderr together).
@@ -68,6 +68,17 @@ impl Background {
             ));
         }
         let places: Vec<(i32, i32)> = moved.iter().map(|(fd, at)| (fd.as_raw_fd(), *at)).collect();
+        // Everything else from 3 on is closed in the child: the numbers between the placed ones,
+        // and all above them.
+        let above = places
+            .iter()
+            .map(|&(_, at)| at + 1)
+            .max()
+            .unwrap_or(3)
+            .max(3);
+        let gaps: Vec<i32> = (3..above)
+            .filter(|n| !places.iter().any(|&(_, at)| at == *n))
+            .collect();
         let mut command = command_in(program, cwd, env);
         command.args(args);
         // SAFETY: the closure makes system calls only (setsid, the sandbox's, which work on data
@@ -88,6 +99,10 @@ impl Background {
                         return Err(std::io::Error::last_os_error());
                     }
                 }
+                for &gap in &gaps {
+                    libc::close(gap);
+                }
+                close_from(above as u32);
                 Ok(())
             });
         }
@@ -273,7 +288,10 @@ mod tests {
         };
         let mut background = Background::spawn(
             Path::new("/bin/sh"),
-            &["-c".to_string(), "echo through-four >&4".to_string()],
+            &[
+                "-c".to_string(),
+                "echo through-four >&4; ls /proc/self/fd | tr '\\n' ' ' >&4".to_string(),
+            ],
             dir.path(),
             &env(),
             vec![Inherit { fd: write, at: 4 }],
@@ -283,7 +301,8 @@ mod tests {
         let mut text = String::new();
         use std::io::Read;
         std::fs::File::from(read).read_to_string(&mut text).unwrap();
-        assert_eq!(text, "through-four\n");
+        // Only 0, 1, 2, the placed 4, and the folder `ls` reads (3, closed before it opened it).
+        assert_eq!(text, "through-four\n0 1 2 3 4 ");
         for _ in 0..100 {
             if background.exited().is_some() {
                 break;

@@ -99,6 +99,16 @@ impl CommandOutput {
     }
 }
 
+/// Closes every descriptor from `first` on, in a child before `exec`: whatever the harness itself
+/// inherited without close-on-exec (a pipe of whoever started it) never reaches a command. A
+/// kernel without `close_range` (before 5.9) leaves them open.
+pub(super) fn close_from(first: u32) {
+    // SAFETY: close_range with integer arguments; it touches no memory of ours.
+    unsafe {
+        libc::syscall(libc::SYS_close_range, first, u32::MAX, 0);
+    }
+}
+
 /// `program` to run in `cwd` with exactly the environment's variables, no stdin, its output
 /// piped, and killed when its handle is dropped.
 pub(super) fn command_in(program: &Path, cwd: &Path, env: &CommandEnv) -> Command {
@@ -135,7 +145,11 @@ pub async fn run_shell(
             if libc::setsid() < 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            setup.as_ref().map_or(Ok(()), |setup| setup.apply())
+            if let Some(setup) = &setup {
+                setup.apply()?;
+            }
+            close_from(3);
+            Ok(())
         });
     }
     let mut child = shell.spawn()?;
@@ -318,6 +332,32 @@ mod tests {
         assert!(output
             .observation()
             .starts_with("exit_code: 3\n--- stdout ---\nhi\n"));
+    }
+
+    #[tokio::test]
+    async fn descriptors_the_harness_inherited_never_reach_a_command() {
+        let dir = tempfile::tempdir().unwrap();
+        // A descriptor without close-on-exec, as a parent of the harness may leave one.
+        // SAFETY: open(2) on a constant path; the descriptor is closed below.
+        let leaked = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY) };
+        assert!(leaked > 2);
+        let output = run_shell(
+            "ls /proc/self/fd",
+            dir.path(),
+            &env(Duration::from_secs(10), 4096),
+        )
+        .await
+        .unwrap();
+        // SAFETY: the descriptor opened above.
+        unsafe { libc::close(leaked) };
+        let open: Vec<i32> = output
+            .stdout
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        // Standard input, output and error, and the folder `ls` itself reads.
+        assert_eq!(open, [0, 1, 2, 3], "{}", output.stdout);
+        assert_ne!(leaked, 3, "the test's descriptor must be another number");
     }
 
     #[tokio::test]
