@@ -755,3 +755,29 @@ async fn a_hostile_user_tester_gets_nothing_past_the_browser_confinement() {
         Vec::<i32>::new()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mission_that_needs_a_browser_on_a_machine_without_one_is_an_infrastructure_error() {
+    let out = tempfile::tempdir().unwrap();
+    // A PATH with the shell and nothing else: no Chromium.
+    let bin = out.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink("/bin/sh", bin.join("sh")).unwrap();
+    let mut settings = crate::common::settings(&web_suite(), &["oracle"], out.path());
+    settings.base_path = bin.display().to_string();
+    let report = crate::common::run(&settings).await;
+    let mission = &report.tables.missions[0];
+    assert_eq!(mission.status, "error", "{mission:?}");
+    assert_eq!(
+        mission.halt_reason.as_deref(),
+        Some("environment_setup_failed")
+    );
+    assert!(
+        mission.halt_detail.contains(
+            "this mission needs a browser, and none of chromium, chromium-browser, google-chrome, google-chrome-stable is on the commands' PATH"
+        ),
+        "{}",
+        mission.halt_detail
+    );
+    assert_eq!(mission.agent_runs, 0);
+}
