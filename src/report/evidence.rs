@@ -317,7 +317,11 @@ fn mission_run(embedder: &mut Embedder, folder: &ReportFolder, rows: &[&Assertio
             escape(&row.checked_in),
             row.round,
             escape(row.validator_status.as_deref().unwrap_or("-")),
-            escape(&row.mechanical_status),
+            // The harness checks an assertion in its own milestone's rounds only.
+            match row.mechanical_status.as_str() {
+                "not_applicable" => "-".to_string(),
+                status => escape(status),
+            },
             if row.passed { "yes" } else { "no" },
             evidence
         );
