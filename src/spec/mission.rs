@@ -20,6 +20,8 @@ use super::record::RecordRules;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Difficulty {
+    /// One feature, one milestone, a few functions: within reach of a small local model.
+    Micro,
     Small,
     Medium,
     Large,
@@ -28,6 +30,7 @@ pub enum Difficulty {
 impl Difficulty {
     pub fn as_str(self) -> &'static str {
         match self {
+            Difficulty::Micro => "micro",
             Difficulty::Small => "small",
             Difficulty::Medium => "medium",
             Difficulty::Large => "large",
