@@ -303,6 +303,19 @@ mod tests {
         assert!(seen[1].get("sessionId").is_none());
     }
 
+    /// `Browser.getVersion`, which these tests expect to fail.
+    async fn ask_version(connection: &Connection) -> CdpError {
+        connection
+            .call(
+                "Browser.getVersion",
+                json!({}),
+                None,
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap_err()
+    }
+
     #[tokio::test]
     async fn a_browser_that_goes_away_fails_the_waiting_call() {
         let (commands_read, commands_write) = pipe();
@@ -317,27 +330,11 @@ mod tests {
             let mut output = File::from(replies_write);
             output.write_all(b"{\"id\":").unwrap();
         });
-        let error = connection
-            .call(
-                "Browser.getVersion",
-                json!({}),
-                None,
-                Duration::from_secs(5),
-            )
-            .await
-            .unwrap_err();
+        let error = ask_version(&connection).await;
         browser.join().unwrap();
         assert!(matches!(error, CdpError::Closed(_)), "{error}");
         assert!(connection.is_closed());
-        let again = connection
-            .call(
-                "Browser.getVersion",
-                json!({}),
-                None,
-                Duration::from_secs(5),
-            )
-            .await
-            .unwrap_err();
+        let again = ask_version(&connection).await;
         assert!(again.to_string().contains("mid-message"), "{again}");
     }
 }
