@@ -1,13 +1,16 @@
-//! The suite environment: setup commands run once into a cache directory keyed by their hash
-//! (core: a Python venv with pytest and coverage), reused by later runs and parallel runs.
+//! The suite environments: setup commands run once into a cache directory keyed by their hash
+//! (core: a Python venv with pytest and coverage; named ones for Node and Rust missions), reused
+//! by later runs and parallel runs.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::events::{Emitter, Event};
 use crate::spec::hash::{hash_bytes, short};
-use crate::spec::suite::EnvironmentSpec;
+use crate::spec::mission::MissionSpec;
+use crate::spec::suite::{EnvironmentSpec, Suite};
 use crate::tools::{run_shell, CommandEnv};
 
 /// Longest a single setup command may take (installing packages over a slow link).
@@ -51,6 +54,84 @@ pub fn environment_hash(spec: &EnvironmentSpec) -> String {
         spec.setup, spec.path, spec.vars
     );
     hash_bytes(text.as_bytes())
+}
+
+/// The key of a suite's environments as run.json records it: the default environment's own
+/// hash when the suite names no others, so runs of older suites stay comparable.
+pub fn suite_environment_hash(suite: &Suite) -> String {
+    let default = environment_hash(&suite.file.environment);
+    if suite.file.environments.is_empty() {
+        return default;
+    }
+    let mut text = default;
+    for (name, spec) in &suite.file.environments {
+        text.push_str(&format!("\n{name}={}", environment_hash(spec)));
+    }
+    hash_bytes(text.as_bytes())
+}
+
+/// Every environment a run's missions use, each prepared once (or why it could not be).
+#[derive(Debug, Clone)]
+pub struct Environments {
+    default: Result<PreparedEnvironment, String>,
+    named: BTreeMap<String, Result<PreparedEnvironment, String>>,
+}
+
+impl Environments {
+    /// One environment for every mission (tests and tools that run a mission alone).
+    pub fn single(environment: Result<PreparedEnvironment, String>) -> Environments {
+        Environments {
+            default: environment,
+            named: BTreeMap::new(),
+        }
+    }
+
+    /// Prepares the environments `missions` use (the default one always: a mission may be
+    /// resumed or added), in name order.
+    pub async fn prepare<'a>(
+        suite: &Suite,
+        missions: impl IntoIterator<Item = &'a MissionSpec>,
+        cache_root: &Path,
+        host_env: &[(String, String)],
+        emitter: &Emitter,
+    ) -> Environments {
+        let default = prepare_environment(&suite.file.environment, cache_root, host_env, emitter)
+            .await
+            .map_err(|e| e.to_string());
+        let mut named = BTreeMap::new();
+        let mut wanted: Vec<&str> = missions
+            .into_iter()
+            .filter_map(|m| m.file.environment.as_deref())
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        for name in wanted {
+            let Some(spec) = suite.file.environments.get(name) else {
+                continue;
+            };
+            let prepared = prepare_environment(spec, cache_root, host_env, emitter)
+                .await
+                .map_err(|e| format!("environment `{name}`: {e}"));
+            named.insert(name.to_string(), prepared);
+        }
+        Environments { default, named }
+    }
+
+    /// The environment `mission` runs in, or why there is none.
+    pub fn of(&self, mission: &MissionSpec) -> Result<&PreparedEnvironment, String> {
+        let result = match mission.file.environment.as_deref() {
+            None => &self.default,
+            Some(name) => match self.named.get(name) {
+                Some(result) => result,
+                None => {
+                    return Err(format!(
+                        "the mission's environment `{name}` was not prepared for this run"
+                    ))
+                }
+            },
+        };
+        result.as_ref().map_err(Clone::clone)
+    }
 }
 
 /// Builds the environment, or reuses the cached one. `host_env` is what setup commands run

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
-use super::env::prepare_environment;
+use super::env::Environments;
 use super::lifecycle::{run_mission, MissionRun, RunContext};
 use super::prompts::Prompts;
 use super::resume::{checkpoint_repository, Replay};
@@ -595,14 +595,14 @@ pub async fn run_suite(
     let emitter = Emitter::continuing(all_sinks, plan.first_seq);
     emit_run_start(&emitter, plan.runs.len(), &registry);
 
-    let environment = prepare_environment(
-        &suite.file.environment,
+    let environment = Environments::prepare(
+        &suite,
+        plan.runs.iter().map(|run| run.mission.as_ref()),
         &settings.cache_dir,
         &settings.setup_env,
         &emitter,
     )
-    .await
-    .map_err(|e| e.to_string());
+    .await;
     let work_dir = settings.work_dir.join(&settings.run_id);
     let context = Arc::new(RunContext {
         registry,
@@ -761,7 +761,7 @@ fn run_info(facts: &RunFacts) -> RunInfo {
         jobs: settings.jobs,
         seed: Some(settings.seed.unwrap_or(DEFAULT_SEED)),
         budget: crate::spec::suite::budget_override_map(&settings.budget),
-        environment_hash: super::env::environment_hash(&suite.file.environment),
+        environment_hash: super::env::suite_environment_hash(suite),
         host: HostInfo {
             os: std::env::consts::OS.to_string(),
             arch: std::env::consts::ARCH.to_string(),

@@ -47,6 +47,10 @@ pub struct MissionFile {
     pub language: String,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// The name of one of suite.toml's `[environments.<name>]`; the default `[environment]`
+    /// when absent.
+    #[serde(default)]
+    pub environment: Option<String>,
     pub acceptance: AcceptanceSpec,
     pub coverage: Option<CoverageSpec>,
     /// Mutation score of the agents' own tests; none is measured without it.
@@ -98,9 +102,12 @@ pub enum NetworkAccess {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum ResultsFormat {
+    /// JUnit XML (pytest `--junitxml`, Node's `--test-reporter=junit`, most runners).
     Junit,
+    /// libtest's JSON lines (`cargo test -- -Z unstable-options --format json`).
+    LibtestJson,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -137,8 +144,14 @@ pub enum Runner {
     /// pytest: its configuration, plugins, start-up hooks and shadowing modules are left out,
     /// the harness's own `pytest.ini` is used, and results come through the harness's plugin.
     Pytest,
+    /// Node's built-in test runner (`node --test`): sealed as a command; the hidden tests must
+    /// come out of the run unchanged.
+    Node,
+    /// `cargo test`: sealed as a command, and the agents' build scripts, cargo configuration,
+    /// toolchain files and build folder are left out.
+    Cargo,
     /// Any other command: the hidden-test folder and the report are the harness's; the
-    /// `leave_out` globs are left out.
+    /// `leave_out` globs are left out; the hidden tests must come out of the run unchanged.
     Command,
 }
 
@@ -146,6 +159,8 @@ impl Runner {
     pub fn as_str(self) -> &'static str {
         match self {
             Runner::Pytest => "pytest",
+            Runner::Node => "node",
+            Runner::Cargo => "cargo",
             Runner::Command => "command",
         }
     }
@@ -278,12 +293,18 @@ impl MissionSpec {
         self.test_globs.is_match(relative)
     }
 
-    /// The acceptance command's runner: as declared, else `pytest` when the command names it.
+    /// The acceptance command's runner: as declared, else the one the command names (`pytest`,
+    /// `node --test`, `cargo test`).
     pub fn runner(&self) -> Runner {
         let acceptance = &self.file.acceptance;
         acceptance.runner.unwrap_or_else(|| {
-            if acceptance.command.contains("pytest") {
+            let command = &acceptance.command;
+            if command.contains("pytest") {
                 Runner::Pytest
+            } else if command.contains("node --test") {
+                Runner::Node
+            } else if command.contains("cargo test") {
+                Runner::Cargo
             } else {
                 Runner::Command
             }

@@ -21,6 +21,9 @@ pub struct SuiteFile {
     pub description: String,
     #[serde(default)]
     pub environment: EnvironmentSpec,
+    /// Named environments (`[environments.node]`) that missions choose with `environment`.
+    #[serde(default)]
+    pub environments: BTreeMap<String, EnvironmentSpec>,
     #[serde(default)]
     pub defaults: Defaults,
     /// What the record of a workspace leaves out besides the harness's own `.git/`.
@@ -175,10 +178,54 @@ pub fn load_suite(dir: &Path) -> Result<Suite, SpecErrors> {
             "the suite has no missions (folders with a mission.toml)",
         ));
     }
+    for name in file.environments.keys() {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            errors.push(SpecError::at(
+                &suite_path,
+                &source,
+                find_key(&source, "environments"),
+                "environments",
+                format!(
+                    "`{name}` is not a usable environment name: use letters, digits, `_` and `-`"
+                ),
+            ));
+        }
+    }
     let mut missions = Vec::new();
     for mission_dir in mission_dirs {
         match load_mission(&mission_dir, &budget, &record) {
-            Ok(mission) => missions.push(mission),
+            Ok(mission) => {
+                if let Some(name) = &mission.file.environment {
+                    if !file.environments.contains_key(name) {
+                        let path = mission_dir.join("mission.toml");
+                        let text = std::fs::read_to_string(&path).unwrap_or_default();
+                        let known: Vec<&str> =
+                            file.environments.keys().map(String::as_str).collect();
+                        errors.push(SpecError {
+                            mission: Some(mission.file.id.to_string()),
+                            ..SpecError::at(
+                                &path,
+                                &text,
+                                find_key(&text, "environment"),
+                                "environment",
+                                if known.is_empty() {
+                                    format!("the mission asks for the environment `{name}`, and suite.toml names none (add `[environments.{name}]` to it)")
+                                } else {
+                                    format!(
+                                        "the mission asks for the environment `{name}`, and suite.toml names only {}",
+                                        known.join(", ")
+                                    )
+                                },
+                            )
+                        });
+                    }
+                }
+                missions.push(mission)
+            }
             Err(mission_errors) => {
                 let name = mission_dir
                     .file_name()

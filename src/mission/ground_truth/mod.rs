@@ -4,6 +4,7 @@
 
 pub mod coverage;
 pub mod junit;
+pub mod libtest;
 pub mod mutation;
 pub mod seal;
 
@@ -112,6 +113,8 @@ pub enum GroundTruthError {
     },
     #[error("{source}")]
     Junit { path: PathBuf, source: JunitError },
+    #[error("the acceptance report `{report}` holds no libtest JSON lines (the tests did not build, or the command lacks `-- -Z unstable-options --format json` with RUSTC_BOOTSTRAP=1)")]
+    NoLibtestJson { report: String },
     #[error("{source}")]
     CoverageReport {
         path: PathBuf,

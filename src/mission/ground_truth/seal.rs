@@ -26,6 +26,7 @@ use crate::spec::MissionSpec;
 use crate::tools::{run_shell, CommandEnv, Notice};
 
 use super::junit::{self, JunitCase};
+use super::libtest;
 use super::{copy_workspace, GroundTruthError, Measurement};
 
 /// The harness's pytest plugin; the module name the command's `-p` loads.
@@ -189,6 +190,28 @@ fn python_machinery(relative: &Path, is_dir: bool) -> Option<(&'static str, bool
     }
 }
 
+/// Whether a path of the sealed tree is cargo's machinery, and why: what could run before the
+/// hidden tests or change how they are built (`(why, machinery)`).
+fn cargo_machinery(relative: &Path, is_dir: bool) -> Option<(&'static str, bool)> {
+    let top = relative.components().count() == 1;
+    let name = relative.file_name()?.to_str()?;
+    match name {
+        "build.rs" if top && !is_dir => Some((
+            "a build script runs before the tests are built and could change them",
+            true,
+        )),
+        ".cargo" if is_dir => Some(("cargo configuration (test runners, build flags)", true)),
+        "rust-toolchain" | "rust-toolchain.toml" if top => {
+            Some(("a toolchain file picks the compiler", true))
+        }
+        "target" if top && is_dir => Some((
+            "the build folder: acceptance builds the product from its source",
+            false,
+        )),
+        _ => None,
+    }
+}
+
 /// Removes from `tree` what the sealed run leaves out; what was removed, sorted by path.
 fn leave_out(mission: &MissionSpec, tree: &Path, runner: Runner) -> Vec<LeftOut> {
     let into = Path::new(&mission.file.acceptance.into);
@@ -203,10 +226,12 @@ fn leave_out(mission: &MissionSpec, tree: &Path, runner: Runner) -> Vec<LeftOut>
             Some(("the acceptance report is written by the run itself", true))
         } else if mission.is_test_path(relative) {
             Some(("the agents' own tests are not part of the product", false))
-        } else if runner == Runner::Pytest {
-            python_machinery(relative, is_dir)
         } else {
-            None
+            match runner {
+                Runner::Pytest => python_machinery(relative, is_dir),
+                Runner::Cargo => cargo_machinery(relative, is_dir),
+                Runner::Node | Runner::Command => None,
+            }
         }
         .or_else(|| {
             mission
@@ -573,6 +598,11 @@ pub async fn run_acceptance(
     if runner == Runner::Pytest {
         let text = std::fs::read_to_string(&sealed.channel).unwrap_or_default();
         settle_with_channel(&mut run, read_channel(&text));
+    } else {
+        // No plugin watches these runners: the hidden tests must at least be what ran.
+        let into = layout.sealed.join(&mission.file.acceptance.into);
+        run.problems
+            .extend(changed_hidden_tests(&mission.acceptance_dir(), &into));
     }
 
     // The workspace as the agents left it, their machinery included: evidence only.
@@ -671,6 +701,35 @@ async fn seal(
         left_out,
         attempts,
     })
+}
+
+/// The hidden tests that are not in `into` as the mission has them, after a run: a product or
+/// build step that rewrote or removed them could have decided the verdict.
+fn changed_hidden_tests(hidden: &Path, into: &Path) -> Vec<String> {
+    let mut changed = Vec::new();
+    for entry in WalkDir::new(hidden)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+    {
+        let Ok(relative) = entry.path().strip_prefix(hidden) else {
+            continue;
+        };
+        let expected = std::fs::read(entry.path()).ok();
+        let found = std::fs::read(into.join(relative)).ok();
+        let what = match (&expected, &found) {
+            (Some(a), Some(b)) if a == b => continue,
+            (_, None) => "removed",
+            _ => "changed",
+        };
+        changed.push(format!(
+            "the hidden test file `{}` was {what} during the run",
+            relative.display()
+        ));
+    }
+    changed
 }
 
 /// The acceptance command's limits over `base`.
@@ -847,11 +906,22 @@ async fn run_command(
         })?;
     notices.append(&mut output.notices);
     let report_written = report_path.symlink_metadata().is_ok();
+    let mut problems = Vec::new();
     let (tests, error) = match read_report(spec, &report_path) {
-        Ok(cases) if cases.is_empty() => (BTreeMap::new(), Some(NO_TESTS_REPORTED.to_string())),
-        Ok(cases) => (cases.into_iter().map(|c| (c.id, c.status)).collect(), None),
+        Ok((cases, _)) if cases.is_empty() => {
+            (BTreeMap::new(), Some(NO_TESTS_REPORTED.to_string()))
+        }
+        Ok((cases, report_problems)) => {
+            problems = report_problems;
+            (cases.into_iter().map(|c| (c.id, c.status)).collect(), None)
+        }
         Err(error) => {
-            let lines: Vec<&str> = output.stdout.lines().collect();
+            let text = if output.stdout.trim().is_empty() {
+                &output.stderr
+            } else {
+                &output.stdout
+            };
+            let lines: Vec<&str> = text.lines().collect();
             let tail = lines[lines.len().saturating_sub(20)..].join("\n");
             (BTreeMap::new(), Some(format!("{error}\n{tail}")))
         }
@@ -862,26 +932,33 @@ async fn run_command(
         timed_out: output.timed_out,
         duration: output.duration,
         error,
-        problems: Vec::new(),
+        problems,
         report_written,
     })
 }
 
-/// The test cases of the acceptance report at `path`.
-fn read_report(spec: &AcceptanceSpec, path: &Path) -> Result<Vec<JunitCase>, GroundTruthError> {
+/// The test cases of the acceptance report at `path`, and what does not add up in it.
+fn read_report(
+    spec: &AcceptanceSpec,
+    path: &Path,
+) -> Result<(Vec<JunitCase>, Vec<String>), GroundTruthError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|source| GroundTruthError::NoAcceptanceReport {
+            report: spec.report.clone(),
+            source,
+        })?;
     match spec.results {
-        ResultsFormat::Junit => {
-            let xml = std::fs::read_to_string(path).map_err(|source| {
-                GroundTruthError::NoAcceptanceReport {
-                    report: spec.report.clone(),
-                    source,
-                }
-            })?;
-            junit::parse_junit(&xml).map_err(|source| GroundTruthError::Junit {
+        ResultsFormat::Junit => junit::parse_junit(&text)
+            .map(|cases| (cases, Vec::new()))
+            .map_err(|source| GroundTruthError::Junit {
                 path: path.to_path_buf(),
                 source,
-            })
-        }
+            }),
+        ResultsFormat::LibtestJson => libtest::parse_libtest_json(&text)
+            .map(|report| (report.cases, report.problems))
+            .ok_or_else(|| GroundTruthError::NoLibtestJson {
+                report: spec.report.clone(),
+            }),
     }
 }
 

@@ -27,7 +27,7 @@ use crate::tools::browser::BrowserLaunch;
 use crate::tools::sandbox::{Network, Sandbox, SandboxPaths, SandboxPolicy};
 use crate::tools::{run_shell, CommandEnv, Workspace, WorkspaceTools};
 
-use super::env::PreparedEnvironment;
+use super::env::Environments;
 use super::ground_truth::{count_lines, run_acceptance, run_coverage, run_mutation};
 use super::prompts::Prompts;
 use super::record;
@@ -65,8 +65,8 @@ pub fn network_of(access: NetworkAccess) -> Network {
 pub struct RunContext {
     pub registry: ModelRegistry,
     pub prompts: Arc<Prompts>,
-    /// The suite environment, or why it could not be prepared.
-    pub environment: Result<PreparedEnvironment, String>,
+    /// The suite's environments, each prepared or why it could not be.
+    pub environment: Environments,
     /// PATH entries after the suite's own (system tools: sh, git, python3).
     pub base_path: String,
     /// Where mission workspaces are created.
@@ -207,14 +207,9 @@ async fn start(
             "the run was interrupted before this mission started",
         ));
     }
-    let environment = match &context.environment {
+    let environment = match context.environment.of(&run.mission) {
         Ok(environment) => environment,
-        Err(message) => {
-            return Err(Halt::new(
-                HaltReason::EnvironmentSetupFailed,
-                message.clone(),
-            ))
-        }
+        Err(message) => return Err(Halt::new(HaltReason::EnvironmentSetupFailed, message)),
     };
     if run.mission.file.browser.is_some() {
         let vars = environment.command_vars(&context.base_path, mission_dir, mission_dir);

@@ -2,6 +2,7 @@
 //! holds them.
 
 use super::*;
+use crate::mission::env::PreparedEnvironment;
 
 /// The `PATH` of a command environment's variables.
 pub(super) fn path_of(vars: &[(String, String)]) -> &str {
