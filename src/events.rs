@@ -336,6 +336,13 @@ pub enum Event {
         mission_hash: String,
         models: BTreeMap<Role, ModelRef>,
         workspace: String,
+        /// The mission's `difficulty`, `language` and `tags` (journals before them have none).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        difficulty: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        language: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        tags: Vec<String>,
     },
     AgentStarted {
         run: u32,

@@ -131,6 +131,9 @@ impl GroundTruth {
 pub(super) struct MissionFacts {
     started_at_ms: i64,
     mission_hash: String,
+    difficulty: Option<String>,
+    language: Option<String>,
+    tags: String,
     models: BTreeMap<Role, String>,
     pub(super) user_questions: u64,
     pub(super) plan_violations: u64,
@@ -154,6 +157,18 @@ impl MissionFacts {
             .iter()
             .map(|(role, m)| (*role, m.name.clone()))
             .collect();
+    }
+
+    /// The mission's own description from `mission.toml`.
+    pub(super) fn describe(
+        &mut self,
+        difficulty: &Option<String>,
+        language: &Option<String>,
+        tags: &[String],
+    ) {
+        self.difficulty = difficulty.clone();
+        self.language = language.clone();
+        self.tags = tags.join(",");
     }
 
     pub(super) fn harness_notice(&mut self, kind: NoticeKind) {
@@ -234,6 +249,9 @@ pub(super) fn mission_row(acc: &MissionAcc, judgement: &Judgement<'_>) -> Missio
         model_user_testing: facts.model(Role::UserTesting),
         model_subagent: facts.model(Role::Subagent),
         mission_hash: facts.mission_hash.clone(),
+        difficulty: facts.difficulty.clone(),
+        language: facts.language.clone(),
+        tags: facts.tags.clone(),
         status: finished.map_or("unfinished", |f| &f.status).to_string(),
         halt_reason: finished.and_then(|f| f.halt_reason.clone()),
         halt_detail: finished

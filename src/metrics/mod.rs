@@ -279,8 +279,14 @@ fn apply_mission_event(acc: &mut MissionAcc, event: &Event, time_ms: i64) {
         Event::MissionStarted {
             mission_hash,
             models,
+            difficulty,
+            language,
+            tags,
             ..
-        } => acc.mission.started(time_ms, mission_hash, models),
+        } => {
+            acc.mission.started(time_ms, mission_hash, models);
+            acc.mission.describe(difficulty, language, tags);
+        }
         Event::UserAsked { .. } => acc.mission.user_questions += 1,
         Event::ContractWritten {
             milestones,
@@ -439,6 +445,9 @@ pub(crate) mod tests {
             mission_hash: "h".into(),
             models: BTreeMap::new(),
             workspace: "w".into(),
+            difficulty: Some("micro".into()),
+            language: Some("python".into()),
+            tags: vec!["cli".into(), "text".into()],
         };
         let finished = Event::MissionFinished {
             status: crate::events::MissionStatus::Passed,
@@ -597,6 +606,9 @@ pub(crate) mod tests {
                     mission_hash: "h".into(),
                     models: BTreeMap::new(),
                     workspace: "w".into(),
+                    difficulty: None,
+                    language: None,
+                    tags: Vec::new(),
                 },
             ),
             record(

@@ -2,7 +2,7 @@
 //! columns, `schema_version` in every row, null where a number is unknown (never zero).
 
 /// Bumped whenever a column is added, removed or changes meaning.
-pub const SCHEMA_VERSION: u32 = 7;
+pub const SCHEMA_VERSION: u32 = 8;
 
 crate::table_rows! {
 /// One mission x pairing x repeat.
@@ -19,6 +19,12 @@ pub struct MissionRow in "missions" {
     pub model_user_testing: String,
     pub model_subagent: String,
     pub mission_hash: String,
+    /// The mission's `difficulty` (micro, small, medium, large) and `language` from its
+    /// mission.toml; null in runs recorded before they were.
+    pub difficulty: Option<String>,
+    pub language: Option<String>,
+    /// The mission's tags, comma-separated.
+    pub tags: String,
     pub status: String,
     pub halt_reason: Option<String>,
     pub halt_detail: String,

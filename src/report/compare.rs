@@ -941,3 +941,195 @@ pub fn render_markdown(summaries: &[PairingSummary], differences: &[PairedDiffer
     }
     out
 }
+
+/// What missions can be grouped by: their `difficulty` or their `language` (mission.toml).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dimension {
+    Difficulty,
+    Language,
+}
+
+impl Dimension {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dimension::Difficulty => "difficulty",
+            Dimension::Language => "language",
+        }
+    }
+
+    /// The value of a mission run, `unknown` for runs recorded before missions carried it.
+    pub fn of(self, mission: &MissionRow) -> &str {
+        match self {
+            Dimension::Difficulty => mission.difficulty.as_deref(),
+            Dimension::Language => mission.language.as_deref(),
+        }
+        .unwrap_or("unknown")
+    }
+
+    /// Where a value sorts: difficulties up the ladder, languages by name.
+    fn rank(self, value: &str) -> (usize, String) {
+        let ladder = ["micro", "small", "medium", "large"];
+        match self {
+            Dimension::Difficulty => (
+                ladder
+                    .iter()
+                    .position(|d| *d == value)
+                    .unwrap_or(ladder.len()),
+                value.to_string(),
+            ),
+            Dimension::Language => (usize::from(value == "unknown"), value.to_string()),
+        }
+    }
+}
+
+/// Every pairing summarized on the missions of one value of a dimension alone.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Group {
+    pub value: String,
+    /// Distinct missions of the group.
+    pub missions: Vec<String>,
+    pub pairings: Vec<PairingSummary>,
+}
+
+/// The comparison broken down by `dimension`: one group per value, every measure of
+/// `compare` computed on the group's mission runs (their milestones, agent runs and turns).
+pub fn breakdown(tables: &[Tables], dimension: Dimension) -> Vec<Group> {
+    let mut value_of: BTreeMap<(&str, &str, &str), &str> = BTreeMap::new();
+    for table in tables {
+        for m in &table.missions {
+            value_of.insert(
+                (m.run_id.as_str(), m.suite.as_str(), m.mission.as_str()),
+                dimension.of(m),
+            );
+        }
+    }
+    let mut values: Vec<&str> = value_of.values().copied().collect::<BTreeSet<_>>().into_iter().collect();
+    values.sort_by_key(|v| dimension.rank(v));
+    values
+        .into_iter()
+        .map(|value| {
+            let is_in = |run_id: &str, suite: &str, mission: &str| {
+                value_of.get(&(run_id, suite, mission)) == Some(&value)
+            };
+            let subset: Vec<Tables> = tables
+                .iter()
+                .map(|t| Tables {
+                    missions: t
+                        .missions
+                        .iter()
+                        .filter(|r| is_in(&r.run_id, &r.suite, &r.mission))
+                        .cloned()
+                        .collect(),
+                    milestones: t
+                        .milestones
+                        .iter()
+                        .filter(|r| is_in(&r.run_id, &r.suite, &r.mission))
+                        .cloned()
+                        .collect(),
+                    runs: t
+                        .runs
+                        .iter()
+                        .filter(|r| is_in(&r.run_id, &r.suite, &r.mission))
+                        .cloned()
+                        .collect(),
+                    turns: t
+                        .turns
+                        .iter()
+                        .filter(|r| is_in(&r.run_id, &r.suite, &r.mission))
+                        .cloned()
+                        .collect(),
+                    assertions: t
+                        .assertions
+                        .iter()
+                        .filter(|r| is_in(&r.run_id, &r.suite, &r.mission))
+                        .cloned()
+                        .collect(),
+                })
+                .collect();
+            Group {
+                value: value.to_string(),
+                missions: distinct(
+                    subset
+                        .iter()
+                        .flat_map(|t| &t.missions)
+                        .map(|m| m.mission.clone()),
+                ),
+                pairings: compare(&subset),
+            }
+        })
+        .collect()
+}
+
+/// One line per group and pairing with the headline measures.
+pub fn render_breakdown(dimension: Dimension, groups: &[Group]) -> String {
+    let rows: Vec<Vec<String>> = groups
+        .iter()
+        .flat_map(|g| {
+            g.pairings.iter().map(move |s| {
+                vec![
+                    g.value.clone(),
+                    g.missions.len().to_string(),
+                    s.pairing.clone(),
+                    s.missions.to_string(),
+                    percent(s.pass_rate),
+                    interval(s.pass_rate_ci, 100.0, 0),
+                    optional(s.acceptance_share.map(percent)),
+                    optional(s.milestones_passed_share.map(percent)),
+                    optional(s.mean_rounds_to_pass.map(|r| format!("{r:.2}"))),
+                    tokens(s.mean_tokens().round() as u64),
+                    format!("{:.1}s", s.mean_wall_s),
+                    optional(s.mean_coverage_pct.map(|c| format!("{c:.0}%"))),
+                    s.false_green.to_string(),
+                    s.false_red.to_string(),
+                    s.infra_errors.to_string(),
+                ]
+            })
+        })
+        .collect();
+    render(
+        &[
+            dimension.as_str(),
+            "distinct",
+            "pairing",
+            "runs",
+            "pass",
+            "95% CI",
+            "accept",
+            "milestones",
+            "rounds",
+            "tokens",
+            "wall",
+            "cover",
+            "false green",
+            "false red",
+            "errors",
+        ],
+        &rows,
+    )
+}
+
+/// The breakdown as a Markdown table, for a CI comment.
+pub fn render_breakdown_markdown(dimension: Dimension, groups: &[Group]) -> String {
+    let mut out = format!(
+        "| {} | pairing | missions | pass | 95% CI | accept | rounds | tokens/mission | wall |\n|---|---|---|---|---|---|---|---|---|\n",
+        dimension.as_str()
+    );
+    for g in groups {
+        for s in &g.pairings {
+            out.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {:.1} s |\n",
+                g.value,
+                s.pairing,
+                s.missions,
+                percent(s.pass_rate),
+                interval(s.pass_rate_ci, 100.0, 0),
+                optional(s.acceptance_share.map(percent)),
+                optional(s.mean_rounds_to_pass.map(|r| format!("{r:.2}"))),
+                tokens(s.mean_tokens().round() as u64),
+                s.mean_wall_s,
+            ));
+        }
+    }
+    out
+}

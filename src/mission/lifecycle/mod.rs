@@ -152,6 +152,9 @@ pub async fn run_mission(run: MissionRun, context: &RunContext, root: &Emitter) 
             mission_hash: run.mission.hash.clone(),
             models: models_of(&run, context),
             workspace: mission_dir.join("workspace").display().to_string(),
+            difficulty: Some(run.mission.file.difficulty.as_str().to_string()),
+            language: Some(run.mission.file.language.clone()),
+            tags: run.mission.file.tags.clone(),
         });
     }
     let runtime = match start(&run, context, &mission_dir, &emitter).await {
