@@ -224,6 +224,16 @@ pub struct CompareArgs {
     /// The pairing the others are compared with, run by run [default: the first by name].
     #[arg(long)]
     pub baseline: Option<String>,
+    /// Also break every measure down by the missions' difficulty or language (repeatable).
+    #[arg(long, value_enum)]
+    pub by: Vec<By>,
+}
+
+/// What `compare --by` groups missions by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum By {
+    Difficulty,
+    Language,
 }
 
 /// `I/N` with 1 <= I <= N.

@@ -14,7 +14,10 @@ use clap::Parser;
 
 use crate::events::EventSink;
 use crate::mission::{check_suite, run_suite, RunError, RunSettings};
-use crate::report::compare::{compare, mission_table, render_compare, skipped_paths};
+use crate::report::compare::{
+    breakdown, compare, mission_table, render_breakdown, render_breakdown_markdown, render_compare,
+    skipped_paths, Dimension, Group,
+};
 use crate::report::{read_tables, HarnessInfo};
 use crate::spec::config::Config;
 use args::{Cli, Command, CommonArgs, Format, ModelsCommand, SuiteCommand};
@@ -870,6 +873,17 @@ fn compare_reports(args: args::CompareArgs) -> ExitCode {
     }
     let differences =
         crate::report::compare::paired_differences(&tables, &summaries, args.baseline.as_deref());
+    let breakdowns: Vec<(Dimension, Vec<Group>)> = args
+        .by
+        .iter()
+        .map(|by| {
+            let dimension = match by {
+                args::By::Difficulty => Dimension::Difficulty,
+                args::By::Language => Dimension::Language,
+            };
+            (dimension, breakdown(&tables, dimension))
+        })
+        .collect();
     match args.format {
         Format::Table => {
             print!("{}", render_compare(&summaries));
@@ -886,19 +900,35 @@ fn compare_reports(args: args::CompareArgs) -> ExitCode {
                     crate::report::compare::render_differences(&differences)
                 );
             }
+            for (dimension, groups) in &breakdowns {
+                println!();
+                println!("by {}:", dimension.as_str());
+                print!("{}", render_breakdown(*dimension, groups));
+            }
             let warnings = crate::report::compare::render_warnings(&summaries);
             if !warnings.is_empty() {
                 println!();
                 print!("{warnings}");
             }
         }
-        Format::Markdown => print!(
-            "{}",
-            crate::report::compare::render_markdown(&summaries, &differences)
-        ),
-        Format::Json => match serde_json::to_string_pretty(
-            &serde_json::json!({"pairings": summaries, "differences": differences}),
-        ) {
+        Format::Markdown => {
+            print!(
+                "{}",
+                crate::report::compare::render_markdown(&summaries, &differences)
+            );
+            for (dimension, groups) in &breakdowns {
+                println!();
+                print!("{}", render_breakdown_markdown(*dimension, groups));
+            }
+        }
+        Format::Json => match serde_json::to_string_pretty(&serde_json::json!({
+            "pairings": summaries,
+            "differences": differences,
+            "breakdowns": breakdowns
+                .iter()
+                .map(|(dimension, groups)| (dimension.as_str(), groups))
+                .collect::<std::collections::BTreeMap<_, _>>(),
+        })) {
             Ok(json) => println!("{json}"),
             Err(e) => {
                 eprintln!("error: {e}");

@@ -37,13 +37,16 @@ pub enum CoverageReportError {
     CoberturaRoot { root: String },
 }
 
+/// The report's line coverage. `counts` says whether a source file of an LCOV report counts
+/// (Node's coverage lists the test files too, with no way to leave them out).
 pub fn parse_coverage(
     format: CoverageFormat,
     text: &str,
+    counts: &dyn Fn(&str) -> bool,
 ) -> Result<LineCoverage, CoverageReportError> {
     match format {
         CoverageFormat::CoverageJson => parse_coverage_json(text),
-        CoverageFormat::Lcov => parse_lcov(text),
+        CoverageFormat::Lcov => parse_lcov(text, counts),
         CoverageFormat::Cobertura => parse_cobertura(text),
     }
 }
@@ -72,9 +75,13 @@ fn parse_coverage_json(text: &str) -> Result<LineCoverage, CoverageReportError> 
 
 /// LCOV: the sums of `LH` (lines hit) and `LF` (lines found) over every `SF` record, or of its
 /// `DA` lines when a record lacks them.
-fn parse_lcov(text: &str) -> Result<LineCoverage, CoverageReportError> {
+fn parse_lcov(
+    text: &str,
+    counts: &dyn Fn(&str) -> bool,
+) -> Result<LineCoverage, CoverageReportError> {
     #[derive(Default)]
     struct Record {
+        counts: bool,
         da_hit: u64,
         da_total: u64,
         found: Option<u64>,
@@ -95,9 +102,12 @@ fn parse_lcov(text: &str) -> Result<LineCoverage, CoverageReportError> {
     let mut records = 0;
     let mut record = Record::default();
     for line in text.lines().map(str::trim) {
-        if line.starts_with("SF:") {
+        if let Some(file) = line.strip_prefix("SF:") {
             records += 1;
-            record = Record::default();
+            record = Record {
+                counts: counts(file),
+                ..Record::default()
+            };
         } else if let Some(data) = line.strip_prefix("DA:") {
             let count = number(line, data.split(',').nth(1).unwrap_or(""))?;
             record.da_total += 1;
@@ -106,7 +116,7 @@ fn parse_lcov(text: &str) -> Result<LineCoverage, CoverageReportError> {
             record.found = Some(number(line, found)?);
         } else if let Some(hit) = line.strip_prefix("LH:") {
             record.hit = Some(number(line, hit)?);
-        } else if line == "end_of_record" {
+        } else if line == "end_of_record" && record.counts {
             let (hit, found) = match (record.hit, record.found) {
                 (Some(hit), Some(found)) => (hit, found),
                 _ => (record.da_hit, record.da_total),
@@ -158,10 +168,14 @@ fn parse_cobertura(text: &str) -> Result<LineCoverage, CoverageReportError> {
 mod tests {
     use super::*;
 
+    fn all(_: &str) -> bool {
+        true
+    }
+
     #[test]
     fn coverage_json() {
         let text = r#"{"meta": {"version": "7.6.10"}, "files": {}, "totals": {"covered_lines": 45, "num_statements": 60, "percent_covered": 75.0, "missing_lines": 15}}"#;
-        let coverage = parse_coverage(CoverageFormat::CoverageJson, text).unwrap();
+        let coverage = parse_coverage(CoverageFormat::CoverageJson, text, &all).unwrap();
         assert_eq!(
             coverage,
             LineCoverage {
@@ -170,27 +184,36 @@ mod tests {
             }
         );
         assert_eq!(coverage.percent(), 75.0);
-        assert!(parse_coverage(CoverageFormat::CoverageJson, "{}").is_err());
+        assert!(parse_coverage(CoverageFormat::CoverageJson, "{}", &all).is_err());
     }
 
     #[test]
     fn lcov_with_and_without_summaries() {
         let text = "TN:\nSF:a.py\nDA:1,1\nDA:2,0\nLF:2\nLH:1\nend_of_record\nSF:b.py\nDA:1,3\nDA:2,1\nDA:3,0\nend_of_record\n";
         assert_eq!(
-            parse_coverage(CoverageFormat::Lcov, text).unwrap(),
+            parse_coverage(CoverageFormat::Lcov, text, &all).unwrap(),
             LineCoverage {
                 covered: 3,
                 total: 5
             }
         );
-        assert!(parse_coverage(CoverageFormat::Lcov, "nothing").is_err());
+        assert!(parse_coverage(CoverageFormat::Lcov, "nothing", &all).is_err());
+        let product_only = |file: &str| !file.starts_with("tests/");
+        let with_tests = format!("{text}SF:tests/a.test.js\nDA:1,1\nDA:2,1\nLF:2\nLH:2\nend_of_record\n");
+        assert_eq!(
+            parse_coverage(CoverageFormat::Lcov, &with_tests, &product_only).unwrap(),
+            LineCoverage {
+                covered: 3,
+                total: 5
+            }
+        );
     }
 
     #[test]
     fn cobertura_attributes_or_lines() {
         let with_totals = r#"<?xml version="1.0"?><coverage line-rate="0.5" lines-covered="5" lines-valid="10"><packages/></coverage>"#;
         assert_eq!(
-            parse_coverage(CoverageFormat::Cobertura, with_totals).unwrap(),
+            parse_coverage(CoverageFormat::Cobertura, with_totals, &all).unwrap(),
             LineCoverage {
                 covered: 5,
                 total: 10
@@ -198,7 +221,7 @@ mod tests {
         );
         let with_lines = r#"<coverage line-rate="0.5"><packages><package><classes><class><lines><line number="1" hits="2"/><line number="2" hits="0"/><line number="3" hits="1"/></lines></class></classes></package></packages></coverage>"#;
         assert_eq!(
-            parse_coverage(CoverageFormat::Cobertura, with_lines).unwrap(),
+            parse_coverage(CoverageFormat::Cobertura, with_lines, &all).unwrap(),
             LineCoverage {
                 covered: 2,
                 total: 3

@@ -216,7 +216,15 @@ async fn measure_coverage(
             source,
         }
     })?;
-    coverage::parse_coverage(spec.format, &text).map_err(|source| {
+    // Test files and the hidden tests' folder are not the product, wherever the report lists them.
+    let counts = |file: &str| {
+        let path = Path::new(file);
+        let relative = path.strip_prefix(scratch).unwrap_or(path);
+        !mission.is_test_path(relative)
+            && !relative.starts_with(&mission.file.acceptance.into)
+            && !relative.starts_with("node_modules")
+    };
+    coverage::parse_coverage(spec.format, &text, &counts).map_err(|source| {
         GroundTruthError::CoverageReport {
             path: report_path,
             source,
