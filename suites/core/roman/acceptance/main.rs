@@ -1,0 +1,3 @@
+//! Hidden acceptance tests of the `roman` crate, one module per milestone.
+
+mod m1;

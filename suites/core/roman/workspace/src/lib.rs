@@ -1,0 +1,1 @@
+//! Conversion between numbers and Roman numerals.
