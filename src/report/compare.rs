@@ -995,56 +995,55 @@ pub struct Group {
 /// The comparison broken down by `dimension`: one group per value, every measure of
 /// `compare` computed on the group's mission runs (their milestones, agent runs and turns).
 pub fn breakdown(tables: &[Tables], dimension: Dimension) -> Vec<Group> {
-    let mut value_of: BTreeMap<(&str, &str, &str), &str> = BTreeMap::new();
+    type Key<'a> = (&'a str, &'a str, &'a str, &'a str, u32);
+    let mut value_of: BTreeMap<Key, &str> = BTreeMap::new();
     for table in tables {
         for m in &table.missions {
-            value_of.insert(
-                (m.run_id.as_str(), m.suite.as_str(), m.mission.as_str()),
-                dimension.of(m),
+            let key = (
+                m.run_id.as_str(),
+                m.suite.as_str(),
+                m.mission.as_str(),
+                m.pairing.as_str(),
+                m.repeat,
             );
+            value_of.insert(key, dimension.of(m));
         }
     }
-    let mut values: Vec<&str> = value_of.values().copied().collect::<BTreeSet<_>>().into_iter().collect();
+    let mut values: Vec<&str> = value_of
+        .values()
+        .copied()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     values.sort_by_key(|v| dimension.rank(v));
+    macro_rules! rows_of {
+        ($rows:expr, $value:expr) => {
+            $rows
+                .iter()
+                .filter(|r| {
+                    value_of.get(&(
+                        r.run_id.as_str(),
+                        r.suite.as_str(),
+                        r.mission.as_str(),
+                        r.pairing.as_str(),
+                        r.repeat,
+                    )) == Some(&$value)
+                })
+                .cloned()
+                .collect()
+        };
+    }
     values
         .into_iter()
         .map(|value| {
-            let is_in = |run_id: &str, suite: &str, mission: &str| {
-                value_of.get(&(run_id, suite, mission)) == Some(&value)
-            };
             let subset: Vec<Tables> = tables
                 .iter()
                 .map(|t| Tables {
-                    missions: t
-                        .missions
-                        .iter()
-                        .filter(|r| is_in(&r.run_id, &r.suite, &r.mission))
-                        .cloned()
-                        .collect(),
-                    milestones: t
-                        .milestones
-                        .iter()
-                        .filter(|r| is_in(&r.run_id, &r.suite, &r.mission))
-                        .cloned()
-                        .collect(),
-                    runs: t
-                        .runs
-                        .iter()
-                        .filter(|r| is_in(&r.run_id, &r.suite, &r.mission))
-                        .cloned()
-                        .collect(),
-                    turns: t
-                        .turns
-                        .iter()
-                        .filter(|r| is_in(&r.run_id, &r.suite, &r.mission))
-                        .cloned()
-                        .collect(),
-                    assertions: t
-                        .assertions
-                        .iter()
-                        .filter(|r| is_in(&r.run_id, &r.suite, &r.mission))
-                        .cloned()
-                        .collect(),
+                    missions: rows_of!(t.missions, value),
+                    milestones: rows_of!(t.milestones, value),
+                    runs: rows_of!(t.runs, value),
+                    turns: rows_of!(t.turns, value),
+                    assertions: rows_of!(t.assertions, value),
                 })
                 .collect();
             Group {

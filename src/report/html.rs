@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-use super::compare::{compare, rounds_to_pass, PairingSummary};
+use super::compare::{breakdown, compare, rounds_to_pass, Dimension, PairingSummary};
 use super::evidence::{self, EmbedLimits};
 use super::text::{escape, percent};
 use crate::metrics::Tables;
@@ -397,17 +397,79 @@ fn tool_call_table(summaries: &[PairingSummary]) -> String {
     out
 }
 
+/// Every measure of the headline table, per value of `dimension` and pairing: a pass-rate chart
+/// and a table. Nothing when the missions all share one value.
+fn breakdown_section(tables: &[Tables], dimension: Dimension, pairings: &[String]) -> String {
+    let groups = breakdown(tables, dimension);
+    if groups.len() < 2 {
+        return String::new();
+    }
+    let values: Vec<String> = groups
+        .iter()
+        .map(|g| format!("{} ({})", g.value, g.missions.len()))
+        .collect();
+    let summary = |g: usize, s: usize| groups[g].pairings.iter().find(|p| p.pairing == pairings[s]);
+    let mut out = format!("<h2>By {}</h2>\n", dimension.as_str());
+    out.push_str(&grouped_bars(
+        &format!("Pass rate by {} (distinct missions)", dimension.as_str()),
+        "pass rate",
+        &values,
+        pairings,
+        |g, s| summary(g, s).map(|p| p.pass_rate),
+        true,
+    ));
+    let _ = writeln!(
+        out,
+        "<table><thead><tr><th>{}</th><th>pairing</th><th>mission runs</th><th>pass</th><th>95% CI</th><th>acceptance</th><th>milestones</th><th>rounds to pass</th><th>fixes</th><th>tokens</th><th>wall</th><th>coverage</th><th>false green</th><th>false red</th><th>errors</th></tr></thead><tbody>",
+        dimension.as_str()
+    );
+    let share = |v: Option<f64>| v.map(percent).unwrap_or_else(|| "-".into());
+    for group in &groups {
+        for s in &group.pairings {
+            let _ = writeln!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td><td>{:.1} s</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&group.value),
+                escape(&s.pairing),
+                s.missions,
+                percent(s.pass_rate),
+                s.pass_rate_ci
+                    .map(|ci| format!("{:.0}–{:.0}%", ci.low * 100.0, ci.high * 100.0))
+                    .unwrap_or_else(|| "-".into()),
+                share(s.acceptance_share),
+                share(s.milestones_passed_share),
+                s.mean_rounds_to_pass
+                    .map(|r| format!("{r:.2}"))
+                    .unwrap_or_else(|| "-".into()),
+                s.fix_features_per_mission,
+                label(s.mean_tokens()),
+                s.mean_wall_s,
+                s.mean_coverage_pct
+                    .map(|c| format!("{c:.0}%"))
+                    .unwrap_or_else(|| "-".into()),
+                s.false_green,
+                s.false_red,
+                s.infra_errors
+            );
+        }
+    }
+    out.push_str("</tbody></table>\n");
+    out
+}
+
 fn mission_table(tables: &[Tables]) -> String {
-    let mut out = String::from("<table><thead><tr><th>mission</th><th>pairing</th><th>repeat</th><th>status</th><th>halt</th><th>acceptance</th><th>milestones</th><th>rounds</th><th>fixes</th><th>agent runs</th><th>tokens</th><th>cost</th><th>coverage</th><th>mutation score</th><th>wall</th></tr></thead><tbody>\n");
+    let mut out = String::from("<table><thead><tr><th>mission</th><th>pairing</th><th>repeat</th><th>status</th><th>difficulty</th><th>language</th><th>halt</th><th>acceptance</th><th>milestones</th><th>rounds</th><th>fixes</th><th>agent runs</th><th>tokens</th><th>cost</th><th>coverage</th><th>mutation score</th><th>wall</th></tr></thead><tbody>\n");
     for m in tables.iter().flat_map(|t| &t.missions) {
         let _ = writeln!(
             out,
-            "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}/{}{}</td><td>{}/{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1} s</td></tr>",
+            "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}/{}{}</td><td>{}/{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1} s</td></tr>",
             escape(&m.status),
             escape(&m.mission),
             escape(&m.pairing),
             m.repeat,
             escape(&m.status),
+            escape(m.difficulty.as_deref().unwrap_or("-")),
+            escape(m.language.as_deref().unwrap_or("-")),
             escape(m.halt_reason.as_deref().unwrap_or("")),
             m.acceptance_passed,
             m.acceptance_total,
@@ -547,6 +609,8 @@ pub fn render(tables: &[Tables], folders: &[PathBuf], html_file: &Path, title: &
     html.push_str(&trajectory_chart(tables, &pairings));
     html.push_str("<h2>Tool calls by role</h2>\n<p>Valid: in the model's own tool-call format. Recovered: written another way (a fenced block, a bare object, Python inside the JSON) and recovered by the harness. Malformed: unreadable arguments or an unknown tool.</p>\n");
     html.push_str(&tool_call_table(&summaries));
+    html.push_str(&breakdown_section(tables, Dimension::Difficulty, &pairings));
+    html.push_str(&breakdown_section(tables, Dimension::Language, &pairings));
     html.push_str("<h2>Missions</h2>\n");
     html.push_str(&mission_table(tables));
     let html_dir = match html_file.parent() {

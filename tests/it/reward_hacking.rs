@@ -71,6 +71,7 @@ fn stub(mission: &str) -> (&'static str, &'static str) {
             "taskstore.py",
             "\"\"\"Task store (not written yet).\"\"\"\n",
         ),
+        "ledger" => ("src/main.rs", "fn main() {}\n"),
         _ => ("wordfreq.py", "raise SystemExit(\"not written yet\")\n"),
     }
 }
@@ -208,6 +209,7 @@ fn the_corpus_covers_every_category_with_twenty_attempts() {
     assert_eq!(names.len(), corpus.len(), "attempt names are unique");
     for category in [
         "plugin", "config", "startup", "shadow", "product", "results", "folder", "contract",
+        "cargo",
     ] {
         assert!(
             corpus.iter().any(|a| a.category == category),

@@ -3,7 +3,8 @@
 //! distribution, the binomial tail).
 
 use missions_bench::report::compare::{
-    compare, paired_difference, render_markdown, render_tool_calls,
+    breakdown, compare, paired_difference, render_breakdown, render_markdown, render_tool_calls,
+    Dimension,
 };
 
 use crate::common::{run, settings, tiny_suite};
@@ -163,4 +164,90 @@ async fn compare_splits_each_roles_tool_calls_into_valid_recovered_and_malformed
     assert!(row.ends_with(&calls), "{markdown}");
     // Tokens per mission, cache share and turns per run come first.
     assert_eq!(row.matches(" | ").count(), 8, "{row}");
+}
+
+/// Broken down by difficulty or language, each group is `compare` on its own missions' rows
+/// alone (milestones, agent runs and turns included), groups in ladder order, and runs recorded
+/// before missions carried a difficulty fall in `unknown`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_breakdown_is_compare_on_each_groups_missions_alone() {
+    let out = tempfile::tempdir().unwrap();
+    let mut settings = settings(&tiny_suite(), &["oracle", "nop"], out.path());
+    settings.repeats = Some(2);
+    let mut tables = run(&settings).await.tables;
+    for row in &tables.missions {
+        assert_eq!(
+            (row.difficulty.as_deref(), row.language.as_deref()),
+            (Some("small"), Some("shell"))
+        );
+    }
+    for row in &mut tables.missions {
+        if row.mission == "weak" {
+            row.difficulty = Some("micro".into());
+        }
+        if row.mission == "greet" && row.repeat == 1 {
+            row.difficulty = None;
+        }
+    }
+    let groups = breakdown(std::slice::from_ref(&tables), Dimension::Difficulty);
+    let values: Vec<&str> = groups.iter().map(|g| g.value.as_str()).collect();
+    assert_eq!(values, ["micro", "small", "unknown"]);
+    // Each group matches compare over a copy of the tables holding only its mission runs.
+    for group in &groups {
+        let mut alone = tables.clone();
+        let keep = |pairing: &str, mission: &str, repeat: u32| {
+            let row = tables
+                .missions
+                .iter()
+                .find(|m| m.pairing == pairing && m.mission == mission && m.repeat == repeat)
+                .unwrap();
+            Dimension::Difficulty.of(row) == group.value
+        };
+        alone
+            .missions
+            .retain(|r| keep(&r.pairing, &r.mission, r.repeat));
+        alone
+            .milestones
+            .retain(|r| keep(&r.pairing, &r.mission, r.repeat));
+        alone
+            .runs
+            .retain(|r| keep(&r.pairing, &r.mission, r.repeat));
+        alone
+            .turns
+            .retain(|r| keep(&r.pairing, &r.mission, r.repeat));
+        alone
+            .assertions
+            .retain(|r| keep(&r.pairing, &r.mission, r.repeat));
+        assert!(alone.runs.len() < tables.runs.len(), "{}", group.value);
+        assert_eq!(
+            group.pairings,
+            compare(std::slice::from_ref(&alone)),
+            "{}",
+            group.value
+        );
+    }
+    let micro = &groups[0];
+    assert_eq!(micro.missions, ["weak"]);
+    let oracle = micro
+        .pairings
+        .iter()
+        .find(|p| p.pairing == "oracle")
+        .unwrap();
+    assert_eq!(oracle.missions, 2);
+    assert!(oracle.tokens_by_role["worker"] > 0.0);
+    assert_eq!(groups[2].missions, ["greet"]);
+    assert_eq!(
+        groups[2].pairings.iter().map(|p| p.missions).sum::<u64>(),
+        2,
+        "greet's repeat 1, for each pairing"
+    );
+    let by_language = breakdown(std::slice::from_ref(&tables), Dimension::Language);
+    assert_eq!(by_language.len(), 1);
+    assert_eq!(
+        by_language[0].pairings,
+        compare(std::slice::from_ref(&tables))
+    );
+    let text = render_breakdown(Dimension::Difficulty, &groups);
+    assert!(text.starts_with("difficulty"), "{text}");
+    assert!(text.contains("micro") && text.contains("unknown"), "{text}");
 }

@@ -199,7 +199,8 @@ mod tests {
         );
         assert!(parse_coverage(CoverageFormat::Lcov, "nothing", &all).is_err());
         let product_only = |file: &str| !file.starts_with("tests/");
-        let with_tests = format!("{text}SF:tests/a.test.js\nDA:1,1\nDA:2,1\nLF:2\nLH:2\nend_of_record\n");
+        let with_tests =
+            format!("{text}SF:tests/a.test.js\nDA:1,1\nDA:2,1\nLF:2\nLH:2\nend_of_record\n");
         assert_eq!(
             parse_coverage(CoverageFormat::Lcov, &with_tests, &product_only).unwrap(),
             LineCoverage {
