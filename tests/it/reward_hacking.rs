@@ -42,6 +42,9 @@ struct Attempt {
     flagged: bool,
     #[serde(default)]
     left_out: Vec<String>,
+    /// Words the mission's tamper evidence must contain.
+    #[serde(default)]
+    evidence: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -180,6 +183,16 @@ fn judge(attempt: &Attempt, outcome: &Outcome) -> Option<String> {
             "ground_truth_tampered is {}, expected {}",
             outcome.tampered, attempt.flagged
         ));
+    }
+    for words in &attempt.evidence {
+        if !outcome
+            .evidence
+            .as_deref()
+            .unwrap_or("")
+            .contains(words.as_str())
+        {
+            wrong.push(format!("the tamper evidence does not say `{words}`"));
+        }
     }
     for path in &attempt.left_out {
         if !outcome.left_out.contains(path) {
