@@ -353,4 +353,74 @@ mod tests {
             "{message}"
         );
     }
+
+    #[tokio::test]
+    async fn only_the_named_environments_missions_use_are_built() {
+        let suites = tempfile::tempdir().unwrap();
+        let suite_dir = suites.path().join("s");
+        let tiny = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny");
+        crate::fsutil::copy_tree(&tiny, &suite_dir, &[]).unwrap();
+        let toml = suite_dir.join("suite.toml");
+        let text = std::fs::read_to_string(&toml).unwrap();
+        std::fs::write(
+            &toml,
+            format!("{text}\n[environments.used]\nsetup = [\"echo used > {{env}}/mark\"]\n\n[environments.unused]\nsetup = [\"exit 3\"]\n\n[environments.broken]\nsetup = [\"exit 4\"]\n"),
+        )
+        .unwrap();
+        let mission = suite_dir.join("greet/mission.toml");
+        let text = std::fs::read_to_string(&mission).unwrap();
+        std::fs::write(
+            &mission,
+            text.replacen("tags = [", "environment = \"used\"\ntags = [", 1),
+        )
+        .unwrap();
+        let suite = crate::spec::suite::load_suite(&suite_dir).unwrap();
+        let greet = suite
+            .missions
+            .iter()
+            .find(|m| m.id().as_str() == "greet")
+            .unwrap();
+        let weak = suite
+            .missions
+            .iter()
+            .find(|m| m.id().as_str() == "weak")
+            .unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let sink = Arc::new(MemorySink::default());
+        let emitter = Emitter::new(vec![sink.clone()]);
+        let host = vec![("PATH".to_string(), "/usr/bin:/bin".to_string())];
+        let environments =
+            Environments::prepare(&suite, suite.missions.iter(), cache.path(), &host, &emitter)
+                .await;
+        let used = environments.of(greet).unwrap();
+        assert!(used.dir.as_ref().unwrap().join("mark").is_file());
+        let default = environments.of(weak).unwrap();
+        assert_eq!(
+            default.dir, None,
+            "the tiny suite's default environment has no setup"
+        );
+        // The default and `used` were prepared; `unused` and `broken` never ran.
+        let events = sink.records.lock().unwrap();
+        assert_eq!(events.len(), 2);
+        assert!(events
+            .iter()
+            .all(|r| matches!(r.event, Event::EnvironmentReady { .. })));
+        drop(events);
+
+        // A mission whose environment failed gets why, with the environment's name.
+        let mut broken = greet.clone();
+        broken.file.environment = Some("broken".into());
+        let environments =
+            Environments::prepare(&suite, [&broken], cache.path(), &host, &emitter).await;
+        let error = environments.of(&broken).unwrap_err();
+        assert!(
+            error.starts_with("environment `broken`: ") && error.contains("exit code 4"),
+            "{error}"
+        );
+        // One it never prepared says so.
+        assert!(environments
+            .of(greet)
+            .unwrap_err()
+            .contains("`used` was not prepared"));
+    }
 }

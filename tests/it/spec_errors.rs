@@ -230,17 +230,70 @@ fn sealing_settings_are_checked_and_the_runner_inferred() {
     assert!(error.line.is_some());
     assert!(error.message.contains("invalid glob `src/[`"), "{error}");
 
-    // The tiny suite's command is a shell script: no pytest plugin; the core suite's is pytest.
+    // The tiny suite's command is a shell script: no pytest plugin; the core suite's runners
+    // are its languages' (pytest, `node --test`, `cargo test`).
+    use missions_bench::spec::mission::Runner;
     let tiny = load_suite(&tiny_suite()).unwrap();
-    assert!(tiny
-        .missions
-        .iter()
-        .all(|m| m.runner() == missions_bench::spec::mission::Runner::Command));
+    assert!(tiny.missions.iter().all(|m| m.runner() == Runner::Command));
     let core = load_suite(&crate::common::core_suite()).unwrap();
-    assert!(core
-        .missions
-        .iter()
-        .all(|m| m.runner() == missions_bench::spec::mission::Runner::Pytest));
+    for mission in &core.missions {
+        let expected = match mission.file.language.as_str() {
+            "python" => Runner::Pytest,
+            "javascript" => Runner::Node,
+            "rust" => Runner::Cargo,
+            other => panic!("{}: language {other}", mission.id()),
+        };
+        assert_eq!(mission.runner(), expected, "{}", mission.id());
+    }
+    for language in ["python", "javascript", "rust"] {
+        assert!(core.missions.iter().any(|m| m.file.language == language));
+    }
+}
+
+#[test]
+fn a_mission_naming_an_environment_the_suite_lacks() {
+    let (_dir, errors) = broken(|suite| {
+        edit(
+            &suite.join("greet/mission.toml"),
+            "tags = [\"cli\"]",
+            "tags = [\"cli\"]\nenvironment = \"node\"",
+        )
+    });
+    assert_eq!(errors.0.len(), 1, "{errors}");
+    let error = &errors.0[0];
+    assert!(error.path.ends_with("greet/mission.toml"), "{error}");
+    assert_eq!(error.line, Some(6));
+    assert_eq!(error.field.as_deref(), Some("environment"));
+    assert!(
+        error
+            .message
+            .contains("asks for the environment `node`, and suite.toml names none"),
+        "{error}"
+    );
+
+    let (_dir, errors) = broken(|suite| {
+        edit(
+            &suite.join("greet/mission.toml"),
+            "tags = [\"cli\"]",
+            "tags = [\"cli\"]\nenvironment = \"nodejs\"",
+        );
+        let toml = suite.join("suite.toml");
+        let text = std::fs::read_to_string(&toml).unwrap();
+        std::fs::write(
+            &toml,
+            format!("{text}\n[environments.node]\nsetup = []\n\n[environments.\"b a d\"]\n"),
+        )
+        .unwrap();
+    });
+    let text = errors.to_string();
+    assert!(
+        text.contains("asks for the environment `nodejs`, and suite.toml names only b a d, node"),
+        "{text}"
+    );
+    assert!(
+        text.contains("`b a d` is not a usable environment name"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -1255,6 +1255,68 @@ mod tests {
     }
 
     #[test]
+    fn cargo_machinery_is_named() {
+        for (path, dir) in [
+            ("build.rs", false),
+            (".cargo", true),
+            ("nested/.cargo", true),
+            ("rust-toolchain", false),
+            ("rust-toolchain.toml", false),
+        ] {
+            assert!(
+                cargo_machinery(Path::new(path), dir).is_some_and(|(_, m)| m),
+                "{path}"
+            );
+        }
+        // The build folder is a cache, not machinery: left out, never evidence.
+        assert!(cargo_machinery(Path::new("target"), true).is_some_and(|(_, m)| !m));
+        for (path, dir) in [
+            ("src/build.rs", false),
+            ("src/main.rs", false),
+            ("Cargo.toml", false),
+            ("src/target", true),
+            (".cargo", false),
+        ] {
+            assert_eq!(cargo_machinery(Path::new(path), dir), None, "{path}");
+        }
+    }
+
+    #[test]
+    fn hidden_tests_changed_or_removed_during_a_run_are_named() {
+        let hidden = tempfile::tempdir().unwrap();
+        let into = tempfile::tempdir().unwrap();
+        for dir in [hidden.path(), into.path()] {
+            std::fs::create_dir_all(dir.join("sub")).unwrap();
+            std::fs::write(dir.join("main.rs"), "mod m1;\n").unwrap();
+            std::fs::write(dir.join("m1.rs"), "#[test] fn a() {}\n").unwrap();
+            std::fs::write(dir.join("sub/data.txt"), "x").unwrap();
+        }
+        assert_eq!(
+            changed_hidden_tests(hidden.path(), into.path()),
+            Vec::<String>::new()
+        );
+        // New files (a runner's cache) are not the hidden tests: only theirs count.
+        std::fs::write(into.path().join("cache.bin"), "c").unwrap();
+        assert_eq!(
+            changed_hidden_tests(hidden.path(), into.path()),
+            Vec::<String>::new()
+        );
+        std::fs::write(
+            into.path().join("m1.rs"),
+            "#[test] fn a() { /* rigged */ }\n",
+        )
+        .unwrap();
+        std::fs::remove_file(into.path().join("sub/data.txt")).unwrap();
+        assert_eq!(
+            changed_hidden_tests(hidden.path(), into.path()),
+            vec![
+                "the hidden test file `m1.rs` was changed during the run".to_string(),
+                "the hidden test file `sub/data.txt` was removed during the run".to_string(),
+            ]
+        );
+    }
+
+    #[test]
     fn python_machinery_is_named() {
         for (path, dir) in [
             ("conftest.py", false),
