@@ -400,12 +400,13 @@ mod tests {
             "the tiny suite's default environment has no setup"
         );
         // The default and `used` were prepared; `unused` and `broken` never ran.
-        let events = sink.records.lock().unwrap();
-        assert_eq!(events.len(), 2);
-        assert!(events
-            .iter()
-            .all(|r| matches!(r.event, Event::EnvironmentReady { .. })));
-        drop(events);
+        {
+            let events = sink.records.lock().unwrap();
+            assert_eq!(events.len(), 2);
+            assert!(events
+                .iter()
+                .all(|r| matches!(r.event, Event::EnvironmentReady { .. })));
+        }
 
         // A mission whose environment failed gets why, with the environment's name.
         let mut broken = greet.clone();
