@@ -101,6 +101,9 @@ pub enum NetworkAccess {
 #[serde(rename_all = "snake_case")]
 pub enum ResultsFormat {
     Junit,
+    /// A reward file as Harbor's verifiers write it: one number (one test case `reward`) or a
+    /// JSON object of named numbers (one case per name); a case passes at 1.
+    Reward,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -5,6 +5,7 @@
 pub mod coverage;
 pub mod junit;
 pub mod mutation;
+pub mod reward;
 pub mod seal;
 
 pub use mutation::run_mutation;
@@ -112,6 +113,11 @@ pub enum GroundTruthError {
     },
     #[error("{source}")]
     Junit { path: PathBuf, source: JunitError },
+    #[error("`{}`: {source}", .path.display())]
+    Reward {
+        path: PathBuf,
+        source: reward::RewardError,
+    },
     #[error("{source}")]
     CoverageReport {
         path: PathBuf,

@@ -26,6 +26,7 @@ use crate::spec::MissionSpec;
 use crate::tools::{run_shell, CommandEnv, Notice};
 
 use super::junit::{self, JunitCase};
+use super::reward;
 use super::{copy_workspace, GroundTruthError, Measurement};
 
 /// The harness's pytest plugin; the module name the command's `-p` loads.
@@ -878,6 +879,18 @@ fn read_report(spec: &AcceptanceSpec, path: &Path) -> Result<Vec<JunitCase>, Gro
                 }
             })?;
             junit::parse_junit(&xml).map_err(|source| GroundTruthError::Junit {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+        ResultsFormat::Reward => {
+            let text = std::fs::read_to_string(path).map_err(|source| {
+                GroundTruthError::NoAcceptanceReport {
+                    report: spec.report.clone(),
+                    source,
+                }
+            })?;
+            reward::parse_reward(&text).map_err(|source| GroundTruthError::Reward {
                 path: path.to_path_buf(),
                 source,
             })
