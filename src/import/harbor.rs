@@ -756,6 +756,13 @@ fn plan_task(dir: &Path) -> Result<Result<TaskPlan, String>, ImportError> {
             .to_string();
         if from.is_dir() {
             for (relative, content) in files_under(&from)? {
+                // `COPY . /app` takes the build context, whose recipe is no file of the task's.
+                if matches!(
+                    relative.as_str(),
+                    "Dockerfile" | "docker-compose.yaml" | "docker-compose.yml" | "compose.yaml"
+                ) {
+                    continue;
+                }
                 let path = if target.is_empty() || target == "." {
                     relative
                 } else {
