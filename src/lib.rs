@@ -9,6 +9,7 @@ pub mod agent;
 pub mod cli;
 pub mod events;
 pub mod fsutil;
+pub mod import;
 pub mod metrics;
 pub mod mission;
 pub mod model;

@@ -41,6 +41,51 @@ pub enum Command {
     Merge(MergeArgs),
     /// Write a self-contained HTML report with charts for one or more report folders.
     Report(ReportArgs),
+    /// Turn other benchmarks' tasks into a suite.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Exercism practice exercises (a track checkout, e.g. exercism/python) as one-milestone
+    /// missions: instructions become the goal, the stub the workspace (with the tests, visible),
+    /// the tests the hidden acceptance, the example the oracle's solution.
+    Exercism(ExercismArgs),
+    /// Harbor / Terminal-Bench 2 task folders as missions: instruction.md becomes the goal,
+    /// tests/test.sh and its reward file the acceptance, solution/solve.sh the oracle's
+    /// solution, task.toml's timeouts the budgets. Tasks that need a Docker image or system
+    /// packages are written to <out>/needs-environment/, a suite of their own.
+    Harbor(HarborArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExercismArgs {
+    /// The track folder (config.json, exercises/practice/).
+    pub track: PathBuf,
+    /// The suite folder to write (new or empty), e.g. suites/exercism-python.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Only these exercises, by slug (comma-separated, repeatable) [default: every practice
+    /// exercise that can be imported].
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// The upstream revision the track folder holds (a commit), recorded in NOTICE.md.
+    #[arg(long)]
+    pub revision: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct HarborArgs {
+    /// Task folders (task.toml, instruction.md, tests/test.sh, solution/solve.sh).
+    #[arg(required = true)]
+    pub tasks: Vec<PathBuf>,
+    /// The suite folder to write (new or empty).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Where the tasks come from (repository and commit), recorded in each NOTICE.md.
+    #[arg(long)]
+    pub origin: Option<String>,
 }
 
 #[derive(Debug, Args)]

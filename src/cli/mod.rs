@@ -20,7 +20,7 @@ use crate::report::compare::{
 };
 use crate::report::{read_tables, HarnessInfo};
 use crate::spec::config::Config;
-use args::{Cli, Command, CommonArgs, Format, ModelsCommand, SuiteCommand};
+use args::{Cli, Command, CommonArgs, Format, ImportCommand, ModelsCommand, SuiteCommand};
 
 /// Variables setup commands may see: what installers need, no credentials of models.
 const SETUP_ENV_NAMES: [&str; 9] = [
@@ -70,6 +70,8 @@ async fn dispatch(cli: Cli) -> ExitCode {
         Command::Check(args) => check_regressions(args),
         Command::Merge(args) => merge_shards(args),
         Command::Report(args) => html_report(args),
+        Command::Import(ImportCommand::Exercism(args)) => import_exercism(args),
+        Command::Import(ImportCommand::Harbor(args)) => import_harbor(args),
     }
 }
 
@@ -224,6 +226,80 @@ fn load_report(dir: &Path) -> Result<(crate::metrics::Tables, crate::report::Run
     let tables = read_tables(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let info = crate::report::read_run_info(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     Ok((tables, info))
+}
+
+fn import_exercism(args: args::ExercismArgs) -> ExitCode {
+    let request = crate::import::exercism::ExercismImport {
+        track: args.track,
+        out: args.out,
+        only: args.only,
+        revision: args.revision,
+    };
+    print_import(crate::import::exercism::import_exercism(&request))
+}
+
+fn import_harbor(args: args::HarborArgs) -> ExitCode {
+    let request = crate::import::harbor::HarborImport {
+        tasks: args.tasks,
+        out: args.out,
+        origin: args.origin,
+    };
+    print_import(crate::import::harbor::import_harbor(&request))
+}
+
+fn print_import(
+    result: Result<crate::import::ImportReport, crate::import::ImportError>,
+) -> ExitCode {
+    use crate::import::ImportError;
+    let report = match result {
+        Ok(report) => report,
+        Err(error @ (ImportError::Write { .. } | ImportError::Invalid { .. })) => {
+            eprintln!("error: {error}");
+            return exit::code(exit::HARNESS_ERROR);
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            return exit::code(exit::INPUT_ERROR);
+        }
+    };
+    if let Some(dir) = &report.suite_dir {
+        println!(
+            "imported {} mission(s) into {}: {}",
+            report.missions.len(),
+            dir.display(),
+            report.missions.join(", ")
+        );
+    }
+    if let Some(dir) = &report.set_aside_dir {
+        println!(
+            "set aside {} mission(s) that need an environment this harness does not build, in {}:",
+            report.set_aside.len(),
+            dir.display()
+        );
+        for set_aside in &report.set_aside {
+            println!(
+                "  {}: needs {}",
+                set_aside.mission,
+                set_aside.needs.join("; ")
+            );
+        }
+    }
+    if !report.skipped.is_empty() {
+        println!("skipped {}:", report.skipped.len());
+        for skipped in &report.skipped {
+            println!("  {skipped}");
+        }
+    }
+    if !report.notes.is_empty() {
+        println!("notes:");
+        for (mission, note) in &report.notes {
+            println!("  {mission}: {note}");
+        }
+    }
+    if let Some(dir) = &report.suite_dir {
+        println!("next: missions-bench suite check {}", dir.display());
+    }
+    exit::code(exit::OK)
 }
 
 fn html_report(args: args::ReportArgs) -> ExitCode {

@@ -108,6 +108,9 @@ pub enum ResultsFormat {
     Junit,
     /// libtest's JSON lines (`cargo test -- -Z unstable-options --format json`).
     LibtestJson,
+    /// A reward file as Harbor's verifiers write it: one number (one test case `reward`) or a
+    /// JSON object of named numbers (one case per name); a case passes at 1.
+    Reward,
 }
 
 #[derive(Debug, Clone, Deserialize)]

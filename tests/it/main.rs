@@ -10,6 +10,7 @@ mod fuzz;
 mod gguf_models;
 mod hostile;
 mod http_server;
+mod import;
 mod interrupt;
 mod lifecycle;
 mod local_engine;

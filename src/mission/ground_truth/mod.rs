@@ -6,6 +6,7 @@ pub mod coverage;
 pub mod junit;
 pub mod libtest;
 pub mod mutation;
+pub mod reward;
 pub mod seal;
 
 pub use mutation::run_mutation;
@@ -115,6 +116,11 @@ pub enum GroundTruthError {
     Junit { path: PathBuf, source: JunitError },
     #[error("the acceptance report `{report}` holds no libtest JSON lines (the tests did not build, or the command lacks `-- -Z unstable-options --format json` with RUSTC_BOOTSTRAP=1)")]
     NoLibtestJson { report: String },
+    #[error("`{}`: {source}", .path.display())]
+    Reward {
+        path: PathBuf,
+        source: reward::RewardError,
+    },
     #[error("{source}")]
     CoverageReport {
         path: PathBuf,

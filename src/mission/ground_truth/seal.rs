@@ -27,6 +27,7 @@ use crate::tools::{run_shell, CommandEnv, Notice};
 
 use super::junit::{self, JunitCase};
 use super::libtest;
+use super::reward;
 use super::{copy_workspace, GroundTruthError, Measurement};
 
 /// The harness's pytest plugin; the module name the command's `-p` loads.
@@ -958,6 +959,12 @@ fn read_report(
             .map(|report| (report.cases, report.problems))
             .ok_or_else(|| GroundTruthError::NoLibtestJson {
                 report: spec.report.clone(),
+            }),
+        ResultsFormat::Reward => reward::parse_reward(&text)
+            .map(|cases| (cases, Vec::new()))
+            .map_err(|source| GroundTruthError::Reward {
+                path: path.to_path_buf(),
+                source,
             }),
     }
 }
