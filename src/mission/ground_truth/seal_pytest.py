@@ -18,6 +18,10 @@ _FD = os.open(_PATH, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600) if _PATH els
 _write = os.write
 _dumps = json.dumps
 _realpath = os.path.realpath
+# The standard library's own folder: decorators from there (unittest.skip, mock.patch) wrap a
+# hidden test and say what they wrap; code from anywhere else is not followed through.
+import sysconfig as _sysconfig
+_STDLIB = _realpath(_sysconfig.get_paths()["stdlib"])
 
 # Modules tests commonly use, imported now so that their originals are known before the tree runs.
 for _name in (
@@ -223,11 +227,24 @@ def _hide_hidden_sources():
                     pass
 
 
+def _test_file(function):
+    """The file of a collected test function, through the standard library's decorators."""
+    for _ in range(8):
+        origin = _code_file(function)
+        if origin is None or not _realpath(origin).startswith(_STDLIB + os.sep):
+            return origin
+        wrapped = getattr(function, "__wrapped__", None)
+        if wrapped is None:
+            return origin
+        function = wrapped
+    return None
+
+
 def pytest_collection_finish(session):
     _hide_hidden_sources()
     for item in session.items:
         function = getattr(item, "function", None)
-        origin = _code_file(function) if function is not None else str(getattr(item, "path", ""))
+        origin = _test_file(function) if function is not None else str(getattr(item, "path", ""))
         if origin is None or not _realpath(origin).startswith(_INTO + os.sep):
             _problem("collected a test that is not one of the hidden tests: " + item.nodeid)
     _check_all()
