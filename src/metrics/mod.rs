@@ -499,6 +499,31 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_missions_description_reaches_its_row() {
+        let tables = fold("run", &mission_records(Vec::new()));
+        let row = &tables.missions[0];
+        assert_eq!(
+            (row.difficulty.as_deref(), row.language.as_deref(), row.tags.as_str()),
+            (Some("micro"), Some("python"), "cli,text")
+        );
+        // A journal from before missions carried it: unknown, not made up.
+        let mut records = mission_records(Vec::new());
+        let json = serde_json::to_string(&records[0]).unwrap();
+        let old: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let mut old = old;
+        let event = old.get_mut("event").unwrap().as_object_mut().unwrap();
+        for key in ["difficulty", "language", "tags"] {
+            assert!(event.remove(key).is_some(), "{key}");
+        }
+        records[0] = serde_json::from_value(old).unwrap();
+        let row = &fold("run", &records).missions[0];
+        assert_eq!(
+            (row.difficulty.as_deref(), row.language.as_deref(), row.tags.as_str()),
+            (None, None, "")
+        );
+    }
+
+    #[test]
     fn cited_evidence_reaches_the_assertions_row_as_report_paths() {
         use crate::events::VerdictStatus;
         use crate::spec::MilestoneId;
@@ -749,6 +774,6 @@ pub(crate) mod tests {
             ),
             (None, None, None, None)
         );
-        assert_eq!(scored.schema_version, 7);
+        assert_eq!(scored.schema_version, 8);
     }
 }

@@ -71,6 +71,25 @@ pub struct RunSettings {
     pub model_env: ModelEnv,
 }
 
+impl RunSettings {
+    /// These settings with the report, work and cache folders made absolute against the current
+    /// folder.
+    pub fn with_absolute_folders(&self) -> Result<RunSettings, RunError> {
+        let absolute = |path: &Path| {
+            std::path::absolute(path).map_err(|source| RunError::Io {
+                path: path.to_path_buf(),
+                source,
+            })
+        };
+        Ok(RunSettings {
+            out_dir: absolute(&self.out_dir)?,
+            work_dir: absolute(&self.work_dir)?,
+            cache_dir: absolute(&self.cache_dir)?,
+            ..self.clone()
+        })
+    }
+}
+
 /// The run seed when `--seed` is not given.
 pub const DEFAULT_SEED: u64 = 0;
 
@@ -533,6 +552,10 @@ pub async fn run_suite(
     settings: &RunSettings,
     sinks: Vec<Arc<dyn EventSink>>,
 ) -> Result<RunReport, RunError> {
+    // Git and commands run with a mission's workspace as their folder: a relative report folder
+    // would put the checkpoint repositories inside every workspace.
+    let absolute = settings.with_absolute_folders()?;
+    let settings = &absolute;
     let suite = load_suite(&settings.suite_dir)?;
     let prompts = Prompts::for_suite(&settings.suite_dir).map_err(|e| RunError::Spec(e.into()))?;
     let missions = missions_to_run(settings, &suite)?;

@@ -33,13 +33,13 @@ fn help_lists_the_commands_and_exit_codes() {
 fn run_then_compare() {
     let dir = tempfile::tempdir().unwrap();
     let suite = tiny_suite();
-    let out = dir.path().join("reports");
+    // A report folder relative to the current folder, as users type it.
     let output = missions_bench(
         &[
             "run",
             suite.to_str().unwrap(),
             "--out",
-            out.to_str().unwrap(),
+            "reports",
             "-q",
             "--pairing",
             "oracle",
@@ -59,6 +59,32 @@ fn run_then_compare() {
         .expect("report line")
         .to_string();
     assert!(Path::new(&report).join("missions.parquet").is_file());
+    assert!(Path::new(&report).starts_with(dir.path().join("reports")), "{report}");
+    // Git ran in each workspace: the checkpoint repositories stayed in the report folder and
+    // out of the workspaces and their diffs.
+    for entry in std::fs::read_dir(Path::new(&report).join("diffs")).unwrap() {
+        let patch = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        assert!(!patch.contains("checkpoints/"), "{patch}");
+    }
+
+    let output = missions_bench(
+        &["compare", &report, "--by", "difficulty", "--by", "language"],
+        dir.path(),
+    );
+    let table = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(
+        table.contains("by difficulty:") && table.contains("by language:"),
+        "{table}"
+    );
+    assert!(
+        table.lines().any(|l| l.starts_with("small") && l.contains("oracle")),
+        "{table}"
+    );
+    assert!(
+        table.lines().any(|l| l.starts_with("shell") && l.contains("nop")),
+        "{table}"
+    );
 
     let output = missions_bench(&["compare", &report], dir.path());
     let table = text(&output.stdout);
