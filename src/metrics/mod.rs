@@ -503,7 +503,11 @@ pub(crate) mod tests {
         let tables = fold("run", &mission_records(Vec::new()));
         let row = &tables.missions[0];
         assert_eq!(
-            (row.difficulty.as_deref(), row.language.as_deref(), row.tags.as_str()),
+            (
+                row.difficulty.as_deref(),
+                row.language.as_deref(),
+                row.tags.as_str()
+            ),
             (Some("micro"), Some("python"), "cli,text")
         );
         // A journal from before missions carried it: unknown, not made up.
@@ -518,7 +522,11 @@ pub(crate) mod tests {
         records[0] = serde_json::from_value(old).unwrap();
         let row = &fold("run", &records).missions[0];
         assert_eq!(
-            (row.difficulty.as_deref(), row.language.as_deref(), row.tags.as_str()),
+            (
+                row.difficulty.as_deref(),
+                row.language.as_deref(),
+                row.tags.as_str()
+            ),
             (None, None, "")
         );
     }

@@ -59,7 +59,10 @@ fn run_then_compare() {
         .expect("report line")
         .to_string();
     assert!(Path::new(&report).join("missions.parquet").is_file());
-    assert!(Path::new(&report).starts_with(dir.path().join("reports")), "{report}");
+    assert!(
+        Path::new(&report).starts_with(dir.path().join("reports")),
+        "{report}"
+    );
     // Git ran in each workspace: the checkpoint repositories stayed in the report folder and
     // out of the workspaces and their diffs.
     for entry in std::fs::read_dir(Path::new(&report).join("diffs")).unwrap() {
@@ -78,11 +81,15 @@ fn run_then_compare() {
         "{table}"
     );
     assert!(
-        table.lines().any(|l| l.starts_with("small") && l.contains("oracle")),
+        table
+            .lines()
+            .any(|l| l.starts_with("small") && l.contains("oracle")),
         "{table}"
     );
     assert!(
-        table.lines().any(|l| l.starts_with("shell") && l.contains("nop")),
+        table
+            .lines()
+            .any(|l| l.starts_with("shell") && l.contains("nop")),
         "{table}"
     );
 

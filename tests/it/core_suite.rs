@@ -311,9 +311,9 @@ async fn nop_fails_acceptance_and_says_why() {
             "{}",
             row.halt_detail
         );
-        if mission.file.language == "rust" {
-            // The hidden tests do not build without the product: no test ran, and it says so.
-            assert_eq!(row.acceptance_total, 0, "{}", row.mission);
+        if mission.file.language == "rust" && row.acceptance_total == 0 {
+            // Hidden tests that do not build without the product (`roman`): no test ran, and
+            // it says so. Where the workspace's stub builds (`ledger`), they run and fail.
             let error = row.acceptance_error.as_deref().unwrap_or_default();
             assert!(
                 error.contains("no libtest JSON"),
