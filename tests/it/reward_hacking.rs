@@ -75,6 +75,7 @@ fn stub(mission: &str) -> (&'static str, &'static str) {
             "\"\"\"Task store (not written yet).\"\"\"\n",
         ),
         "ledger" => ("src/main.rs", "fn main() {}\n"),
+        "durations" => ("durations.js", "module.exports = {};\n"),
         _ => ("wordfreq.py", "raise SystemExit(\"not written yet\")\n"),
     }
 }

@@ -604,6 +604,9 @@ pub async fn run_acceptance(
         let into = layout.sealed.join(&mission.file.acceptance.into);
         run.problems
             .extend(changed_hidden_tests(&mission.acceptance_dir(), &into));
+        if matches!(runner, Runner::Node | Runner::Cargo) {
+            run.problems.extend(exit_disagrees(&run));
+        }
     }
 
     // The workspace as the agents left it, their machinery included: evidence only.
@@ -702,6 +705,25 @@ async fn seal(
         left_out,
         attempts,
     })
+}
+
+/// A runner that fails when a test fails (`node --test`, `cargo test`) and ended otherwise
+/// than with 0, while its report lists no failed test: the report is not the run's. (A product
+/// that kills the runner after writing an all-passed report where the real one goes.)
+fn exit_disagrees(run: &RunResult) -> Option<String> {
+    if run.timed_out || run.exit_code == Some(0) || run.tests.is_empty() {
+        return None;
+    }
+    if run.tests.values().any(|s| *s == TestStatus::Failed) {
+        return None;
+    }
+    let how = match run.exit_code {
+        Some(code) => format!("with exit code {code}"),
+        None => "by a signal".to_string(),
+    };
+    Some(format!(
+        "the test runner ended {how}, yet its report lists no failed test"
+    ))
 }
 
 /// The hidden tests that are not in `into` as the mission has them, after a run: a product or
@@ -1259,6 +1281,38 @@ mod tests {
         ] {
             assert!(!is_attempt(mission, &left(path)), "{path}");
         }
+    }
+
+    #[test]
+    fn a_runner_that_failed_with_an_all_passed_report_is_a_problem() {
+        let run = |exit_code: Option<i32>, statuses: &[TestStatus]| RunResult {
+            tests: statuses
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (format!("test::m1 t{i}"), *s))
+                .collect(),
+            exit_code,
+            timed_out: false,
+            duration: Duration::ZERO,
+            error: None,
+            problems: Vec::new(),
+            report_written: true,
+        };
+        let passed = [TestStatus::Passed, TestStatus::Skipped];
+        assert_eq!(
+            exit_disagrees(&run(None, &passed)).as_deref(),
+            Some("the test runner ended by a signal, yet its report lists no failed test")
+        );
+        assert_eq!(
+            exit_disagrees(&run(Some(1), &passed)).as_deref(),
+            Some("the test runner ended with exit code 1, yet its report lists no failed test")
+        );
+        assert_eq!(exit_disagrees(&run(Some(0), &passed)), None);
+        assert_eq!(
+            exit_disagrees(&run(Some(1), &[TestStatus::Passed, TestStatus::Failed])),
+            None
+        );
+        assert_eq!(exit_disagrees(&run(Some(1), &[])), None);
     }
 
     #[test]
