@@ -86,8 +86,8 @@ impl Environments {
         }
     }
 
-    /// Prepares the environments `missions` use (the default one always: a mission may be
-    /// resumed or added), in name order.
+    /// Prepares the environments `missions` use, each once: the default one first when a
+    /// mission uses it, then the named ones in name order.
     pub async fn prepare<'a>(
         suite: &Suite,
         missions: impl IntoIterator<Item = &'a MissionSpec>,
@@ -95,14 +95,19 @@ impl Environments {
         host_env: &[(String, String)],
         emitter: &Emitter,
     ) -> Environments {
-        let default = prepare_environment(&suite.file.environment, cache_root, host_env, emitter)
-            .await
-            .map_err(|e| e.to_string());
-        let mut named = BTreeMap::new();
-        let mut wanted: Vec<&str> = missions
+        let uses: Vec<Option<&str>> = missions
             .into_iter()
-            .filter_map(|m| m.file.environment.as_deref())
+            .map(|m| m.file.environment.as_deref())
             .collect();
+        let default = if uses.contains(&None) {
+            prepare_environment(&suite.file.environment, cache_root, host_env, emitter)
+                .await
+                .map_err(|e| e.to_string())
+        } else {
+            Err("the suite's default environment was not prepared for this run".to_string())
+        };
+        let mut named = BTreeMap::new();
+        let mut wanted: Vec<&str> = uses.into_iter().flatten().collect();
         wanted.sort_unstable();
         wanted.dedup();
         for name in wanted {
@@ -418,10 +423,14 @@ mod tests {
             error.starts_with("environment `broken`: ") && error.contains("exit code 4"),
             "{error}"
         );
-        // One it never prepared says so.
+        // One it never prepared says so, the default included: only `broken` was asked for.
         assert!(environments
             .of(greet)
             .unwrap_err()
             .contains("`used` was not prepared"));
+        assert!(environments
+            .of(weak)
+            .unwrap_err()
+            .contains("default environment was not prepared"));
     }
 }
