@@ -653,6 +653,42 @@ mod tests {
     }
 
     #[test]
+    fn breakdowns_appear_when_the_missions_span_more_than_one_value() {
+        let records = crate::metrics::tests::mission_records(Vec::new());
+        let one = crate::metrics::fold("run", &records);
+        let html = render(
+            std::slice::from_ref(&one),
+            &[],
+            Path::new("report.html"),
+            "one mission",
+        );
+        assert!(!html.contains("<h2>By difficulty</h2>"), "{html}");
+        assert!(html.contains("<td>micro</td><td>python</td>"), "{html}");
+
+        // A second mission run, of another difficulty and the same language.
+        let mut two = one.clone();
+        let mut other = one.missions[0].clone();
+        other.mission = "other".into();
+        other.difficulty = Some("large".into());
+        other.status = "failed".into();
+        two.missions.push(other);
+        let html = render(
+            std::slice::from_ref(&two),
+            &[],
+            Path::new("report.html"),
+            "two missions",
+        );
+        assert!(html.contains("<h2>By difficulty</h2>"), "{html}");
+        assert!(html.contains("Pass rate by difficulty"), "{html}");
+        assert!(!html.contains("<h2>By language</h2>"), "{html}");
+        let micro = html.find("<tr><td>micro</td>").expect("a micro row");
+        let large = html.find("<tr><td>large</td>").expect("a large row");
+        assert!(micro < large, "the ladder's order");
+        let row = &html[large..large + html[large..].find("</tr>").unwrap()];
+        assert!(row.contains("<td>0%</td>"), "{row}");
+    }
+
+    #[test]
     fn the_report_embeds_cited_screenshots_and_says_what_is_missing() {
         use base64::Engine;
         let (dir, tables) = super::super::evidence::tests::report_folder();
