@@ -203,21 +203,12 @@ async fn a_breakdown_is_compare_on_each_groups_missions_alone() {
                 .unwrap();
             Dimension::Difficulty.of(row) == group.value
         };
-        alone
-            .missions
-            .retain(|r| keep(&r.pairing, &r.mission, r.repeat));
-        alone
-            .milestones
-            .retain(|r| keep(&r.pairing, &r.mission, r.repeat));
-        alone
-            .runs
-            .retain(|r| keep(&r.pairing, &r.mission, r.repeat));
-        alone
-            .turns
-            .retain(|r| keep(&r.pairing, &r.mission, r.repeat));
-        alone
-            .assertions
-            .retain(|r| keep(&r.pairing, &r.mission, r.repeat));
+        macro_rules! keep_only {
+            ($($rows:ident),*) => {
+                $(alone.$rows.retain(|r| keep(&r.pairing, &r.mission, r.repeat));)*
+            };
+        }
+        keep_only!(missions, milestones, runs, turns, assertions);
         assert!(alone.runs.len() < tables.runs.len(), "{}", group.value);
         assert_eq!(
             group.pairings,
