@@ -89,6 +89,11 @@ pub struct ModelConfig {
     pub share_prefixes: Option<bool>,
     /// candle: make every reply exactly one syntactically valid tool call.
     pub constrained_tool_calls: Option<bool>,
+    /// candle, GGUF weights: the matrix kernels, `auto` (default: the fastest this CPU runs),
+    /// `avx512vnni`, `avx2`, `portable`, or `candle` (candle's own quantized matmul).
+    pub kernels: Option<String>,
+    /// candle, GGUF weights: threads of the matrix kernels (default: one per physical core).
+    pub threads: Option<usize>,
     /// remote: the API root (`.../v1`); defaults to OpenAI's or Anthropic's.
     pub base_url: Option<String>,
     /// remote: the model name the server knows.
@@ -160,6 +165,8 @@ impl ModelConfig {
                 self.constrained_tool_calls.is_some(),
                 CANDLE,
             ),
+            ("kernels", self.kernels.is_some(), CANDLE),
+            ("threads", self.threads.is_some(), CANDLE),
             ("base_url", self.base_url.is_some(), REMOTE),
             ("model", self.model.is_some(), REMOTE),
             ("api_key_env", self.api_key_env.is_some(), REMOTE),

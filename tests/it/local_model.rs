@@ -118,7 +118,7 @@ fn cached_continuations_equal_full_recompute_for_every_family_and_format() {
                 dtype,
             )
             .unwrap();
-            let gguf = load_gguf(&path, &Device::Cpu, Some(4096)).unwrap();
+            let gguf = load_gguf(&path, &Device::Cpu, Some(4096), None).unwrap();
             check_continuations(
                 &gguf,
                 fixture.vocab_size,

@@ -10,6 +10,7 @@ use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
 use candle_core::safetensors::MmapedSafetensors;
 use candle_core::{DType, Device, Tensor};
 
+use super::kernels::{Kernels, PackedMatrix};
 use super::shape::{Family, ModelShape};
 use super::transformer::{Embedding, Layer, Linear, RopeStyle, Transformer};
 
@@ -43,6 +44,8 @@ enum Source {
         content: gguf_file::Content,
         file: File,
         path: PathBuf,
+        /// Where set, quantized matrices the kernels know are repacked for them.
+        kernels: Option<Arc<Kernels>>,
     },
 }
 
@@ -100,6 +103,7 @@ impl Source {
                 content,
                 file,
                 path,
+                ..
             } => content
                 .tensor(file, name, device)
                 .map_err(|e| LoadError::Tensor {
@@ -153,10 +157,31 @@ impl Source {
             }
             Source::Gguf { .. } => {
                 let tensor = self.qtensor(&weight_name, device)?;
+                if let Some(kernels) = self.kernels(device) {
+                    if let Some(packed) = PackedMatrix::from_qtensor(&tensor) {
+                        let weight = packed.map_err(|e| self.error(&weight_name, e))?;
+                        return Ok(Linear::Packed {
+                            weight: Arc::new(weight),
+                            kernels,
+                            bias,
+                        });
+                    }
+                }
                 let weight =
                     QMatMul::from_qtensor(tensor).map_err(|e| self.error(&weight_name, e))?;
                 Ok(Linear::Quantized { weight, bias })
             }
+        }
+    }
+
+    /// The packed kernels, where this source uses them on `device`.
+    fn kernels(&self, device: &Device) -> Option<Arc<Kernels>> {
+        match self {
+            Source::Gguf {
+                kernels: Some(kernels),
+                ..
+            } if device.is_cpu() => Some(kernels.clone()),
+            _ => None,
         }
     }
 }
@@ -255,11 +280,14 @@ impl GgufFile {
         &self.content.metadata
     }
 
-    /// The transformer; activations stay in f32, the quantized kernels' input type.
+    /// The transformer; activations stay in f32, the quantized kernels' input type. With
+    /// `kernels`, quantized matrices of the types they know are repacked for them (on the CPU);
+    /// the others, and all of them without, go through candle's quantized matmul.
     pub fn load(
         self,
         device: &Device,
         max_positions: Option<usize>,
+        kernels: Option<Arc<Kernels>>,
     ) -> Result<Transformer, LoadError> {
         let GgufFile {
             path,
@@ -286,6 +314,7 @@ impl GgufFile {
             content,
             file,
             path: path.to_path_buf(),
+            kernels,
         };
         build(
             &mut source,
@@ -298,13 +327,15 @@ impl GgufFile {
     }
 }
 
-/// A GGUF file; activations stay in f32, the quantized kernels' input type.
+/// A GGUF file; activations stay in f32, the quantized kernels' input type. See
+/// [`GgufFile::load`] for `kernels`.
 pub fn load_gguf(
     path: &Path,
     device: &Device,
     max_positions: Option<usize>,
+    kernels: Option<Arc<Kernels>>,
 ) -> Result<Transformer, LoadError> {
-    GgufFile::open(path)?.load(device, max_positions)
+    GgufFile::open(path)?.load(device, max_positions, kernels)
 }
 
 fn build(
@@ -327,7 +358,12 @@ fn build(
                         .dequantize(device)
                         .map_err(|e| source.error(&embed_name, e))?,
                 ),
-                _ => Embedding::Quantized(Arc::new(tensor)),
+                _ => match (source.kernels(device), PackedMatrix::from_qtensor(&tensor)) {
+                    (Some(_), Some(packed)) => Embedding::Packed(Arc::new(
+                        packed.map_err(|e| source.error(&embed_name, e))?,
+                    )),
+                    _ => Embedding::Quantized(Arc::new(tensor)),
+                },
             }
         }
     };
@@ -382,6 +418,13 @@ fn build(
                     QMatMul::from_arc(table.clone()).map_err(|e| source.error(&embed_name, e))?;
                 Linear::Quantized { weight, bias: None }
             }
+            Embedding::Packed(table) => Linear::Packed {
+                weight: table.clone(),
+                kernels: source
+                    .kernels(device)
+                    .ok_or_else(|| source.error(&embed_name, "packed without kernels"))?,
+                bias: None,
+            },
         }
     };
     let max_positions = max_positions

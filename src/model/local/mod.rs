@@ -7,6 +7,7 @@ pub mod constrain;
 pub mod engine;
 pub mod fixtures;
 pub mod gguf_tokenizer;
+pub mod kernels;
 pub mod kv;
 pub mod load;
 pub mod sampling;
@@ -180,6 +181,27 @@ fn stops(
     (end_of_turn, ids)
 }
 
+/// The packed kernels a model's config asks for (`kernels`, `threads`); `None` for candle's own.
+pub fn kernels_of(config: &ModelConfig) -> Result<Option<Arc<kernels::Kernels>>, ModelError> {
+    let threads = match config.threads {
+        Some(0) => return Err(unavailable("`threads` must be at least 1")),
+        Some(n) => n,
+        None => kernels::physical_cores(),
+    };
+    let path = match config.kernels.as_deref().unwrap_or("auto") {
+        "candle" => return Ok(None),
+        "auto" => kernels::KernelPath::detect(),
+        name => kernels::KernelPath::parse(name).ok_or_else(|| {
+            unavailable(format!(
+                "`kernels = \"{name}\"` is not a kernel set; use auto, avx512vnni, avx2, portable or candle"
+            ))
+        })?,
+    };
+    kernels::Kernels::new(path, threads)
+        .map(Some)
+        .map_err(|e| unavailable(format!("`kernels = \"{}\"`: {e}", path.name())))
+}
+
 /// A `candle` model, loaded once and shared by every agent run bound to it.
 pub struct CandleBackend {
     info: ModelInfo,
@@ -218,7 +240,7 @@ impl CandleBackend {
             (None, None) => return Err(unavailable(format!("`{model_name}` has no tokenizer"))),
         };
         let transformer = match gguf {
-            Some(file) => file.load(&device, Some(max_context)),
+            Some(file) => file.load(&device, Some(max_context), kernels_of(config)?),
             None => load::load_hf_folder(&files.weights, dtype, &device, Some(max_context)),
         }
         .map_err(unavailable)?;
@@ -306,6 +328,7 @@ impl CandleBackend {
         }
         let (end_of_turn, stop_ids) = stops(&tokenizer, &template, &eos_ids, eos_token.as_deref());
         let parameters = transformer.shape.parameters();
+        let kernel_summary = transformer.kernel_summary();
         let shape = transformer.shape.clone();
         let params = GenerationParams {
             sampling: SamplingParams::of_config(config),
@@ -327,7 +350,7 @@ impl CandleBackend {
             resident_bytes: Some(resident_bytes().saturating_sub(memory_before)),
             parameters: Some(parameters),
             detail: format!(
-                "{} {} layers, hidden {}, {} heads / {} kv heads, {} ({}), device {}",
+                "{} {} layers, hidden {}, {} heads / {} kv heads, {} ({}), device {}, kernels {}",
                 shape.family.as_str(),
                 shape.num_layers,
                 shape.hidden_size,
@@ -340,6 +363,7 @@ impl CandleBackend {
                     format!("{dtype:?}").to_lowercase()
                 },
                 config.device.as_deref().unwrap_or("cpu"),
+                kernel_summary,
             ),
         };
         Ok(CandleBackend {

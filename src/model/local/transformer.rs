@@ -7,6 +7,7 @@ use std::sync::Arc;
 use candle_core::quantized::{QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Result, Tensor};
 
+use super::kernels::{Kernels, PackedMatrix};
 use super::kv::KvCache;
 use super::shape::{Llama3Scaling, ModelShape};
 
@@ -21,6 +22,39 @@ pub enum Linear {
         weight: QMatMul,
         bias: Option<Tensor>,
     },
+    /// Repacked GGUF weights multiplied by the engine's own kernels.
+    Packed {
+        weight: Arc<PackedMatrix>,
+        kernels: Arc<Kernels>,
+        bias: Option<Tensor>,
+    },
+}
+
+/// `xs · weightᵀ` for f32 activations `(..., cols)` on the CPU, through the packed kernels.
+fn packed_forward(weight: &PackedMatrix, kernels: &Kernels, xs: &Tensor) -> Result<Tensor> {
+    let xs = xs.to_dtype(DType::F32)?.contiguous()?;
+    let mut dims = xs.dims().to_vec();
+    let cols = dims.pop().unwrap_or(0);
+    if cols != weight.cols() {
+        candle_core::bail!(
+            "activations of width {cols} against a {} × {} matrix",
+            weight.rows(),
+            weight.cols()
+        );
+    }
+    let m = xs.elem_count() / cols.max(1);
+    let mut out = vec![0f32; m * weight.rows()];
+    {
+        let (storage, layout) = xs.storage_and_layout();
+        let candle_core::Storage::Cpu(cpu) = &*storage else {
+            candle_core::bail!("the packed kernels run on the CPU only");
+        };
+        let all = cpu.as_slice::<f32>()?;
+        let start = layout.start_offset();
+        weight.matmul(kernels, &all[start..start + m * cols], m, &mut out);
+    }
+    dims.push(weight.rows());
+    Tensor::from_vec(out, dims, xs.device())
 }
 
 impl Linear {
@@ -28,6 +62,11 @@ impl Linear {
         let (out, bias) = match self {
             Linear::Dense { weight, bias } => (xs.broadcast_matmul(&weight.t()?)?, bias),
             Linear::Quantized { weight, bias } => (weight.forward(xs)?, bias),
+            Linear::Packed {
+                weight,
+                kernels,
+                bias,
+            } => (packed_forward(weight, kernels, xs)?, bias),
         };
         match bias {
             Some(bias) => out.broadcast_add(bias),
@@ -41,6 +80,8 @@ impl Linear {
 pub enum Embedding {
     Dense(Tensor),
     Quantized(Arc<QTensor>),
+    /// Rows of a packed matrix (shared with a tied output projection).
+    Packed(Arc<PackedMatrix>),
 }
 
 impl Embedding {
@@ -54,6 +95,21 @@ impl Embedding {
                 table.index_select(&flat, 0)?.reshape(dims)
             }
             Embedding::Quantized(table) => table.embedding(ids),
+            Embedding::Packed(table) => {
+                let flat: Vec<u32> = ids.flatten_all()?.to_vec1()?;
+                let hidden = table.cols();
+                let mut values = vec![0f32; flat.len() * hidden];
+                for (id, row) in flat.iter().zip(values.chunks_exact_mut(hidden)) {
+                    let id = *id as usize;
+                    if id >= table.rows() {
+                        candle_core::bail!("token id {id} is past the vocabulary of {}", table.rows());
+                    }
+                    table.dequantize_row(id, row);
+                }
+                let mut dims = ids.dims().to_vec();
+                dims.push(hidden);
+                Tensor::from_vec(values, dims, ids.device())
+            }
         }
     }
 }
@@ -181,6 +237,24 @@ impl Transformer {
             rope,
             max_positions,
         })
+    }
+
+    /// The matrix kernels the projections run on: `avx512vnni, 2 threads`, or `candle` where
+    /// none is packed.
+    pub fn kernel_summary(&self) -> String {
+        let kernels = self
+            .layers
+            .iter()
+            .flat_map(|l| [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down])
+            .chain([&self.lm_head])
+            .find_map(|linear| match linear {
+                Linear::Packed { kernels, .. } => Some(kernels),
+                _ => None,
+            });
+        match kernels {
+            Some(k) => format!("{}, {} threads", k.path().name(), k.threads()),
+            None => "candle".to_string(),
+        }
     }
 
     /// Positions the rotary tables cover: the longest context this model instance accepts.
