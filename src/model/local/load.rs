@@ -158,7 +158,7 @@ impl Source {
             Source::Gguf { .. } => {
                 let tensor = self.qtensor(&weight_name, device)?;
                 if let Some(kernels) = self.kernels(device) {
-                    if let Some(packed) = PackedMatrix::from_qtensor(&tensor) {
+                    if let Some(packed) = PackedMatrix::from_qtensor(&tensor, kernels.layout()) {
                         let weight = packed.map_err(|e| self.error(&weight_name, e))?;
                         return Ok(Linear::Packed {
                             weight: Arc::new(weight),
@@ -358,11 +358,14 @@ fn build(
                         .dequantize(device)
                         .map_err(|e| source.error(&embed_name, e))?,
                 ),
-                _ => match (source.kernels(device), PackedMatrix::from_qtensor(&tensor)) {
-                    (Some(_), Some(packed)) => Embedding::Packed(Arc::new(
+                _ => match source
+                    .kernels(device)
+                    .and_then(|k| PackedMatrix::from_qtensor(&tensor, k.layout()))
+                {
+                    Some(packed) => Embedding::Packed(Arc::new(
                         packed.map_err(|e| source.error(&embed_name, e))?,
                     )),
-                    _ => Embedding::Quantized(Arc::new(tensor)),
+                    None => Embedding::Quantized(Arc::new(tensor)),
                 },
             }
         }
