@@ -46,6 +46,13 @@ const SETUP_ENV_PROXIES: [&str; 6] = [
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // candle sizes its matmul threads on every call and, without this variable, reads
+    // /proc/cpuinfo each time to do so (a tenth of a small model's decode time). Set before
+    // any thread starts.
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        let cores = crate::model::local::kernels::physical_cores();
+        std::env::set_var("RAYON_NUM_THREADS", cores.to_string());
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

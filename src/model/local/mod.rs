@@ -3,6 +3,7 @@
 //! (which also gives a GGUF file its tokenizer), tool calls in the model's own format, and a
 //! prefix KV cache so each turn costs only its new tokens.
 
+pub mod attention;
 pub mod constrain;
 pub mod engine;
 pub mod fixtures;

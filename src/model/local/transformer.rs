@@ -209,6 +209,8 @@ pub struct Transformer {
     pub device: Device,
     rope: RopeTables,
     max_positions: usize,
+    /// The packed kernels, where the projections use them (their pool also runs attention).
+    kernels: Option<Arc<Kernels>>,
 }
 
 impl Transformer {
@@ -225,6 +227,14 @@ impl Transformer {
         max_positions: usize,
     ) -> Result<Transformer> {
         let rope = RopeTables::new(&shape, max_positions, dtype, &device)?;
+        let kernels = layers
+            .iter()
+            .flat_map(|l| [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down])
+            .chain([&lm_head])
+            .find_map(|linear| match linear {
+                Linear::Packed { kernels, .. } => Some(kernels.clone()),
+                _ => None,
+            });
         Ok(Transformer {
             shape,
             embed,
@@ -236,22 +246,14 @@ impl Transformer {
             device,
             rope,
             max_positions,
+            kernels,
         })
     }
 
     /// The matrix kernels the projections run on: `avx512vnni, 2 threads`, or `candle` where
     /// none is packed.
     pub fn kernel_summary(&self) -> String {
-        let kernels = self
-            .layers
-            .iter()
-            .flat_map(|l| [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down])
-            .chain([&self.lm_head])
-            .find_map(|linear| match linear {
-                Linear::Packed { kernels, .. } => Some(kernels),
-                _ => None,
-            });
-        match kernels {
+        match &self.kernels {
             Some(k) => format!("{}, {} threads", k.path().name(), k.threads()),
             None => "candle".to_string(),
         }
@@ -378,6 +380,9 @@ impl Transformer {
             ),
         };
         let (keys, values) = cache.append(index, &k, &v)?;
+        if let (1, Some(kernels), DType::F32) = (count, &self.kernels, self.dtype) {
+            return self.attend_one(layer, &q, &keys, &values, kernels);
+        }
         let total = keys.dim(2)?;
         // Grouped-query attention: the heads sharing a key/value head become extra query rows,
         // so keys and values are used as they are stored.
@@ -401,6 +406,53 @@ impl Transformer {
             .reshape((batch, heads, count, head_dim))?
             .transpose(1, 2)?
             .reshape((batch, count, heads * head_dim))?;
+        layer.o.forward(&out)
+    }
+}
+
+impl Transformer {
+    /// Attention of one token, in place over the cache's buffers (see [`super::attention`]).
+    fn attend_one(
+        &self,
+        layer: &Layer,
+        q: &Tensor,
+        keys: &Tensor,
+        values: &Tensor,
+        kernels: &Kernels,
+    ) -> Result<Tensor> {
+        let shape = &self.shape;
+        let q = q.flatten_all()?.to_vec1::<f32>()?;
+        let positions = keys.dim(2)?;
+        let mut out = vec![0f32; shape.num_heads * shape.head_dim];
+        {
+            let (key_storage, key_layout) = keys.storage_and_layout();
+            let (value_storage, value_layout) = values.storage_and_layout();
+            let (candle_core::Storage::Cpu(k), candle_core::Storage::Cpu(v)) =
+                (&*key_storage, &*value_storage)
+            else {
+                candle_core::bail!("one-token attention runs on the CPU only");
+            };
+            let head_stride = key_layout.stride()[1];
+            if value_layout.stride()[1] != head_stride
+                || key_layout.stride()[2] != shape.head_dim
+                || key_layout.stride()[3] != 1
+            {
+                candle_core::bail!("the key/value cache is not laid out by head and position");
+            }
+            let view = super::attention::CacheView {
+                keys: &k.as_slice::<f32>()?[key_layout.start_offset()..],
+                values: &v.as_slice::<f32>()?[value_layout.start_offset()..],
+                head_stride,
+                positions,
+            };
+            let heads = super::attention::Heads {
+                heads: shape.num_heads,
+                kv_heads: shape.num_kv_heads,
+                head_dim: shape.head_dim,
+            };
+            super::attention::decode(&q, &view, &heads, kernels.pool(), &mut out);
+        }
+        let out = Tensor::from_vec(out, (1, 1, shape.num_heads * shape.head_dim), &self.device)?;
         layer.o.forward(&out)
     }
 }

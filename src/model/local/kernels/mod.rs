@@ -147,6 +147,11 @@ impl Kernels {
         self.pool.threads()
     }
 
+    /// The thread pool, for other work of the forward pass.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
     /// The layout matrices are packed in for this path.
     pub fn layout(&self) -> Layout {
         match self.path {
