@@ -165,9 +165,12 @@ pub struct ProbeArgs {
     /// Prompt length to prefill, in tokens.
     #[arg(long, default_value_t = 256)]
     pub prompt_tokens: usize,
-    /// Tokens to decode after the prompt.
+    /// Tokens to decode, one at a time.
     #[arg(long, default_value_t = 64)]
     pub decode_tokens: usize,
+    /// Tokens already in the cache when each measurement starts (as llama-bench's `-d`).
+    #[arg(long, value_delimiter = ',', default_values_t = [0usize, 3000])]
+    pub depth: Vec<usize>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -601,34 +601,40 @@ async fn probe(args: args::ProbeArgs) -> ExitCode {
     };
     let model = model.clone();
     let (prompt_tokens, decode_tokens) = (args.prompt_tokens, args.decode_tokens);
+    let depths = args.depth.clone();
     let result = tokio::task::spawn_blocking(move || {
         let backend = crate::model::local::CandleBackend::load(info, &model)?;
-        let report = backend.engine().probe(prompt_tokens, decode_tokens)?;
-        Ok::<_, crate::model::ModelError>((crate::model::ModelBackend::stats(&backend), report))
+        let points = backend
+            .engine()
+            .probe(prompt_tokens, decode_tokens, &depths)?;
+        Ok::<_, crate::model::ModelError>((
+            crate::model::ModelBackend::stats(&backend),
+            backend.engine().kernel_summary(),
+            points,
+        ))
     })
     .await;
     match result {
-        Ok(Ok((stats, report))) => {
+        Ok(Ok((stats, kernels, points))) => {
             let parameters = stats
                 .parameters
                 .map_or("-".to_string(), |p| format!("{:.1}M", p as f64 / 1e6));
             let memory = stats.resident_bytes.unwrap_or(0) as f64 / (1024.0 * 1024.0);
             println!("model       {}: {}", args.model, stats.detail);
+            println!("kernels     {kernels}");
             println!("parameters  {parameters}");
             println!("load time   {:.0} ms", stats.load_ms.unwrap_or(0.0));
             println!("memory      {memory:.0} MiB resident added by loading");
-            println!(
-                "prefill     {} tokens in {:.0} ms: {:.1} tokens/s",
-                report.prompt_tokens,
-                report.prefill_ms,
-                report.prefill_tokens_per_s()
-            );
-            println!(
-                "decode      {} tokens in {:.0} ms: {:.1} tokens/s",
-                report.decoded_tokens,
-                report.decode_ms,
-                report.decode_tokens_per_s()
-            );
+            for point in points {
+                println!(
+                    "context {:>5}: prefill {} tokens at {:.1} tokens/s, decode {} tokens at {:.1} tokens/s",
+                    point.depth,
+                    point.prompt,
+                    point.prefill_tokens_per_s,
+                    point.generate,
+                    point.decode_tokens_per_s
+                );
+            }
             exit::code(exit::OK)
         }
         Ok(Err(error)) => {

@@ -316,16 +316,21 @@ fn models_probe_measures_a_local_model() {
             "64",
             "--decode-tokens",
             "8",
+            "--depth",
+            "0,100",
         ],
         elsewhere.path(),
     );
     let stdout = stdout_of(&output, 0);
     for line in [
         "qwen3 2 layers",
+        // Safetensors weights run on candle's matmul; GGUF ones on the packed kernels.
+        "kernels     candle",
         "load time",
         "memory",
-        "prefill     64 tokens",
-        "decode      8 tokens",
+        "context     0: prefill 64 tokens at ",
+        "context   100: prefill 64 tokens at ",
+        "decode 8 tokens at ",
         "tokens/s",
     ] {
         assert!(stdout.contains(line), "{line}: {stdout}");

@@ -1,6 +1,7 @@
-//! Attention of one new token over the key/value cache, on the CPU in f32, without copies: keys
-//! and values are read in place from the cache's buffers, each key and value row once per
-//! key/value head for all the query heads that share it, on the kernels' thread pool.
+//! Causal attention over the key/value cache on the CPU in f32, without copies: keys and values
+//! are read in place from the cache's buffers, each row once per key/value head and block of
+//! query rows for all the query heads that share it, on the kernels' thread pool. No score
+//! matrix of the whole context is ever materialised beyond one block's rows.
 
 use super::kernels::pool::Pool;
 
@@ -44,9 +45,20 @@ fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
     }
 }
 
-/// `out[head · head_dim ..]` = softmax(q·Kᵀ / √d) · V for every query head of `q`
-/// (`heads × head_dim`), over the first `cache.positions` positions.
-pub fn decode(q: &[f32], cache: &CacheView<'_>, shape: &Heads, pool: &Pool, out: &mut [f32]) {
+/// Query rows handled together: each key and value row is read once per block.
+const QUERY_BLOCK: usize = 8;
+
+/// Causal attention of `count` new tokens at positions `cache.positions - count ..`:
+/// `q` is `(heads, count, head_dim)`, `out` is `(count, heads · head_dim)`. Query `i` sees
+/// positions up to its own. Work is split over (key/value head, block of query rows).
+pub fn attend(
+    q: &[f32],
+    count: usize,
+    cache: &CacheView<'_>,
+    shape: &Heads,
+    pool: &Pool,
+    out: &mut [f32],
+) {
     let Heads {
         heads,
         kv_heads,
@@ -54,39 +66,67 @@ pub fn decode(q: &[f32], cache: &CacheView<'_>, shape: &Heads, pool: &Pool, out:
     } = *shape;
     let group = heads / kv_heads;
     let scale = 1.0 / (head_dim as f32).sqrt();
-    let positions = cache.positions;
+    let total = cache.positions;
+    let offset = total - count;
+    let blocks = count.div_ceil(QUERY_BLOCK);
     let out_ptr = SendPtr(out.as_mut_ptr());
     pool.run(&|index, threads| {
         let out_ptr = out_ptr;
-        let mut scores = vec![0f32; group * positions];
-        for kv in (index..kv_heads).step_by(threads) {
-            let keys = &cache.keys[kv * cache.head_stride..][..positions * head_dim];
-            let values = &cache.values[kv * cache.head_stride..][..positions * head_dim];
-            let queries = &q[kv * group * head_dim..(kv + 1) * group * head_dim];
+        let mut scores = vec![0f32; group * QUERY_BLOCK * total];
+        for item in (index..kv_heads * blocks).step_by(threads) {
+            let (kv, block) = (item / blocks, item % blocks);
+            let rows = block * QUERY_BLOCK..((block + 1) * QUERY_BLOCK).min(count);
+            let visible = offset + rows.end;
+            let keys = &cache.keys[kv * cache.head_stride..][..visible * head_dim];
+            let values = &cache.values[kv * cache.head_stride..][..visible * head_dim];
+            // (g, i) pairs of this block, and the positions each sees.
+            let pairs: Vec<(usize, usize)> = (0..group)
+                .flat_map(|g| rows.clone().map(move |i| (g, i)))
+                .collect();
+            let query = |g: usize, i: usize| {
+                let head = kv * group + g;
+                &q[(head * count + i) * head_dim..(head * count + i + 1) * head_dim]
+            };
             for (p, key) in keys.chunks_exact(head_dim).enumerate() {
-                for (g, query) in queries.chunks_exact(head_dim).enumerate() {
-                    scores[g * positions + p] = dot(query, key) * scale;
+                for (slot, &(g, i)) in pairs.iter().enumerate() {
+                    if p <= offset + i {
+                        scores[slot * total + p] = dot(query(g, i), key) * scale;
+                    }
                 }
             }
-            // SAFETY: each key/value head writes only the outputs of its own query heads.
-            let out = unsafe {
-                std::slice::from_raw_parts_mut(
-                    out_ptr.0.add(kv * group * head_dim),
-                    group * head_dim,
-                )
-            };
-            out.fill(0.0);
-            for (g, row) in scores.chunks_exact_mut(positions).enumerate() {
+            for (slot, &(g, i)) in pairs.iter().enumerate() {
+                let row = &mut scores[slot * total..slot * total + offset + i + 1];
                 let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-                let mut total = 0f32;
+                let mut sum = 0f32;
                 for v in row.iter_mut() {
                     *v = (*v - max).exp();
-                    total += *v;
+                    sum += *v;
                 }
-                let inverse = 1.0 / total;
-                let out = &mut out[g * head_dim..(g + 1) * head_dim];
-                for (weight, value) in row.iter().zip(values.chunks_exact(head_dim)) {
-                    axpy(weight * inverse, value, out);
+                let inverse = 1.0 / sum;
+                row.iter_mut().for_each(|v| *v *= inverse);
+                let head = kv * group + g;
+                // SAFETY: each (head, query row) output is written by exactly one work item.
+                let out = unsafe {
+                    std::slice::from_raw_parts_mut(
+                        out_ptr.0.add((i * heads + head) * head_dim),
+                        head_dim,
+                    )
+                };
+                out.fill(0.0);
+            }
+            for (p, value) in values.chunks_exact(head_dim).enumerate() {
+                for (slot, &(g, i)) in pairs.iter().enumerate() {
+                    if p <= offset + i {
+                        let head = kv * group + g;
+                        // SAFETY: as above.
+                        let out = unsafe {
+                            std::slice::from_raw_parts_mut(
+                                out_ptr.0.add((i * heads + head) * head_dim),
+                                head_dim,
+                            )
+                        };
+                        axpy(scores[slot * total + p], value, out);
+                    }
                 }
             }
         }

@@ -503,72 +503,26 @@ impl Trajectory {
     }
 }
 
-/// Prefill and decode speed of a model, measured on synthetic text.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProbeReport {
-    pub prompt_tokens: usize,
-    pub prefill_ms: f64,
-    pub decoded_tokens: usize,
-    pub decode_ms: f64,
-}
-
-impl ProbeReport {
-    pub fn prefill_tokens_per_s(&self) -> f64 {
-        self.prompt_tokens as f64 * 1000.0 / self.prefill_ms.max(1e-9)
-    }
-
-    pub fn decode_tokens_per_s(&self) -> f64 {
-        self.decoded_tokens as f64 * 1000.0 / self.decode_ms.max(1e-9)
-    }
-}
-
 impl LocalEngine {
-    /// Prefills `prompt_tokens` tokens of text, then decodes `decode_tokens` greedily without
-    /// stopping at end-of-turn tokens.
+    /// Prefill and decode speed at each of `depths` tokens of context, measured as
+    /// `llama-bench` does (see [`super::speed`]).
     pub fn probe(
         &self,
         prompt_tokens: usize,
         decode_tokens: usize,
-    ) -> Result<ProbeReport, ModelError> {
-        let text = "def count_words(text):\n    counts = {}\n    for word in text.split():\n        counts[word] = counts.get(word, 0) + 1\n    return counts\n";
-        let unit = self.encode(text)?;
-        if unit.is_empty() {
-            return Err(engine_error("the tokenizer produced no tokens"));
-        }
-        let prompt: Vec<u32> = unit
+        depths: &[usize],
+    ) -> Result<Vec<super::speed::SpeedPoint>, ModelError> {
+        depths
             .iter()
-            .copied()
-            .cycle()
-            .take(prompt_tokens.max(1))
-            .collect();
-        let mut cache = KvCache::new(self.transformer.shape.num_layers);
-        let started = Instant::now();
-        let mut logits = None;
-        for chunk in prompt.chunks(PREFILL_CHUNK) {
-            logits = Some(
-                self.transformer
-                    .forward(chunk, &mut cache, false)
-                    .map_err(engine_error)?,
-            );
-        }
-        let prefill_ms = millis(started.elapsed());
-        let mut sampler = Sampler::new(SamplingParams::default());
-        let mut logits = logits.ok_or_else(|| engine_error("nothing to prefill"))?;
-        let started = Instant::now();
-        for _ in 0..decode_tokens {
-            let token = sampler
-                .sample(&logits.squeeze(0).map_err(engine_error)?)
-                .map_err(engine_error)?;
-            logits = self
-                .transformer
-                .forward(&[token], &mut cache, false)
-                .map_err(engine_error)?;
-        }
-        Ok(ProbeReport {
-            prompt_tokens: prompt.len(),
-            prefill_ms,
-            decoded_tokens: decode_tokens,
-            decode_ms: millis(started.elapsed()),
-        })
+            .map(|&depth| {
+                super::speed::measure(&self.transformer, depth, prompt_tokens, decode_tokens)
+                    .map_err(engine_error)
+            })
+            .collect()
+    }
+
+    /// The matrix kernels and threads the model runs on (`candle` where none is packed).
+    pub fn kernel_summary(&self) -> String {
+        self.transformer.kernel_summary()
     }
 }

@@ -14,6 +14,7 @@ pub mod load;
 pub mod sampling;
 pub mod schema;
 pub mod shape;
+pub mod speed;
 pub mod template;
 pub mod toolcall;
 pub mod transformer;
