@@ -14,13 +14,20 @@
 //!   token of the vocabulary against a call in progress (what a sampler scanning the
 //!   vocabulary pays at worst per token).
 //!
+//! `cargo bench --bench local_inference -- side-by-side` instead measures the real GGUF models
+//! of `../shared/models/fetch.sh` against llama.cpp's `llama-bench` (see [`side_by_side`]).
+//!
 //! Q8_0 runs every group; Q4_K (rows not divisible by 256 fall back to Q8_0, as in llama.cpp)
 //! runs decode at 256 and the cached turn.
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use candle_core::Device;
+
 use candle_core::quantized::GgmlDType;
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, Criterion};
 
 use missions_bench::mission::prompts::Prompts;
 use missions_bench::model::local::constrain::ReplyConstraint;
@@ -28,7 +35,10 @@ use missions_bench::model::local::engine::LocalEngine;
 use missions_bench::model::local::fixtures::{
     write_gguf, write_hf_folder, write_model_description, FixtureShape,
 };
+use missions_bench::model::local::kernels::{KernelPath, Kernels};
 use missions_bench::model::local::kv::KvCache;
+use missions_bench::model::local::load::GgufFile;
+use missions_bench::model::local::speed::{measure, LlamaBench};
 use missions_bench::model::local::shape::Family;
 use missions_bench::model::local::toolcall::ToolCallFormat;
 use missions_bench::model::local::transformer::Transformer;
@@ -301,5 +311,124 @@ fn benches(c: &mut Criterion) {
     bench_model(c, "q4_k", GgmlDType::Q4K, false);
 }
 
+/// The real models `../shared/models/fetch.sh` assembles, by folder name.
+const REAL_MODELS: [&str; 3] = ["smollm2-135m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"];
+const THREADS: usize = 2;
+const DEPTHS: [usize; 2] = [0, 3000];
+/// Measurements of each engine per cell, alternating: ours, llama.cpp, ours, llama.cpp.
+const ROUNDS: usize = 2;
+
+fn home() -> PathBuf {
+    PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+}
+
+fn load_real(path: &Path, kernels: Option<Arc<Kernels>>) -> Transformer {
+    GgufFile::open(path)
+        .and_then(|file| file.load(&Device::Cpu, Some(4096), kernels))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len().max(1) as f64
+}
+
+/// `cargo bench --bench local_inference -- side-by-side`: our engine and llama.cpp's
+/// `llama-bench` on each real model present, same file, same machine, same threads, alternating,
+/// at each depth; then our kernel paths against candle's matmul at depth 0 (the ablation).
+fn side_by_side() {
+    let models_dir = home().join(".cache/missions-bench/models");
+    let models: Vec<(&str, PathBuf)> = REAL_MODELS
+        .iter()
+        .map(|name| (*name, models_dir.join(name).join("model.gguf")))
+        .filter(|(_, path)| path.is_file())
+        .collect();
+    if models.is_empty() {
+        println!(
+            "no real models under {}: run ../shared/models/fetch.sh first",
+            models_dir.display()
+        );
+        return;
+    }
+    let mut candidates = vec![home().join(".cache/missions-bench/llama.cpp/bin/llama-bench")];
+    if let Some(path) = std::env::var_os("PATH") {
+        candidates.extend(std::env::split_paths(&path).map(|dir| dir.join("llama-bench")));
+    }
+    let llama = LlamaBench::find(&candidates);
+    match &llama {
+        Some(llama) => println!("llama.cpp: {}", llama.program.display()),
+        None => println!(
+            "llama-bench not found (looked in ~/.cache/missions-bench/llama.cpp/bin and PATH; \
+             ../shared/tools/build-llama-cpp.sh builds it): our figures alone"
+        ),
+    }
+    let path = KernelPath::detect();
+    let kernels = Kernels::new(path, THREADS).expect("kernels");
+    println!(
+        "kernels: {}, {THREADS} threads; prefill 256 tokens and decode 64 after each depth\n",
+        path.name()
+    );
+    println!("| model | context | llama.cpp prefill | ours prefill | ratio | llama.cpp decode | ours decode | ratio |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for (name, file) in &models {
+        let ours_model = load_real(file, Some(kernels.clone()));
+        for depth in DEPTHS {
+            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+            for _ in 0..ROUNDS {
+                ours.push(measure(&ours_model, depth, 256, 64).expect("measure"));
+                if let Some(llama) = &llama {
+                    match llama.run(file, THREADS, depth, 256, 64, 1) {
+                        Ok(point) => theirs.push(point),
+                        Err(e) => println!("llama-bench on {name}: {e}"),
+                    }
+                }
+            }
+            let ours_prefill = mean(&ours.iter().map(|p| p.prefill_tokens_per_s).collect::<Vec<_>>());
+            let ours_decode = mean(&ours.iter().map(|p| p.decode_tokens_per_s).collect::<Vec<_>>());
+            let cell = |value: f64| if theirs.is_empty() { "-".to_string() } else { format!("{value:.1}") };
+            let ratio = |a: f64, b: f64| if theirs.is_empty() { "-".to_string() } else { format!("{:.2}x", a / b) };
+            let their_prefill = mean(&theirs.iter().map(|p| p.prefill_tokens_per_s).collect::<Vec<_>>());
+            let their_decode = mean(&theirs.iter().map(|p| p.decode_tokens_per_s).collect::<Vec<_>>());
+            println!(
+                "| {name} | {depth} | {} | {ours_prefill:.1} | {} | {} | {ours_decode:.1} | {} |",
+                cell(their_prefill),
+                ratio(ours_prefill, their_prefill),
+                cell(their_decode),
+                ratio(ours_decode, their_decode),
+            );
+        }
+    }
+    println!("\nablation at depth 0 (prefill / decode tokens/s):\n");
+    println!("| model | candle's matmul | own kernels, avx2 | own kernels, avx512vnni |");
+    println!("|---|---|---|---|");
+    for (name, file) in &models {
+        let mut cells = Vec::new();
+        for choice in [None, Some(KernelPath::Avx2), Some(KernelPath::Avx512Vnni)] {
+            let kernels = match choice {
+                None => None,
+                Some(path) if path.supported() => Some(Kernels::new(path, THREADS).expect("kernels")),
+                Some(_) => {
+                    cells.push("not on this CPU".to_string());
+                    continue;
+                }
+            };
+            let model = load_real(file, kernels);
+            let point = measure(&model, 0, 256, 64).expect("measure");
+            cells.push(format!(
+                "{:.1} / {:.1}",
+                point.prefill_tokens_per_s, point.decode_tokens_per_s
+            ));
+        }
+        println!("| {name} | {} |", cells.join(" | "));
+    }
+}
+
 criterion_group!(local_inference, benches);
-criterion_main!(local_inference);
+
+fn main() {
+    if std::env::args().any(|a| a == "side-by-side") {
+        side_by_side();
+        return;
+    }
+    local_inference();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -45,6 +45,85 @@ fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
     }
 }
 
+/// Attention of one new token (`q` is `heads × head_dim`), split over the pool by ranges of
+/// positions rather than by heads, so that every thread has the same share whatever the number
+/// of key/value heads; each range's softmax is merged through its maximum and sum.
+pub fn decode(q: &[f32], cache: &CacheView<'_>, shape: &Heads, pool: &Pool, out: &mut [f32]) {
+    let Heads {
+        heads,
+        kv_heads,
+        head_dim,
+    } = *shape;
+    let group = heads / kv_heads;
+    let scale = 1.0 / (head_dim as f32).sqrt();
+    let positions = cache.positions;
+    let threads = pool.threads();
+    // Per thread and head: the range's maximum score, its sum of exponentials, and the
+    // unnormalised weighted sum of values.
+    let stride = head_dim + 2;
+    let mut partials = vec![0f32; threads * heads * stride];
+    let partials_ptr = SendPtr(partials.as_mut_ptr());
+    pool.run(&|index, threads| {
+        let partials_ptr = partials_ptr;
+        let per = positions.div_ceil(threads);
+        let range = (index * per).min(positions)..((index + 1) * per).min(positions);
+        // SAFETY: each thread writes only its own slice of the partials.
+        let mine = unsafe {
+            std::slice::from_raw_parts_mut(
+                partials_ptr.0.add(index * heads * stride),
+                heads * stride,
+            )
+        };
+        let mut scores = vec![0f32; group * range.len()];
+        for kv in 0..kv_heads {
+            let base = kv * cache.head_stride;
+            let keys = &cache.keys[base + range.start * head_dim..base + range.end * head_dim];
+            let values =
+                &cache.values[base + range.start * head_dim..base + range.end * head_dim];
+            let queries = &q[kv * group * head_dim..(kv + 1) * group * head_dim];
+            for (p, key) in keys.chunks_exact(head_dim).enumerate() {
+                for (g, query) in queries.chunks_exact(head_dim).enumerate() {
+                    scores[g * range.len() + p] = dot(query, key) * scale;
+                }
+            }
+            for g in 0..group {
+                let part = &mut mine[(kv * group + g) * stride..][..stride];
+                let row = &mut scores[g * range.len()..(g + 1) * range.len()];
+                let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+                let mut sum = 0f32;
+                for v in row.iter_mut() {
+                    *v = (*v - max).exp();
+                    sum += *v;
+                }
+                part[0] = max;
+                part[1] = sum;
+                let acc = &mut part[2..];
+                acc.fill(0.0);
+                for (weight, value) in row.iter().zip(values.chunks_exact(head_dim)) {
+                    axpy(*weight, value, acc);
+                }
+            }
+        }
+    });
+    for head in 0..heads {
+        let parts: Vec<&[f32]> = (0..threads)
+            .map(|t| &partials[(t * heads + head) * stride..][..stride])
+            .filter(|part| part[1] > 0.0)
+            .collect();
+        let max = parts.iter().fold(f32::NEG_INFINITY, |m, p| m.max(p[0]));
+        let out = &mut out[head * head_dim..(head + 1) * head_dim];
+        out.fill(0.0);
+        let mut total = 0f32;
+        for part in &parts {
+            let weight = (part[0] - max).exp();
+            total += weight * part[1];
+            axpy(weight, &part[2..], out);
+        }
+        let inverse = 1.0 / total;
+        out.iter_mut().for_each(|v| *v *= inverse);
+    }
+}
+
 /// Query rows handled together: each key and value row is read once per block.
 const QUERY_BLOCK: usize = 8;
 
@@ -138,3 +217,82 @@ struct SendPtr(*mut f32);
 // SAFETY: threads write disjoint head ranges while the owner waits.
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Straightforward causal attention, one (head, query) at a time.
+    fn reference(q: &[f32], count: usize, cache: &CacheView<'_>, shape: &Heads) -> Vec<f32> {
+        let (heads, d) = (shape.heads, shape.head_dim);
+        let group = heads / shape.kv_heads;
+        let offset = cache.positions - count;
+        let mut out = vec![0f32; count * heads * d];
+        for head in 0..heads {
+            let kv = head / group;
+            for i in 0..count {
+                let query = &q[(head * count + i) * d..][..d];
+                let visible = offset + i + 1;
+                let scores: Vec<f64> = (0..visible)
+                    .map(|p| {
+                        let key = &cache.keys[kv * cache.head_stride + p * d..][..d];
+                        query.iter().zip(key).map(|(a, b)| (a * b) as f64).sum::<f64>()
+                            / (d as f64).sqrt()
+                    })
+                    .collect();
+                let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let weights: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+                let total: f64 = weights.iter().sum();
+                for (p, w) in weights.iter().enumerate() {
+                    let value = &cache.values[kv * cache.head_stride + p * d..][..d];
+                    for k in 0..d {
+                        out[(i * heads + head) * d + k] += (w / total * value[k] as f64) as f32;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn matches_plain_causal_attention_for_one_and_many_tokens() {
+        let shape = Heads {
+            heads: 6,
+            kv_heads: 2,
+            head_dim: 40,
+        };
+        // A cache buffer with room for 64 positions, 37 of them filled.
+        let (capacity, positions) = (64, 37);
+        let wave = |i: usize, salt: f32| ((i as f32 * 0.37 + salt).sin() * 1.7);
+        let keys: Vec<f32> = (0..2 * capacity * 40).map(|i| wave(i, 0.1)).collect();
+        let values: Vec<f32> = (0..2 * capacity * 40).map(|i| wave(i, 2.3)).collect();
+        let cache = CacheView {
+            keys: &keys,
+            values: &values,
+            head_stride: capacity * 40,
+            positions,
+        };
+        for (count, threads) in [(1, 1), (1, 3), (1, 40), (5, 2), (37, 2), (20, 1)] {
+            let q: Vec<f32> = (0..6 * count * 40).map(|i| wave(i, 4.0)).collect();
+            let mut out = vec![f32::NAN; count * 6 * 40];
+            attend(&q, count, &cache, &shape, &Pool::new(threads), &mut out);
+            let expected = reference(&q, count, &cache, &shape);
+            if count == 1 {
+                let mut split = vec![f32::NAN; 6 * 40];
+                decode(&q, &cache, &shape, &Pool::new(threads), &mut split);
+                let worst = split
+                    .iter()
+                    .zip(&expected)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0f32, f32::max);
+                assert!(worst < 1e-4, "decode, threads {threads}: {worst}");
+            }
+            let worst = out
+                .iter()
+                .zip(&expected)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(worst < 1e-4, "count {count}, threads {threads}: {worst}");
+        }
+    }
+}

@@ -227,6 +227,7 @@ impl Transformer {
         max_positions: usize,
     ) -> Result<Transformer> {
         let rope = RopeTables::new(&shape, max_positions, dtype, &device)?;
+        super::kernels::tune_allocator();
         let kernels = layers
             .iter()
             .flat_map(|l| [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down])
@@ -454,7 +455,11 @@ impl Transformer {
                 kv_heads: shape.num_kv_heads,
                 head_dim: shape.head_dim,
             };
-            super::attention::attend(&q, count, &view, &heads, kernels.pool(), &mut out);
+            if count == 1 {
+                super::attention::decode(&q, &view, &heads, kernels.pool(), &mut out);
+            } else {
+                super::attention::attend(&q, count, &view, &heads, kernels.pool(), &mut out);
+            }
         }
         let out = Tensor::from_vec(
             out,
