@@ -11,6 +11,9 @@ use super::kernels::{Kernels, PackedMatrix};
 use super::kv::KvCache;
 use super::shape::{Llama3Scaling, ModelShape};
 
+/// Query rows of a prompt's attention computed together (see `Transformer::attention`).
+const QUERY_CHUNK: usize = 64;
+
 /// A projection: dense weights `(out, in)` or a quantized matrix, with an optional bias.
 #[derive(Debug, Clone)]
 pub enum Linear {
@@ -386,27 +389,51 @@ impl Transformer {
         if let (1, Some(kernels), DType::F32) = (count, &self.kernels, self.dtype) {
             return self.attend_cached(layer, &q, count, &keys, &values, kernels);
         }
-        let total = keys.dim(2)?;
         // Grouped-query attention: the heads sharing a key/value head become extra query rows,
-        // so keys and values are used as they are stored.
+        // so keys and values are used as they are stored. Long prompts go in chunks of query
+        // rows, so that each chunk's score matrix stays small (reused by the allocator rather
+        // than mapped afresh) and sees only the positions it may attend to.
         let group = heads / kv_heads;
-        let q = q.reshape((batch, kv_heads, group * count, head_dim))?;
         let scale = 1.0 / (head_dim as f64).sqrt();
-        let scores = (q.matmul(&keys.t()?)? * scale)?;
-        let scores = match mask {
-            Some(mask) => {
-                let grouped = scores.reshape((batch, kv_heads, group, count, total))?;
-                grouped
-                    .broadcast_add(mask)?
-                    .reshape((batch, kv_heads, group * count, total))?
-            }
-            None => scores,
+        let offset = keys.dim(2)? - count;
+        let q = (q * scale)?;
+        let mut outs = Vec::new();
+        for start in (0..count).step_by(QUERY_CHUNK) {
+            let rows = QUERY_CHUNK.min(count - start);
+            let visible = offset + start + rows;
+            let q = if rows == count {
+                q.clone()
+            } else {
+                q.narrow(2, start, rows)?.contiguous()?
+            };
+            let q = q.reshape((batch, kv_heads, group * rows, head_dim))?;
+            let keys = keys.narrow(2, 0, visible)?;
+            let values = values.narrow(2, 0, visible)?;
+            let scores = q.matmul(&keys.t()?)?;
+            let scores = match mask {
+                Some(mask) => {
+                    let mask = mask.narrow(0, start, rows)?.narrow(1, 0, visible)?;
+                    scores
+                        .reshape((batch, kv_heads, group, rows, visible))?
+                        .broadcast_add(&mask)?
+                        .reshape((batch, kv_heads, group * rows, visible))?
+                }
+                None => scores,
+            };
+            let probabilities = candle_nn::ops::softmax_last_dim(&scores.to_dtype(DType::F32)?)?
+                .to_dtype(self.dtype)?;
+            outs.push(
+                probabilities
+                    .matmul(&values)?
+                    .reshape((batch, heads, rows, head_dim))?,
+            );
+        }
+        let out = if outs.len() == 1 {
+            outs.remove(0)
+        } else {
+            Tensor::cat(&outs, 2)?
         };
-        let probabilities = candle_nn::ops::softmax_last_dim(&scores.to_dtype(DType::F32)?)?
-            .to_dtype(self.dtype)?;
-        let out = probabilities.matmul(&values)?;
         let out = out
-            .reshape((batch, heads, count, head_dim))?
             .transpose(1, 2)?
             .reshape((batch, count, heads * head_dim))?;
         layer.o.forward(&out)
