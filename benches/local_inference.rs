@@ -38,8 +38,8 @@ use missions_bench::model::local::fixtures::{
 use missions_bench::model::local::kernels::{KernelPath, Kernels};
 use missions_bench::model::local::kv::KvCache;
 use missions_bench::model::local::load::GgufFile;
-use missions_bench::model::local::speed::{measure, LlamaBench};
 use missions_bench::model::local::shape::Family;
+use missions_bench::model::local::speed::{measure, LlamaBench};
 use missions_bench::model::local::toolcall::ToolCallFormat;
 use missions_bench::model::local::transformer::Transformer;
 use missions_bench::model::local::{resident_bytes, CandleBackend};
@@ -328,6 +328,29 @@ fn load_real(path: &Path, kernels: Option<Arc<Kernels>>) -> Transformer {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Read bandwidth of this machine on `threads` threads: each sums its share of a 1 GiB buffer,
+/// best of three passes, in GB/s.
+fn read_bandwidth(threads: usize) -> f64 {
+    let words = (1usize << 30) / 8;
+    let buffer: Vec<u64> = (0..words as u64).collect();
+    let mut best = 0f64;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let total: u64 = std::thread::scope(|scope| {
+            buffer
+                .chunks(words.div_ceil(threads))
+                .map(|part| scope.spawn(move || part.iter().fold(0u64, |a, &b| a.wrapping_add(b))))
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|h| h.join().expect("reader"))
+                .fold(0u64, u64::wrapping_add)
+        });
+        std::hint::black_box(total);
+        best = best.max((words * 8) as f64 / started.elapsed().as_secs_f64() / 1e9);
+    }
+    best
+}
+
 fn mean(values: &[f64]) -> f64 {
     values.iter().sum::<f64>() / values.len().max(1) as f64
 }
@@ -367,8 +390,10 @@ fn side_by_side() {
         "kernels: {}, {THREADS} threads; prefill 256 tokens and decode 64 after each depth\n",
         path.name()
     );
-    println!("| model | context | llama.cpp prefill | ours prefill | ratio | llama.cpp decode | ours decode | ratio |");
-    println!("|---|---|---|---|---|---|---|---|");
+    let bandwidth = read_bandwidth(THREADS);
+    println!("read bandwidth: {bandwidth:.1} GB/s on {THREADS} threads (decode share: bytes read per token × tokens/s over it)\n");
+    println!("| model | context | llama.cpp prefill | ours prefill | ratio | llama.cpp decode | ours decode | ratio | ours, share of bandwidth |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for (name, file) in &models {
         let ours_model = load_real(file, Some(kernels.clone()));
         for depth in DEPTHS {
@@ -382,18 +407,53 @@ fn side_by_side() {
                     }
                 }
             }
-            let ours_prefill = mean(&ours.iter().map(|p| p.prefill_tokens_per_s).collect::<Vec<_>>());
-            let ours_decode = mean(&ours.iter().map(|p| p.decode_tokens_per_s).collect::<Vec<_>>());
-            let cell = |value: f64| if theirs.is_empty() { "-".to_string() } else { format!("{value:.1}") };
-            let ratio = |a: f64, b: f64| if theirs.is_empty() { "-".to_string() } else { format!("{:.2}x", a / b) };
-            let their_prefill = mean(&theirs.iter().map(|p| p.prefill_tokens_per_s).collect::<Vec<_>>());
-            let their_decode = mean(&theirs.iter().map(|p| p.decode_tokens_per_s).collect::<Vec<_>>());
+            let ours_prefill = mean(
+                &ours
+                    .iter()
+                    .map(|p| p.prefill_tokens_per_s)
+                    .collect::<Vec<_>>(),
+            );
+            let ours_decode = mean(
+                &ours
+                    .iter()
+                    .map(|p| p.decode_tokens_per_s)
+                    .collect::<Vec<_>>(),
+            );
+            let cell = |value: f64| {
+                if theirs.is_empty() {
+                    "-".to_string()
+                } else {
+                    format!("{value:.1}")
+                }
+            };
+            let ratio = |a: f64, b: f64| {
+                if theirs.is_empty() {
+                    "-".to_string()
+                } else {
+                    format!("{:.2}x", a / b)
+                }
+            };
+            let their_prefill = mean(
+                &theirs
+                    .iter()
+                    .map(|p| p.prefill_tokens_per_s)
+                    .collect::<Vec<_>>(),
+            );
+            let their_decode = mean(
+                &theirs
+                    .iter()
+                    .map(|p| p.decode_tokens_per_s)
+                    .collect::<Vec<_>>(),
+            );
+            let share =
+                ours_model.bytes_read_per_token(depth) as f64 * ours_decode / 1e9 / bandwidth;
             println!(
-                "| {name} | {depth} | {} | {ours_prefill:.1} | {} | {} | {ours_decode:.1} | {} |",
+                "| {name} | {depth} | {} | {ours_prefill:.1} | {} | {} | {ours_decode:.1} | {} | {:.0}% |",
                 cell(their_prefill),
                 ratio(ours_prefill, their_prefill),
                 cell(their_decode),
                 ratio(ours_decode, their_decode),
+                share * 100.0,
             );
         }
     }
@@ -405,7 +465,9 @@ fn side_by_side() {
         for choice in [None, Some(KernelPath::Avx2), Some(KernelPath::Avx512Vnni)] {
             let kernels = match choice {
                 None => None,
-                Some(path) if path.supported() => Some(Kernels::new(path, THREADS).expect("kernels")),
+                Some(path) if path.supported() => {
+                    Some(Kernels::new(path, THREADS).expect("kernels"))
+                }
                 Some(_) => {
                     cells.push("not on this CPU".to_string());
                     continue;

@@ -20,6 +20,16 @@ pub struct Heads {
     pub head_dim: usize,
 }
 
+impl Heads {
+    /// Query heads per key/value head, and the scores' scale `1/√d`.
+    fn group_and_scale(&self) -> (usize, f32) {
+        (
+            self.heads / self.kv_heads,
+            1.0 / (self.head_dim as f32).sqrt(),
+        )
+    }
+}
+
 #[inline]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0f32; 16];
@@ -54,8 +64,7 @@ pub fn decode(q: &[f32], cache: &CacheView<'_>, shape: &Heads, pool: &Pool, out:
         kv_heads,
         head_dim,
     } = *shape;
-    let group = heads / kv_heads;
-    let scale = 1.0 / (head_dim as f32).sqrt();
+    let (group, scale) = shape.group_and_scale();
     let positions = cache.positions;
     let threads = pool.threads();
     // Per thread and head: the range's maximum score, its sum of exponentials, and the
@@ -64,13 +73,12 @@ pub fn decode(q: &[f32], cache: &CacheView<'_>, shape: &Heads, pool: &Pool, out:
     let mut partials = vec![0f32; threads * heads * stride];
     let partials_ptr = SendPtr(partials.as_mut_ptr());
     pool.run(&|index, threads| {
-        let partials_ptr = partials_ptr;
         let per = positions.div_ceil(threads);
         let range = (index * per).min(positions)..((index + 1) * per).min(positions);
         // SAFETY: each thread writes only its own slice of the partials.
         let mine = unsafe {
             std::slice::from_raw_parts_mut(
-                partials_ptr.0.add(index * heads * stride),
+                partials_ptr.get().add(index * heads * stride),
                 heads * stride,
             )
         };
@@ -78,8 +86,7 @@ pub fn decode(q: &[f32], cache: &CacheView<'_>, shape: &Heads, pool: &Pool, out:
         for kv in 0..kv_heads {
             let base = kv * cache.head_stride;
             let keys = &cache.keys[base + range.start * head_dim..base + range.end * head_dim];
-            let values =
-                &cache.values[base + range.start * head_dim..base + range.end * head_dim];
+            let values = &cache.values[base + range.start * head_dim..base + range.end * head_dim];
             let queries = &q[kv * group * head_dim..(kv + 1) * group * head_dim];
             for (p, key) in keys.chunks_exact(head_dim).enumerate() {
                 for (g, query) in queries.chunks_exact(head_dim).enumerate() {
@@ -143,14 +150,12 @@ pub fn attend(
         kv_heads,
         head_dim,
     } = *shape;
-    let group = heads / kv_heads;
-    let scale = 1.0 / (head_dim as f32).sqrt();
+    let (group, scale) = shape.group_and_scale();
     let total = cache.positions;
     let offset = total - count;
     let blocks = count.div_ceil(QUERY_BLOCK);
     let out_ptr = SendPtr(out.as_mut_ptr());
     pool.run(&|index, threads| {
-        let out_ptr = out_ptr;
         let mut scores = vec![0f32; group * QUERY_BLOCK * total];
         for item in (index..kv_heads * blocks).step_by(threads) {
             let (kv, block) = (item / blocks, item % blocks);
@@ -187,7 +192,7 @@ pub fn attend(
                 // SAFETY: each (head, query row) output is written by exactly one work item.
                 let out = unsafe {
                     std::slice::from_raw_parts_mut(
-                        out_ptr.0.add((i * heads + head) * head_dim),
+                        out_ptr.get().add((i * heads + head) * head_dim),
                         head_dim,
                     )
                 };
@@ -200,7 +205,7 @@ pub fn attend(
                         // SAFETY: as above.
                         let out = unsafe {
                             std::slice::from_raw_parts_mut(
-                                out_ptr.0.add((i * heads + head) * head_dim),
+                                out_ptr.get().add((i * heads + head) * head_dim),
                                 head_dim,
                             )
                         };
@@ -214,6 +219,13 @@ pub fn attend(
 
 #[derive(Clone, Copy)]
 struct SendPtr(*mut f32);
+
+impl SendPtr {
+    /// The pointer (a method, so that closures capture the whole `Sync` wrapper).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
 // SAFETY: threads write disjoint head ranges while the owner waits.
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
@@ -236,7 +248,11 @@ mod tests {
                 let scores: Vec<f64> = (0..visible)
                     .map(|p| {
                         let key = &cache.keys[kv * cache.head_stride + p * d..][..d];
-                        query.iter().zip(key).map(|(a, b)| (a * b) as f64).sum::<f64>()
+                        query
+                            .iter()
+                            .zip(key)
+                            .map(|(a, b)| (a * b) as f64)
+                            .sum::<f64>()
                             / (d as f64).sqrt()
                     })
                     .collect();
@@ -263,7 +279,7 @@ mod tests {
         };
         // A cache buffer with room for 64 positions, 37 of them filled.
         let (capacity, positions) = (64, 37);
-        let wave = |i: usize, salt: f32| ((i as f32 * 0.37 + salt).sin() * 1.7);
+        let wave = |i: usize, salt: f32| (i as f32 * 0.37 + salt).sin() * 1.7;
         let keys: Vec<f32> = (0..2 * capacity * 40).map(|i| wave(i, 0.1)).collect();
         let values: Vec<f32> = (0..2 * capacity * 40).map(|i| wave(i, 2.3)).collect();
         let cache = CacheView {

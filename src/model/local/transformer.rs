@@ -105,7 +105,10 @@ impl Embedding {
                 for (id, row) in flat.iter().zip(values.chunks_exact_mut(hidden)) {
                     let id = *id as usize;
                     if id >= table.rows() {
-                        candle_core::bail!("token id {id} is past the vocabulary of {}", table.rows());
+                        candle_core::bail!(
+                            "token id {id} is past the vocabulary of {}",
+                            table.rows()
+                        );
                     }
                     table.dequantize_row(id, row);
                 }
@@ -261,6 +264,32 @@ impl Transformer {
             Some(k) => format!("{}, {} threads", k.path().name(), k.threads()),
             None => "candle".to_string(),
         }
+    }
+
+    /// Bytes one decode step reads: every projection's weights once (not the embedding table,
+    /// of which one row is read), plus the keys and values of `depth` cached positions (f32).
+    pub fn bytes_read_per_token(&self, depth: usize) -> usize {
+        let weights: usize = self
+            .layers
+            .iter()
+            .flat_map(|l| [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down])
+            .chain([&self.lm_head])
+            .map(|linear| match linear {
+                Linear::Dense { weight, .. } => {
+                    weight.elem_count() * weight.dtype().size_in_bytes()
+                }
+                Linear::Quantized { weight, .. } => match weight {
+                    QMatMul::QTensor(t) => t.storage_size_in_bytes(),
+                    QMatMul::Tensor(t) | QMatMul::TensorF16(t) => {
+                        t.elem_count() * t.dtype().size_in_bytes()
+                    }
+                },
+                Linear::Packed { weight, .. } => weight.bytes(),
+            })
+            .sum();
+        let shape = &self.shape;
+        let cache = 2 * shape.num_layers * shape.num_kv_heads * shape.head_dim * depth * 4;
+        weights + cache
     }
 
     /// Positions the rotary tables cover: the longest context this model instance accepts.

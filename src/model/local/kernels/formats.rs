@@ -281,11 +281,7 @@ impl QuantizedActs {
             }
             *d = scale;
         }
-        for (qs, sum) in self
-            .qs
-            .chunks_exact(sum_group)
-            .zip(self.sums.iter_mut())
-        {
+        for (qs, sum) in self.qs.chunks_exact(sum_group).zip(self.sums.iter_mut()) {
             *sum = qs.iter().map(|&q| q as i32).sum();
         }
     }

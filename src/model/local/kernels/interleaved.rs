@@ -78,9 +78,9 @@ pub fn write_tile(format: Format, blocks: &[&[u8]], tile: &mut [u8]) {
     let len = format.block_len();
     let (header, high, quants) = tile_parts(format);
     let subs = len / 32;
+    let mut q = [[0u8; 256]; ROWS];
     for (row, block) in blocks.iter().enumerate() {
-        let mut q = [0u8; 256];
-        unpack_block(format, block, &mut q[..len]);
+        unpack_block(format, block, &mut q[row][..len]);
         let raw = raw_header(format, block);
         tile[2 * row..2 * row + 2].copy_from_slice(&raw.d.to_le_bytes());
         match format {
@@ -100,43 +100,37 @@ pub fn write_tile(format: Format, blocks: &[&[u8]], tile: &mut [u8]) {
                 tile[32 + 16 * j + row] = raw.scales[j];
             }
         }
-        let high_start = header;
-        let quant_start = header + subs * high;
-        for sub in 0..subs {
-            let q = &q[32 * sub..32 * sub + 32];
-            if format == Format::Q8_0 {
-                for c in 0..8 {
-                    for j in 0..4 {
-                        tile[quant_start + sub * quants + 64 * c + 4 * row + j] = q[4 * c + j];
-                    }
+    }
+    // Masks per group: [bit4 lo, bit4 hi] (Q5) or [bit4 lo, bit4 hi, bit5 lo, bit5 hi] (Q6_K),
+    // each a little-endian u64 over the group's 64 bytes.
+    let masks = high / 32;
+    for sub in 0..subs {
+        let quant_start = header + subs * high + sub * quants;
+        if format == Format::Q8_0 {
+            for c in 0..8 {
+                for (row, q) in q.iter().enumerate() {
+                    let at = quant_start + 64 * c + 4 * row;
+                    tile[at..at + 4].copy_from_slice(&q[4 * c..4 * c + 4]);
                 }
-                continue;
             }
-            for g in 0..4 {
+            continue;
+        }
+        for g in 0..4 {
+            let mut bits = [0u64; 4];
+            for (row, q) in q.iter().enumerate() {
                 for j in 0..4 {
-                    let (lo, hi) = (q[8 * g + j], q[8 * g + 4 + j]);
-                    let at = quant_start + sub * quants + 64 * g + 4 * row + j;
-                    tile[at] = (lo & 0xF) | ((hi & 0xF) << 4);
+                    let (lo, hi) = (q[32 * sub + 8 * g + j], q[32 * sub + 8 * g + 4 + j]);
+                    tile[quant_start + 64 * g + 4 * row + j] = (lo & 0xF) | ((hi & 0xF) << 4);
                     let bit = 4 * row + j;
-                    // Masks per group: [bit4 lo, bit4 hi] (Q5) or [bit4 lo, bit4 hi, bit5 lo,
-                    // bit5 hi] (Q6_K), each a little-endian u64 over the group's 64 bytes.
-                    let masks = high / 32;
-                    if masks == 0 {
-                        continue;
-                    }
-                    let base = high_start + sub * high + g * masks * 8;
-                    let set = |tile: &mut [u8], mask: usize, on: bool| {
-                        if on {
-                            tile[base + 8 * mask + bit / 8] |= 1 << (bit % 8);
-                        }
-                    };
-                    set(tile, 0, lo & 16 != 0);
-                    set(tile, 1, hi & 16 != 0);
-                    if masks == 4 {
-                        set(tile, 2, lo & 32 != 0);
-                        set(tile, 3, hi & 32 != 0);
-                    }
+                    bits[0] |= u64::from((lo >> 4) & 1) << bit;
+                    bits[1] |= u64::from((hi >> 4) & 1) << bit;
+                    bits[2] |= u64::from((lo >> 5) & 1) << bit;
+                    bits[3] |= u64::from((hi >> 5) & 1) << bit;
                 }
+            }
+            let base = header + sub * high + g * masks * 8;
+            for (mask, value) in bits.iter().take(masks).enumerate() {
+                tile[base + 8 * mask..base + 8 * mask + 8].copy_from_slice(&value.to_le_bytes());
             }
         }
     }
@@ -373,11 +367,8 @@ pub(crate) mod avx512 {
             let (d, dmin) = (halves(tile), halves(tile.add(32)));
             for r in 0..NR {
                 let da = _mm512_set1_ps(*acts[r].d.add(b));
-                acc[r] = _mm512_fmadd_ps(
-                    _mm512_cvtepi32_ps(total[r]),
-                    _mm512_mul_ps(d, da),
-                    acc[r],
-                );
+                acc[r] =
+                    _mm512_fmadd_ps(_mm512_cvtepi32_ps(total[r]), _mm512_mul_ps(d, da), acc[r]);
                 acc[r] = _mm512_fnmadd_ps(
                     _mm512_cvtepi32_ps(min_total[r]),
                     _mm512_mul_ps(dmin, da),
@@ -413,7 +404,7 @@ pub(crate) mod avx512 {
                     );
                     let group = 2 * sub + half;
                     let scale = _mm512_cvtepi8_epi32(_mm_loadu_si128(
-                        tile.add(32 + 16 * group) as *const __m128i,
+                        tile.add(32 + 16 * group) as *const __m128i
                     ));
                     for r in 0..NR {
                         let offset = _mm512_set1_epi32(32 * *acts[r].sums.add(16 * b + group));
@@ -427,11 +418,8 @@ pub(crate) mod avx512 {
             let d = halves(tile);
             for r in 0..NR {
                 let da = _mm512_set1_ps(*acts[r].d.add(b));
-                acc[r] = _mm512_fmadd_ps(
-                    _mm512_cvtepi32_ps(total[r]),
-                    _mm512_mul_ps(d, da),
-                    acc[r],
-                );
+                acc[r] =
+                    _mm512_fmadd_ps(_mm512_cvtepi32_ps(total[r]), _mm512_mul_ps(d, da), acc[r]);
             }
         }
         acc
@@ -467,9 +455,18 @@ pub(crate) mod avx512 {
     const ACT_BLOCK: usize = 64;
 
     #[inline(always)]
-    unsafe fn store<const NR: usize>(job: &Job<'_>, values: [__m512; NR], first: usize, row0: usize) {
+    unsafe fn store<const NR: usize>(
+        job: &Job<'_>,
+        values: [__m512; NR],
+        first: usize,
+        row0: usize,
+    ) {
         let valid = (job.rows - row0).min(ROWS);
-        let mask: u16 = if valid == ROWS { u16::MAX } else { (1u16 << valid) - 1 };
+        let mask: u16 = if valid == ROWS {
+            u16::MAX
+        } else {
+            (1u16 << valid) - 1
+        };
         for (k, v) in values.into_iter().enumerate() {
             _mm512_mask_storeu_ps(job.out.add((first + k) * job.out_stride + row0), mask, v);
         }
@@ -487,20 +484,45 @@ pub(crate) mod avx512 {
                 let row0 = group * ROWS;
                 let mut i = m0;
                 while i + 4 <= m1 {
-                    let acts = [job.acts[i], job.acts[i + 1], job.acts[i + 2], job.acts[i + 3]];
-                    store(job, tile::<4>(job.format, tiles, job.blocks, &acts), i, row0);
+                    let acts = [
+                        job.acts[i],
+                        job.acts[i + 1],
+                        job.acts[i + 2],
+                        job.acts[i + 3],
+                    ];
+                    store(
+                        job,
+                        tile::<4>(job.format, tiles, job.blocks, &acts),
+                        i,
+                        row0,
+                    );
                     i += 4;
                 }
                 match m1 - i {
                     3 => {
                         let acts = [job.acts[i], job.acts[i + 1], job.acts[i + 2]];
-                        store(job, tile::<3>(job.format, tiles, job.blocks, &acts), i, row0);
+                        store(
+                            job,
+                            tile::<3>(job.format, tiles, job.blocks, &acts),
+                            i,
+                            row0,
+                        );
                     }
                     2 => {
                         let acts = [job.acts[i], job.acts[i + 1]];
-                        store(job, tile::<2>(job.format, tiles, job.blocks, &acts), i, row0);
+                        store(
+                            job,
+                            tile::<2>(job.format, tiles, job.blocks, &acts),
+                            i,
+                            row0,
+                        );
                     }
-                    1 => store(job, tile::<1>(job.format, tiles, job.blocks, &[job.acts[i]]), i, row0),
+                    1 => store(
+                        job,
+                        tile::<1>(job.format, tiles, job.blocks, &[job.acts[i]]),
+                        i,
+                        row0,
+                    ),
                     _ => {}
                 }
             }

@@ -220,22 +220,16 @@ impl PackedMatrix {
     }
 
     /// Repacks a 2-D quantized tensor in `layout`; `None` when its type has no kernel here.
-    pub fn from_qtensor(
-        tensor: &QTensor,
-        layout: Layout,
-    ) -> Option<Result<PackedMatrix, String>> {
+    pub fn from_qtensor(tensor: &QTensor, layout: Layout) -> Option<Result<PackedMatrix, String>> {
         let format = Self::format_of(tensor.dtype())?;
         let (rows, cols) = match tensor.shape().dims() {
             [rows, cols] => (*rows, *cols),
             dims => return Some(Err(format!("expected a matrix, found shape {dims:?}"))),
         };
         Some(
-            tensor
-                .data()
-                .map_err(|e| e.to_string())
-                .and_then(|bytes| {
-                    PackedMatrix::from_gguf_blocks(format, rows, cols, &bytes, layout)
-                }),
+            tensor.data().map_err(|e| e.to_string()).and_then(|bytes| {
+                PackedMatrix::from_gguf_blocks(format, rows, cols, &bytes, layout)
+            }),
         )
     }
 
@@ -248,7 +242,7 @@ impl PackedMatrix {
         layout: Layout,
     ) -> Result<PackedMatrix, String> {
         let len = format.block_len();
-        if cols % len != 0 {
+        if !cols.is_multiple_of(len) {
             return Err(format!(
                 "{} rows of {cols} values are not whole blocks of {len}",
                 format.name()
@@ -343,8 +337,8 @@ impl PackedMatrix {
         match self.layout {
             Layout::Rows => dequantize_row(self.format, self.row(row), out),
             Layout::Interleaved => {
-                let group = &self.data[row / interleaved::ROWS * self.row_bytes..]
-                    [..self.row_bytes];
+                let group =
+                    &self.data[row / interleaved::ROWS * self.row_bytes..][..self.row_bytes];
                 let tile = interleaved::tile_bytes(self.format);
                 for (tile, out) in group
                     .chunks_exact(tile)
@@ -392,24 +386,17 @@ impl PackedMatrix {
         };
         match kernels.path {
             KernelPath::Portable => kernels.pool.run(&|index, _| {
-                let out_ptr = out_ptr;
                 for row in range(index) {
                     for i in 0..m {
                         let value = formats::dot_portable(self.format, self.row(row), acts, i);
                         // SAFETY: each thread writes only its own rows' cells.
-                        unsafe { *out_ptr.0.add(i * rows + row) = value };
+                        unsafe { *out_ptr.get().add(i * rows + row) = value };
                     }
                 }
             }),
             #[cfg(target_arch = "x86_64")]
             path => {
-                let act_rows: Vec<x86::ActRow> = (0..m)
-                    .map(|i| x86::ActRow {
-                        qs: acts.row_qs(i).as_ptr(),
-                        d: acts.row_d(i).as_ptr(),
-                        sums: acts.row_sums(i).as_ptr(),
-                    })
-                    .collect();
+                let act_rows = x86::ActRow::all(acts);
                 let span = SendSpan(x86::Span {
                     format: self.format,
                     weights: &self.data,
@@ -451,13 +438,7 @@ impl PackedMatrix {
         let out_ptr = SendPtr(out.as_mut_ptr());
         #[cfg(target_arch = "x86_64")]
         if kernels.path == KernelPath::Avx512Vnni {
-            let act_rows: Vec<x86::ActRow> = (0..m)
-                .map(|i| x86::ActRow {
-                    qs: acts.row_qs(i).as_ptr(),
-                    d: acts.row_d(i).as_ptr(),
-                    sums: acts.row_sums(i).as_ptr(),
-                })
-                .collect();
+            let act_rows = x86::ActRow::all(acts);
             let job = SendJob(interleaved::avx512::Job {
                 format: self.format,
                 tiles: &self.data,
@@ -479,7 +460,6 @@ impl PackedMatrix {
         // Another path than the layout was made for: dequantize and multiply in f32.
         let (qs, cols) = (&acts.qs, self.cols);
         kernels.pool.run(&|index, _| {
-            let out_ptr = out_ptr;
             let mut row_values = vec![0f32; cols];
             for group in range(index) {
                 for row in group * interleaved::ROWS..((group + 1) * interleaved::ROWS).min(rows) {
@@ -493,7 +473,7 @@ impl PackedMatrix {
                             .map(|(k, (w, &q))| w * q as f32 * d[k / acts.block])
                             .sum();
                         // SAFETY: each thread writes only its own rows' cells.
-                        unsafe { *out_ptr.0.add(i * rows + row) = value };
+                        unsafe { *out_ptr.get().add(i * rows + row) = value };
                     }
                 }
             }
@@ -509,6 +489,13 @@ unsafe impl Sync for SendJob<'_> {}
 
 #[derive(Clone, Copy)]
 struct SendPtr(*mut f32);
+
+impl SendPtr {
+    /// The pointer (a method, so that closures capture the whole `Sync` wrapper).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
 // SAFETY: threads write disjoint cells through it while the owner waits.
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
@@ -565,16 +552,24 @@ mod tests {
     }
 
     fn quantized(dtype: GgmlDType, rows: usize, cols: usize) -> QTensor {
-        let w = Tensor::from_vec(values(rows * cols, dtype as u64 + 1), (rows, cols), &Device::Cpu)
-            .unwrap();
+        let w = Tensor::from_vec(
+            values(rows * cols, dtype as u64 + 1),
+            (rows, cols),
+            &Device::Cpu,
+        )
+        .unwrap();
         QTensor::quantize(&w, dtype).unwrap()
     }
 
     fn paths() -> Vec<KernelPath> {
-        [KernelPath::Avx512Vnni, KernelPath::Avx2, KernelPath::Portable]
-            .into_iter()
-            .filter(|p| p.supported())
-            .collect()
+        [
+            KernelPath::Avx512Vnni,
+            KernelPath::Avx2,
+            KernelPath::Portable,
+        ]
+        .into_iter()
+        .filter(|p| p.supported())
+        .collect()
     }
 
     #[test]
@@ -624,7 +619,9 @@ mod tests {
                     .to_vec1()
                     .unwrap();
                 let portable = Kernels::new(KernelPath::Portable, 2).unwrap();
-                let packed = PackedMatrix::from_qtensor(&q, Layout::Rows).unwrap().unwrap();
+                let packed = PackedMatrix::from_qtensor(&q, Layout::Rows)
+                    .unwrap()
+                    .unwrap();
                 let mut expected = vec![0f32; m * rows];
                 packed.matmul(&portable, &x, m, &mut expected);
                 let error = relative_error(&expected, &reference);

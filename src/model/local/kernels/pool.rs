@@ -102,7 +102,11 @@ impl Pool {
             .store(self.threads - 1, Ordering::Release);
         self.shared.generation.fetch_add(1, Ordering::AcqRel);
         {
-            let _guard = self.shared.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+            let _guard = self
+                .shared
+                .sleepers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             self.shared.wake.notify_all();
         }
         let wait = Wait(&self.shared);
@@ -136,7 +140,11 @@ impl Drop for Pool {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Release);
         {
-            let _guard = self.shared.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+            let _guard = self
+                .shared
+                .sleepers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             self.shared.wake.notify_all();
         }
         for worker in self.workers.drain(..) {

@@ -21,6 +21,29 @@ pub(crate) struct ActRow {
     pub sums: *const i32,
 }
 
+impl ActRow {
+    /// Every row of `acts`.
+    pub(crate) fn all(acts: &super::QuantizedActs) -> Vec<ActRow> {
+        (0..acts.rows)
+            .map(|i| ActRow {
+                qs: acts.row_qs(i).as_ptr(),
+                d: acts.row_d(i).as_ptr(),
+                sums: acts.row_sums(i).as_ptr(),
+            })
+            .collect()
+    }
+}
+
+/// Each row's horizontal sum plus its scalar offset.
+#[inline(always)]
+unsafe fn finish<const NR: usize>(acc: [__m256; NR], offsets: [f32; NR]) -> [f32; NR] {
+    let mut out = [0f32; NR];
+    for r in 0..NR {
+        out[r] = hsum(acc[r]) + offsets[r];
+    }
+    out
+}
+
 #[inline(always)]
 unsafe fn hsum(v: __m256) -> f32 {
     let hi = _mm256_extractf128_ps(v, 1);
@@ -167,11 +190,7 @@ unsafe fn legacy_tile<L: Legacy, const NR: usize, const VNNI: bool>(
             offsets[r] += offset * da * *acts[r].sums.add(b) as f32;
         }
     }
-    let mut out = [0f32; NR];
-    for r in 0..NR {
-        out[r] = hsum(acc[r]) + offsets[r];
-    }
-    out
+    finish(acc, offsets)
 }
 
 /// Q8_0: signed weights. The VNNI build shifts them to unsigned (offset −128·d); the AVX2 build
@@ -209,11 +228,7 @@ unsafe fn q8_0_tile<const NR: usize, const VNNI: bool>(
             acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_set1_ps(d * da), acc[r]);
         }
     }
-    let mut out = [0f32; NR];
-    for r in 0..NR {
-        out[r] = hsum(acc[r]) + offsets[r];
-    }
-    out
+    finish(acc, offsets)
 }
 
 /// Q4_K and Q5_K (packed: d, dmin, 8 scales, 8 mins, [32 high bits,] 128 nibble bytes).
@@ -245,10 +260,7 @@ unsafe fn q45k_tile<const NR: usize, const VNNI: bool, const FIVE: bool>(
             let mut lo = _mm256_and_si256(raw, m4);
             let mut hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
             if FIVE {
-                lo = _mm256_or_si256(
-                    lo,
-                    _mm256_slli_epi16(_mm256_and_si256(high, one), 4),
-                );
+                lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(high, one), 4));
                 hi = _mm256_or_si256(
                     hi,
                     _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high, 1), one), 4),
@@ -277,11 +289,7 @@ unsafe fn q45k_tile<const NR: usize, const VNNI: bool, const FIVE: bool>(
             );
         }
     }
-    let mut out = [0f32; NR];
-    for r in 0..NR {
-        out[r] = hsum(acc[r]);
-    }
-    out
+    finish(acc, [0.0; NR])
 }
 
 /// Bits `SHIFT..SHIFT + 2` of each byte of `qh`, moved to bits 4 and 5.
@@ -329,7 +337,7 @@ unsafe fn q6k_tile<const NR: usize, const VNNI: bool>(
                 );
                 for r in 0..NR {
                     let a = _mm256_loadu_si256(
-                        acts[r].qs.add(b * 256 + 128 * n + 32 * k) as *const __m256i,
+                        acts[r].qs.add(b * 256 + 128 * n + 32 * k) as *const __m256i
                     );
                     sums[r] = dot_scaled::<VNNI>(sums[r], q, a, scale);
                 }
@@ -348,11 +356,7 @@ unsafe fn q6k_tile<const NR: usize, const VNNI: bool>(
             acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_set1_ps(d * da), acc[r]);
         }
     }
-    let mut out = [0f32; NR];
-    for r in 0..NR {
-        out[r] = hsum(acc[r]);
-    }
-    out
+    finish(acc, [0.0; NR])
 }
 
 #[inline(always)]
@@ -397,7 +401,12 @@ unsafe fn span_body<const VNNI: bool>(span: &Span<'_>, rows: std::ops::Range<usi
             let w = span.weights.as_ptr().add(row * span.row_bytes);
             let mut i = m0;
             while i + 4 <= m1 {
-                let acts = [span.acts[i], span.acts[i + 1], span.acts[i + 2], span.acts[i + 3]];
+                let acts = [
+                    span.acts[i],
+                    span.acts[i + 1],
+                    span.acts[i + 2],
+                    span.acts[i + 3],
+                ];
                 let values = tile::<4, VNNI>(span.format, w, span.blocks, &acts);
                 for (k, v) in values.into_iter().enumerate() {
                     *span.out.add((i + k) * span.out_stride + row) = v;
