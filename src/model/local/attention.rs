@@ -4,6 +4,7 @@
 //! matrix of the whole context is ever materialised beyond one block's rows.
 
 use super::kernels::pool::Pool;
+use super::kernels::SendPtr;
 
 /// Where the cache's rows are: element `(head, position, dim)` of keys (values) is at
 /// `head * head_stride + position * head_dim + dim`.
@@ -216,19 +217,6 @@ pub fn attend(
         }
     });
 }
-
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-
-impl SendPtr {
-    /// The pointer (a method, so that closures capture the whole `Sync` wrapper).
-    fn get(self) -> *mut f32 {
-        self.0
-    }
-}
-// SAFETY: threads write disjoint head ranges while the owner waits.
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
 
 #[cfg(test)]
 mod tests {

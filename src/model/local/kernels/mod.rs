@@ -487,16 +487,17 @@ struct SendJob<'a>(interleaved::avx512::Job<'a>);
 #[cfg(target_arch = "x86_64")]
 unsafe impl Sync for SendJob<'_> {}
 
+/// An output buffer that the pool's threads write in disjoint parts while its owner waits.
 #[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
+pub(crate) struct SendPtr(pub(crate) *mut f32);
 
 impl SendPtr {
     /// The pointer (a method, so that closures capture the whole `Sync` wrapper).
-    fn get(self) -> *mut f32 {
+    pub(crate) fn get(self) -> *mut f32 {
         self.0
     }
 }
-// SAFETY: threads write disjoint cells through it while the owner waits.
+// SAFETY: every user writes disjoint cells through it while the owner waits in `Pool::run`.
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 

@@ -29,6 +29,14 @@ struct Shared {
     panicked: AtomicBool,
 }
 
+impl Shared {
+    /// Wakes every sleeping worker (under the sleepers' lock, so that none misses it).
+    fn wake_all(&self) {
+        let _guard = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+        self.wake.notify_all();
+    }
+}
+
 #[derive(Clone, Copy)]
 struct JobPtr(*const Job);
 
@@ -101,14 +109,7 @@ impl Pool {
             .pending
             .store(self.threads - 1, Ordering::Release);
         self.shared.generation.fetch_add(1, Ordering::AcqRel);
-        {
-            let _guard = self
-                .shared
-                .sleepers
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            self.shared.wake.notify_all();
-        }
+        self.shared.wake_all();
         let wait = Wait(&self.shared);
         job(0, self.threads);
         drop(wait);
@@ -139,14 +140,7 @@ impl Drop for Wait<'_> {
 impl Drop for Pool {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Release);
-        {
-            let _guard = self
-                .shared
-                .sleepers
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            self.shared.wake.notify_all();
-        }
+        self.shared.wake_all();
         for worker in self.workers.drain(..) {
             let _ = worker.join();
         }
