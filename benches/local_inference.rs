@@ -39,7 +39,7 @@ use missions_bench::model::local::kernels::{KernelPath, Kernels};
 use missions_bench::model::local::kv::KvCache;
 use missions_bench::model::local::load::GgufFile;
 use missions_bench::model::local::shape::Family;
-use missions_bench::model::local::speed::{measure, LlamaBench};
+use missions_bench::model::local::speed::{ids, measure, LlamaBench};
 use missions_bench::model::local::toolcall::ToolCallFormat;
 use missions_bench::model::local::transformer::Transformer;
 use missions_bench::model::local::{resident_bytes, CandleBackend};
@@ -50,12 +50,6 @@ use missions_bench::spec::Provider;
 const CONTEXT: usize = 3000;
 const NEW_TOKENS: usize = 64;
 const DECODE: usize = 16;
-
-fn ids(vocab: usize, count: usize, salt: usize) -> Vec<u32> {
-    (0..count)
-        .map(|i| ((i * 7919 + salt * 104_729 + 13) % vocab) as u32)
-        .collect()
-}
 
 fn prefill(model: &Transformer, cache: &mut KvCache, tokens: &[u32]) {
     for chunk in tokens.chunks(512) {

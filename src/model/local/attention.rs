@@ -1,7 +1,6 @@
-//! Causal attention over the key/value cache on the CPU in f32, without copies: keys and values
-//! are read in place from the cache's buffers, each row once per key/value head and block of
-//! query rows for all the query heads that share it, on the kernels' thread pool. No score
-//! matrix of the whole context is ever materialised beyond one block's rows.
+//! Attention of one new token over the key/value cache on the CPU in f32, without copies: keys
+//! and values are read in place from the cache's buffers, each row once for all the query heads
+//! that share it, on the kernels' thread pool.
 
 use super::kernels::pool::Pool;
 use super::kernels::SendPtr;
@@ -19,16 +18,6 @@ pub struct Heads {
     pub heads: usize,
     pub kv_heads: usize,
     pub head_dim: usize,
-}
-
-impl Heads {
-    /// Query heads per key/value head, and the scores' scale `1/√d`.
-    fn group_and_scale(&self) -> (usize, f32) {
-        (
-            self.heads / self.kv_heads,
-            1.0 / (self.head_dim as f32).sqrt(),
-        )
-    }
 }
 
 #[inline]
@@ -65,7 +54,8 @@ pub fn decode(q: &[f32], cache: &CacheView<'_>, shape: &Heads, pool: &Pool, out:
         kv_heads,
         head_dim,
     } = *shape;
-    let (group, scale) = shape.group_and_scale();
+    let group = heads / kv_heads;
+    let scale = 1.0 / (head_dim as f32).sqrt();
     let positions = cache.positions;
     let threads = pool.threads();
     // Per thread and head: the range's maximum score, its sum of exponentials, and the
@@ -132,92 +122,6 @@ pub fn decode(q: &[f32], cache: &CacheView<'_>, shape: &Heads, pool: &Pool, out:
     }
 }
 
-/// Query rows handled together: each key and value row is read once per block.
-const QUERY_BLOCK: usize = 8;
-
-/// Causal attention of `count` new tokens at positions `cache.positions - count ..`:
-/// `q` is `(heads, count, head_dim)`, `out` is `(count, heads · head_dim)`. Query `i` sees
-/// positions up to its own. Work is split over (key/value head, block of query rows).
-pub fn attend(
-    q: &[f32],
-    count: usize,
-    cache: &CacheView<'_>,
-    shape: &Heads,
-    pool: &Pool,
-    out: &mut [f32],
-) {
-    let Heads {
-        heads,
-        kv_heads,
-        head_dim,
-    } = *shape;
-    let (group, scale) = shape.group_and_scale();
-    let total = cache.positions;
-    let offset = total - count;
-    let blocks = count.div_ceil(QUERY_BLOCK);
-    let out_ptr = SendPtr(out.as_mut_ptr());
-    pool.run(&|index, threads| {
-        let mut scores = vec![0f32; group * QUERY_BLOCK * total];
-        for item in (index..kv_heads * blocks).step_by(threads) {
-            let (kv, block) = (item / blocks, item % blocks);
-            let rows = block * QUERY_BLOCK..((block + 1) * QUERY_BLOCK).min(count);
-            let visible = offset + rows.end;
-            let keys = &cache.keys[kv * cache.head_stride..][..visible * head_dim];
-            let values = &cache.values[kv * cache.head_stride..][..visible * head_dim];
-            // (g, i) pairs of this block, and the positions each sees.
-            let pairs: Vec<(usize, usize)> = (0..group)
-                .flat_map(|g| rows.clone().map(move |i| (g, i)))
-                .collect();
-            let query = |g: usize, i: usize| {
-                let head = kv * group + g;
-                &q[(head * count + i) * head_dim..(head * count + i + 1) * head_dim]
-            };
-            for (p, key) in keys.chunks_exact(head_dim).enumerate() {
-                for (slot, &(g, i)) in pairs.iter().enumerate() {
-                    if p <= offset + i {
-                        scores[slot * total + p] = dot(query(g, i), key) * scale;
-                    }
-                }
-            }
-            for (slot, &(g, i)) in pairs.iter().enumerate() {
-                let row = &mut scores[slot * total..slot * total + offset + i + 1];
-                let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-                let mut sum = 0f32;
-                for v in row.iter_mut() {
-                    *v = (*v - max).exp();
-                    sum += *v;
-                }
-                let inverse = 1.0 / sum;
-                row.iter_mut().for_each(|v| *v *= inverse);
-                let head = kv * group + g;
-                // SAFETY: each (head, query row) output is written by exactly one work item.
-                let out = unsafe {
-                    std::slice::from_raw_parts_mut(
-                        out_ptr.get().add((i * heads + head) * head_dim),
-                        head_dim,
-                    )
-                };
-                out.fill(0.0);
-            }
-            for (p, value) in values.chunks_exact(head_dim).enumerate() {
-                for (slot, &(g, i)) in pairs.iter().enumerate() {
-                    if p <= offset + i {
-                        let head = kv * group + g;
-                        // SAFETY: as above.
-                        let out = unsafe {
-                            std::slice::from_raw_parts_mut(
-                                out_ptr.get().add((i * heads + head) * head_dim),
-                                head_dim,
-                            )
-                        };
-                        axpy(scores[slot * total + p], value, out);
-                    }
-                }
-            }
-        }
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,44 +163,38 @@ mod tests {
     }
 
     #[test]
-    fn matches_plain_causal_attention_for_one_and_many_tokens() {
+    fn matches_plain_attention_whatever_the_split_over_threads() {
         let shape = Heads {
             heads: 6,
             kv_heads: 2,
             head_dim: 40,
         };
-        // A cache buffer with room for 64 positions, 37 of them filled.
-        let (capacity, positions) = (64, 37);
+        // A cache buffer with room for 64 positions; `positions` of them are filled.
+        let capacity = 64;
         let wave = |i: usize, salt: f32| (i as f32 * 0.37 + salt).sin() * 1.7;
         let keys: Vec<f32> = (0..2 * capacity * 40).map(|i| wave(i, 0.1)).collect();
         let values: Vec<f32> = (0..2 * capacity * 40).map(|i| wave(i, 2.3)).collect();
-        let cache = CacheView {
-            keys: &keys,
-            values: &values,
-            head_stride: capacity * 40,
-            positions,
-        };
-        for (count, threads) in [(1, 1), (1, 3), (1, 40), (5, 2), (37, 2), (20, 1)] {
-            let q: Vec<f32> = (0..6 * count * 40).map(|i| wave(i, 4.0)).collect();
-            let mut out = vec![f32::NAN; count * 6 * 40];
-            attend(&q, count, &cache, &shape, &Pool::new(threads), &mut out);
-            let expected = reference(&q, count, &cache, &shape);
-            if count == 1 {
-                let mut split = vec![f32::NAN; 6 * 40];
-                decode(&q, &cache, &shape, &Pool::new(threads), &mut split);
-                let worst = split
-                    .iter()
-                    .zip(&expected)
-                    .map(|(a, b)| (a - b).abs())
-                    .fold(0f32, f32::max);
-                assert!(worst < 1e-4, "decode, threads {threads}: {worst}");
-            }
+        let q: Vec<f32> = (0..6 * 40).map(|i| wave(i, 4.0)).collect();
+        // More threads than positions leaves some threads an empty range.
+        for (positions, threads) in [(37, 1), (37, 3), (37, 40), (1, 2), (64, 2)] {
+            let cache = CacheView {
+                keys: &keys,
+                values: &values,
+                head_stride: capacity * 40,
+                positions,
+            };
+            let mut out = vec![f32::NAN; 6 * 40];
+            decode(&q, &cache, &shape, &Pool::new(threads), &mut out);
+            let expected = reference(&q, 1, &cache, &shape);
             let worst = out
                 .iter()
                 .zip(&expected)
                 .map(|(a, b)| (a - b).abs())
                 .fold(0f32, f32::max);
-            assert!(worst < 1e-4, "count {count}, threads {threads}: {worst}");
+            assert!(
+                worst < 1e-4,
+                "{positions} positions, threads {threads}: {worst}"
+            );
         }
     }
 }

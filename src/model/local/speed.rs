@@ -22,7 +22,7 @@ pub struct SpeedPoint {
 }
 
 /// Token ids spread over the vocabulary (speed does not depend on which).
-fn ids(vocab: usize, count: usize, salt: usize) -> Vec<u32> {
+pub fn ids(vocab: usize, count: usize, salt: usize) -> Vec<u32> {
     (0..count)
         .map(|i| ((i * 7919 + salt * 104_729 + 13) % vocab.max(1)) as u32)
         .collect()

@@ -414,9 +414,9 @@ impl Transformer {
         };
         let (keys, values) = cache.append(index, &k, &v)?;
         // One token: dot products in place over the cache. Prompts: candle's matrix products,
-        // which beat the blocked dot products of `attention::attend` at every context measured.
+        // which beat blocked dot products over the cache at every context measured.
         if let (1, Some(kernels), DType::F32) = (count, &self.kernels, self.dtype) {
-            return self.attend_cached(layer, &q, count, &keys, &values, kernels);
+            return self.attend_one(layer, &q, &keys, &values, kernels);
         }
         // Grouped-query attention: the heads sharing a key/value head become extra query rows,
         // so keys and values are used as they are stored. Long prompts go in chunks of query
@@ -470,13 +470,12 @@ impl Transformer {
 }
 
 impl Transformer {
-    /// Attention of `count` new tokens, in place over the cache's buffers (see
-    /// [`super::attention`]); `q` is `(1, heads, count, head_dim)`.
-    fn attend_cached(
+    /// Attention of one new token, in place over the cache's buffers (see
+    /// [`super::attention`]); `q` is `(1, heads, 1, head_dim)`.
+    fn attend_one(
         &self,
         layer: &Layer,
         q: &Tensor,
-        count: usize,
         keys: &Tensor,
         values: &Tensor,
         kernels: &Kernels,
@@ -484,14 +483,14 @@ impl Transformer {
         let shape = &self.shape;
         let q = q.flatten_all()?.to_vec1::<f32>()?;
         let positions = keys.dim(2)?;
-        let mut out = vec![0f32; count * shape.num_heads * shape.head_dim];
+        let mut out = vec![0f32; shape.num_heads * shape.head_dim];
         {
             let (key_storage, key_layout) = keys.storage_and_layout();
             let (value_storage, value_layout) = values.storage_and_layout();
             let (candle_core::Storage::Cpu(k), candle_core::Storage::Cpu(v)) =
                 (&*key_storage, &*value_storage)
             else {
-                candle_core::bail!("cached attention runs on the CPU only");
+                candle_core::bail!("one-token attention runs on the CPU only");
             };
             let head_stride = key_layout.stride()[1];
             if value_layout.stride()[1] != head_stride
@@ -511,17 +510,9 @@ impl Transformer {
                 kv_heads: shape.num_kv_heads,
                 head_dim: shape.head_dim,
             };
-            if count == 1 {
-                super::attention::decode(&q, &view, &heads, kernels.pool(), &mut out);
-            } else {
-                super::attention::attend(&q, count, &view, &heads, kernels.pool(), &mut out);
-            }
+            super::attention::decode(&q, &view, &heads, kernels.pool(), &mut out);
         }
-        let out = Tensor::from_vec(
-            out,
-            (1, count, shape.num_heads * shape.head_dim),
-            &self.device,
-        )?;
+        let out = Tensor::from_vec(out, (1, 1, shape.num_heads * shape.head_dim), &self.device)?;
         layer.o.forward(&out)
     }
 }

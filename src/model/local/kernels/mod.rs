@@ -20,6 +20,18 @@ use candle_core::quantized::{GgmlDType, QTensor};
 pub use formats::{dequantize_row, Format, QuantizedActs};
 use pool::Pool;
 
+/// `‖ours − reference‖ / ‖reference‖`: how the kernels' tests and checks state a product's
+/// error.
+pub fn relative_error(ours: &[f32], reference: &[f32]) -> f32 {
+    let diff: f32 = ours
+        .iter()
+        .zip(reference)
+        .map(|(a, b)| (a - b) * (a - b))
+        .sum();
+    let norm: f32 = reference.iter().map(|b| b * b).sum();
+    (diff / norm).sqrt()
+}
+
 /// The instruction set the kernels run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KernelPath {
@@ -540,16 +552,6 @@ mod tests {
                 }
             })
             .collect()
-    }
-
-    fn relative_error(ours: &[f32], reference: &[f32]) -> f32 {
-        let diff: f32 = ours
-            .iter()
-            .zip(reference)
-            .map(|(a, b)| (a - b) * (a - b))
-            .sum();
-        let norm: f32 = reference.iter().map(|b| b * b).sum();
-        (diff / norm).sqrt()
     }
 
     fn quantized(dtype: GgmlDType, rows: usize, cols: usize) -> QTensor {
