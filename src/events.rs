@@ -109,6 +109,8 @@ pub enum HaltReason {
     HarnessError,
     /// The user stopped the run.
     Interrupted,
+    /// A counterfactual replay left its record and was told to halt there.
+    ReplayDiverged,
 }
 
 impl HaltReason {
@@ -127,6 +129,7 @@ impl HaltReason {
             HaltReason::BackendUnavailable => "backend_unavailable",
             HaltReason::HarnessError => "harness_error",
             HaltReason::Interrupted => "interrupted",
+            HaltReason::ReplayDiverged => "replay_diverged",
         }
     }
 
@@ -444,6 +447,29 @@ pub enum Event {
         tokens: u64,
         cost_usd: f64,
         elapsed_ms: f64,
+    },
+    /// A top-level agent run served from a recorded run instead of a model. It comes right after
+    /// the served run's `AgentStarted`; the recorded run's own events around it are renumbered
+    /// from `recorded_run` to `run`, and its checkpoint is this run's.
+    AgentReplayed {
+        run: u32,
+        /// The recorded run's id (its report folder's name).
+        recording: String,
+        recorded_run: u32,
+    },
+    /// A counterfactual replay left its record: from agent run `run` on, nothing is served
+    /// from `recording`. `recorded_run` and `turn` name where the record stops applying (turn 1:
+    /// its inputs already differ); `detail` says why.
+    ReplayDiverged {
+        run: u32,
+        recording: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recorded_run: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        turn: Option<u32>,
+        detail: String,
+        /// What the mission does next: `halt` or `live`.
+        then: String,
     },
     UserAsked {
         run: u32,

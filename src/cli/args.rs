@@ -242,8 +242,28 @@ pub struct RunArgs {
     /// (keys as in suite.toml's [defaults.budget]); recorded in run.json and its fingerprint.
     #[arg(long = "budget", value_name = "KEY=VALUE")]
     pub budget: Vec<String>,
+    /// Counterfactual replay of a recorded run (reports/<run-id>): every role not named by
+    /// --live is served from the record (its replies, tool calls, tool results and workspace),
+    /// for each of its pairings, missions and repeats.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["pairings", "roles", "resume"])]
+    pub replay: Option<PathBuf>,
+    /// With --replay: run this role live on this model (repeatable): orchestrator (its subagent
+    /// too), worker, validator (both validator roles), scrutiny, user_testing.
+    #[arg(long = "live", value_name = "ROLE=MODEL", requires = "replay")]
+    pub live: Vec<String>,
+    /// With --replay: what a mission does once it leaves its record: halt there, or go on live
+    /// with the recorded pairing's own models.
+    #[arg(long, value_enum, default_value_t = OnDivergence::Halt, requires = "replay")]
+    pub on_divergence: OnDivergence,
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+/// `run --on-divergence`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnDivergence {
+    Halt,
+    Live,
 }
 
 #[derive(Debug, Args)]

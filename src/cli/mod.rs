@@ -752,10 +752,129 @@ fn report_error(error: &RunError) -> ExitCode {
     }
 }
 
+/// `run --replay`: a `replay` model per recorded pairing, added to the config, and each
+/// recorded pairing with the `--live` roles bound to their models; also the recorded missions,
+/// repeats and seed, which the run takes unless its flags say otherwise.
+struct Replayed {
+    pairings: Vec<crate::spec::Pairing>,
+    missions: Vec<String>,
+    repeats: u32,
+    seed: Option<u64>,
+}
+
+fn replay_pairings(
+    dir: &Path,
+    live: &[String],
+    on_divergence: args::OnDivergence,
+    config: &mut crate::spec::Config,
+) -> Result<Replayed, String> {
+    let recording = crate::mission::counterfactual::Recording::load(dir)
+        .map_err(|e| format!("--replay: {e}"))?;
+    let info = crate::report::read_run_info(dir).map_err(|e| format!("--replay: {e}"))?;
+    let mut overrides = Vec::new();
+    let mut roles_set = std::collections::BTreeSet::new();
+    for binding in live {
+        let Some((role, model)) = binding
+            .split_once('=')
+            .map(|(r, m)| (r.trim(), m.trim()))
+            .filter(|(r, m)| !r.is_empty() && !m.is_empty())
+        else {
+            return Err(format!(
+                "--live `{binding}`: expected ROLE=MODEL, e.g. --live validator=qwen"
+            ));
+        };
+        if role == "subagent" {
+            return Err(format!(
+                "--live `{binding}`: a subagent's runs belong to its orchestrator's; make the orchestrator live (--live orchestrator=MODEL), and its subagent runs live with it"
+            ));
+        }
+        if !config.models.contains_key(model) {
+            return Err(format!(
+                "--live `{binding}`: model `{model}` is not defined under [models]"
+            ));
+        }
+        roles_set.insert(role.to_string());
+        overrides.push((role.to_string(), model.to_string()));
+    }
+    if overrides.is_empty() {
+        eprintln!("note: no --live role: every role is served from the record, no model is called");
+    }
+    let mut pairings = Vec::new();
+    for (name, models) in recording.pairings() {
+        let replay_model = format!("replay:{name}");
+        config.models.insert(
+            replay_model.clone(),
+            crate::spec::ModelConfig {
+                provider: crate::spec::Provider::Replay,
+                description: format!("roles served from {}", recording.run_id),
+                report: Some(dir.display().to_string()),
+                pairing: Some(name.clone()),
+                on_divergence: Some(
+                    match on_divergence {
+                        args::OnDivergence::Halt => "halt",
+                        args::OnDivergence::Live => "live",
+                    }
+                    .to_string(),
+                ),
+                ..Default::default()
+            },
+        );
+        let base = crate::spec::Pairing {
+            name: name.clone(),
+            models: crate::spec::Role::ALL
+                .into_iter()
+                .map(|role| (role, replay_model.clone()))
+                .collect(),
+        };
+        let mut pairing = base.with_overrides(&overrides)?;
+        // A live orchestrator's subagents run live on its model.
+        if let Some((_, model)) = overrides.iter().find(|(r, _)| r == "orchestrator") {
+            pairing
+                .models
+                .insert(crate::spec::Role::Subagent, model.clone());
+        }
+        if on_divergence == args::OnDivergence::Live {
+            for model in models.values() {
+                if !config.models.contains_key(&model.name) {
+                    return Err(format!(
+                        "--on-divergence live: the recorded pairing `{name}` uses model `{}`, which is not defined under [models]",
+                        model.name
+                    ));
+                }
+            }
+        }
+        config.check_pairing(&pairing)?;
+        pairings.push(pairing);
+    }
+    let mut missions: Vec<String> = recording.mission_runs().map(|(m, _, _)| m.clone()).collect();
+    missions.dedup();
+    let repeats = recording
+        .mission_runs()
+        .map(|(_, _, r)| r + 1)
+        .max()
+        .unwrap_or(1);
+    Ok(Replayed {
+        pairings,
+        missions,
+        repeats,
+        seed: info.seed,
+    })
+}
+
 async fn run(args: args::RunArgs) -> ExitCode {
-    let config = match config_or_exit(args.config.as_deref()) {
+    let mut config = match config_or_exit(args.config.as_deref()) {
         Ok(config) => config,
         Err(code) => return code,
+    };
+    let replayed = match &args.replay {
+        Some(dir) => match replay_pairings(dir, &args.live, args.on_divergence, &mut config) {
+            Ok(replayed) => Some(replayed),
+            Err(message) => {
+                eprintln!("error: {message}");
+                return exit::code(exit::INPUT_ERROR);
+            }
+        },
+        None => None,
     };
     let names = if args.pairings.is_empty() {
         vec![config.default_pairing.clone()]
@@ -818,7 +937,10 @@ async fn run(args: args::RunArgs) -> ExitCode {
         },
         None => new_run_id(""),
     };
-    let mut settings = base_settings(&args.common, &args.suite, config, run_id, args.seed);
+    let seed = args
+        .seed
+        .or_else(|| replayed.as_ref().and_then(|r| r.seed));
+    let mut settings = base_settings(&args.common, &args.suite, config, run_id, seed);
     if let Some(dir) = &args.resume {
         settings.out_dir = dir
             .parent()
@@ -830,6 +952,13 @@ async fn run(args: args::RunArgs) -> ExitCode {
     settings.pairings = pairings;
     settings.missions = args.missions.clone();
     settings.repeats = args.repeats;
+    if let Some(replayed) = replayed {
+        settings.pairings = replayed.pairings;
+        if settings.missions.is_empty() {
+            settings.missions = replayed.missions;
+        }
+        settings.repeats = settings.repeats.or(Some(replayed.repeats));
+    }
     settings.shard = args.shard;
     settings.budget = match crate::spec::suite::parse_budget_overrides(&args.budget) {
         Ok(budget) => budget,

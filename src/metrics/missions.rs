@@ -142,6 +142,8 @@ pub(super) struct MissionFacts {
     harness_limits: u64,
     pub(super) ground_truth: GroundTruth,
     finished: Option<Finished>,
+    /// Where a counterfactual replay left its record.
+    pub(super) replay_diverged: Option<String>,
 }
 
 impl MissionFacts {
@@ -325,6 +327,7 @@ pub(super) fn mission_row(acc: &MissionAcc, judgement: &Judgement<'_>) -> Missio
         tdd_share: runs.tdd_share(),
         wall_ms: finished.map_or(0.0, |f| f.wall_ms),
         started_at_ms: facts.started_at_ms,
+        replay_diverged: facts.replay_diverged.clone(),
     }
 }
 

@@ -193,6 +193,7 @@ fn apply(acc: &mut MissionAcc, record: &EventRecord) {
                 seed: *seed,
                 temperature: *temperature,
                 started_at_ms: record.time_ms,
+                replayed_from: None,
             };
         }
         Event::Turn {
@@ -267,6 +268,28 @@ fn apply(acc: &mut MissionAcc, record: &EventRecord) {
         Event::PlanViolation { run, .. } => {
             acc.mission.plan_violations += 1;
             acc.run(*run).plan_violations += 1;
+        }
+        Event::AgentReplayed {
+            run,
+            recording,
+            recorded_run,
+        } => acc.run(*run).identity.replayed_from = Some(format!("{recording} run {recorded_run}")),
+        Event::ReplayDiverged {
+            run,
+            recording,
+            recorded_run,
+            turn,
+            detail,
+            ..
+        } => {
+            let mut place = recording.clone();
+            if let Some(recorded) = recorded_run {
+                place.push_str(&format!(" run {recorded}"));
+            }
+            if let Some(turn) = turn {
+                place.push_str(&format!(" turn {turn}"));
+            }
+            acc.mission.replay_diverged = Some(format!("run {run} ({place}): {detail}"));
         }
         other => apply_mission_event(acc, other, record.time_ms),
     }
@@ -405,6 +428,8 @@ fn apply_ground_truth_event(acc: &mut MissionAcc, event: &Event) {
         | Event::Sandbox { .. }
         | Event::AgentFinished { .. }
         | Event::PlanViolation { .. }
+        | Event::AgentReplayed { .. }
+        | Event::ReplayDiverged { .. }
         | Event::MissionStarted { .. }
         | Event::UserAsked { .. }
         | Event::ContractWritten { .. }

@@ -2,7 +2,7 @@
 //! columns, `schema_version` in every row, null where a number is unknown (never zero).
 
 /// Bumped whenever a column is added, removed or changes meaning.
-pub const SCHEMA_VERSION: u32 = 8;
+pub const SCHEMA_VERSION: u32 = 9;
 
 crate::table_rows! {
 /// One mission x pairing x repeat.
@@ -120,6 +120,9 @@ pub struct MissionRow in "missions" {
     pub tdd_share: Option<f64>,
     pub wall_ms: f64,
     pub started_at_ms: i64,
+    /// Where a counterfactual replay left its record (`run N (recording R run M turn T): why`);
+    /// null when the mission ran live or stayed on its record to the end.
+    pub replay_diverged: Option<String>,
 }
 
 /// One milestone x validation round.
@@ -224,6 +227,9 @@ pub struct RunRow in "runs" {
     /// Resident memory the model added when it loaded.
     pub model_resident_bytes: Option<u64>,
     pub started_at_ms: i64,
+    /// A run served from a recorded run (`<recorded run id> run N`) rather than by its model;
+    /// null for a run a model made in this run.
+    pub replayed_from: Option<String>,
 }
 
 /// One model call.

@@ -24,6 +24,8 @@ pub(super) struct RunIdentity {
     pub(super) seed: Option<u64>,
     pub(super) temperature: Option<f64>,
     pub(super) started_at_ms: i64,
+    /// The recorded run it was served from, for a replayed run.
+    pub(super) replayed_from: Option<String>,
 }
 
 /// One agent run as its events describe it.
@@ -237,6 +239,7 @@ fn run_row(key: &RowKey, agent_run: u32, run: &RunAcc, model: Option<&ModelStats
         model_load_ms: model.and_then(|m| m.load_ms),
         model_resident_bytes: model.and_then(|m| m.resident_bytes),
         started_at_ms: identity.started_at_ms,
+        replayed_from: identity.replayed_from.clone(),
     }
 }
 

@@ -35,6 +35,11 @@ impl ColumnData {
 pub trait Cell: Sized {
     fn into_column(values: Vec<Self>) -> ColumnData;
     fn from_column(column: &str, data: &ColumnData) -> Result<Vec<Self>, TableError>;
+    /// The column of a table written before it existed: all null for a nullable column, else
+    /// none (the table cannot be read).
+    fn missing(_height: usize) -> Option<Vec<Self>> {
+        None
+    }
 }
 
 /// Why columns do not make rows of a table.
@@ -103,6 +108,9 @@ macro_rules! cell {
                 };
                 Ok(values.clone())
             }
+            fn missing(height: usize) -> Option<Vec<Self>> {
+                Some(vec![None; height])
+            }
         }
     };
 }
@@ -154,8 +162,10 @@ macro_rules! table_rows {
                     columns: &std::collections::BTreeMap<String, $crate::metrics::table::ColumnData>,
                 ) -> Result<Vec<Self>, $crate::metrics::table::TableError> {
                     $(
-                        let data = columns.get(stringify!($field)).ok_or($crate::metrics::table::TableError::MissingColumn { table: $table, column: stringify!($field) })?;
-                        let $field: Vec<$ty> = <$ty as $crate::metrics::table::Cell>::from_column(stringify!($field), data)?;
+                        let $field: Vec<$ty> = match columns.get(stringify!($field)) {
+                            Some(data) => <$ty as $crate::metrics::table::Cell>::from_column(stringify!($field), data)?,
+                            None => <$ty as $crate::metrics::table::Cell>::missing(height).ok_or($crate::metrics::table::TableError::MissingColumn { table: $table, column: stringify!($field) })?,
+                        };
                         if $field.len() != height {
                             return Err($crate::metrics::table::TableError::Length { column: stringify!($field), values: $field.len(), rows: height });
                         }

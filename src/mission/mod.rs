@@ -4,6 +4,7 @@
 
 pub mod browser_check;
 pub mod callbench;
+pub mod counterfactual;
 pub mod env;
 pub mod ground_truth;
 pub mod lifecycle;

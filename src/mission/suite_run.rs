@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
+use super::counterfactual::{Recording, ReplaySource};
 use super::env::Environments;
 use super::lifecycle::{run_mission, MissionRun, RunContext};
 use super::prompts::Prompts;
@@ -21,7 +22,7 @@ use crate::report::{
     write_run_info, write_tables_from_events, HarnessInfo, HostInfo, ModelRecord, PairingInfo,
     ReportError, RunInfo, SuiteInfo, RUN_INFO_VERSION,
 };
-use crate::spec::config::{Config, SandboxConfig};
+use crate::spec::config::{Config, DivergenceMode, SandboxConfig};
 use crate::spec::mission::NetworkAccess;
 use crate::spec::suite::load_suite;
 use crate::spec::{MissionSpec, Pairing, SpecError, SpecErrors, Suite};
@@ -560,13 +561,18 @@ pub async fn run_suite(
     let prompts = Prompts::for_suite(&settings.suite_dir).map_err(|e| RunError::Spec(e.into()))?;
     let missions = missions_to_run(settings, &suite)?;
     check_pairings(settings)?;
-    let model_names: Vec<&str> = settings
+    let mut model_names: Vec<String> = settings
         .pairings
         .iter()
-        .flat_map(|p| p.models.values().map(String::as_str))
+        .flat_map(|p| p.models.values().cloned())
         .collect();
+    let replays = load_replays(settings, &mut model_names)?;
     let redactor = settings.model_env.redactor();
-    let registry = ModelRegistry::load(&settings.config, model_names, &settings.model_env)
+    let registry = ModelRegistry::load(
+        &settings.config,
+        model_names.iter().map(String::as_str),
+        &settings.model_env,
+    )
         .map_err(|e| RunError::Settings(e.to_string()))?;
     let repeats = settings
         .repeats
@@ -585,6 +591,7 @@ pub async fn run_suite(
         models: model_records(&registry),
         repeats,
         redactor: &redactor,
+        replays: &replays,
     });
     let plan = plan_or_resume(settings, &suite, &missions, repeats, &dir, &mut info)?;
     let sandbox_policy = settings
@@ -641,6 +648,7 @@ pub async fn run_suite(
         sandbox: sandbox_policy,
         stop: settings.stop.clone(),
         seed: settings.seed.unwrap_or(DEFAULT_SEED),
+        replays,
     });
     let planned = plan.runs.len();
     run_all(plan.runs, context, emitter, settings.jobs).await;
@@ -733,6 +741,7 @@ struct RunFacts<'a> {
     models: Vec<ModelRecord>,
     repeats: u32,
     redactor: &'a crate::model::secret::Redactor,
+    replays: &'a BTreeMap<String, ReplaySource>,
 }
 
 /// run.json as a run starts: no outcome, shard, sandbox or CPU times yet.
@@ -800,7 +809,78 @@ fn run_info(facts: &RunFacts) -> RunInfo {
         shard: None,
         merged_from: Vec::new(),
         resumed_at: Vec::new(),
+        replays: facts
+            .replays
+            .iter()
+            .map(|(model, source)| crate::report::ReplayInfo {
+                model: model.clone(),
+                recording: source.recording.run_id.clone(),
+                report: source.recording.dir.display().to_string(),
+                pairing: source.pairing.clone(),
+                on_divergence: source.mode.as_str().to_string(),
+            })
+            .collect(),
     }
+}
+
+/// The `replay` models the pairings use, each with its recording read; in `live` mode the
+/// recorded models of the roles it serves are added to `model_names` (they run the rest of a
+/// mission that left its record).
+fn load_replays(
+    settings: &RunSettings,
+    model_names: &mut Vec<String>,
+) -> Result<BTreeMap<String, ReplaySource>, RunError> {
+    let mut replays: BTreeMap<String, ReplaySource> = BTreeMap::new();
+    for pairing in &settings.pairings {
+        for (role, name) in &pairing.models {
+            let Some(config) = settings.config.models.get(name) else {
+                continue;
+            };
+            if config.provider != crate::spec::Provider::Replay {
+                continue;
+            }
+            if !replays.contains_key(name) {
+                let report = config.report.clone().unwrap_or_default();
+                let recording = Recording::load(Path::new(&report))
+                    .map_err(|e| RunError::Settings(format!("replay model `{name}`: {e}")))?;
+                let mode = config
+                    .on_divergence
+                    .as_deref()
+                    .and_then(DivergenceMode::parse)
+                    .unwrap_or_default();
+                replays.insert(
+                    name.clone(),
+                    ReplaySource {
+                        recording: Arc::new(recording),
+                        pairing: config.pairing.clone(),
+                        mode,
+                    },
+                );
+            }
+            let source = &replays[name];
+            if source.mode != DivergenceMode::Live {
+                continue;
+            }
+            let recorded = source
+                .recorded_pairing(&pairing.name)
+                .map_err(|e| RunError::Settings(format!("replay model `{name}`: {e}")))?;
+            let pairings = source.recording.pairings();
+            let Some(model) = pairings.get(&recorded).and_then(|m| m.get(role)) else {
+                return Err(RunError::Settings(format!(
+                    "replay model `{name}`: the recording {} has no pairing `{recorded}`",
+                    source.recording.run_id
+                )));
+            };
+            if !settings.config.models.contains_key(&model.name) {
+                return Err(RunError::Settings(format!(
+                    "replay model `{name}` goes on live after a divergence, on the recorded model of each role it serves; `{}` ({role} of pairing `{recorded}`) is not defined under [models]",
+                    model.name
+                )));
+            }
+            model_names.push(model.name.clone());
+        }
+    }
+    Ok(replays)
 }
 
 /// The mission runs still to run, and the sequence number the journal continues from.

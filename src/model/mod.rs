@@ -12,6 +12,7 @@ pub mod nop;
 pub mod oracle;
 pub mod recover;
 pub mod remote;
+pub mod replay;
 pub mod secret;
 
 use std::collections::BTreeMap;
@@ -407,6 +408,7 @@ impl ModelRegistry {
             let backend: Arc<dyn ModelBackend> = match model_config.provider {
                 Provider::Oracle => Arc::new(oracle::OracleBackend::new(info)),
                 Provider::Nop => Arc::new(nop::NopBackend::new(info)),
+                Provider::Replay => Arc::new(replay::ReplayBackend::new(info)),
                 Provider::Candle => Arc::new(local::CandleBackend::load(info, model_config)?),
                 Provider::Openai | Provider::Anthropic => {
                     let api_key = match &model_config.api_key_env {

@@ -110,6 +110,30 @@ pub struct RunInfo {
     /// When the run was resumed (`run --resume`), in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resumed_at: Vec<String>,
+    /// The recorded runs its `replay` models serve roles from: a counterfactual replay.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replays: Vec<ReplayInfo>,
+}
+
+/// A `replay` model of a run: which recorded run it serves roles from, and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplayInfo {
+    pub model: String,
+    /// The recorded run's id.
+    pub recording: String,
+    pub report: String,
+    /// The recorded pairing it serves, when the config names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pairing: Option<String>,
+    /// `halt` or `live`.
+    pub on_divergence: String,
+}
+
+impl RunInfo {
+    /// Whether roles of this run were served from a recorded run.
+    pub fn is_replay(&self) -> bool {
+        !self.replays.is_empty()
+    }
 }
 
 /// Keys whose values differ between two maps, a key absent from one side included.

@@ -24,6 +24,9 @@ pub enum Provider {
     Openai,
     /// Anthropic Messages.
     Anthropic,
+    /// Not a model: a role bound to it is served whole from a recorded run (its replies, tool
+    /// calls and tool results, its workspace after each agent run) while the inputs match.
+    Replay,
 }
 
 impl Provider {
@@ -34,6 +37,7 @@ impl Provider {
             Provider::Candle => "candle",
             Provider::Openai => "openai",
             Provider::Anthropic => "anthropic",
+            Provider::Replay => "replay",
         }
     }
 
@@ -116,6 +120,13 @@ pub struct ModelConfig {
     pub headers: Option<BTreeMap<String, String>>,
     /// anthropic: prompt-cache TTL, `5m` (default), `1h` or `off`.
     pub cache_ttl: Option<String>,
+    /// replay: the recorded run's report folder (`reports/<run-id>`).
+    pub report: Option<String>,
+    /// replay: the recorded pairing whose runs are served (default: the record's only one).
+    pub pairing: Option<String>,
+    /// replay: what happens once the run leaves the record: `halt` (default) ends the mission,
+    /// `live` runs the rest on the recorded pairing's own models.
+    pub on_divergence: Option<String>,
 }
 
 impl ModelConfig {
@@ -130,7 +141,7 @@ impl ModelConfig {
                 .as_ref()
                 .and_then(|p| p.get("temperature"))
                 .and_then(serde_json::Value::as_f64),
-            Provider::Oracle | Provider::Nop => None,
+            Provider::Oracle | Provider::Nop | Provider::Replay => None,
         }
     }
 
@@ -140,6 +151,7 @@ impl ModelConfig {
         const REMOTE: &[Provider] = &[Provider::Openai, Provider::Anthropic];
         const LIMITS: &[Provider] = &[Provider::Candle, Provider::Openai, Provider::Anthropic];
         const ANTHROPIC: &[Provider] = &[Provider::Anthropic];
+        const REPLAY: &[Provider] = &[Provider::Replay];
         let mut keys = Vec::new();
         for (key, set, providers) in [
             ("path", self.path.is_some(), CANDLE),
@@ -178,6 +190,9 @@ impl ModelConfig {
             ("params", self.params.is_some(), REMOTE),
             ("headers", self.headers.is_some(), REMOTE),
             ("cache_ttl", self.cache_ttl.is_some(), ANTHROPIC),
+            ("report", self.report.is_some(), REPLAY),
+            ("pairing", self.pairing.is_some(), REPLAY),
+            ("on_divergence", self.on_divergence.is_some(), REPLAY),
         ] {
             if set {
                 keys.push((key, providers));
@@ -562,9 +577,52 @@ fn model_problems(name: &str, model: &ModelConfig, toml: &ConfigToml) -> Vec<Spe
                 errors.push(at(&format!("models.{name}.{field}"), message));
             }
         }
+        Provider::Replay => {
+            if model.report.is_none() {
+                errors.push(at(
+                    &format!("models.{name}.provider"),
+                    format!("model `{name}`: a replay model needs `report`, the recorded run's folder"),
+                ));
+            }
+            if let Some(mode) = &model.on_divergence {
+                if DivergenceMode::parse(mode).is_none() {
+                    errors.push(at(
+                        &format!("models.{name}.on_divergence"),
+                        format!("on_divergence `{mode}`: expected `halt` or `live`"),
+                    ));
+                }
+            }
+        }
         Provider::Oracle | Provider::Nop => {}
     }
     errors
+}
+
+/// What a replay does once the run leaves its record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DivergenceMode {
+    /// The mission halts (`replay_diverged`).
+    #[default]
+    Halt,
+    /// The rest runs live, each replayed role on the recorded pairing's model for it.
+    Live,
+}
+
+impl DivergenceMode {
+    pub fn parse(text: &str) -> Option<DivergenceMode> {
+        match text {
+            "halt" => Some(DivergenceMode::Halt),
+            "live" => Some(DivergenceMode::Live),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DivergenceMode::Halt => "halt",
+            DivergenceMode::Live => "live",
+        }
+    }
 }
 
 /// What is wrong with a candle model's keys.

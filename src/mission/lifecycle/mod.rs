@@ -44,6 +44,7 @@ mod measure;
 mod meter;
 mod milestones;
 mod roles;
+mod serve;
 mod setup;
 
 use decisions::{fix_budget_exceeded, mission_status, round_outcome, RoundOutcome};
@@ -84,6 +85,8 @@ pub struct RunContext {
     pub stop: Arc<crate::stop::StopSignal>,
     /// The run's seed, from which each agent run's own is derived ([`agent_seed`]).
     pub seed: u64,
+    /// The `replay` models of the run, by name: what each serves roles from.
+    pub replays: BTreeMap<String, crate::mission::counterfactual::ReplaySource>,
 }
 
 /// An agent run's seed: a function of the run's seed and of the agent run's place in the run
@@ -138,6 +141,10 @@ pub struct MissionRuntime {
     /// The Chromium of a mission with `[browser]`, found on the commands' `PATH`.
     browser_program: Option<PathBuf>,
     report_dir: PathBuf,
+    /// A counterfactual replay's place against its record; `None` when no role is replayed.
+    counterfactual: Option<Mutex<crate::mission::counterfactual::Counterfactual>>,
+    /// The roles bound to a `replay` model.
+    replayed_roles: std::collections::BTreeSet<Role>,
 }
 
 /// Runs one mission to its end and records it. Never panics on a mission's content; whatever
@@ -172,12 +179,10 @@ pub async fn run_mission(run: MissionRun, context: &RunContext, root: &Emitter) 
     };
     let (status, halt) = run_to_the_end(&run, context, &runtime, &emitter, &mission_dir).await;
     finish(&emitter, status, halt, runtime.meter.elapsed());
+    // The checkpoints stay in the report: `--resume` continues from them, and a
+    // counterfactual replay serves agent runs from them.
     if !context.keep_workspaces {
         remove_folder(&emitter, &mission_dir);
-        // An interrupted mission keeps its checkpoints for `--resume`.
-        if status != MissionStatus::Interrupted {
-            remove_folder(&emitter, &runtime.checkpoints);
-        }
     }
 }
 
@@ -187,6 +192,27 @@ fn models_of(run: &MissionRun, context: &RunContext) -> BTreeMap<Role, ModelRef>
         .into_iter()
         .map(|role| {
             let name = run.pairing.model(role).to_string();
+            // A replayed role: the recorded model, served by the replay.
+            if let Some(source) = context.replays.get(&name) {
+                let recorded = source
+                    .recorded_pairing(&run.key.pairing)
+                    .ok()
+                    .and_then(|p| {
+                        source
+                            .recording
+                            .mission(run.key.mission.as_str(), &p, run.key.repeat)
+                    })
+                    .and_then(|m| m.models.get(&role).cloned());
+                if let Some(recorded) = recorded {
+                    return (
+                        role,
+                        ModelRef {
+                            name: format!("{name}:{}", recorded.name),
+                            provider: "replay".to_string(),
+                        },
+                    );
+                }
+            }
             let provider = context
                 .registry
                 .get(&name)
@@ -227,7 +253,9 @@ async fn start(
             ));
         }
     }
-    MissionRuntime::set_up(run, context, environment, mission_dir, emitter.clone())
+    let replay = serve::counterfactual_of(run, context)
+        .map_err(|message| Halt::new(HaltReason::ReplayDiverged, message))?;
+    MissionRuntime::set_up(run, context, environment, mission_dir, emitter.clone(), replay)
         .await
         .map_err(|e| {
             Halt::new(
@@ -248,6 +276,9 @@ async fn run_to_the_end(
 ) -> (MissionStatus, Option<Halt>) {
     let mut halt = runtime.run_lifecycle().await;
     let stopped = halt.as_ref().is_some_and(Halt::is_interrupted);
+    if !stopped {
+        runtime.end_counterfactual();
+    }
     if let Some(divergence) = runtime.end_replay(stopped) {
         halt = Some(Halt::new(
             HaltReason::HarnessError,

@@ -55,14 +55,27 @@ impl MissionRuntime {
             user_prompt,
         } = request;
         if parent.is_none() {
+            let place = crate::mission::counterfactual::Place {
+                role,
+                milestone: milestone.clone(),
+                feature: feature.clone(),
+                round,
+            };
             if let Some(replayed) = self
                 .replay_run(role, milestone.as_ref(), feature.as_ref(), round)
                 .await?
             {
+                self.follow_resumed_run(&place);
                 return Ok(replayed);
             }
+            if let Some(served) = self
+                .serve_from_record(place, self.prompts.get(prompt), &user_prompt)
+                .await?
+            {
+                return Ok(served);
+            }
         }
-        let model_name = self.pairing.model(role).to_string();
+        let model_name = self.live_model(role);
         let Some(model) = self.registry.get(&model_name) else {
             return Err(Halt::new(
                 HaltReason::HarnessError,
@@ -134,6 +147,9 @@ impl MissionRuntime {
         }
         self.settle(role, run, parent, &result, &outputs, finished)
             .await?;
+        if parent.is_none() {
+            self.compare_with_record().await;
+        }
         Ok((run, result, outputs))
     }
 

@@ -19,6 +19,7 @@ impl MissionRuntime {
         environment: &PreparedEnvironment,
         mission_dir: &Path,
         emitter: Emitter,
+        (counterfactual, replayed_roles): serve::Replayed,
     ) -> Result<MissionRuntime, HarnessError> {
         if mission_dir.exists() {
             std::fs::remove_dir_all(mission_dir)
@@ -97,6 +98,8 @@ impl MissionRuntime {
             record_skipped: Mutex::new(Vec::new()),
             browser_program,
             report_dir: context.report_dir.clone(),
+            counterfactual: counterfactual.map(Mutex::new),
+            replayed_roles,
         };
         runtime.init_repositories(run).await?;
         Ok(runtime)
@@ -131,6 +134,16 @@ impl MissionRuntime {
             std::fs::create_dir_all(&self.checkpoints)
                 .map_err(|source| HarnessError::io("create", &self.checkpoints, source))?;
             self.git(&["init", "-q", "--bare", &bare]).await?;
+        }
+        let recorded = self
+            .counterfactual
+            .as_ref()
+            .map(|c| c.lock().unwrap_or_else(|p| p.into_inner()).mission.checkpoints.clone());
+        if let Some(recorded) = recorded {
+            // The recorded workspaces, to serve the recorded runs' work from.
+            let recorded = recorded.display().to_string();
+            self.git(&["fetch", "-q", &recorded, "+refs/runs/*:refs/recorded/*"])
+                .await?;
         }
         Ok(())
     }
