@@ -115,6 +115,10 @@ pub struct GateArgs {
     /// Write each mission run as a JUnit test case to this file.
     #[arg(long)]
     pub junit: Option<PathBuf>,
+    /// Check a counterfactual replay (run --replay) against a live baseline, or the reverse;
+    /// refused otherwise.
+    #[arg(long)]
+    pub allow_replay: bool,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }

@@ -382,6 +382,12 @@ fn check_regressions(args: args::GateArgs) -> ExitCode {
             return exit::code(exit::INPUT_ERROR);
         }
     };
+    if let Some(mix) = crate::report::gate::replay_mix(&current_info, &baseline_info) {
+        if !args.allow_replay {
+            eprintln!("error: {mix}");
+            return exit::code(exit::INPUT_ERROR);
+        }
+    }
     let report = check(
         &current,
         &current_info,
@@ -1091,6 +1097,11 @@ fn compare_reports(args: args::CompareArgs) -> ExitCode {
     }
     let differences =
         crate::report::compare::paired_differences(&tables, &summaries, args.baseline.as_deref());
+    let validators = crate::report::compare::validator_differences(
+        &tables,
+        &summaries,
+        args.baseline.as_deref(),
+    );
     let breakdowns: Vec<(Dimension, Vec<Group>)> = args
         .by
         .iter()
@@ -1118,6 +1129,14 @@ fn compare_reports(args: args::CompareArgs) -> ExitCode {
                     crate::report::compare::render_differences(&differences)
                 );
             }
+            if !validators.is_empty() {
+                println!();
+                println!("validators on identical work (the same recorded worker runs):");
+                print!(
+                    "{}",
+                    crate::report::compare::render_validator_differences(&validators)
+                );
+            }
             for (dimension, groups) in &breakdowns {
                 println!();
                 println!("by {}:", dimension.as_str());
@@ -1134,6 +1153,15 @@ fn compare_reports(args: args::CompareArgs) -> ExitCode {
                 "{}",
                 crate::report::compare::render_markdown(&summaries, &differences)
             );
+            if !validators.is_empty() {
+                println!();
+                println!("Validators on identical work (the same recorded worker runs):");
+                println!();
+                print!(
+                    "{}",
+                    crate::report::compare::render_validator_differences(&validators)
+                );
+            }
             for (dimension, groups) in &breakdowns {
                 println!();
                 print!("{}", render_breakdown_markdown(*dimension, groups));
@@ -1142,6 +1170,7 @@ fn compare_reports(args: args::CompareArgs) -> ExitCode {
         Format::Json => match serde_json::to_string_pretty(&serde_json::json!({
             "pairings": summaries,
             "differences": differences,
+            "validators": validators,
             "breakdowns": breakdowns
                 .iter()
                 .map(|(dimension, groups)| (dimension.as_str(), groups))

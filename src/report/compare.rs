@@ -139,6 +139,13 @@ pub struct PairingSummary {
     /// Milestones that passed validation but failed their acceptance tests, over milestones
     /// that passed validation.
     pub false_green_rate: Option<f64>,
+    /// Milestones whose validators failed them in their last round though acceptance passes
+    /// them, over milestones acceptance passes.
+    pub false_red_rate: Option<f64>,
+    /// Agent runs served from a recorded run (counterfactual replay), and the mission runs
+    /// whose replay left its record.
+    pub replayed_runs: u64,
+    pub replay_diverged: u64,
     /// Findings per mission, by severity.
     pub findings_per_mission: BTreeMap<String, f64>,
     /// Cached input over all input, by role, over turns whose numbers are known.
@@ -333,7 +340,7 @@ fn summarize(rows: &PairingRows) -> PairingSummary {
     let tampered = missions.iter().filter(|m| m.ground_truth_tampered).count() as u64;
     let costs: Vec<f64> = missions.iter().filter_map(|m| m.cost_usd).collect();
     PairingSummary {
-        warnings: pairing_warnings(pairing, repeats.most_runs(), runs, tampered),
+        warnings: pairing_warnings(pairing, repeats.most_runs(), runs, missions, tampered),
         turns_per_run_by_role: runs_by_role
             .iter()
             .map(|(role, runs)| {
@@ -390,6 +397,21 @@ fn summarize(rows: &PairingRows) -> PairingSummary {
             passed_milestones.iter().filter(|m| m.false_green).count() as u64,
             passed_milestones.len() as u64,
         ),
+        false_red_rate: {
+            let good = last_rounds(milestones)
+                .into_iter()
+                .filter(|m| m.acceptance_ok == Some(true))
+                .collect::<Vec<_>>();
+            share(
+                good.iter().filter(|m| m.false_red).count() as u64,
+                good.len() as u64,
+            )
+        },
+        replayed_runs: runs.iter().filter(|r| r.replayed_from.is_some()).count() as u64,
+        replay_diverged: missions
+            .iter()
+            .filter(|m| m.replay_diverged.is_some())
+            .count() as u64,
         findings_per_mission: findings_per_mission(missions),
         cache_read_share_by_role: cache_read_shares(turns),
     }
@@ -537,9 +559,16 @@ fn cache_read_shares(turns: &[&TurnRow]) -> BTreeMap<String, f64> {
 
 /// What a reader of a pairing's numbers must know: greedy repeats (`repeats`: the most runs
 /// of one mission), and mission runs that tampered with the ground truth.
-fn pairing_warnings(pairing: &str, repeats: u64, runs: &[&RunRow], tampered: u64) -> Vec<String> {
+fn pairing_warnings(
+    pairing: &str,
+    repeats: u64,
+    runs: &[&RunRow],
+    missions: &[&MissionRow],
+    tampered: u64,
+) -> Vec<String> {
     greedy_repeats(pairing, repeats, runs)
         .into_iter()
+        .chain(replay_warning(pairing, runs, missions))
         .chain((tampered > 0).then(|| {
             format!(
                 "{pairing}: {tampered} mission run{} tampered with the acceptance verdict and count{} as not passed (missions.parquet `tamper_evidence` says how)",
@@ -548,6 +577,224 @@ fn pairing_warnings(pairing: &str, repeats: u64, runs: &[&RunRow], tampered: u64
             )
         }))
         .collect()
+}
+
+/// Each milestone's last round (the one its `false_red` speaks of).
+fn last_rounds<'a>(milestones: &[&'a MilestoneRow]) -> Vec<&'a MilestoneRow> {
+    let mut last: BTreeMap<(&str, &str, &str, u32, &str), &MilestoneRow> = BTreeMap::new();
+    for row in milestones {
+        let key = (
+            row.run_id.as_str(),
+            row.suite.as_str(),
+            row.mission.as_str(),
+            row.repeat,
+            row.milestone.as_str(),
+        );
+        match last.get(&key) {
+            Some(kept) if kept.round >= row.round => {}
+            _ => {
+                last.insert(key, row);
+            }
+        }
+    }
+    last.into_values().collect()
+}
+
+/// A note that some of a pairing's agent runs were served from a recorded run rather than made
+/// by its models (a counterfactual replay), and how many of its missions left their record.
+fn replay_warning(pairing: &str, runs: &[&RunRow], missions: &[&MissionRow]) -> Option<String> {
+    let replayed = runs.iter().filter(|r| r.replayed_from.is_some()).count();
+    if replayed == 0 {
+        return None;
+    }
+    let recordings: BTreeSet<&str> = runs
+        .iter()
+        .filter_map(|r| r.replayed_from.as_deref())
+        .filter_map(|r| r.split(' ').next())
+        .collect();
+    let diverged = missions
+        .iter()
+        .filter(|m| m.replay_diverged.is_some())
+        .count();
+    Some(format!(
+        "pairing `{pairing}` is a replay: {replayed} of {} agent runs were served from recorded run{} {} rather than made by its models; {diverged} of {} mission runs left their record (missions.parquet `replay_diverged`)",
+        runs.len(),
+        if recordings.len() == 1 { "" } else { "s" },
+        recordings.into_iter().collect::<Vec<_>>().join(", "),
+        missions.len()
+    ))
+}
+
+/// Two pairings' validators on identical work: milestone rounds where both served the same
+/// recorded worker runs, each verdict right or wrong against acceptance.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ValidatorDifference {
+    pub baseline: String,
+    pub candidate: String,
+    /// Aligned milestone rounds whose work (the worker runs of the round) was served from the
+    /// same recorded runs on both sides, and whose acceptance is known.
+    pub rounds: u64,
+    pub both_right: u64,
+    pub only_baseline_right: u64,
+    pub only_candidate_right: u64,
+    pub neither_right: u64,
+    /// Validators passed work acceptance fails (false green) / failed work acceptance passes
+    /// (false red), on these rounds.
+    pub baseline_false_green: u64,
+    pub baseline_false_red: u64,
+    pub candidate_false_green: u64,
+    pub candidate_false_red: u64,
+    /// McNemar's exact two-sided p-value on the rounds only one side judged right.
+    pub mcnemar_p: f64,
+}
+
+/// The validators of every other pairing against `baseline`'s on identical work; only pairs
+/// that share such rounds (replays of one recording that held the workers fixed).
+pub fn validator_differences(
+    tables: &[Tables],
+    summaries: &[PairingSummary],
+    baseline: Option<&str>,
+) -> Vec<ValidatorDifference> {
+    let Some(baseline) = baseline.or(summaries.first().map(|s| s.pairing.as_str())) else {
+        return Vec::new();
+    };
+    summaries
+        .iter()
+        .filter(|s| s.pairing != baseline)
+        .filter_map(|s| validator_difference(tables, baseline, &s.pairing))
+        .collect()
+}
+
+type RoundKey<'a> = (&'a str, &'a str, u32, &'a str, u32);
+
+/// One pairing's milestone rounds with the recorded worker runs they judged: the round's
+/// verdict and the milestone's acceptance.
+fn judged_rounds<'a>(
+    tables: &'a [Tables],
+    pairing: &str,
+) -> BTreeMap<RoundKey<'a>, (Vec<&'a str>, bool, bool)> {
+    let mut work: BTreeMap<RoundKey, Vec<&str>> = BTreeMap::new();
+    for run in tables.iter().flat_map(|t| &t.runs) {
+        if run.pairing != pairing || run.role != "worker" {
+            continue;
+        }
+        let (Some(milestone), Some(round)) = (run.milestone.as_deref(), run.round) else {
+            continue;
+        };
+        work.entry((
+            run.suite.as_str(),
+            run.mission.as_str(),
+            run.repeat,
+            milestone,
+            round,
+        ))
+        .or_default()
+        .push(run.replayed_from.as_deref().unwrap_or(""));
+    }
+    let mut judged = BTreeMap::new();
+    for row in tables.iter().flat_map(|t| &t.milestones) {
+        if row.pairing != pairing {
+            continue;
+        }
+        let key = (
+            row.suite.as_str(),
+            row.mission.as_str(),
+            row.repeat,
+            row.milestone.as_str(),
+            row.round,
+        );
+        let (Some(accepted), Some(runs)) = (row.acceptance_ok, work.get(&key)) else {
+            continue;
+        };
+        // Only work served from a record is known to be the same on both sides.
+        if runs.iter().any(|r| r.is_empty()) {
+            continue;
+        }
+        let mut runs = runs.clone();
+        runs.sort_unstable();
+        judged.insert(key, (runs, row.passed, accepted));
+    }
+    judged
+}
+
+/// `candidate`'s validators against `baseline`'s on the rounds of identical work they share.
+pub fn validator_difference(
+    tables: &[Tables],
+    baseline: &str,
+    candidate: &str,
+) -> Option<ValidatorDifference> {
+    let base = judged_rounds(tables, baseline);
+    let cand = judged_rounds(tables, candidate);
+    let mut d = ValidatorDifference {
+        baseline: baseline.to_string(),
+        candidate: candidate.to_string(),
+        rounds: 0,
+        both_right: 0,
+        only_baseline_right: 0,
+        only_candidate_right: 0,
+        neither_right: 0,
+        baseline_false_green: 0,
+        baseline_false_red: 0,
+        candidate_false_green: 0,
+        candidate_false_red: 0,
+        mcnemar_p: 1.0,
+    };
+    for (key, (work, passed_b, accepted)) in &base {
+        let Some((other, passed_c, _)) = cand.get(key) else {
+            continue;
+        };
+        if work != other {
+            continue;
+        }
+        d.rounds += 1;
+        let (right_b, right_c) = (passed_b == accepted, passed_c == accepted);
+        match (right_b, right_c) {
+            (true, true) => d.both_right += 1,
+            (true, false) => d.only_baseline_right += 1,
+            (false, true) => d.only_candidate_right += 1,
+            (false, false) => d.neither_right += 1,
+        }
+        d.baseline_false_green += u64::from(*passed_b && !accepted);
+        d.baseline_false_red += u64::from(!passed_b && *accepted);
+        d.candidate_false_green += u64::from(*passed_c && !accepted);
+        d.candidate_false_red += u64::from(!passed_c && *accepted);
+    }
+    if d.rounds == 0 {
+        return None;
+    }
+    d.mcnemar_p = mcnemar_exact(d.only_baseline_right, d.only_candidate_right);
+    Some(d)
+}
+
+/// The validators-on-identical-work table.
+pub fn render_validator_differences(differences: &[ValidatorDifference]) -> String {
+    let rows: Vec<Vec<String>> = differences
+        .iter()
+        .map(|d| {
+            vec![
+                format!("{} vs {}", d.candidate, d.baseline),
+                d.rounds.to_string(),
+                format!(
+                    "{}/{}/{}/{}",
+                    d.both_right, d.only_baseline_right, d.only_candidate_right, d.neither_right
+                ),
+                format!("{}/{}", d.baseline_false_green, d.baseline_false_red),
+                format!("{}/{}", d.candidate_false_green, d.candidate_false_red),
+                format!("{:.3}", d.mcnemar_p),
+            ]
+        })
+        .collect();
+    render(
+        &[
+            "validators: candidate vs baseline",
+            "rounds",
+            "right both/base/cand/neither",
+            "base false green/red",
+            "cand false green/red",
+            "McNemar p",
+        ],
+        &rows,
+    )
 }
 
 /// A warning when a pairing's repeats of a mission cannot differ: every agent run is a local
@@ -781,6 +1028,7 @@ pub fn render_statistics(summaries: &[PairingSummary]) -> String {
                         .map(percent),
                 ),
                 optional(s.false_green_rate.map(percent)),
+                optional(s.false_red_rate.map(percent)),
             ]
         })
         .collect();
@@ -794,6 +1042,7 @@ pub fn render_statistics(summaries: &[PairingSummary]) -> String {
             "findings b/nb/s",
             "cache:work",
             "false green",
+            "false red",
         ],
         &rows,
     )

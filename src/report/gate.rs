@@ -243,6 +243,33 @@ fn matched(
     (filter(current), filter(baseline), excluded)
 }
 
+/// Why two runs cannot be gated against each other as they are: one served roles from a
+/// recorded run (a counterfactual replay) and the other did not. `None` when both are live or
+/// both are replays.
+pub fn replay_mix(current: &RunInfo, baseline: &RunInfo) -> Option<String> {
+    let describe = |info: &RunInfo| {
+        let recordings: Vec<&str> = info.replays.iter().map(|r| r.recording.as_str()).collect();
+        format!(
+            "{} replays {}",
+            info.run_id,
+            recordings.join(", ")
+        )
+    };
+    match (current.is_replay(), baseline.is_replay()) {
+        (true, false) => Some(format!(
+            "the checked run {}, the baseline {} ran live: a replay serves recorded work instead of its models, so it is not a regression check of them (--allow-replay checks it anyway)",
+            describe(current),
+            baseline.run_id
+        )),
+        (false, true) => Some(format!(
+            "the baseline {}, the checked run {} ran live: a replay serves recorded work instead of its models (--allow-replay checks it anyway)",
+            describe(baseline),
+            current.run_id
+        )),
+        _ => None,
+    }
+}
+
 /// Checks `current` against `baseline` under `thresholds`.
 pub fn check(
     current: &Tables,
