@@ -852,7 +852,10 @@ fn replay_pairings(
         config.check_pairing(&pairing)?;
         pairings.push(pairing);
     }
-    let mut missions: Vec<String> = recording.mission_runs().map(|(m, _, _)| m.clone()).collect();
+    let mut missions: Vec<String> = recording
+        .mission_runs()
+        .map(|(m, _, _)| m.clone())
+        .collect();
     missions.dedup();
     let repeats = recording
         .mission_runs()
@@ -943,9 +946,7 @@ async fn run(args: args::RunArgs) -> ExitCode {
         },
         None => new_run_id(""),
     };
-    let seed = args
-        .seed
-        .or_else(|| replayed.as_ref().and_then(|r| r.seed));
+    let seed = args.seed.or_else(|| replayed.as_ref().and_then(|r| r.seed));
     let mut settings = base_settings(&args.common, &args.suite, config, run_id, seed);
     if let Some(dir) = &args.resume {
         settings.out_dir = dir

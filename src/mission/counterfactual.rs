@@ -118,14 +118,13 @@ impl Recording {
     /// Reads the report folder `dir`: its journal, and checks that every finished mission run
     /// kept its checkpoints.
     pub fn load(dir: &Path) -> Result<Recording, RecordingError> {
+        let given = dir.display().to_string();
         // Git runs in each workspace: the recording's repositories need absolute paths.
         let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
         let dir = absolute.as_path();
         let events = dir.join("events.jsonl");
         if !events.is_file() {
-            return Err(RecordingError::NotAReport {
-                path: dir.display().to_string(),
-            });
+            return Err(RecordingError::NotAReport { path: given });
         }
         let records = read_events(&events)?;
         let mut by_mission: BTreeMap<MissionKey, Vec<EventRecord>> = BTreeMap::new();
@@ -139,7 +138,7 @@ impl Recording {
             let mission = RecordedMission::of(dir, key.clone(), records);
             if !mission.runs.is_empty() && !mission.checkpoints.is_dir() {
                 return Err(RecordingError::NoCheckpoints {
-                    path: dir.display().to_string(),
+                    path: given,
                     mission: key.slug(),
                     repository: mission.checkpoints.display().to_string(),
                 });
@@ -160,7 +159,12 @@ impl Recording {
     }
 
     /// The recorded run of `mission` under `pairing`, repeat `repeat`.
-    pub fn mission(&self, mission: &str, pairing: &str, repeat: u32) -> Option<Arc<RecordedMission>> {
+    pub fn mission(
+        &self,
+        mission: &str,
+        pairing: &str,
+        repeat: u32,
+    ) -> Option<Arc<RecordedMission>> {
         self.missions
             .get(&(mission.to_string(), pairing.to_string(), repeat))
             .cloned()
@@ -620,7 +624,11 @@ mod tests {
             temperature: None,
         };
         let Some(Event::AgentStarted {
-            run, parent, round, seed, ..
+            run,
+            parent,
+            round,
+            seed,
+            ..
         }) = renumbered(&event, 2)
         else {
             panic!("renumbered into another event");

@@ -573,7 +573,7 @@ pub async fn run_suite(
         model_names.iter().map(String::as_str),
         &settings.model_env,
     )
-        .map_err(|e| RunError::Settings(e.to_string()))?;
+    .map_err(|e| RunError::Settings(e.to_string()))?;
     let repeats = settings
         .repeats
         .unwrap_or(suite.file.defaults.repeats)

@@ -249,11 +249,7 @@ fn matched(
 pub fn replay_mix(current: &RunInfo, baseline: &RunInfo) -> Option<String> {
     let describe = |info: &RunInfo| {
         let recordings: Vec<&str> = info.replays.iter().map(|r| r.recording.as_str()).collect();
-        format!(
-            "{} replays {}",
-            info.run_id,
-            recordings.join(", ")
-        )
+        format!("{} replays {}", info.run_id, recordings.join(", "))
     };
     match (current.is_replay(), baseline.is_replay()) {
         (true, false) => Some(format!(

@@ -581,7 +581,9 @@ fn model_problems(name: &str, model: &ModelConfig, toml: &ConfigToml) -> Vec<Spe
             if model.report.is_none() {
                 errors.push(at(
                     &format!("models.{name}.provider"),
-                    format!("model `{name}`: a replay model needs `report`, the recorded run's folder"),
+                    format!(
+                        "model `{name}`: a replay model needs `report`, the recorded run's folder"
+                    ),
                 ));
             }
             if let Some(mode) = &model.on_divergence {

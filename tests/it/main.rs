@@ -20,6 +20,7 @@ mod real_models;
 mod record;
 mod remote_api;
 mod remote_mission;
+mod replay;
 mod resume;
 mod reward_hacking;
 mod sampling;

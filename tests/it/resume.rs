@@ -296,11 +296,29 @@ impl Greet {
             diffs[0].clone()
         };
         assert_eq!(diff(report), diff(whole_dir));
-        // Spent time carried over; the checkpoints go once the mission finished.
+        // Spent time carried over; the checkpoints stay in the report (a replay serves from
+        // them), each finished run's workspace under its own ref.
         if let Some(carried) = carried {
             assert!(tables.missions[0].wall_ms >= carried);
         }
-        assert!(!report.join("checkpoints").exists());
+        let repositories: Vec<_> = std::fs::read_dir(report.join("checkpoints"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(repositories.len(), 1);
+        let refs = std::process::Command::new("git")
+            .args([
+                "--git-dir",
+                repositories[0].to_str().unwrap(),
+                "for-each-ref",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            text(&refs.stdout).contains("refs/runs/0001"),
+            "{}",
+            text(&refs.stdout)
+        );
     }
 }
 

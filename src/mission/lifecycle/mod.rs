@@ -255,14 +255,21 @@ async fn start(
     }
     let replay = serve::counterfactual_of(run, context)
         .map_err(|message| Halt::new(HaltReason::ReplayDiverged, message))?;
-    MissionRuntime::set_up(run, context, environment, mission_dir, emitter.clone(), replay)
-        .await
-        .map_err(|e| {
-            Halt::new(
-                HaltReason::HarnessError,
-                format!("cannot set up the workspace: {e}"),
-            )
-        })
+    MissionRuntime::set_up(
+        run,
+        context,
+        environment,
+        mission_dir,
+        emitter.clone(),
+        replay,
+    )
+    .await
+    .map_err(|e| {
+        Halt::new(
+            HaltReason::HarnessError,
+            format!("cannot set up the workspace: {e}"),
+        )
+    })
 }
 
 /// The lifecycle, the ground truth and the final diff of a started mission: its status and

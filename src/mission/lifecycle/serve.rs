@@ -13,7 +13,10 @@ use crate::spec::config::DivergenceMode;
 pub(super) type Replayed = (Option<Counterfactual>, std::collections::BTreeSet<Role>);
 
 /// The replay of `run`'s pairing: the record it serves from, or why it cannot be served.
-pub(super) fn counterfactual_of(run: &MissionRun, context: &RunContext) -> Result<Replayed, String> {
+pub(super) fn counterfactual_of(
+    run: &MissionRun,
+    context: &RunContext,
+) -> Result<Replayed, String> {
     let mut roles = std::collections::BTreeSet::new();
     let mut sources = Vec::new();
     for role in Role::ALL {
@@ -351,8 +354,8 @@ impl MissionRuntime {
             .to_string();
         let (number, rest) = name.split_once('-').unwrap_or(("0", &name));
         let number = number.parse::<i64>().unwrap_or(0) + offset;
-        let text =
-            std::fs::read_to_string(from).map_err(|source| HarnessError::io("read", from, source))?;
+        let text = std::fs::read_to_string(from)
+            .map_err(|source| HarnessError::io("read", from, source))?;
         let text = if offset == 0 {
             text
         } else {

@@ -135,10 +135,13 @@ impl MissionRuntime {
                 .map_err(|source| HarnessError::io("create", &self.checkpoints, source))?;
             self.git(&["init", "-q", "--bare", &bare]).await?;
         }
-        let recorded = self
-            .counterfactual
-            .as_ref()
-            .map(|c| c.lock().unwrap_or_else(|p| p.into_inner()).mission.checkpoints.clone());
+        let recorded = self.counterfactual.as_ref().map(|c| {
+            c.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .mission
+                .checkpoints
+                .clone()
+        });
         if let Some(recorded) = recorded {
             // The recorded workspaces, to serve the recorded runs' work from.
             let recorded = recorded.display().to_string();
