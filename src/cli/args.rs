@@ -199,7 +199,7 @@ pub struct CommonArgs {
     /// Folder for cached suite environments [default: $XDG_CACHE_HOME/missions-bench or ~/.cache/missions-bench].
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
-    /// Keep each mission's workspace, and the checkpoints of its agent runs in the report, after it ends (they are deleted otherwise; the final diff is always kept in the report).
+    /// Keep each mission's workspace after it ends (it is deleted otherwise; the final diff and the checkpoint of each finished agent run are always kept in the report).
     #[arg(long)]
     pub keep_workspaces: bool,
     /// Print no progress, only the result.
