@@ -567,6 +567,11 @@ pub async fn run_suite(
         .flat_map(|p| p.models.values().cloned())
         .collect();
     let replays = load_replays(settings, &mut model_names)?;
+    if settings.resume && !replays.is_empty() {
+        return Err(RunError::Settings(
+            "a counterfactual replay (a pairing with a `replay` model) cannot be resumed; run it again: its served runs call no model".to_string(),
+        ));
+    }
     let redactor = settings.model_env.redactor();
     let registry = ModelRegistry::load(
         &settings.config,

@@ -364,6 +364,22 @@ fn a_replay_model_in_the_config_serves_its_roles_and_bad_replays_are_refused() {
             run.role
         );
     }
+    // A replay is not resumed: it is run again.
+    let suite = tiny_suite();
+    assert_input_error(
+        &missions_bench(
+            &[
+                "run",
+                suite.to_str().unwrap(),
+                "--config",
+                config.to_str().unwrap(),
+                "--resume",
+                &report,
+            ],
+            dir.path(),
+        ),
+        "a counterfactual replay (a pairing with a `replay` model) cannot be resumed",
+    );
 
     // A replay model without its recording is refused with file, line and field.
     std::fs::write(

@@ -65,7 +65,6 @@ impl MissionRuntime {
                 .replay_run(role, milestone.as_ref(), feature.as_ref(), round)
                 .await?
             {
-                self.follow_resumed_run(&place);
                 return Ok(replayed);
             }
             if let Some(served) = self

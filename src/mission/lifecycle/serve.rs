@@ -92,17 +92,6 @@ impl MissionRuntime {
         self.pairing.model(role).to_string()
     }
 
-    /// Keeps a counterfactual replay in step while a resumed mission replays its own journal
-    /// (whose records already say where the replay diverged, if it did).
-    pub(super) fn follow_resumed_run(&self, place: &Place) {
-        let replayed = self.replayed_roles.contains(&place.role);
-        if let Some(mut replay) = self.counterfactual() {
-            if let Step::Diverge(_) = replay.step(place, replayed) {
-                replay.diverge();
-            }
-        }
-    }
-
     /// A top-level agent run at `place`, served from the record; `None` when it runs live.
     pub(super) async fn serve_from_record(
         &self,
