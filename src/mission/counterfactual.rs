@@ -68,9 +68,6 @@ pub struct RecordedRun {
     /// them), as indexes into [`RecordedMission::records`].
     pub span: std::ops::Range<usize>,
     pub turns: u32,
-    /// The workspace it started from: the checkpoint before it; `None` for the first run, which
-    /// started from the mission's own workspace.
-    pub previous_commit: Option<String>,
     /// What it spent: tokens, cost and time since the checkpoint before it.
     pub tokens: u64,
     pub cost_usd: f64,
@@ -245,7 +242,6 @@ impl RecordedMission {
                 checkpoint: checkpoint.clone(),
                 span: start..end + 1,
                 turns,
-                previous_commit: previous.map(|p| p.commit.clone()),
                 tokens,
                 cost_usd,
                 elapsed_ms: elapsed_ms.max(0.0),
@@ -546,10 +542,9 @@ mod tests {
         assert_eq!(mission.runs.len(), 2);
         let second = &mission.runs[1];
         assert_eq!(second.span, 3..5);
-        assert_eq!(second.previous_commit.as_deref(), Some("c1"));
         assert_eq!((second.tokens, second.turns), (150, 2));
         assert_eq!(second.elapsed_ms, 10.0);
-        assert_eq!(mission.runs[0].previous_commit, None);
+        assert_eq!(mission.runs[0].tokens, 100);
     }
 
     #[test]
