@@ -192,7 +192,7 @@ fn models_of(run: &MissionRun, context: &RunContext) -> BTreeMap<Role, ModelRef>
         .into_iter()
         .map(|role| {
             let name = run.pairing.model(role).to_string();
-            // A replayed role: the recorded model, served by the replay.
+            // A replayed role: the recorded model, its runs served by the replay.
             if let Some(source) = context.replays.get(&name) {
                 let recorded = source
                     .recorded_pairing(&run.key.pairing)
@@ -207,7 +207,7 @@ fn models_of(run: &MissionRun, context: &RunContext) -> BTreeMap<Role, ModelRef>
                     return (
                         role,
                         ModelRef {
-                            name: format!("{name}:{}", recorded.name),
+                            name: recorded.name,
                             provider: "replay".to_string(),
                         },
                     );
