@@ -110,7 +110,8 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Merged, MergeError> {
             r
         }));
         offset += top + 1;
-        for folder in ["transcripts", "diffs"] {
+        // Everything a run keeps per mission run: a merged run can be viewed and replayed.
+        for folder in ["transcripts", "diffs", "checkpoints", "evidence"] {
             let from = shard_dir.join(folder);
             if from.is_dir() {
                 // The report's own files: one the copy cannot take is an error, not a notice.
