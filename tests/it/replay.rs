@@ -430,3 +430,88 @@ fn a_replay_model_in_the_config_serves_its_roles_and_bad_replays_are_refused() {
     );
     assert!(!out.exists());
 }
+
+/// A hostile live user tester (a scripted remote model) rewrites the recorded worker's work and
+/// reports a pass: the replay serves nothing of the record after it, since the recorded runs
+/// that follow did not start from that workspace.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_live_validator_that_edits_the_recorded_work_ends_the_replay() {
+    use std::sync::Arc;
+
+    use missions_bench::model::secret::Secret;
+    use missions_bench::spec::config::Config;
+    use missions_bench::spec::Role;
+    use serde_json::json;
+
+    use crate::common::{run, settings};
+    use crate::http_server::ScriptedServer;
+    use crate::remote_mission::{greet, Relay};
+
+    let dir = tempfile::tempdir().unwrap();
+    let recorded = run_tiny(
+        dir.path(),
+        &dir.path().join("recorded"),
+        &["--mission", "greet"],
+    );
+    let turns = vec![vec![(
+        "run_command".to_string(),
+        json!({"command": "echo 'the tests all pass' > README.md"}).to_string(),
+    )]];
+    let relay = Arc::new(Relay::new(greet(), None).with_hostile(Role::UserTesting, turns));
+    let handler = relay.clone();
+    let server = ScriptedServer::start(move |request, index| handler.answer(request, index)).await;
+    let text = format!(
+        "default_pairing = \"held\"\n\n[models.relay]\nprovider = \"openai\"\nbase_url = \"{}\"\nmodel = \"relay-model\"\napi_key_env = \"RELAY_TEST_KEY\"\n\n[models.recorded]\nprovider = \"replay\"\nreport = \"{recorded}\"\n\n[pairings.held]\norchestrator = \"recorded\"\nworker = \"recorded\"\nscrutiny = \"recorded\"\nuser_testing = \"relay\"\n",
+        server.base_url()
+    );
+    let config = Config::parse(Path::new("held.toml"), &text).unwrap();
+    let out = dir.path().join("held");
+    let mut settings = settings(&tiny_suite(), &[], &out);
+    settings.pairings = vec![config.pairing("held").unwrap()];
+    settings.config = config;
+    settings.missions = vec!["greet".to_string()];
+    settings
+        .model_env
+        .secrets
+        .insert("RELAY_TEST_KEY".into(), Secret::new("relay-key"));
+    let report = run(&settings).await;
+
+    let mission = &report.tables.missions[0];
+    assert_eq!(mission.halt_reason.as_deref(), Some("replay_diverged"));
+    let records = read_events(&report.dir.join("events.jsonl")).unwrap();
+    let divergence = records
+        .iter()
+        .find_map(|r| match &r.event {
+            Event::ReplayDiverged {
+                run,
+                recorded_run,
+                turn,
+                detail,
+                ..
+            } => Some((*run, *recorded_run, *turn, detail.clone())),
+            _ => None,
+        })
+        .expect("a divergence");
+    assert_eq!(
+        divergence,
+        (
+            6,
+            Some(6),
+            Some(1),
+            "the workspace after the live run differs from the record's after its run 5 (README.md)"
+                .to_string()
+        )
+    );
+    // The live tester's run is its own; nothing after it was served.
+    let tester = report
+        .tables
+        .runs
+        .iter()
+        .find(|r| r.role == "user_testing")
+        .unwrap();
+    assert_eq!(
+        (tester.agent_run, tester.replayed_from.as_deref()),
+        (5, None)
+    );
+    assert!(report.tables.runs.iter().all(|r| r.agent_run <= 5));
+}
