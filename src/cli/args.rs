@@ -24,7 +24,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the missions of a suite and write a report folder.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Work with suites.
     #[command(subcommand)]
     Suite(SuiteCommand),

@@ -68,7 +68,7 @@ pub fn main() -> ExitCode {
 
 async fn dispatch(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Run(args) => run(args).await,
+        Command::Run(args) => run(*args).await,
         Command::Suite(SuiteCommand::Check(args)) => suite_check(args).await,
         Command::Compare(args) => compare_reports(args),
         Command::Models(ModelsCommand::Probe(args)) => probe(args).await,

@@ -366,7 +366,7 @@ pub struct Counterfactual {
 #[derive(Debug)]
 pub enum Step {
     /// Serve this recorded run, after checking its inputs.
-    Serve(RecordedRun),
+    Serve(Box<RecordedRun>),
     /// Run it live: the role is live (its recorded counterpart is passed over), or the replay
     /// has diverged and the mission goes on live.
     Live,
@@ -438,7 +438,7 @@ impl Counterfactual {
         }
         self.next += 1;
         if replayed {
-            Step::Serve(recorded)
+            Step::Serve(Box::new(recorded))
         } else {
             self.passed_over = Some(recorded);
             Step::Live

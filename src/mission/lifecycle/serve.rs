@@ -115,7 +115,7 @@ impl MissionRuntime {
         {
             return self.diverge(divergence).map(|()| None);
         }
-        self.serve(recorded).await.map(Some)
+        self.serve(*recorded).await.map(Some)
     }
 
     /// Records that the replay left its record at the next agent run; the mission's halt when
