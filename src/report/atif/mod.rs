@@ -822,3 +822,222 @@ fn final_metrics(steps: &[Step]) -> FinalMetrics {
         extra: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = r#""mission":{"suite":"s","mission":"m","pairing":"p","repeat":0}"#;
+
+    fn record(seq: u64, event: &str) -> String {
+        format!(r#"{{"v":1,"seq":{seq},"time_ms":1800000000{seq:03},{KEY},"event":{event}}}"#)
+    }
+
+    fn turn(run: u32, turn: u32, usage: &str, cost: &str) -> String {
+        format!(
+            r#"{{"type":"turn","run":{run},"turn":{turn},"context_messages":2,"usage":{usage},"cost_usd":{cost},"timing":{{"latency_ms":1.5}},"tool_calls":0,"stop":"tool_calls"}}"#
+        )
+    }
+
+    fn started(run: u32, parent: &str, role: &str) -> String {
+        format!(
+            r#"{{"type":"agent_started","run":{run},"parent":{parent},"role":"{role}","model":"remote","provider":"openai","task":"plan"}}"#
+        )
+    }
+
+    fn finished(run: u32) -> String {
+        format!(
+            r#"{{"type":"agent_finished","run":{run},"outcome":"finished","turns":2,"duration_ms":9.0,"summary":""}}"#
+        )
+    }
+
+    fn message(role: &str, content: &str, extra: &str) -> String {
+        format!(r#"{{"type":"message","role":"{role}","content":"{content}"{extra}}}"#)
+    }
+
+    /// A report of one orchestrator run (a provider that reports cache reads, a second turn
+    /// whose input it did not report) that started one subagent.
+    fn report(dir: &Path) {
+        let events = [
+            record(0, &started(1, "null", "orchestrator")),
+            record(
+                1,
+                &turn(
+                    1,
+                    1,
+                    r#"{"input_tokens":1000,"cache_read_tokens":600,"cache_write_tokens":100,"output_tokens":50,"reasoning_tokens":null,"source":"provider"}"#,
+                    "0.01",
+                ),
+            ),
+            record(2, &started(2, "1", "subagent")),
+            record(
+                3,
+                &turn(
+                    2,
+                    1,
+                    r#"{"input_tokens":10,"cache_read_tokens":null,"cache_write_tokens":null,"output_tokens":null,"reasoning_tokens":null,"source":"provider"}"#,
+                    "null",
+                ),
+            ),
+            record(4, &finished(2)),
+            record(
+                5,
+                &turn(
+                    1,
+                    2,
+                    r#"{"input_tokens":null,"cache_read_tokens":null,"cache_write_tokens":null,"output_tokens":5,"reasoning_tokens":null,"source":"provider"}"#,
+                    "null",
+                ),
+            ),
+            record(6, &finished(1)),
+        ];
+        std::fs::write(dir.join("events.jsonl"), events.join("\n") + "\n").unwrap();
+        let transcripts = dir.join("transcripts/m.p.r0");
+        std::fs::create_dir_all(&transcripts).unwrap();
+        let orchestrator = [
+            r#"{"type":"header","run":1,"role":"orchestrator","model":"remote","task":"plan","tools":[{"name":"spawn_subagent","description":"d","parameters":{"type":"object"}}]}"#.to_string(),
+            message("system", "prompt", ""),
+            message("user", "goal", ""),
+            message(
+                "assistant",
+                "",
+                r#","tool_calls":[{"id":"c1","name":"spawn_subagent","arguments":"{\"task\":\"look\"}"},{"id":"c2","name":"read_file","arguments":"not json","recovered":true}]"#,
+            ),
+            message("tool", "report", r#","tool_call_id":"c1","tool_name":"spawn_subagent""#),
+            message("tool", "bad arguments", r#","tool_call_id":"c2","tool_name":"read_file","is_error":true"#),
+            message("tool", "stray", r#","tool_call_id":"zz","tool_name":"read_file""#),
+            message("assistant", "done", ""),
+            r#"{"type":"end","outcome":"finished","turns":2}"#.to_string(),
+        ];
+        std::fs::write(
+            transcripts.join("001-orchestrator.jsonl"),
+            orchestrator.join("\n") + "\n",
+        )
+        .unwrap();
+        let subagent = [
+            r#"{"type":"header","run":2,"role":"subagent","model":"remote","task":"investigate","tools":[]}"#.to_string(),
+            message("system", "prompt", ""),
+            message("user", "look", ""),
+            message("assistant", "found it", ""),
+        ];
+        std::fs::write(
+            transcripts.join("002-subagent.jsonl"),
+            subagent.join("\n") + "\n",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn usage_maps_to_atif_metrics_and_unknown_stays_absent() {
+        let dir = tempfile::tempdir().unwrap();
+        let report_dir = dir.path().join("report");
+        std::fs::create_dir(&report_dir).unwrap();
+        report(&report_dir);
+        let out = dir.path().join("out");
+        let export = export_atif(&report_dir, &out).unwrap();
+        assert_eq!(export.trajectories.len(), 2);
+        assert_eq!(export.skipped, Vec::<String>::new());
+
+        let parent =
+            schema::read_trajectory(&trajectory_path(&out, "m.p.r0", 1, Role::Orchestrator))
+                .unwrap();
+        let sources: Vec<StepSource> = parent.steps.iter().map(|s| s.source).collect();
+        use StepSource::{Agent, System, User};
+        assert_eq!(sources, [System, User, Agent, Agent]);
+        let first = &parent.steps[2];
+        assert_eq!(first.timestamp.as_deref(), Some("2027-01-15T08:00:00.001Z"));
+        let metrics = first.metrics.as_ref().unwrap();
+        // Our input tokens already include the cache reads, as ATIF's prompt tokens do.
+        assert_eq!(
+            (
+                metrics.prompt_tokens,
+                metrics.cached_tokens,
+                metrics.completion_tokens,
+                metrics.cost_usd
+            ),
+            (Some(1000), Some(600), Some(50), Some(0.01))
+        );
+        assert_eq!(
+            Value::Object(metrics.extra.clone().unwrap()),
+            json!({"usage_source": "provider", "cache_write_tokens": 100})
+        );
+        let calls = first.tool_calls.as_ref().unwrap();
+        assert_eq!(
+            Value::Object(calls[0].arguments.clone()),
+            json!({"task": "look"})
+        );
+        assert!(calls[1].arguments.is_empty());
+        assert_eq!(
+            Value::Object(calls[1].extra.clone().unwrap()),
+            json!({"arguments_text": "not json", "recovered": true})
+        );
+        let results = &first.observation.as_ref().unwrap().results;
+        assert_eq!(
+            serde_json::to_value(results).unwrap(),
+            json!([
+                {
+                    "source_call_id": "c1",
+                    "content": "report",
+                    "subagent_trajectory_ref": [{
+                        "trajectory_path": "../002-subagent/trajectory.json",
+                        "session_id": "report/m.p.r0/002-subagent",
+                        "extra": {"run": 2, "role": "subagent"}
+                    }],
+                    "extra": {"tool_name": "spawn_subagent"}
+                },
+                {"source_call_id": "c2", "content": "bad arguments", "extra": {"tool_name": "read_file", "is_error": true}},
+                {"content": "stray", "extra": {"tool_name": "read_file", "tool_call_id": "zz"}}
+            ])
+        );
+        let second = parent.steps[3].metrics.as_ref().unwrap();
+        assert_eq!(
+            (second.prompt_tokens, second.completion_tokens),
+            (None, Some(5))
+        );
+        // A total is known only when every step's part is.
+        assert_eq!(
+            parent.final_metrics,
+            Some(FinalMetrics {
+                total_completion_tokens: Some(55),
+                total_steps: Some(4),
+                ..FinalMetrics::default()
+            })
+        );
+        assert_eq!(parent.extra.as_ref().unwrap()["outcome"], "finished");
+        assert_eq!(
+            parent.agent.tool_definitions.as_ref().unwrap()[0]["function"]["name"],
+            "spawn_subagent"
+        );
+
+        let child =
+            schema::read_trajectory(&trajectory_path(&out, "m.p.r0", 2, Role::Subagent)).unwrap();
+        assert_eq!(
+            child.session_id.as_deref(),
+            Some("report/m.p.r0/002-subagent")
+        );
+        assert_eq!(child.extra.as_ref().unwrap()["parent_run"], 1);
+        assert_eq!(
+            child.final_metrics,
+            Some(FinalMetrics {
+                total_prompt_tokens: Some(10),
+                total_steps: Some(3),
+                ..FinalMetrics::default()
+            })
+        );
+    }
+
+    #[test]
+    fn a_run_without_transcript_is_skipped_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        report(dir.path());
+        std::fs::remove_file(dir.path().join("transcripts/m.p.r0/002-subagent.jsonl")).unwrap();
+        let export = export_atif(dir.path(), &dir.path().join("out")).unwrap();
+        assert_eq!(export.trajectories.len(), 1);
+        assert_eq!(export.skipped.len(), 1);
+        assert!(
+            export.skipped[0].starts_with("m.p.r0 agent run 2 (subagent): no transcript at `"),
+            "{}",
+            export.skipped[0]
+        );
+    }
+}
