@@ -23,7 +23,12 @@ use crate::common::{assert_input_error, missions_bench, repo, run_tiny, stdout_o
 fn tiny_report() -> &'static Path {
     static REPORT: OnceLock<PathBuf> = OnceLock::new();
     REPORT.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap().keep();
+        // Kept for the whole test binary's life, in the target folder; each run starts afresh.
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("atif-tiny");
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+        std::fs::create_dir_all(&dir).unwrap();
         let out = dir.join("reports");
         PathBuf::from(run_tiny(
             &dir,
@@ -263,6 +268,14 @@ fn a_folder_that_is_no_report_is_refused_by_name() {
         )
     );
     assert!(!dir.path().join("out").exists());
+    let error = export_atif(&dir.path().join("gone"), &dir.path().join("out")).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "`{}` is not a report folder: there is no such folder",
+            dir.path().join("gone").display()
+        )
+    );
 
     let output = missions_bench(
         &["export", "atif", "not-a-report", "--out", "out"],

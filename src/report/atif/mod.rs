@@ -37,11 +37,8 @@ const SPAWN_SUBAGENT: &str = "spawn_subagent";
 
 #[derive(Debug, thiserror::Error)]
 pub enum AtifError {
-    #[error(
-        "`{}` is not a report folder: it has no `events.jsonl` (report folders are what `missions-bench run` writes, reports/<run-id>)",
-        path.display()
-    )]
-    NotAReport { path: PathBuf },
+    #[error("`{}` is not a report folder: {why}", path.display())]
+    NotAReport { path: PathBuf, why: &'static str },
     /// A damaged journal line: the message names the file and the line.
     #[error(transparent)]
     Events(#[from] ReadEventsError),
@@ -133,6 +130,11 @@ pub fn export_atif(report_dir: &Path, out_dir: &Path) -> Result<AtifExport, Atif
     if !journal.is_file() {
         return Err(AtifError::NotAReport {
             path: report_dir.to_path_buf(),
+            why: if report_dir.is_dir() {
+                "it has no `events.jsonl` (report folders are what `missions-bench run` writes, reports/<run-id>)"
+            } else {
+                "there is no such folder"
+            },
         });
     }
     let records = read_events(&journal)?;
