@@ -55,17 +55,22 @@ fn sum_known(values: impl Iterator<Item = Option<u64>>) -> Option<u64> {
     values.sum()
 }
 
-#[test]
-fn tiny_run_exports_valid_trajectories_whose_tokens_match_the_turns_table() {
-    let report = tiny_report();
-    let out = tempfile::tempdir().unwrap();
-    let export = export_atif(report, out.path()).unwrap();
+/// Exports `report` into `out` and checks the result against the report's own tables: one valid
+/// trajectory per agent run of the runs table, where the layout says; each agent step's metrics
+/// equal to its row of the turns table; totals per agent run and over the report equal to the
+/// table's sums (absent where any part is unknown); every subagent linked once, from the
+/// `spawn_subagent` call that started it, by a path to its own trajectory. Returns the
+/// trajectories by path.
+fn check_export(report: &Path, out: &Path) -> BTreeMap<PathBuf, Trajectory> {
+    let export = export_atif(report, out).unwrap();
     assert!(export.skipped.is_empty(), "{:?}", export.skipped);
-
-    // One trajectory per agent run of the runs table, where the layout says.
     let runs: Vec<RunRow> = read_table(report).unwrap();
-    assert_eq!(export.trajectories.len(), runs.len());
-    assert_eq!(export.mission_runs(), 4, "greet and weak, oracle and nop");
+    assert_eq!(
+        export.trajectories.len(),
+        runs.len(),
+        "{}",
+        report.display()
+    );
     let turns: Vec<TurnRow> = read_table(report).unwrap();
     let mut turns_by_run: BTreeMap<(String, u32), Vec<&TurnRow>> = BTreeMap::new();
     for row in &turns {
@@ -76,21 +81,15 @@ fn tiny_run_exports_valid_trajectories_whose_tokens_match_the_turns_table() {
     }
 
     let mut trajectories = BTreeMap::new();
-    let (mut prompt_total, mut completion_total) = (0u64, 0u64);
+    let (mut prompt_total, mut completion_total, mut cached_total) = (0u64, 0u64, 0u64);
     for exported in &export.trajectories {
         assert_eq!(
             exported.path,
-            trajectory_path(
-                out.path(),
-                &exported.mission_run,
-                exported.run,
-                exported.role
-            )
+            trajectory_path(out, &exported.mission_run, exported.run, exported.role)
         );
         assert_eq!(
             exported.path,
-            out.path()
-                .join(&exported.mission_run)
+            out.join(&exported.mission_run)
                 .join(format!("{:03}-{}", exported.run, exported.role))
                 .join("trajectory.json")
         );
@@ -116,7 +115,6 @@ fn tiny_run_exports_valid_trajectories_whose_tokens_match_the_turns_table() {
             let metrics = step.metrics.as_ref().unwrap();
             assert_eq!(metrics.prompt_tokens, row.input_tokens);
             assert_eq!(metrics.completion_tokens, row.output_tokens);
-            // Unknown stays unknown: the oracle's estimates know nothing of caches.
             assert_eq!(metrics.cached_tokens, row.cache_read_tokens);
             assert_eq!(metrics.cost_usd, row.cost_usd);
             assert_eq!(
@@ -126,33 +124,28 @@ fn tiny_run_exports_valid_trajectories_whose_tokens_match_the_turns_table() {
             assert_eq!(step.llm_call_count, Some(1));
         }
         let totals = trajectory.final_metrics.as_ref().unwrap();
-        let expected_prompt = sum_known(rows.iter().map(|r| r.input_tokens));
-        let expected_completion = sum_known(rows.iter().map(|r| r.output_tokens));
-        if rows.is_empty() {
-            assert_eq!(totals.total_prompt_tokens, None);
-        } else {
-            assert_eq!(totals.total_prompt_tokens, expected_prompt);
-            assert_eq!(totals.total_completion_tokens, expected_completion);
-            assert!(totals.total_prompt_tokens.unwrap() > 0);
-        }
-        assert_eq!(totals.total_cached_tokens, None);
-        assert_eq!(totals.total_cost_usd, None);
+        let known = |column: fn(&TurnRow) -> Option<u64>| {
+            if rows.is_empty() {
+                None
+            } else {
+                sum_known(rows.iter().map(|r| column(r)))
+            }
+        };
+        assert_eq!(totals.total_prompt_tokens, known(|r| r.input_tokens));
+        assert_eq!(totals.total_completion_tokens, known(|r| r.output_tokens));
+        assert_eq!(totals.total_cached_tokens, known(|r| r.cache_read_tokens));
         assert_eq!(totals.total_steps, Some(trajectory.steps.len() as u64));
         prompt_total += totals.total_prompt_tokens.unwrap_or(0);
         completion_total += totals.total_completion_tokens.unwrap_or(0);
+        cached_total += totals.total_cached_tokens.unwrap_or(0);
         trajectories.insert(exported.path.clone(), trajectory);
     }
-    assert_eq!(
-        prompt_total,
-        turns.iter().map(|r| r.input_tokens.unwrap()).sum::<u64>()
-    );
-    assert_eq!(
-        completion_total,
-        turns.iter().map(|r| r.output_tokens.unwrap()).sum::<u64>()
-    );
+    let column_total =
+        |column: fn(&TurnRow) -> Option<u64>| -> u64 { turns.iter().filter_map(column).sum() };
+    assert_eq!(prompt_total, column_total(|r| r.input_tokens));
+    assert_eq!(completion_total, column_total(|r| r.output_tokens));
+    assert_eq!(cached_total, column_total(|r| r.cache_read_tokens));
 
-    // Every subagent is linked from the `spawn_subagent` call that started it, by a path to a
-    // file that exists and is that subagent's trajectory.
     let mut linked = Vec::new();
     for (path, trajectory) in &trajectories {
         for step in &trajectory.steps {
@@ -191,11 +184,79 @@ fn tiny_run_exports_valid_trajectories_whose_tokens_match_the_turns_table() {
         .iter()
         .filter(|t| t.role.as_str() == "subagent")
         .count();
-    assert!(subagents > 0, "the oracle's plans delegate to subagents");
     assert_eq!(linked.len(), subagents);
     linked.sort();
     linked.dedup();
     assert_eq!(linked.len(), subagents, "each subagent is linked once");
+    trajectories
+}
+
+#[test]
+fn tiny_run_exports_valid_trajectories_whose_tokens_match_the_turns_table() {
+    let out = tempfile::tempdir().unwrap();
+    let trajectories = check_export(tiny_report(), out.path());
+    let mission_runs: std::collections::BTreeSet<_> = trajectories
+        .values()
+        .map(|t| {
+            (
+                extra(t, "mission").to_string(),
+                extra(t, "pairing").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(mission_runs.len(), 4, "greet and weak, oracle and nop");
+    let subagents = trajectories
+        .values()
+        .filter(|t| extra(t, "role") == "subagent")
+        .count();
+    assert!(subagents > 0, "the oracle's plans delegate to subagents");
+    for trajectory in trajectories.values() {
+        let totals = trajectory.final_metrics.as_ref().unwrap();
+        assert!(totals.total_prompt_tokens.is_some_and(|n| n > 0));
+        // Unknown stays unknown: the oracle's and nop's estimates know nothing of caches or
+        // prices, so neither a step nor a total says 0.
+        assert_eq!(totals.total_cached_tokens, None);
+        assert_eq!(totals.total_cost_usd, None);
+        for step in &trajectory.steps {
+            if let Some(metrics) = &step.metrics {
+                assert_eq!((metrics.cached_tokens, metrics.cost_usd), (None, None));
+            }
+        }
+    }
+}
+
+/// The committed result folders (local models: engine usage, with cache reads) export as well.
+#[test]
+fn committed_results_export_and_match_their_turns_tables() {
+    let mut reports = Vec::new();
+    for suite in std::fs::read_dir(repo().join("docs/results")).unwrap() {
+        for run in std::fs::read_dir(suite.unwrap().path())
+            .into_iter()
+            .flatten()
+        {
+            let run = run.unwrap().path();
+            if run.join("events.jsonl").is_file() {
+                reports.push(run);
+            }
+        }
+    }
+    assert!(!reports.is_empty());
+    let mut engine_steps_with_cache = 0;
+    for report in &reports {
+        let out = tempfile::tempdir().unwrap();
+        for trajectory in check_export(report, out.path()).values() {
+            engine_steps_with_cache += trajectory
+                .steps
+                .iter()
+                .filter_map(|s| s.metrics.as_ref())
+                .filter(|m| {
+                    m.cached_tokens.is_some_and(|n| n > 0)
+                        && m.extra.as_ref().unwrap()["usage_source"] == "engine"
+                })
+                .count();
+        }
+    }
+    assert!(engine_steps_with_cache > 0);
 }
 
 #[test]
