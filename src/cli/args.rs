@@ -44,6 +44,25 @@ pub enum Command {
     /// Turn other benchmarks' tasks into a suite.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Write a report folder's agent runs in other formats.
+    #[command(subcommand)]
+    Export(ExportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// One ATIF v1.7 trajectory (Harbor's Agent Trajectory Interchange Format) per agent run:
+    /// <out>/<mission>.<pairing>.r<repeat>/<NNN>-<role>/trajectory.json.
+    Atif(AtifArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AtifArgs {
+    /// The report folder (reports/<run-id>).
+    pub report: PathBuf,
+    /// The folder to write the trajectories into.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

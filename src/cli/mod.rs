@@ -79,6 +79,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
         Command::Report(args) => html_report(args),
         Command::Import(ImportCommand::Exercism(args)) => import_exercism(args),
         Command::Import(ImportCommand::Harbor(args)) => import_harbor(args),
+        Command::Export(args::ExportCommand::Atif(args)) => export_atif(args),
     }
 }
 
@@ -307,6 +308,40 @@ fn print_import(
         println!("next: missions-bench suite check {}", dir.display());
     }
     exit::code(exit::OK)
+}
+
+fn export_atif(args: args::AtifArgs) -> ExitCode {
+    match crate::report::atif::export_atif(&args.report, &args.out) {
+        Ok(export) => {
+            println!(
+                "exported {} agent run(s) of {} mission run(s) as {} trajectories to {}",
+                export.trajectories.len(),
+                export.mission_runs(),
+                crate::report::atif::schema::SCHEMA_VERSION,
+                args.out.display()
+            );
+            if !export.skipped.is_empty() {
+                println!("skipped {}:", export.skipped.len());
+                for skipped in &export.skipped {
+                    println!("  {skipped}");
+                }
+            }
+            exit::code(exit::OK)
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                eprintln!("  caused by: {cause}");
+                source = cause.source();
+            }
+            exit::code(if error.is_input() {
+                exit::INPUT_ERROR
+            } else {
+                exit::HARNESS_ERROR
+            })
+        }
+    }
 }
 
 fn html_report(args: args::ReportArgs) -> ExitCode {

@@ -1,6 +1,7 @@
 //! Reports: `run.json` (the fingerprint), the Parquet tables folded from `events.jsonl`, and the
 //! summaries and comparisons printed from them.
 
+pub mod atif;
 pub mod compare;
 mod evidence;
 pub mod gate;

@@ -82,9 +82,11 @@ fn read_column(name: &str, column: &Column) -> PolarsResult<ColumnData> {
 pub fn from_frame<T: TableRow>(frame: &DataFrame) -> Result<Vec<T>, String> {
     let mut columns = BTreeMap::new();
     for name in T::column_names() {
-        let column = frame
-            .column(name)
-            .map_err(|_| format!("table `{}` has no column `{name}`", T::TABLE))?;
+        // A column the table was written without: `from_columns` fills a nullable one with
+        // nulls (tables of an earlier schema) and refuses any other.
+        let Ok(column) = frame.column(name) else {
+            continue;
+        };
         let mut data = read_column(name, column).map_err(|e| e.to_string())?;
         if let ColumnData::Str(values) = &data {
             // A column that is null in every row may have lost its type; take it as the expected one.
