@@ -181,3 +181,35 @@ macro_rules! table_rows {
         )*
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{fold, MissionRow};
+
+    #[test]
+    fn a_table_written_before_a_nullable_column_reads_it_as_null() {
+        let records = crate::metrics::tests::mission_records(Vec::new());
+        let rows = fold("r", &records).missions;
+        assert_eq!(rows.len(), 1);
+        let columns = |without: &str| -> BTreeMap<String, ColumnData> {
+            MissionRow::to_columns(&rows)
+                .into_iter()
+                .filter(|(name, _)| *name != without)
+                .map(|(name, data)| (name.to_string(), data))
+                .collect()
+        };
+        assert_eq!(
+            MissionRow::from_columns(1, &columns("replay_diverged")).unwrap(),
+            rows,
+            "the row as folded, its replay_diverged null"
+        );
+        assert_eq!(
+            MissionRow::from_columns(1, &columns("status")),
+            Err(TableError::MissingColumn {
+                table: "missions",
+                column: "status"
+            })
+        );
+    }
+}
