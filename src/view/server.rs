@@ -128,7 +128,7 @@ async fn respond(viewer: Arc<Viewer>, request: Request<Incoming>) -> Response<Fu
     headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     headers.insert("cache-control", HeaderValue::from_static("no-store"));
     if head {
-        let length = response.body().size_hint_exact();
+        let length = hyper::body::Body::size_hint(response.body()).exact();
         *response.body_mut() = Full::new(Bytes::new());
         if let Some(length) = length {
             response
@@ -162,15 +162,4 @@ fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     response
-}
-
-/// The exact length of a full body.
-trait ExactSize {
-    fn size_hint_exact(&self) -> Option<u64>;
-}
-
-impl ExactSize for Full<Bytes> {
-    fn size_hint_exact(&self) -> Option<u64> {
-        hyper::body::Body::size_hint(self).exact()
-    }
 }
