@@ -358,6 +358,13 @@ async fn view(args: args::ViewArgs) -> ExitCode {
         for damaged in &run.damaged {
             eprintln!("warning: {damaged}");
         }
+        if run.damaged_unlisted > 0 {
+            eprintln!(
+                "warning: and {} more damaged lines of `{}`",
+                run.damaged_unlisted,
+                run.journal.display()
+            );
+        }
     }
     if let Some(dir) = &args.static_dir {
         return match crate::view::write_static(&viewer, dir) {

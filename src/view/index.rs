@@ -51,9 +51,15 @@ pub struct RunIndex {
     pub journal: PathBuf,
     pub missions: Vec<MissionRun>,
     by_slug: HashMap<String, usize>,
-    /// Lines of the journal that are not events, as `file line N: why`; the rest is served.
+    /// Lines of the journal that are not events, as `file line N: why` (the first
+    /// [`MAX_DAMAGED`]); the rest is served.
     pub damaged: Vec<String>,
+    /// Damaged lines beyond those listed.
+    pub damaged_unlisted: usize,
 }
+
+/// Damaged lines listed at most; a journal that is mostly damage is still counted.
+pub const MAX_DAMAGED: usize = 1000;
 
 /// Just enough of a line to file it under its mission and count it.
 #[derive(Deserialize)]
@@ -97,6 +103,7 @@ impl RunIndex {
             missions: Vec::new(),
             by_slug: HashMap::new(),
             damaged: Vec::new(),
+            damaged_unlisted: 0,
         };
         let mut buffer = Vec::new();
         let mut offset = 0u64;
@@ -120,7 +127,7 @@ impl RunIndex {
                 // ignores it too.
                 Err(_) if offset == length && !buffer.ends_with(b"\n") => break,
                 Err(e) => {
-                    index.damaged.push(format!("`{display}` line {line}: {e}"));
+                    index.note_damage(format!("`{display}` line {line}: {e}"));
                     continue;
                 }
             };
@@ -146,13 +153,21 @@ impl RunIndex {
                 "acceptance_finished" | "mission_finished" => {
                     match serde_json::from_slice::<EventRecord>(text) {
                         Ok(record) => mission.absorb(record.event),
-                        Err(e) => index.damaged.push(format!("`{display}` line {line}: {e}")),
+                        Err(e) => index.note_damage(format!("`{display}` line {line}: {e}")),
                     }
                 }
                 _ => {}
             }
         }
         Ok(index)
+    }
+
+    fn note_damage(&mut self, message: String) {
+        if self.damaged.len() < MAX_DAMAGED {
+            self.damaged.push(message);
+        } else {
+            self.damaged_unlisted += 1;
+        }
     }
 
     fn mission_position(&mut self, key: MissionKey) -> usize {

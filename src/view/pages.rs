@@ -266,6 +266,14 @@ pub(super) fn run_page(run: &RunIndex, i: usize) -> String {
     }
     body.push_str("</tbody></table>");
     body.push_str(&errors_section(&run.damaged));
+    if run.damaged_unlisted > 0 {
+        let _ = write!(
+            body,
+            "<p class=\"err\">and {} more damaged lines of `{}`.</p>",
+            run.damaged_unlisted,
+            escape(&run.journal.display().to_string())
+        );
+    }
     layout(
         &format!("Run {}", run.run_id()),
         root,

@@ -547,6 +547,48 @@ fn a_report_of_a_thousand_mission_runs_serves_its_pages() {
     served_first_page(&dir);
 }
 
+#[test]
+fn the_binary_serves_at_the_address_it_prints_and_names_a_folder_that_is_no_report() {
+    use std::io::BufRead;
+    let f = fixture();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_missions-bench"))
+        .args(["view", f.report.to_str().unwrap(), "--port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address: SocketAddr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    let (status, reply) = raw_get(address, "GET", &format!("/r/0/m/{}/index.html", f.slug));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(address.ip().is_loopback(), "{line}");
+    assert_eq!(status, 200, "{reply}");
+
+    let empty = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_missions-bench"))
+        .args(["view", empty.path().to_str().unwrap(), "--port", "0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "`{}` is not a report folder",
+            empty.path().display()
+        )),
+        "{stderr}"
+    );
+}
+
 /// The same report over HTTP: the first page comes back from the server.
 fn served_first_page(dir: &Path) {
     let served = serve(&[dir.to_path_buf()]);
