@@ -125,6 +125,10 @@ impl Viewer {
         match rest {
             [] | ["index.html"] => Reply::Html(pages::run_page(run, i)),
             ["charts.html"] => Reply::Html(pages::charts_page(run)),
+            ["p", page] => match page.strip_suffix(".html") {
+                Some(file) => pages::pairing_page(run, i, file),
+                None => Reply::NotFound(format!("no page `p/{page}`")),
+            },
             ["m", slug, page @ ..] => {
                 let Some(mission) = run.mission(slug) else {
                     return Reply::NotFound(format!("no mission run `{slug}` in this report"));

@@ -229,7 +229,8 @@ pub(super) fn run_page(run: &RunIndex, i: usize) -> String {
     for (pairing, c) in &pairings {
         let _ = write!(
             body,
-            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{} / {}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            "<tr><td><a href=\"p/{}.html\">{}</a></td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{} / {}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            pairing_file(pairing),
             escape(pairing),
             c[0],
             c[1],
@@ -239,8 +240,34 @@ pub(super) fn run_page(run: &RunIndex, i: usize) -> String {
             c[5]
         );
     }
-    body.push_str("</tbody></table><h2>Mission runs</h2><table><thead><tr><th>mission</th><th>pairing</th><th>repeat</th><th>status</th><th>acceptance</th><th>agent runs</th><th>turns</th><th>input tokens</th><th>output tokens</th><th>duration</th></tr></thead><tbody>");
-    for mission in &run.missions {
+    body.push_str("</tbody></table><h2>Mission runs</h2>");
+    body.push_str(&mission_table(run, i, root, |_| true));
+    body.push_str(&errors_section(&run.damaged));
+    if run.damaged_unlisted > 0 {
+        let _ = write!(
+            body,
+            "<p class=\"err\">and {} more damaged lines of `{}`.</p>",
+            run.damaged_unlisted,
+            escape(&run.journal.display().to_string())
+        );
+    }
+    layout(
+        &format!("Run {}", run.run_id()),
+        root,
+        &[(run_href(root, i), run.run_id())],
+        &body,
+    )
+}
+
+/// The mission runs `keep` selects, one row each, linked to their pages.
+fn mission_table(
+    run: &RunIndex,
+    i: usize,
+    root: &str,
+    keep: impl Fn(&MissionRun) -> bool,
+) -> String {
+    let mut body = String::from("<table><thead><tr><th>mission</th><th>pairing</th><th>repeat</th><th>status</th><th>acceptance</th><th>agent runs</th><th>turns</th><th>input tokens</th><th>output tokens</th><th>duration</th></tr></thead><tbody>");
+    for mission in run.missions.iter().filter(|m| keep(m)) {
         let status = mission.status_text();
         let halt = mission
             .halt_reason
@@ -265,21 +292,53 @@ pub(super) fn run_page(run: &RunIndex, i: usize) -> String {
         );
     }
     body.push_str("</tbody></table>");
-    body.push_str(&errors_section(&run.damaged));
-    if run.damaged_unlisted > 0 {
-        let _ = write!(
-            body,
-            "<p class=\"err\">and {} more damaged lines of `{}`.</p>",
-            run.damaged_unlisted,
-            escape(&run.journal.display().to_string())
-        );
-    }
-    layout(
-        &format!("Run {}", run.run_id()),
+    body
+}
+
+/// A pairing's name as a file name: what `MissionKey::slug` makes of it.
+pub(super) fn pairing_file(pairing: &str) -> String {
+    pairing
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// One pairing's mission runs in a run.
+pub(super) fn pairing_page(run: &RunIndex, i: usize, file: &str) -> Reply {
+    let root = "../../../";
+    let missions: Vec<&MissionRun> = run
+        .missions
+        .iter()
+        .filter(|m| pairing_file(&m.key.pairing) == file)
+        .collect();
+    let Some(first) = missions.first() else {
+        return Reply::NotFound(format!("no pairing `{file}` in this report"));
+    };
+    let pairing = first.key.pairing.clone();
+    let passed = missions
+        .iter()
+        .filter(|m| m.status_text() == "passed")
+        .count();
+    let body = format!(
+        "<p>{passed} of {} mission runs passed.</p>{}",
+        missions.len(),
+        mission_table(run, i, root, |m| m.key.pairing == pairing)
+    );
+    Reply::Html(layout(
+        &format!("Pairing {pairing}"),
         root,
-        &[(run_href(root, i), run.run_id())],
+        &[
+            (run_href(root, i), run.run_id()),
+            (format!("{root}r/{i}/p/{file}.html"), pairing.clone()),
+        ],
         &body,
-    )
+    ))
 }
 
 pub(super) fn charts_page(run: &RunIndex) -> String {
@@ -839,17 +898,26 @@ fn diff_section(run: &RunIndex, i: usize, root: &str, relative: &str) -> String 
             )
         }
     };
-    match std::fs::read(&path) {
-        Ok(bytes) => {
+    // Only what the page shows is read: a diff can be far larger.
+    let read = std::fs::File::open(&path).and_then(|file| {
+        let size = file.metadata()?.len();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(file, SHOWN_BYTES as u64 + 1),
+            &mut bytes,
+        )?;
+        Ok((size, bytes))
+    });
+    match read {
+        Ok((size, bytes)) => {
             let text = String::from_utf8_lossy(&bytes);
             if text.is_empty() {
                 return "<p class=\"note\">The diff is empty: nothing changed.</p>".to_string();
             }
             format!(
-                "<p><a href=\"{}\">{}</a> ({} bytes)</p>{}",
+                "<p><a href=\"{}\">{}</a> ({size} bytes)</p>{}",
                 file_href(root, i, relative),
                 escape(relative),
-                bytes.len(),
                 diff_html(&text)
             )
         }

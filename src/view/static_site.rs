@@ -30,6 +30,16 @@ pub fn write_static(viewer: &Viewer, dir: &Path) -> Result<StaticSite, ViewError
     for (i, run) in viewer.runs().iter().enumerate() {
         writer.page(&format!("r/{i}/index.html"))?;
         writer.page(&format!("r/{i}/charts.html"))?;
+        let mut pairings: Vec<String> = run
+            .missions
+            .iter()
+            .map(|m| pages::pairing_file(&m.key.pairing))
+            .collect();
+        pairings.sort();
+        pairings.dedup();
+        for pairing in pairings {
+            writer.page(&format!("r/{i}/p/{pairing}.html"))?;
+        }
         for mission in &run.missions {
             let base = format!("r/{i}/m/{}", crate::report::percent_encode(&mission.slug));
             writer.page(&format!("{base}/index.html"))?;

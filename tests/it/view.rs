@@ -278,7 +278,10 @@ fn pages_lead_from_the_runs_down_to_a_turn_with_its_tool_calls() {
     let run_url = follow(&index, &runs, "r/0/index.html");
     let run = dom(&run_url);
     assert!(run.contains("Mission runs"), "{run}");
-    let mission_url = follow(&run_url, &run, &format!("m/{}/index.html", f.slug));
+    let pairing_url = follow(&run_url, &run, "p/oracle.html");
+    let pairing = dom(&pairing_url);
+    assert!(pairing.contains("Pairing oracle"), "{pairing}");
+    let mission_url = follow(&pairing_url, &pairing, &format!("m/{}/index.html", f.slug));
     let mission = dom(&mission_url);
     assert!(mission.contains("Milestones and rounds"), "{mission}");
     assert!(mission.contains("Agent runs"), "{mission}");
@@ -514,8 +517,8 @@ fn a_damaged_journal_line_is_named_and_the_rest_is_served() {
 
 #[test]
 fn a_report_of_a_thousand_mission_runs_serves_its_pages() {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("view-1000");
-    let _ = std::fs::remove_dir_all(&dir);
+    let temporary = tempfile::tempdir().unwrap();
+    let dir = temporary.path().join("view-1000");
     synthetic_report::write(&dir, 1000, 20);
     let viewer = Viewer::open(std::slice::from_ref(&dir)).unwrap();
     let run = &viewer.runs()[0];
