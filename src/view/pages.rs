@@ -866,6 +866,7 @@ pub(super) fn mission_page(run: &RunIndex, i: usize, mission: &MissionRun) -> St
     if !ground.is_empty() {
         let _ = write!(body, "<h2>Ground truth</h2>{ground}");
     }
+    body.push_str(&journal_notes(root, i, slug, &events));
 
     body.push_str("<h2 id=\"diff\">Final diff</h2>");
     let diff = format!("diffs/{slug}.patch");
@@ -884,6 +885,106 @@ pub(super) fn mission_page(run: &RunIndex, i: usize, mission: &MissionRun) -> St
         ],
         &body,
     )
+}
+
+/// Features planned, questions to the user, plan violations, retries, notices outside a turn,
+/// paths the record skipped: the rest of the journal a person looks at when a mission went wrong.
+fn journal_notes(root: &str, i: usize, slug: &str, events: &[(u32, EventRecord)]) -> String {
+    let by = |run: u32| {
+        format!(
+            "<a href=\"{}\">{run:03}</a>",
+            agent_href(root, i, slug, run)
+        )
+    };
+    let mut rows = String::new();
+    for (line, record) in events {
+        let (what, run, text) = match &record.event {
+            Event::FeaturesPlanned {
+                run,
+                after_round,
+                features,
+            } => {
+                let listed: Vec<String> = features
+                    .iter()
+                    .map(|f| format!("{} ({}): {}", f.id.as_str(), f.milestone.as_str(), f.title))
+                    .collect();
+                let when = after_round.map_or_else(
+                    || "initial plan".to_string(),
+                    |r| format!("fixes after round {r}"),
+                );
+                (
+                    "features planned",
+                    Some(*run),
+                    format!("{when}: {}", listed.join("; ")),
+                )
+            }
+            Event::UserAsked {
+                run,
+                question,
+                answered,
+            } => (
+                "asked the user",
+                Some(*run),
+                format!(
+                    "{question} ({})",
+                    if *answered { "answered" } else { "no answer" }
+                ),
+            ),
+            Event::PlanViolation {
+                run,
+                tool,
+                violations,
+            } => (
+                "plan violation",
+                Some(*run),
+                format!("{tool}: {}", violations.join("; ")),
+            ),
+            Event::ModelRetried {
+                run,
+                turn,
+                attempt,
+                reason,
+                ..
+            } => (
+                "model call retried",
+                Some(*run),
+                format!("turn {turn}, attempt {attempt}: {reason}"),
+            ),
+            Event::Sandbox {
+                run,
+                turn: None,
+                tool,
+                kind,
+                detail,
+            } => ("notice", *run, format!("{tool} {}: {detail}", label(kind))),
+            Event::PathsSkipped { during, paths } => {
+                let listed: Vec<String> = paths
+                    .iter()
+                    .take(20)
+                    .map(|p| format!("{} ({})", p.path, p.reason))
+                    .collect();
+                (
+                    "paths skipped",
+                    None,
+                    format!("during {during}: {}", listed.join("; ")),
+                )
+            }
+            Event::CleanupFailed { path, error } => {
+                ("cleanup failed", None, format!("{path}: {error}"))
+            }
+            _ => continue,
+        };
+        let _ = write!(
+            rows,
+            "<tr><td class=\"n\">{line}</td><td>{what}</td><td>{}</td><td>{}</td></tr>",
+            run.map_or_else(String::new, by),
+            escape(&text)
+        );
+    }
+    if rows.is_empty() {
+        return String::new();
+    }
+    format!("<h2>From the journal</h2><table><thead><tr><th>line</th><th>what</th><th>run</th><th>detail</th></tr></thead><tbody>{rows}</tbody></table>")
 }
 
 /// A patch file of the report folder, shown with its lines marked, and linked.
