@@ -270,3 +270,50 @@ fn trim_newline(line: &[u8]) -> &[u8] {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     line.strip_suffix(b"\r").unwrap_or(line)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(mission: &str, event: &str) -> String {
+        format!(
+            r#"{{"v":1,"seq":0,"time_ms":0,"mission":{{"suite":"s","mission":"{mission}","pairing":"p","repeat":0}},"event":{event}}}"#
+        )
+    }
+
+    #[test]
+    fn lines_are_filed_by_mission_run_and_damage_is_named_but_a_torn_tail_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = [
+            r#"{"v":1,"seq":0,"time_ms":0,"event":{"type":"run_planned","mission_runs":2}}"#.to_string(),
+            line("a", r#"{"type":"no_tool_call","run":1,"turn":1}"#),
+            line("b", r#"{"type":"no_tool_call","run":1,"turn":1}"#),
+            "{not json".to_string(),
+            line(
+                "a",
+                r#"{"type":"mission_finished","status":"passed","halt_reason":null,"detail":"","duration_ms":5.0}"#,
+            ),
+        ]
+        .join("\n");
+        std::fs::write(
+            dir.path().join("events.jsonl"),
+            format!("{journal}\n{{\"v\":1,\"se"),
+        )
+        .unwrap();
+        let index = RunIndex::open(dir.path()).unwrap();
+        assert_eq!(index.missions.len(), 2);
+        let a = index.mission("a.p.r0").unwrap();
+        assert_eq!(a.lines.iter().map(|l| l.line).collect::<Vec<_>>(), [2, 5]);
+        assert_eq!(a.status_text(), "passed");
+        assert_eq!(index.mission("b.p.r0").unwrap().status_text(), "unfinished");
+        assert_eq!(index.damaged.len(), 1, "{:?}", index.damaged);
+        assert!(
+            index.damaged[0].contains("events.jsonl` line 4"),
+            "{:?}",
+            index.damaged
+        );
+        let (events, errors) = index.events(a);
+        assert_eq!(events.len(), 2);
+        assert!(errors.is_empty());
+    }
+}

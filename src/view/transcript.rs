@@ -131,3 +131,54 @@ pub fn read(path: &Path) -> Result<Transcript, String> {
     }
     Ok(transcript)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_fall_into_the_turn_of_the_model_call_they_lead_to_or_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("001-worker.jsonl");
+        let lines = [
+            r#"{"type":"header","run":1,"role":"worker","model":"m","task":"t","tools":[{"name":"read_file","description":"d","parameters":{}}]}"#,
+            r#"{"type":"message","role":"system","content":"s"}"#,
+            r#"{"type":"message","role":"user","content":"u"}"#,
+            r#"{"type":"message","role":"assistant","content":"","tool_calls":[{"id":"c1","name":"read_file","arguments":"{}"}]}"#,
+            r#"{"type":"message","role":"tool","content":"r","tool_call_id":"c1","tool_name":"read_file"}"#,
+            r#"{"type":"message","role":"assistant","content":"no call"}"#,
+            r#"{"type":"message","role":"user","content":"call a tool"}"#,
+            r#"{"type":"message","role":"assistant","content":"done"}"#,
+            "garbage",
+            r#"{"type":"end","outcome":"finished","turns":3}"#,
+        ];
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        let transcript = read(&path).unwrap();
+        let shape: Vec<(u32, Vec<&str>)> = transcript
+            .turns
+            .iter()
+            .map(|t| {
+                (
+                    t.number,
+                    t.messages.iter().map(|m| m.role.as_str()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                (1, vec!["system", "user", "assistant", "tool"]),
+                (2, vec!["assistant"]),
+                (3, vec!["user", "assistant"]),
+            ]
+        );
+        assert_eq!(transcript.tools[0].name, "read_file");
+        assert_eq!(transcript.end, Some(("finished".to_string(), 3)));
+        assert_eq!(transcript.errors.len(), 1);
+        assert!(
+            transcript.errors[0].contains("line 9"),
+            "{:?}",
+            transcript.errors
+        );
+    }
+}
