@@ -18,3 +18,4 @@ pub mod rng;
 pub mod spec;
 pub mod stop;
 pub mod tools;
+pub mod view;

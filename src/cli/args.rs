@@ -47,6 +47,9 @@ pub enum Command {
     /// Write a report folder's agent runs in other formats.
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Browse report folders in a local, read-only web UI: runs, mission runs, rounds, agent
+    /// runs, turns, diffs, evidence and search (served on 127.0.0.1 only).
+    View(ViewArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,6 +108,20 @@ pub struct HarborArgs {
     /// Where the tasks come from (repository and commit), recorded in each NOTICE.md.
     #[arg(long)]
     pub origin: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ViewArgs {
+    /// Report folders (reports/<run-id>).
+    #[arg(required = true)]
+    pub reports: Vec<PathBuf>,
+    /// The port on 127.0.0.1 to serve on (0: any free port).
+    #[arg(long, default_value_t = 8765)]
+    pub port: u16,
+    /// Write the pages into this folder instead of serving them (open its index.html; search
+    /// needs the server).
+    #[arg(long = "static", value_name = "DIR")]
+    pub static_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -80,6 +80,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
         Command::Import(ImportCommand::Exercism(args)) => import_exercism(args),
         Command::Import(ImportCommand::Harbor(args)) => import_harbor(args),
         Command::Export(args::ExportCommand::Atif(args)) => export_atif(args),
+        Command::View(args) => view(args).await,
     }
 }
 
@@ -366,6 +367,83 @@ fn html_report(args: args::ReportArgs) -> ExitCode {
         return exit::code(exit::HARNESS_ERROR);
     }
     println!("wrote {}", args.html.display());
+    exit::code(exit::OK)
+}
+
+/// `view`: the report folders served on 127.0.0.1 until Ctrl-C, or written with `--static`.
+async fn view(args: args::ViewArgs) -> ExitCode {
+    fn error_chain(error: &dyn std::error::Error) -> String {
+        let mut text = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            text.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        text
+    }
+    let started = std::time::Instant::now();
+    let viewer = match crate::view::Viewer::open(&args.reports) {
+        Ok(viewer) => viewer,
+        Err(e) => {
+            eprintln!("error: {}", error_chain(&e));
+            return exit::code(exit::INPUT_ERROR);
+        }
+    };
+    for run in viewer.runs() {
+        for damaged in &run.damaged {
+            eprintln!("warning: {damaged}");
+        }
+        if run.damaged_unlisted > 0 {
+            eprintln!(
+                "warning: and {} more damaged lines of `{}`",
+                run.damaged_unlisted,
+                run.journal.display()
+            );
+        }
+    }
+    if let Some(dir) = &args.static_dir {
+        return match crate::view::write_static(&viewer, dir) {
+            Ok(site) => {
+                for why in &site.missing {
+                    eprintln!("warning: {why}");
+                }
+                println!(
+                    "wrote {} pages and {} report files to {} (open {}; search needs the server)",
+                    site.pages,
+                    site.files,
+                    dir.display(),
+                    dir.join("index.html").display()
+                );
+                exit::code(exit::OK)
+            }
+            Err(e) => {
+                eprintln!("error: {}", error_chain(&e));
+                exit::code(exit::HARNESS_ERROR)
+            }
+        };
+    }
+    let listener = match crate::view::server::bind(args.port).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("error: {}", error_chain(&e));
+            return exit::code(exit::INPUT_ERROR);
+        }
+    };
+    match listener.local_addr() {
+        Ok(address) => println!(
+            "serving {} report folder(s) at http://{address}/ (indexed in {:.0} ms; Ctrl-C stops)",
+            viewer.runs().len(),
+            started.elapsed().as_secs_f64() * 1000.0
+        ),
+        Err(e) => {
+            eprintln!("error: cannot read the listener's address: {e}");
+            return exit::code(exit::HARNESS_ERROR);
+        }
+    }
+    tokio::select! {
+        () = crate::view::server::serve(listener, std::sync::Arc::new(viewer)) => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
     exit::code(exit::OK)
 }
 

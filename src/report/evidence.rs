@@ -87,7 +87,9 @@ fn href(path: &Path) -> String {
     parts.join("/")
 }
 
-fn percent_encode(name: &str) -> String {
+/// A file or folder name percent-encoded for a URL: every byte but ASCII letters, digits and
+/// `-._~`.
+pub(crate) fn percent_encode(name: &str) -> String {
     let mut out = String::new();
     for byte in name.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {

@@ -20,6 +20,8 @@ use crate::events::{read_events, ReadEventsError};
 use crate::metrics::{fold, AssertionRow, MilestoneRow, MissionRow, RunRow, Tables, TurnRow};
 use parquet::{read_table, write_table, ParquetError};
 
+pub(crate) use evidence::percent_encode;
+
 /// Version of `run.json`.
 pub const RUN_INFO_VERSION: u32 = 1;
 

@@ -28,5 +28,7 @@ mod sampling;
 mod shards;
 mod spec_errors;
 mod statistics;
+mod synthetic_report;
 mod tidy;
 mod tools_confinement;
+mod view;
