@@ -807,6 +807,6 @@ pub(crate) mod tests {
             ),
             (None, None, None, None)
         );
-        assert_eq!(scored.schema_version, 8);
+        assert_eq!(scored.schema_version, 9);
     }
 }

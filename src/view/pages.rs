@@ -383,6 +383,8 @@ struct AgentInfo {
     duration_ms: Option<f64>,
     summary: String,
     checkpoint: Option<String>,
+    /// The recorded run it was served from (counterfactual replay).
+    replayed_from: Option<String>,
     input_tokens: u64,
     output_tokens: u64,
 }
@@ -437,6 +439,14 @@ fn agents(events: &[(u32, EventRecord)]) -> BTreeMap<u32, AgentInfo> {
             Event::AgentCheckpoint { run, commit, .. } => {
                 agents.entry(*run).or_default().checkpoint = Some(commit.clone());
             }
+            Event::AgentReplayed {
+                run,
+                recording,
+                recorded_run,
+            } => {
+                agents.entry(*run).or_default().replayed_from =
+                    Some(format!("{recording} run {recorded_run}"));
+            }
             _ => {}
         }
     }
@@ -451,7 +461,14 @@ fn agent_row(root: &str, i: usize, slug: &str, run: u32, agent: &AgentInfo) -> S
         agent_href(root, i, slug, run),
         opt(agent.parent),
         escape(&agent.role),
-        escape(&agent.model),
+        match &agent.replayed_from {
+            Some(from) => format!(
+                "{} <span class=\"note\">(served from {})</span>",
+                escape(&agent.model),
+                escape(from)
+            ),
+            None => escape(&agent.model),
+        },
         escape(&agent.task),
         escape(agent.milestone.as_deref().unwrap_or("")),
         escape(agent.feature.as_deref().unwrap_or("")),
@@ -971,6 +988,27 @@ fn journal_notes(root: &str, i: usize, slug: &str, events: &[(u32, EventRecord)]
             }
             Event::CleanupFailed { path, error } => {
                 ("cleanup failed", None, format!("{path}: {error}"))
+            }
+            Event::ReplayDiverged {
+                run,
+                recording,
+                recorded_run,
+                turn,
+                detail,
+                then,
+            } => {
+                let mut place = recording.clone();
+                if let Some(recorded) = recorded_run {
+                    place.push_str(&format!(" run {recorded}"));
+                }
+                if let Some(turn) = turn {
+                    place.push_str(&format!(" turn {turn}"));
+                }
+                (
+                    "replay diverged",
+                    Some(*run),
+                    format!("from {place}: {detail} (then: {then})"),
+                )
             }
             _ => continue,
         };

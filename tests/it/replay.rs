@@ -243,6 +243,27 @@ fn a_live_validator_that_always_fails_diverges_into_a_fix_round_and_counts_false
         .collect();
     assert_eq!(m1_rounds, [(1, false), (2, false)]);
 
+    // The viewer shows which runs were served and where the replay left its record.
+    let site = dir.path().join("site");
+    stdout_of(
+        &missions_bench(
+            &["view", &live, "--static", site.to_str().unwrap()],
+            dir.path(),
+        ),
+        0,
+    );
+    let page = std::fs::read_to_string(site.join("r/0/m/greet.oracle_validator_nop.r0/index.html"))
+        .unwrap();
+    assert!(
+        page.contains(&format!("(served from {id} run 3)")),
+        "{page}"
+    );
+    assert!(page.contains("replay diverged"), "{page}");
+    assert!(
+        page.contains(&format!("from {id} run 6: the record")),
+        "{page}"
+    );
+
     // Told to halt, the mission stops where it leaves the record; the ground truth is still
     // measured on the work served until then.
     let halted = report_of(&replay(
