@@ -1150,8 +1150,11 @@ fn usage_line(record: Option<&TurnRecord>) -> String {
         return "<p class=\"meta\">No usage or timing in the journal for this turn.</p>"
             .to_string();
     };
+    // Estimated counts of a provider that generates nothing (oracle, nop) make no speed.
     let tokens_per_s = match (usage.output_tokens, timing.latency_ms) {
-        (Some(out), latency) if latency > 0.0 => format!("{:.1}", out as f64 / (latency / 1000.0)),
+        (Some(out), latency) if latency > 0.0 && usage.source.as_str() != "estimate" => {
+            format!("{:.1}", out as f64 / (latency / 1000.0))
+        }
         _ => "–".to_string(),
     };
     format!(
