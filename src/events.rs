@@ -32,21 +32,40 @@ pub struct MissionKey {
 }
 
 impl MissionKey {
-    /// A file-name-safe label: `wordfreq.oracle.r0`.
+    /// A file-name-safe label: `wordfreq.oracle.r0`. One path component whatever a journal
+    /// says: a mission id from a damaged or crafted journal cannot reach another folder.
     pub fn slug(&self) -> String {
-        let pairing: String = self
-            .pairing
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        format!("{}.{}.r{}", self.mission, pairing, self.repeat)
+        let clean = |text: &str, keep_dots: bool| -> String {
+            text.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' || (keep_dots && c == '.')
+                    {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect()
+        };
+        format!(
+            "{}.{}.r{}",
+            clean(self.mission.as_str(), true),
+            clean(&self.pairing, false),
+            self.repeat
+        )
     }
+}
+
+/// Where a counterfactual replay left its record, in words: `<recording> run N turn T`.
+pub fn replay_place(recording: &str, recorded_run: Option<u32>, turn: Option<u32>) -> String {
+    let mut place = recording.to_string();
+    if let Some(recorded) = recorded_run {
+        place.push_str(&format!(" run {recorded}"));
+    }
+    if let Some(turn) = turn {
+        place.push_str(&format!(" turn {turn}"));
+    }
+    place
 }
 
 impl fmt::Display for MissionKey {
@@ -468,7 +487,8 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         turn: Option<u32>,
         detail: String,
-        /// What the mission does next: `halt` or `live`.
+        /// What the mission does next: `halt` or `live`; `ended` when the mission ended while
+        /// its record went on.
         then: String,
     },
     UserAsked {
@@ -891,6 +911,18 @@ pub fn read_events(path: &Path) -> Result<Vec<EventRecord>, ReadEventsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_slug_is_one_path_component_whatever_the_journal_says() {
+        let key = MissionKey {
+            suite: "s".into(),
+            mission: crate::spec::MissionId::new("../../etc/x"),
+            pairing: "a+b/c".into(),
+            repeat: 2,
+        };
+        assert_eq!(key.slug(), ".._.._etc_x.a_b_c.r2");
+        assert_eq!(std::path::Path::new(&key.slug()).components().count(), 1);
+    }
 
     #[test]
     fn records_round_trip_and_torn_tails_are_ignored() {

@@ -891,7 +891,6 @@ fn replay_pairings(
         .map_err(|e| format!("--replay: {e}"))?;
     let info = crate::report::read_run_info(dir).map_err(|e| format!("--replay: {e}"))?;
     let mut overrides = Vec::new();
-    let mut roles_set = std::collections::BTreeSet::new();
     for binding in live {
         let Some((role, model)) = binding
             .split_once('=')
@@ -912,7 +911,6 @@ fn replay_pairings(
                 "--live `{binding}`: model `{model}` is not defined under [models]"
             ));
         }
-        roles_set.insert(role.to_string());
         overrides.push((role.to_string(), model.to_string()));
     }
     if overrides.is_empty() {

@@ -282,13 +282,7 @@ fn apply(acc: &mut MissionAcc, record: &EventRecord) {
             detail,
             ..
         } => {
-            let mut place = recording.clone();
-            if let Some(recorded) = recorded_run {
-                place.push_str(&format!(" run {recorded}"));
-            }
-            if let Some(turn) = turn {
-                place.push_str(&format!(" turn {turn}"));
-            }
+            let place = crate::events::replay_place(recording, *recorded_run, *turn);
             acc.mission.replay_diverged = Some(format!("run {run} ({place}): {detail}"));
         }
         other => apply_mission_event(acc, other, record.time_ms),

@@ -53,7 +53,7 @@ pub(super) fn turn_row(key: &RowKey, run: &RunAcc, call: &TurnCall<'_>) -> TurnR
         prefill_tokens_per_s: timing.prefill_tokens_per_s,
         decode_tokens_per_s: timing.decode_tokens_per_s,
         tool_calls: call.tool_calls,
-        stop_reason: stop_reason_label(call.stop),
+        stop_reason: call.stop.as_str().to_string(),
         raw_usage: usage.raw.as_ref().map(ToString::to_string),
         retries: call.retries,
         time_ms: call.time_ms,
@@ -69,15 +69,6 @@ fn new_tokens(usage: &Usage, timing: &CallTiming) -> Option<u64> {
             (Some(input), Some(cached)) => Some(input.saturating_sub(cached)),
             _ => None,
         })
-}
-
-fn stop_reason_label(stop: &StopReason) -> String {
-    match stop {
-        StopReason::EndTurn => "end_turn".to_string(),
-        StopReason::ToolCalls => "tool_calls".to_string(),
-        StopReason::MaxTokens => "max_tokens".to_string(),
-        StopReason::Other(other) => other.clone(),
-    }
 }
 
 /// The turns table's rows of one mission, in the order the calls were folded.

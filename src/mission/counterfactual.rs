@@ -198,8 +198,9 @@ impl RecordedMission {
                     mission_hash = hash.clone();
                     models = roles.clone();
                 }
+                // The last start counts: a resumed run starts again under its number.
                 Event::AgentStarted { run, .. } => {
-                    starts.entry(*run).or_insert(index);
+                    starts.insert(*run, index);
                 }
                 Event::AgentFinished { run, turns, .. } => {
                     finishes.insert(*run, (index, *turns));

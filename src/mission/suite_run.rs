@@ -25,7 +25,7 @@ use crate::report::{
 use crate::spec::config::{Config, DivergenceMode, SandboxConfig};
 use crate::spec::mission::NetworkAccess;
 use crate::spec::suite::load_suite;
-use crate::spec::{MissionSpec, Pairing, SpecError, SpecErrors, Suite};
+use crate::spec::{MissionSpec, Pairing, Role, SpecError, SpecErrors, Suite};
 use crate::tools::sandbox::{Limits, Network, Protection, Sandbox, SandboxPaths, SandboxPolicy};
 
 /// Everything a run needs, resolved by the caller (the CLI reads flags and the environment).
@@ -828,6 +828,38 @@ fn run_info(facts: &RunFacts) -> RunInfo {
     }
 }
 
+/// A pairing's replayed roles make one replay: one replay model, and the subagent replayed only
+/// with its orchestrator (a subagent's runs belong to its orchestrator's).
+fn check_replayed_roles(settings: &RunSettings, pairing: &Pairing) -> Result<(), RunError> {
+    let replayed: BTreeMap<Role, &str> = pairing
+        .models
+        .iter()
+        .filter(|(_, model)| {
+            settings
+                .config
+                .models
+                .get(model.as_str())
+                .is_some_and(|c| c.provider == crate::spec::Provider::Replay)
+        })
+        .map(|(role, model)| (*role, model.as_str()))
+        .collect();
+    let models: BTreeSet<&str> = replayed.values().copied().collect();
+    if models.len() > 1 {
+        return Err(RunError::Settings(format!(
+            "pairing `{}` binds roles to several replay models ({}); one replay serves a mission",
+            pairing.name,
+            models.into_iter().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    if replayed.contains_key(&Role::Subagent) && !replayed.contains_key(&Role::Orchestrator) {
+        return Err(RunError::Settings(format!(
+            "pairing `{}` replays the subagent but runs the orchestrator live: a subagent's runs belong to its orchestrator's, so replay both or neither",
+            pairing.name
+        )));
+    }
+    Ok(())
+}
+
 /// The `replay` models the pairings use, each with its recording read; in `live` mode the
 /// recorded models of the roles it serves are added to `model_names` (they run the rest of a
 /// mission that left its record).
@@ -836,7 +868,10 @@ fn load_replays(
     model_names: &mut Vec<String>,
 ) -> Result<BTreeMap<String, ReplaySource>, RunError> {
     let mut replays: BTreeMap<String, ReplaySource> = BTreeMap::new();
+    // Each recording is read once, however many replay models serve from it.
+    let mut recordings: BTreeMap<String, Arc<Recording>> = BTreeMap::new();
     for pairing in &settings.pairings {
+        check_replayed_roles(settings, pairing)?;
         for (role, name) in &pairing.models {
             let Some(config) = settings.config.models.get(name) else {
                 continue;
@@ -846,8 +881,17 @@ fn load_replays(
             }
             if !replays.contains_key(name) {
                 let report = config.report.clone().unwrap_or_default();
-                let recording = Recording::load(Path::new(&report))
-                    .map_err(|e| RunError::Settings(format!("replay model `{name}`: {e}")))?;
+                let recording = match recordings.get(&report) {
+                    Some(recording) => recording.clone(),
+                    None => {
+                        let recording =
+                            Arc::new(Recording::load(Path::new(&report)).map_err(|e| {
+                                RunError::Settings(format!("replay model `{name}`: {e}"))
+                            })?);
+                        recordings.insert(report.clone(), recording.clone());
+                        recording
+                    }
+                };
                 let mode = config
                     .on_divergence
                     .as_deref()
@@ -856,7 +900,7 @@ fn load_replays(
                 replays.insert(
                     name.clone(),
                     ReplaySource {
-                        recording: Arc::new(recording),
+                        recording,
                         pairing: config.pairing.clone(),
                         mode,
                     },

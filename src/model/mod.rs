@@ -161,6 +161,19 @@ pub enum StopReason {
     Other(String),
 }
 
+impl StopReason {
+    /// The label every table, export and page shows: `end_turn`, `tool_calls`, `max_tokens`, or
+    /// the server's own word.
+    pub fn as_str(&self) -> &str {
+        match self {
+            StopReason::EndTurn => "end_turn",
+            StopReason::ToolCalls => "tool_calls",
+            StopReason::MaxTokens => "max_tokens",
+            StopReason::Other(other) => other,
+        }
+    }
+}
+
 /// Where token numbers came from. Estimates are never passed off as exact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -673,7 +673,8 @@ fn judged_rounds<'a>(
     tables: &'a [Tables],
     pairing: &str,
 ) -> BTreeMap<RoundKey<'a>, (Vec<&'a str>, bool, bool)> {
-    let mut work: BTreeMap<RoundKey, Vec<&str>> = BTreeMap::new();
+    // Within one report folder: the same pairing in two folders is two sets of rounds.
+    let mut work: BTreeMap<(&str, RoundKey), Vec<&str>> = BTreeMap::new();
     for run in tables.iter().flat_map(|t| &t.runs) {
         if run.pairing != pairing || run.role != "worker" {
             continue;
@@ -682,11 +683,14 @@ fn judged_rounds<'a>(
             continue;
         };
         work.entry((
-            run.suite.as_str(),
-            run.mission.as_str(),
-            run.repeat,
-            milestone,
-            round,
+            run.run_id.as_str(),
+            (
+                run.suite.as_str(),
+                run.mission.as_str(),
+                run.repeat,
+                milestone,
+                round,
+            ),
         ))
         .or_default()
         .push(run.replayed_from.as_deref().unwrap_or(""));
@@ -703,7 +707,9 @@ fn judged_rounds<'a>(
             row.milestone.as_str(),
             row.round,
         );
-        let (Some(accepted), Some(runs)) = (row.acceptance_ok, work.get(&key)) else {
+        let (Some(accepted), Some(runs)) =
+            (row.acceptance_ok, work.get(&(row.run_id.as_str(), key)))
+        else {
             continue;
         };
         // Only work served from a record is known to be the same on both sides.
@@ -712,7 +718,8 @@ fn judged_rounds<'a>(
         }
         let mut runs = runs.clone();
         runs.sort_unstable();
-        judged.insert(key, (runs, row.passed, accepted));
+        // A round the pairing has in two folders is judged once, by the first.
+        judged.entry(key).or_insert((runs, row.passed, accepted));
     }
     judged
 }

@@ -297,13 +297,14 @@ fn mission_table(
 
 /// A pairing's name as a file name: what `MissionKey::slug` makes of it.
 pub(super) fn pairing_file(pairing: &str) -> String {
+    // Every pairing its own file: `a+b` and `a_b` must not meet.
     pairing
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+                (b as char).to_string()
             } else {
-                '_'
+                format!("~{b:02X}")
             }
         })
         .collect()
@@ -997,13 +998,7 @@ fn journal_notes(root: &str, i: usize, slug: &str, events: &[(u32, EventRecord)]
                 detail,
                 then,
             } => {
-                let mut place = recording.clone();
-                if let Some(recorded) = recorded_run {
-                    place.push_str(&format!(" run {recorded}"));
-                }
-                if let Some(turn) = turn {
-                    place.push_str(&format!(" turn {turn}"));
-                }
+                let place = crate::events::replay_place(recording, *recorded_run, *turn);
                 (
                     "replay diverged",
                     Some(*run),
@@ -1173,7 +1168,7 @@ fn usage_line(record: Option<&TurnRecord>) -> String {
         rate(timing.decode_tokens_per_s),
         context_messages,
         tool_calls,
-        escape(&label(stop)),
+        escape(stop.as_str()),
         cost_usd.map(|c| format!(", ${c:.4}")).unwrap_or_default(),
         if *retries > 0 {
             format!(", {retries} retries")
@@ -1451,6 +1446,8 @@ fn checkpoint_diff(repository: &Path, commit: &str) -> Result<String, String> {
     let output = std::process::Command::new("git")
         .arg("--git-dir")
         .arg(repository)
+        // No attributes at all: not the repository's, not the commit's own tree.
+        .arg("--attr-source=4b825dc642cb6eb9a060e54bf8d69288fbee4904") // git's empty tree
         .args([
             "-c",
             "core.attributesFile=/dev/null",
@@ -1573,7 +1570,7 @@ pub(super) fn agent_page(run: &RunIndex, i: usize, mission: &MissionRun, number:
                 timing.ttft_ms.map_or_else(|| "–".to_string(), millis),
                 rate(timing.decode_tokens_per_s),
                 escape(&tools.join(", ")),
-                escape(&label(stop)),
+                escape(stop.as_str()),
             );
         }
     }

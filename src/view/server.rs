@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
@@ -57,7 +57,28 @@ pub async fn serve(listener: TcpListener, viewer: Arc<Viewer>) {
     }
 }
 
+/// Whether a request is addressed to this machine's loopback by name: a page elsewhere that
+/// points its own name at 127.0.0.1 (DNS rebinding) sends its own name, and is refused.
+fn addressed_to_loopback<B>(request: &Request<B>) -> bool {
+    let Some(host) = request.headers().get(HOST) else {
+        // HTTP/1.0 without a Host header: not a browser.
+        return true;
+    };
+    let host = host.to_str().unwrap_or_default();
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    matches!(name, "127.0.0.1" | "localhost" | "[::1]")
+}
+
 async fn respond(viewer: Arc<Viewer>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    if !addressed_to_loopback(&request) {
+        return plain(
+            StatusCode::FORBIDDEN,
+            "the viewer answers requests addressed to 127.0.0.1 or localhost only",
+        );
+    }
     let head = request.method() == Method::HEAD;
     if request.method() != Method::GET && !head {
         let mut response = plain(

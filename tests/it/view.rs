@@ -374,10 +374,15 @@ fn search_finds_a_string_and_links_to_its_turn() {
 
 /// One raw HTTP/1.1 request (a browser would normalize the path); the status and the body.
 fn raw_get(address: SocketAddr, method: &str, target: &str) -> (u16, String) {
+    raw_request(address, method, target, "127.0.0.1")
+}
+
+/// [`raw_get`] with the `Host` header given.
+fn raw_request(address: SocketAddr, method: &str, target: &str, host: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(address).unwrap();
     write!(
         stream,
-        "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        "{method} {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut bytes = Vec::new();
@@ -437,6 +442,20 @@ fn paths_outside_the_report_folder_are_refused() {
     let (status, reply) = raw_get(served.address, "HEAD", "/index.html");
     assert_eq!(status, 200, "{reply}");
     assert!(!reply.contains("<html"), "{reply}");
+    // A page of another site whose name was pointed at 127.0.0.1 (DNS rebinding) sends its
+    // own name: refused. Loopback names, with or without the port, are answered.
+    let port = served.address.port();
+    let (status, reply) = raw_request(
+        served.address,
+        "GET",
+        "/index.html",
+        &format!("rebound.example:{port}"),
+    );
+    assert_eq!(status, 403, "{reply}");
+    for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}")] {
+        let (status, reply) = raw_request(served.address, "GET", "/index.html", &host);
+        assert_eq!(status, 200, "{host}: {reply}");
+    }
 }
 
 /// This machine's address on its default route, if it has one.

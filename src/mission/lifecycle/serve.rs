@@ -17,34 +17,19 @@ pub(super) fn counterfactual_of(
     run: &MissionRun,
     context: &RunContext,
 ) -> Result<Replayed, String> {
+    // `suite_run` has checked that a pairing's replayed roles share one replay model.
     let mut roles = std::collections::BTreeSet::new();
-    let mut sources = Vec::new();
+    let mut source = None;
     for role in Role::ALL {
         let model = run.pairing.model(role);
-        if let Some(source) = context.replays.get(model) {
+        if let Some(found) = context.replays.get(model) {
             roles.insert(role);
-            if !sources.iter().any(|(name, _)| name == model) {
-                sources.push((model.to_string(), source));
-            }
+            source = Some((model, found));
         }
     }
-    let Some((name, source)) = sources.first() else {
+    let Some((name, source)) = source else {
         return Ok((None, roles));
     };
-    if sources.len() > 1 {
-        let names: Vec<&str> = sources.iter().map(|(n, _)| n.as_str()).collect();
-        return Err(format!(
-            "pairing `{}` binds roles to several replay models ({}); one replay serves a mission",
-            run.pairing.name,
-            names.join(", ")
-        ));
-    }
-    if roles.contains(&Role::Subagent) && !roles.contains(&Role::Orchestrator) {
-        return Err(format!(
-            "pairing `{}` replays the subagent but runs the orchestrator live: a subagent's runs belong to its orchestrator's, so replay both or neither",
-            run.pairing.name
-        ));
-    }
     let pairing = source.recorded_pairing(&run.key.pairing)?;
     let Some(mission) =
         source
@@ -115,6 +100,9 @@ impl MissionRuntime {
         {
             return self.diverge(divergence).map(|()| None);
         }
+        if let Some(divergence) = self.evidence_would_collide(&recorded) {
+            return self.diverge(divergence).map(|()| None);
+        }
         self.serve(*recorded).await.map(Some)
     }
 
@@ -129,21 +117,12 @@ impl MissionRuntime {
         let recording = replay.recording.run_id.clone();
         let mode = replay.mode;
         drop(replay);
-        self.emitter.emit(Event::ReplayDiverged {
-            run,
-            recording: recording.clone(),
-            recorded_run: divergence.recorded_run,
-            turn: divergence.turn,
-            detail: divergence.detail.clone(),
-            then: mode.as_str().to_string(),
-        });
+        let detail = divergence.detail.clone();
+        self.emit_divergence(recording.clone(), divergence, mode.as_str());
         match mode {
             DivergenceMode::Halt => Err(Halt::new(
                 HaltReason::ReplayDiverged,
-                format!(
-                    "the replay of {recording} left its record at run {run}: {}",
-                    divergence.detail
-                ),
+                format!("the replay of {recording} left its record at run {run}: {detail}"),
             )),
             DivergenceMode::Live => Ok(()),
         }
@@ -152,23 +131,27 @@ impl MissionRuntime {
     /// At the mission's end: a replay whose record goes on past where the mission ended has
     /// diverged too (recorded, nothing halts: the mission is over).
     pub(super) fn end_counterfactual(&self) {
-        let unreached = self.counterfactual().and_then(|r| r.unreached());
-        if let Some(divergence) = unreached {
-            let Some(mut replay) = self.counterfactual() else {
-                return;
-            };
-            replay.diverge();
-            let recording = replay.recording.run_id.clone();
-            drop(replay);
-            self.emitter.emit(Event::ReplayDiverged {
-                run: self.next_run.load(Ordering::SeqCst),
-                recording,
-                recorded_run: divergence.recorded_run,
-                turn: divergence.turn,
-                detail: divergence.detail,
-                then: "ended".to_string(),
-            });
-        }
+        let Some(mut replay) = self.counterfactual() else {
+            return;
+        };
+        let Some(divergence) = replay.unreached() else {
+            return;
+        };
+        replay.diverge();
+        let recording = replay.recording.run_id.clone();
+        drop(replay);
+        self.emit_divergence(recording, divergence, "ended");
+    }
+
+    fn emit_divergence(&self, recording: String, divergence: Divergence, then: &str) {
+        self.emitter.emit(Event::ReplayDiverged {
+            run: self.next_run.load(Ordering::SeqCst),
+            recording,
+            recorded_run: divergence.recorded_run,
+            turn: divergence.turn,
+            detail: divergence.detail,
+            then: then.to_string(),
+        });
     }
 
     /// After a live top-level run that stood in for a recorded one: notes whether the workspace
@@ -251,6 +234,28 @@ impl MissionRuntime {
         }
         let drift = self.counterfactual()?.drift.clone();
         drift.and_then(differs)
+    }
+
+    /// Why a recorded run that saved evidence cannot be served under another number: evidence
+    /// ids and files carry the agent run's number (`r<N>-`), which a live run of this mission may
+    /// already have used.
+    fn evidence_would_collide(&self, recorded: &RecordedRun) -> Option<Divergence> {
+        let run = self.next_run.load(Ordering::SeqCst);
+        if run == recorded.checkpoint.run {
+            return None;
+        }
+        let mission = self.counterfactual()?.mission.clone();
+        let saves_evidence = mission.records[recorded.span.clone()]
+            .iter()
+            .any(|r| matches!(r.event, Event::EvidenceSaved { .. }));
+        saves_evidence.then(|| Divergence {
+            recorded_run: Some(recorded.checkpoint.run),
+            turn: None,
+            detail: format!(
+                "the record's run {} saved evidence under its own number, and this mission's run {run} is another",
+                recorded.checkpoint.run
+            ),
+        })
     }
 
     /// Serves a recorded run: its workspace, transcripts and events (renumbered to this run's
@@ -380,6 +385,11 @@ impl MissionRuntime {
         if let Some(parent) = to.parent() {
             std::fs::create_dir_all(parent)
                 .map_err(|source| HarnessError::io("create", parent, source))?;
+        }
+        if to.exists() {
+            return Err(HarnessError::Replay(format!(
+                "the record's evidence `{path}` would replace `{ours}` of this run"
+            )));
         }
         std::fs::copy(&from, &to).map_err(|source| HarnessError::io("copy", &from, source))?;
         Ok(ours)

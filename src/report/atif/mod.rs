@@ -324,7 +324,7 @@ fn collect_runs(records: &[EventRecord]) -> Runs {
                             ..Metrics::default()
                         },
                         usage_source: usage.source.as_str(),
-                        stop: stop_reason(stop),
+                        stop: stop.as_str().to_string(),
                         latency_ms: timing.latency_ms,
                     });
                 }
@@ -344,14 +344,6 @@ fn collect_runs(records: &[EventRecord]) -> Runs {
         }
     }
     runs
-}
-
-fn stop_reason<T: serde::Serialize>(stop: &T) -> String {
-    match serde_json::to_value(stop) {
-        Ok(Value::String(text)) => text,
-        Ok(value) => value.to_string(),
-        Err(_) => String::new(),
-    }
 }
 
 /// A transcript line, read with our own types: the agent loop's writer is not ours to import.
