@@ -655,13 +655,25 @@ pub fn validator_differences(
     summaries: &[PairingSummary],
     baseline: Option<&str>,
 ) -> Vec<ValidatorDifference> {
+    against_baseline(summaries, baseline, |base, candidate| {
+        validator_difference(tables, base, candidate)
+    })
+}
+
+/// `compare(baseline, candidate)` for every other pairing, where it gives a result; the
+/// baseline is the one named, else the first pairing by name.
+fn against_baseline<T>(
+    summaries: &[PairingSummary],
+    baseline: Option<&str>,
+    compare: impl Fn(&str, &str) -> Option<T>,
+) -> Vec<T> {
     let Some(baseline) = baseline.or(summaries.first().map(|s| s.pairing.as_str())) else {
         return Vec::new();
     };
     summaries
         .iter()
         .filter(|s| s.pairing != baseline)
-        .filter_map(|s| validator_difference(tables, baseline, &s.pairing))
+        .filter_map(|s| compare(baseline, &s.pairing))
         .collect()
 }
 
@@ -997,14 +1009,9 @@ pub fn paired_differences(
     summaries: &[PairingSummary],
     baseline: Option<&str>,
 ) -> Vec<PairedDifference> {
-    let Some(baseline) = baseline.or(summaries.first().map(|s| s.pairing.as_str())) else {
-        return Vec::new();
-    };
-    summaries
-        .iter()
-        .filter(|s| s.pairing != baseline)
-        .filter_map(|s| paired_difference(tables, baseline, &s.pairing))
-        .collect()
+    against_baseline(summaries, baseline, |base, candidate| {
+        paired_difference(tables, base, candidate)
+    })
 }
 
 fn interval(ci: Option<Interval>, scale: f64, digits: usize) -> String {
