@@ -133,7 +133,10 @@ impl MissionRuntime {
             }
             std::fs::create_dir_all(&self.checkpoints)
                 .map_err(|source| HarnessError::io("create", &self.checkpoints, source))?;
-            self.git(&["init", "-q", "--bare", &bare]).await?;
+            // No template: a report keeps one repository per mission run, and the sample hooks
+            // would be copied into each.
+            self.git(&["init", "-q", "--bare", "--template=", &bare])
+                .await?;
         }
         let recorded = self.counterfactual.as_ref().map(|c| {
             c.lock()
