@@ -273,7 +273,13 @@ fn apply(acc: &mut MissionAcc, record: &EventRecord) {
             run,
             recording,
             recorded_run,
-        } => acc.run(*run).identity.replayed_from = Some(format!("{recording} run {recorded_run}")),
+        } => {
+            acc.run(*run).identity.replayed_from = Some(crate::events::replay_place(
+                recording,
+                Some(*recorded_run),
+                None,
+            ))
+        }
         Event::ReplayDiverged {
             run,
             recording,

@@ -445,8 +445,11 @@ fn agents(events: &[(u32, EventRecord)]) -> BTreeMap<u32, AgentInfo> {
                 recording,
                 recorded_run,
             } => {
-                agents.entry(*run).or_default().replayed_from =
-                    Some(format!("{recording} run {recorded_run}"));
+                agents.entry(*run).or_default().replayed_from = Some(crate::events::replay_place(
+                    recording,
+                    Some(*recorded_run),
+                    None,
+                ));
             }
             _ => {}
         }

@@ -38,8 +38,15 @@ fn tiny_report() -> &'static Path {
     })
 }
 
+/// The mission run's folder name, as the report and the export write it.
 fn slug(mission: &str, pairing: &str, repeat: u32) -> String {
-    format!("{mission}.{pairing}.r{repeat}")
+    missions_bench::events::MissionKey {
+        suite: String::new(),
+        mission: missions_bench::spec::MissionId::new(mission),
+        pairing: pairing.to_string(),
+        repeat,
+    }
+    .slug()
 }
 
 fn extra<'a>(trajectory: &'a Trajectory, key: &str) -> &'a Value {
