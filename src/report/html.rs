@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use super::compare::{breakdown, compare, rounds_to_pass, Dimension, PairingSummary};
 use super::evidence::{self, EmbedLimits};
 use super::text::{escape, percent};
-use crate::metrics::Tables;
+use crate::metrics::{MilestoneRow, MissionRow, Tables};
 use crate::spec::Role;
 
 const PALETTE: [&str; 8] = [
@@ -117,12 +117,15 @@ fn y_of(value: f64, y_top: f64) -> f64 {
 }
 
 /// Groups of bars: one group per label, one bar per series.
+/// Bars per group and series; where a bar has no value, `mark` may write a word on the axis
+/// instead (a milestone that never passed has no rounds to pass, and says so).
 fn grouped_bars(
     title: &str,
     y_label: &str,
     groups: &[String],
     series: &[String],
     value: impl Fn(usize, usize) -> Option<f64>,
+    mark: impl Fn(usize, usize) -> Option<String>,
     as_percent: bool,
 ) -> String {
     let max = (0..groups.len())
@@ -138,7 +141,22 @@ fn grouped_bars(
     for (g, group) in groups.iter().enumerate() {
         let x0 = LEFT + g as f64 * group_w + group_w * 0.1;
         for (s, name) in series.iter().enumerate() {
-            let Some(v) = value(g, s) else { continue };
+            let Some(v) = value(g, s) else {
+                if let Some(text) = mark(g, s) {
+                    let x = x0 + s as f64 * bar_w + bar_w / 2.0;
+                    let y = HEIGHT - BOTTOM - 4.0;
+                    let _ = writeln!(
+                        body,
+                        "<text class=\"mark\" x=\"{x:.1}\" y=\"{y:.1}\" font-size=\"9\" fill=\"{}\" transform=\"rotate(-90 {x:.1} {y:.1})\">{}<title>{} / {}: {}</title></text>",
+                        color(s),
+                        escape(&text),
+                        escape(group),
+                        escape(name),
+                        escape(&text)
+                    );
+                }
+                continue;
+            };
             let y = y_of(v, y_top);
             let _ = writeln!(
                 body,
@@ -154,7 +172,9 @@ fn grouped_bars(
         }
         labels.push_str(&group_label(x0 + group_w * 0.4, group));
     }
-    if (0..groups.len()).all(|g| (0..series.len()).all(|s| value(g, s).is_none())) {
+    if (0..groups.len())
+        .all(|g| (0..series.len()).all(|s| value(g, s).is_none() && mark(g, s).is_none()))
+    {
         let _ = writeln!(
             body,
             "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\" text-anchor=\"middle\" fill=\"#777\">no values reported</text>",
@@ -416,6 +436,7 @@ fn breakdown_section(tables: &[Tables], dimension: Dimension, pairings: &[String
         &values,
         pairings,
         |g, s| summary(g, s).map(|p| p.pass_rate),
+        |_, _| None,
         true,
     ));
     let _ = writeln!(
@@ -438,9 +459,12 @@ fn breakdown_section(tables: &[Tables], dimension: Dimension, pairings: &[String
                     .unwrap_or_else(|| "-".into()),
                 share(s.acceptance_share),
                 share(s.milestones_passed_share),
-                s.mean_rounds_to_pass
-                    .map(|r| format!("{r:.2}"))
-                    .unwrap_or_else(|| "-".into()),
+                match (s.mean_rounds_to_pass, s.milestones_passed_share) {
+                    (Some(r), _) => format!("{r:.2}"),
+                    // Milestones, none of them passed.
+                    (None, Some(_)) => "not passed".to_string(),
+                    (None, None) => "-".to_string(),
+                },
                 s.fix_features_per_mission,
                 label(s.mean_tokens()),
                 s.mean_wall_s,
@@ -483,7 +507,7 @@ fn mission_table(tables: &[Tables]) -> String {
             },
             m.milestones_passed,
             m.milestones_total,
-            m.rounds_to_pass_max.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
+            rounds_cell(m),
             m.fix_features,
             m.agent_runs,
             label((m.input_tokens.unwrap_or(0) + m.output_tokens.unwrap_or(0)) as f64),
@@ -495,6 +519,18 @@ fn mission_table(tables: &[Tables]) -> String {
     }
     out.push_str("</tbody></table>\n");
     out
+}
+
+/// A mission run's rounds to pass: the largest first-passing round, and how many of its
+/// milestones never passed ("not passed" when none did).
+fn rounds_cell(m: &MissionRow) -> String {
+    let unpassed = m.milestones_total.saturating_sub(m.milestones_passed);
+    match (m.rounds_to_pass_max, unpassed) {
+        (_, 0) if m.milestones_total == 0 => "-".to_string(),
+        (Some(r), 0) => r.to_string(),
+        (Some(r), n) => format!("{r}, {n} not passed"),
+        (None, _) => "not passed".to_string(),
+    }
 }
 
 /// The paths of final workspaces that a copy or the record could not take, per mission run;
@@ -531,16 +567,25 @@ fn skipped_paths(tables: &[Tables]) -> String {
 pub fn render(tables: &[Tables], folders: &[PathBuf], html_file: &Path, title: &str) -> String {
     let summaries = compare(tables);
     let pairings: Vec<String> = summaries.iter().map(|s| s.pairing.clone()).collect();
-    // Rounds to pass per milestone: the first passing round, averaged over mission runs.
+    // Rounds to pass per milestone: the first passing round, averaged over the mission runs
+    // that passed it. A milestone no mission run passed is marked "not passed".
     let mut rounds: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
     let mut milestone_order: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut seen: BTreeSet<(String, String)> = BTreeSet::new();
     for pairing in &pairings {
-        let rows = tables
+        let rows: Vec<&MilestoneRow> = tables
             .iter()
             .flat_map(|t| &t.milestones)
-            .filter(|m| &m.pairing == pairing);
-        for ((_, _, mission, _, milestone), r) in rounds_to_pass(rows) {
-            milestone_order.insert((mission.to_string(), milestone.to_string()));
+            .filter(|m| &m.pairing == pairing)
+            .collect();
+        for row in &rows {
+            milestone_order.insert((row.mission.clone(), row.milestone.clone()));
+            seen.insert((
+                format!("{}/{}", row.mission, row.milestone),
+                pairing.clone(),
+            ));
+        }
+        for ((_, _, mission, _, milestone), r) in rounds_to_pass(rows.iter().copied()) {
             rounds
                 .entry((format!("{mission}/{milestone}"), pairing.clone()))
                 .or_default()
@@ -562,6 +607,10 @@ pub fn render(tables: &[Tables], folders: &[PathBuf], html_file: &Path, title: &
                 .get(&(milestones[g].clone(), pairings[s].clone()))
                 .map(mean)
         },
+        |g, s| {
+            let key = (milestones[g].clone(), pairings[s].clone());
+            (seen.contains(&key) && !rounds.contains_key(&key)).then(|| "not passed".to_string())
+        },
         false,
     );
     let roles: Vec<String> = Role::ALL.iter().map(|r| r.to_string()).collect();
@@ -571,6 +620,7 @@ pub fn render(tables: &[Tables], folders: &[PathBuf], html_file: &Path, title: &
         &pairings,
         &roles,
         |g, s| summaries[g].tokens_by_role.get(&roles[s]).copied(),
+        |_, _| None,
         false,
     );
     let cache_chart = grouped_bars(
@@ -584,6 +634,7 @@ pub fn render(tables: &[Tables], folders: &[PathBuf], html_file: &Path, title: &
                 .get(&roles[s])
                 .copied()
         },
+        |_, _| None,
         true,
     );
     let mut html = format!(
@@ -631,6 +682,59 @@ pub fn render(tables: &[Tables], folders: &[PathBuf], html_file: &Path, title: &
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn milestones_that_never_passed_say_so_in_the_table_and_the_chart() {
+        use crate::events::Event;
+        use crate::spec::{Milestone, MilestoneId};
+        let milestone = |id: &str| Milestone {
+            id: MilestoneId::new(id),
+            title: id.to_string(),
+            description: String::new(),
+        };
+        let round = |id: &str, round: u32, passed: bool| Event::MilestoneRound {
+            milestone: MilestoneId::new(id),
+            round,
+            passed,
+            open_blocking: u32::from(!passed),
+        };
+        // m1 passes in round 2; m2 never passes.
+        let records = crate::metrics::tests::mission_records(vec![
+            Event::ContractWritten {
+                run: 1,
+                milestones: vec![milestone("m1"), milestone("m2")],
+                assertions: Vec::new(),
+            },
+            round("m1", 1, false),
+            round("m1", 2, true),
+            round("m2", 1, false),
+            round("m2", 2, false),
+        ]);
+        let tables = crate::metrics::fold("run", &records);
+        let row = &tables.missions[0];
+        assert_eq!((row.milestones_total, row.milestones_passed), (2, 1));
+        assert_eq!(rounds_cell(row), "2, 1 not passed");
+        let mut none = row.clone();
+        (none.milestones_passed, none.rounds_to_pass_max) = (0, None);
+        assert_eq!(rounds_cell(&none), "not passed");
+
+        let html = render(
+            std::slice::from_ref(&tables),
+            &[],
+            Path::new("report.html"),
+            "rounds",
+        );
+        assert!(html.contains("<td>2, 1 not passed</td>"), "{html}");
+        // The chart has m1's bar and m2's mark, each named in its tooltip.
+        assert!(
+            html.contains("<title>greet/m1 / oracle: 2</title></rect>"),
+            "{html}"
+        );
+        assert!(
+            html.contains(">not passed<title>greet/m2 / oracle: not passed</title></text>"),
+            "{html}"
+        );
+    }
 
     #[test]
     fn skipped_paths_are_listed_only_when_there_are_some() {
