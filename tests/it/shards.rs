@@ -110,4 +110,61 @@ fn the_html_report_is_one_self_contained_file() {
     );
     let output = missions_bench(&["report", "/nonexistent", "--html", "x.html"], dir.path());
     assert_eq!(output.status.code(), Some(2));
+
+    // In a 900 x 1200 window nothing is wider than the window: wide tables scroll inside
+    // themselves. Measured in a copy of the page that writes its width into its title.
+    let chromium =
+        missions_bench::tools::browser::find_program(&std::env::var("PATH").unwrap_or_default())
+            .expect("no Chromium on PATH (install the `chromium` package; .ci/run does)");
+    let measured = dir.path().join("measured.html");
+    std::fs::write(
+        &measured,
+        html.replace(
+            "</body>",
+            "<script>document.title = 'width ' + document.documentElement.scrollWidth;</script></body>",
+        ),
+    )
+    .unwrap();
+    let headless = |extra: &[String]| {
+        let profile = tempfile::tempdir().unwrap();
+        let output = std::process::Command::new(&chromium)
+            .args([
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+                "--window-size=900,1200",
+                "--virtual-time-budget=3000",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        text(&output.stdout)
+    };
+    let dom = headless(&[
+        "--dump-dom".to_string(),
+        format!("file://{}", measured.display()),
+    ]);
+    let width: u32 = dom
+        .split("<title>width ")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("no width in {dom}"));
+    assert!(
+        width <= 900,
+        "the page is {width} px wide in a 900 px window"
+    );
+    let shot = dir.path().join("report-900.png");
+    headless(&[
+        format!("--screenshot={}", shot.display()),
+        format!("file://{}", html_path.display()),
+    ]);
+    let png = std::fs::read(&shot).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "a screenshot of the page"
+    );
 }
