@@ -222,17 +222,10 @@ fn packed_kernels_match_candles_matmul_on_smollm2() {
 fn kernels_match_the_dequantized_reference_on_real_weights() {
     use candle_core::quantized::gguf_file;
     use candle_core::{Device, Tensor};
-    use missions_bench::model::local::kernels::{KernelPath, Kernels, Layout, PackedMatrix};
-
-    let relative = |ours: &[f32], reference: &[f32]| {
-        let diff: f32 = ours
-            .iter()
-            .zip(reference)
-            .map(|(a, b)| (a - b) * (a - b))
-            .sum();
-        let norm: f32 = reference.iter().map(|b| b * b).sum();
-        (diff / norm).sqrt()
+    use missions_bench::model::local::kernels::{
+        relative_error as relative, KernelPath, Kernels, Layout, PackedMatrix,
     };
+
     for name in ["smollm2-135m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"] {
         let Some(path) = real_model(name) else {
             continue;
