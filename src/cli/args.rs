@@ -216,8 +216,51 @@ pub struct ProbeArgs {
 #[derive(Debug, Subcommand)]
 pub enum SuiteCommand {
     /// Prove every mission valid: the oracle passes every milestone in round 1 and every
-    /// acceptance test; nop fails acceptance.
+    /// acceptance test; nop fails acceptance. The suite is linted first.
     Check(CheckArgs),
+    /// Validate a suite without running a model, a command or a test: every file against the
+    /// format, each hidden test against the milestone patterns, each assertion against what
+    /// its verifier needs, answers, solutions, and folders without mission.toml. Exit 0 clean,
+    /// 1 with findings, 2 when the suite cannot be read.
+    Lint(LintArgs),
+    /// Write a commented mission skeleton into a suite (and the suite, when the folder has no
+    /// suite.toml). It lints clean; `suite check` refuses it until every `FILL IN:` is written.
+    New(NewArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// The suite folder (with suite.toml), e.g. suites/core.
+    pub suite: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The suite folder; created with a suite.toml when it has none.
+    pub suite: PathBuf,
+    /// The mission's id, which is also its folder's name.
+    pub id: String,
+    #[arg(long, value_enum, default_value_t = NewLanguage::Python)]
+    pub language: NewLanguage,
+    #[arg(long, value_enum, default_value_t = NewDifficulty::Small)]
+    pub difficulty: NewDifficulty,
+}
+
+/// `suite new --language`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NewLanguage {
+    Python,
+    Javascript,
+    Rust,
+}
+
+/// `suite new --difficulty`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NewDifficulty {
+    Micro,
+    Small,
+    Medium,
+    Large,
 }
 
 /// Folders and environment shared by `run` and `suite check`.

@@ -70,6 +70,8 @@ async fn dispatch(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Run(args) => run(*args).await,
         Command::Suite(SuiteCommand::Check(args)) => suite_check(args).await,
+        Command::Suite(SuiteCommand::Lint(args)) => suite_lint(args),
+        Command::Suite(SuiteCommand::New(args)) => suite_new(args),
         Command::Compare(args) => compare_reports(args),
         Command::Models(ModelsCommand::Probe(args)) => probe(args).await,
         Command::Models(ModelsCommand::Calls(args)) => calls(args).await,
@@ -1134,6 +1136,80 @@ async fn run(args: args::RunArgs) -> ExitCode {
     }
 }
 
+fn suite_lint(args: args::LintArgs) -> ExitCode {
+    let started = std::time::Instant::now();
+    match crate::spec::lint::lint_suite(&args.suite) {
+        Ok(lint) => {
+            for finding in &lint.findings {
+                println!("{finding}");
+            }
+            for note in &lint.unchecked {
+                println!("note: {note}");
+            }
+            println!(
+                "{}: {} mission(s), {} acceptance test(s) read, {} finding(s) in {:.2} s",
+                args.suite.display(),
+                lint.missions,
+                lint.tests,
+                lint.findings.len(),
+                started.elapsed().as_secs_f64()
+            );
+            if lint.is_clean() {
+                exit::code(exit::OK)
+            } else {
+                exit::code(exit::CHECK_FAILED)
+            }
+        }
+        Err(errors) => {
+            eprintln!("error: {errors}");
+            exit::code(exit::INPUT_ERROR)
+        }
+    }
+}
+
+fn suite_new(args: args::NewArgs) -> ExitCode {
+    use crate::spec::mission::Difficulty;
+    use crate::spec::skeleton::Language;
+    let language = match args.language {
+        args::NewLanguage::Python => Language::Python,
+        args::NewLanguage::Javascript => Language::Javascript,
+        args::NewLanguage::Rust => Language::Rust,
+    };
+    let difficulty = match args.difficulty {
+        args::NewDifficulty::Micro => Difficulty::Micro,
+        args::NewDifficulty::Small => Difficulty::Small,
+        args::NewDifficulty::Medium => Difficulty::Medium,
+        args::NewDifficulty::Large => Difficulty::Large,
+    };
+    match crate::spec::skeleton::new_mission(&args.suite, &args.id, language, difficulty) {
+        Ok(new) => {
+            if new.new_suite {
+                println!("created suite {}", args.suite.display());
+            }
+            println!("wrote mission {}:", new.dir.display());
+            for file in &new.files {
+                println!("  {}", file.display());
+            }
+            if let Some(name) = new.missing_environment {
+                println!(
+                    "note: suite.toml names no [environments.{name}]; mission.toml says where to name it"
+                );
+            }
+            println!(
+                "Write every `{}` place, check the format with `missions-bench suite lint {}`, then prove the mission with `missions-bench suite check {}`.",
+                crate::spec::skeleton::FILL_IN,
+                args.suite.display(),
+                args.suite.display()
+            );
+            exit::code(exit::OK)
+        }
+        Err(message) => {
+            eprintln!("error: {message}");
+            exit::code(exit::INPUT_ERROR)
+        }
+    }
+}
+
 async fn suite_check(args: args::CheckArgs) -> ExitCode {
     let config = match Config::default_config() {
         Ok(config) => config,
@@ -1174,7 +1250,9 @@ async fn suite_check(args: args::CheckArgs) -> ExitCode {
                     }
                 }
             }
-            println!("\nreport: {}", check.report_dir.display());
+            if let Some(dir) = &check.report_dir {
+                println!("\nreport: {}", dir.display());
+            }
             if check.is_valid() {
                 exit::code(exit::OK)
             } else {

@@ -76,6 +76,9 @@ struct ExerciseFiles {
     editor: Vec<String>,
 }
 
+/// `answers.md` of an imported mission: the exercise's instructions are all the user says.
+pub(super) const IMPORTED_ANSWERS: &str = "# What the simulated user answers\n\nThe imported task's instructions (goal.md) are all the user has to say: every question gets\n\"no preference\".\n";
+
 /// How a track's exercises run: what the harness needs to know per language.
 struct Track {
     language: &'static str,
@@ -375,6 +378,7 @@ classes: the tests use them. Use only the standard library.\n",
         docs = plan.goal_docs,
     );
     write(&dir.join("goal.md"), goal)?;
+    write(&dir.join("answers.md"), IMPORTED_ANSWERS.to_string())?;
 
     let mission = format!(
         "id = {id}\ntitle = {title}\ndifficulty = \"{difficulty}\"\nlanguage = \"{language}\"\ntags = [\"exercism\", \"exercism-{language}\"]\n\n{tables}",

@@ -10,7 +10,8 @@ use crate::metrics::{AssertionRow, MissionRow, Tables};
 use crate::report::compare::mutation_label;
 use crate::spec::config::Config;
 use crate::spec::contract::locate;
-use crate::spec::suite::load_suite;
+use crate::spec::lint::linted_suite;
+use crate::spec::skeleton::{still_empty, FILL_IN};
 
 /// What is wrong with one mission; empty `problems` means valid.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,7 +25,8 @@ pub struct MissionCheck {
 
 pub struct SuiteCheck {
     pub missions: Vec<MissionCheck>,
-    pub report_dir: std::path::PathBuf,
+    /// The run's report; none when no mission was ready to run.
+    pub report_dir: Option<std::path::PathBuf>,
 }
 
 impl SuiteCheck {
@@ -39,7 +41,37 @@ pub async fn check_suite(
     settings: &RunSettings,
     sinks: Vec<Arc<dyn EventSink>>,
 ) -> Result<SuiteCheck, RunError> {
-    let suite = load_suite(&settings.suite_dir)?;
+    let suite = linted_suite(&settings.suite_dir)?;
+    // A mission still holding the skeleton's placeholders is refused without a run.
+    let mut unfinished = Vec::new();
+    let mut ready = Vec::new();
+    for mission in &suite.missions {
+        let places = still_empty(&mission.dir);
+        if places.is_empty() {
+            ready.push(mission.id().to_string());
+        } else {
+            unfinished.push(MissionCheck {
+                mission: mission.id().to_string(),
+                problems: vec![still_empty_problem(mission, &places)],
+                mutation: None,
+            });
+        }
+    }
+    let wanted: Vec<String> = if settings.missions.is_empty() {
+        ready
+    } else {
+        ready
+            .into_iter()
+            .filter(|id| settings.missions.contains(id))
+            .collect()
+    };
+    unfinished.retain(|m| settings.missions.is_empty() || settings.missions.contains(&m.mission));
+    if wanted.is_empty() {
+        return Ok(SuiteCheck {
+            missions: unfinished,
+            report_dir: None,
+        });
+    }
     let config = Config::default_config()?;
     let pairings = ["oracle", "nop"]
         .iter()
@@ -50,11 +82,16 @@ pub async fn check_suite(
         config,
         pairings,
         repeats: Some(1),
+        missions: wanted.clone(),
         ..settings.clone()
     };
     let report = run_suite(&run_settings, sinks).await?;
-    let mut missions = Vec::new();
-    for mission in &suite.missions {
+    let mut missions = unfinished;
+    for mission in suite
+        .missions
+        .iter()
+        .filter(|m| wanted.iter().any(|id| id == m.id().as_str()))
+    {
         let id = mission.id().as_str();
         let mut problems = Vec::new();
         let mut mutation = None;
@@ -102,10 +139,27 @@ pub async fn check_suite(
             mutation,
         });
     }
+    missions.sort_by(|a, b| a.mission.cmp(&b.mission));
     Ok(SuiteCheck {
         missions,
-        report_dir: report.dir,
+        report_dir: Some(report.dir),
     })
+}
+
+/// What a mission still holding placeholders has left to write.
+fn still_empty_problem(
+    mission: &crate::spec::mission::MissionSpec,
+    places: &[(std::path::PathBuf, usize)],
+) -> String {
+    let list: Vec<String> = places
+        .iter()
+        .map(|(path, line)| format!("{}:{line}", path.display()))
+        .collect();
+    format!(
+        "still empty: {} hold `{FILL_IN}` placeholders of the skeleton ({}); write them, and the mission is checked by running it",
+        list.join(", "),
+        mission.dir.display()
+    )
 }
 
 fn oracle_problems(

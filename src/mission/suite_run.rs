@@ -23,8 +23,8 @@ use crate::report::{
     ReportError, RunInfo, SuiteInfo, RUN_INFO_VERSION,
 };
 use crate::spec::config::{Config, DivergenceMode, SandboxConfig};
+use crate::spec::lint::linted_suite;
 use crate::spec::mission::NetworkAccess;
-use crate::spec::suite::load_suite;
 use crate::spec::{MissionSpec, Pairing, Role, SpecError, SpecErrors, Suite};
 use crate::tools::sandbox::{Limits, Network, Protection, Sandbox, SandboxPaths, SandboxPolicy};
 
@@ -557,7 +557,7 @@ pub async fn run_suite(
     // would put the checkpoint repositories inside every workspace.
     let absolute = settings.with_absolute_folders()?;
     let settings = &absolute;
-    let suite = load_suite(&settings.suite_dir)?;
+    let suite = linted_suite(&settings.suite_dir)?;
     let prompts = Prompts::for_suite(&settings.suite_dir).map_err(|e| RunError::Spec(e.into()))?;
     let missions = missions_to_run(settings, &suite)?;
     check_pairings(settings)?;

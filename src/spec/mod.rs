@@ -11,9 +11,12 @@ pub mod fixes;
 pub mod glob;
 pub mod hash;
 pub mod ids;
+pub mod lint;
 pub mod mission;
 pub mod record;
+pub mod skeleton;
 pub mod suite;
+pub mod test_ids;
 
 pub use answers::Answers;
 pub use config::{Config, ModelConfig, Pairing, Provider};

@@ -97,8 +97,40 @@ impl Suite {
     }
 }
 
+/// A suite as far as it could be read: every problem found, and what did load.
+#[derive(Debug)]
+pub struct SuiteRead {
+    /// `suite.toml`, when it parsed.
+    pub file: Option<SuiteFile>,
+    /// The missions that loaded without a problem.
+    pub missions: Vec<MissionSpec>,
+    /// Every problem of `suite.toml` and of the missions.
+    pub errors: Vec<SpecError>,
+    /// Folders beside the missions without a `mission.toml` (hidden ones left out).
+    pub not_missions: Vec<PathBuf>,
+}
+
 /// Loads `dir/suite.toml` and every mission folder beside it, collecting every error found.
 pub fn load_suite(dir: &Path) -> Result<Suite, SpecErrors> {
+    let read = read_suite(dir)?;
+    match read.file {
+        Some(file) if read.errors.is_empty() => {
+            let hash = hash_tree(dir)
+                .map_err(|e| SpecError::new(dir, format!("cannot hash suite: {e}")))?;
+            Ok(Suite {
+                dir: dir.to_path_buf(),
+                file,
+                missions: read.missions,
+                hash,
+            })
+        }
+        _ => Err(SpecErrors(read.errors)),
+    }
+}
+
+/// Reads a suite folder as far as it goes. Fails only when `dir` is not a suite folder or
+/// cannot be read; every other problem is in the result's `errors`.
+pub fn read_suite(dir: &Path) -> Result<SuiteRead, SpecErrors> {
     let suite_path = dir.join("suite.toml");
     if !suite_path.is_file() {
         return Err(SpecError::new(
@@ -108,103 +140,62 @@ pub fn load_suite(dir: &Path) -> Result<Suite, SpecErrors> {
         .into());
     }
     let source = read_file(&suite_path)?;
-    let file: SuiteFile = parse_toml(&suite_path, &source)?;
     let mut errors = Vec::new();
-    if file.name.trim().is_empty() {
-        errors.push(SpecError::at(
-            &suite_path,
-            &source,
-            find_key(&source, "name"),
-            "name",
-            "name must not be empty",
-        ));
-    }
-    if file.defaults.repeats == 0 {
-        errors.push(SpecError::at(
-            &suite_path,
-            &source,
-            find_key(&source, "repeats"),
-            "defaults.repeats",
-            "repeats must be at least 1",
-        ));
-    }
-    if file.defaults.command_timeout_s == 0 {
-        errors.push(SpecError::at(
-            &suite_path,
-            &source,
-            find_key(&source, "command_timeout_s"),
-            "defaults.command_timeout_s",
-            "the command timeout must be at least 1 second",
-        ));
-    }
-    let record = match RecordRules::new(&file.record.caches) {
-        Ok(rules) => rules,
-        Err(message) => {
-            errors.push(SpecError::at(
-                &suite_path,
-                &source,
-                find_key_in_table(&source, "record", "caches"),
-                "record.caches",
-                message,
-            ));
-            RecordRules::default()
+    let file: Option<SuiteFile> = match parse_toml(&suite_path, &source) {
+        Ok(file) => Some(file),
+        Err(error) => {
+            errors.push(error);
+            None
         }
     };
-    let budget = Budget::default().apply(&file.defaults.budget);
-    if let Some(message) = check_budget(&budget) {
-        errors.push(SpecError::at(
-            &suite_path,
-            &source,
-            find_key(&source, "budget"),
-            "defaults.budget",
-            message,
-        ));
+    if let Some(file) = &file {
+        errors.extend(check_suite_file(file, &suite_path, &source));
     }
-
+    let record = file
+        .as_ref()
+        .and_then(|f| RecordRules::new(&f.record.caches).ok())
+        .unwrap_or_default();
+    let budget = Budget::default().apply(
+        &file
+            .as_ref()
+            .map(|f| f.defaults.budget.clone())
+            .unwrap_or_default(),
+    );
     let mut mission_dirs = Vec::new();
+    let mut not_missions = Vec::new();
     let entries = std::fs::read_dir(dir)
         .map_err(|e| SpecError::new(dir, format!("cannot list suite folder: {e}")))?;
     for entry in entries {
         let entry =
             entry.map_err(|e| SpecError::new(dir, format!("cannot list suite folder: {e}")))?;
-        if entry.path().join("mission.toml").is_file() {
-            mission_dirs.push(entry.path());
+        let path = entry.path();
+        if path.join("mission.toml").is_file() {
+            mission_dirs.push(path);
+        } else if path.is_dir() && !entry.file_name().to_string_lossy().starts_with('.') {
+            not_missions.push(path);
         }
     }
     mission_dirs.sort();
+    not_missions.sort();
     if mission_dirs.is_empty() {
         errors.push(SpecError::new(
             dir,
             "the suite has no missions (folders with a mission.toml)",
         ));
     }
-    for name in file.environments.keys() {
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
-            errors.push(SpecError::at(
-                &suite_path,
-                &source,
-                find_key(&source, "environments"),
-                "environments",
-                format!(
-                    "`{name}` is not a usable environment name: use letters, digits, `_` and `-`"
-                ),
-            ));
-        }
-    }
+    let environments: Vec<&str> = file
+        .as_ref()
+        .map(|f| f.environments.keys().map(String::as_str).collect())
+        .unwrap_or_default();
     let mut missions = Vec::new();
     for mission_dir in mission_dirs {
         match load_mission(&mission_dir, &budget, &record) {
             Ok(mission) => {
                 if let Some(name) = &mission.file.environment {
-                    if !file.environments.contains_key(name) {
+                    if file.is_some() && !environments.contains(&name.as_str()) {
                         let path = mission_dir.join("mission.toml");
                         let text = std::fs::read_to_string(&path).unwrap_or_default();
-                        let known: Vec<&str> =
-                            file.environments.keys().map(String::as_str).collect();
+                        let known = &environments;
                         errors.push(SpecError {
                             mission: Some(mission.file.id.to_string()),
                             ..SpecError::at(
@@ -237,15 +228,79 @@ pub fn load_suite(dir: &Path) -> Result<Suite, SpecErrors> {
             }
         }
     }
-    if !errors.is_empty() {
-        return Err(SpecErrors(errors));
-    }
-    let hash =
-        hash_tree(dir).map_err(|e| SpecError::new(dir, format!("cannot hash suite: {e}")))?;
-    Ok(Suite {
-        dir: dir.to_path_buf(),
+    Ok(SuiteRead {
         file,
         missions,
-        hash,
+        errors,
+        not_missions,
     })
+}
+
+/// What is wrong in `suite.toml` on its own.
+fn check_suite_file(file: &SuiteFile, suite_path: &Path, source: &str) -> Vec<SpecError> {
+    let mut errors = Vec::new();
+    if file.name.trim().is_empty() {
+        errors.push(SpecError::at(
+            suite_path,
+            source,
+            find_key(source, "name"),
+            "name",
+            "name must not be empty",
+        ));
+    }
+    if file.defaults.repeats == 0 {
+        errors.push(SpecError::at(
+            suite_path,
+            source,
+            find_key(source, "repeats"),
+            "defaults.repeats",
+            "repeats must be at least 1",
+        ));
+    }
+    if file.defaults.command_timeout_s == 0 {
+        errors.push(SpecError::at(
+            suite_path,
+            source,
+            find_key(source, "command_timeout_s"),
+            "defaults.command_timeout_s",
+            "the command timeout must be at least 1 second",
+        ));
+    }
+    if let Err(message) = RecordRules::new(&file.record.caches) {
+        errors.push(SpecError::at(
+            suite_path,
+            source,
+            find_key_in_table(source, "record", "caches"),
+            "record.caches",
+            message,
+        ));
+    }
+    let budget = Budget::default().apply(&file.defaults.budget);
+    if let Some(message) = check_budget(&budget) {
+        errors.push(SpecError::at(
+            suite_path,
+            source,
+            find_key(source, "budget"),
+            "defaults.budget",
+            message,
+        ));
+    }
+    for name in file.environments.keys() {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            errors.push(SpecError::at(
+                suite_path,
+                source,
+                find_key(source, "environments"),
+                "environments",
+                format!(
+                    "`{name}` is not a usable environment name: use letters, digits, `_` and `-`"
+                ),
+            ));
+        }
+    }
+    errors
 }
