@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     long_about = "Runs suites of software missions (orchestrator plans, workers implement test-first, validators judge, \
 findings become fixes) with a model bound to each role, checks the result against hidden acceptance tests, and \
 writes runs, tokens, rounds-to-pass, coverage and ground truth into Parquet reports.\n\n\
-Exit codes: 0 done; 1 suite check found invalid missions, or check found a regression; 2 bad usage \
+Exit codes: 0 done; 1 suite lint found problems, suite check found invalid missions, or check found a regression; 2 bad usage \
 or input; 3 run finished with infrastructure errors; 4 harness failure; 130 interrupted (Ctrl-C)."
 )]
 pub struct Cli {

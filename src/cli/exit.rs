@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 /// The command did what was asked (a run finished and its reports are written; a suite is valid).
 pub const OK: u8 = 0;
-/// `suite check` found invalid missions, or `check` found a regression.
+/// `suite lint` found problems, `suite check` found invalid missions, or `check` found a regression.
 pub const CHECK_FAILED: u8 = 1;
 /// Bad usage or bad input: flags, config, suite, mission or contract files.
 pub const INPUT_ERROR: u8 = 2;

@@ -378,7 +378,7 @@ classes: the tests use them. Use only the standard library.\n",
         docs = plan.goal_docs,
     );
     write(&dir.join("goal.md"), goal)?;
-    write(&dir.join("answers.md"), IMPORTED_ANSWERS.to_string())?;
+    write(&dir.join("answers.md"), IMPORTED_ANSWERS)?;
 
     let mission = format!(
         "id = {id}\ntitle = {title}\ndifficulty = \"{difficulty}\"\nlanguage = \"{language}\"\ntags = [\"exercism\", \"exercism-{language}\"]\n\n{tables}",

@@ -984,10 +984,7 @@ fn write_mission(plan: &TaskPlan, dir: &Path, origin: Option<&str>) -> Result<()
         ));
     }
     write(&dir.join("goal.md"), goal)?;
-    write(
-        &dir.join("answers.md"),
-        super::exercism::IMPORTED_ANSWERS.to_string(),
-    )?;
+    write(&dir.join("answers.md"), super::exercism::IMPORTED_ANSWERS)?;
 
     let tags: Vec<String> = plan.tags.iter().map(|t| toml_string(t)).collect();
     let mut mission = format!(

@@ -140,32 +140,47 @@ fn check_tests(mission: &MissionSpec, lint: &mut Lint, findings: &mut Vec<SpecEr
         ));
         return;
     }
+    // Tests without a milestone and tests with several, one finding per file and kind.
+    let mut unclaimed: Vec<&FoundTest> = Vec::new();
+    let mut doubled: Vec<(&FoundTest, String)> = Vec::new();
     for test in &tests {
         match mission.milestone_of_test(&test.id) {
             Ok(_) => {}
-            Err(milestones) if milestones.is_empty() => findings.push(at_line(
-                &test.path,
-                test.line,
-                None,
-                format!(
-                    "test `{}` belongs to no milestone: no pattern of [acceptance.milestones] in mission.toml matches it",
-                    test.id
-                ),
-            )),
+            Err(milestones) if milestones.is_empty() => unclaimed.push(test),
             Err(milestones) => {
                 let names: Vec<String> = milestones.iter().map(|m| format!("`{m}`")).collect();
-                findings.push(at_line(
-                    &test.path,
-                    test.line,
-                    None,
-                    format!(
-                        "test `{}` matches the patterns of milestones {}; a test belongs to exactly one",
-                        test.id,
-                        names.join(" and ")
-                    ),
-                ))
+                doubled.push((test, names.join(" and ")));
             }
         }
+    }
+    for (file, group) in by_file(&unclaimed, |t| t) {
+        let message = match group.as_slice() {
+            [one] => format!(
+                "test `{}` belongs to no milestone: no pattern of [acceptance.milestones] in mission.toml matches it",
+                one.id
+            ),
+            _ => format!(
+                "{} tests of this file belong to no milestone (no pattern of [acceptance.milestones] in mission.toml matches them): {}",
+                group.len(),
+                some_ids(&group.iter().map(|t| **t).collect::<Vec<_>>())
+            ),
+        };
+        findings.push(at_line(file, group[0].line, None, message));
+    }
+    for (file, group) in by_file(&doubled, |(t, _)| t) {
+        let (first, milestones) = group[0];
+        let message = match group.as_slice() {
+            [_] => format!(
+                "test `{}` matches the patterns of milestones {milestones}; a test belongs to exactly one",
+                first.id
+            ),
+            _ => format!(
+                "{} tests of this file match the patterns of several milestones ({milestones} for the first); a test belongs to exactly one: {}",
+                group.len(),
+                some_ids(&group.iter().map(|(t, _)| *t).collect::<Vec<_>>())
+            ),
+        };
+        findings.push(at_line(file, first.line, None, message));
     }
     for entry in &mission.acceptance_map {
         for pattern in entry.tests.patterns() {
@@ -187,6 +202,35 @@ fn check_tests(mission: &MissionSpec, lint: &mut Lint, findings: &mut Vec<SpecEr
             }
         }
     }
+}
+
+/// `items` grouped by the file of their test, in the order of first appearance.
+fn by_file<'a, T>(
+    items: &'a [T],
+    test: impl Fn(&'a T) -> &'a FoundTest,
+) -> Vec<(&'a Path, Vec<&'a T>)> {
+    let mut groups: Vec<(&Path, Vec<&T>)> = Vec::new();
+    for item in items {
+        let path = test(item).path.as_path();
+        match groups.iter_mut().find(|(p, _)| *p == path) {
+            Some((_, group)) => group.push(item),
+            None => groups.push((path, vec![item])),
+        }
+    }
+    groups
+}
+
+/// The ids of up to three tests, and how many more there are.
+fn some_ids(tests: &[&FoundTest]) -> String {
+    let mut ids: Vec<String> = tests
+        .iter()
+        .take(3)
+        .map(|t| format!("`{}`", t.id))
+        .collect();
+    if tests.len() > 3 {
+        ids.push(format!("and {} more", tests.len() - 3));
+    }
+    ids.join(", ")
 }
 
 /// A few test ids, for a message about patterns.

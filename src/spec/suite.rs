@@ -106,7 +106,8 @@ pub struct SuiteRead {
     pub missions: Vec<MissionSpec>,
     /// Every problem of `suite.toml` and of the missions.
     pub errors: Vec<SpecError>,
-    /// Folders beside the missions without a `mission.toml` (hidden ones left out).
+    /// Folders beside the missions without a `mission.toml`; hidden ones and suites of their
+    /// own (with a `suite.toml`, as an import's `needs-environment/`) left out.
     pub not_missions: Vec<PathBuf>,
 }
 
@@ -171,7 +172,10 @@ pub fn read_suite(dir: &Path) -> Result<SuiteRead, SpecErrors> {
         let path = entry.path();
         if path.join("mission.toml").is_file() {
             mission_dirs.push(path);
-        } else if path.is_dir() && !entry.file_name().to_string_lossy().starts_with('.') {
+        } else if path.is_dir()
+            && !entry.file_name().to_string_lossy().starts_with('.')
+            && !path.join("suite.toml").is_file()
+        {
             not_missions.push(path);
         }
     }

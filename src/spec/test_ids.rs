@@ -44,11 +44,13 @@ pub fn discover(mission: &MissionSpec) -> Discovery {
         (Runner::Pytest, ResultsFormat::Junit) => python_tests,
         (Runner::Node, ResultsFormat::Junit) => node_tests,
         (Runner::Cargo, ResultsFormat::LibtestJson) => rust_tests,
-        (runner, results) => return Discovery::NotListed(format!(
+        (runner, results) => {
+            return Discovery::NotListed(format!(
             "the runner `{}` with `{}` results cannot be asked for its tests without running them",
             runner.as_str(),
             results_name(results)
-        )),
+        ))
+        }
     };
     let dir = mission.acceptance_dir();
     let mut files = Vec::new();
@@ -356,7 +358,7 @@ mod tests {
                     "acceptance.sub.test_m1.TestThing::test_method".to_string(),
                     15
                 ),
-                ("acceptance.sub.test_m1.Words::test_case".to_string(), 24),
+                ("acceptance.sub.test_m1.Words::test_case".to_string(), 25),
             ]
         );
         assert!(collects(Runner::Pytest, "test_a.py"));

@@ -14,6 +14,7 @@ mod http_server;
 mod import;
 mod interrupt;
 mod lifecycle;
+mod lint;
 mod local_engine;
 mod local_model;
 mod process_tree;
