@@ -3,7 +3,9 @@
 //!   zero-cost scripted model, a `list_files` tool call on a small workspace, and events written
 //!   to a real events.jsonl;
 //! - `mission_tiny_oracle`: a whole run of the shell-only tiny suite with the oracle;
-//! - `fold_and_write`: the metrics fold plus all five Parquet tables for a run's events.
+//! - `fold_and_write`: the metrics fold plus all five Parquet tables for a run's events;
+//! - `load_core_suite` and `lint_core_suite`: the core suite loaded as `run` loaded it before
+//!   it linted, and `suite lint` of it (the same load plus every hidden test read and matched).
 //!
 //! Before the criterion groups it prints the harness CPU per agent turn of an oracle run (from
 //! getrusage of the harness process, excluding the commands it runs).
@@ -217,6 +219,12 @@ fn agent_turn(c: &mut Criterion) {
         })
     });
 
+    // A filter that leaves out the mission bench leaves no run to fold: make one.
+    if !out.path().join("bench/events.jsonl").exists() {
+        runtime
+            .block_on(run_suite(&tiny_settings(out.path()), Vec::new()))
+            .expect("run");
+    }
     let records = read_events(&out.path().join("bench/events.jsonl")).expect("events");
     let tables_dir = tempfile::tempdir().expect("tempdir");
     group.bench_function("fold_and_write_tiny_run", |b| {
@@ -247,9 +255,26 @@ fn cpu_per_turn() {
     );
 }
 
+fn suite_lint(c: &mut Criterion) {
+    let core = Path::new(env!("CARGO_MANIFEST_DIR")).join("suites/core");
+    let mut group = c.benchmark_group("suite");
+    group.sample_size(20);
+    group.bench_function("load_core_suite", |b| {
+        b.iter(|| missions_bench::spec::suite::load_suite(&core).expect("core loads"))
+    });
+    group.bench_function("lint_core_suite", |b| {
+        b.iter(|| {
+            let lint = missions_bench::spec::lint::lint_suite(&core).expect("core lints");
+            assert!(lint.is_clean());
+        })
+    });
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
     cpu_per_turn();
     agent_turn(c);
+    suite_lint(c);
 }
 
 criterion_group!(harness, benches);
