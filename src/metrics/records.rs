@@ -2,7 +2,7 @@
 //! columns, `schema_version` in every row, null where a number is unknown (never zero).
 
 /// Bumped whenever a column is added, removed or changes meaning.
-pub const SCHEMA_VERSION: u32 = 9;
+pub const SCHEMA_VERSION: u32 = 10;
 
 crate::table_rows! {
 /// One mission x pairing x repeat.
@@ -142,8 +142,19 @@ pub struct MilestoneRow in "milestones" {
     pub findings_blocking: u64,
     pub findings_non_blocking: u64,
     pub findings_suggestion: u64,
+    /// The user-testing validator's `pass` verdicts in this round on the milestone's own
+    /// assertions. Up to schema 9 this counted the round's verdicts on every assertion,
+    /// earlier milestones' included.
     pub verdicts_pass: u64,
+    /// Its `fail` verdicts on the milestone's own assertions (an assertion it gave no verdict
+    /// on counts as failed); up to schema 9, on every assertion checked.
     pub verdicts_fail: u64,
+    /// The validator's `pass` verdicts in this round on earlier milestones' assertions, which
+    /// every round checks again. Null in tables of schema 9 and earlier.
+    pub regression_pass: Option<u64>,
+    /// Its `fail` verdicts on earlier milestones' assertions; null in tables of schema 9 and
+    /// earlier.
+    pub regression_fail: Option<u64>,
     pub mechanical_pass: u64,
     pub mechanical_fail: u64,
     /// Assertions of this milestone.
