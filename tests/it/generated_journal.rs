@@ -325,8 +325,8 @@ impl MissionGen<'_> {
                 detail: "refused".into(),
             });
         }
-        // A worker's subagent runs inside the worker's tool call.
-        if role == Role::Worker && self.draw.chance(0.08) {
+        // The orchestrator's subagents run inside its tool call.
+        if role == Role::Orchestrator && self.draw.chance(0.2) {
             self.agent_run(Role::Subagent, "investigate", (None, None, None), Some(run))?;
         }
         Ok(())
