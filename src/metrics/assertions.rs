@@ -74,6 +74,14 @@ impl Tally {
     }
 }
 
+/// The verdicts of one milestone round: on the milestone's own assertions, and on earlier
+/// milestones' assertions checked again (regression checks).
+#[derive(Default)]
+pub(super) struct Verdicts {
+    pub(super) own: Tally,
+    pub(super) regression: Tally,
+}
+
 /// The contract's assertions, the validators' verdicts and the harness's mechanical checks.
 #[derive(Default)]
 pub(super) struct AssertionsAcc {
@@ -150,26 +158,41 @@ impl AssertionsAcc {
             .count() as u64
     }
 
-    /// The validators' verdicts in one round of `milestone`.
-    pub(super) fn verdicts_in(&self, milestone: &str, round: u32) -> Tally {
-        let mut tally = Tally::default();
+    /// The milestone an assertion belongs to: the contract's, else the milestone whose round
+    /// checked it (an assertion the contract does not list is taken as that milestone's own).
+    fn milestone_of<'a>(&'a self, check: &'a CheckKey) -> &'a str {
+        self.info
+            .get(&check.assertion)
+            .map_or(check.milestone.as_str(), |info| info.milestone.as_str())
+    }
+
+    /// The validators' verdicts in one round of `milestone`, on its own assertions and on
+    /// earlier milestones' assertions checked again.
+    pub(super) fn verdicts_in(&self, milestone: &str, round: u32) -> Verdicts {
+        let mut verdicts = Verdicts::default();
         for verdict in self
             .verdicts
             .iter()
             .filter(|v| v.check.is_in(milestone, round))
         {
+            let tally = if self.milestone_of(&verdict.check) == milestone {
+                &mut verdicts.own
+            } else {
+                &mut verdicts.regression
+            };
             tally.add(verdict.status == VerdictStatus::Pass);
         }
-        tally
+        verdicts
     }
 
-    /// The harness's mechanical checks in one round of `milestone`.
+    /// The harness's mechanical checks in one round of `milestone` of its own assertions (the
+    /// lifecycle checks no other milestone's).
     pub(super) fn mechanical_in(&self, milestone: &str, round: u32) -> Tally {
         let mut tally = Tally::default();
         for (_, check) in self
             .mechanical
             .iter()
-            .filter(|(c, _)| c.is_in(milestone, round))
+            .filter(|(c, _)| c.is_in(milestone, round) && self.milestone_of(c) == milestone)
         {
             tally.add(check.passed);
         }

@@ -629,6 +629,107 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_milestone_row_counts_its_own_verdicts_apart_from_its_regression_checks() {
+        use crate::events::VerdictStatus;
+        use crate::spec::{Assertion, AssertionId, Milestone, MilestoneId, Verify};
+        let milestone = |id: &str| Milestone {
+            id: MilestoneId::new(id),
+            title: id.into(),
+            description: String::new(),
+        };
+        let assertion = |id: &str, milestone: &str, verify: Verify| Assertion {
+            id: AssertionId::new(id),
+            milestone: MilestoneId::new(milestone),
+            description: id.into(),
+            verify,
+            command: Some("true".into()),
+            expect_exit: 0,
+            expect_stdout: None,
+            evidence: String::new(),
+            serve: None,
+            steps: Vec::new(),
+        };
+        let verdict = |milestone: &str, assertion: &str, pass: bool| Event::VerdictReported {
+            run: 4,
+            milestone: MilestoneId::new(milestone),
+            round: 1,
+            assertion: assertion.into(),
+            status: if pass {
+                VerdictStatus::Pass
+            } else {
+                VerdictStatus::Fail
+            },
+            evidence: String::new(),
+            evidence_ids: Vec::new(),
+        };
+        let check = |milestone: &str, assertion: &str, passed: bool| Event::MechanicalCheck {
+            milestone: MilestoneId::new(milestone),
+            round: 1,
+            assertion: assertion.into(),
+            passed,
+            exit_code: Some(0),
+            timed_out: false,
+            duration_ms: 1.0,
+            evidence_ids: Vec::new(),
+        };
+        let round = |milestone: &str| Event::MilestoneRound {
+            milestone: MilestoneId::new(milestone),
+            round: 1,
+            passed: true,
+            open_blocking: 0,
+        };
+        let records = mission_records(vec![
+            Event::ContractWritten {
+                run: 1,
+                milestones: vec![milestone("m1"), milestone("m2"), milestone("m3")],
+                assertions: vec![
+                    assertion("A1", "m1", Verify::Command),
+                    assertion("A2", "m2", Verify::Agent),
+                    assertion("A3", "m2", Verify::Command),
+                    assertion("A4", "m3", Verify::Command),
+                    assertion("A5", "m3", Verify::Agent),
+                ],
+            },
+            verdict("m1", "A1", true),
+            check("m1", "A1", true),
+            round("m1"),
+            verdict("m2", "A1", true),
+            verdict("m2", "A2", false),
+            verdict("m2", "A3", true),
+            check("m2", "A3", true),
+            round("m2"),
+            verdict("m3", "A1", false),
+            verdict("m3", "A2", true),
+            verdict("m3", "A3", true),
+            verdict("m3", "A4", true),
+            verdict("m3", "A5", true),
+            check("m3", "A4", false),
+            round("m3"),
+        ]);
+        let tables = fold("run", &records);
+        let counts: Vec<_> = tables
+            .milestones
+            .iter()
+            .map(|m| {
+                (
+                    m.milestone.as_str(),
+                    (m.verdicts_pass, m.verdicts_fail, m.assertions_total),
+                    (m.regression_pass, m.regression_fail),
+                    (m.mechanical_pass, m.mechanical_fail),
+                )
+            })
+            .collect();
+        assert_eq!(
+            counts,
+            vec![
+                ("m1", (1, 0, 1), (Some(0), Some(0)), (1, 0)),
+                ("m2", (1, 1, 2), (Some(1), Some(0)), (1, 0)),
+                ("m3", (2, 0, 2), (Some(2), Some(1)), (0, 1)),
+            ]
+        );
+    }
+
+    #[test]
     fn strict_sums_are_unknown_when_a_part_is() {
         assert_eq!(strict_sum([Some(1u64), Some(2)]), Some(3));
         assert_eq!(strict_sum([Some(1u64), None]), None);
@@ -807,6 +908,6 @@ pub(crate) mod tests {
             ),
             (None, None, None, None)
         );
-        assert_eq!(scored.schema_version, 9);
+        assert_eq!(scored.schema_version, 10);
     }
 }

@@ -15,6 +15,10 @@ pub fn tiny_suite() -> PathBuf {
     repo().join("tests/fixtures/tiny")
 }
 
+pub fn three_milestones_suite() -> PathBuf {
+    repo().join("tests/fixtures/three-milestones")
+}
+
 pub fn core_suite() -> PathBuf {
     repo().join("suites/core")
 }

@@ -1,10 +1,14 @@
 //! The mission lifecycle on the shell-only tiny suite: the fix loop, budgets, false green and
-//! false red, repeats in parallel, and an environment that cannot be built.
+//! false red, repeats in parallel, and an environment that cannot be built; and on a mission of
+//! three milestones (`tests/fixtures/three-milestones`), whose later rounds check the earlier
+//! milestones' assertions again: the milestones table counts those apart, and every count adds
+//! up.
 
 use missions_bench::metrics::{MilestoneRow, MissionRow};
 use missions_bench::spec::config::Config;
 
-use crate::common::{copy_suite, edit, run, settings, tiny_suite};
+use crate::common::{copy_suite, edit, run, settings, three_milestones_suite, tiny_suite};
+use crate::table_invariants::violations;
 
 fn pairing_with(role: &str, model: &str) -> missions_bench::spec::Pairing {
     let config = Config::default_config().unwrap();
@@ -103,6 +107,7 @@ async fn findings_become_fix_features_until_rounds_run_out() {
         (1, 1, 0)
     );
     assert!(milestone_rows(&tables.milestones, "weak", "m1")[0].false_green);
+    assert_eq!(violations(tables), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -139,6 +144,7 @@ async fn validators_that_fail_working_code_are_false_red() {
     assert!(assertions
         .iter()
         .all(|a| a.acceptance_status.as_deref() == Some("pass")));
+    assert_eq!(violations(&report.tables), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -164,6 +170,7 @@ async fn a_token_budget_halts_the_mission() {
             "ground truth runs whatever the outcome"
         );
     }
+    assert_eq!(violations(&report.tables), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -221,4 +228,114 @@ async fn a_broken_environment_is_an_infrastructure_error_for_every_mission() {
         );
         assert_eq!(row.agent_runs, 0);
     }
+}
+
+/// Each round's (milestone, round, passed), own verdicts (pass, fail, assertions_total),
+/// regression checks (pass, fail) and mechanical checks (pass, fail).
+type RoundCounts<'a> = (&'a str, u32, bool, (u64, u64, u64), (u64, u64), (u64, u64));
+
+fn round_counts(rows: &[MilestoneRow]) -> Vec<RoundCounts<'_>> {
+    rows.iter()
+        .map(|m| {
+            (
+                m.milestone.as_str(),
+                m.round,
+                m.passed,
+                (m.verdicts_pass, m.verdicts_fail, m.assertions_total),
+                (m.regression_pass.unwrap(), m.regression_fail.unwrap()),
+                (m.mechanical_pass, m.mechanical_fail),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn later_milestones_count_their_own_verdicts_apart_from_their_regression_checks() {
+    let out = tempfile::tempdir().unwrap();
+    let report = run(&settings(
+        &three_milestones_suite(),
+        &["oracle"],
+        out.path(),
+    ))
+    .await;
+    let tables = &report.tables;
+    assert_eq!(tables.missions[0].status, "passed");
+    // m1 has one assertion, m2 and m3 two each; each milestone's round checks every earlier
+    // assertion again, and the harness runs each milestone's own `command` assertion.
+    assert_eq!(
+        round_counts(&tables.milestones),
+        vec![
+            ("m1", 1, true, (1, 0, 1), (0, 0), (1, 0)),
+            ("m2", 1, true, (2, 0, 2), (1, 0), (1, 0)),
+            ("m3", 1, true, (2, 0, 2), (3, 0), (1, 0)),
+        ]
+    );
+    let checked_in_m3: Vec<(&str, &str)> = tables
+        .assertions
+        .iter()
+        .filter(|a| a.checked_in == "m3")
+        .map(|a| (a.assertion.as_str(), a.milestone.as_str()))
+        .collect();
+    assert_eq!(
+        checked_in_m3,
+        vec![
+            ("A1", "m1"),
+            ("A2", "m2"),
+            ("A3", "m2"),
+            ("A4", "m3"),
+            ("A5", "m3")
+        ]
+    );
+    assert_eq!(violations(tables), Vec::<String>::new());
+    // The Parquet tables read back the same.
+    let read = missions_bench::report::read_tables(&report.dir).unwrap();
+    assert_eq!(&read, tables);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_later_milestone_that_breaks_earlier_work_fails_its_regression_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = copy_suite(&three_milestones_suite(), dir.path());
+    // m3's reference says `hi` where m1 and m2 say `hello`: A1 and A2 fail in m3's rounds.
+    edit(
+        &suite.join("greet/solution/f3/greet.sh"),
+        "greeting=\"hello\"",
+        "greeting=\"hi\"",
+    );
+    let report = run(&settings(&suite, &["oracle"], &dir.path().join("out"))).await;
+    let tables = &report.tables;
+    let mission = &tables.missions[0];
+    assert_eq!(
+        (mission.status.as_str(), mission.halt_reason.as_deref()),
+        ("halted", Some("max_rounds"))
+    );
+    // A fix re-applies m3's reference, so its second round fails as its first.
+    assert_eq!(
+        round_counts(&tables.milestones),
+        vec![
+            ("m1", 1, true, (1, 0, 1), (0, 0), (1, 0)),
+            ("m2", 1, true, (2, 0, 2), (1, 0), (1, 0)),
+            ("m3", 1, false, (2, 0, 2), (1, 2), (1, 0)),
+            ("m3", 2, false, (2, 0, 2), (1, 2), (1, 0)),
+        ]
+    );
+    for m3 in tables.milestones.iter().filter(|m| m.milestone == "m3") {
+        assert!(m3.findings_blocking >= 2 && m3.open_blocking >= 2);
+    }
+    // Acceptance agrees: m1 and m2 passed validation but fail now, m3 works.
+    let flags: Vec<(&str, bool, bool)> = tables
+        .milestones
+        .iter()
+        .map(|m| (m.milestone.as_str(), m.false_green, m.false_red))
+        .collect();
+    assert_eq!(
+        flags,
+        vec![
+            ("m1", true, false),
+            ("m2", true, false),
+            ("m3", false, true),
+            ("m3", false, true)
+        ]
+    );
+    assert_eq!(violations(tables), Vec::<String>::new());
 }

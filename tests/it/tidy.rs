@@ -2,6 +2,8 @@
 //! with a `//!` doc; each top-level module of `src/` uses only the crate modules that
 //! ARCHITECTURE.md's layering table allows; no module's submodules refer to each other in a
 //! cycle; the code map names every module of `src/`, and its `tests/it/` row every test module.
+//! And README.md defines every column of the report tables as `src/metrics/records.rs` declares
+//! it (name, type, the field's doc comment).
 //!
 //! Rust source is read with a small scanner (comments and literals blanked out, then tokens):
 //! enough to find `mod` items and the `crate::`, `super::` and `self::` paths, in `use` trees
@@ -863,4 +865,136 @@ mod tests {
         resolve(&from, &state),
         Some(vec!["mission".to_string(), "state".to_string()])
     );
+}
+
+/// One column of a report table as `src/metrics/records.rs` declares it.
+struct Column {
+    name: String,
+    rust_type: String,
+    /// Its doc comment, lines joined by spaces.
+    doc: String,
+}
+
+/// The tables `records.rs` declares in `table_rows!`: each table's name and its columns in
+/// order.
+fn declared_columns() -> Vec<(String, Vec<Column>)> {
+    let source = fs::read_to_string(repo().join("src/metrics/records.rs")).unwrap();
+    let mut tables: Vec<(String, Vec<Column>)> = Vec::new();
+    let mut doc: Vec<&str> = Vec::new();
+    let mut in_table = false;
+    for line in source.lines().map(str::trim) {
+        if let Some(text) = line.strip_prefix("///") {
+            doc.push(text.trim());
+            continue;
+        }
+        if line.starts_with("pub struct ") && line.contains(" in \"") {
+            let table = line.split('"').nth(1).unwrap_or_default().to_string();
+            tables.push((table, Vec::new()));
+            in_table = true;
+        } else if line == "}" {
+            in_table = false;
+        } else if let (true, Some(field)) = (
+            in_table,
+            line.strip_prefix("pub ").and_then(|l| l.strip_suffix(',')),
+        ) {
+            if let (Some((name, rust_type)), Some((_, columns))) =
+                (field.split_once(':'), tables.last_mut())
+            {
+                columns.push(Column {
+                    name: name.trim().to_string(),
+                    rust_type: rust_type.trim().to_string(),
+                    doc: doc.join(" "),
+                });
+            }
+        }
+        doc.clear();
+    }
+    tables
+}
+
+/// How README.md writes a column's type: `string`, `u64`, `u64 or null`, ...
+fn readme_type(rust_type: &str) -> String {
+    let base = |t: &str| {
+        if t == "String" {
+            "string".to_string()
+        } else {
+            t.to_string()
+        }
+    };
+    match rust_type
+        .strip_prefix("Option<")
+        .and_then(|t| t.strip_suffix('>'))
+    {
+        Some(inner) => format!("{} or null", base(inner)),
+        None => base(rust_type),
+    }
+}
+
+/// The Markdown table README.md must hold for a report table.
+fn readme_table(columns: &[Column]) -> String {
+    let mut text = String::from("| column | type | what it holds |\n|---|---|---|\n");
+    for column in columns {
+        text.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            column.name,
+            readme_type(&column.rust_type),
+            column.doc
+        ));
+    }
+    text
+}
+
+#[test]
+fn the_readme_defines_every_report_column() {
+    use missions_bench::metrics::table::TableRow;
+    use missions_bench::metrics::{AssertionRow, MilestoneRow, MissionRow, RunRow, TurnRow};
+    let readme = fs::read_to_string(repo().join("README.md")).unwrap();
+    let declared = declared_columns();
+    // The reading of records.rs above finds what the row types say they are.
+    let names = |table: &str| -> Vec<&str> {
+        declared
+            .iter()
+            .find(|(name, _)| name == table)
+            .map(|(_, columns)| columns.iter().map(|c| c.name.as_str()).collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(names(MissionRow::TABLE), MissionRow::column_names());
+    assert_eq!(names(MilestoneRow::TABLE), MilestoneRow::column_names());
+    assert_eq!(names(RunRow::TABLE), RunRow::column_names());
+    assert_eq!(names(TurnRow::TABLE), TurnRow::column_names());
+    assert_eq!(names(AssertionRow::TABLE), AssertionRow::column_names());
+    let mut problems = Vec::new();
+    let version = missions_bench::metrics::SCHEMA_VERSION;
+    if !readme.contains(&format!("The Parquet tables are schema {version} ")) {
+        problems.push(format!(
+            "README.md: the report tables section does not say they are schema {version}"
+        ));
+    }
+    for (table, columns) in &declared {
+        for column in columns {
+            let at = format!("src/metrics/records.rs: `{table}.{}`", column.name);
+            if column.doc.is_empty() {
+                problems.push(format!("{at} has no doc comment saying what it holds"));
+            }
+            if column.doc.contains('|') {
+                problems.push(format!(
+                    "{at}: its doc comment has a `|`, which ends a Markdown cell"
+                ));
+            }
+            if column.rust_type.starts_with("Option<")
+                && !column.doc.to_lowercase().contains("null")
+            {
+                problems.push(format!(
+                    "{at} is nullable, and its doc comment does not say when it is null"
+                ));
+            }
+        }
+        let expected = readme_table(columns);
+        if !readme.contains(&format!("#### `{table}.parquet`")) || !readme.contains(&expected) {
+            problems.push(format!(
+                "README.md: no `#### `{table}.parquet`` heading followed by the table of its columns as records.rs declares them:\n{expected}"
+            ));
+        }
+    }
+    fail_with(problems);
 }
