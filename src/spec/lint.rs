@@ -66,13 +66,7 @@ pub fn linted_suite(dir: &Path) -> Result<Suite, SpecErrors> {
 fn lint(dir: &Path) -> Result<(SuiteRead, Lint), SpecErrors> {
     let mut read = read_suite(dir)?;
     let mut lint = Lint {
-        missions: read.missions.len()
-            + read
-                .errors
-                .iter()
-                .filter_map(|e| e.mission.as_deref())
-                .collect::<std::collections::BTreeSet<_>>()
-                .len(),
+        missions: read.mission_folders,
         findings: std::mem::take(&mut read.errors),
         ..Lint::default()
     };

@@ -106,6 +106,8 @@ pub struct SuiteRead {
     pub missions: Vec<MissionSpec>,
     /// Every problem of `suite.toml` and of the missions.
     pub errors: Vec<SpecError>,
+    /// Folders with a `mission.toml`, whether or not they loaded.
+    pub mission_folders: usize,
     /// Folders beside the missions without a `mission.toml`; hidden ones and suites of their
     /// own (with a `suite.toml`, as an import's `needs-environment/`) left out.
     pub not_missions: Vec<PathBuf>,
@@ -181,6 +183,7 @@ pub fn read_suite(dir: &Path) -> Result<SuiteRead, SpecErrors> {
     }
     mission_dirs.sort();
     not_missions.sort();
+    let mission_folders = mission_dirs.len();
     if mission_dirs.is_empty() {
         errors.push(SpecError::new(
             dir,
@@ -236,6 +239,7 @@ pub fn read_suite(dir: &Path) -> Result<SuiteRead, SpecErrors> {
         file,
         missions,
         errors,
+        mission_folders,
         not_missions,
     })
 }
