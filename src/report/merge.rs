@@ -34,6 +34,7 @@ pub struct Merged {
 pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Merged, MergeError> {
     let mut infos = Vec::new();
     for dir in shards {
+        crate::report::check_report_files(dir).map_err(ReportError::from)?;
         let info = read_run_info(dir)?;
         let Some(shard) = info.shard else {
             return Err(MergeError::Shard {

@@ -634,3 +634,68 @@ fn budget_overrides_are_checked_and_recorded() {
             .unwrap();
     assert_eq!(info["budget"]["max_turns"], "30");
 }
+
+/// A folder where a report's file belongs (`runs.parquet`, `events.jsonl`, `run.json`) is bad
+/// input for every command that reads report folders: exit 2, the path named with what is
+/// there, and nothing of the report changed.
+#[test]
+fn a_folder_where_a_report_file_belongs_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = run_tiny(
+        dir.path(),
+        &dir.path().join("reports"),
+        &["--pairing", "oracle", "--mission", "greet"],
+    );
+    let suite = tiny_suite();
+    let suite = suite.to_str().unwrap();
+    for file in ["runs.parquet", "events.jsonl", "run.json"] {
+        let bad = dir.path().join(format!("bad-{file}"));
+        missions_bench::fsutil::copy_tree(Path::new(&good), &bad, &[]).unwrap();
+        std::fs::remove_file(bad.join(file)).unwrap();
+        std::fs::create_dir(bad.join(file)).unwrap();
+        let bad = bad.to_str().unwrap();
+        let needle = format!("{bad}/{file}` is a folder, where a file belongs");
+        let out = dir.path().join("out");
+        let out = out.to_str().unwrap();
+        let commands: Vec<Vec<&str>> = vec![
+            vec!["report", bad, "--html", "x.html"],
+            vec!["compare", bad],
+            vec!["compare", &good, bad],
+            vec![
+                "check",
+                bad,
+                "--baseline",
+                &good,
+                "--max-drop",
+                "pass_rate=0.1",
+            ],
+            vec![
+                "check",
+                &good,
+                "--baseline",
+                bad,
+                "--max-drop",
+                "pass_rate=0.1",
+            ],
+            vec!["merge", bad, &good, "--out", out],
+            vec!["view", bad, "--static", out],
+            vec!["export", "atif", bad, "--out", out],
+            vec!["run", suite, "-q", "--pairing", "oracle", "--resume", bad],
+        ];
+        for args in &commands {
+            let output = missions_bench(args, dir.path());
+            let stderr = text(&output.stderr);
+            assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+            assert!(stderr.contains(&needle), "{args:?}: {stderr}");
+            crate::common::assert_no_debug_output(&format!("{args:?}"), &stderr);
+        }
+        if file != "runs.parquet" {
+            // A replay reads the journal and run.json.
+            let args = ["run", suite, "-q", "--replay", bad, "--live", "worker=nop"];
+            let output = missions_bench(&args, dir.path());
+            assert_input_error(&output, &needle);
+        }
+        assert!(Path::new(bad).join(file).is_dir());
+        assert!(!Path::new(out).exists(), "{file}: a command wrote {out}");
+    }
+}

@@ -295,3 +295,108 @@ pub fn real_model(name: &str) -> Option<PathBuf> {
         None
     }
 }
+
+/// The shapes Rust's `{:?}` leaves in text, where a person or a model reads a message:
+/// `Some(`, `Ok(`, `Err(`, a bare `None`, quotes escaped by a string's Debug (`\"`), a struct's
+/// Debug (`Name { field: `), a vector of strings (`["`), `PathBuf` and `OsString`. Returns each
+/// one found with the text around it.
+pub fn debug_shapes(text: &str) -> Vec<String> {
+    static SHAPES: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(concat!(
+            r"\b(?:Some|Ok|Err)\(",
+            r"|\bNone\b(?:[^ \w]|$| [^a-z])",
+            r#"|\\""#,
+            r"|\b[A-Z][A-Za-z0-9]* \{ [a-z_][a-z0-9_]*: ",
+            r#"|\[""#,
+            r"|\b(?:PathBuf|OsString)\b",
+        ))
+        .expect("shapes")
+    });
+    SHAPES
+        .find_iter(text)
+        .map(|found| {
+            let mut start = found.start().saturating_sub(40);
+            while !text.is_char_boundary(start) {
+                start -= 1;
+            }
+            let mut end = (found.end() + 40).min(text.len());
+            while !text.is_char_boundary(end) {
+                end += 1;
+            }
+            format!("`{}` in …{}…", found.as_str(), &text[start..end])
+        })
+        .collect()
+}
+
+/// Fails when `message` (what `context` produced for a person or a model) holds Rust debug
+/// output.
+pub fn assert_no_debug_output(context: &str, message: &str) {
+    let found = debug_shapes(message);
+    assert!(
+        found.is_empty(),
+        "{context}: debug output in a message:\n{}\n--- message ---\n{message}",
+        found.join("\n")
+    );
+}
+
+/// Counts the messages scanned and gathers the debug output found in them, so a test can
+/// name every offender at once.
+#[derive(Default)]
+pub struct MessageScan {
+    pub scanned: usize,
+    pub found: Vec<String>,
+}
+
+impl MessageScan {
+    pub fn scan(&mut self, context: &str, message: &str) {
+        self.scanned += 1;
+        for shape in debug_shapes(message) {
+            self.found.push(format!("{context}: {shape}"));
+        }
+    }
+
+    /// Fails naming every message with debug output.
+    pub fn assert_clean(&self, what: &str) {
+        assert!(
+            self.found.is_empty(),
+            "{what}: debug output in {} of {} messages:\n{}",
+            self.found.len(),
+            self.scanned,
+            self.found.join("\n")
+        );
+    }
+}
+
+#[test]
+fn the_debug_output_checker_finds_debug_shapes_and_passes_prose() {
+    for debug in [
+        "exit code Some(5)",
+        "result: Ok(())",
+        "failed: Err(\"no\")",
+        "exit code: None",
+        "the exit code was None.",
+        "(None)",
+        "None",
+        "cannot read \"a\\\"b\"",
+        "finding: Finding { id: \"F1\", milestone: m1 }",
+        "paths [\"a\", \"b\"]",
+        "at PathBuf",
+        "source: OsString",
+    ] {
+        assert!(!debug_shapes(debug).is_empty(), "not caught: {debug}");
+    }
+    for prose in [
+        "missing field `id`",
+        "exit code 5",
+        "None of the tests ran",
+        "`a.toml` line 3: expected value at column 1",
+        "Something went wrong: the command ended (exit code 1)",
+        "{ \"v\": 1 }",
+        "SomeOther(thing)",
+        "a Okay( joke",
+        "if x { y: 1 }",
+        "the task is done [not really]",
+    ] {
+        assert_eq!(debug_shapes(prose), Vec::<String>::new(), "{prose}");
+    }
+}

@@ -39,6 +39,8 @@ const SPAWN_SUBAGENT: &str = "spawn_subagent";
 pub enum AtifError {
     #[error("`{}` is not a report folder: {why}", path.display())]
     NotAReport { path: PathBuf, why: &'static str },
+    #[error(transparent)]
+    NotAFile(#[from] crate::fsutil::NotAFile),
     /// A damaged journal line: the message names the file and the line.
     #[error(transparent)]
     Events(#[from] ReadEventsError),
@@ -73,6 +75,7 @@ impl AtifError {
     pub fn is_input(&self) -> bool {
         match self {
             AtifError::NotAReport { .. }
+            | AtifError::NotAFile(_)
             | AtifError::Events(_)
             | AtifError::Read { .. }
             | AtifError::Transcript { .. } => true,
@@ -127,6 +130,7 @@ fn run_folder(run: u32, role: Role) -> String {
 /// Every trajectory is checked against the RFC's rules before it is written.
 pub fn export_atif(report_dir: &Path, out_dir: &Path) -> Result<AtifExport, AtifError> {
     let journal = report_dir.join("events.jsonl");
+    crate::report::check_report_files(report_dir)?;
     if !journal.is_file() {
         return Err(AtifError::NotAReport {
             path: report_dir.to_path_buf(),
