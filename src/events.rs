@@ -897,7 +897,8 @@ pub fn read_events(path: &Path) -> Result<Vec<EventRecord>, ReadEventsError> {
     for (index, bytes) in lines.iter().enumerate() {
         let parsed = match std::str::from_utf8(bytes) {
             Ok(line) if line.trim().is_empty() => continue,
-            Ok(line) => serde_json::from_str::<EventRecord>(line).map_err(|e| e.to_string()),
+            Ok(line) => serde_json::from_str::<EventRecord>(line)
+                .map_err(|e| crate::spec::error::plain_serde_message(&e.to_string())),
             Err(e) => Err(format!(
                 "not UTF-8 text (byte {} of the line)",
                 e.valid_up_to() + 1

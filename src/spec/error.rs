@@ -118,7 +118,7 @@ pub(crate) fn read_file(path: &Path) -> Result<String, SpecError> {
 /// Parses TOML into `T`, turning serde's message and span into a [`SpecError`] with line and field.
 pub(crate) fn parse_toml<T: DeserializeOwned>(path: &Path, source: &str) -> Result<T, SpecError> {
     toml::from_str(source).map_err(|error| {
-        let message = error.message().trim().to_string();
+        let message = plain_serde_message(error.message().trim());
         let span = error.span();
         let field = match field_from_message(&message) {
             // A missing field belongs in the table the error points at.
@@ -139,6 +139,52 @@ pub(crate) fn parse_toml<T: DeserializeOwned>(path: &Path, source: &str) -> Resu
             message,
         }
     })
+}
+
+/// serde's message with the strings it quotes as Rust's `{:?}` does (`string "a\"b"`) said as
+/// a person reads them: in backticks when they hold no quote, backslash, backtick or control
+/// character (`` string `abc` ``, as serde quotes numbers), else `a string`.
+pub fn plain_serde_message(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find("string \"") {
+        out.push_str(&rest[..at]);
+        let literal = &rest[at + "string ".len()..];
+        match debug_literal_end(literal) {
+            Some(end) => {
+                let inner = &literal[1..end - 1];
+                let plain = !inner
+                    .chars()
+                    .any(|c| matches!(c, '"' | '\\' | '`') || c.is_control());
+                if plain {
+                    out.push_str(&format!("string `{inner}`"));
+                } else {
+                    out.push_str("a string");
+                }
+                rest = &literal[end..];
+            }
+            None => {
+                out.push_str("string \"");
+                rest = &literal[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The byte just past the closing quote of the Debug string literal `text` starts with.
+fn debug_literal_end(text: &str) -> Option<usize> {
+    let mut escaped = false;
+    for (index, c) in text.char_indices().skip(1) {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => return Some(index + 1),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// serde names the field in messages such as "unknown field `x`" and "missing field `x`".
@@ -168,12 +214,18 @@ fn table_on_line(source: &str, offset: usize) -> Option<String> {
     if !trimmed.starts_with('[') {
         return None;
     }
+    // Only a header's name: a damaged line that opens with `[` names no table.
     trimmed
         .trim_matches(|c| c == '[' || c == ']' || c == ' ')
         .split(']')
         .next()
         .map(|table| table.trim().to_string())
-        .filter(|table| !table.is_empty())
+        .filter(|table| {
+            !table.is_empty()
+                && table
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ' '))
+        })
 }
 
 /// The key of a `key = value` line, for errors whose span points at a value.
@@ -300,6 +352,27 @@ mod tests {
         let error = parse_toml::<S>(Path::new("x.toml"), source).unwrap_err();
         assert_eq!(error.to_string(), "x.toml:6: missing field `id`");
         assert_eq!(error.field.as_deref(), Some("item.id"));
+    }
+
+    #[test]
+    fn serde_strings_are_said_without_debug_escapes() {
+        assert_eq!(
+            plain_serde_message("invalid type: string \"abc\", expected u32"),
+            "invalid type: string `abc`, expected u32"
+        );
+        assert_eq!(
+            plain_serde_message("invalid type: string \"\\\"\\\\\", expected u32"),
+            "invalid type: a string, expected u32"
+        );
+        assert_eq!(
+            plain_serde_message("invalid value: string \"a\\nb\", expected x and string \"c\""),
+            "invalid value: a string, expected x and string `c`"
+        );
+        assert_eq!(plain_serde_message("cut string \"ab"), "cut string \"ab");
+        assert_eq!(
+            plain_serde_message("missing field `id`"),
+            "missing field `id`"
+        );
     }
 
     #[test]
