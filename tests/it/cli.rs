@@ -206,19 +206,59 @@ fn suite_check_names_a_broken_solution() {
     let stdout = stdout_of(&output, 1);
     assert!(stdout.contains("INVALID  greet"), "{stdout}");
     assert!(stdout.contains("ok       weak"), "{stdout}");
-    let line = stdout
+    // A1 fails the same way in both rounds: one line naming its rounds.
+    let lines: Vec<&str> = stdout
         .lines()
-        .find(|l| l.contains("assertion `A1` fails against the reference solution"))
-        .expect(&stdout);
+        .filter(|l| l.contains("assertion `A1` fails against the reference solution"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
     assert!(
-        line.contains("mission `greet`")
-            && line.contains("greet/contract.toml:20: field `assertion.command`"),
-        "{line}"
+        lines[0].contains("mission `greet`")
+            && lines[0].contains("in rounds 1 and 2")
+            && lines[0].contains("greet/contract.toml:20: field `assertion.command`"),
+        "{}",
+        lines[0]
+    );
+    // The feature's own tests failed too, and are named.
+    assert!(
+        stdout.contains("feature `f1`'s test command `sh tests/test_greet.sh` fails against the reference solution in round 1 (exit_code: 1)")
+            && stdout.contains("greet/contract.toml:48: field `feature.test_command`"),
+        "{stdout}"
     );
     assert!(
         stdout.contains("milestone `m1` did not pass in round 1"),
         "{stdout}"
     );
+}
+
+/// A feature's test command that fails against the reference solution is blamed, at its own
+/// line, not an assertion's command that passed.
+#[test]
+fn suite_check_blames_the_test_command_that_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = copy_suite(&tiny_suite(), dir.path());
+    edit(
+        &suite.join("greet/contract.toml"),
+        "test_command = \"sh tests/test_greet.sh\"",
+        "test_command = \"sh tests/test_greet.sh; exit 5\"",
+    );
+    let output = missions_bench(
+        &["suite", "check", suite.to_str().unwrap(), "-q"],
+        dir.path(),
+    );
+    let stdout = stdout_of(&output, 1);
+    assert!(stdout.contains("INVALID  greet"), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("feature `f1`"))
+        .expect(&stdout);
+    assert!(
+        line.contains("test command `sh tests/test_greet.sh; exit 5` fails against the reference solution in round 1 (exit_code: 5)")
+            && line.contains("greet/contract.toml:48: field `feature.test_command`"),
+        "{line}"
+    );
+    assert!(!stdout.contains("assertion.command"), "{stdout}");
+    crate::common::assert_no_debug_output("suite check", &stdout);
 }
 
 #[test]
