@@ -160,6 +160,7 @@ pub fn export_atif(report_dir: &Path, out_dir: &Path) -> Result<AtifExport, Atif
             .join("transcripts")
             .join(&mission_run)
             .join(format!("{}.jsonl", run_folder(*run, agent_run.role)));
+        crate::fsutil::check_file(&transcript_path)?;
         if !transcript_path.is_file() {
             export.skipped.push(format!(
                 "{mission_run} agent run {run} ({}): no transcript at `{}`",
@@ -1021,6 +1022,24 @@ mod tests {
                 total_steps: Some(3),
                 ..FinalMetrics::default()
             })
+        );
+    }
+
+    #[test]
+    fn a_folder_where_a_transcript_belongs_is_bad_input() {
+        let dir = tempfile::tempdir().unwrap();
+        report(dir.path());
+        let transcript = dir.path().join("transcripts/m.p.r0/002-subagent.jsonl");
+        std::fs::remove_file(&transcript).unwrap();
+        std::fs::create_dir(&transcript).unwrap();
+        let error = export_atif(dir.path(), &dir.path().join("out")).unwrap_err();
+        assert!(error.is_input());
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "`{}` is a folder, where a file belongs",
+                transcript.display()
+            )
         );
     }
 
