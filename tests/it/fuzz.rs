@@ -1,8 +1,9 @@
 //! Bad input never panics: thousands of mutated spec files (config, suite, mission, contract,
 //! answers), event journals and tool-call arguments go through the parsers, the resume's replay
-//! and the tools. Each case runs under
-//! `catch_unwind`; the test fails on the first panic and names the input. Mutations come from a
-//! seeded generator, so a failure reproduces.
+//! and the tools, and every message they produce (and those of the run whose journal is
+//! mutated) is scanned for Rust debug output. Each case runs under `catch_unwind`; the test
+//! fails on the first panic and names the input. Mutations come from a seeded generator, so a
+//! failure reproduces.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
@@ -256,6 +257,12 @@ async fn bad_input_never_panics() {
     let mut settings = crate::common::settings(&tiny_suite(), &["oracle"], out.path());
     settings.missions = vec!["greet".to_string()];
     let report = crate::common::run(&settings).await;
+    for (place, message) in crate::common::journal_messages(&report.dir.join("events.jsonl"))
+        .into_iter()
+        .chain(crate::common::transcript_messages(&report.dir))
+    {
+        scan.borrow_mut().scan(&place, &message);
+    }
     let journal = std::fs::read_to_string(report.dir.join("events.jsonl")).unwrap();
     let path = dir.path().join("events.jsonl");
     let replays = std::sync::atomic::AtomicUsize::new(0);

@@ -1,6 +1,8 @@
 //! The hostile-call corpus (`tests/fixtures/hostile/corpus.toml`): every case runs through the
 //! real tools in a fresh sandboxed mission folder and gets a clear observation; afterwards the
-//! host is as it was, no process outlives the cases, and the workspace still works.
+//! host is as it was, no process outlives the cases, and the workspace still works. The
+//! harness's words in every reply, and the hostile mission's journal and transcripts, hold no
+//! Rust debug output.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
