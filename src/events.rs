@@ -870,6 +870,12 @@ pub enum ReadEventsError {
     },
 }
 
+/// One journal line as text, or what is wrong with it ("not UTF-8 text (byte 3 of the line)").
+pub fn line_text(bytes: &[u8]) -> Result<&str, String> {
+    std::str::from_utf8(bytes)
+        .map_err(|e| format!("not UTF-8 text (byte {} of the line)", e.valid_up_to() + 1))
+}
+
 /// Reads `events.jsonl`. A torn last line (a crash mid-write) is ignored; a bad line elsewhere
 /// (not JSON, not an event, not UTF-8 text) is an error naming its line and what is wrong.
 pub fn read_events(path: &Path) -> Result<Vec<EventRecord>, ReadEventsError> {
@@ -895,14 +901,11 @@ pub fn read_events(path: &Path) -> Result<Vec<EventRecord>, ReadEventsError> {
     let mut records = Vec::with_capacity(lines.len());
     let last = lines.len().saturating_sub(1);
     for (index, bytes) in lines.iter().enumerate() {
-        let parsed = match std::str::from_utf8(bytes) {
+        let parsed = match line_text(bytes) {
             Ok(line) if line.trim().is_empty() => continue,
             Ok(line) => serde_json::from_str::<EventRecord>(line)
                 .map_err(|e| crate::spec::error::plain_serde_message(&e.to_string())),
-            Err(e) => Err(format!(
-                "not UTF-8 text (byte {} of the line)",
-                e.valid_up_to() + 1
-            )),
+            Err(why) => Err(why),
         };
         match parsed {
             Ok(record) => records.push(record),
