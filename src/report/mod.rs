@@ -281,7 +281,7 @@ impl ReportError {
 }
 
 /// The files a report folder holds by name (journal, run.json, tables).
-pub fn report_files(dir: &Path) -> Vec<PathBuf> {
+fn report_files(dir: &Path) -> Vec<PathBuf> {
     use crate::metrics::table::TableRow;
     let tables = [
         MissionRow::TABLE,
