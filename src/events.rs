@@ -858,12 +858,10 @@ impl EventSink for MemorySink {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadEventsError {
-    #[error("cannot read `{path}`")]
-    Io {
-        path: String,
-        #[source]
-        source: io::Error,
-    },
+    #[error("cannot read `{path}`: {error}")]
+    Io { path: String, error: io::Error },
+    #[error(transparent)]
+    NotAFile(#[from] crate::fsutil::NotAFile),
     #[error("`{path}` line {line}: {message}")]
     Malformed {
         path: String,
@@ -872,35 +870,51 @@ pub enum ReadEventsError {
     },
 }
 
+/// One journal line as text, or what is wrong with it ("not UTF-8 text (byte 3 of the line)").
+pub fn line_text(bytes: &[u8]) -> Result<&str, String> {
+    std::str::from_utf8(bytes)
+        .map_err(|e| format!("not UTF-8 text (byte {} of the line)", e.valid_up_to() + 1))
+}
+
 /// Reads `events.jsonl`. A torn last line (a crash mid-write) is ignored; a bad line elsewhere
-/// is an error.
+/// (not JSON, not an event, not UTF-8 text) is an error naming its line and what is wrong.
 pub fn read_events(path: &Path) -> Result<Vec<EventRecord>, ReadEventsError> {
     let display = path.display().to_string();
-    let file = File::open(path).map_err(|source| ReadEventsError::Io {
+    crate::fsutil::check_file(path)?;
+    let io_error = |error: io::Error| ReadEventsError::Io {
         path: display.clone(),
-        source,
-    })?;
-    let lines: Vec<String> = BufReader::new(file)
-        .lines()
-        .collect::<Result<_, _>>()
-        .map_err(|source| ReadEventsError::Io {
-            path: display.clone(),
-            source,
-        })?;
+        error,
+    };
+    let file = File::open(path).map_err(io_error)?;
+    let mut reader = BufReader::new(file);
+    let mut lines: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let mut line = Vec::new();
+        if reader.read_until(b'\n', &mut line).map_err(io_error)? == 0 {
+            break;
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        lines.push(line);
+    }
     let mut records = Vec::with_capacity(lines.len());
     let last = lines.len().saturating_sub(1);
-    for (index, line) in lines.iter().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<EventRecord>(line) {
+    for (index, bytes) in lines.iter().enumerate() {
+        let parsed = match line_text(bytes) {
+            Ok(line) if line.trim().is_empty() => continue,
+            Ok(line) => serde_json::from_str::<EventRecord>(line)
+                .map_err(|e| crate::spec::error::plain_serde_message(&e.to_string())),
+            Err(why) => Err(why),
+        };
+        match parsed {
             Ok(record) => records.push(record),
             Err(_) if index == last => break,
-            Err(e) => {
+            Err(message) => {
                 return Err(ReadEventsError::Malformed {
                     path: display,
                     line: index + 1,
-                    message: e.to_string(),
+                    message,
                 })
             }
         }
@@ -958,5 +972,38 @@ mod tests {
             .unwrap();
         assert_eq!(read_events(&path).unwrap().len(), 2);
         assert_eq!(key.slug(), "m.p_worker_nop.r0");
+
+        // A damaged line before the last is named with its line and what is wrong with it.
+        let text = std::fs::read(&path).unwrap();
+        let mut damaged = text.clone();
+        let first_end = damaged.iter().position(|b| *b == b'\n').unwrap() + 1;
+        damaged.splice(
+            first_end..first_end,
+            b"{\"v\": 1, \"x\": \"\xff\"}\n".to_vec(),
+        );
+        std::fs::write(&path, &damaged).unwrap();
+        let error = read_events(&path).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            format!(
+                "`{}` line 2: not UTF-8 text (byte 16 of the line)",
+                path.display()
+            )
+        );
+        let mut damaged = text;
+        damaged.splice(first_end..first_end, b"{\"v\": 1, oops\n".to_vec());
+        std::fs::write(&path, &damaged).unwrap();
+        let error = read_events(&path).unwrap_err().to_string();
+        assert!(
+            error.ends_with("line 2: key must be a string at line 1 column 10"),
+            "{error}"
+        );
+
+        let folder = dir.path().join("folder.jsonl");
+        std::fs::create_dir(&folder).unwrap();
+        assert_eq!(
+            read_events(&folder).unwrap_err().to_string(),
+            format!("`{}` is a folder, where a file belongs", folder.display())
+        );
     }
 }

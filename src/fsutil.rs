@@ -637,6 +637,41 @@ fn list_dir(dir: BorrowedFd) -> io::Result<Vec<CString>> {
     Ok(names)
 }
 
+/// Something other than a file where a report or input file belongs (a folder named
+/// `runs.parquet`, a fifo named `events.jsonl`): bad input, named with what it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{path}` is {kind}, where a file belongs")]
+pub struct NotAFile {
+    pub path: String,
+    pub kind: &'static str,
+}
+
+/// `Ok` when `path` is a file (links followed) or nothing is there; [`NotAFile`] otherwise.
+pub fn check_file(path: &Path) -> Result<(), NotAFile> {
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(metadata) = std::fs::metadata(path) else {
+        return Ok(());
+    };
+    let file_type = metadata.file_type();
+    let kind = if file_type.is_file() {
+        return Ok(());
+    } else if file_type.is_dir() {
+        "a folder"
+    } else if file_type.is_fifo() {
+        "a named pipe (fifo)"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_block_device() || file_type.is_char_device() {
+        "a device"
+    } else {
+        "of an unknown file type"
+    };
+    Err(NotAFile {
+        path: path.display().to_string(),
+        kind,
+    })
+}
+
 /// Writes `bytes` to a temporary file beside `path` and renames it over `path`, so readers never
 /// see half a file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
@@ -659,6 +694,27 @@ mod tests {
 
     fn tree() -> (tempfile::TempDir, tempfile::TempDir) {
         (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap())
+    }
+
+    #[test]
+    fn only_a_file_or_nothing_passes_as_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("runs.parquet");
+        assert_eq!(check_file(&file), Ok(()));
+        std::fs::write(&file, "x").unwrap();
+        assert_eq!(check_file(&file), Ok(()));
+        let folder = dir.path().join("events.jsonl");
+        std::fs::create_dir(&folder).unwrap();
+        let error = check_file(&folder).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("`{}` is a folder, where a file belongs", folder.display())
+        );
+        let fifo = dir.path().join("run.json");
+        let name = CString::new(fifo.as_os_str().as_bytes()).unwrap();
+        // SAFETY: mkfifo(3) on a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+        assert_eq!(check_file(&fifo).unwrap_err().kind, "a named pipe (fifo)");
     }
 
     #[test]

@@ -552,19 +552,11 @@ pub fn parse_arguments(raw: &str) -> Result<Value, String> {
     }
     match serde_json::from_str::<Value>(raw) {
         Ok(value @ Value::Object(_)) => Ok(value),
-        Ok(other) => Err(format!("expected a JSON object, got {}", json_kind(&other))),
+        Ok(other) => Err(format!(
+            "expected a JSON object, got {}",
+            crate::tools::json_kind(&other)
+        )),
         Err(e) => Err(format!("not valid JSON ({e})")),
-    }
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

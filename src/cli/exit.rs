@@ -6,7 +6,8 @@ use std::process::ExitCode;
 pub const OK: u8 = 0;
 /// `suite lint` found problems, `suite check` found invalid missions, or `check` found a regression.
 pub const CHECK_FAILED: u8 = 1;
-/// Bad usage or bad input: flags, config, suite, mission or contract files.
+/// Bad usage or bad input: flags, config, suite, mission or contract files, and report folders
+/// a command reads (a damaged journal, a folder where a file belongs).
 pub const INPUT_ERROR: u8 = 2;
 /// The run finished, but at least one mission ended in an infrastructure error (status `error`).
 pub const INFRA_ERRORS: u8 = 3;

@@ -456,7 +456,7 @@ fn merge_shards(args: args::MergeArgs) -> ExitCode {
             println!("\nreport: {}", merged.dir.display());
             exit::code(exit::OK)
         }
-        Err(crate::report::merge::MergeError::Report(e)) => {
+        Err(crate::report::merge::MergeError::Report(e)) if !e.is_input() => {
             eprintln!("error: {e}");
             exit::code(exit::HARNESS_ERROR)
         }
@@ -1047,25 +1047,33 @@ async fn run(args: args::RunArgs) -> ExitCode {
         }
     }
     let run_id = match &args.resume {
-        Some(dir) => match dir.file_name() {
-            Some(name) if dir.join("run.json").is_file() => name.to_string_lossy().into_owned(),
-            _ => {
-                eprintln!(
-                    "error: --resume `{}`: not a report folder (no run.json)",
-                    dir.display()
-                );
+        Some(dir) => {
+            if let Err(error) = crate::report::check_report_files(dir) {
+                eprintln!("error: --resume: {error}");
                 return exit::code(exit::INPUT_ERROR);
             }
-        },
+            match dir.file_name() {
+                Some(name) if dir.join("run.json").is_file() => name.to_string_lossy().into_owned(),
+                _ => {
+                    eprintln!(
+                        "error: --resume `{}`: not a report folder (no run.json)",
+                        dir.display()
+                    );
+                    return exit::code(exit::INPUT_ERROR);
+                }
+            }
+        }
         None => new_run_id(""),
     };
     let seed = args.seed.or_else(|| replayed.as_ref().and_then(|r| r.seed));
     let mut settings = base_settings(&args.common, &args.suite, config, run_id, seed);
     if let Some(dir) = &args.resume {
+        // A report folder named relative to the current one (`--resume 2026…`) has the
+        // empty path as its parent.
         settings.out_dir = dir
             .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."));
+            .filter(|parent| !parent.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
         settings.resume = true;
         settings.force = args.force;
     }

@@ -120,7 +120,8 @@ impl Recording {
         let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
         let dir = absolute.as_path();
         let events = dir.join("events.jsonl");
-        if !events.is_file() {
+        // Something else than a file in the journal's place is named by `read_events`.
+        if !events.exists() {
             return Err(RecordingError::NotAReport { path: given });
         }
         let records = read_events(&events)?;

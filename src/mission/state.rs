@@ -141,13 +141,13 @@ impl MissionState {
 
     pub fn write_finding(&self, finding: &Finding) -> io::Result<()> {
         let mut text = format!(
-            "# {}: {}\n\n- milestone: {}\n- round: {}\n- severity: {}\n- source: {:?}\n",
+            "# {}: {}\n\n- milestone: {}\n- round: {}\n- severity: {}\n- source: {}\n",
             finding.id,
             finding.title,
             finding.milestone,
             finding.round,
             finding.severity,
-            finding.source
+            finding.source.as_str()
         );
         if let Some(feature) = &finding.feature {
             text.push_str(&format!("- feature: {feature}\n"));
@@ -187,5 +187,34 @@ impl MissionState {
             self.dir.join("handoffs").join(format!("{}.md", feature.id)),
             text,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{FindingSource, Severity};
+
+    #[test]
+    fn a_finding_file_reads_as_prose() {
+        let workspace = tempfile::tempdir().unwrap();
+        let state = MissionState::new(workspace.path()).unwrap();
+        let finding = Finding {
+            id: "F1-m1-r1".to_string(),
+            milestone: "m1".into(),
+            round: 1,
+            feature: Some("f1".into()),
+            assertion: None,
+            source: FindingSource::Mechanical,
+            severity: Severity::Blocking,
+            title: "assertion `A1` fails its command check".to_string(),
+            detail: "`sh greet.sh`: expected exit 0".to_string(),
+        };
+        state.write_finding(&finding).unwrap();
+        let text = std::fs::read_to_string(state.dir.join("findings").join("F1-m1-r1.md")).unwrap();
+        assert_eq!(
+            text,
+            "# F1-m1-r1: assertion `A1` fails its command check\n\n- milestone: m1\n- round: 1\n- severity: blocking\n- source: mechanical\n- feature: f1\n\n`sh greet.sh`: expected exit 0\n"
+        );
     }
 }

@@ -86,6 +86,14 @@ pub async fn check_suite(
         ..settings.clone()
     };
     let report = run_suite(&run_settings, sinks).await?;
+    let journal = report.dir.join("events.jsonl");
+    let (records, journal_problem) = match crate::events::read_events(&journal) {
+        Ok(records) => (records, None),
+        Err(error) => (
+            Vec::new(),
+            Some(format!("cannot read the runs' journal: {error}")),
+        ),
+    };
     let mut missions = unfinished;
     for mission in suite
         .missions
@@ -106,9 +114,11 @@ pub async fn check_suite(
         match row("oracle") {
             None => problems.push("the oracle run left no record".to_string()),
             Some(oracle) => {
+                problems.extend(journal_problem.clone());
                 problems.extend(oracle_problems(
                     &oracle,
                     &report.tables,
+                    &records,
                     mission.contract_path().as_path(),
                     mission.dir.join("mission.toml").as_path(),
                 ));
@@ -157,19 +167,115 @@ fn still_empty_problem(
         .collect();
     format!(
         "still empty: {} hold `{FILL_IN}` placeholders of the skeleton ({}); write them, and the mission is checked by running it",
-        list.join(", "),
+        listed(&list),
         mission.dir.display()
     )
+}
+
+/// `items` as a sentence lists them: `1`, `1 and 2`, `1, 2 and 3`.
+fn listed(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+/// The rounds a problem was seen in, said once: `in round 2`, `in rounds 1, 2 and 3`.
+fn in_rounds(rounds: &[u32]) -> String {
+    let names: Vec<String> = rounds.iter().map(u32::to_string).collect();
+    match rounds {
+        [_] => format!("in round {}", names[0]),
+        _ => format!("in rounds {}", listed(&names)),
+    }
+}
+
+/// Each problem once, with the rounds it was seen in, in the order first seen.
+fn by_rounds<K: PartialEq>(seen: impl IntoIterator<Item = (K, u32)>) -> Vec<(K, Vec<u32>)> {
+    let mut grouped: Vec<(K, Vec<u32>)> = Vec::new();
+    for (key, round) in seen {
+        match grouped.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, rounds)) if rounds.contains(&round) => {}
+            Some((_, rounds)) => rounds.push(round),
+            None => grouped.push((key, vec![round])),
+        }
+    }
+    for (_, rounds) in &mut grouped {
+        rounds.sort_unstable();
+    }
+    grouped
+}
+
+/// The features whose own test command failed against the reference solution: the oracle's
+/// reviewer raises a finding naming the command when it fails, with its status first.
+fn failed_test_commands(
+    row: &MissionRow,
+    records: &[crate::events::EventRecord],
+    reference: Option<&crate::spec::ReferenceContract>,
+    contract_source: &str,
+    contract_path: &std::path::Path,
+) -> Vec<String> {
+    let seen = records.iter().filter_map(|record| {
+        let key = record.mission.as_ref()?;
+        if key.mission.as_str() != row.mission
+            || key.pairing != row.pairing
+            || key.repeat != row.repeat
+        {
+            return None;
+        }
+        let crate::events::Event::FindingRaised { finding, .. } = &record.event else {
+            return None;
+        };
+        if finding.source != crate::spec::FindingSource::Scrutiny {
+            return None;
+        }
+        let feature = finding.feature.as_ref()?;
+        let (index, planned) = reference?
+            .features
+            .iter()
+            .enumerate()
+            .find(|(_, f)| &f.id == feature)?;
+        let command = planned.test_command.as_deref()?;
+        if !finding.title.contains(&format!("`{command}`")) {
+            return None;
+        }
+        let status = finding
+            .detail
+            .lines()
+            .next()
+            .filter(|line| line.starts_with("exit_code: ") || line.starts_with("killed: "))
+            .map(str::to_string);
+        Some((
+            (feature.to_string(), index, command.to_string(), status),
+            finding.round,
+        ))
+    });
+    by_rounds(seen)
+        .into_iter()
+        .map(|((feature, index, command, status), rounds)| {
+            let line = locate(contract_source, "feature", Some(index), "test_command")
+                .map(|l| format!(":{l}"))
+                .unwrap_or_default();
+            format!(
+                "feature `{feature}`'s test command `{command}` fails against the reference solution {}{} — {}{line}: field `feature.test_command`",
+                in_rounds(&rounds),
+                status.map(|s| format!(" ({s})")).unwrap_or_default(),
+                contract_path.display()
+            )
+        })
+        .collect()
 }
 
 fn oracle_problems(
     row: &MissionRow,
     tables: &Tables,
+    records: &[crate::events::EventRecord],
     contract_path: &std::path::Path,
     mission_path: &std::path::Path,
 ) -> Vec<String> {
     let mut problems = Vec::new();
     let contract_source = std::fs::read_to_string(contract_path).unwrap_or_default();
+    let reference = toml::from_str::<crate::spec::ReferenceContract>(&contract_source).ok();
     if row.status != "passed" {
         problems.push(format!(
             "with oracle in every role the mission ended `{}`{}",
@@ -188,26 +294,44 @@ fn oracle_problems(
             milestone.milestone
         ));
     }
-    let failed_assertions: Vec<&AssertionRow> = tables
-        .assertions
-        .iter()
-        .filter(|a| a.mission == row.mission && a.pairing == row.pairing && !a.passed)
-        .collect();
-    for assertion in failed_assertions {
-        let reference = toml::from_str::<crate::spec::ReferenceContract>(&contract_source).ok();
-        let index = reference.as_ref().and_then(|r| {
-            r.assertions
-                .iter()
-                .position(|a| a.id.as_str() == assertion.assertion)
-        });
+    problems.extend(failed_test_commands(
+        row,
+        records,
+        reference.as_ref(),
+        &contract_source,
+        contract_path,
+    ));
+    // An assertion failing the same way in several rounds is one problem, with its rounds.
+    let failed_assertions = by_rounds(
+        tables
+            .assertions
+            .iter()
+            .filter(|a| {
+                a.mission == row.mission
+                    && a.pairing == row.pairing
+                    && a.repeat == row.repeat
+                    && !a.passed
+            })
+            .map(|a: &AssertionRow| {
+                let statuses = (
+                    a.assertion.clone(),
+                    a.validator_status.clone(),
+                    a.mechanical_status.clone(),
+                );
+                (statuses, a.round)
+            }),
+    );
+    for ((assertion, validator, mechanical), rounds) in failed_assertions {
+        let index = reference
+            .as_ref()
+            .and_then(|r| r.assertions.iter().position(|a| a.id.as_str() == assertion));
         let line = locate(&contract_source, "assertion", index, "command")
             .map(|l| format!(":{l}"))
             .unwrap_or_default();
         problems.push(format!(
-            "assertion `{}` fails against the reference solution (validator: {}, command check: {}) — {}{line}: field `assertion.command`",
-            assertion.assertion,
-            assertion.validator_status.as_deref().unwrap_or("-"),
-            assertion.mechanical_status,
+            "assertion `{assertion}` fails against the reference solution {} (validator: {}, command check: {mechanical}) — {}{line}: field `assertion.command`",
+            in_rounds(&rounds),
+            validator.as_deref().unwrap_or("-"),
             contract_path.display()
         ));
     }
@@ -237,4 +361,21 @@ fn oracle_problems(
         ));
     }
     problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_problem_seen_in_several_rounds_is_said_once_with_its_rounds() {
+        let seen = [("a", 1), ("b", 1), ("a", 2), ("a", 3), ("a", 2), ("b", 3)];
+        assert_eq!(
+            by_rounds(seen),
+            vec![("a", vec![1, 2, 3]), ("b", vec![1, 3])]
+        );
+        assert_eq!(in_rounds(&[2]), "in round 2");
+        assert_eq!(in_rounds(&[1, 2]), "in rounds 1 and 2");
+        assert_eq!(in_rounds(&[1, 2, 3]), "in rounds 1, 2 and 3");
+    }
 }

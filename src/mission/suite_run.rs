@@ -221,6 +221,7 @@ fn resume(
         dir: dir.to_path_buf(),
         error,
     };
+    crate::report::check_report_files(dir).map_err(|e| cannot(ResumeError::NotAFile(e)))?;
     let earlier = crate::report::read_run_info(dir).map_err(|e| cannot(ResumeError::RunInfo(e)))?;
     let differences = fingerprint_differences(info, &earlier);
     if !differences.is_empty() && !force {
@@ -264,6 +265,8 @@ pub enum ResumeError {
     Fingerprint { differences: Vec<String> },
     #[error("{0}")]
     Journal(crate::events::ReadEventsError),
+    #[error("{0}")]
+    NotAFile(crate::fsutil::NotAFile),
     #[error("{0}")]
     Encode(serde_json::Error),
 }

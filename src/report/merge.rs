@@ -34,6 +34,7 @@ pub struct Merged {
 pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Merged, MergeError> {
     let mut infos = Vec::new();
     for dir in shards {
+        crate::report::check_report_files(dir).map_err(ReportError::from)?;
         let info = read_run_info(dir)?;
         let Some(shard) = info.shard else {
             return Err(MergeError::Shard {
@@ -100,10 +101,7 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Merged, MergeError> {
     let mut offset = 0u64;
     for (shard_dir, _, _) in &infos {
         let path = shard_dir.join("events.jsonl");
-        let shard_records = read_events(&path).map_err(|e| MergeError::Shard {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
+        let shard_records = read_events(&path).map_err(ReportError::from)?;
         let top = shard_records.iter().map(|r| r.seq).max().unwrap_or(0);
         records.extend(shard_records.into_iter().map(|mut r| {
             r.seq += offset;

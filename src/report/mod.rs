@@ -265,6 +265,46 @@ pub enum ReportError {
     },
     #[error("cannot read `{path}`: {message}")]
     RunInfo { path: PathBuf, message: String },
+    #[error(transparent)]
+    NotAFile(#[from] crate::fsutil::NotAFile),
+}
+
+impl ReportError {
+    /// Whether the report folder read is at fault (bad input), not the harness.
+    pub fn is_input(&self) -> bool {
+        match self {
+            ReportError::Events(_) | ReportError::RunInfo { .. } | ReportError::NotAFile(_) => true,
+            ReportError::Parquet(error) => error.is_input(),
+            ReportError::Io { .. } => false,
+        }
+    }
+}
+
+/// The files a report folder holds by name (journal, run.json, tables).
+fn report_files(dir: &Path) -> Vec<PathBuf> {
+    use crate::metrics::table::TableRow;
+    let tables = [
+        MissionRow::TABLE,
+        MilestoneRow::TABLE,
+        RunRow::TABLE,
+        TurnRow::TABLE,
+        AssertionRow::TABLE,
+    ];
+    let mut files = vec![dir.join("events.jsonl"), dir.join("run.json")];
+    files.extend(
+        tables
+            .iter()
+            .map(|table| dir.join(format!("{table}.parquet"))),
+    );
+    files
+}
+
+/// Each of the report folder's own files is a file or absent: a folder (or fifo, …) in one's
+/// place is bad input, refused before anything is read or written.
+pub fn check_report_files(dir: &Path) -> Result<(), crate::fsutil::NotAFile> {
+    report_files(dir)
+        .iter()
+        .try_for_each(|path| crate::fsutil::check_file(path))
 }
 
 pub fn write_run_info(dir: &Path, info: &RunInfo) -> Result<(), ReportError> {
@@ -280,6 +320,7 @@ pub fn write_run_info(dir: &Path, info: &RunInfo) -> Result<(), ReportError> {
 
 pub fn read_run_info(dir: &Path) -> Result<RunInfo, ReportError> {
     let path = dir.join("run.json");
+    crate::fsutil::check_file(&path)?;
     let text = std::fs::read_to_string(&path).map_err(|e| ReportError::RunInfo {
         path: path.clone(),
         message: e.to_string(),
@@ -307,7 +348,10 @@ pub fn write_tables(dir: &Path, tables: &Tables) -> Result<(), ReportError> {
     Ok(())
 }
 
+/// Reads the five tables of the report folder `dir`, which must hold nothing but files where
+/// its own files belong ([`check_report_files`]).
 pub fn read_tables(dir: &Path) -> Result<Tables, ReportError> {
+    check_report_files(dir)?;
     Ok(Tables {
         missions: read_table::<MissionRow>(dir)?,
         milestones: read_table::<MilestoneRow>(dir)?,

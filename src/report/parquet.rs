@@ -18,6 +18,15 @@ pub enum ParquetError {
     },
     #[error("cannot read `{path}`: {message}")]
     Read { path: PathBuf, message: String },
+    #[error(transparent)]
+    NotAFile(#[from] crate::fsutil::NotAFile),
+}
+
+impl ParquetError {
+    /// Whether the table read is at fault (bad input), not the harness writing one.
+    pub fn is_input(&self) -> bool {
+        !matches!(self, ParquetError::Write { .. })
+    }
 }
 
 fn column(name: &str, data: ColumnData) -> Column {
@@ -115,6 +124,7 @@ pub fn read_frame(path: &Path) -> Result<DataFrame, ParquetError> {
         path: path.to_path_buf(),
         message,
     };
+    crate::fsutil::check_file(path)?;
     let file = File::open(path).map_err(|e| error(e.to_string()))?;
     ParquetReader::new(file)
         .finish()

@@ -56,7 +56,12 @@ impl fmt::Display for SpecError {
         if let Some(line) = self.line {
             write!(f, ":{line}")?;
         }
-        if let Some(field) = &self.field {
+        // serde's own messages name their field ("missing field `id`"): said once.
+        if let Some(field) = self
+            .field
+            .as_deref()
+            .filter(|field| !names_field(&self.message, field))
+        {
             write!(f, ": field `{field}`")?;
         }
         write!(f, ": {}", self.message)
@@ -64,6 +69,12 @@ impl fmt::Display for SpecError {
 }
 
 impl std::error::Error for SpecError {}
+
+/// Whether `message` already names `field` (its last dotted part) as serde does.
+fn names_field(message: &str, field: &str) -> bool {
+    let leaf = field.rsplit('.').next().unwrap_or(field);
+    message.contains(&format!("field `{leaf}`"))
+}
 
 /// Several problems found at once (validation reports all it finds, not just the first).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,18 +118,73 @@ pub(crate) fn read_file(path: &Path) -> Result<String, SpecError> {
 /// Parses TOML into `T`, turning serde's message and span into a [`SpecError`] with line and field.
 pub(crate) fn parse_toml<T: DeserializeOwned>(path: &Path, source: &str) -> Result<T, SpecError> {
     toml::from_str(source).map_err(|error| {
-        let message = error.message().trim().to_string();
+        let message = plain_serde_message(error.message().trim());
         let span = error.span();
-        let field = field_from_message(&message)
-            .or_else(|| span.clone().and_then(|s| key_on_line(source, s.start)));
+        let field = match field_from_message(&message) {
+            // A missing field belongs in the table the error points at.
+            Some(name) if message.starts_with("missing field") => Some(
+                span.clone()
+                    .and_then(|s| table_on_line(source, s.start))
+                    .map_or(name.clone(), |table| format!("{table}.{name}")),
+            ),
+            Some(name) => Some(name),
+            None => span.clone().and_then(|s| key_on_line(source, s.start)),
+        };
         SpecError {
             mission: None,
             path: path.to_path_buf(),
-            line: span.map(|s| line_of(source, s.start)),
+            // Without a span the error concerns the file as a whole: its first line.
+            line: Some(span.map_or(1, |s| line_of(source, s.start))),
             field,
             message,
         }
     })
+}
+
+/// serde's message with the strings it quotes as Rust's `{:?}` does (`string "a\"b"`) said as
+/// a person reads them: in backticks when they hold no quote, backslash, backtick or control
+/// character (`` string `abc` ``, as serde quotes numbers), else `a string`.
+pub fn plain_serde_message(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find("string \"") {
+        out.push_str(&rest[..at]);
+        let literal = &rest[at + "string ".len()..];
+        match debug_literal_end(literal) {
+            Some(end) => {
+                let inner = &literal[1..end - 1];
+                let plain = !inner
+                    .chars()
+                    .any(|c| matches!(c, '"' | '\\' | '`') || c.is_control());
+                if plain {
+                    out.push_str(&format!("string `{inner}`"));
+                } else {
+                    out.push_str("a string");
+                }
+                rest = &literal[end..];
+            }
+            None => {
+                out.push_str("string \"");
+                rest = &literal[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The byte just past the closing quote of the Debug string literal `text` starts with.
+fn debug_literal_end(text: &str) -> Option<usize> {
+    let mut escaped = false;
+    for (index, c) in text.char_indices().skip(1) {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => return Some(index + 1),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// serde names the field in messages such as "unknown field `x`" and "missing field `x`".
@@ -132,22 +198,42 @@ fn field_from_message(message: &str) -> Option<String> {
     None
 }
 
-/// The key of a `key = value` line, for errors whose span points at a value.
-fn key_on_line(source: &str, offset: usize) -> Option<String> {
+/// The line holding byte `offset`.
+fn line_at(source: &str, offset: usize) -> &str {
     let offset = offset.min(source.len());
     let start = source[..offset].rfind('\n').map_or(0, |i| i + 1);
     let end = source[offset..]
         .find('\n')
         .map_or(source.len(), |i| offset + i);
-    let line = &source[start..end];
-    let trimmed = line.trim_start();
-    if trimmed.starts_with('[') {
-        return trimmed
-            .trim_matches(|c| c == '[' || c == ']' || c == ' ')
-            .split(']')
-            .next()
-            .map(str::to_string);
+    &source[start..end]
+}
+
+/// The table a `[table]` or `[[table]]` header at `offset` opens.
+fn table_on_line(source: &str, offset: usize) -> Option<String> {
+    let trimmed = line_at(source, offset).trim_start();
+    if !trimmed.starts_with('[') {
+        return None;
     }
+    // Only a header's name: a damaged line that opens with `[` names no table.
+    trimmed
+        .trim_matches(|c| c == '[' || c == ']' || c == ' ')
+        .split(']')
+        .next()
+        .map(|table| table.trim().to_string())
+        .filter(|table| {
+            !table.is_empty()
+                && table
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ' '))
+        })
+}
+
+/// The key of a `key = value` line, for errors whose span points at a value.
+fn key_on_line(source: &str, offset: usize) -> Option<String> {
+    if let Some(table) = table_on_line(source, offset) {
+        return Some(table);
+    }
+    let line = line_at(source, offset);
     let (key, _) = line.split_once('=')?;
     let key = key.trim().trim_matches('"');
     (!key.is_empty()).then(|| key.to_string())
@@ -240,8 +326,52 @@ mod tests {
         assert!(
             error
                 .to_string()
-                .starts_with("x.toml:2: field `bee`: unknown field"),
+                .starts_with("x.toml:2: unknown field `bee`"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn a_missing_field_is_named_once_at_its_table() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Item {
+            id: String,
+        }
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct S {
+            a: u32,
+            #[serde(default)]
+            item: Vec<Item>,
+        }
+        let error = parse_toml::<S>(Path::new("x.toml"), "b = 1\n").unwrap_err();
+        assert_eq!(error.to_string(), "x.toml:1: missing field `a`");
+        assert_eq!(error.field.as_deref(), Some("a"));
+        let source = "a = 1\n\n[[item]]\nid = \"x\"\n\n[[item]]\nname = \"y\"\n";
+        let error = parse_toml::<S>(Path::new("x.toml"), source).unwrap_err();
+        assert_eq!(error.to_string(), "x.toml:6: missing field `id`");
+        assert_eq!(error.field.as_deref(), Some("item.id"));
+    }
+
+    #[test]
+    fn serde_strings_are_said_without_debug_escapes() {
+        assert_eq!(
+            plain_serde_message("invalid type: string \"abc\", expected u32"),
+            "invalid type: string `abc`, expected u32"
+        );
+        assert_eq!(
+            plain_serde_message("invalid type: string \"\\\"\\\\\", expected u32"),
+            "invalid type: a string, expected u32"
+        );
+        assert_eq!(
+            plain_serde_message("invalid value: string \"a\\nb\", expected x and string \"c\""),
+            "invalid value: a string, expected x and string `c`"
+        );
+        assert_eq!(plain_serde_message("cut string \"ab"), "cut string \"ab");
+        assert_eq!(
+            plain_serde_message("missing field `id`"),
+            "missing field `id`"
         );
     }
 

@@ -149,12 +149,43 @@ pub fn decode<T: DeserializeOwned>(
     tool: &str,
     arguments: serde_json::Value,
 ) -> Result<T, ToolReply> {
-    serde_json::from_value(arguments).map_err(|e| {
-        ToolReply::error(
-            ToolErrorKind::InvalidArguments,
-            format!("invalid arguments for `{tool}`: {e}"),
+    decode_error(&arguments)
+        .map_or_else(
+            || serde_json::from_value(arguments).map_err(|e| e.to_string()),
+            Err,
+        )
+        .map_err(|message| {
+            ToolReply::error(
+                ToolErrorKind::InvalidArguments,
+                format!(
+                    "invalid arguments for `{tool}`: {}",
+                    crate::spec::error::plain_serde_message(&message)
+                ),
+            )
+        })
+}
+
+/// Arguments that are no JSON object, said so rather than as serde's "expected struct
+/// ReadArgs", which names a type of ours.
+pub(crate) fn decode_error(arguments: &serde_json::Value) -> Option<String> {
+    (!arguments.is_object()).then(|| {
+        format!(
+            "expected a JSON object of arguments, got {}",
+            json_kind(arguments)
         )
     })
+}
+
+/// What a JSON value is, as a message says it ("an array").
+pub fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
 }
 
 /// Builds a tool spec from a JSON schema of its arguments.
@@ -163,5 +194,40 @@ pub fn spec(name: &str, description: &str, parameters: serde_json::Value) -> Too
         name: name.to_string(),
         description: description.to_string(),
         parameters,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Args {
+        timeout_s: u64,
+    }
+
+    fn refusal(arguments: serde_json::Value) -> String {
+        decode::<Args>("run_command", arguments)
+            .unwrap_err()
+            .content
+    }
+
+    #[test]
+    fn refused_arguments_are_said_without_our_types_or_debug_strings() {
+        assert_eq!(
+            refusal(json!("\"\"")),
+            "invalid arguments for `run_command`: expected a JSON object of arguments, got a string"
+        );
+        assert_eq!(
+            refusal(json!({"timeout_s": "\"soon\""})),
+            "invalid arguments for `run_command`: invalid type: a string, expected u64"
+        );
+        assert_eq!(
+            refusal(json!({"timeout_s": "soon"})),
+            "invalid arguments for `run_command`: invalid type: string `soon`, expected u64"
+        );
     }
 }

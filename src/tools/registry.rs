@@ -69,9 +69,12 @@ impl<C: Send + ?Sized, T: Tool<C>> Handler<C> for T {
     }
 
     fn decodes(&self, arguments: Value) -> Result<(), String> {
+        if let Some(message) = super::decode_error(&arguments) {
+            return Err(message);
+        }
         serde_json::from_value::<T::Args>(arguments)
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(|e| crate::spec::error::plain_serde_message(&e.to_string()))
     }
 
     async fn call(&self, context: &mut C, arguments: Value) -> CallResult {

@@ -121,13 +121,17 @@ impl RunIndex {
             if text.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let head = match serde_json::from_slice::<LineHead>(text) {
+            let parsed = crate::events::line_text(text).and_then(|text| {
+                serde_json::from_str::<LineHead>(text)
+                    .map_err(|e| crate::spec::error::plain_serde_message(&e.to_string()))
+            });
+            let head = match parsed {
                 Ok(head) => head,
                 // A torn last line (a crash mid-write) is not damage: the journal's reader
                 // ignores it too.
                 Err(_) if offset == length && !buffer.ends_with(b"\n") => break,
-                Err(e) => {
-                    index.note_damage(format!("`{display}` line {line}: {e}"));
+                Err(why) => {
+                    index.note_damage(format!("`{display}` line {line}: {why}"));
                     continue;
                 }
             };
@@ -315,5 +319,23 @@ mod tests {
         let (events, errors) = index.events(a);
         assert_eq!(events.len(), 2);
         assert!(errors.is_empty());
+
+        // A line that is not UTF-8 text is named for what it is.
+        std::fs::write(
+            dir.path().join("events.jsonl"),
+            format!("{journal}\n").replace("{not json", "{\"v\":\u{1}"),
+        )
+        .unwrap();
+        let mut bytes = std::fs::read(dir.path().join("events.jsonl")).unwrap();
+        let at = bytes.iter().position(|b| *b == 1).unwrap();
+        bytes[at] = 0xff;
+        std::fs::write(dir.path().join("events.jsonl"), bytes).unwrap();
+        let index = RunIndex::open(dir.path()).unwrap();
+        assert_eq!(index.damaged.len(), 1, "{:?}", index.damaged);
+        assert!(
+            index.damaged[0].ends_with("events.jsonl` line 4: not UTF-8 text (byte 6 of the line)"),
+            "{:?}",
+            index.damaged
+        );
     }
 }

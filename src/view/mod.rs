@@ -34,6 +34,8 @@ pub enum ViewError {
     },
     #[error("`{path}` is not a report folder (no events.jsonl)")]
     NotAReport { path: String },
+    #[error(transparent)]
+    NotAFile(#[from] crate::fsutil::NotAFile),
     #[error("cannot listen on 127.0.0.1:{port}")]
     Bind {
         port: u16,
@@ -85,6 +87,7 @@ impl Viewer {
                 path: folder.display().to_string(),
                 source,
             })?;
+            crate::report::check_report_files(folder)?;
             if !root.join("events.jsonl").is_file() {
                 return Err(ViewError::NotAReport {
                     path: folder.display().to_string(),

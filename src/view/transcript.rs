@@ -88,6 +88,7 @@ pub fn turn_of(role: &str, assistants_before: u32) -> u32 {
 /// Reads a whole transcript. Missing files are an error for the page to show.
 pub fn read(path: &Path) -> Result<Transcript, String> {
     let display = path.display().to_string();
+    crate::fsutil::check_file(path).map_err(|e| e.to_string())?;
     let file = std::fs::File::open(path).map_err(|e| format!("cannot read `{display}`: {e}"))?;
     let mut transcript = Transcript::default();
     let mut assistants = 0u32;

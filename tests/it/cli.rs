@@ -206,19 +206,59 @@ fn suite_check_names_a_broken_solution() {
     let stdout = stdout_of(&output, 1);
     assert!(stdout.contains("INVALID  greet"), "{stdout}");
     assert!(stdout.contains("ok       weak"), "{stdout}");
-    let line = stdout
+    // A1 fails the same way in both rounds: one line naming its rounds.
+    let lines: Vec<&str> = stdout
         .lines()
-        .find(|l| l.contains("assertion `A1` fails against the reference solution"))
-        .expect(&stdout);
+        .filter(|l| l.contains("assertion `A1` fails against the reference solution"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
     assert!(
-        line.contains("mission `greet`")
-            && line.contains("greet/contract.toml:20: field `assertion.command`"),
-        "{line}"
+        lines[0].contains("mission `greet`")
+            && lines[0].contains("in rounds 1 and 2")
+            && lines[0].contains("greet/contract.toml:20: field `assertion.command`"),
+        "{}",
+        lines[0]
+    );
+    // The feature's own tests failed too, and are named.
+    assert!(
+        stdout.contains("feature `f1`'s test command `sh tests/test_greet.sh` fails against the reference solution in round 1 (exit_code: 1)")
+            && stdout.contains("greet/contract.toml:48: field `feature.test_command`"),
+        "{stdout}"
     );
     assert!(
         stdout.contains("milestone `m1` did not pass in round 1"),
         "{stdout}"
     );
+}
+
+/// A feature's test command that fails against the reference solution is blamed, at its own
+/// line, not an assertion's command that passed.
+#[test]
+fn suite_check_blames_the_test_command_that_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = copy_suite(&tiny_suite(), dir.path());
+    edit(
+        &suite.join("greet/contract.toml"),
+        "test_command = \"sh tests/test_greet.sh\"",
+        "test_command = \"sh tests/test_greet.sh; exit 5\"",
+    );
+    let output = missions_bench(
+        &["suite", "check", suite.to_str().unwrap(), "-q"],
+        dir.path(),
+    );
+    let stdout = stdout_of(&output, 1);
+    assert!(stdout.contains("INVALID  greet"), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("feature `f1`"))
+        .expect(&stdout);
+    assert!(
+        line.contains("test command `sh tests/test_greet.sh; exit 5` fails against the reference solution in round 1 (exit_code: 5)")
+            && line.contains("greet/contract.toml:48: field `feature.test_command`"),
+        "{line}"
+    );
+    assert!(!stdout.contains("assertion.command"), "{stdout}");
+    crate::common::assert_no_debug_output("suite check", &stdout);
 }
 
 #[test]
@@ -633,4 +673,69 @@ fn budget_overrides_are_checked_and_recorded() {
         serde_json::from_str(&std::fs::read_to_string(reports[0].path().join("run.json")).unwrap())
             .unwrap();
     assert_eq!(info["budget"]["max_turns"], "30");
+}
+
+/// A folder where a report's file belongs (`runs.parquet`, `events.jsonl`, `run.json`) is bad
+/// input for every command that reads report folders: exit 2, the path named with what is
+/// there, and nothing of the report changed.
+#[test]
+fn a_folder_where_a_report_file_belongs_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = run_tiny(
+        dir.path(),
+        &dir.path().join("reports"),
+        &["--pairing", "oracle", "--mission", "greet"],
+    );
+    let suite = tiny_suite();
+    let suite = suite.to_str().unwrap();
+    for file in ["runs.parquet", "events.jsonl", "run.json"] {
+        let bad = dir.path().join(format!("bad-{file}"));
+        missions_bench::fsutil::copy_tree(Path::new(&good), &bad, &[]).unwrap();
+        std::fs::remove_file(bad.join(file)).unwrap();
+        std::fs::create_dir(bad.join(file)).unwrap();
+        let bad = bad.to_str().unwrap();
+        let needle = format!("{bad}/{file}` is a folder, where a file belongs");
+        let out = dir.path().join("out");
+        let out = out.to_str().unwrap();
+        let commands: Vec<Vec<&str>> = vec![
+            vec!["report", bad, "--html", "x.html"],
+            vec!["compare", bad],
+            vec!["compare", &good, bad],
+            vec![
+                "check",
+                bad,
+                "--baseline",
+                &good,
+                "--max-drop",
+                "pass_rate=0.1",
+            ],
+            vec![
+                "check",
+                &good,
+                "--baseline",
+                bad,
+                "--max-drop",
+                "pass_rate=0.1",
+            ],
+            vec!["merge", bad, &good, "--out", out],
+            vec!["view", bad, "--static", out],
+            vec!["export", "atif", bad, "--out", out],
+            vec!["run", suite, "-q", "--pairing", "oracle", "--resume", bad],
+        ];
+        for args in &commands {
+            let output = missions_bench(args, dir.path());
+            let stderr = text(&output.stderr);
+            assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+            assert!(stderr.contains(&needle), "{args:?}: {stderr}");
+            crate::common::assert_no_debug_output(&format!("{args:?}"), &stderr);
+        }
+        if file != "runs.parquet" {
+            // A replay reads the journal and run.json.
+            let args = ["run", suite, "-q", "--replay", bad, "--live", "worker=nop"];
+            let output = missions_bench(&args, dir.path());
+            assert_input_error(&output, &needle);
+        }
+        assert!(Path::new(bad).join(file).is_dir());
+        assert!(!Path::new(out).exists(), "{file}: a command wrote {out}");
+    }
 }

@@ -299,3 +299,239 @@ pub fn real_model(name: &str) -> Option<PathBuf> {
         None
     }
 }
+
+/// The shapes Rust's `{:?}` leaves in text, where a person or a model reads a message:
+/// `Some(`, `Ok(`, `Err(`, a bare `None`, quotes escaped by a string's Debug (`\"`), a struct's
+/// Debug (`Name { field: `), a vector of strings (`["`), `PathBuf` and `OsString`. Returns each
+/// one found with the text around it.
+pub fn debug_shapes(text: &str) -> Vec<String> {
+    debug_shapes_beyond(text, "")
+}
+
+/// [`debug_shapes`], less those that are `input`'s own words quoted (a message quoting the
+/// line of a file it refuses): the shape with a few characters either side found in `input`.
+pub fn debug_shapes_beyond(text: &str, input: &str) -> Vec<String> {
+    static SHAPES: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(concat!(
+            r"\b(?:Some|Ok|Err)\(",
+            r"|\bNone\b(?:[^ \w]|$| [^a-z])",
+            r#"|\\""#,
+            r"|\b[A-Z][A-Za-z0-9]* \{ [a-z_][a-z0-9_]*: ",
+            r#"|\[""#,
+            r"|\b(?:PathBuf|OsString)\b",
+        ))
+        .expect("shapes")
+    });
+    let around = |start: usize, end: usize, before: usize, after: usize| {
+        let mut start = start.saturating_sub(before);
+        while !text.is_char_boundary(start) {
+            start -= 1;
+        }
+        let mut end = (end + after).min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        &text[start..end]
+    };
+    // Quoted when the shape with what precedes it, or with what follows it, is in the input.
+    let quoted = |start: usize, end: usize| {
+        !input.is_empty()
+            && (input.contains(around(start, end, 8, 0))
+                || input.contains(around(start, end, 0, 8)))
+    };
+    SHAPES
+        .find_iter(text)
+        .filter(|found| !quoted(found.start(), found.end()))
+        .map(|found| {
+            format!(
+                "`{}` in …{}…",
+                found.as_str(),
+                around(found.start(), found.end(), 40, 40)
+            )
+        })
+        .collect()
+}
+
+/// Fails when `message` (what `context` produced for a person or a model) holds Rust debug
+/// output.
+pub fn assert_no_debug_output(context: &str, message: &str) {
+    let found = debug_shapes(message);
+    assert!(
+        found.is_empty(),
+        "{context}: debug output in a message:\n{}\n--- message ---\n{message}",
+        found.join("\n")
+    );
+}
+
+/// Counts the messages scanned and gathers the debug output found in them, so a test can
+/// name every offender at once.
+#[derive(Default)]
+pub struct MessageScan {
+    pub scanned: usize,
+    pub found: Vec<String>,
+}
+
+impl MessageScan {
+    pub fn scan(&mut self, context: &str, message: &str) {
+        self.scan_quoting(context, message, "");
+    }
+
+    /// [`MessageScan::scan`] of a message about `input`, whose own words it may quote.
+    pub fn scan_quoting(&mut self, context: &str, message: &str, input: &str) {
+        self.scanned += 1;
+        for shape in debug_shapes_beyond(message, input) {
+            self.found.push(format!("{context}: {shape}"));
+        }
+    }
+
+    /// Fails naming every message with debug output.
+    pub fn assert_clean(&self, what: &str) {
+        assert!(
+            self.found.is_empty(),
+            "{what}: debug output in {} of {} messages:\n{}",
+            self.found.len(),
+            self.scanned,
+            self.found.join("\n")
+        );
+    }
+}
+
+#[test]
+fn the_debug_output_checker_finds_debug_shapes_and_passes_prose() {
+    for debug in [
+        "exit code Some(5)",
+        "result: Ok(())",
+        "failed: Err(\"no\")",
+        "exit code: None",
+        "the exit code was None.",
+        "(None)",
+        "None",
+        "cannot read \"a\\\"b\"",
+        "finding: Finding { id: \"F1\", milestone: m1 }",
+        "paths [\"a\", \"b\"]",
+        "at PathBuf",
+        "source: OsString",
+    ] {
+        assert!(!debug_shapes(debug).is_empty(), "not caught: {debug}");
+    }
+    let input = "command = \"printf '[\\\"a\\\"]' | grep Some(x)\"";
+    let quoting = format!("line 3: command `{input}` is refused");
+    assert_eq!(debug_shapes(&quoting).len(), 3, "{quoting}");
+    assert_eq!(debug_shapes_beyond(&quoting, input), Vec::<String>::new());
+    assert_eq!(
+        debug_shapes_beyond("expected Some(5)", input).len(),
+        1,
+        "a shape not quoted from the input"
+    );
+    for prose in [
+        "missing field `id`",
+        "exit code 5",
+        "None of the tests ran",
+        "`a.toml` line 3: expected value at column 1",
+        "Something went wrong: the command ended (exit code 1)",
+        "{ \"v\": 1 }",
+        "SomeOther(thing)",
+        "a Okay( joke",
+        "if x { y: 1 }",
+        "the task is done [not really]",
+    ] {
+        assert_eq!(debug_shapes(prose), Vec::<String>::new(), "{prose}");
+    }
+}
+
+/// The words of a tool reply the harness wrote, for [`MessageScan`]: every notice, an error
+/// reply whole, and a command's status lines. A command's own output (after `--- stdout ---`)
+/// and what a file tool read from the workspace are the workspace's words, not the harness's.
+pub fn harness_words(tool: &str, reply: &missions_bench::tools::ToolReply) -> Vec<String> {
+    let mut words: Vec<String> = reply.notices.iter().map(|n| n.detail.clone()).collect();
+    if reply.error.is_some() {
+        words.push(reply.content.clone());
+    } else if tool == "run_command" {
+        let head = reply.content.split("--- stdout ---\n").next().unwrap_or("");
+        words.push(head.to_string());
+    }
+    words
+}
+
+/// The messages of a report's journal a person reads: every `detail`, `message`, `reason`,
+/// `title` and `error` of its events (findings, halts, notices, failed measurements, skipped
+/// paths), each with its journal line.
+pub fn journal_messages(journal: &Path) -> Vec<(String, String)> {
+    fn walk(value: &serde_json::Value, line: usize, out: &mut Vec<(String, String)>) {
+        match value {
+            serde_json::Value::Object(object) => {
+                for (key, value) in object {
+                    match value {
+                        serde_json::Value::String(text)
+                            if ["detail", "message", "reason", "title", "error"]
+                                .contains(&key.as_str()) =>
+                        {
+                            out.push((format!("events.jsonl line {line}: {key}"), text.clone()));
+                        }
+                        _ => walk(value, line, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(values) => {
+                for value in values {
+                    walk(value, line, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let text = std::fs::read_to_string(journal).expect("read the journal");
+    let mut messages = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let value: serde_json::Value = serde_json::from_str(line).expect("a journal line");
+        walk(&value["event"], index + 1, &mut messages);
+    }
+    messages
+}
+
+/// The messages of a report's transcripts the harness wrote: each agent run's first message
+/// (its task, with the findings and handoffs it carries) and the replies of its tools, a
+/// command's status lines only and nothing a file tool read from the workspace.
+pub fn transcript_messages(report: &Path) -> Vec<(String, String)> {
+    let mut messages = Vec::new();
+    let mut files: Vec<PathBuf> = Vec::new();
+    let mut folders = vec![report.join("transcripts")];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.extension().is_some_and(|e| e == "jsonl") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("read a transcript");
+        let name = file
+            .strip_prefix(report)
+            .unwrap_or(&file)
+            .display()
+            .to_string();
+        let mut first_user = true;
+        for (index, line) in text.lines().enumerate() {
+            let value: serde_json::Value = serde_json::from_str(line).expect("a transcript line");
+            let content = value["content"].as_str().unwrap_or_default();
+            let place = format!("{name} line {}", index + 1);
+            match (value["role"].as_str(), value["tool_name"].as_str()) {
+                (Some("user"), _) if first_user => {
+                    first_user = false;
+                    messages.push((place, content.to_string()));
+                }
+                (Some("tool"), Some("read_file" | "list_files" | "search_files")) => {}
+                (Some("tool"), Some(_)) => {
+                    let head = content.split("--- stdout ---\n").next().unwrap_or("");
+                    messages.push((place, head.to_string()));
+                }
+                _ => {}
+            }
+        }
+    }
+    messages
+}

@@ -1,8 +1,9 @@
 //! Bad input never panics: thousands of mutated spec files (config, suite, mission, contract,
 //! answers), event journals and tool-call arguments go through the parsers, the resume's replay
-//! and the tools. Each case runs under
-//! `catch_unwind`; the test fails on the first panic and names the input. Mutations come from a
-//! seeded generator, so a failure reproduces.
+//! and the tools, and every message they produce (and those of the run whose journal is
+//! mutated) is scanned for Rust debug output. Each case runs under `catch_unwind`; the test
+//! fails on the first panic and names the input. Mutations come from a seeded generator, so a
+//! failure reproduces.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
@@ -18,7 +19,11 @@ use missions_bench::spec::contract::parse_reference;
 use missions_bench::spec::suite::load_suite;
 use serde_json::{json, Value};
 
-use crate::common::{copy_suite, plain_tools, repo, tiny_suite};
+use crate::common::{copy_suite, harness_words, plain_tools, repo, tiny_suite, MessageScan};
+
+/// Every message the fuzzed inputs produce (refusals, errors, tool replies), scanned for Rust
+/// debug output.
+type Scan = std::cell::RefCell<MessageScan>;
 
 const TOKENS: &[&str] = &[
     "=",
@@ -133,12 +138,15 @@ fn fuzz_spec_file<E: std::fmt::Display>(
     name: &str,
     text: &str,
     seed: u64,
+    scan: &Scan,
     parse: impl Fn(&Path, &str) -> Result<(), E>,
 ) -> (usize, usize) {
     let refused = std::sync::atomic::AtomicUsize::new(0);
     let cases = fuzz_text(name, text, 3000, seed, |input| {
         if let Err(errors) = parse(Path::new(name), input) {
             assert!(errors.to_string().contains(name), "{errors}");
+            scan.borrow_mut()
+                .scan_quoting(name, &errors.to_string(), input);
             refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     });
@@ -193,16 +201,18 @@ fn random_value(rng: &mut SplitMix, depth: u32) -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_input_never_panics() {
     let mut total = 0;
+    let scan = Scan::default();
     let config = std::fs::read_to_string(repo().join("missions-bench.toml")).unwrap();
-    let (cases, config_refused) = fuzz_spec_file("fuzz.toml", &config, 1, |path, input| {
+    let (cases, config_refused) = fuzz_spec_file("fuzz.toml", &config, 1, &scan, |path, input| {
         Config::parse(path, input).map(drop)
     });
     total += cases;
     let contract =
         std::fs::read_to_string(repo().join("suites/core/notes_service/contract.toml")).unwrap();
-    let (cases, contract_refused) = fuzz_spec_file("contract.toml", &contract, 2, |path, input| {
-        parse_reference(path, input).map(drop)
-    });
+    let (cases, contract_refused) =
+        fuzz_spec_file("contract.toml", &contract, 2, &scan, |path, input| {
+            parse_reference(path, input).map(drop)
+        });
     total += cases;
     let answers =
         std::fs::read_to_string(repo().join("suites/core/notes_service/answers.md")).unwrap();
@@ -211,8 +221,12 @@ async fn bad_input_never_panics() {
     });
     total += fuzz_text("limits", "4GiB\n512\noff\n1 MiB", 1000, 4, |input| {
         for line in input.lines() {
-            let _ = LimitValue::parse(line);
-            let _ = missions_bench::report::gate::Threshold::parse(line, true);
+            if let Err(message) = LimitValue::parse(line) {
+                scan.borrow_mut().scan("limit", &message);
+            }
+            if let Err(message) = missions_bench::report::gate::Threshold::parse(line, true) {
+                scan.borrow_mut().scan("threshold", &message);
+            }
         }
     });
 
@@ -229,7 +243,10 @@ async fn bad_input_never_panics() {
         let original = std::fs::read_to_string(&path).unwrap();
         total += fuzz_text(file, &original, 300, seed, |input| {
             std::fs::write(&path, input).unwrap();
-            let _ = load_suite(&suite);
+            if let Err(errors) = load_suite(&suite) {
+                scan.borrow_mut()
+                    .scan_quoting(file, &errors.to_string(), input);
+            }
         });
         std::fs::write(&path, original).unwrap();
     }
@@ -240,13 +257,23 @@ async fn bad_input_never_panics() {
     let mut settings = crate::common::settings(&tiny_suite(), &["oracle"], out.path());
     settings.missions = vec!["greet".to_string()];
     let report = crate::common::run(&settings).await;
+    for (place, message) in crate::common::journal_messages(&report.dir.join("events.jsonl"))
+        .into_iter()
+        .chain(crate::common::transcript_messages(&report.dir))
+    {
+        scan.borrow_mut().scan(&place, &message);
+    }
     let journal = std::fs::read_to_string(report.dir.join("events.jsonl")).unwrap();
     let path = dir.path().join("events.jsonl");
     let replays = std::sync::atomic::AtomicUsize::new(0);
     total += fuzz_text("events.jsonl", &journal, 1000, 11, |input| {
         std::fs::write(&path, input).unwrap();
-        let Ok(records) = read_events(&path) else {
-            return;
+        let records = match read_events(&path) {
+            Ok(records) => records,
+            Err(error) => {
+                scan.borrow_mut().scan("events.jsonl", &error.to_string());
+                return;
+            }
         };
         let mut missions: BTreeMap<_, Vec<_>> = BTreeMap::new();
         for record in &records {
@@ -272,7 +299,9 @@ async fn bad_input_never_panics() {
     // values through every workspace tool.
     let arguments = r#"{"path": "src/a.py", "content": "x = 1\n", "start_line": 2, "end_line": 9, "replace_all": true}"#;
     total += fuzz_text("arguments", arguments, 3000, 9, |input| {
-        let _ = parse_arguments(input);
+        if let Err(message) = parse_arguments(input) {
+            scan.borrow_mut().scan("arguments", &message);
+        }
     });
     let workspace = tempfile::tempdir().unwrap();
     std::fs::write(workspace.path().join("a.txt"), "one\ntwo\n").unwrap();
@@ -310,12 +339,23 @@ async fn bad_input_never_panics() {
         })
         .await;
         match reply {
-            Ok(Some(_)) => tool_cases += 1,
+            Ok(Some(reply)) => {
+                tool_cases += 1;
+                for words in harness_words(name, &reply) {
+                    scan.borrow_mut().scan(&format!("{name} {input}"), &words);
+                }
+            }
             Ok(None) => panic!("{name} is a workspace tool"),
             Err(_) => panic!("{name}: case {case} panicked on {input}"),
         }
     }
     total += tool_cases;
+    let scan = scan.into_inner();
+    eprintln!(
+        "{} messages of the fuzzed inputs scanned for debug output",
+        scan.scanned
+    );
+    scan.assert_clean("fuzzed inputs");
     eprintln!(
         "{total} cases, no panic (config refused {config_refused} of 3000, contract {contract_refused} of 3000, {replays} of 1000 journals replayable)"
     );

@@ -1,6 +1,8 @@
 //! The hostile-call corpus (`tests/fixtures/hostile/corpus.toml`): every case runs through the
 //! real tools in a fresh sandboxed mission folder and gets a clear observation; afterwards the
-//! host is as it was, no process outlives the cases, and the workspace still works.
+//! host is as it was, no process outlives the cases, and the workspace still works. The
+//! harness's words in every reply, and the hostile mission's journal and transcripts, hold no
+//! Rust debug output.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
@@ -12,6 +14,8 @@ use missions_bench::tools::sandbox::{Limits, Network, Sandbox, SandboxPaths, San
 use missions_bench::tools::{CommandEnv, NoticeKind, ToolErrorKind, Workspace, WorkspaceTools};
 use serde::Deserialize;
 use serde_json::{json, Value};
+
+use crate::common::{harness_words, journal_messages, transcript_messages, MessageScan};
 
 pub const CORPUS: &str = include_str!("../fixtures/hostile/corpus.toml");
 
@@ -217,8 +221,20 @@ pub fn sandboxed_tools(root: &Path, network: Network, timeout: Duration) -> Work
     }
 }
 
-/// Runs one case; returns what went wrong, if anything.
-async fn run_case(case: Case, root: PathBuf, places: Arc<Places>) -> Vec<String> {
+/// Runs one case; returns what went wrong, if anything, and the harness's messages scanned for
+/// debug output.
+async fn run_case(case: Case, root: PathBuf, places: Arc<Places>) -> (Vec<String>, MessageScan) {
+    let mut scan = MessageScan::default();
+    let problems = run_case_scanned(case, root, places, &mut scan).await;
+    (problems, scan)
+}
+
+async fn run_case_scanned(
+    case: Case,
+    root: PathBuf,
+    places: Arc<Places>,
+    scan: &mut MessageScan,
+) -> Vec<String> {
     let mut problems = Vec::new();
     let timeout = Duration::from_secs(case.timeout_s.unwrap_or(10));
     let tools = sandboxed_tools(&root, case.network.unwrap_or_default(), timeout);
@@ -238,6 +254,9 @@ async fn run_case(case: Case, root: PathBuf, places: Arc<Places>) -> Vec<String>
         return vec![format!("unknown tool `{}`", case.tool)];
     };
     let observation = &reply.content;
+    for words in harness_words(&case.tool, &reply) {
+        scan.scan(&format!("{} ({})", case.name, case.tool), &words);
+    }
     if reply.error != case.error {
         problems.push(format!(
             "error {:?}, expected {:?}",
@@ -349,12 +368,20 @@ async fn hostile_corpus_leaves_the_host_intact() {
         });
     }
     let mut failures = Vec::new();
+    let mut messages = MessageScan::default();
     while let Some(result) = tasks.join_next().await {
-        let (name, problems) = result.expect("a case panicked");
+        let (name, (problems, scan)) = result.expect("a case panicked");
         if !problems.is_empty() {
             failures.push(format!("{name}:\n  {}", problems.join("\n  ")));
         }
+        messages.scanned += scan.scanned;
+        messages.found.extend(scan.found);
     }
+    eprintln!(
+        "{} harness messages of the corpus's replies scanned for debug output",
+        messages.scanned
+    );
+    messages.assert_clean("the corpus's replies");
     // Killed processes are gone once their control groups are removed; give the kernel a moment
     // to reap what `kill -9 -1` and the fork bomb left.
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -495,6 +522,21 @@ async fn a_hostile_worker_mission_ends_with_the_harness_intact() {
         protections.iter().all(|p| p["active"] == json!(true)),
         "{protections:?}"
     );
+
+    // The journal's messages (findings, halts, notices, failures) hold no debug output.
+    let mut messages = MessageScan::default();
+    for (place, message) in journal_messages(&report.dir.join("events.jsonl"))
+        .into_iter()
+        .chain(transcript_messages(&report.dir))
+    {
+        messages.scan(&place, &message);
+    }
+    eprintln!(
+        "{} messages of the hostile mission's journal and transcripts scanned for debug output",
+        messages.scanned
+    );
+    assert!(messages.scanned >= hostile_turns, "{}", messages.scanned);
+    messages.assert_clean("the hostile mission's journal and transcripts");
 
     // Nothing secret reached the reports, and the host is as it was.
     assert!(files_containing(&report.dir, "secret-report-canary").is_empty());

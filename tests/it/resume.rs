@@ -574,3 +574,65 @@ async fn commands_of_a_killed_harness_end_when_the_next_one_starts() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
+
+/// `--resume` on a journal with a damaged line (not JSON, not UTF-8 text) names the file, the
+/// line and the cause, exits 2 (bad input), and leaves the report folder as it was.
+#[test]
+fn a_damaged_journal_is_named_by_line_and_cause_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("reports");
+    let report = PathBuf::from(run_tiny(
+        dir.path(),
+        &out,
+        &["--pairing", "oracle", "--mission", "greet"],
+    ));
+    let run_id = report.file_name().unwrap().to_str().unwrap().to_string();
+    let journal = report.join("events.jsonl");
+    let original = std::fs::read(&journal).unwrap();
+    let suite = tiny_suite();
+    let damages: [(&[u8], &str); 2] = [
+        (
+            b"{\"v\": 1, oops",
+            "key must be a string at line 1 column 10",
+        ),
+        (
+            b"{\"v\": 1, \"x\": \"\xff\"}",
+            "not UTF-8 text (byte 16 of the line)",
+        ),
+    ];
+    for (damage, cause) in damages {
+        let mut lines: Vec<&[u8]> = original.split(|b| *b == b'\n').collect();
+        lines.insert(16, damage);
+        let damaged = lines.join(&b'\n');
+        std::fs::write(&journal, &damaged).unwrap();
+        let listing = |dir: &Path| {
+            let mut names: Vec<_> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            names.sort();
+            names
+        };
+        let before = listing(&report);
+        // The report folder named relative to the current one, as users type it.
+        let args = [
+            "run",
+            suite.to_str().unwrap(),
+            "-q",
+            "--pairing",
+            "oracle",
+            "--mission",
+            "greet",
+            "--resume",
+            &run_id,
+        ];
+        let output = missions_bench(&args, &out);
+        assert_input_error(&output, &format!("{run_id}/events.jsonl` line 17: {cause}"));
+        assert_eq!(
+            std::fs::read(&journal).unwrap(),
+            damaged,
+            "the journal changed"
+        );
+        assert_eq!(listing(&report), before);
+    }
+}

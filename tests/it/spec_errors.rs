@@ -34,7 +34,7 @@ fn unknown_key_in_mission_toml() {
     assert!(
         error
             .to_string()
-            .contains("greet/mission.toml:6: field `colour`: unknown field"),
+            .contains("greet/mission.toml:6: unknown field `colour`"),
         "{error}"
     );
 }
@@ -358,4 +358,39 @@ fn the_builtin_mutation_tool_mutates_python_only() {
             .contains("mutates Python only, and this mission's language is `shell`"),
         "{errors}"
     );
+}
+
+#[test]
+fn a_missing_field_is_named_once_with_its_table_line() {
+    let (_dir, errors) = broken(|suite| {
+        edit(
+            &suite.join("greet/contract.toml"),
+            "id = \"A3\"\nmilestone = \"m2\"",
+            "milestone = \"m2\"",
+        )
+    });
+    let error = &errors.0[0];
+    let text = error.to_string();
+    assert!(error.path.ends_with("greet/contract.toml"), "{text}");
+    assert!(
+        text.ends_with("greet/contract.toml:33: missing field `id`"),
+        "{text}"
+    );
+    assert_eq!(text.matches("`id`").count(), 1, "{text}");
+    assert_eq!(error.field.as_deref(), Some("assertion.id"), "{text}");
+
+    // A key the file should not have is named once too, at its own line.
+    let (_dir, errors) = broken(|suite| {
+        edit(
+            &suite.join("greet/mission.toml"),
+            "tags = [\"cli\"]",
+            "tags = [\"cli\"]\ncolour = \"red\"",
+        )
+    });
+    let text = errors.0[0].to_string();
+    assert!(
+        text.contains("greet/mission.toml:6: unknown field `colour`"),
+        "{text}"
+    );
+    assert_eq!(text.matches("`colour`").count(), 1, "{text}");
 }

@@ -362,7 +362,7 @@ impl CandleBackend {
                 if files.gguf {
                     "f32 activations".to_string()
                 } else {
-                    format!("{dtype:?}").to_lowercase()
+                    dtype.as_str().to_string()
                 },
                 config.device.as_deref().unwrap_or("cpu"),
                 kernel_summary,

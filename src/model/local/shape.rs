@@ -126,7 +126,16 @@ fn family_of(names: &[&str]) -> Result<Family, ShapeError> {
         }
     }
     Err(ShapeError(format!(
-        "unsupported architecture {names:?}; supported: llama (Llama 3.x, SmolLM2), qwen2 (Qwen2, Qwen2.5), qwen3"
+        "unsupported architecture {}; supported: llama (Llama 3.x, SmolLM2), qwen2 (Qwen2, Qwen2.5), qwen3",
+        if names.is_empty() {
+            "(none named)".to_string()
+        } else {
+            names
+                .iter()
+                .map(|name| format!("`{name}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
     )))
 }
 

@@ -39,6 +39,8 @@ const SPAWN_SUBAGENT: &str = "spawn_subagent";
 pub enum AtifError {
     #[error("`{}` is not a report folder: {why}", path.display())]
     NotAReport { path: PathBuf, why: &'static str },
+    #[error(transparent)]
+    NotAFile(#[from] crate::fsutil::NotAFile),
     /// A damaged journal line: the message names the file and the line.
     #[error(transparent)]
     Events(#[from] ReadEventsError),
@@ -73,6 +75,7 @@ impl AtifError {
     pub fn is_input(&self) -> bool {
         match self {
             AtifError::NotAReport { .. }
+            | AtifError::NotAFile(_)
             | AtifError::Events(_)
             | AtifError::Read { .. }
             | AtifError::Transcript { .. } => true,
@@ -127,6 +130,7 @@ fn run_folder(run: u32, role: Role) -> String {
 /// Every trajectory is checked against the RFC's rules before it is written.
 pub fn export_atif(report_dir: &Path, out_dir: &Path) -> Result<AtifExport, AtifError> {
     let journal = report_dir.join("events.jsonl");
+    crate::report::check_report_files(report_dir)?;
     if !journal.is_file() {
         return Err(AtifError::NotAReport {
             path: report_dir.to_path_buf(),
@@ -156,6 +160,7 @@ pub fn export_atif(report_dir: &Path, out_dir: &Path) -> Result<AtifExport, Atif
             .join("transcripts")
             .join(&mission_run)
             .join(format!("{}.jsonl", run_folder(*run, agent_run.role)));
+        crate::fsutil::check_file(&transcript_path)?;
         if !transcript_path.is_file() {
             export.skipped.push(format!(
                 "{mission_run} agent run {run} ({}): no transcript at `{}`",
@@ -1017,6 +1022,24 @@ mod tests {
                 total_steps: Some(3),
                 ..FinalMetrics::default()
             })
+        );
+    }
+
+    #[test]
+    fn a_folder_where_a_transcript_belongs_is_bad_input() {
+        let dir = tempfile::tempdir().unwrap();
+        report(dir.path());
+        let transcript = dir.path().join("transcripts/m.p.r0/002-subagent.jsonl");
+        std::fs::remove_file(&transcript).unwrap();
+        std::fs::create_dir(&transcript).unwrap();
+        let error = export_atif(dir.path(), &dir.path().join("out")).unwrap_err();
+        assert!(error.is_input());
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "`{}` is a folder, where a file belongs",
+                transcript.display()
+            )
         );
     }
 

@@ -236,7 +236,13 @@ impl PackedMatrix {
         let format = Self::format_of(tensor.dtype())?;
         let (rows, cols) = match tensor.shape().dims() {
             [rows, cols] => (*rows, *cols),
-            dims => return Some(Err(format!("expected a matrix, found shape {dims:?}"))),
+            dims => {
+                let shape: Vec<String> = dims.iter().map(usize::to_string).collect();
+                return Some(Err(format!(
+                    "expected a matrix, found shape {}",
+                    shape.join(" x ")
+                )));
+            }
         };
         Some(
             tensor.data().map_err(|e| e.to_string()).and_then(|bytes| {
