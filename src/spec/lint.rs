@@ -16,9 +16,8 @@ use std::path::{Path, PathBuf};
 
 use super::contract::{locate, Verify};
 use super::error::{find_key, SpecError, SpecErrors};
-use super::hash::hash_tree;
 use super::mission::MissionSpec;
-use super::suite::{read_suite, Suite, SuiteRead};
+use super::suite::{loaded, read_suite, Suite, SuiteRead};
 use super::test_ids::{discover, Discovery, FoundTest};
 
 /// What `suite lint` found.
@@ -49,16 +48,7 @@ pub fn lint_suite(dir: &Path) -> Result<Lint, SpecErrors> {
 pub fn linted_suite(dir: &Path) -> Result<Suite, SpecErrors> {
     let (read, lint) = lint(dir)?;
     match read.file {
-        Some(file) if lint.is_clean() => {
-            let hash = hash_tree(dir)
-                .map_err(|e| SpecError::new(dir, format!("cannot hash suite: {e}")))?;
-            Ok(Suite {
-                dir: dir.to_path_buf(),
-                file,
-                missions: read.missions,
-                hash,
-            })
-        }
+        Some(file) if lint.is_clean() => loaded(dir, file, read.missions),
         _ => Err(SpecErrors(lint.findings)),
     }
 }

@@ -117,18 +117,25 @@ pub struct SuiteRead {
 pub fn load_suite(dir: &Path) -> Result<Suite, SpecErrors> {
     let read = read_suite(dir)?;
     match read.file {
-        Some(file) if read.errors.is_empty() => {
-            let hash = hash_tree(dir)
-                .map_err(|e| SpecError::new(dir, format!("cannot hash suite: {e}")))?;
-            Ok(Suite {
-                dir: dir.to_path_buf(),
-                file,
-                missions: read.missions,
-                hash,
-            })
-        }
+        Some(file) if read.errors.is_empty() => loaded(dir, file, read.missions),
         _ => Err(SpecErrors(read.errors)),
     }
+}
+
+/// The suite in `dir` once its files are read without a problem: hashed as it is on disk.
+pub(super) fn loaded(
+    dir: &Path,
+    file: SuiteFile,
+    missions: Vec<MissionSpec>,
+) -> Result<Suite, SpecErrors> {
+    let hash =
+        hash_tree(dir).map_err(|e| SpecError::new(dir, format!("cannot hash suite: {e}")))?;
+    Ok(Suite {
+        dir: dir.to_path_buf(),
+        file,
+        missions,
+        hash,
+    })
 }
 
 /// Reads a suite folder as far as it goes. Fails only when `dir` is not a suite folder or
