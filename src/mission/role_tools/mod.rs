@@ -260,15 +260,19 @@ impl RoleContext<'_> {
         if unknown.is_empty() {
             return None;
         }
+        // Models cite their command's output as `stdout`: the reply says what an id is, and
+        // how to report without one, so the report can go through on the next call.
         let saved = if known.is_empty() {
-            "this run saved no evidence (browser_screenshot and browser_network save it)"
-                .to_string()
+            "this run saved none (browser_screenshot and browser_network save them)".to_string()
         } else {
-            format!("this run saved: {}", known.join(", "))
+            format!("this run saved {}", known.join(", "))
         };
         Some(ToolReply::error(
             ToolErrorKind::InvalidArguments,
-            format!("unknown evidence ids: {}; {saved}", unknown.join(", ")),
+            format!(
+                "unknown evidence ids: {}. An evidence id names a screenshot or network summary this run saved, and {saved}; cite only those, or leave `evidence_ids` out and say what you saw (a command's output too) in `evidence`",
+                unknown.join(", ")
+            ),
         ))
     }
 }

@@ -347,3 +347,41 @@ async fn browser_assertions_need_a_mission_with_a_browser_and_well_formed_steps(
         );
     }
 }
+
+#[tokio::test]
+async fn a_verdict_citing_unsaved_evidence_is_told_how_to_report_without_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = MissionState::new(dir.path()).expect("state");
+    let emitter = Emitter::new(Vec::new());
+    let answers = Answers::default();
+    let mut toolbox = toolbox_of(
+        ToolboxKind::UserTesting {
+            assertions: vec![AssertionId::new("A1")],
+        },
+        &state,
+        &emitter,
+        &answers,
+        dir.path(),
+    );
+    // What Qwen2.5-Coder-1.5B sent as a user tester: its command's output cited as `stdout`.
+    let verdict = |ids: Value| {
+        json!({"verdicts": [{"assertion": "A1", "status": "pass", "evidence": "hello, world", "evidence_ids": ids}]})
+    };
+    let reply = toolbox
+        .call("submit_verdicts", verdict(json!(["stdout"])))
+        .await
+        .expect("a reply");
+    assert_eq!(reply.error, Some(ToolErrorKind::InvalidArguments));
+    assert_eq!(
+        reply.content,
+        "unknown evidence ids: stdout. An evidence id names a screenshot or network summary this run saved, and this run saved none (browser_screenshot and browser_network save them); cite only those, or leave `evidence_ids` out and say what you saw (a command's output too) in `evidence`"
+    );
+    assert!(toolbox.context.outputs.verdicts.is_empty());
+    // Done as the reply says, the verdict goes through.
+    let reply = toolbox
+        .call("submit_verdicts", verdict(json!([])))
+        .await
+        .expect("a reply");
+    assert_eq!(reply.error, None, "{}", reply.content);
+    assert_eq!(toolbox.context.outputs.verdicts.len(), 1);
+}
