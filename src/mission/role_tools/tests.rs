@@ -364,9 +364,7 @@ async fn a_verdict_citing_unsaved_evidence_is_told_how_to_report_without_it() {
         dir.path(),
     );
     // What Qwen2.5-Coder-1.5B sent as a user tester: its command's output cited as `stdout`.
-    let verdict = |ids: Value| {
-        json!({"verdicts": [{"assertion": "A1", "status": "pass", "evidence": "hello, world", "evidence_ids": ids}]})
-    };
+    let verdict = |ids: Value| json!({"verdicts": [{"assertion": "A1", "status": "pass", "evidence": "hello, world", "evidence_ids": ids}]});
     let reply = toolbox
         .call("submit_verdicts", verdict(json!(["stdout"])))
         .await

@@ -688,8 +688,8 @@ impl Sandbox {
     /// space and free inodes are the cheap signal: the folders are counted when the filesystem
     /// lost more than the room left since the last count, or at every fifth tick. The watcher's
     /// counts are spaced by what counting takes ([`DiskBook::may_count_again`]); the check after
-    /// a command ends counts whenever the signal says so. Bytes and files are counted in one
-    /// walk.
+    /// a command ends counts whenever the signal says so, and otherwise as often as that spacing
+    /// allows. Bytes and files are counted in one walk.
     fn over_quota(&self, at_start: Usage, check: Check) -> Option<OverQuota> {
         let limits = &self.policy.limits;
         if limits.disk_bytes.is_none() && limits.files.is_none() {
@@ -702,8 +702,11 @@ impl Sandbox {
         let suspect = free
             .map(|free| book.estimate(free))
             .is_some_and(|estimate| estimate != book.used && over(limits, estimate).is_some());
+        // Free inodes and bytes are shared with every process on the filesystem: one that frees
+        // files while a command adds some hides the command's growth from the signal. So the
+        // check after a command also counts whenever counting is cheap enough to repeat.
         let count = match check {
-            Check::Final => suspect,
+            Check::Final => suspect || book.may_count_again(),
             Check::Tick { fifth } => (suspect || fifth) && book.may_count_again(),
         };
         if !count {
@@ -749,10 +752,12 @@ impl Sandbox {
     }
 
     /// The file quota's refusal of a new file the harness would write for an agent (the file
-    /// tools), when the counted folders are at the quota or over it. The last count and the
-    /// free inodes since decide; only when they say half the quota is reached are the folders
-    /// counted again (the agents may have deleted files since, and other processes change the
-    /// free inodes): one walk per write near the quota.
+    /// tools), when the counted folders are at the quota or over it. The folders are counted
+    /// again when the last count and the free inodes since say half the quota is reached (the
+    /// agents may have deleted files since, and other processes change the free inodes: one
+    /// walk per write near the quota), and otherwise as often as counting is cheap enough to
+    /// repeat ([`DiskBook::may_count_again`]), since another process freeing files can hide
+    /// what the agents added.
     pub fn file_refusal(&self) -> Option<Notice> {
         let max = self.policy.limits.files?;
         let free = free_space(&self.writable[0]);
@@ -763,7 +768,7 @@ impl Sandbox {
         };
         // Free inodes are shared with every other process on the filesystem, so the estimate
         // can be off either way: from half the quota on, the folders are counted.
-        if files >= max / 2 {
+        if files >= max / 2 || book.may_count_again() {
             files = self.recount(&mut book, free).files;
         }
         (files >= max).then(|| file_refused_notice(max, files))
@@ -1379,6 +1384,58 @@ mod tests {
             ..book
         };
         assert!(!slow.may_count_again());
+    }
+
+    #[test]
+    fn files_freed_elsewhere_meanwhile_do_not_hide_files_added_past_the_quota() {
+        let dir = tempfile::tempdir().unwrap();
+        let mission = dir.path().join("mission");
+        let workspace = mission.join("workspace");
+        let elsewhere = dir.path().join("elsewhere");
+        for folder in [&workspace, &elsewhere] {
+            std::fs::create_dir_all(folder).unwrap();
+        }
+        // Another process's files on the same filesystem, which it deletes while the agent
+        // adds files: the free inodes then say nothing was added.
+        for i in 0..200 {
+            std::fs::write(elsewhere.join(format!("o{i}")), "").unwrap();
+        }
+        let policy = SandboxPolicy {
+            limits: Limits {
+                files: Some(20),
+                ..Limits::default()
+            },
+            ..SandboxPolicy::default()
+        };
+        let paths = SandboxPaths {
+            writable: vec![mission.clone()],
+            read_only: Vec::new(),
+            counted: vec![workspace.clone()],
+            read: Vec::new(),
+            path_var: "/usr/bin:/bin".into(),
+        };
+        let sandbox = Sandbox::new(policy, &paths).unwrap();
+        let start = sandbox.quota_baseline();
+        for i in 0..25 {
+            std::fs::write(workspace.join(format!("f{i}")), "").unwrap();
+        }
+        for i in 0..100 {
+            std::fs::remove_file(elsewhere.join(format!("o{i}"))).unwrap();
+        }
+        assert_eq!(
+            sandbox.over_quota(start, Check::Final),
+            Some(OverQuota::Files(25))
+        );
+        // A file tool's write after more files were freed elsewhere is refused all the same.
+        for i in 100..200 {
+            std::fs::remove_file(elsewhere.join(format!("o{i}"))).unwrap();
+        }
+        let refusal = sandbox.file_refusal().expect("a refusal");
+        assert!(
+            refusal.detail.contains("hold 25 files"),
+            "{}",
+            refusal.detail
+        );
     }
 
     #[test]
