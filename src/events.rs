@@ -876,6 +876,18 @@ pub fn line_text(bytes: &[u8]) -> Result<&str, String> {
         .map_err(|e| format!("not UTF-8 text (byte {} of the line)", e.valid_up_to() + 1))
 }
 
+/// serde's message about one line of a journal or transcript, its place said as a column of
+/// that line (serde counts the line as line 1), and strings said without Debug escapes.
+pub fn json_line_error(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    let place = format!(" at line {} column {}", error.line(), error.column());
+    let message = match message.strip_suffix(&place) {
+        Some(head) if error.line() == 1 => format!("{head} at column {}", error.column()),
+        _ => message,
+    };
+    crate::spec::error::plain_serde_message(&message)
+}
+
 /// Reads `events.jsonl`. A torn last line (a crash mid-write) is ignored; a bad line elsewhere
 /// (not JSON, not an event, not UTF-8 text) is an error naming its line and what is wrong.
 pub fn read_events(path: &Path) -> Result<Vec<EventRecord>, ReadEventsError> {
@@ -903,8 +915,7 @@ pub fn read_events(path: &Path) -> Result<Vec<EventRecord>, ReadEventsError> {
     for (index, bytes) in lines.iter().enumerate() {
         let parsed = match line_text(bytes) {
             Ok(line) if line.trim().is_empty() => continue,
-            Ok(line) => serde_json::from_str::<EventRecord>(line)
-                .map_err(|e| crate::spec::error::plain_serde_message(&e.to_string())),
+            Ok(line) => serde_json::from_str::<EventRecord>(line).map_err(|e| json_line_error(&e)),
             Err(why) => Err(why),
         };
         match parsed {
@@ -995,7 +1006,7 @@ mod tests {
         std::fs::write(&path, &damaged).unwrap();
         let error = read_events(&path).unwrap_err().to_string();
         assert!(
-            error.ends_with("line 2: key must be a string at line 1 column 10"),
+            error.ends_with("line 2: key must be a string at column 10"),
             "{error}"
         );
 

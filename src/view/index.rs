@@ -123,7 +123,7 @@ impl RunIndex {
             }
             let parsed = crate::events::line_text(text).and_then(|text| {
                 serde_json::from_str::<LineHead>(text)
-                    .map_err(|e| crate::spec::error::plain_serde_message(&e.to_string()))
+                    .map_err(|e| crate::events::json_line_error(&e))
             });
             let head = match parsed {
                 Ok(head) => head,
@@ -157,7 +157,10 @@ impl RunIndex {
                 "acceptance_finished" | "mission_finished" => {
                     match serde_json::from_slice::<EventRecord>(text) {
                         Ok(record) => mission.absorb(record.event),
-                        Err(e) => index.note_damage(format!("`{display}` line {line}: {e}")),
+                        Err(e) => index.note_damage(format!(
+                            "`{display}` line {line}: {}",
+                            crate::events::json_line_error(&e)
+                        )),
                     }
                 }
                 _ => {}
@@ -232,7 +235,11 @@ impl RunIndex {
             }
             match serde_json::from_slice::<EventRecord>(&buffer) {
                 Ok(record) => events.push((line.line, record)),
-                Err(e) => errors.push(format!("`{display}` line {}: {e}", line.line)),
+                Err(e) => errors.push(format!(
+                    "`{display}` line {}: {}",
+                    line.line,
+                    crate::events::json_line_error(&e)
+                )),
             }
         }
         (events, errors)

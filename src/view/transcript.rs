@@ -125,9 +125,11 @@ pub fn read(path: &Path) -> Result<Transcript, String> {
                 }
             }
             Ok(Line::End { outcome, turns }) => transcript.end = Some((outcome, turns)),
-            Err(e) => transcript
-                .errors
-                .push(format!("`{display}` line {}: {e}", index + 1)),
+            Err(e) => transcript.errors.push(format!(
+                "`{display}` line {}: {}",
+                index + 1,
+                crate::events::json_line_error(&e)
+            )),
         }
     }
     Ok(transcript)

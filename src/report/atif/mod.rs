@@ -428,7 +428,7 @@ fn read_transcript(path: &Path) -> Result<Transcript, AtifError> {
                 return Err(AtifError::Transcript {
                     path: path.to_path_buf(),
                     line: index + 1,
-                    message: e.to_string(),
+                    message: crate::events::json_line_error(&e),
                 })
             }
         }
