@@ -1386,6 +1386,25 @@ mod tests {
         assert!(!slow.may_count_again());
     }
 
+    /// A sandbox with a quota of 20 files counted in `workspace`, `mission` writable.
+    fn file_quota_sandbox(mission: &Path, workspace: &Path, read_only: Vec<PathBuf>) -> Sandbox {
+        let policy = SandboxPolicy {
+            limits: Limits {
+                files: Some(20),
+                ..Limits::default()
+            },
+            ..SandboxPolicy::default()
+        };
+        let paths = SandboxPaths {
+            writable: vec![mission.to_path_buf()],
+            read_only,
+            counted: vec![workspace.to_path_buf()],
+            read: Vec::new(),
+            path_var: "/usr/bin:/bin".into(),
+        };
+        Sandbox::new(policy, &paths).unwrap()
+    }
+
     #[test]
     fn files_freed_elsewhere_meanwhile_do_not_hide_files_added_past_the_quota() {
         let dir = tempfile::tempdir().unwrap();
@@ -1400,21 +1419,7 @@ mod tests {
         for i in 0..200 {
             std::fs::write(elsewhere.join(format!("o{i}")), "").unwrap();
         }
-        let policy = SandboxPolicy {
-            limits: Limits {
-                files: Some(20),
-                ..Limits::default()
-            },
-            ..SandboxPolicy::default()
-        };
-        let paths = SandboxPaths {
-            writable: vec![mission.clone()],
-            read_only: Vec::new(),
-            counted: vec![workspace.clone()],
-            read: Vec::new(),
-            path_var: "/usr/bin:/bin".into(),
-        };
-        let sandbox = Sandbox::new(policy, &paths).unwrap();
+        let sandbox = file_quota_sandbox(&mission, &workspace, Vec::new());
         let start = sandbox.quota_baseline();
         for i in 0..25 {
             std::fs::write(workspace.join(format!("f{i}")), "").unwrap();
@@ -1448,21 +1453,7 @@ mod tests {
         for folder in [&git, &scratch] {
             std::fs::create_dir_all(folder).unwrap();
         }
-        let policy = SandboxPolicy {
-            limits: Limits {
-                files: Some(20),
-                ..Limits::default()
-            },
-            ..SandboxPolicy::default()
-        };
-        let paths = SandboxPaths {
-            writable: vec![mission.clone()],
-            read_only: vec![git.clone()],
-            counted: vec![workspace.clone()],
-            read: Vec::new(),
-            path_var: "/usr/bin:/bin".into(),
-        };
-        let sandbox = Sandbox::new(policy, &paths).unwrap();
+        let sandbox = file_quota_sandbox(&mission, &workspace, vec![git.clone()]);
         let files = sandbox.protections().iter().find(|p| p.name == "files");
         assert!(files.is_some_and(|p| p.active), "{files:?}");
         // The harness's repository and the ground truth's copies do not count.
