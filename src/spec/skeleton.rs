@@ -85,8 +85,7 @@ pub fn new_mission(
     let layout = layout(language, id);
     let mut mission = mission_file(id, language, difficulty, missing_environment);
     mission.push_str(layout.acceptance);
-    let feature_files = layout.solution.iter().map(|(path, _)| *path);
-    let contract = contract_file(id, &layout, feature_files);
+    let contract = contract_file(id, &layout);
     let written: Vec<(String, String)> = [
         ("mission.toml".to_string(), mission),
         ("contract.toml".to_string(), contract),
@@ -314,8 +313,12 @@ fn layout(language: Language, id: &str) -> Layout {
     }
 }
 
-fn contract_file<'a>(id: &str, layout: &Layout, solution: impl Iterator<Item = &'a str>) -> String {
-    let files: Vec<String> = solution.map(|p| format!("`{p}`")).collect();
+fn contract_file(id: &str, layout: &Layout) -> String {
+    let files: Vec<String> = layout
+        .solution
+        .iter()
+        .map(|(path, _)| format!("`{path}`"))
+        .collect();
     format!(
         r#"# The hidden reference of mission `{id}`: the contract and plan the oracle writes in
 # `suite check`, and what the agents' own are measured against. The agents never see it.
